@@ -1,0 +1,51 @@
+// kiln: the command-line entry point. Catches once: exit 2 for usage/config errors, 1 for
+// data/runtime errors, message on stderr, never a stack trace.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "kiln/core/error.h"
+#include "kiln/core/log.h"
+#include "kiln/core/parallel.h"
+#include "verbs.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"kiln: text classification from raw data to a served, monitored model"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show help for every verb");
+  int threads = 0;
+  app.add_option("--threads", threads, "Threads for Kiln and LibTorch (default: all cores)")
+      ->check(CLI::Range(1, 4096));
+  bool quiet = false;
+  app.add_flag("-q,--quiet", quiet, "Print only results and errors");
+  app.parse_complete_callback([&]() {
+    if (threads > 0) kiln::core::set_threads(threads);
+    else kiln::core::set_threads(kiln::core::hardware_threads());
+    if (quiet) kiln::core::set_log_level(kiln::core::LogLevel::kWarning);
+  });
+
+  kiln::cli::add_version(app);
+  kiln::cli::add_data(app);
+  kiln::cli::add_prepare(app);
+  kiln::cli::add_tfidf(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);  // prints the message and a usage hint
+    return 2;
+  } catch (const kiln::ConfigError& e) {
+    std::cerr << "kiln: error: " << e.what() << '\n';
+    return 2;
+  } catch (const kiln::Error& e) {
+    std::cerr << "kiln: error: " << e.what() << '\n';
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "kiln: internal error: " << e.what()
+              << "\n(this is a bug in kiln; please report it with the command that caused it)\n";
+    return 1;
+  }
+  return 0;
+}

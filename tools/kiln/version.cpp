@@ -1,0 +1,18 @@
+#include <iostream>
+
+#include "kiln/core/parallel.h"
+#include "kiln/core/version.h"
+#include "verbs.h"
+
+namespace kiln::cli {
+
+void add_version(CLI::App& app) {
+  auto* cmd = app.add_subcommand("version", "Print Kiln's and LibTorch's versions");
+  cmd->callback([]() {
+    std::cout << "kiln " << kiln::version() << "\n"
+              << "libtorch " << kiln::torch_version() << "\n"
+              << "threads " << kiln::core::threads() << "\n";
+  });
+}
+
+}  // namespace kiln::cli
