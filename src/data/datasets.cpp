@@ -1,0 +1,2 @@
+#include "kiln/data/datasets.h"
+// placeholder; being implemented

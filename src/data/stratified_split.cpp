@@ -1,0 +1,2 @@
+#include "kiln/data/stratified_split.h"
+// placeholder; being implemented
