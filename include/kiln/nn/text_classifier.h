@@ -1,0 +1,65 @@
+// Text classifiers over sparse bag-of-features input, and the registry that builds them from a
+// ModelSpec. The trainer, the artifact and the Predictor only see TextClassifier.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/nn/model_spec.h"
+
+namespace kiln::nn {
+
+/// A batch of sparse rows in EmbeddingBag layout: row b's features are
+/// indices[offsets[b] : offsets[b+1]] with weights at the same positions (weights undefined = 1).
+struct SparseBatch {
+  torch::Tensor indices;  ///< int64 [nnz], each in [0, input_dim)
+  torch::Tensor offsets;  ///< int64 [batch], offsets[0] == 0, non-decreasing
+  torch::Tensor weights;  ///< float32 [nnz] or undefined
+  [[nodiscard]] SparseBatch to(torch::Device device) const;
+};
+
+/// Base of every model family. forward() returns logits [batch, num_classes].
+/// Thread-safety: forward() under torch::InferenceMode is safe from many threads once the module
+/// is in eval() mode and no longer trained.
+class TextClassifier : public torch::nn::Module {
+ public:
+  [[nodiscard]] virtual torch::Tensor forward(const SparseBatch& batch) = 0;
+  [[nodiscard]] int64_t input_dim() const { return input_dim_; }
+  [[nodiscard]] int64_t num_classes() const { return num_classes_; }
+
+ protected:
+  TextClassifier(int64_t input_dim, int64_t num_classes) : input_dim_(input_dim), num_classes_(num_classes) {}
+
+ private:
+  int64_t input_dim_;
+  int64_t num_classes_;
+};
+
+/// Builds a family's model; throws ConfigError naming the bad parameter.
+using ModelFactory = std::function<std::shared_ptr<TextClassifier>(const nlohmann::json& params, int64_t input_dim,
+                                                                   int64_t num_classes)>;
+
+struct ModelFamily {
+  std::string name;
+  std::string description;
+  /// The family's parameters with their defaults (what `params: {}` means).
+  nlohmann::json default_params;
+  ModelFactory factory;
+};
+
+/// Adds a family (replacing one of the same name). Thread-safe.
+void register_model_family(ModelFamily family);
+/// Registered families, built-ins ("linear", "mlp", "embedbag") included, sorted by name.
+[[nodiscard]] std::vector<ModelFamily> model_families();
+/// Builds the model for `spec`; throws ConfigError for an unknown family (listing the known ones)
+/// or bad parameters. Weights are initialised as the spec's `init` says (seeded by torch::manual_seed).
+[[nodiscard]] std::shared_ptr<TextClassifier> make_model(const ModelSpec& spec, int64_t input_dim, int64_t num_classes);
+/// The spec with every default filled in (what gets persisted).
+[[nodiscard]] ModelSpec resolve_spec(const ModelSpec& spec);
+
+}  // namespace kiln::nn
