@@ -1,6 +1,5 @@
 #include "kiln/core/parallel.h"
 
-#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <atomic>
@@ -28,7 +27,6 @@ void set_threads(int n) {
                       "; omit --threads to use all " + std::to_string(hardware_threads()) + " cores");
   }
   g_threads = n;
-  at::set_num_threads(n);
 }
 
 int threads() {

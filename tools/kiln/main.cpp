@@ -1,5 +1,7 @@
 // kiln: the command-line entry point. Catches once: exit 2 for usage/config errors, 1 for
 // data/runtime errors, message on stderr, never a stack trace.
+#include <ATen/Parallel.h>
+
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -19,8 +21,9 @@ int main(int argc, char** argv) {
   bool quiet = false;
   app.add_flag("-q,--quiet", quiet, "Print only results and errors");
   app.parse_complete_callback([&]() {
-    if (threads > 0) kiln::core::set_threads(threads);
-    else kiln::core::set_threads(kiln::core::hardware_threads());
+    kiln::core::set_threads(threads > 0 ? threads : kiln::core::hardware_threads());
+    at::set_num_threads(kiln::core::threads());  // one policy for Kiln's loops and LibTorch's
+    at::set_num_interop_threads(1);
     if (quiet) kiln::core::set_log_level(kiln::core::LogLevel::kWarning);
   });
 

@@ -1,3 +1,6 @@
+#include <torch/cuda.h>
+#include <torch/version.h>
+
 #include <iostream>
 
 #include "kiln/core/parallel.h"
@@ -10,7 +13,7 @@ void add_version(CLI::App& app) {
   auto* cmd = app.add_subcommand("version", "Print Kiln's and LibTorch's versions");
   cmd->callback([]() {
     std::cout << "kiln " << kiln::version() << "\n"
-              << "libtorch " << kiln::torch_version() << "\n"
+              << "libtorch " << TORCH_VERSION << (torch::cuda::is_available() ? " (CUDA available)" : " (CPU)") << "\n"
               << "threads " << kiln::core::threads() << "\n";
   });
 }

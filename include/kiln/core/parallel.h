@@ -10,8 +10,9 @@ namespace kiln::core {
 /// Cores this process may use (std::thread::hardware_concurrency, at least 1).
 [[nodiscard]] int hardware_threads();
 
-/// Sets the process-wide thread count (>= 1) and LibTorch's intra-op threads to match.
-/// Throws ConfigError for n < 1. Call once at start-up, before parallel work begins.
+/// Sets the process-wide thread count (>= 1). Throws ConfigError for n < 1. Call once at start-up,
+/// before parallel work begins. LibTorch's intra-op threads are set by the caller
+/// (at::set_num_threads), so that this module stays free of LibTorch.
 void set_threads(int n);
 
 /// The process-wide thread count (default: hardware_threads()).

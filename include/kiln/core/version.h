@@ -5,9 +5,6 @@
 namespace kiln {
 
 /// Kiln's version, "MAJOR.MINOR.PATCH".
-[[nodiscard]] std::string version();
-
-/// LibTorch's version and build (for `kiln version` and artifact manifests).
-[[nodiscard]] std::string torch_version();
+[[nodiscard]] inline std::string version() { return KILN_VERSION_STRING; }
 
 }  // namespace kiln
