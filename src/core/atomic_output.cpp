@@ -121,7 +121,7 @@ void require_regular_file(const fs::path& path, std::string_view what) {
     throw IoError(path.string() + ": " + std::string(what) + " not found; check the path");
   }
   if (fs::is_directory(st)) {
-    throw IoError(path.string() + ": is a directory, expected a " + std::string(what) +
+    throw IoError(path.string() + ": is a directory, expected " + std::string(what) +
                   "; name a file inside it");
   }
   std::ifstream in(path, std::ios::binary);

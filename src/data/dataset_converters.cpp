@@ -128,7 +128,9 @@ std::vector<LabeledText> convert_brown(const fs::path& root) {
   const auto cats = parse_brown_categories(read_or_data_error(cats_path, "Brown category list"),
                                            cats_path.string());
   std::vector<LabeledText> rows;
-  for (const auto& [file_id, category] : cats) {
+  for (const auto& entry : cats) {
+    const std::string& file_id = entry.first;
+    const std::string& category = entry.second;
     if (file_id.find('/') != std::string::npos || file_id == "." || file_id == "..")
       throw DataError(cats_path.string() + ": file id '" + file_id + "' is not a plain file name");
     const std::string content = read_or_data_error(root / file_id, "Brown corpus file");

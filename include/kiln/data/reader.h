@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <istream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,12 +50,22 @@ class RecordReader {
   [[nodiscard]] virtual std::int64_t skipped_bad_utf8() const = 0;
 };
 
-/// Opens `path` and selects the columns named in `wanted`. For CSV/TSV the header must contain each
-/// wanted column (else DataError listing the columns found). For JSON/JSONL a key that occurs in no
-/// object is reported once the input is exhausted. Throws IoError for a missing file or directory,
-/// DataError for an empty file.
+/// Opens `path` ("-" = standard input) and selects the columns named in `wanted`. For CSV/TSV the
+/// header must contain each wanted column (else DataError listing the columns found). For JSON/JSONL
+/// a key that occurs in no object is reported once the input is exhausted. Throws IoError for a
+/// missing file or directory, DataError for an empty file. The file is read in chunks: memory is one
+/// buffer plus the wanted fields of one record.
 [[nodiscard]] std::unique_ptr<RecordReader> open_records(const std::string& path, const ReaderOptions& options,
                                                          const std::vector<std::string>& wanted);
+
+/// As open_records, over an open stream; `name` is used in messages (a path or "<stdin>"). With
+/// Format::kAuto the format comes from `name`'s extension, or, when it has none of the known ones,
+/// from the content (first byte '[' → json, '{' → jsonl, a first line with tabs and no commas → tsv,
+/// else csv).
+[[nodiscard]] std::unique_ptr<RecordReader> open_records_from_stream(std::unique_ptr<std::istream> in,
+                                                                     const std::string& name,
+                                                                     const ReaderOptions& options,
+                                                                     const std::vector<std::string>& wanted);
 
 /// Convenience: every value of one column (absent values become "").
 [[nodiscard]] std::vector<std::string> read_column(const std::string& path, const ReaderOptions& options,

@@ -1,0 +1,243 @@
+#include "kiln/data/dataset.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <set>
+#include <string_view>
+#include <unordered_set>
+
+#include "kiln/core/error.h"
+#include "kiln/core/utf8.h"
+
+namespace kiln::data {
+namespace {
+
+// Reasons, in the order a row is checked. Persisted in report.json: never rename.
+constexpr const char* kMissingText = "missing_text";
+constexpr const char* kMissingLabel = "missing_label";
+constexpr const char* kLabelNotAllowed = "label_not_allowed";
+constexpr const char* kDuplicate = "duplicate";
+constexpr const char* kBadUtf8 = "bad_utf8";
+
+bool is_space(char32_t c) {
+  // Python's str.isspace() set.
+  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+// True for absent, empty or whitespace-only values.
+bool is_blank(const std::optional<std::string>& v) {
+  if (!v) return true;
+  std::string_view s = *v;
+  if (core::find_invalid_utf8(s) != std::string_view::npos) {
+    for (char c : s) {
+      if (!is_space(static_cast<unsigned char>(c))) return false;
+    }
+    return true;
+  }
+  std::size_t i = 0;
+  while (i < s.size()) {
+    if (!is_space(core::decode_utf8(s, i))) return false;
+  }
+  return true;
+}
+
+// numpy.percentile's default (linear interpolation) over sorted values.
+double percentile(const std::vector<std::int64_t>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  double idx = q / 100.0 * static_cast<double>(sorted.size() - 1);
+  auto lo = static_cast<std::size_t>(std::floor(idx));
+  auto hi = static_cast<std::size_t>(std::ceil(idx));
+  double frac = idx - static_cast<double>(lo);
+  return static_cast<double>(sorted[lo]) + (static_cast<double>(sorted[hi]) - static_cast<double>(sorted[lo])) * frac;
+}
+
+std::string join_labels(const std::map<std::string, std::int64_t>& counts, std::size_t max = 10) {
+  std::string out;
+  std::size_t i = 0;
+  for (const auto& [label, n] : counts) {
+    if (i == max) {
+      out += ", ... (" + std::to_string(counts.size()) + " in all)";
+      break;
+    }
+    out += (i++ ? ", " : "") + ("'" + label + "'");
+  }
+  return out;
+}
+
+std::string rows_word(std::int64_t n) { return std::to_string(n) + (n == 1 ? " row" : " rows"); }
+
+bool needs_quotes(std::string_view s) {
+  return s.find_first_of(",\"\r\n") != std::string_view::npos;
+}
+
+void append_csv_field(std::string& out, std::string_view s) {
+  if (!needs_quotes(s)) {
+    out.append(s);
+    return;
+  }
+  out.push_back('"');
+  for (char c : s) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+}
+
+}  // namespace
+
+nlohmann::json to_json(const DataReport& r) {
+  nlohmann::json j;
+  j["input"] = r.input;
+  j["rows_read"] = r.rows_read;
+  j["rows_kept"] = r.rows_kept;
+  j["dropped"] = r.dropped;
+  j["class_counts_before"] = r.class_counts_before;
+  j["class_counts_after"] = r.class_counts_after;
+  j["imbalance_ratio"] = r.imbalance_ratio;
+  j["text_length"] = {{"unit", "code_points"},
+                      {"min", r.text_length.min},
+                      {"max", r.text_length.max},
+                      {"mean", r.text_length.mean},
+                      {"p50", r.text_length.p50},
+                      {"p90", r.text_length.p90},
+                      {"p99", r.text_length.p99}};
+  j["splits"] = r.splits;
+  return j;
+}
+
+Dataset load_labeled(const std::string& path, const LoadOptions& options, DataReport* report) {
+  if (options.text_col.empty()) throw ConfigError("text_col is empty; name the column that holds the text");
+  if (options.label_col.empty()) throw ConfigError("label_col is empty; name the column that holds the label");
+  if (options.text_col == options.label_col) {
+    throw ConfigError("text_col and label_col are both '" + options.text_col + "'; name two different columns");
+  }
+  auto reader = open_records(path, options.reader, {options.text_col, options.label_col});
+  const std::string name = path == "-" ? "<stdin>" : path;
+
+  DataReport rep;
+  rep.input = name;
+  for (const char* reason : {kMissingText, kMissingLabel, kLabelNotAllowed, kDuplicate, kBadUtf8}) {
+    rep.dropped[reason] = 0;
+  }
+  const std::set<std::string> allowed(options.allowed_labels.begin(), options.allowed_labels.end());
+
+  Dataset ds;
+  // Indices into ds.texts, hashed and compared by text: survives ds.texts reallocating.
+  auto hash = [&ds](std::size_t i) { return std::hash<std::string_view>()(ds.texts[i]); };
+  auto equal = [&ds](std::size_t a, std::size_t b) { return ds.texts[a] == ds.texts[b]; };
+  std::unordered_set<std::size_t, decltype(hash), decltype(equal)> seen(64, hash, equal);
+
+  Record rec;
+  while (reader->next(rec)) {
+    ++rep.rows_read;
+    auto& text = rec.fields[0];
+    auto& label = rec.fields[1];
+    const bool label_blank = is_blank(label);
+    if (!label_blank) ++rep.class_counts_before[*label];
+    if (is_blank(text)) {
+      ++rep.dropped[kMissingText];
+      continue;
+    }
+    if (label_blank) {
+      ++rep.dropped[kMissingLabel];
+      continue;
+    }
+    if (!allowed.empty() && !allowed.count(*label)) {
+      ++rep.dropped[kLabelNotAllowed];
+      continue;
+    }
+    ds.texts.push_back(std::move(*text));
+    ds.labels.push_back(std::move(*label));
+    if (options.dedupe && !seen.insert(ds.texts.size() - 1).second) {
+      ds.texts.pop_back();
+      ds.labels.pop_back();
+      ++rep.dropped[kDuplicate];
+      continue;
+    }
+  }
+  rep.dropped[kBadUtf8] = reader->skipped_bad_utf8();
+  rep.rows_read += rep.dropped[kBadUtf8];
+  rep.rows_kept = static_cast<std::int64_t>(ds.size());
+
+  if (rep.rows_read == 0) {
+    throw DataError(name + ": no data rows (only a header, or an empty array); add rows with a text and a label");
+  }
+  if (ds.size() == 0) {
+    std::string msg = name + ": every row was dropped (" + std::to_string(rep.rows_read) + " read:";
+    const char* sep = " ";
+    for (const char* reason : {kMissingText, kMissingLabel, kLabelNotAllowed, kDuplicate, kBadUtf8}) {
+      if (rep.dropped[reason] == 0) continue;
+      msg += sep + std::string(reason) + " " + std::to_string(rep.dropped[reason]);
+      sep = ", ";
+    }
+    msg += "); ";
+    std::vector<std::string> fixes;
+    if (rep.dropped[kMissingText] > 0) {
+      fixes.push_back("column '" + options.text_col + "' is empty in " + rows_word(rep.dropped[kMissingText]) +
+                      " (is it the text column?)");
+    }
+    if (rep.dropped[kMissingLabel] > 0) {
+      fixes.push_back("column '" + options.label_col + "' is empty in " +
+                      rows_word(rep.dropped[kMissingLabel]) + " (is it the label column?)");
+    }
+    if (rep.dropped[kLabelNotAllowed] > 0) {
+      std::map<std::string, std::int64_t> allowed_counts;
+      for (const auto& l : allowed) allowed_counts[l] = 0;
+      fixes.push_back("the labels filter (allowed_labels, --labels) allows only " + join_labels(allowed_counts) +
+                      ", which match no label in the data; labels found: " + join_labels(rep.class_counts_before));
+    }
+    if (rep.dropped[kBadUtf8] > 0) {
+      fixes.push_back("every remaining row had invalid UTF-8 and was skipped (on_bad_utf8=skip); re-encode the "
+                      "file as UTF-8 or use on_bad_utf8=replace");
+    }
+    for (std::size_t i = 0; i < fixes.size(); ++i) msg += (i ? "; " : "") + fixes[i];
+    throw DataError(msg);
+  }
+
+  for (const std::string& l : ds.labels) ++rep.class_counts_after[l];
+  std::int64_t lo = std::numeric_limits<std::int64_t>::max(), hi = 0;
+  for (const auto& [label, n] : rep.class_counts_after) {
+    lo = std::min(lo, n);
+    hi = std::max(hi, n);
+  }
+  rep.imbalance_ratio = static_cast<double>(hi) / static_cast<double>(lo);
+
+  std::vector<std::int64_t> lengths;
+  lengths.reserve(ds.size());
+  double sum = 0;
+  for (const std::string& t : ds.texts) {
+    auto n = static_cast<std::int64_t>(core::utf8_length(t));
+    lengths.push_back(n);
+    sum += static_cast<double>(n);
+  }
+  std::sort(lengths.begin(), lengths.end());
+  rep.text_length.min = lengths.front();
+  rep.text_length.max = lengths.back();
+  rep.text_length.mean = sum / static_cast<double>(lengths.size());
+  rep.text_length.p50 = percentile(lengths, 50);
+  rep.text_length.p90 = percentile(lengths, 90);
+  rep.text_length.p99 = percentile(lengths, 99);
+
+  if (report) *report = std::move(rep);
+  return ds;
+}
+
+std::string to_csv(const Dataset& ds, const std::vector<std::size_t>& indices) {
+  std::string out = "text,label\n";
+  for (std::size_t i : indices) {
+    if (i >= ds.size()) {
+      throw Error("to_csv: row index " + std::to_string(i) + " out of range (dataset has " +
+                  std::to_string(ds.size()) + " rows)");
+    }
+    append_csv_field(out, ds.texts[i]);
+    out.push_back(',');
+    append_csv_field(out, ds.labels[i]);
+    out.push_back('\n');
+  }
+  return out;
+}
+
+}  // namespace kiln::data
