@@ -1,0 +1,126 @@
+#include "numpy_argsort.h"
+
+#include <utility>
+
+namespace kiln::text {
+namespace {
+
+using Index = std::int64_t;
+constexpr Index kSmallQuicksort = 15;
+
+inline bool less(double a, double b) { return a < b; }
+
+int msb(Index n) {
+  int depth = 0;
+  while (n >>= 1) ++depth;
+  return depth;
+}
+
+void aheapsort(const double* v, Index* tosort, Index n) {
+  Index* a = tosort - 1;  // 1-based heap
+  Index i, j, l, tmp;
+  for (l = n >> 1; l > 0; --l) {
+    tmp = a[l];
+    for (i = l, j = l << 1; j <= n;) {
+      if (j < n && less(v[a[j]], v[a[j + 1]])) j += 1;
+      if (less(v[tmp], v[a[j]])) {
+        a[i] = a[j];
+        i = j;
+        j += j;
+      } else {
+        break;
+      }
+    }
+    a[i] = tmp;
+  }
+  for (; n > 1;) {
+    tmp = a[n];
+    a[n] = a[1];
+    n -= 1;
+    for (i = 1, j = 2; j <= n;) {
+      if (j < n && less(v[a[j]], v[a[j + 1]])) j++;
+      if (less(v[tmp], v[a[j]])) {
+        a[i] = a[j];
+        i = j;
+        j += j;
+      } else {
+        break;
+      }
+    }
+    a[i] = tmp;
+  }
+}
+
+}  // namespace
+
+std::vector<Index> numpy_argsort(const std::vector<double>& values) {
+  const Index num = static_cast<Index>(values.size());
+  std::vector<Index> order(values.size());
+  for (Index k = 0; k < num; ++k) order[k] = k;
+  if (num < 2) return order;
+  const double* v = values.data();
+  Index* pl = order.data();
+  Index* pr = pl + num - 1;
+  Index* stack[128];
+  Index** sptr = stack;
+  int depth[128];
+  int* psdepth = depth;
+  int cdepth = msb(num) * 2;
+  Index *pm, *pi, *pj, *pk;
+  Index vi;
+  double vp;
+  for (;;) {
+    if (cdepth < 0) {
+      aheapsort(v, pl, pr - pl + 1);
+      goto stack_pop;
+    }
+    while ((pr - pl) > kSmallQuicksort) {
+      pm = pl + ((pr - pl) >> 1);
+      if (less(v[*pm], v[*pl])) std::swap(*pm, *pl);
+      if (less(v[*pr], v[*pm])) std::swap(*pr, *pm);
+      if (less(v[*pm], v[*pl])) std::swap(*pm, *pl);
+      vp = v[*pm];
+      pi = pl;
+      pj = pr - 1;
+      std::swap(*pm, *pj);
+      for (;;) {
+        do {
+          ++pi;
+        } while (less(v[*pi], vp));
+        do {
+          --pj;
+        } while (less(vp, v[*pj]));
+        if (pi >= pj) break;
+        std::swap(*pi, *pj);
+      }
+      pk = pr - 1;
+      std::swap(*pi, *pk);
+      if (pi - pl < pr - pi) {
+        *sptr++ = pi + 1;
+        *sptr++ = pr;
+        pr = pi - 1;
+      } else {
+        *sptr++ = pl;
+        *sptr++ = pi - 1;
+        pl = pi + 1;
+      }
+      *psdepth++ = --cdepth;
+    }
+    for (pi = pl + 1; pi <= pr; ++pi) {
+      vi = *pi;
+      vp = v[vi];
+      pj = pi;
+      pk = pi - 1;
+      while (pj > pl && less(vp, v[*pk])) *pj-- = *pk--;
+      *pj = vi;
+    }
+  stack_pop:
+    if (sptr == stack) break;
+    pr = *(--sptr);
+    pl = *(--sptr);
+    cdepth = *(--psdepth);
+  }
+  return order;
+}
+
+}  // namespace kiln::text

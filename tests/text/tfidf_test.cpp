@@ -1,0 +1,273 @@
+#include "kiln/text/tfidf.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+
+#include "golden_util.h"
+#include "kiln/core/error.h"
+#include "kiln/core/parallel.h"
+
+namespace kiln::text {
+namespace {
+
+using nlohmann::json;
+
+TfidfOptions options_from_golden(const json& g) {
+  TfidfOptions o;
+  o.lowercase = g["lowercase"].get<bool>();
+  o.analyzer = parse_analyzer(g["analyzer"].get<std::string>());
+  o.ngram_min = g["ngram_range"][0].get<int>();
+  o.ngram_max = g["ngram_range"][1].get<int>();
+  auto df = [](const json& v) {
+    return v.is_number_integer() ? DfBound::count(v.get<std::int64_t>()) : DfBound::proportion(v.get<double>());
+  };
+  o.min_df = df(g["min_df"]);
+  o.max_df = df(g["max_df"]);
+  o.max_features = g["max_features"].is_null() ? 0 : g["max_features"].get<std::int64_t>();
+  o.binary = g["binary"].get<bool>();
+  o.norm = g["norm"].is_null() ? Norm::kNone : parse_norm(g["norm"].get<std::string>());
+  o.use_idf = g["use_idf"].get<bool>();
+  o.smooth_idf = g["smooth_idf"].get<bool>();
+  o.sublinear_tf = g["sublinear_tf"].get<bool>();
+  o.dtype = parse_dtype(g["dtype"].get<std::string>());
+  if (g["mode"] != "tfidf") {
+    HashingOptions h;
+    h.n_features = g["n_features"].get<std::int64_t>();
+    h.alternate_sign = g["alternate_sign"].get<bool>();
+    o.hashing = h;
+  }
+  return o;
+}
+
+/// Dense comparison (stored zeros and absent entries are equal), within 1e-6.
+template <typename T>
+void expect_matrix(const CsrMatrix<T>& m, const json& g, const std::string& name) {
+  ASSERT_EQ(m.rows, g["shape"][0].get<std::int64_t>()) << name;
+  ASSERT_EQ(m.cols, g["shape"][1].get<std::int64_t>()) << name;
+  const auto indptr = g["indptr"].get<std::vector<std::int64_t>>();
+  const auto indices = g["indices"].get<std::vector<std::int64_t>>();
+  const auto data = g["data"].get<std::vector<double>>();
+  ASSERT_EQ(m.indptr.size(), indptr.size()) << name;
+  for (std::int64_t r = 0; r < m.rows; ++r) {
+    std::map<std::int64_t, double> want, got;
+    for (auto e = indptr[r]; e < indptr[r + 1]; ++e) want[indices[e]] = data[e];
+    for (auto e = m.indptr[r]; e < m.indptr[r + 1]; ++e) {
+      if (e > m.indptr[r]) {
+        EXPECT_LT(m.indices[e - 1], m.indices[e]) << name << " row " << r << ": columns must ascend";
+      }
+      got[m.indices[e]] = static_cast<double>(m.data[e]);
+    }
+    for (const auto& [c, v] : want) {
+      const double have = got.count(c) ? got[c] : 0.0;
+      EXPECT_NEAR(have, v, 1e-6) << name << " row " << r << " col " << c;
+    }
+    for (const auto& [c, v] : got) {
+      if (!want.count(c)) EXPECT_EQ(v, 0.0) << name << " row " << r << " col " << c << " not in sklearn's output";
+    }
+  }
+  EXPECT_EQ(m.nnz(), static_cast<std::int64_t>(indices.size())) << name << ": stored entries differ from sklearn";
+}
+
+void expect_idf(const TfidfVectorizer& v, const json& g, const std::string& name) {
+  const auto idf = g["idf"].get<std::vector<double>>();
+  if (idf.empty()) {
+    EXPECT_TRUE(v.idf().empty()) << name;
+    return;
+  }
+  ASSERT_EQ(v.idf().size(), idf.size()) << name;
+  for (std::size_t c = 0; c < idf.size(); ++c) EXPECT_NEAR(v.idf()[c], idf[c], 1e-6 * idf[c]) << name << " idf " << c;
+}
+
+template <typename T>
+void check_case(const std::string& name, const json& g, const std::vector<std::string>& docs) {
+  TfidfVectorizer v(options_from_golden(g["options"]));
+  const CsrMatrix<T> m = v.fit_transform<T>(docs);
+  EXPECT_EQ(v.vocabulary(), g["vocabulary"].get<std::vector<std::string>>()) << name;
+  expect_idf(v, g, name);
+  expect_matrix(m, g, name + " (fit_transform)");
+  expect_matrix(v.transform<T>(docs), g, name + " (transform)");
+  // The saved state reproduces the same matrix.
+  const TfidfVectorizer loaded = TfidfVectorizer::from_json(v.to_json());
+  EXPECT_EQ(loaded.vocabulary(), v.vocabulary()) << name;
+  expect_matrix(loaded.transform<T>(docs), g, name + " (from_json)");
+}
+
+class TfidfGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TfidfGolden, MatchesScikitLearn) {
+  const auto corpora = testing::load_golden("corpora.json");
+  const auto g = testing::load_golden("case_" + GetParam() + ".json");
+  const auto docs = corpora[g["corpus"].get<std::string>()].get<std::vector<std::string>>();
+  for (int threads : {1, 2, 3}) {
+    core::set_threads(threads);
+    if (g["options"]["dtype"] == "float64") {
+      check_case<double>(GetParam(), g, docs);
+    } else {
+      check_case<float>(GetParam(), g, docs);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, TfidfGolden,
+    ::testing::Values("default", "default_english", "ngram_1_2", "ngram_2_3", "char_wb_2_4", "char_wb_3_5", "char_1_3",
+                      "char_2_2_nolower", "min_df_2", "min_df_0_2", "max_df_0_9", "max_df_3", "max_features_ties",
+                      "max_features_ties_binary", "max_features_english", "max_features_char", "sublinear_tf",
+                      "norm_l1", "norm_none", "no_idf", "no_smooth_idf", "binary", "nolower", "float64",
+                      "float64_sublinear_l1", "hashing", "hashing_small", "hashing_no_sign", "hashing_binary_f64",
+                      "hashing_tfidf", "hashing_tfidf_small"));
+
+template <typename Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(TfidfOptions, RejectsBadMaxDf) {
+  TfidfOptions o;
+  o.max_df = DfBound::proportion(1.5);
+  EXPECT_EQ(error_of([&] { o.validate(); }), "tfidf.max_df must be in (0, 1] or an integer count >= 1, got 1.5");
+  o.max_df = DfBound::count(0);
+  EXPECT_EQ(error_of([&] { o.validate(); }), "tfidf.max_df must be in (0, 1] or an integer count >= 1, got 0");
+}
+
+TEST(TfidfOptions, RejectsBadMinDf) {
+  TfidfOptions o;
+  o.min_df = DfBound::proportion(-0.1);
+  EXPECT_EQ(error_of([&] { o.validate(); }), "tfidf.min_df must be in [0, 1] or an integer count >= 1, got -0.10000000000000001");
+}
+
+TEST(TfidfOptions, RejectsNegativeMaxFeatures) {
+  TfidfOptions o;
+  o.max_features = -3;
+  EXPECT_EQ(error_of([&] { o.validate(); }), "tfidf.max_features must be >= 0 (0 keeps every term), got -3");
+}
+
+TEST(TfidfOptions, HashingRejectsPruning) {
+  TfidfOptions o;
+  o.hashing = HashingOptions{};
+  o.min_df = DfBound::count(2);
+  EXPECT_EQ(error_of([&] { o.validate(); }),
+            "tfidf.hashing has no vocabulary to prune: min_df, max_df and max_features must keep their defaults "
+            "(got min_df=2, max_df=1.0, max_features=0)");
+}
+
+TEST(TfidfOptions, ParsesDfBounds) {
+  EXPECT_TRUE(DfBound::parse("2", "--min-df").is_count);
+  EXPECT_FALSE(DfBound::parse("1.0", "--max-df").is_count);
+  EXPECT_EQ(DfBound::parse("0.25", "--max-df").value, 0.25);
+  EXPECT_EQ(error_of([] { (void)DfBound::parse("two", "--min-df"); }),
+            "--min-df must be a proportion like 0.5 (contains '.') or a document count like 2, got 'two'");
+  EXPECT_EQ(error_of([] { (void)DfBound::parse("2x", "--min-df"); }),
+            "--min-df must be a proportion like 0.5 (contains '.') or a document count like 2, got '2x'");
+}
+
+TEST(TfidfVectorizer, MaxDfBelowMinDfIsAnError) {
+  TfidfOptions o;
+  o.min_df = DfBound::count(3);
+  o.max_df = DfBound::proportion(0.5);
+  TfidfVectorizer v(o);
+  EXPECT_EQ(error_of([&] { v.fit({"aa bb", "aa cc", "bb cc"}); }),
+            "tfidf.max_df=0.5 allows fewer documents (1.5) than tfidf.min_df=3 requires (3.0) for 3 documents; "
+            "raise max_df or lower min_df");
+}
+
+TEST(TfidfVectorizer, EmptyVocabularyIsAnError) {
+  TfidfVectorizer v;
+  EXPECT_EQ(error_of([&] { v.fit({"a b c", "!!", ""}); }),
+            "tfidf: empty vocabulary: no document has a term (the word analyzer keeps tokens of 2 or more letters, "
+            "digits or '_'); the documents may be empty or contain only punctuation and single characters");
+}
+
+TEST(TfidfVectorizer, NothingLeftAfterPruningIsAnError) {
+  TfidfOptions o;
+  o.min_df = DfBound::count(2);
+  TfidfVectorizer v(o);
+  EXPECT_EQ(error_of([&] { v.fit({"aa", "bb"}); }),
+            "tfidf: no terms remain after pruning with min_df=2 and max_df=1.0 over 2 documents; lower min_df or "
+            "raise max_df");
+}
+
+TEST(TfidfVectorizer, TransformIgnoresUnknownTermsAndKeepsEmptyRows) {
+  TfidfVectorizer v;
+  (void)v.fit_transform<float>({"red green", "green blue"});
+  const auto m = v.transform<float>({"purple", "blue blue red"});
+  EXPECT_EQ(m.rows, 2);
+  EXPECT_EQ(m.indptr, (std::vector<std::int64_t>{0, 0, 2}));
+}
+
+TEST(TfidfVectorizer, DtypeMismatchIsAnError) {
+  TfidfVectorizer v;
+  EXPECT_EQ(error_of([&] { (void)v.fit_transform<double>({"aa"}); }),
+            "TfidfVectorizer::fit_transform<float64> called but tfidf.dtype is float32");
+}
+
+TEST(TfidfVectorizer, TransformBeforeFitIsAnError) {
+  TfidfVectorizer v;
+  EXPECT_EQ(error_of([&] { (void)v.transform<float>({"aa"}); }),
+            "TfidfVectorizer::transform called before fit (or from_json)");
+}
+
+TEST(TfidfVectorizer, CjkOptionCountsBigrams) {
+  TfidfOptions o;
+  o.cjk = true;
+  TfidfVectorizer v(o);
+  v.fit({"我爱北京", "北京欢迎你"});
+  EXPECT_EQ(v.vocabulary(), (std::vector<std::string>{"京欢", "北京", "我爱", "欢迎", "爱北", "迎你"}));
+}
+
+TEST(TfidfSerialization, RoundTripsOptionsAndState) {
+  TfidfOptions o;
+  o.ngram_max = 2;
+  o.sublinear_tf = true;
+  o.norm = Norm::kL1;
+  o.min_df = DfBound::proportion(0.0);
+  TfidfVectorizer v(o);
+  v.fit({"aa bb cc", "bb cc dd", "cc dd ee"});
+  const auto loaded = TfidfVectorizer::from_json(v.to_json());
+  EXPECT_EQ(loaded.to_json(), v.to_json());
+  EXPECT_EQ(loaded.options().ngram_max, 2);
+  EXPECT_FALSE(loaded.options().min_df.is_count);
+  EXPECT_EQ(loaded.idf(), v.idf());
+}
+
+TEST(TfidfSerialization, RejectsWrongFormat) {
+  EXPECT_EQ(error_of([] { (void)TfidfVectorizer::from_json(R"({"format":"other","version":1})"); }),
+            "tfidf state: format: expected \"kiln.tfidf\", got \"other\"; the featurizer file is corrupt or was not "
+            "written by kiln — refit and save it again");
+}
+
+TEST(TfidfSerialization, RejectsNewerVersion) {
+  EXPECT_EQ(error_of([] { (void)TfidfVectorizer::from_json(R"({"format":"kiln.tfidf","version":2})"); }),
+            "tfidf state: version: this kiln reads version 1, got 2 (written by a newer kiln?); the featurizer file is "
+            "corrupt or was not written by kiln — refit and save it again");
+}
+
+TEST(TfidfSerialization, RejectsIdfLengthMismatchAndDuplicates) {
+  TfidfVectorizer v;
+  v.fit({"aa bb", "bb cc"});
+  auto j = json::parse(v.to_json());
+  j["idf"].push_back(1.5);
+  EXPECT_NE(error_of([&] { (void)TfidfVectorizer::from_json(j.dump()); }).find("tfidf state: idf: has 4 values for 3 terms"),
+            std::string::npos);
+  j = json::parse(v.to_json());
+  j["vocabulary"][1] = "aa";
+  EXPECT_NE(error_of([&] { (void)TfidfVectorizer::from_json(j.dump()); })
+                .find("tfidf state: vocabulary[1]: \"aa\" is a duplicate or out of order"),
+            std::string::npos);
+  j = json::parse(v.to_json());
+  j["options"]["norm"] = "l3";
+  EXPECT_NE(error_of([&] { (void)TfidfVectorizer::from_json(j.dump()); }).find("options.norm must be one of l2, l1, none, got 'l3'"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { (void)TfidfVectorizer::from_json("{not json"); }).find("tfidf state: json: not valid JSON"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace kiln::text
