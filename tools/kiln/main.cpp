@@ -1,6 +1,7 @@
 // kiln: the command-line entry point. Catches once: exit 2 for usage/config errors, 1 for
 // data/runtime errors, message on stderr, never a stack trace.
 #include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
 
 #include <iostream>
 
@@ -31,6 +32,10 @@ int main(int argc, char** argv) {
   kiln::cli::add_data(app);
   kiln::cli::add_prepare(app);
   kiln::cli::add_tfidf(app);
+  kiln::cli::add_train(app);
+  kiln::cli::add_evaluate(app);
+  kiln::cli::add_predict(app);
+  kiln::cli::add_run(app);
 
   try {
     app.parse(argc, argv);
@@ -44,6 +49,10 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const kiln::Error& e) {
     std::cerr << "kiln: error: " << e.what() << '\n';
+    return 1;
+  } catch (const c10::Error& e) {
+    std::cerr << "kiln: internal error: " << e.what_without_backtrace()
+              << "\n(this is a bug in kiln; please report it with the command that caused it)\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "kiln: internal error: " << e.what()

@@ -16,7 +16,9 @@ struct ModelSpec {
 };
 
 [[nodiscard]] nlohmann::json to_json(const ModelSpec& spec);
-/// Throws ConfigError naming the field when `j` is not {"family": string, "params": object}.
+/// Throws ConfigError naming the field when `j` is not {"family": string, "params": object}. A missing
+/// key keeps the ModelSpec default; any other key is an error. Parameters are not checked here
+/// (resolve_spec / make_model check them against the family).
 [[nodiscard]] ModelSpec model_spec_from_json(const nlohmann::json& j);
 
 }  // namespace kiln::nn

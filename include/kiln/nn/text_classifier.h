@@ -47,19 +47,24 @@ using ModelFactory = std::function<std::shared_ptr<TextClassifier>(const nlohman
 struct ModelFamily {
   std::string name;
   std::string description;
-  /// The family's parameters with their defaults (what `params: {}` means).
+  /// The family's parameters with their defaults (what `params: {}` means). Every parameter the
+  /// family accepts has an entry: resolve_spec rejects keys that are not listed here.
   nlohmann::json default_params;
   ModelFactory factory;
+  /// Optional: throws ConfigError for bad params without building a model (resolve_spec runs it).
+  std::function<void(const nlohmann::json& params)> validate;
 };
 
-/// Adds a family (replacing one of the same name). Thread-safe.
+/// Adds a family (replacing one of the same name; built-ins included). Thread-safe. Throws
+/// ConfigError for an empty name or a missing factory.
 void register_model_family(ModelFamily family);
 /// Registered families, built-ins ("linear", "mlp", "embedbag") included, sorted by name.
 [[nodiscard]] std::vector<ModelFamily> model_families();
 /// Builds the model for `spec`; throws ConfigError for an unknown family (listing the known ones)
 /// or bad parameters. Weights are initialised as the spec's `init` says (seeded by torch::manual_seed).
 [[nodiscard]] std::shared_ptr<TextClassifier> make_model(const ModelSpec& spec, int64_t input_dim, int64_t num_classes);
-/// The spec with every default filled in (what gets persisted).
+/// The spec with every default filled in (what gets persisted). Throws ConfigError like make_model
+/// for an unknown family, unknown parameter keys, or (when the family has `validate`) bad values.
 [[nodiscard]] ModelSpec resolve_spec(const ModelSpec& spec);
 
 }  // namespace kiln::nn

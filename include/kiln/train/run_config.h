@@ -1,0 +1,56 @@
+// A whole training run described by data: what to read, how to featurize, which model, how to
+// train. YAML configs (configs/*.yaml) and CLI flags fill the same struct.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kiln/nn/model_spec.h"
+#include "kiln/train/trainer.h"
+
+namespace kiln::train {
+
+struct DataConfig {
+  /// Dataset for `kiln run` (a `kiln data list` name). Default "spamassassin".
+  std::string dataset = "spamassassin";
+  std::string text_col = "text";
+  std::string label_col = "label";
+  /// Keep only these labels; empty keeps all.
+  std::vector<std::string> labels;
+  /// Test share (proportion or row count). Default 0.2.
+  double test_size = 0.2;
+  /// Validation share of the whole, used for early stopping. Default 0.1.
+  double val_size = 0.1;
+  /// Split seed. Default 42.
+  uint64_t seed = 42;
+  /// Drop exact duplicate texts before splitting. Default false.
+  bool dedupe = false;
+};
+
+struct RunConfig {
+  DataConfig data;
+  /// Featurizer spec ({"type": "tfidf" | "hashed_ngrams", ...}).
+  nlohmann::json featurizer;
+  nn::ModelSpec model;
+  TrainerOptions trainer;
+};
+
+/// Kiln's recommended default for text classification (see configs/recommended.yaml).
+[[nodiscard]] RunConfig recommended_config();
+/// The defaults for one model family: "linear", "mlp" (the classic TF-IDF 5000 + MLP recipe with
+/// AdamW and warmup + cosine) or "embedbag". Throws ConfigError for another name.
+[[nodiscard]] RunConfig preset_config(const std::string& family);
+
+/// Applies a config object ({data, featurizer, model, train}) over `base`. Unknown keys are a
+/// ConfigError naming them (`where`: the file, for messages).
+void apply_config(const nlohmann::json& j, RunConfig& base, const std::string& where);
+
+/// Reads a YAML config file over the preset its model.family names (or the recommended default).
+[[nodiscard]] RunConfig load_run_config(const std::string& path);
+
+[[nodiscard]] nlohmann::json to_json(const RunConfig& config);
+
+}  // namespace kiln::train

@@ -1,0 +1,126 @@
+// The trainer: mini-batch training of a TextClassifier over sparse features, with validation each
+// epoch, early stopping on validation macro-F1, best-checkpoint selection, gradient health checks,
+// atomic per-epoch checkpoints and exact resume.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kiln/nn/text_classifier.h"
+#include "kiln/train/losses.h"
+#include "kiln/train/lr_schedule.h"
+#include "kiln/train/metrics.h"
+#include "kiln/train/optimizer.h"
+
+namespace kiln::train {
+
+/// Sparse rows in CSR layout (row r: indices/values[indptr[r] : indptr[r+1]]). Not owning.
+struct SparseRowsView {
+  const int64_t* indptr = nullptr;  ///< rows + 1 entries
+  const int64_t* indices = nullptr;
+  const float* values = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+};
+
+/// A featurized split: rows and their class ids in [0, num_classes).
+struct LabeledRows {
+  SparseRowsView x;
+  std::vector<int64_t> y;
+};
+
+struct TrainerOptions {
+  /// Passes over the training set. Default 10.
+  int epochs = 10;
+  /// Examples per optimizer step. Default 64.
+  int64_t batch_size = 64;
+  /// Seeds weight init, shuffling and dropout. Default 42.
+  uint64_t seed = 42;
+  OptimizerOptions optimizer;
+  ScheduleOptions schedule;
+  LossOptions loss;
+  /// Clip gradients to this global L2 norm; 0 disables. Default 1.0.
+  double grad_clip = 1.0;
+  /// Stop after this many epochs without a better validation macro-F1; 0 disables. Default 3.
+  int early_stopping_patience = 3;
+  /// "cpu" or "cuda" (where LibTorch has CUDA). Default "cpu".
+  std::string device = "cpu";
+  /// Directory for checkpoint files and metrics.jsonl; empty = none. Default empty.
+  std::string run_dir;
+  /// Continue from run_dir's last checkpoint. Default false.
+  bool resume = false;
+  /// Abort after this many consecutive steps with a non-finite loss or gradient. Default 5.
+  int max_nonfinite_steps = 5;
+  /// A layer whose gradient norm stays below this for `vanishing_patience` steps gets a warning.
+  double vanishing_grad_norm = 1e-7;
+  int vanishing_patience = 50;
+  /// Stop after this many epochs (for tests of interruption); 0 = no limit. Default 0.
+  int stop_after_epochs = 0;
+};
+
+/// Validates once (including the optimizer, schedule and loss options); throws ConfigError naming
+/// the field and the value.
+void validate(const TrainerOptions& options);
+
+struct EpochRecord {
+  int epoch = 0;  ///< 1-based
+  double train_loss = 0;
+  double val_loss = 0;        ///< NaN without validation data
+  double val_accuracy = 0;    ///< NaN without validation data
+  double val_macro_f1 = 0;    ///< NaN without validation data
+  double lr = 0;              ///< at the end of the epoch
+  double grad_norm = 0;       ///< mean global gradient norm over the epoch (before clipping)
+  double seconds = 0;
+  int64_t skipped_steps = 0;  ///< non-finite steps skipped
+};
+
+struct StepInfo {
+  int epoch = 0;
+  int64_t step = 0;        ///< global optimizer step, 1-based
+  int64_t batch = 0;       ///< batch index within the epoch, 1-based
+  int64_t batches = 0;     ///< batches per epoch
+  int64_t examples = 0;    ///< examples seen this epoch
+  double loss = 0;
+  double lr = 0;
+  double grad_norm = 0;
+};
+
+/// Progress hooks; the CLI draws bars from these. Called on the training thread.
+struct TrainerCallbacks {
+  std::function<void(const StepInfo&)> on_step;
+  std::function<void(const EpochRecord&)> on_epoch;
+  std::function<void(const std::string&)> on_warning;
+};
+
+struct TrainResult {
+  std::vector<EpochRecord> history;
+  int best_epoch = 0;           ///< epoch whose weights the model holds at the end
+  double best_val_macro_f1 = 0; ///< NaN without validation data
+  bool stopped_early = false;
+  bool resumed = false;
+};
+
+/// Trains `model` in place. On return the model holds the best epoch's weights (by validation
+/// macro-F1; the last epoch's without validation data) and is in eval() mode.
+/// Checkpoints (run_dir/checkpoint.pt + checkpoint.json) are written atomically after every epoch.
+[[nodiscard]] TrainResult train_model(nn::TextClassifier& model, const LabeledRows& train, const LabeledRows* val,
+                                      int64_t num_classes, const TrainerOptions& options,
+                                      const TrainerCallbacks& callbacks = {});
+
+/// Builds the SparseBatch for rows `ids` of `rows` (indices and weights copied into tensors).
+[[nodiscard]] nn::SparseBatch make_batch(const SparseRowsView& rows, const int64_t* ids, int64_t count);
+
+/// Predicts class probabilities for every row (batched, under InferenceMode). Result [rows, C].
+[[nodiscard]] torch::Tensor predict_proba(nn::TextClassifier& model, const SparseRowsView& rows,
+                                          int64_t batch_size = 1024, torch::Device device = torch::kCPU);
+
+/// Metrics of probabilities [n, C] (any float dtype, any device) against y_true: y_pred is the
+/// row argmax (first maximum).
+[[nodiscard]] ClassificationMetrics compute_metrics_from_proba(const std::vector<int64_t>& y_true,
+                                                               const torch::Tensor& probabilities, int64_t num_classes);
+
+}  // namespace kiln::train

@@ -1,0 +1,13 @@
+// The built-in model families. registry.cpp registers them on first use of the registry, explicitly,
+// because self-registering static objects are dropped when linking from a static library.
+#pragma once
+
+#include "kiln/nn/text_classifier.h"
+
+namespace kiln::nn {
+
+[[nodiscard]] ModelFamily linear_family();
+[[nodiscard]] ModelFamily mlp_family();
+[[nodiscard]] ModelFamily embedbag_family();
+
+}  // namespace kiln::nn

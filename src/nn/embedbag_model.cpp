@@ -1,0 +1,69 @@
+#include "embedbag_model.h"
+
+#include "builtin_families.h"
+#include "init.h"
+#include "params.h"
+
+namespace kiln::nn {
+
+nlohmann::json embedbag_default_params() {
+  return {{"dim", 100},         {"pooling", "mean"}, {"hidden", 0},
+          {"activation", "relu"}, {"dropout", 0.0},   {"init", "fasttext"}};
+}
+
+EmbedBagParams parse_embedbag_params(const nlohmann::json& params) {
+  const ParamReader reader("embedbag", params, embedbag_default_params());
+  EmbedBagParams out;
+  out.dim = reader.integer("dim", 1);
+  out.pooling = reader.choice("pooling", {"mean", "sum"});
+  out.hidden = reader.integer("hidden", 0);
+  out.activation = reader.choice("activation", kActivationNames);
+  out.dropout = reader.probability("dropout");
+  out.init = reader.choice("init", {"fasttext", "xavier"});
+  return out;
+}
+
+EmbedBagModel::EmbedBagModel(int64_t input_dim, int64_t num_classes, const EmbedBagParams& params)
+    : TextClassifier(input_dim, num_classes),
+      params_(params),
+      activation_(activation_from_name(params.activation)),
+      pooling_(params.pooling == "sum" ? Pooling::kSum : Pooling::kMean) {
+  embedding_ = register_module(
+      "embedding", torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(input_dim, params_.dim).mode(torch::kSum)));
+  init_uniform(embedding_->weight, 1.0 / static_cast<double>(params_.dim));
+
+  int64_t width = params_.dim;
+  if (params_.hidden > 0) {
+    hidden_ = register_module("hidden", torch::nn::Linear(params_.dim, params_.hidden));
+    init_weight(hidden_->weight, "xavier", params_.dim, params_.hidden);
+    init_zeros(hidden_->bias);
+    width = params_.hidden;
+  }
+  if (params_.dropout > 0.0) {
+    dropout_ = register_module("dropout", torch::nn::Dropout(torch::nn::DropoutOptions(params_.dropout)));
+  }
+  output_ = register_module("output", torch::nn::Linear(width, num_classes));
+  init_weight(output_->weight, params_.init == "xavier" ? "xavier" : "zeros", width, num_classes);
+  init_zeros(output_->bias);
+}
+
+torch::Tensor EmbedBagModel::forward(const SparseBatch& batch) {
+  auto h = embed_sparse(embedding_, batch, pooling_);
+  if (hidden_) h = activate(hidden_->forward(h), activation_);
+  if (dropout_) h = dropout_->forward(h);
+  return output_->forward(h);
+}
+
+ModelFamily embedbag_family() {
+  ModelFamily family;
+  family.name = "embedbag";
+  family.description = "fastText-style: pooled feature embeddings, optional hidden layer, linear output";
+  family.default_params = embedbag_default_params();
+  family.validate = [](const nlohmann::json& params) { (void)parse_embedbag_params(params); };
+  family.factory = [](const nlohmann::json& params, int64_t input_dim, int64_t num_classes) {
+    return std::make_shared<EmbedBagModel>(input_dim, num_classes, parse_embedbag_params(params));
+  };
+  return family;
+}
+
+}  // namespace kiln::nn

@@ -1,0 +1,62 @@
+// Family "embedbag": fastText-style classifier. Each row's feature embeddings are pooled (weighted
+// mean by default, or weighted sum), optionally passed through one hidden layer, then projected.
+//   e = pool_i(w_i * E[indices_i])          E [input_dim, dim]
+//   h = dropout(act(H e + c))                when hidden > 0;  h = dropout(e) otherwise
+//   logits = O h + o
+// Mean pooling renormalises each row's weights to sum to 1; an empty row (or one whose weights sum
+// to 0) pools to the zero vector.
+// Initialisation: E ~ uniform(-1/dim, 1/dim) as in fastText; H xavier; biases zero; O zeros
+// ("fasttext", the default: on sparse text it trains as fast as xavier, and from a uniform
+// starting point where every class has probability 1/num_classes) or xavier ("xavier").
+// Parameter names (persisted in model.safetensors, never rename): "embedding.weight",
+// "hidden.weight|bias" (hidden > 0 only), "output.weight|bias".
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "activation.h"
+#include "kiln/nn/text_classifier.h"
+#include "sparse_embed.h"
+
+namespace kiln::nn {
+
+struct EmbedBagParams {
+  /// Embedding width, >= 1. Default 100 (fastText's -dim).
+  int64_t dim = 100;
+  /// "mean" (weights renormalised per row) | "sum". Default "mean".
+  std::string pooling = "mean";
+  /// Width of the optional hidden layer; 0 = none. Default 0.
+  int64_t hidden = 0;
+  /// Hidden-layer activation, "relu" | "gelu" | "tanh"; used only when hidden > 0. Default "relu".
+  std::string activation = "relu";
+  /// Dropout probability on the output layer's input, in [0, 1). Default 0.
+  double dropout = 0.0;
+  /// Output-layer initialisation: "fasttext" (zeros) | "xavier". Default "fasttext".
+  std::string init = "fasttext";
+};
+
+[[nodiscard]] nlohmann::json embedbag_default_params();
+/// Throws ConfigError naming the field for unknown keys, wrong types or values out of range.
+[[nodiscard]] EmbedBagParams parse_embedbag_params(const nlohmann::json& params);
+
+class EmbedBagModel : public TextClassifier {
+ public:
+  EmbedBagModel(int64_t input_dim, int64_t num_classes, const EmbedBagParams& params);
+  [[nodiscard]] torch::Tensor forward(const SparseBatch& batch) override;
+
+ private:
+  EmbedBagParams params_;
+  Activation activation_;
+  Pooling pooling_;
+  torch::nn::EmbeddingBag embedding_{nullptr};
+  torch::nn::Linear hidden_{nullptr};
+  torch::nn::Dropout dropout_{nullptr};
+  torch::nn::Linear output_{nullptr};
+};
+
+}  // namespace kiln::nn

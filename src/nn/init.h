@@ -1,0 +1,31 @@
+// Weight initialisation schemes shared by the model families. All draw from LibTorch's global
+// generator, so torch::manual_seed makes them reproducible.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kiln::nn {
+
+/// Names accepted by init_weight, as persisted in model specs: never rename.
+inline const std::vector<std::string> kInitSchemes = {"xavier", "kaiming", "normal", "zeros"};
+
+/// Fills `weight` in place without recording autograd history.
+///   "xavier":  uniform(-b, b), b = sqrt(6 / (fan_in + fan_out))
+///   "kaiming": uniform(-b, b), b = sqrt(6 / fan_in) (He, for ReLU)
+///   "normal":  normal(0, 0.02)
+///   "zeros":   0
+/// Fans are passed explicitly because an EmbeddingBag weight is [in, out] while a Linear weight is
+/// [out, in]. Throws std::invalid_argument for any other scheme (callers validate names first).
+void init_weight(torch::Tensor weight, const std::string& scheme, int64_t fan_in, int64_t fan_out);
+
+/// uniform(-bound, bound) in place, without autograd history.
+void init_uniform(torch::Tensor weight, double bound);
+
+/// Zeros in place, without autograd history.
+void init_zeros(torch::Tensor weight);
+
+}  // namespace kiln::nn

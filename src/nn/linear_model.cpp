@@ -1,0 +1,43 @@
+#include "linear_model.h"
+
+#include "builtin_families.h"
+#include "init.h"
+#include "params.h"
+#include "sparse_embed.h"
+
+namespace kiln::nn {
+
+nlohmann::json linear_default_params() { return {{"init", "xavier"}}; }
+
+LinearParams parse_linear_params(const nlohmann::json& params) {
+  const ParamReader reader("linear", params, linear_default_params());
+  LinearParams out;
+  out.init = reader.choice("init", kInitSchemes);
+  return out;
+}
+
+LinearModel::LinearModel(int64_t input_dim, int64_t num_classes, const LinearParams& params)
+    : TextClassifier(input_dim, num_classes) {
+  embedding_ = register_module(
+      "embedding", torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(input_dim, num_classes).mode(torch::kSum)));
+  bias_ = register_parameter("bias", torch::zeros({num_classes}));
+  init_weight(embedding_->weight, params.init, input_dim, num_classes);
+}
+
+torch::Tensor LinearModel::forward(const SparseBatch& batch) {
+  return embed_sparse(embedding_, batch, Pooling::kSum) + bias_;
+}
+
+ModelFamily linear_family() {
+  ModelFamily family;
+  family.name = "linear";
+  family.description = "softmax regression over sparse features (EmbeddingBag sum + bias)";
+  family.default_params = linear_default_params();
+  family.validate = [](const nlohmann::json& params) { (void)parse_linear_params(params); };
+  family.factory = [](const nlohmann::json& params, int64_t input_dim, int64_t num_classes) {
+    return std::make_shared<LinearModel>(input_dim, num_classes, parse_linear_params(params));
+  };
+  return family;
+}
+
+}  // namespace kiln::nn

@@ -1,0 +1,38 @@
+// Family "linear": softmax regression over sparse features.
+//   logits = sum_i w_i * W[indices_i] + b,  W [input_dim, num_classes], b [num_classes]
+// Parameter names (persisted in model.safetensors, never rename): "embedding.weight", "bias".
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "kiln/nn/text_classifier.h"
+
+namespace kiln::nn {
+
+struct LinearParams {
+  /// W's initialisation: "xavier" | "kaiming" | "normal" (0, 0.02) | "zeros". Default "xavier".
+  /// b starts at zero.
+  std::string init = "xavier";
+};
+
+/// Defaults of every "linear" parameter, as persisted in a resolved spec.
+[[nodiscard]] nlohmann::json linear_default_params();
+/// Throws ConfigError naming the field for unknown keys, wrong types or values out of range.
+[[nodiscard]] LinearParams parse_linear_params(const nlohmann::json& params);
+
+class LinearModel : public TextClassifier {
+ public:
+  LinearModel(int64_t input_dim, int64_t num_classes, const LinearParams& params);
+  [[nodiscard]] torch::Tensor forward(const SparseBatch& batch) override;
+
+ private:
+  torch::nn::EmbeddingBag embedding_{nullptr};
+  torch::Tensor bias_;
+};
+
+}  // namespace kiln::nn

@@ -1,0 +1,100 @@
+// The model-family registry. Built-in families are added once, on the first call into the registry,
+// so that linking kiln_nn from a static library never loses them.
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "builtin_families.h"
+#include "kiln/core/error.h"
+#include "kiln/nn/text_classifier.h"
+#include "params.h"
+
+namespace kiln::nn {
+
+namespace {
+
+struct Registry {
+  std::mutex mutex;
+  std::map<std::string, ModelFamily> families;  ///< guarded by mutex
+};
+
+Registry& registry() {
+  static Registry* instance = [] {
+    auto* r = new Registry();  // never destroyed: factories may be used during static destruction
+    for (auto family : {linear_family(), mlp_family(), embedbag_family()}) {
+      r->families.emplace(family.name, std::move(family));
+    }
+    return r;
+  }();
+  return *instance;
+}
+
+ModelFamily find_family(const std::string& name) {
+  auto& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  const auto it = r.families.find(name);
+  if (it != r.families.end()) return it->second;
+  std::vector<std::string> known;
+  for (const auto& entry : r.families) known.push_back(entry.first);
+  std::string msg = "model.family \"" + name + "\" is not a known model family; known families: " +
+                    join_names(known, false);
+  const std::string hint = closest_name(name, known);
+  if (!hint.empty()) msg += " (did you mean \"" + hint + "\"?)";
+  throw ConfigError(msg);
+}
+
+}  // namespace
+
+void register_model_family(ModelFamily family) {
+  if (family.name.empty()) throw ConfigError("register_model_family: family name must not be empty");
+  if (!family.factory) {
+    throw ConfigError("register_model_family: family \"" + family.name + "\" has no factory");
+  }
+  auto& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  r.families[family.name] = std::move(family);
+}
+
+std::vector<ModelFamily> model_families() {
+  auto& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  std::vector<ModelFamily> out;
+  out.reserve(r.families.size());
+  for (const auto& entry : r.families) out.push_back(entry.second);
+  return out;
+}
+
+namespace {
+
+ModelSpec resolve_with(const ModelFamily& family, const ModelSpec& spec) {
+  check_known_keys(family.name, spec.params, family.default_params);
+  if (family.validate) family.validate(spec.params);
+  ModelSpec out;
+  out.family = family.name;
+  out.params = merge_params(family.default_params, spec.params);
+  return out;
+}
+
+}  // namespace
+
+ModelSpec resolve_spec(const ModelSpec& spec) { return resolve_with(find_family(spec.family), spec); }
+
+std::shared_ptr<TextClassifier> make_model(const ModelSpec& spec, int64_t input_dim, int64_t num_classes) {
+  const ModelFamily family = find_family(spec.family);
+  const ModelSpec resolved = resolve_with(family, spec);
+  if (input_dim < 1) throw ConfigError("model input_dim must be >= 1, got " + std::to_string(input_dim));
+  if (num_classes < 1) throw ConfigError("model num_classes must be >= 1, got " + std::to_string(num_classes));
+  std::shared_ptr<TextClassifier> model;
+  try {
+    model = family.factory(resolved.params, input_dim, num_classes);
+  } catch (const c10::Error& e) {
+    throw Error("building model family \"" + family.name + "\" (input_dim " + std::to_string(input_dim) +
+                ", num_classes " + std::to_string(num_classes) + ") failed: " + e.what_without_backtrace());
+  }
+  if (!model) throw Error("model family \"" + family.name + "\" factory returned no model");
+  return model;
+}
+
+}  // namespace kiln::nn

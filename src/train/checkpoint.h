@@ -1,0 +1,51 @@
+// Training checkpoints in a run directory:
+//   checkpoint.pt   model + optimizer + RNG + trainer state of the last finished epoch
+//   best.pt         model weights of the best epoch so far
+//   checkpoint.json the trainer state, human-readable (informational; checkpoint.pt is authoritative)
+// Each file is written to a temporary sibling and renamed: an interruption leaves the previous one.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace kiln::train {
+
+struct CheckpointState {
+  int epoch = 0;  ///< last finished epoch, 1-based
+  int best_epoch = 0;
+  double best_val_macro_f1 = 0;
+  int epochs_without_improvement = 0;
+  bool stopped_early = false;
+  nlohmann::json schedule;
+  std::vector<nlohmann::json> history;
+};
+
+/// Saves checkpoint.pt (+ best.pt when `is_best`) and checkpoint.json. Throws IoError.
+void save_checkpoint(const std::string& run_dir, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                     const CheckpointState& state, bool is_best);
+
+/// Restores model, optimizer and the global CPU RNG from run_dir/checkpoint.pt and returns the
+/// trainer state. Throws ArtifactError naming the file when it is missing, corrupt or belongs to a
+/// different model (parameter names or shapes differ).
+[[nodiscard]] CheckpointState load_checkpoint(const std::string& run_dir, torch::nn::Module& model,
+                                              torch::optim::Optimizer& optimizer);
+
+/// Loads run_dir/best.pt into `model`.
+void load_best(const std::string& run_dir, torch::nn::Module& model);
+
+/// An in-memory copy of a module's parameters and buffers.
+class BestWeights {
+ public:
+  void capture(torch::nn::Module& model);
+  void restore(torch::nn::Module& model) const;
+  [[nodiscard]] bool has_value() const { return !tensors_.empty(); }
+
+ private:
+  std::vector<torch::Tensor> tensors_;
+};
+
+}  // namespace kiln::train

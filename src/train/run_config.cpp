@@ -1,0 +1,225 @@
+#include "kiln/train/run_config.h"
+
+#include <set>
+
+#include "kiln/core/error.h"
+#include "kiln/core/yaml.h"
+
+namespace kiln::train {
+namespace {
+
+using nlohmann::json;
+
+void check_keys(const json& j, const std::set<std::string>& known, const std::string& section, const std::string& where) {
+  if (!j.is_object()) throw ConfigError(where + ": " + section + " must be a mapping, got " + j.dump());
+  for (const auto& [k, v] : j.items()) {
+    if (!known.count(k)) {
+      std::string list;
+      for (const auto& n : known) list += (list.empty() ? "" : ", ") + n;
+      throw ConfigError(where + ": unknown key '" + section + "." + k + "'; valid keys: " + list);
+    }
+  }
+}
+
+template <typename T>
+void read(const json& j, const char* key, T& out, const std::string& section, const std::string& where) {
+  if (!j.contains(key)) return;
+  try {
+    out = j.at(key).get<T>();
+  } catch (const json::exception&) {
+    throw ConfigError(where + ": " + section + "." + key + " has the wrong type: " + j.at(key).dump());
+  }
+}
+
+json optional_double(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
+
+}  // namespace
+
+RunConfig preset_config(const std::string& family) {
+  RunConfig c;
+  c.trainer.optimizer.kind = "adamw";
+  c.trainer.schedule.kind = "warmup_cosine";
+  c.trainer.schedule.warmup_ratio = 0.1;
+  c.trainer.grad_clip = 1.0;
+  c.trainer.early_stopping_patience = 3;
+  if (family == "mlp") {
+    // The classic recipe: TF-IDF (5000 terms) + MLP, AdamW, linear warmup + cosine decay.
+    c.featurizer = {{"type", "tfidf"}, {"max_features", 5000}};
+    c.model.family = "mlp";
+    c.model.params = {{"hidden", {512}}, {"dropout", 0.3}};
+    c.trainer.epochs = 10;
+    c.trainer.batch_size = 64;
+    c.trainer.optimizer.lr = 1e-3;
+  } else if (family == "linear") {
+    c.featurizer = {{"type", "tfidf"}, {"ngram_range", {1, 2}}, {"min_df", 2}, {"sublinear_tf", true}};
+    c.model.family = "linear";
+    c.model.params = json::object();
+    c.trainer.epochs = 10;
+    c.trainer.batch_size = 32;
+    c.trainer.optimizer.lr = 1e-2;
+    c.trainer.optimizer.weight_decay = 0.0;
+  } else if (family == "embedbag") {
+    c.featurizer = {{"type", "hashed_ngrams"}, {"ngram_range", {1, 2}}, {"buckets", 1 << 18}};
+    c.model.family = "embedbag";
+    c.model.params = json::object();
+    c.trainer.epochs = 10;
+    c.trainer.batch_size = 32;
+    c.trainer.optimizer.lr = 1e-2;
+    c.trainer.optimizer.weight_decay = 0.0;
+  } else {
+    throw ConfigError("model '" + family + "' has no preset; use linear, mlp or embedbag (or give a --config)");
+  }
+  return c;
+}
+
+RunConfig recommended_config() { return preset_config("linear"); }
+
+void apply_config(const json& j, RunConfig& c, const std::string& where) {
+  if (j.is_null()) return;
+  check_keys(j, {"data", "featurizer", "model", "train"}, "config", where);
+  if (j.contains("data")) {
+    const auto& d = j["data"];
+    check_keys(d, {"dataset", "text_col", "label_col", "labels", "test_size", "val_size", "seed", "dedupe"}, "data", where);
+    read(d, "dataset", c.data.dataset, "data", where);
+    read(d, "text_col", c.data.text_col, "data", where);
+    read(d, "label_col", c.data.label_col, "data", where);
+    read(d, "labels", c.data.labels, "data", where);
+    read(d, "test_size", c.data.test_size, "data", where);
+    read(d, "val_size", c.data.val_size, "data", where);
+    read(d, "seed", c.data.seed, "data", where);
+    read(d, "dedupe", c.data.dedupe, "data", where);
+  }
+  if (j.contains("featurizer")) {
+    const auto& f = j["featurizer"];
+    if (!f.is_object()) throw ConfigError(where + ": featurizer must be a mapping, got " + f.dump());
+    // A new type replaces the preset's options; the same type overrides them key by key.
+    if (f.contains("type") && f["type"] != c.featurizer.value("type", json())) {
+      c.featurizer = f;
+    } else {
+      c.featurizer.merge_patch(f);
+    }
+  }
+  if (j.contains("model")) {
+    const auto& m = j["model"];
+    check_keys(m, {"family", "params"}, "model", where);
+    if (m.contains("family")) {
+      std::string fam;
+      read(m, "family", fam, "model", where);
+      if (fam != c.model.family) c.model.params = json::object();
+      c.model.family = fam;
+    }
+    if (m.contains("params")) {
+      if (!m["params"].is_object()) throw ConfigError(where + ": model.params must be a mapping");
+      c.model.params.merge_patch(m["params"]);
+    }
+  }
+  if (j.contains("train")) {
+    const auto& t = j["train"];
+    check_keys(t, {"epochs", "batch_size", "seed", "grad_clip", "early_stopping_patience", "device", "optimizer",
+                   "schedule", "loss"},
+               "train", where);
+    auto& o = c.trainer;
+    read(t, "epochs", o.epochs, "train", where);
+    read(t, "batch_size", o.batch_size, "train", where);
+    read(t, "seed", o.seed, "train", where);
+    read(t, "grad_clip", o.grad_clip, "train", where);
+    read(t, "early_stopping_patience", o.early_stopping_patience, "train", where);
+    read(t, "device", o.device, "train", where);
+    if (t.contains("optimizer")) {
+      const auto& p = t["optimizer"];
+      check_keys(p, {"kind", "lr", "weight_decay", "betas", "eps", "momentum", "nesterov"}, "train.optimizer", where);
+      read(p, "kind", o.optimizer.kind, "train.optimizer", where);
+      read(p, "lr", o.optimizer.lr, "train.optimizer", where);
+      if (p.contains("weight_decay")) {
+        double wd = 0;
+        read(p, "weight_decay", wd, "train.optimizer", where);
+        o.optimizer.weight_decay = wd;
+      }
+      read(p, "betas", o.optimizer.betas, "train.optimizer", where);
+      read(p, "eps", o.optimizer.eps, "train.optimizer", where);
+      read(p, "momentum", o.optimizer.momentum, "train.optimizer", where);
+      read(p, "nesterov", o.optimizer.nesterov, "train.optimizer", where);
+    }
+    if (t.contains("schedule")) {
+      const auto& s = t["schedule"];
+      check_keys(s, {"kind", "warmup_steps", "warmup_ratio", "step_size", "gamma"}, "train.schedule", where);
+      read(s, "kind", o.schedule.kind, "train.schedule", where);
+      read(s, "warmup_steps", o.schedule.warmup_steps, "train.schedule", where);
+      read(s, "warmup_ratio", o.schedule.warmup_ratio, "train.schedule", where);
+      read(s, "step_size", o.schedule.step_size, "train.schedule", where);
+      read(s, "gamma", o.schedule.gamma, "train.schedule", where);
+    }
+    if (t.contains("loss")) {
+      const auto& l = t["loss"];
+      check_keys(l, {"kind", "class_weight", "class_weights", "focal_gamma", "focal_alpha", "label_smoothing"},
+                 "train.loss", where);
+      read(l, "kind", o.loss.kind, "train.loss", where);
+      read(l, "class_weight", o.loss.class_weight, "train.loss", where);
+      read(l, "class_weights", o.loss.class_weights, "train.loss", where);
+      read(l, "focal_gamma", o.loss.focal_gamma, "train.loss", where);
+      if (l.contains("focal_alpha")) {
+        if (l["focal_alpha"].is_number()) o.loss.focal_alpha = {l["focal_alpha"].get<double>()};
+        else read(l, "focal_alpha", o.loss.focal_alpha, "train.loss", where);
+      }
+      read(l, "label_smoothing", o.loss.label_smoothing, "train.loss", where);
+    }
+  }
+}
+
+RunConfig load_run_config(const std::string& path) {
+  json j = core::load_yaml_file(path);
+  if (j.is_null()) j = json::object();
+  if (!j.is_object()) throw ConfigError(path + ": a run config must be a mapping with data/featurizer/model/train");
+  RunConfig c = recommended_config();
+  if (j.contains("model") && j["model"].is_object() && j["model"].contains("family") && j["model"]["family"].is_string()) {
+    const std::string fam = j["model"]["family"].get<std::string>();
+    if (fam == "linear" || fam == "mlp" || fam == "embedbag") c = preset_config(fam);
+  }
+  apply_config(j, c, path);
+  return c;
+}
+
+json to_json(const RunConfig& c) {
+  const auto& o = c.trainer;
+  return {{"data",
+           {{"dataset", c.data.dataset},
+            {"text_col", c.data.text_col},
+            {"label_col", c.data.label_col},
+            {"labels", c.data.labels},
+            {"test_size", c.data.test_size},
+            {"val_size", c.data.val_size},
+            {"seed", c.data.seed},
+            {"dedupe", c.data.dedupe}}},
+          {"featurizer", c.featurizer},
+          {"model", nn::to_json(c.model)},
+          {"train",
+           {{"epochs", o.epochs},
+            {"batch_size", o.batch_size},
+            {"seed", o.seed},
+            {"grad_clip", o.grad_clip},
+            {"early_stopping_patience", o.early_stopping_patience},
+            {"device", o.device},
+            {"optimizer",
+             {{"kind", o.optimizer.kind},
+              {"lr", o.optimizer.lr},
+              {"weight_decay", optional_double(o.optimizer.weight_decay)},
+              {"betas", o.optimizer.betas},
+              {"eps", o.optimizer.eps},
+              {"momentum", o.optimizer.momentum},
+              {"nesterov", o.optimizer.nesterov}}},
+            {"schedule",
+             {{"kind", o.schedule.kind},
+              {"warmup_steps", o.schedule.warmup_steps},
+              {"warmup_ratio", o.schedule.warmup_ratio},
+              {"step_size", o.schedule.step_size},
+              {"gamma", o.schedule.gamma}}},
+            {"loss",
+             {{"kind", o.loss.kind},
+              {"class_weight", o.loss.class_weight},
+              {"class_weights", o.loss.class_weights},
+              {"focal_gamma", o.loss.focal_gamma},
+              {"focal_alpha", o.loss.focal_alpha},
+              {"label_smoothing", o.loss.label_smoothing}}}}}};
+}
+
+}  // namespace kiln::train

@@ -1,0 +1,366 @@
+#include "kiln/train/trainer.h"
+
+#include <torch/torch.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <mutex>
+#include <random>
+#include <sstream>
+
+#include "kiln/core/error.h"
+#include "kiln/train/metrics.h"
+#include "checkpoint.h"
+
+namespace fs = std::filesystem;
+
+namespace kiln::train {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// The permutation of epoch `epoch` (1-based): a pure function of (seed, epoch), so a resumed run
+// visits batches in the same order as an uninterrupted one. Portable Fisher-Yates on mt19937_64.
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int epoch) {
+  std::vector<int64_t> order(static_cast<std::size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
+  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(epoch));
+  for (int64_t i = n - 1; i > 0; --i) {
+    uint64_t j = rng() % static_cast<uint64_t>(i + 1);
+    std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(j)]);
+  }
+  return order;
+}
+
+class MetricsLog {
+ public:
+  MetricsLog(const std::string& run_dir, bool append) {
+    if (run_dir.empty()) return;
+    out_.open(fs::path(run_dir) / "metrics.jsonl", append ? std::ios::app : std::ios::trunc);
+    if (!out_) throw IoError(run_dir + "/metrics.jsonl: cannot write; check the run directory's permissions");
+  }
+  void write(const nlohmann::json& j) {
+    if (out_) out_ << j.dump() << '\n';
+  }
+  void flush() {
+    if (out_) out_.flush();
+  }
+
+ private:
+  std::ofstream out_;
+};
+
+nlohmann::json epoch_json(const EpochRecord& r) {
+  auto num = [](double v) -> nlohmann::json { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  return {{"type", "epoch"},          {"epoch", r.epoch},
+          {"train_loss", num(r.train_loss)}, {"val_loss", num(r.val_loss)},
+          {"val_accuracy", num(r.val_accuracy)}, {"val_macro_f1", num(r.val_macro_f1)},
+          {"lr", r.lr},               {"grad_norm", num(r.grad_norm)},
+          {"seconds", r.seconds},     {"skipped_steps", r.skipped_steps}};
+}
+
+EpochRecord epoch_from_json(const nlohmann::json& j) {
+  auto num = [&](const char* k) { return j.at(k).is_null() ? kNaN : j.at(k).get<double>(); };
+  EpochRecord r;
+  r.epoch = j.at("epoch").get<int>();
+  r.train_loss = num("train_loss");
+  r.val_loss = num("val_loss");
+  r.val_accuracy = num("val_accuracy");
+  r.val_macro_f1 = num("val_macro_f1");
+  r.lr = j.at("lr").get<double>();
+  r.grad_norm = num("grad_norm");
+  r.seconds = j.at("seconds").get<double>();
+  r.skipped_steps = j.at("skipped_steps").get<int64_t>();
+  return r;
+}
+
+std::vector<int64_t> class_counts(const std::vector<int64_t>& y, int64_t num_classes) {
+  std::vector<int64_t> counts(static_cast<std::size_t>(num_classes), 0);
+  for (int64_t c : y) ++counts[static_cast<std::size_t>(c)];
+  return counts;
+}
+
+void check_labels(const LabeledRows& rows, int64_t num_classes, const char* name) {
+  if (static_cast<int64_t>(rows.y.size()) != rows.x.rows) {
+    throw ConfigError(std::string("trainer: ") + name + " has " + std::to_string(rows.x.rows) + " feature rows but " +
+                      std::to_string(rows.y.size()) + " labels");
+  }
+  for (std::size_t i = 0; i < rows.y.size(); ++i) {
+    if (rows.y[i] < 0 || rows.y[i] >= num_classes) {
+      throw DataError(std::string("trainer: ") + name + " label[" + std::to_string(i) + "] = " +
+                      std::to_string(rows.y[i]) + " is outside [0, " + std::to_string(num_classes) + ")");
+    }
+  }
+}
+
+}  // namespace
+
+void validate(const TrainerOptions& o) {
+  auto fail = [](const std::string& field, const std::string& rule, const std::string& got) {
+    throw ConfigError("train." + field + " must be " + rule + ", got " + got);
+  };
+  if (o.epochs < 1) fail("epochs", ">= 1", std::to_string(o.epochs));
+  if (o.batch_size < 1) fail("batch_size", ">= 1", std::to_string(o.batch_size));
+  if (!(o.grad_clip >= 0) || !std::isfinite(o.grad_clip)) fail("grad_clip", ">= 0 (0 disables clipping)", std::to_string(o.grad_clip));
+  if (o.early_stopping_patience < 0) fail("early_stopping_patience", ">= 0 (0 disables)", std::to_string(o.early_stopping_patience));
+  if (o.device != "cpu" && o.device.rfind("cuda", 0) != 0) fail("device", "cpu or cuda[:N]", "'" + o.device + "'");
+  if (o.max_nonfinite_steps < 1) fail("max_nonfinite_steps", ">= 1", std::to_string(o.max_nonfinite_steps));
+  if (o.resume && o.run_dir.empty()) throw ConfigError("train.resume needs a run directory (--out) holding a checkpoint");
+  validate(o.optimizer);
+  validate(o.schedule);
+  validate(o.loss);
+}
+
+nn::SparseBatch make_batch(const SparseRowsView& rows, const int64_t* ids, int64_t count) {
+  int64_t nnz = 0;
+  for (int64_t b = 0; b < count; ++b) nnz += rows.indptr[ids[b] + 1] - rows.indptr[ids[b]];
+  auto indices = torch::empty({nnz}, torch::kInt64);
+  auto weights = torch::empty({nnz}, torch::kFloat32);
+  auto offsets = torch::empty({count}, torch::kInt64);
+  int64_t* ip = indices.data_ptr<int64_t>();
+  float* wp = weights.data_ptr<float>();
+  int64_t* op = offsets.data_ptr<int64_t>();
+  int64_t pos = 0;
+  for (int64_t b = 0; b < count; ++b) {
+    op[b] = pos;
+    const int64_t r = ids[b];
+    for (int64_t k = rows.indptr[r]; k < rows.indptr[r + 1]; ++k, ++pos) {
+      ip[pos] = rows.indices[k];
+      wp[pos] = rows.values ? rows.values[k] : 1.0f;
+    }
+  }
+  return nn::SparseBatch{indices, offsets, weights};
+}
+
+torch::Tensor predict_proba(nn::TextClassifier& model, const SparseRowsView& rows, int64_t batch_size,
+                            torch::Device device) {
+  torch::InferenceMode guard;
+  std::vector<torch::Tensor> parts;
+  std::vector<int64_t> ids(static_cast<std::size_t>(std::min<int64_t>(batch_size, std::max<int64_t>(rows.rows, 1))));
+  for (int64_t start = 0; start < rows.rows; start += batch_size) {
+    int64_t count = std::min(batch_size, rows.rows - start);
+    for (int64_t i = 0; i < count; ++i) ids[static_cast<std::size_t>(i)] = start + i;
+    auto batch = make_batch(rows, ids.data(), count).to(device);
+    parts.push_back(torch::softmax(model.forward(batch), 1).to(torch::kCPU, torch::kFloat32));
+  }
+  if (parts.empty()) return torch::empty({0, model.num_classes()}, torch::kFloat32);
+  return torch::cat(parts, 0);
+}
+
+ClassificationMetrics compute_metrics_from_proba(const std::vector<int64_t>& y_true, const torch::Tensor& probabilities,
+                                                 int64_t num_classes) {
+  auto p = probabilities.to(torch::kCPU, torch::kFloat64).contiguous();
+  auto am = p.argmax(1).contiguous();
+  const int64_t n = p.size(0);
+  std::vector<int64_t> pred(am.data_ptr<int64_t>(), am.data_ptr<int64_t>() + n);
+  // Renormalize rows: float32 softmax sums may be off by more than the metrics' tolerance.
+  p = p / p.sum(1, true).clamp_min(1e-300);
+  std::vector<double> probs(p.data_ptr<double>(), p.data_ptr<double>() + p.numel());
+  return compute_metrics(y_true, pred, probs, num_classes);
+}
+
+TrainResult train_model(nn::TextClassifier& model, const LabeledRows& train, const LabeledRows* val, int64_t num_classes,
+                        const TrainerOptions& options, const TrainerCallbacks& callbacks) {
+  validate(options);
+  check_labels(train, num_classes, "training set");
+  if (val) check_labels(*val, num_classes, "validation set");
+  if (train.x.rows == 0) throw DataError("trainer: the training set is empty");
+  auto warn = [&](const std::string& msg) {
+    if (callbacks.on_warning) callbacks.on_warning(msg);
+  };
+
+  torch::Device device(options.device);
+  if (device.is_cuda() && !torch::cuda::is_available()) {
+    throw ConfigError("train.device is '" + options.device +
+                      "' but this LibTorch has no CUDA (or no GPU is visible); use --device cpu or build against a "
+                      "CUDA LibTorch via Torch_DIR");
+  }
+  model.to(device);
+  if (!options.run_dir.empty()) fs::create_directories(options.run_dir);
+
+  const int64_t n = train.x.rows;
+  const int64_t batches = (n + options.batch_size - 1) / options.batch_size;
+  const int64_t total_steps = batches * options.epochs;
+  auto params = model.parameters();
+  auto optimizer = make_optimizer(params, options.optimizer);
+  auto schedule = make_schedule(options.schedule, options.optimizer.lr, total_steps);
+  auto loss_fn = make_loss(options.loss, class_counts(train.y, num_classes));
+
+  TrainResult result;
+  result.best_val_macro_f1 = val ? -1.0 : kNaN;
+  int start_epoch = 1;
+  int epochs_without_improvement = 0;
+  int nonfinite_run = 0;
+  if (options.resume) {
+    CheckpointState st = load_checkpoint(options.run_dir, model, *optimizer);
+    schedule->load_state(st.schedule);
+    for (const auto& e : st.history) result.history.push_back(epoch_from_json(e));
+    result.best_epoch = st.best_epoch;
+    result.best_val_macro_f1 = val ? st.best_val_macro_f1 : kNaN;
+    epochs_without_improvement = st.epochs_without_improvement;
+    start_epoch = st.epoch + 1;
+    result.resumed = true;
+    if (st.stopped_early) {
+      result.stopped_early = true;
+      start_epoch = options.epochs + 1;
+    }
+  }
+  MetricsLog log(options.run_dir, options.resume);
+
+  // Per-parameter consecutive steps with a vanishing gradient norm.
+  auto named = model.named_parameters();
+  std::vector<int> vanishing(named.size(), 0);
+  std::vector<bool> warned(named.size(), false);
+
+  BestWeights best;
+  int64_t global_step = schedule->step_count();
+  int epochs_run = 0;
+  for (int epoch = start_epoch; epoch <= options.epochs; ++epoch) {
+    if (options.stop_after_epochs > 0 && epochs_run >= options.stop_after_epochs) break;
+    const auto t0 = std::chrono::steady_clock::now();
+    model.train();
+    auto order = epoch_order(n, options.seed, epoch);
+    double loss_sum = 0, norm_sum = 0;
+    int64_t loss_count = 0, skipped = 0;
+    for (int64_t b = 0; b < batches; ++b) {
+      const int64_t start = b * options.batch_size;
+      const int64_t count = std::min(options.batch_size, n - start);
+      auto batch = make_batch(train.x, order.data() + start, count).to(device);
+      std::vector<int64_t> ys(static_cast<std::size_t>(count));
+      for (int64_t i = 0; i < count; ++i) ys[static_cast<std::size_t>(i)] = train.y[static_cast<std::size_t>(order[static_cast<std::size_t>(start + i)])];
+      auto target = torch::tensor(ys, torch::kInt64).to(device);
+
+      const double lr = schedule->lr();
+      set_lr(*optimizer, lr);
+      optimizer->zero_grad();
+      auto loss = loss_fn(model.forward(batch), target);
+      const double loss_value = loss.item<double>();
+      double grad_norm = kNaN;
+      bool ok = std::isfinite(loss_value);
+      if (ok) {
+        loss.backward();
+        grad_norm = options.grad_clip > 0 ? clip_grad_norm(params, options.grad_clip)
+                                          : clip_grad_norm(params, std::numeric_limits<double>::infinity());
+        ok = std::isfinite(grad_norm);
+      }
+      ++global_step;
+      if (!ok) {
+        ++skipped;
+        ++nonfinite_run;
+        optimizer->zero_grad();
+        std::ostringstream msg;
+        msg << "epoch " << epoch << " step " << global_step << ": non-finite "
+            << (std::isfinite(loss_value) ? "gradient" : "loss") << "; step skipped (" << nonfinite_run << "/"
+            << options.max_nonfinite_steps << " in a row)";
+        warn(msg.str());
+        log.write({{"type", "warning"}, {"step", global_step}, {"message", msg.str()}});
+        if (nonfinite_run >= options.max_nonfinite_steps) {
+          log.flush();
+          throw Error("training diverged: " + std::to_string(nonfinite_run) +
+                      " consecutive steps had a non-finite loss or gradient (epoch " + std::to_string(epoch) +
+                      "); lower the learning rate (--lr), enable gradient clipping (--grad-clip 1.0), or check the "
+                      "data for extreme values");
+        }
+        schedule->step();
+        continue;
+      }
+      nonfinite_run = 0;
+      optimizer->step();
+      schedule->step();
+      loss_sum += loss_value * static_cast<double>(count);
+      loss_count += count;
+      norm_sum += grad_norm;
+
+      // Gradient health: per-parameter norms, vanishing warnings.
+      const bool log_layers = global_step % 50 == 0 || b + 1 == batches;
+      nlohmann::json layer_norms = nlohmann::json::object();
+      for (std::size_t p = 0; p < named.size(); ++p) {
+        const auto& g = named[p].value().grad();
+        if (!g.defined()) continue;
+        const double gn = g.norm().item<double>();
+        if (log_layers) layer_norms[named[p].key()] = gn;
+        vanishing[p] = gn < options.vanishing_grad_norm ? vanishing[p] + 1 : 0;
+        if (vanishing[p] >= options.vanishing_patience && !warned[p]) {
+          warned[p] = true;
+          std::ostringstream msg;
+          msg << "vanishing gradient: '" << named[p].key() << "' has had gradient norm < " << options.vanishing_grad_norm
+              << " for " << vanishing[p] << " steps; check the learning rate, initialisation and activations";
+          warn(msg.str());
+          log.write({{"type", "warning"}, {"step", global_step}, {"message", msg.str()}});
+        }
+      }
+      nlohmann::json step_log = {{"type", "step"}, {"epoch", epoch}, {"step", global_step},
+                                 {"loss", loss_value}, {"lr", lr}, {"grad_norm", grad_norm}};
+      if (log_layers) step_log["layer_grad_norms"] = layer_norms;
+      log.write(step_log);
+      if (callbacks.on_step) {
+        callbacks.on_step(StepInfo{epoch, global_step, b + 1, batches, start + count, loss_value, lr, grad_norm});
+      }
+    }
+
+    EpochRecord rec;
+    rec.epoch = epoch;
+    rec.train_loss = loss_count ? loss_sum / static_cast<double>(loss_count) : kNaN;
+    rec.grad_norm = (batches - skipped) > 0 ? norm_sum / static_cast<double>(batches - skipped) : kNaN;
+    rec.lr = schedule->lr();
+    rec.skipped_steps = skipped;
+    rec.val_loss = rec.val_accuracy = rec.val_macro_f1 = kNaN;
+    bool improved = !val;
+    if (val && val->x.rows > 0) {
+      model.eval();
+      auto probs = predict_proba(model, val->x, 1024, device);
+      auto target = torch::tensor(val->y, torch::kInt64);
+      rec.val_loss = torch::nll_loss(torch::log(probs.clamp_min(1e-12)), target).item<double>();
+      auto m = compute_metrics_from_proba(val->y, probs, num_classes);
+      rec.val_accuracy = m.accuracy;
+      rec.val_macro_f1 = m.macro_f1;
+      improved = rec.val_macro_f1 > result.best_val_macro_f1;
+    }
+    rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (improved) {
+      result.best_epoch = epoch;
+      if (val) result.best_val_macro_f1 = rec.val_macro_f1;
+      epochs_without_improvement = 0;
+    } else {
+      ++epochs_without_improvement;
+    }
+    result.history.push_back(rec);
+    log.write(epoch_json(rec));
+    log.flush();
+    if (callbacks.on_epoch) callbacks.on_epoch(rec);
+    ++epochs_run;
+
+    const bool stop = val && options.early_stopping_patience > 0 &&
+                      epochs_without_improvement >= options.early_stopping_patience && epoch < options.epochs;
+    if (stop) result.stopped_early = true;
+    if (!options.run_dir.empty()) {
+      CheckpointState st;
+      st.epoch = epoch;
+      st.best_epoch = result.best_epoch;
+      st.best_val_macro_f1 = val ? result.best_val_macro_f1 : 0.0;
+      st.epochs_without_improvement = epochs_without_improvement;
+      st.stopped_early = result.stopped_early;
+      st.schedule = schedule->state();
+      for (const auto& r : result.history) st.history.push_back(epoch_json(r));
+      save_checkpoint(options.run_dir, model, *optimizer, st, improved);
+    }
+    if (improved) best.capture(model);
+    if (stop) break;
+  }
+
+  // Restore the best epoch's weights (from memory, or from best.pt when it predates a resume).
+  if (best.has_value()) {
+    best.restore(model);
+  } else if (!options.run_dir.empty() && result.best_epoch > 0) {
+    load_best(options.run_dir, model);
+  }
+  model.eval();
+  return result;
+}
+
+}  // namespace kiln::train

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# kiln train / evaluate / predict end to end on a small generated dataset, plus bad-input messages.
+set -euo pipefail
+KILN="$1"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# Three topics with distinct vocabularies, 60 rows each.
+/usr/bin/env python3 - "$tmp" <<'PY' 2>/dev/null || {
+import csv, random, sys
+random.seed(3)
+words = {"sports": "goal match team score league coach player win season stadium".split(),
+         "cooking": "recipe oven salt butter flour bake pan sauce garlic onion".split(),
+         "finance": "stock market bank rate loan bond price invest fund profit".split()}
+common = "the a of and to in is it was for".split()
+for name, n in (("train", 60), ("val", 15), ("test", 20)):
+    with open(f"{sys.argv[1]}/{name}.csv", "w", newline="") as f:
+        w = csv.writer(f); w.writerow(["text", "label"])
+        for i in range(n * 3):
+            label = list(words)[i % 3]
+            toks = random.sample(words[label], 4) + random.sample(common, 4)
+            random.shuffle(toks); w.writerow([" ".join(toks), label])
+PY
+  fail "python3 is needed to generate the test data"
+}
+
+for model in linear mlp embedbag; do
+  "$KILN" -q train --train "$tmp/train.csv" --val "$tmp/val.csv" --test "$tmp/test.csv" --model "$model" \
+    --epochs 8 --out "$tmp/run-$model" >"$tmp/train-$model.out" 2>"$tmp/train-$model.err" \
+    || { cat "$tmp/train-$model.err"; fail "kiln train --model $model failed"; }
+  grep -q "artifact: $tmp/run-$model/model" "$tmp/train-$model.out" || fail "train did not print the artifact path"
+  grep -q "macro avg" "$tmp/train-$model.out" || fail "train did not print the metrics table"
+  test -s "$tmp/run-$model/metrics.jsonl" || fail "no metrics.jsonl"
+  grep -q '"type":"epoch"' "$tmp/run-$model/metrics.jsonl" || fail "metrics.jsonl has no epoch records"
+
+  "$KILN" evaluate "$tmp/run-$model/model" --data "$tmp/test.csv" --json "$tmp/eval-$model.json" >"$tmp/eval.out"
+  python3 - "$tmp/eval-$model.json" "$model" <<'PY' || fail "evaluate JSON for $model"
+import json, sys
+m = json.load(open(sys.argv[1]))
+for k in ("accuracy", "macro_f1", "weighted_f1", "per_class", "confusion_matrix", "labels"):
+    assert k in m, k
+assert m["macro_f1"] > 0.8, (sys.argv[2], m["macro_f1"])
+assert set(m["per_class"]) == {"cooking", "finance", "sports"}
+PY
+done
+
+# predict: stdin lines, top-k.
+printf 'bake the butter in the oven\nthe team won the match\n' | "$KILN" predict "$tmp/run-linear/model" --top-k 2 >"$tmp/pred.jsonl"
+test "$(wc -l <"$tmp/pred.jsonl")" -eq 2 || fail "predict should print one line per input"
+head -1 "$tmp/pred.jsonl" | grep -q '"label":"cooking"' || fail "predict: wrong label: $(head -1 "$tmp/pred.jsonl")"
+grep -q '"top_k":\[{"label"' "$tmp/pred.jsonl" || fail "predict: no top_k"
+"$KILN" predict "$tmp/run-linear/model" --input "$tmp/test.csv" --format csv | wc -l | grep -qx 60 || fail "predict csv"
+
+# resume continues an interrupted run directory.
+"$KILN" -q train --train "$tmp/train.csv" --val "$tmp/val.csv" --model linear --epochs 3 --out "$tmp/run-linear" --resume \
+  >/dev/null 2>"$tmp/resume.err" || { cat "$tmp/resume.err"; fail "resume of a finished run failed"; }
+
+# Bad input.
+expect_fail() {  # expected-exit-code expected-text command...
+  local code="$1" text="$2"; shift 2
+  set +e; "$@" >"$tmp/out" 2>"$tmp/err"; local rc=$?; set -e
+  [[ $rc -eq $code ]] || { cat "$tmp/err"; fail "expected exit $code, got $rc: $*"; }
+  grep -qF -- "$text" "$tmp/err" || { cat "$tmp/err"; fail "expected '$text' in stderr: $*"; }
+}
+expect_fail 2 "--model: " "$KILN" train --train "$tmp/train.csv" --model forest --out "$tmp/x"
+expect_fail 2 "--epochs" "$KILN" train --train "$tmp/train.csv" --epochs 0 --out "$tmp/x"
+expect_fail 1 "nope.csv" "$KILN" train --train "$tmp/nope.csv" --out "$tmp/x"
+printf 'model:\n  family: mlp\n  params: {dropout: 1.5}\n' >"$tmp/bad.yaml"
+expect_fail 2 "dropout" "$KILN" train --train "$tmp/train.csv" --config "$tmp/bad.yaml" --out "$tmp/x"
+printf 'train:\n  epoch: 3\n' >"$tmp/typo.yaml"
+expect_fail 2 "unknown key 'train.epoch'" "$KILN" train --train "$tmp/train.csv" --config "$tmp/typo.yaml" --out "$tmp/x"
+printf 'model: {family: linear}\n' >"$tmp/lin.yaml"
+expect_fail 2 "conflicts with" "$KILN" train --train "$tmp/train.csv" --config "$tmp/lin.yaml" --model mlp --out "$tmp/x"
+expect_fail 1 "this is not a Kiln artifact" "$KILN" predict "$tmp" --input "$tmp/test.csv"
+expect_fail 1 "no checkpoint to resume from" "$KILN" train --train "$tmp/train.csv" --resume --out "$tmp/fresh"
+test ! -e "$tmp/x/model" || fail "a failed train left an artifact"
+echo "train CLI: all checks passed"

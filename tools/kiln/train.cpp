@@ -1,0 +1,44 @@
+#include <iostream>
+
+#include "kiln/core/error.h"
+#include "kiln/data/dataset.h"
+#include "train_common.h"
+#include "train_flags.h"
+#include "verbs.h"
+
+namespace kiln::cli {
+
+void add_train(CLI::App& app) {
+  struct Flags {
+    TrainFlags train;
+    std::string train_file, val_file, test_file, out, format = "auto", text_col = "text", label_col = "label";
+    bool resume = false;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* cmd = app.add_subcommand("train", "Train a text classifier and save it as an artifact");
+  cmd->add_option("--train", f->train_file, "Training data (CSV/TSV/JSONL/JSON with text and label)")->required();
+  cmd->add_option("--val", f->val_file, "Validation data (early stopping, best epoch)");
+  cmd->add_option("--test", f->test_file, "Test data (final metrics)");
+  cmd->add_option("--out", f->out, "Run directory: checkpoints, metrics.jsonl, and the artifact in OUT/model")->required();
+  cmd->add_option("--format", f->format, "Input format: auto|csv|tsv|jsonl|json")->capture_default_str();
+  cmd->add_option("--text-col", f->text_col, "Text column")->capture_default_str();
+  cmd->add_option("--label-col", f->label_col, "Label column")->capture_default_str();
+  cmd->add_flag("--resume", f->resume, "Continue from the run directory's last checkpoint");
+  f->train.add_to(*cmd);
+  cmd->callback([f]() {
+    auto config = f->train.resolve();
+    data::LoadOptions lo;
+    lo.reader.format = data::parse_format(f->format);
+    lo.text_col = f->text_col;
+    lo.label_col = f->label_col;
+    lo.allowed_labels = config.data.labels;
+    auto train_ds = data::load_labeled(f->train_file, lo, nullptr);
+    data::Dataset val_ds, test_ds;
+    if (!f->val_file.empty()) val_ds = data::load_labeled(f->val_file, lo, nullptr);
+    if (!f->test_file.empty()) test_ds = data::load_labeled(f->test_file, lo, nullptr);
+    (void)train_and_save(config, train_ds, f->val_file.empty() ? nullptr : &val_ds,
+                         f->test_file.empty() ? nullptr : &test_ds, f->out, f->resume);
+  });
+}
+
+}  // namespace kiln::cli

@@ -1,0 +1,97 @@
+#include "train_common.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "kiln/artifact/artifact.h"
+#include "kiln/artifact/profile.h"
+#include "kiln/core/atomic_output.h"
+#include "kiln/core/log.h"
+#include "kiln/core/progress.h"
+#include "kiln/train/pipeline.h"
+
+namespace fs = std::filesystem;
+
+namespace kiln::cli {
+
+TrainRunOutput train_and_save(const train::RunConfig& config, const data::Dataset& train_ds, const data::Dataset* val,
+                              const data::Dataset* test, const std::string& out_dir, bool resume) {
+  train::RunConfig cfg = config;
+  cfg.trainer.run_dir = out_dir;
+  cfg.trainer.resume = resume;
+  fs::create_directories(out_dir);
+
+  std::unique_ptr<core::ProgressBar> bar;
+  train::TrainerCallbacks cb;
+  cb.on_step = [&](const train::StepInfo& s) {
+    if (!bar) {
+      bar = std::make_unique<core::ProgressBar>("epoch " + std::to_string(s.epoch) + "/" + std::to_string(cfg.trainer.epochs),
+                                                s.batches);
+    }
+    if (bar->live()) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "loss %.4f lr %.2e", s.loss, s.lr);
+      bar->update(s.batch, buf);
+    }
+  };
+  cb.on_epoch = [&](const train::EpochRecord& e) {
+    char buf[256];
+    if (std::isfinite(e.val_macro_f1)) {
+      std::snprintf(buf, sizeof buf, "epoch %d/%d  loss %.4f  val_loss %.4f  val_acc %.4f  val_macro_f1 %.4f  lr %.2e  %s",
+                    e.epoch, cfg.trainer.epochs, e.train_loss, e.val_loss, e.val_accuracy, e.val_macro_f1, e.lr,
+                    core::format_duration(e.seconds).c_str());
+    } else {
+      std::snprintf(buf, sizeof buf, "epoch %d/%d  loss %.4f  lr %.2e  %s", e.epoch, cfg.trainer.epochs, e.train_loss,
+                    e.lr, core::format_duration(e.seconds).c_str());
+    }
+    if (bar && bar->live()) {
+      bar->finish();
+    }
+    bar.reset();
+    core::info(buf);
+  };
+  cb.on_warning = [](const std::string& w) { core::warn(w); };
+
+  auto result = train::run_pipeline(cfg, train_ds, val, test, cb);
+  for (const auto& w : result.warnings) core::warn(w);
+  if (result.train.stopped_early) {
+    core::info("early stopping: no better validation macro-F1 for " +
+               std::to_string(cfg.trainer.early_stopping_patience) + " epochs; keeping epoch " +
+               std::to_string(result.train.best_epoch));
+  }
+
+  artifact::Manifest m;
+  m.labels = result.labels;
+  m.model = result.model_spec;
+  m.training = train::to_json(cfg);
+  m.training["best_epoch"] = result.train.best_epoch;
+  m.training["epochs_run"] = result.train.history.size();
+  m.training["train_seconds"] = result.train_seconds;
+  m.training["featurize_seconds"] = result.featurize_seconds;
+  m.training["train_rows"] = train_ds.size();
+  nlohmann::json metrics = nlohmann::json::object();
+  if (result.has_val) metrics["validation"] = train::to_json(result.val_metrics, result.labels);
+  if (result.has_test) metrics["test"] = train::to_json(result.test_metrics, result.labels);
+  m.metrics = metrics;
+  m.data_profile = artifact::compute_data_profile(train_ds.texts, train_ds.labels, *result.featurizer,
+                                                  result.train_features);
+  const std::string artifact_dir = (fs::path(out_dir) / "model").string();
+  artifact::save_artifact(artifact_dir, m, *result.featurizer, *result.model);
+
+  TrainRunOutput out;
+  out.artifact_dir = artifact_dir;
+  if (result.has_test) {
+    std::cout << "test set (" << result.test_metrics.n << " rows)\n"
+              << train::format_metrics_table(result.test_metrics, result.labels);
+    out.metrics = metrics["test"];
+  } else if (result.has_val) {
+    std::cout << "validation set (" << result.val_metrics.n << " rows)\n"
+              << train::format_metrics_table(result.val_metrics, result.labels);
+    out.metrics = metrics["validation"];
+  }
+  std::cout << "artifact: " << artifact_dir << "\n";
+  return out;
+}
+
+}  // namespace kiln::cli

@@ -1,0 +1,23 @@
+// Shared by `kiln train` and `kiln run`: train through the pipeline with progress output, save the
+// artifact, print the metrics.
+#pragma once
+
+#include <string>
+
+#include "kiln/data/dataset.h"
+#include "kiln/train/run_config.h"
+
+namespace kiln::cli {
+
+struct TrainRunOutput {
+  std::string artifact_dir;
+  nlohmann::json metrics;  ///< test metrics if a test set was given, else validation metrics
+};
+
+/// Trains, saves the artifact to `out_dir`/model (run files: checkpoints and metrics.jsonl in
+/// `out_dir`) and prints progress (stderr) and the metrics table (stdout).
+TrainRunOutput train_and_save(const train::RunConfig& config, const data::Dataset& train, const data::Dataset* val,
+                              const data::Dataset* test, const std::string& out_dir, bool resume);
+
+
+}  // namespace kiln::cli

@@ -1,0 +1,77 @@
+#include "train_flags.h"
+
+#include "kiln/core/error.h"
+#include "kiln/core/yaml.h"
+
+namespace kiln::cli {
+
+void TrainFlags::add_to(CLI::App& cmd) {
+  cmd_ = &cmd;
+  cmd.add_option("--config", config_path, "Run config (YAML): data, featurizer, model, train");
+  cmd.add_option("--model", model, "Model family preset: linear | mlp | embedbag (default: Kiln's recommended model)")
+      ->check(CLI::IsMember({"linear", "mlp", "embedbag"}));
+  cmd.add_option("--epochs", epochs, "Passes over the training set")->check(CLI::Range(1, 100000));
+  cmd.add_option("--batch-size", batch_size, "Examples per optimizer step")->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  cmd.add_option("--lr", lr, "Base learning rate")->check(CLI::PositiveNumber);
+  cmd.add_option("--weight-decay", weight_decay, "Weight decay")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--optimizer", optimizer, "adamw | sgd")->check(CLI::IsMember({"adamw", "sgd"}));
+  cmd.add_option("--schedule", schedule, "constant | warmup_cosine | linear | step")
+      ->check(CLI::IsMember({"constant", "warmup_cosine", "linear", "step"}));
+  cmd.add_option("--warmup-ratio", warmup_ratio, "Warmup as a fraction of all steps")->check(CLI::Range(0.0, 1.0));
+  cmd.add_option("--loss", loss, "cross_entropy | focal")->check(CLI::IsMember({"cross_entropy", "focal"}));
+  cmd.add_option("--class-weight", class_weight, "none | balanced")->check(CLI::IsMember({"none", "balanced"}));
+  cmd.add_option("--focal-gamma", focal_gamma, "Focal loss gamma")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--label-smoothing", label_smoothing, "Label smoothing in [0, 1)")->check(CLI::Range(0.0, 0.999));
+  cmd.add_option("--grad-clip", grad_clip, "Clip gradients to this global norm (0 = off)")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--patience", patience, "Early stopping patience in epochs (0 = off)")->check(CLI::Range(0, 100000));
+  cmd.add_option("--seed", seed, "Seed for init, shuffling and dropout");
+  cmd.add_option("--max-features", max_features, "TF-IDF vocabulary size (0 = all)")->check(CLI::Range(int64_t{0}, int64_t{1} << 31));
+  cmd.add_option("--device", device, "cpu | cuda");
+}
+
+train::RunConfig TrainFlags::resolve() const {
+  train::RunConfig c;
+  std::string where = "flags";
+  if (!config_path.empty()) {
+    c = train::load_run_config(config_path);
+    if (!model.empty() && model != c.model.family) {
+      throw ConfigError("--model " + model + " conflicts with " + config_path + " (model.family: " + c.model.family +
+                        "); drop one of them");
+    }
+  } else if (!model.empty()) {
+    c = train::preset_config(model);
+  } else {
+    c = train::recommended_config();
+  }
+  auto given = [&](const char* flag) { return cmd_ && cmd_->count(flag) > 0; };
+  nlohmann::json t = nlohmann::json::object();
+  if (given("--epochs")) t["epochs"] = epochs;
+  if (given("--batch-size")) t["batch_size"] = batch_size;
+  if (given("--grad-clip")) t["grad_clip"] = grad_clip;
+  if (given("--patience")) t["early_stopping_patience"] = patience;
+  if (given("--seed")) t["seed"] = seed;
+  if (given("--device")) t["device"] = device;
+  if (given("--lr")) t["optimizer"]["lr"] = lr;
+  if (given("--weight-decay")) t["optimizer"]["weight_decay"] = weight_decay;
+  if (given("--optimizer")) t["optimizer"]["kind"] = optimizer;
+  if (given("--schedule")) t["schedule"]["kind"] = schedule;
+  if (given("--warmup-ratio")) t["schedule"]["warmup_ratio"] = warmup_ratio;
+  if (given("--loss")) t["loss"]["kind"] = loss;
+  if (given("--class-weight")) t["loss"]["class_weight"] = class_weight;
+  if (given("--focal-gamma")) t["loss"]["focal_gamma"] = focal_gamma;
+  if (given("--label-smoothing")) t["loss"]["label_smoothing"] = label_smoothing;
+  nlohmann::json patch = nlohmann::json::object();
+  if (!t.empty()) patch["train"] = t;
+  if (given("--max-features")) {
+    if (c.featurizer.value("type", std::string()) != "tfidf") {
+      throw ConfigError("--max-features applies to the tfidf featurizer, but this run uses '" +
+                        c.featurizer.value("type", std::string()) + "'");
+    }
+    patch["featurizer"] = {{"max_features", max_features}};
+  }
+  train::apply_config(patch, c, where);
+  train::validate(c.trainer);
+  return c;
+}
+
+}  // namespace kiln::cli

@@ -1,0 +1,36 @@
+// Training flags shared by `kiln train` and `kiln run`. Given flags override the config; they are
+// collected as a config patch so that flags and YAML go through the same validation.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "kiln/train/run_config.h"
+
+namespace kiln::cli {
+
+class TrainFlags {
+ public:
+  /// Registers the flags on `cmd`.
+  void add_to(CLI::App& cmd);
+  /// The config to run: --config (or the preset of --model, or the recommended default) with the
+  /// given flags applied. Throws ConfigError when --model contradicts the config's model family.
+  [[nodiscard]] train::RunConfig resolve() const;
+  std::string config_path;
+  std::string model;
+
+ private:
+  CLI::App* cmd_ = nullptr;
+  int epochs = 0;
+  int64_t batch_size = 0;
+  double lr = 0, weight_decay = 0, warmup_ratio = 0, grad_clip = 0, focal_gamma = 0, label_smoothing = 0;
+  int patience = 0;
+  uint64_t seed = 0;
+  int64_t max_features = 0;
+  std::string optimizer, schedule, loss, class_weight, device;
+};
+
+}  // namespace kiln::cli
