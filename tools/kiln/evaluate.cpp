@@ -18,7 +18,7 @@ void add_evaluate(CLI::App& app) {
     std::string artifact, data, json_out, format = "auto", text_col = "text", label_col = "label";
   };
   auto f = std::make_shared<Flags>();
-  auto* cmd = app.add_subcommand("evaluate", "Evaluate an artifact on a labelled file: metrics table and JSON");
+  auto* cmd = app.add_subcommand("evaluate", ml_verb_description("evaluate"));
   cmd->add_option("artifact", f->artifact, "Artifact directory (the --out of kiln train)")->required();
   cmd->add_option("--data", f->data, "Labelled CSV/TSV/JSONL/JSON file")->required();
   cmd->add_option("--json", f->json_out, "Also write the metrics as JSON to this file");

@@ -1,9 +1,12 @@
 // kiln: the command-line entry point. Catches once: exit 2 for usage/config errors, 1 for
 // data/runtime errors, message on stderr, never a stack trace.
+#ifdef KILN_CLI_ML
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
+#endif
 
 #include <iostream>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -13,6 +16,14 @@
 #include "verbs.h"
 
 int main(int argc, char** argv) {
+#ifndef KILN_CLI_ML
+  {
+    const std::string verb = kiln::cli::find_verb(argc, argv);
+    for (const auto& v : kiln::cli::ml_verbs()) {
+      if (verb == v.name) return kiln::cli::exec_ml_binary(argv);
+    }
+  }
+#endif
   CLI::App app{"kiln: text classification from raw data to a served, monitored model"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for every verb");
@@ -23,19 +34,26 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "Print only results and errors");
   app.parse_complete_callback([&]() {
     kiln::core::set_threads(threads > 0 ? threads : kiln::core::hardware_threads());
+#ifdef KILN_CLI_ML
     at::set_num_threads(kiln::core::threads());  // one policy for Kiln's loops and LibTorch's
     at::set_num_interop_threads(1);
+#endif
     if (quiet) kiln::core::set_log_level(kiln::core::LogLevel::kWarning);
   });
 
-  kiln::cli::add_version(app);
   kiln::cli::add_data(app);
   kiln::cli::add_prepare(app);
   kiln::cli::add_tfidf(app);
+#ifdef KILN_CLI_ML
+  kiln::cli::add_version(app);
   kiln::cli::add_train(app);
   kiln::cli::add_evaluate(app);
   kiln::cli::add_predict(app);
   kiln::cli::add_run(app);
+#else
+  // Listed for --help; running one goes through exec_ml_binary above.
+  for (const auto& v : kiln::cli::ml_verbs()) app.add_subcommand(v.name, v.description)->allow_extras();
+#endif
 
   try {
     app.parse(argc, argv);
@@ -50,10 +68,12 @@ int main(int argc, char** argv) {
   } catch (const kiln::Error& e) {
     std::cerr << "kiln: error: " << e.what() << '\n';
     return 1;
+#ifdef KILN_CLI_ML
   } catch (const c10::Error& e) {
     std::cerr << "kiln: internal error: " << e.what_without_backtrace()
               << "\n(this is a bug in kiln; please report it with the command that caused it)\n";
     return 1;
+#endif
   } catch (const std::exception& e) {
     std::cerr << "kiln: internal error: " << e.what()
               << "\n(this is a bug in kiln; please report it with the command that caused it)\n";

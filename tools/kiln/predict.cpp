@@ -50,7 +50,7 @@ std::vector<std::string> read_inputs(const PredictFlags& f) {
 
 void add_predict(CLI::App& app) {
   auto flags = std::make_shared<PredictFlags>();
-  auto* cmd = app.add_subcommand("predict", "Predict labels for texts with a trained artifact (one JSON line each)");
+  auto* cmd = app.add_subcommand("predict", ml_verb_description("predict"));
   cmd->add_option("artifact", flags->artifact, "Artifact directory (the --out of kiln train)")->required();
   cmd->add_option("--input", flags->input, "Input file, or - for stdin")->capture_default_str();
   cmd->add_option("--format", flags->format, "Input format")

@@ -18,7 +18,7 @@ void add_run(CLI::App& app) {
     std::string dataset, out, cache_dir;
   };
   auto f = std::make_shared<Flags>();
-  auto* cmd = app.add_subcommand("run", "The whole flow: fetch a dataset, prepare, train, evaluate on the test split");
+  auto* cmd = app.add_subcommand("run", ml_verb_description("run"));
   cmd->add_option("--dataset", f->dataset, "Dataset name (kiln data list); default: the config's, else spamassassin");
   cmd->add_option("--out", f->out, "Run directory (default: runs/<dataset>)");
   cmd->add_option("--cache-dir", f->cache_dir, "Dataset cache (default: ~/.cache/kiln/datasets)");

@@ -15,7 +15,7 @@ void add_train(CLI::App& app) {
     bool resume = false;
   };
   auto f = std::make_shared<Flags>();
-  auto* cmd = app.add_subcommand("train", "Train a text classifier and save it as an artifact");
+  auto* cmd = app.add_subcommand("train", ml_verb_description("train"));
   cmd->add_option("--train", f->train_file, "Training data (CSV/TSV/JSONL/JSON with text and label)")->required();
   cmd->add_option("--val", f->val_file, "Validation data (early stopping, best epoch)");
   cmd->add_option("--test", f->test_file, "Test data (final metrics)");

@@ -4,7 +4,24 @@
 
 #include <CLI/CLI.hpp>
 
+#include <string>
+#include <vector>
+
 namespace kiln::cli {
+
+// Verbs that need LibTorch run in the kiln-ml binary; `kiln` itself stays free of LibTorch so data
+// verbs start in milliseconds, and forwards these verbs (exec, same arguments) to kiln-ml.
+struct MlVerb {
+  const char* name;
+  const char* description;
+};
+[[nodiscard]] const std::vector<MlVerb>& ml_verbs();
+[[nodiscard]] const char* ml_verb_description(const std::string& name);
+/// The first argument that is not a global option (the verb), or "".
+[[nodiscard]] std::string find_verb(int argc, char** argv);
+/// Replaces this process with kiln-ml (next to this executable) and the same arguments; returns
+/// an exit code only when that fails, after printing why.
+int exec_ml_binary(char** argv);
 
 void add_version(CLI::App& app);
 void add_data(CLI::App& app);

@@ -10,7 +10,7 @@
 namespace kiln::cli {
 
 void add_version(CLI::App& app) {
-  auto* cmd = app.add_subcommand("version", "Print Kiln's and LibTorch's versions");
+  auto* cmd = app.add_subcommand("version", ml_verb_description("version"));
   cmd->callback([]() {
     std::cout << "kiln " << kiln::version() << "\n"
               << "libtorch " << TORCH_VERSION << (torch::cuda::is_available() ? " (CUDA available)" : " (CPU)") << "\n"

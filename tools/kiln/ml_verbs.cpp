@@ -1,0 +1,61 @@
+#include "verbs.h"
+
+#include <limits.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+namespace kiln::cli {
+
+const std::vector<MlVerb>& ml_verbs() {
+  static const std::vector<MlVerb> verbs = {
+      {"version", "Print Kiln's and LibTorch's versions"},
+      {"train", "Train a text classifier and save it as an artifact"},
+      {"evaluate", "Evaluate an artifact on a labelled file: metrics table and JSON"},
+      {"predict", "Predict labels for texts with a trained artifact (one JSON line each)"},
+      {"run", "The whole flow: fetch a dataset, prepare, train, evaluate on the test split"},
+  };
+  return verbs;
+}
+
+const char* ml_verb_description(const std::string& name) {
+  for (const auto& v : ml_verbs()) {
+    if (name == v.name) return v.description;
+  }
+  return "";
+}
+
+std::string find_verb(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--threads") {
+      ++i;  // skip its value
+      continue;
+    }
+    if (!a.empty() && a[0] == '-') continue;
+    return a;
+  }
+  return "";
+}
+
+int exec_ml_binary(char** argv) {
+  char self[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  std::string dir = ".";
+  if (n > 0) {
+    self[n] = '\0';
+    dir = self;
+    dir = dir.substr(0, dir.find_last_of('/'));
+  }
+  const std::string ml = dir + "/kiln-ml";
+  argv[0] = const_cast<char*>(ml.c_str());
+  ::execv(ml.c_str(), argv);
+  std::cerr << "kiln: error: cannot start " << ml << ": " << std::strerror(errno)
+            << "; the model verbs live in kiln-ml next to kiln: rebuild (scripts/setup.sh) or reinstall both\n";
+  return 1;
+}
+
+}  // namespace kiln::cli
