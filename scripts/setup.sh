@@ -61,6 +61,8 @@ say "libblas.so.3 -> $blas"
 # ccache makes rebuilds (and repeated CI runs on the same machine) fast; PCH needs this sloppiness.
 export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
 export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
+# Paths relative to the checkout: a fresh clone elsewhere (CI) still hits the cache.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 
 GEN=()
 command -v ninja >/dev/null 2>&1 && GEN=(-G Ninja)

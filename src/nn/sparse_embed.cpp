@@ -81,7 +81,7 @@ torch::Tensor embed_sparse(torch::nn::EmbeddingBag& bag, const SparseBatch& batc
   const auto counts = ends - batch.offsets;
   torch::Tensor totals;
   if (w.defined()) {
-    const auto row_of_entry = torch::repeat_interleave(counts, nnz);
+    const auto row_of_entry = torch::repeat_interleave(torch::arange(rows, counts.options()), counts);
     totals = torch::zeros({rows}, pooled.options()).index_add_(0, row_of_entry, w);
   } else {
     totals = counts.to(pooled.scalar_type());
