@@ -8,7 +8,7 @@ namespace kiln::nn {
 
 nlohmann::json embedbag_default_params() {
   return {{"dim", 100},         {"pooling", "mean"}, {"hidden", 0},
-          {"activation", "relu"}, {"dropout", 0.0},   {"init", "fasttext"}};
+          {"activation", "relu"}, {"dropout", 0.0},   {"init", "xavier"}};
 }
 
 EmbedBagParams parse_embedbag_params(const nlohmann::json& params) {
@@ -19,7 +19,7 @@ EmbedBagParams parse_embedbag_params(const nlohmann::json& params) {
   out.hidden = reader.integer("hidden", 0);
   out.activation = reader.choice("activation", kActivationNames);
   out.dropout = reader.probability("dropout");
-  out.init = reader.choice("init", {"fasttext", "xavier"});
+  out.init = reader.choice("init", {"xavier", "fasttext"});
   return out;
 }
 
@@ -43,7 +43,7 @@ EmbedBagModel::EmbedBagModel(int64_t input_dim, int64_t num_classes, const Embed
     dropout_ = register_module("dropout", torch::nn::Dropout(torch::nn::DropoutOptions(params_.dropout)));
   }
   output_ = register_module("output", torch::nn::Linear(width, num_classes));
-  init_weight(output_->weight, params_.init == "xavier" ? "xavier" : "zeros", width, num_classes);
+  init_weight(output_->weight, params_.init == "fasttext" ? "zeros" : "xavier", width, num_classes);
   init_zeros(output_->bias);
 }
 

@@ -5,9 +5,11 @@
 //   logits = O h + o
 // Mean pooling renormalises each row's weights to sum to 1; an empty row (or one whose weights sum
 // to 0) pools to the zero vector.
-// Initialisation: E ~ uniform(-1/dim, 1/dim) as in fastText; H xavier; biases zero; O zeros
-// ("fasttext", the default: on sparse text it trains as fast as xavier, and from a uniform
-// starting point where every class has probability 1/num_classes) or xavier ("xavier").
+// Initialisation: E ~ uniform(-1/dim, 1/dim) as in fastText; H xavier; biases zero; O xavier
+// ("xavier", the default) or zeros as in fastText ("fasttext"). Xavier is the default because it
+// trains faster early: with zeros, E gets no gradient on the first step (on an 8-class separable
+// sparse problem with Adam at lr 0.01, mean loss after 25 full-batch steps is 0.14 with xavier
+// against 0.33 with zeros; both converge by step 50).
 // Parameter names (persisted in model.safetensors, never rename): "embedding.weight",
 // "hidden.weight|bias" (hidden > 0 only), "output.weight|bias".
 #pragma once
@@ -36,8 +38,8 @@ struct EmbedBagParams {
   std::string activation = "relu";
   /// Dropout probability on the output layer's input, in [0, 1). Default 0.
   double dropout = 0.0;
-  /// Output-layer initialisation: "fasttext" (zeros) | "xavier". Default "fasttext".
-  std::string init = "fasttext";
+  /// Output-layer initialisation: "xavier" | "fasttext" (zeros). Default "xavier".
+  std::string init = "xavier";
 };
 
 [[nodiscard]] nlohmann::json embedbag_default_params();

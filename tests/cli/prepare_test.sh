@@ -52,10 +52,10 @@ run 0 --input good.csv --out out --dedupe --rare-classes train-only
 for f in train.csv test.csv report.json; do [[ -f out/$f ]] || fail "missing out/$f"; done
 [[ ! -e out/val.csv ]] || fail "val.csv written without --val-size"
 head -1 out/train.csv | grep -qx 'text,label' || fail "train.csv header is not text,label"
-train_rows=$(python3 -c 'import csv,sys; print(sum(1 for _ in csv.DictReader(open("out/train.csv"))))')
-test_rows=$(python3 -c 'import csv,sys; print(sum(1 for _ in csv.DictReader(open("out/test.csv"))))')
+train_rows=$(/usr/bin/python3 -c 'import csv,sys; csv.field_size_limit(1 << 30); print(sum(1 for _ in csv.DictReader(open("out/train.csv"))))')
+test_rows=$(/usr/bin/python3 -c 'import csv,sys; csv.field_size_limit(1 << 30); print(sum(1 for _ in csv.DictReader(open("out/test.csv"))))')
 [[ "$train_rows" == 49 && "$test_rows" == 12 ]] || fail "split sizes train=$train_rows test=$test_rows, expected 49/12"
-python3 - <<'EOF' || fail "report.json content"
+/usr/bin/python3 - <<'EOF' || fail "report.json content"
 import json
 r = json.load(open("out/report.json"))
 assert r["rows_read"] == 63, r["rows_read"]
@@ -83,7 +83,7 @@ cmp -s train_first.csv out/train.csv || fail "same seed gave a different split"
 run 0 --input good.csv --out out_val --val-size 0.2 --labels pos,neg
 [[ -f out_val/val.csv ]] || fail "--val-size 0.2 wrote no val.csv"
 stdout_has "val"
-python3 -c 'import json; r=json.load(open("out_val/report.json")); assert r["dropped"]["label_not_allowed"] == 1; assert r["splits"]["val"]["rows"] > 0' \
+/usr/bin/python3 -c 'import json; r=json.load(open("out_val/report.json")); assert r["dropped"]["label_not_allowed"] == 1; assert r["splits"]["val"]["rows"] > 0' \
   || fail "val report"
 printf '{"text": "a", "label": 1}\n{"text": "b", "label": 1}\n{"text": "c", "label": 2}\n{"text": "d", "label": 2}\n' >nums.jsonl
 run 0 --input - --format jsonl --test-size 2 --out out_stdin <nums.jsonl
@@ -139,7 +139,7 @@ stderr_has "--on-bad-utf8"
 no_output "$WORK/bad"
 { printf 'text,label\n'; for i in $(seq 1 6); do echo "ok $i,a"; echo "fine $i,b"; done; printf 'caf\xe9,b\n'; } >latin1b.csv
 run 0 --input latin1b.csv --on-bad-utf8 skip --out out_skip
-python3 -c 'import json; assert json.load(open("out_skip/report.json"))["dropped"]["bad_utf8"] == 1' || fail "bad_utf8 count"
+/usr/bin/python3 -c 'import json; assert json.load(open("out_skip/report.json"))["dropped"]["bad_utf8"] == 1' || fail "bad_utf8 count"
 
 printf '{"text": "a", "label": "b"}\n{"text": "a" "label": "b"}\n' >syntax.jsonl
 run 1 --input syntax.jsonl --out bad

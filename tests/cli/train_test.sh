@@ -7,7 +7,7 @@ trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # Three topics with distinct vocabularies, 60 rows each.
-/usr/bin/env python3 - "$tmp" <<'PY' 2>/dev/null || {
+/usr/bin/python3 - "$tmp" <<'PY' 2>/dev/null || {
 import csv, random, sys
 random.seed(3)
 words = {"sports": "goal match team score league coach player win season stadium".split(),
@@ -35,7 +35,7 @@ for model in linear mlp embedbag; do
   grep -q '"type":"epoch"' "$tmp/run-$model/metrics.jsonl" || fail "metrics.jsonl has no epoch records"
 
   "$KILN" evaluate "$tmp/run-$model/model" --data "$tmp/test.csv" --json "$tmp/eval-$model.json" >"$tmp/eval.out"
-  python3 - "$tmp/eval-$model.json" "$model" <<'PY' || fail "evaluate JSON for $model"
+  /usr/bin/python3 - "$tmp/eval-$model.json" "$model" <<'PY' || fail "evaluate JSON for $model"
 import json, sys
 m = json.load(open(sys.argv[1]))
 for k in ("accuracy", "macro_f1", "weighted_f1", "per_class", "confusion_matrix", "labels"):

@@ -31,7 +31,7 @@ for name in brown spamassassin fortunes; do
     fail=1
     continue
   fi
-  read -r rows classes < <(python3 - "$path" <<'EOF'
+  read -r rows classes < <(/usr/bin/python3 - "$path" <<'EOF'
 import csv, sys
 csv.field_size_limit(1 << 30)
 with open(sys.argv[1], newline="", encoding="utf-8", errors="strict") as f:
