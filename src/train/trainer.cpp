@@ -181,12 +181,15 @@ TrainResult train_model(nn::TextClassifier& model, const LabeledRows& train, con
                       "CUDA LibTorch via Torch_DIR");
   }
   model.to(device);
+  // Row-sparse gradients for the embedding tables: a step touches only the batch's features.
+  model.set_sparse_gradients(options.sparse_gradients);
   if (!options.run_dir.empty()) fs::create_directories(options.run_dir);
 
   const int64_t n = train.x.rows;
   const int64_t batches = (n + options.batch_size - 1) / options.batch_size;
   const int64_t total_steps = batches * options.epochs;
   auto params = model.parameters();
+  std::vector<double> param_norms;  // per-parameter gradient norms of the current step, `params` order
   auto optimizer = make_optimizer(params, options.optimizer);
   auto schedule = make_schedule(options.schedule, options.optimizer.lr, total_steps);
   auto loss_fn = make_loss(options.loss, class_counts(train.y, num_classes));
@@ -237,22 +240,23 @@ TrainResult train_model(nn::TextClassifier& model, const LabeledRows& train, con
 
       const double lr = schedule->lr();
       set_lr(*optimizer, lr);
-      optimizer->zero_grad();
+      clear_gradients(params);
       auto loss = loss_fn(model.forward(batch), target);
       const double loss_value = loss.item<double>();
       double grad_norm = kNaN;
       bool ok = std::isfinite(loss_value);
       if (ok) {
         loss.backward();
-        grad_norm = options.grad_clip > 0 ? clip_grad_norm(params, options.grad_clip)
-                                          : clip_grad_norm(params, std::numeric_limits<double>::infinity());
+        grad_norm = clip_grad_norm(params, options.grad_clip > 0 ? options.grad_clip
+                                                                 : std::numeric_limits<double>::infinity(),
+                                   &param_norms);
         ok = std::isfinite(grad_norm);
       }
       ++global_step;
       if (!ok) {
         ++skipped;
         ++nonfinite_run;
-        optimizer->zero_grad();
+        clear_gradients(params);
         std::ostringstream msg;
         msg << "epoch " << epoch << " step " << global_step << ": non-finite "
             << (std::isfinite(loss_value) ? "gradient" : "loss") << "; step skipped (" << nonfinite_run << "/"
@@ -280,9 +284,8 @@ TrainResult train_model(nn::TextClassifier& model, const LabeledRows& train, con
       const bool log_layers = global_step % 50 == 0 || b + 1 == batches;
       nlohmann::json layer_norms = nlohmann::json::object();
       for (std::size_t p = 0; p < named.size(); ++p) {
-        const auto& g = named[p].value().grad();
-        if (!g.defined()) continue;
-        const double gn = g.norm().item<double>();
+        const double gn = param_norms[p];
+        if (std::isnan(gn)) continue;  // no gradient
         if (log_layers) layer_norms[named[p].key()] = gn;
         vanishing[p] = gn < options.vanishing_grad_norm ? vanishing[p] + 1 : 0;
         if (vanishing[p] >= options.vanishing_patience && !warned[p]) {

@@ -32,6 +32,15 @@ class TextClassifier : public torch::nn::Module {
   [[nodiscard]] int64_t input_dim() const { return input_dim_; }
   [[nodiscard]] int64_t num_classes() const { return num_classes_; }
 
+  /// Makes every EmbeddingBag table in the model produce sparse row gradients (true) or dense ones
+  /// (false, the default). With sparse gradients a backward pass costs O(rows the batch touches),
+  /// not O(table); the trainer turns it on because its optimizers update such rows lazily.
+  void set_sparse_gradients(bool on) {
+    for (const auto& m : modules(/*include_self=*/false)) {
+      if (auto* bag = m->as<torch::nn::EmbeddingBag>()) bag->options.sparse(on);
+    }
+  }
+
  protected:
   TextClassifier(int64_t input_dim, int64_t num_classes) : input_dim_(input_dim), num_classes_(num_classes) {}
 

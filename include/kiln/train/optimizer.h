@@ -38,10 +38,18 @@ void validate(const OptimizerOptions& options);
 /// The weight decay `options` gives for its kind (the explicit value, or the kind's default).
 [[nodiscard]] double effective_weight_decay(const OptimizerOptions& options);
 
-/// Validates `options` and builds torch::optim::AdamW or torch::optim::SGD over `params` (one
-/// parameter group). Throws ConfigError.
+/// Validates `options` and builds an AdamW or SGD over `params` (one parameter group). Parameters
+/// with dense gradients are updated by torch::optim::AdamW / SGD unchanged; parameters with sparse
+/// (row) gradients, as EmbeddingBag tables give with sparse gradients on, are updated lazily: only
+/// the rows the gradient lists, their moments/momentum included (TensorFlow's LazyAdam semantics,
+/// with AdamW's decoupled weight decay on those rows). State saves and loads as torch's does.
+/// Throws ConfigError.
 [[nodiscard]] std::unique_ptr<torch::optim::Optimizer> make_optimizer(std::vector<torch::Tensor> params,
                                                                       const OptimizerOptions& options);
+
+/// Zeroes dense gradients in place (as torch's zero_grad) and drops sparse ones (the next backward
+/// makes new ones; accumulating onto an emptied sparse tensor would only grow it).
+void clear_gradients(const std::vector<torch::Tensor>& params);
 
 /// Sets the learning rate of every parameter group of `optimizer` to `lr`.
 void set_lr(torch::optim::Optimizer& optimizer, double lr);
@@ -51,8 +59,11 @@ void set_lr(torch::optim::Optimizer& optimizer, double lr);
 /// every gradient multiplied by min(1, max_norm / (total + 1e-6)). Parameters without a gradient are
 /// skipped (0 when none has one). `max_norm` > 0; infinity measures without clipping. A non-finite
 /// total leaves the gradients unchanged (torch would scale them by NaN) so the caller can skip the
-/// step. Throws ConfigError for max_norm <= 0 or NaN.
-[[nodiscard]] double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm);
+/// step. Throws ConfigError for max_norm <= 0 or NaN. When `per_param` is given it receives each
+/// parameter's gradient norm before clipping, in `params` order (NaN for a parameter without a
+/// gradient), so callers that also watch per-layer norms need no second pass over the gradients.
+[[nodiscard]] double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm,
+                                    std::vector<double>* per_param = nullptr);
 
 /// The L2 norm of each named parameter's gradient (recursing into submodules, in registration
 /// order), for gradient-health logging. Parameters without a gradient are left out.

@@ -47,6 +47,10 @@ struct TrainerOptions {
   double grad_clip = 1.0;
   /// Stop after this many epochs without a better validation macro-F1; 0 disables. Default 3.
   int early_stopping_patience = 3;
+  /// Embedding tables get row-sparse gradients and lazy optimizer updates (only the rows a batch
+  /// touches; see make_optimizer). false: dense gradients, torch's optimizers exactly, a step costing
+  /// O(table). Default true.
+  bool sparse_gradients = true;
   /// "cpu" or "cuda" (where LibTorch has CUDA). Default "cpu".
   std::string device = "cpu";
   /// Directory for checkpoint files and metrics.jsonl; empty = none. Default empty.
