@@ -185,15 +185,21 @@ RunConfig load_run_config(const std::string& path) {
 
 json to_json(const RunConfig& c) {
   const auto& o = c.trainer;
-  return {{"data",
-           {{"dataset", c.data.dataset},
-            {"text_col", c.data.text_col},
-            {"label_col", c.data.label_col},
-            {"labels", c.data.labels},
-            {"test_size", c.data.test_size},
-            {"val_size", c.data.val_size},
-            {"seed", c.data.seed},
-            {"dedupe", c.data.dedupe}}},
+  json data = {{"text_col", c.data.text_col},
+               {"label_col", c.data.label_col},
+               {"labels", c.data.labels},
+               {"test_size", c.data.test_size},
+               {"val_size", c.data.val_size},
+               {"seed", c.data.seed},
+               {"dedupe", c.data.dedupe}};
+  if (c.data.train_file.empty()) {
+    data["dataset"] = c.data.dataset;
+  } else {
+    data["train_file"] = c.data.train_file;
+    if (!c.data.val_file.empty()) data["val_file"] = c.data.val_file;
+    if (!c.data.test_file.empty()) data["test_file"] = c.data.test_file;
+  }
+  return {{"data", data},
           {"featurizer", c.featurizer},
           {"model", nn::to_json(c.model)},
           {"train",

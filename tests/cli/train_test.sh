@@ -43,6 +43,14 @@ for k in ("accuracy", "macro_f1", "weighted_f1", "per_class", "confusion_matrix"
 assert m["macro_f1"] > 0.8, (sys.argv[2], m["macro_f1"])
 assert set(m["per_class"]) == {"cooking", "finance", "sports"}
 PY
+  # The artifact records where its rows came from: the files, not a named dataset.
+  /usr/bin/python3 - "$tmp/run-$model/model/kiln.json" "$tmp/train.csv" <<'PY' || fail "kiln.json data provenance for $model"
+import json, os, sys
+d = json.load(open(sys.argv[1]))["training"]["data"]
+assert "dataset" not in d, d
+assert d["train_file"] == os.path.realpath(sys.argv[2]) or d["train_file"] == os.path.abspath(sys.argv[2]), d
+assert d["test_file"].endswith("/test.csv") and d["val_file"].endswith("/val.csv"), d
+PY
 done
 
 # predict: stdin lines, top-k.

@@ -1,4 +1,6 @@
+#include <filesystem>
 #include <iostream>
+#include <system_error>
 
 #include "kiln/core/error.h"
 #include "kiln/data/dataset.h"
@@ -7,6 +9,15 @@
 #include "verbs.h"
 
 namespace kiln::cli {
+namespace {
+
+std::string fs_absolute(const std::string& path) {
+  std::error_code ec;
+  const auto abs = std::filesystem::absolute(path, ec);
+  return ec ? path : abs.lexically_normal().string();
+}
+
+}  // namespace
 
 void add_train(CLI::App& app) {
   struct Flags {
@@ -27,6 +38,13 @@ void add_train(CLI::App& app) {
   f->train.add_to(*cmd);
   cmd->callback([f]() {
     auto config = f->train.resolve();
+    // The rows come from these files, not from a named dataset: record that in the artifact.
+    config.data.dataset.clear();
+    config.data.train_file = fs_absolute(f->train_file);
+    config.data.val_file = f->val_file.empty() ? "" : fs_absolute(f->val_file);
+    config.data.test_file = f->test_file.empty() ? "" : fs_absolute(f->test_file);
+    config.data.text_col = f->text_col;
+    config.data.label_col = f->label_col;
     data::LoadOptions lo;
     lo.reader.format = data::parse_format(f->format);
     lo.text_col = f->text_col;

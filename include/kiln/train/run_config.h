@@ -28,6 +28,10 @@ struct DataConfig {
   uint64_t seed = 42;
   /// Drop exact duplicate texts before splitting. Default false.
   bool dedupe = false;
+  /// Where the rows came from when given as files (`kiln train --train/--val/--test`) rather than
+  /// fetched by name: recorded in the artifact's training config, not read from YAML. With a train
+  /// file set, `dataset` is empty.
+  std::string train_file, val_file, test_file;
 };
 
 struct RunConfig {
