@@ -23,7 +23,7 @@ PACKAGES=(
   clang libclang-rt-14-dev
 )
 # Reference tools used by tests (goldens) and benchmarks.
-TEST_PACKAGES=(python3 python3-sklearn python3-pandas python3-numpy python3-scipy hyperfine prometheus)
+TEST_PACKAGES=(python3 python3-sklearn python3-pandas python3-numpy python3-scipy hyperfine prometheus curl)
 
 missing_packages() {
   local p
