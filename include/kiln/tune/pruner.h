@@ -1,0 +1,54 @@
+// Pruners decide, from the intermediate values trials report each epoch, whether a running trial
+// should stop early. Semantics are Optuna 3.1's (goldens: tests/golden/make_pruner_golden.py).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+namespace kiln::tune {
+
+enum class Direction { kMinimize, kMaximize };
+enum class TrialState { kRunning, kComplete, kPruned, kFailed };
+
+/// What a pruner sees of a trial: its state and the values it reported per step (NaN allowed).
+struct TrialView {
+  TrialState state = TrialState::kRunning;
+  std::map<int64_t, double> intermediate;
+};
+
+struct PercentilePrunerOptions {
+  /// Prune when the trial's best value so far is worse than this percentile of the completed
+  /// trials' values at the same step (50 = median). In [0, 100].
+  double percentile = 50.0;
+  /// No pruning until this many trials have completed.
+  int n_startup_trials = 5;
+  /// No pruning before this step.
+  int64_t n_warmup_steps = 0;
+  /// Check every this many steps after the warm-up (>= 1).
+  int64_t interval_steps = 1;
+  /// No pruning unless at least this many completed trials reported the current step (>= 1).
+  int n_min_trials = 1;
+};
+
+/// Optuna's PercentilePruner; MedianPruner is its percentile 50 with the defaults above.
+/// Throws ConfigError for options out of range, naming the option.
+class PercentilePruner {
+ public:
+  explicit PercentilePruner(PercentilePrunerOptions options);
+
+  /// Whether `trial` (running, judged at its last reported step) should be pruned, given every
+  /// trial of the study (`study`; only completed ones count, the judged trial may be among them).
+  [[nodiscard]] bool should_prune(const std::vector<TrialView>& study, const TrialView& trial,
+                                  Direction direction) const;
+
+  [[nodiscard]] const PercentilePrunerOptions& options() const { return options_; }
+
+ private:
+  PercentilePrunerOptions options_;
+};
+
+/// numpy.nanpercentile(values, q) with its default linear interpolation; NaN when no value is a number.
+[[nodiscard]] double nan_percentile(std::vector<double> values, double q);
+
+}  // namespace kiln::tune
