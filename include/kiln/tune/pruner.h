@@ -6,10 +6,9 @@
 #include <map>
 #include <vector>
 
-namespace kiln::tune {
+#include "kiln/tune/study.h"
 
-enum class Direction { kMinimize, kMaximize };
-enum class TrialState { kRunning, kComplete, kPruned, kFailed };
+namespace kiln::tune {
 
 /// What a pruner sees of a trial: its state and the values it reported per step (NaN allowed).
 struct TrialView {
