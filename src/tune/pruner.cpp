@@ -25,7 +25,7 @@ bool first_in_interval(int64_t step, const std::map<int64_t, double>& reported, 
 }
 
 // np.nanmax / np.nanmin over the trial's values: NaN when every value is NaN.
-double best_over_steps(const TrialView& trial, Direction direction) {
+double best_over_steps(const Trial& trial, Direction direction) {
   double best = kNaN;
   for (const auto& [s, v] : trial.intermediate) {
     if (std::isnan(v)) continue;
@@ -62,8 +62,12 @@ PercentilePruner::PercentilePruner(PercentilePrunerOptions options) : options_(o
   if (options_.n_min_trials < 1) fail("n_min_trials must be >= 1", std::to_string(options_.n_min_trials));
 }
 
-bool PercentilePruner::should_prune(const std::vector<TrialView>& study, const TrialView& trial,
-                                    Direction direction) const {
+bool NopPruner::should_prune(const std::vector<Trial>& /*study*/, const Trial& /*trial*/,
+                             Direction /*direction*/) const {
+  return false;
+}
+
+bool PercentilePruner::should_prune(const std::vector<Trial>& study, const Trial& trial, Direction direction) const {
   int completed = 0;
   for (const auto& t : study) completed += t.state == TrialState::kComplete;
   if (completed == 0 || completed < options_.n_startup_trials) return false;

@@ -43,9 +43,17 @@ TEST(PercentilePruner, DecidesAsOptuna) {
     o.n_warmup_steps = c["options"]["n_warmup_steps"].get<int64_t>();
     o.interval_steps = c["options"]["interval_steps"].get<int64_t>();
     o.n_min_trials = c["options"]["n_min_trials"].get<int>();
-    std::vector<TrialView> study;
-    for (const auto& t : c["trials"]) study.push_back({state_of(t["state"].get<std::string>()), values_of(t["intermediate"])});
-    const TrialView judged{TrialState::kRunning, values_of(c["judged"])};
+    std::vector<Trial> study;
+    for (const auto& t : c["trials"]) {
+      Trial trial;
+      trial.number = static_cast<int64_t>(study.size());
+      trial.state = state_of(t["state"].get<std::string>());
+      trial.intermediate = values_of(t["intermediate"]);
+      study.push_back(trial);
+    }
+    Trial judged;
+    judged.number = static_cast<int64_t>(study.size());
+    judged.intermediate = values_of(c["judged"]);
     const Direction d = c["direction"] == "maximize" ? Direction::kMaximize : Direction::kMinimize;
     const bool got = PercentilePruner(o).should_prune(study, judged, d);
     EXPECT_EQ(got, c["prune"].get<bool>()) << "case " << i << ": " << c.dump();
@@ -95,6 +103,18 @@ TEST(PercentilePruner, RejectsBadOptions) {
   o = {};
   o.n_min_trials = 0;
   EXPECT_EQ(message(o), "pruner.n_min_trials must be >= 1, got 0");
+}
+
+TEST(NopPruner, NeverPrunes) {
+  Trial judged;
+  judged.intermediate = {{0, kNaN}, {5, 1e9}};
+  Trial done;
+  done.state = TrialState::kComplete;
+  done.intermediate = {{0, 0.0}, {5, 0.0}};
+  const NopPruner nop;
+  const Pruner& pruner = nop;
+  EXPECT_FALSE(pruner.should_prune({done, done, done}, judged, Direction::kMinimize));
+  EXPECT_FALSE(pruner.should_prune({done, done, done}, judged, Direction::kMaximize));
 }
 
 }  // namespace

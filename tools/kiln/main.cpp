@@ -44,12 +44,14 @@ int main(int argc, char** argv) {
   kiln::cli::add_data(app);
   kiln::cli::add_prepare(app);
   kiln::cli::add_tfidf(app);
+  kiln::cli::add_tune(app);
 #ifdef KILN_CLI_ML
   kiln::cli::add_version(app);
   kiln::cli::add_train(app);
   kiln::cli::add_evaluate(app);
   kiln::cli::add_predict(app);
   kiln::cli::add_run(app);
+  kiln::cli::add_serve(app);
 #else
   // Listed for --help; running one goes through exec_ml_binary above.
   for (const auto& v : kiln::cli::ml_verbs()) app.add_subcommand(v.name, v.description)->allow_extras();

@@ -17,6 +17,7 @@ const std::vector<MlVerb>& ml_verbs() {
       {"evaluate", "Evaluate an artifact on a labelled file: metrics table and JSON"},
       {"predict", "Predict labels for texts with a trained artifact (one JSON line each)"},
       {"run", "The whole flow: fetch a dataset, prepare, train, evaluate on the test split"},
+      {"serve", "Serve an artifact over HTTP with dynamic batching and Prometheus metrics"},
   };
   return verbs;
 }

@@ -27,9 +27,11 @@ void add_version(CLI::App& app);
 void add_data(CLI::App& app);
 void add_prepare(CLI::App& app);
 void add_tfidf(CLI::App& app);
+void add_tune(CLI::App& app);
 void add_train(CLI::App& app);
 void add_evaluate(CLI::App& app);
 void add_predict(CLI::App& app);
 void add_run(CLI::App& app);
+void add_serve(CLI::App& app);
 
 }  // namespace kiln::cli

@@ -10,10 +10,23 @@
 
 namespace kiln::tune {
 
-/// What a pruner sees of a trial: its state and the values it reported per step (NaN allowed).
-struct TrialView {
-  TrialState state = TrialState::kRunning;
-  std::map<int64_t, double> intermediate;
+/// Decides whether a running trial stops early. Implementations are stateless: a decision depends
+/// only on its arguments, so any worker holding the same history decides the same. Const methods
+/// are thread-safe.
+class Pruner {
+ public:
+  virtual ~Pruner() = default;
+  /// Whether `trial` (running, judged at its last reported step) should be pruned, given every
+  /// trial of the study (`study`, all states; the judged trial may be among them).
+  [[nodiscard]] virtual bool should_prune(const std::vector<Trial>& study, const Trial& trial,
+                                          Direction direction) const = 0;
+};
+
+/// Never prunes.
+class NopPruner : public Pruner {
+ public:
+  [[nodiscard]] bool should_prune(const std::vector<Trial>& study, const Trial& trial,
+                                  Direction direction) const override;
 };
 
 struct PercentilePrunerOptions {
@@ -32,14 +45,13 @@ struct PercentilePrunerOptions {
 
 /// Optuna's PercentilePruner; MedianPruner is its percentile 50 with the defaults above.
 /// Throws ConfigError for options out of range, naming the option.
-class PercentilePruner {
+class PercentilePruner : public Pruner {
  public:
   explicit PercentilePruner(PercentilePrunerOptions options);
 
-  /// Whether `trial` (running, judged at its last reported step) should be pruned, given every
-  /// trial of the study (`study`; only completed ones count, the judged trial may be among them).
-  [[nodiscard]] bool should_prune(const std::vector<TrialView>& study, const TrialView& trial,
-                                  Direction direction) const;
+  /// Only completed trials of `study` count.
+  [[nodiscard]] bool should_prune(const std::vector<Trial>& study, const Trial& trial,
+                                  Direction direction) const override;
 
   [[nodiscard]] const PercentilePrunerOptions& options() const { return options_; }
 

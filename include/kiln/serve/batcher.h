@@ -1,0 +1,106 @@
+// Dynamic batching: concurrent predict requests are grouped into one forward pass of up to
+// `max_batch` texts, run by an inference thread, and answered individually. LibTorch-free: the
+// model behind it is any `BatchModel`.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace kiln::serve {
+
+/// What the batcher runs. Implementations must be safe to call from the inference threads.
+class BatchModel {
+ public:
+  virtual ~BatchModel() = default;
+  [[nodiscard]] virtual std::size_t num_classes() const = 0;
+  /// Class probabilities, row-major [texts.size(), num_classes()], rows in input order.
+  [[nodiscard]] virtual std::vector<float> predict_proba(const std::vector<std::string>& texts) const = 0;
+};
+
+struct BatcherOptions {
+  /// Most texts in one forward pass (>= 1). A single request with more texts runs alone. Default 64.
+  std::size_t max_batch = 64;
+  /// Longest wait, in milliseconds, for more texts once a batch has started, and only while other
+  /// requests are still being read (`arriving()`); an idle server answers at once. >= 0. Default 2.
+  double max_delay_ms = 2.0;
+  /// Most texts waiting for an inference thread (>= 1); submit() refuses beyond it (the server
+  /// answers 503 with Retry-After). Default 4096.
+  std::size_t max_queue = 4096;
+  /// Inference threads (>= 1). Default 1 (LibTorch parallelizes inside each forward pass).
+  int workers = 1;
+
+  /// Throws ConfigError naming the field and the value.
+  void validate() const;
+};
+
+struct BatchResult {
+  /// Row-major [texts, classes] probabilities of this request's texts.
+  std::vector<float> probabilities;
+  std::size_t classes = 0;
+  /// Texts in the forward pass this request rode in (itself included).
+  std::size_t batch_texts = 0;
+  /// Set when the model threw; probabilities are then empty.
+  std::exception_ptr error;
+};
+
+/// Thread-safe. Requests for different models (across a hot reload) never share a batch: each
+/// runs on the model it was submitted with.
+class Batcher {
+ public:
+  /// `on_batch(texts)`: called by an inference thread after each forward pass (metrics).
+  explicit Batcher(BatcherOptions options, std::function<void(std::size_t)> on_batch = {});
+  /// Stops after finishing every queued request.
+  ~Batcher();
+  Batcher(const Batcher&) = delete;
+  Batcher& operator=(const Batcher&) = delete;
+
+  /// Queues `texts` (non-empty) for `model`. Returns nothing when the queue is full or the batcher
+  /// is stopping; the caller then refuses the request.
+  [[nodiscard]] std::optional<std::future<BatchResult>> submit(std::shared_ptr<const BatchModel> model,
+                                                               std::vector<std::string> texts);
+
+  /// A request has arrived and is being read: batches may wait (up to max_delay_ms) for it.
+  /// Pair each with one `arrived()` when it is submitted or refused.
+  void arriving() noexcept;
+  void arrived() noexcept;
+
+  /// Texts waiting now.
+  [[nodiscard]] std::size_t queue_depth() const;
+  /// Finishes every queued request, then joins the inference threads. Idempotent.
+  void stop();
+
+  [[nodiscard]] const BatcherOptions& options() const { return options_; }
+
+ private:
+  struct Job {
+    std::shared_ptr<const BatchModel> model;
+    std::vector<std::string> texts;
+    std::promise<BatchResult> promise;
+  };
+  void run_worker();
+  void run_batch(std::vector<Job>& jobs);
+
+  BatcherOptions options_;
+  std::function<void(std::size_t)> on_batch_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;
+  std::size_t queued_texts_ = 0;
+  int arriving_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace kiln::serve

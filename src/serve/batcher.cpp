@@ -1,0 +1,161 @@
+#include "kiln/serve/batcher.h"
+
+#include <sstream>
+
+#include "kiln/core/error.h"
+
+namespace kiln::serve {
+
+void BatcherOptions::validate() const {
+  if (max_batch < 1) throw ConfigError("serve.max_batch must be >= 1, got " + std::to_string(max_batch));
+  if (!(max_delay_ms >= 0) || max_delay_ms > 10000) {
+    std::ostringstream o;
+    o << "serve.max_delay_ms must be in [0, 10000], got " << max_delay_ms;
+    throw ConfigError(o.str());
+  }
+  if (max_queue < 1) throw ConfigError("serve.max_queue must be >= 1, got " + std::to_string(max_queue));
+  if (workers < 1 || workers > 256) {
+    throw ConfigError("serve.workers must be in [1, 256], got " + std::to_string(workers));
+  }
+}
+
+Batcher::Batcher(BatcherOptions options, std::function<void(std::size_t)> on_batch)
+    : options_(options), on_batch_(std::move(on_batch)) {
+  options_.validate();
+  for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { run_worker(); });
+}
+
+Batcher::~Batcher() { stop(); }
+
+void Batcher::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+std::optional<std::future<BatchResult>> Batcher::submit(std::shared_ptr<const BatchModel> model,
+                                                        std::vector<std::string> texts) {
+  if (!model) throw Error("Batcher::submit: no model");
+  if (texts.empty()) throw Error("Batcher::submit: no texts");
+  Job job{std::move(model), std::move(texts), {}};
+  auto future = job.promise.get_future();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // One oversized request may still enter an empty queue, so no request is unservable.
+    if (stopping_ || (queued_texts_ > 0 && queued_texts_ + job.texts.size() > options_.max_queue)) {
+      return std::nullopt;
+    }
+    queued_texts_ += job.texts.size();
+    queue_.push_back(std::move(job));
+  }
+  cv_.notify_all();
+  return future;
+}
+
+void Batcher::arriving() noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++arriving_;
+}
+
+void Batcher::arrived() noexcept {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --arriving_;
+  }
+  cv_.notify_all();
+}
+
+std::size_t Batcher::queue_depth() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queued_texts_;
+}
+
+void Batcher::run_worker() {
+  std::vector<Job> jobs;
+  for (;;) {
+    jobs.clear();
+    bool leftover = false;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      const auto deadline = std::chrono::steady_clock::now() +
+                            std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                std::chrono::duration<double, std::milli>(options_.max_delay_ms));
+      std::size_t texts = 0;
+      for (;;) {
+        while (!queue_.empty()) {
+          Job& next = queue_.front();
+          const bool fits = texts == 0 || texts + next.texts.size() <= options_.max_batch;
+          if (!fits || (!jobs.empty() && next.model != jobs.front().model)) break;
+          texts += next.texts.size();
+          queued_texts_ -= next.texts.size();
+          jobs.push_back(std::move(next));
+          queue_.pop_front();
+        }
+        if (texts >= options_.max_batch || !queue_.empty() || arriving_ == 0 || stopping_) break;
+        // Others are mid-request: give them until the deadline to join this batch.
+        if (cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
+          if (queue_.empty()) break;
+        }
+        if (std::chrono::steady_clock::now() >= deadline && queue_.empty()) break;
+      }
+      leftover = !queue_.empty();
+    }
+    if (leftover) cv_.notify_one();  // work for another worker
+    run_batch(jobs);
+  }
+}
+
+void Batcher::run_batch(std::vector<Job>& jobs) {
+  std::size_t total = 0;
+  for (const auto& j : jobs) total += j.texts.size();
+  const auto& model = *jobs.front().model;
+  const std::size_t classes = model.num_classes();
+  try {
+    std::vector<float> probs;
+    if (jobs.size() == 1) {
+      probs = model.predict_proba(jobs.front().texts);
+    } else {
+      std::vector<std::string> all;
+      all.reserve(total);
+      for (auto& j : jobs) {
+        for (auto& t : j.texts) all.push_back(std::move(t));
+      }
+      probs = model.predict_proba(all);
+    }
+    if (probs.size() != total * classes) {
+      throw Error("model returned " + std::to_string(probs.size()) + " probabilities for " + std::to_string(total) +
+                  " texts x " + std::to_string(classes) + " classes");
+    }
+    std::size_t row = 0;
+    for (auto& j : jobs) {
+      BatchResult r;
+      r.classes = classes;
+      r.batch_texts = total;
+      const std::size_t n = j.texts.size();
+      r.probabilities.assign(probs.begin() + static_cast<std::ptrdiff_t>(row * classes),
+                             probs.begin() + static_cast<std::ptrdiff_t>((row + n) * classes));
+      row += n;
+      j.promise.set_value(std::move(r));
+    }
+  } catch (...) {
+    for (auto& j : jobs) {
+      BatchResult r;
+      r.classes = classes;
+      r.batch_texts = total;
+      r.error = std::current_exception();
+      j.promise.set_value(std::move(r));
+    }
+  }
+  if (on_batch_) on_batch_(total);
+}
+
+}  // namespace kiln::serve

@@ -1,0 +1,57 @@
+// One loaded artifact as the server uses it: the Predictor behind the batcher, what /v1/model
+// shows, and the drift probe that measures live texts against the artifact's training profile.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kiln/artifact/predictor.h"
+#include "kiln/serve/batcher.h"
+#include "kiln/serve/drift.h"
+#include "kiln/text/analyzer.h"
+#include "kiln/text/tfidf.h"
+
+namespace kiln::serve {
+
+/// Thread-safe after construction.
+class ServedModel final : public BatchModel {
+ public:
+  /// Loads and validates the artifact (ArtifactError). `drift_window`: texts in the drift window.
+  ServedModel(const std::string& artifact_dir, std::size_t drift_window);
+
+  [[nodiscard]] std::size_t num_classes() const override { return labels_.size(); }
+  [[nodiscard]] std::vector<float> predict_proba(const std::vector<std::string>& texts) const override;
+
+  [[nodiscard]] const std::vector<std::string>& labels() const { return labels_; }
+  [[nodiscard]] const std::string& dir() const { return dir_; }
+  [[nodiscard]] const std::string& version() const { return version_; }
+  [[nodiscard]] const std::string& family() const { return family_; }
+  /// The GET /v1/model body.
+  [[nodiscard]] const std::string& info_json() const { return info_json_; }
+
+  /// Measures `texts` and adds them to the drift window. Featurizes them again, so the server
+  /// calls it off the request path.
+  void observe_drift(const std::vector<std::string>& texts) const;
+  [[nodiscard]] DriftReport drift() const;
+  [[nodiscard]] bool has_drift() const { return window_ != nullptr; }
+
+ private:
+  std::string dir_;
+  std::unique_ptr<artifact::Predictor> predictor_;
+  std::vector<std::string> labels_;
+  std::string version_, family_, info_json_;
+  // Drift: the training profile's window, its top features by column, and the vocabulary (TF-IDF
+  // with a vocabulary only; hashed features have no out-of-vocabulary terms).
+  std::unique_ptr<DriftWindow> window_;
+  std::unordered_map<int64_t, int32_t> top_position_;
+  std::unique_ptr<text::TfidfVectorizer> tfidf_;
+  std::unique_ptr<text::Analyzer> analyzer_;
+  std::unordered_set<std::string_view> vocabulary_;
+};
+
+}  // namespace kiln::serve

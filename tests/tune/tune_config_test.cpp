@@ -1,0 +1,206 @@
+#include "kiln/tune/tune_config.h"
+
+#include <gtest/gtest.h>
+
+#include "kiln/core/error.h"
+#include "kiln/core/yaml.h"
+
+namespace kiln::tune {
+namespace {
+
+TuneConfig parse(const std::string& yaml) { return parse_tune_config(core::parse_yaml(yaml, "tune.yaml"), "tune.yaml", "/cfg"); }
+
+std::string error_of(const std::string& yaml) {
+  try {
+    (void)parse(yaml);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+#define EXPECT_ERROR(yaml, text)                                                         \
+  do {                                                                                   \
+    const std::string msg = error_of(yaml);                                              \
+    EXPECT_NE(msg.find(text), std::string::npos) << "message: " << msg;                  \
+  } while (0)
+
+const char* kSeed = R"Y(
+base_config: seed.yaml
+data: {dataset: brown}
+train: {epochs: 5}
+space:
+  lr: {type: float, low: 1.0e-5, high: 1.0e-3, log: true}
+  batch_size: {type: categorical, choices: [32, 64, 128]}
+  dropout: {type: float, low: 0.1, high: 0.5}
+  layers: {type: int, low: 1, high: 4}
+)Y";
+
+TEST(TuneConfig, TrainingObjectiveDefaultsToValidationMacroF1Maximized) {
+  auto j = core::parse_yaml(kSeed, "tune.yaml");
+  j.erase("base_config");
+  const TuneConfig c = parse_tune_config(j, "tune.yaml", "/cfg");
+  EXPECT_EQ(c.kind, ObjectiveKind::kTrain);
+  EXPECT_EQ(c.direction, Direction::kMaximize);
+  EXPECT_EQ(c.metric_name, "val_macro_f1");
+  ASSERT_EQ(c.space.size(), 4u);
+  const auto find = [&](const std::string& n) {
+    for (const auto& [name, d] : c.space)
+      if (name == n) return d;
+    ADD_FAILURE() << n;
+    return Distribution{};
+  };
+  EXPECT_TRUE(find("lr").log);
+  EXPECT_EQ(find("batch_size").kind, Distribution::Kind::kCategorical);
+  EXPECT_EQ(find("layers").kind, Distribution::Kind::kInt);
+  EXPECT_EQ(c.train.base["data"]["dataset"], "brown");
+  EXPECT_EQ(c.train.base["train"]["epochs"], 5);
+}
+
+TEST(TuneConfig, ValLossIsMinimizedAndAContradictingDirectionIsAnError) {
+  const auto c = parse("metric: val_loss\nspace: {lr: {type: float, low: 0.001, high: 0.1}}\n");
+  EXPECT_EQ(c.direction, Direction::kMinimize);
+  EXPECT_ERROR("metric: val_loss\ndirection: maximize\nspace: {lr: {type: float, low: 0.001, high: 0.1}}\n",
+               "direction maximize contradicts metric val_loss");
+  EXPECT_ERROR("metric: f1\nspace: {lr: {type: float, low: 0.001, high: 0.1}}\n",
+               "metric must be one of val_macro_f1, val_accuracy, val_loss");
+}
+
+TEST(TuneConfig, CommandObjective) {
+  const auto c = parse(R"Y(
+direction: minimize
+metric: loss
+space: {x: {type: float, low: -1, high: 1, step: 0.5}, opt: {type: categorical, choices: [sgd, adam]}}
+objective:
+  command: "python3 f.py --x {x} --opt {opt}"
+  metric_regex: "loss=([-0-9.e]+)"
+  intermediate_regex: "step (\\d+) loss=([-0-9.e]+)"
+  timeout: 2m
+  cwd: work
+)Y");
+  EXPECT_EQ(c.kind, ObjectiveKind::kCommand);
+  EXPECT_EQ(c.direction, Direction::kMinimize);
+  EXPECT_EQ(c.metric_name, "loss");
+  EXPECT_EQ(c.command.timeout_s, 120);
+  EXPECT_EQ(c.command.cwd, "/cfg/work");
+  EXPECT_EQ(c.command.intermediate_regex, "step (\\d+) loss=([-0-9.e]+)");
+}
+
+TEST(TuneConfig, UnknownTopLevelKey) {
+  EXPECT_ERROR("spcae: {}\n", "tune.yaml: unknown key 'spcae' (expected one of space, direction");
+}
+
+TEST(TuneConfig, MissingOrEmptySpace) {
+  EXPECT_ERROR("direction: maximize\n", "`space` is missing");
+  EXPECT_ERROR("space: {}\n", "space must be a non-empty mapping");
+}
+
+TEST(TuneConfig, BadParameterType) {
+  EXPECT_ERROR("space: {lr: {type: double, low: 0, high: 1}}\n", "space.lr.type must be float, int or categorical");
+  EXPECT_ERROR("space: {lr: {type: float, low: zero, high: 1}}\n", "space.lr.low must be a number");
+  EXPECT_ERROR("space: {lr: {type: float, low: 0, high: 1, log: true}}\n", "log scale needs low > 0");
+  EXPECT_ERROR("space: {lr: {type: float, low: 0.1, high: 1, lg: true}}\n", "unknown key `lg`");
+}
+
+TEST(TuneConfig, MissingMetricRegex) {
+  EXPECT_ERROR("direction: minimize\nspace: {x: {type: float, low: 0, high: 1}}\nobjective: {command: 'echo {x}'}\n",
+               "objective.metric_regex is missing");
+}
+
+TEST(TuneConfig, MetricRegexWithoutGroupOrInvalid) {
+  EXPECT_ERROR("direction: minimize\nspace: {x: {type: float, low: 0, high: 1}}\n"
+               "objective: {command: echo, metric_regex: 'loss=[0-9]+'}\n",
+               "has no capture group");
+  EXPECT_ERROR("direction: minimize\nspace: {x: {type: float, low: 0, high: 1}}\n"
+               "objective: {command: echo, metric_regex: 'loss=([0-9]+'}\n",
+               "objective.metric_regex is not a valid regular expression");
+  EXPECT_ERROR("direction: minimize\nspace: {x: {type: float, low: 0, high: 1}}\n"
+               "objective: {command: echo, metric_regex: '(a)', intermediate_regex: '(a)(b)(c)'}\n",
+               "intermediate_regex needs one capture group (the value) or two (step, value), got 3");
+}
+
+TEST(TuneConfig, CommandObjectiveNeedsDirectionAndNoTrainingSections) {
+  EXPECT_ERROR("space: {x: {type: float, low: 0, high: 1}}\nobjective: {command: echo, metric_regex: '(.*)'}\n",
+               "direction is missing");
+  EXPECT_ERROR("direction: minimize\ntrain: {epochs: 3}\nspace: {x: {type: float, low: 0, high: 1}}\n"
+               "objective: {command: echo, metric_regex: '(.*)'}\n",
+               "'train' configures a Kiln training run, but objective.command runs a command");
+  EXPECT_ERROR("direction: minimize\nspace: {x: {type: float, low: 0, high: 1}}\n"
+               "objective: {command: echo, metric_regex: '(.*)', retries: 3}\n",
+               "unknown key 'objective.retries' for a command objective");
+}
+
+TEST(TuneConfig, TrainingParametersMustMapToTheRunConfig) {
+  EXPECT_ERROR("space: {learning_rate: {type: float, low: 0.001, high: 0.1}}\n",
+               "space.learning_rate: 'learning_rate' is not a training parameter");
+  EXPECT_EQ(parse("space: {train.optimizer.lr: {type: float, low: 0.001, high: 0.1}}\n").space[0].first,
+            "train.optimizer.lr");
+  EXPECT_ERROR("space: {lr: {type: float, low: 0.001, high: 0.1}}\nobjective: {train_file: a.csv}\n",
+               "objective.train_file and objective.val_file go together");
+  EXPECT_ERROR("space: {lr: {type: float, low: 0.001, high: 0.1}}\nobjective: {timeout: soon}\n",
+               "objective.timeout: 'soon' is not a duration");
+}
+
+TEST(TuneConfig, ApplyTrainParamsSetsShortNamesAndDottedPaths) {
+  const nlohmann::json base = {{"model", {{"family", "mlp"}, {"params", {{"hidden", {512}}, {"dropout", 0.3}}}}},
+                               {"train", {{"epochs", 10}, {"optimizer", {{"kind", "adamw"}, {"lr", 0.001}}}}}};
+  const auto c = apply_train_params(base, {{"lr", 3e-4}, {"batch_size", 128}, {"dropout", 0.25}, {"layers", 3},
+                                           {"featurizer.max_features", 2000}});
+  EXPECT_EQ(c["train"]["optimizer"]["lr"], 3e-4);
+  EXPECT_EQ(c["train"]["optimizer"]["kind"], "adamw");
+  EXPECT_EQ(c["train"]["batch_size"], 128);
+  EXPECT_EQ(c["train"]["epochs"], 10);
+  EXPECT_EQ(c["model"]["params"]["dropout"], 0.25);
+  EXPECT_EQ(c["model"]["params"]["hidden"], nlohmann::json({512, 512, 512}));
+  EXPECT_EQ(c["featurizer"]["max_features"], 2000);
+  const auto w = apply_train_params(base, {{"hidden_size", 64}});
+  EXPECT_EQ(w["model"]["params"]["hidden"], nlohmann::json({64}));
+  const auto d = apply_train_params(nlohmann::json::object(), {{"layers", 2}});
+  EXPECT_EQ(d["model"]["params"]["hidden"], nlohmann::json({256, 256}));
+}
+
+TEST(TuneConfig, ParseDuration) {
+  EXPECT_EQ(parse_duration("90", "--timeout"), 90);
+  EXPECT_EQ(parse_duration("90s", "--timeout"), 90);
+  EXPECT_EQ(parse_duration("10m", "--timeout"), 600);
+  EXPECT_EQ(parse_duration("1.5h", "--timeout"), 5400);
+  EXPECT_EQ(parse_duration("1h30m", "--timeout"), 5400);
+  for (const char* bad : {"", "m", "10x", "-5", "1h30"}) {
+    try {
+      (void)parse_duration(bad, "--timeout");
+      ADD_FAILURE() << bad;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("--timeout: '" + std::string(bad) + "' is not a duration"), std::string::npos);
+    }
+  }
+}
+
+TEST(TuneConfig, MergeJson) {
+  const auto m = merge_json({{"a", {{"b", 1}, {"c", 2}}}, {"l", {1, 2}}}, {{"a", {{"c", 3}}}, {"l", {9}}});
+  EXPECT_EQ(m, nlohmann::json({{"a", {{"b", 1}, {"c", 3}}}, {"l", {9}}}));
+}
+
+}  // namespace
+}  // namespace kiln::tune
+
+namespace kiln::tune {
+namespace {
+
+TEST(TuneConfig, ShippedSeedConfigTunesTheSeedRecipeOnBrown) {
+  const auto c = load_tune_config(std::string(KILN_TEST_DATA_DIR) + "/../../configs/tune_seed.yaml");
+  EXPECT_EQ(c.kind, ObjectiveKind::kTrain);
+  EXPECT_EQ(c.direction, Direction::kMaximize);
+  ASSERT_EQ(c.space.size(), 3u);
+  EXPECT_EQ(c.train.base["data"]["dataset"], "brown");
+  EXPECT_EQ(c.train.base["model"]["family"], "mlp");
+  EXPECT_EQ(c.train.base["featurizer"]["max_features"], 5000);
+  const auto run = apply_train_params(c.train.base, {{"lr", 2e-4}, {"batch_size", 32}, {"dropout", 0.2}});
+  EXPECT_EQ(run["train"]["optimizer"]["lr"], 2e-4);
+  EXPECT_EQ(run["train"]["optimizer"]["weight_decay"], 0.01);  // the recipe's, kept
+  EXPECT_EQ(run["train"]["batch_size"], 32);
+  EXPECT_EQ(run["model"]["params"]["dropout"], 0.2);
+  EXPECT_EQ(run["model"]["params"]["hidden"], nlohmann::json({512}));
+}
+
+}  // namespace
+}  // namespace kiln::tune

@@ -1,0 +1,166 @@
+// kiln serve ARTIFACT: the HTTP model server. Flags, the auth token file, signals and exit codes;
+// the server itself lives in the serve module.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "kiln/core/error.h"
+#include "kiln/core/log.h"
+#include "kiln/serve/server.h"
+#include "verbs.h"
+
+namespace kiln::cli {
+namespace {
+
+struct ServeFlags {
+  std::string artifact;
+  serve::ServerOptions options;
+  std::string auth_token_file;
+  double drain_grace_s = 0;
+  std::string port_file;
+};
+
+std::string read_token(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    throw ConfigError("--auth-token-file " + path + ": not a readable file; write the token (one line) to it");
+  }
+  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    core::warn("--auth-token-file " + path + " is readable by others; chmod 600 it");
+  }
+  std::ifstream in(path);
+  std::string token;
+  std::getline(in, token);
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ' || token.back() == '\t')) token.pop_back();
+  if (token.size() < 16) {
+    throw ConfigError("--auth-token-file " + path + ": the token has " + std::to_string(token.size()) +
+                      " characters; use at least 16 (for example: head -c 32 /dev/urandom | base64)");
+  }
+  return token;
+}
+
+// Signals reach the server through a self-pipe: the handler only writes the signal number (async-
+// signal-safe), one thread reads it and acts. Handlers are process-wide, so threads started before
+// the server (BLAS pools) cannot swallow a signal with its default action.
+int g_signal_pipe[2] = {-1, -1};
+
+void on_signal(int sig) {
+  const unsigned char b = static_cast<unsigned char>(sig);
+  const int saved = errno;
+  [[maybe_unused]] const auto n = ::write(g_signal_pipe[1], &b, 1);
+  errno = saved;
+}
+
+void install_signal_pipe() {
+  if (::pipe(g_signal_pipe) != 0) throw IoError(std::string("cannot create the signal pipe: ") + std::strerror(errno));
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
+}
+
+}  // namespace
+
+void add_serve(CLI::App& app) {
+  auto f = std::make_shared<ServeFlags>();
+  auto* cmd = app.add_subcommand("serve", ml_verb_description("serve"));
+  auto& o = f->options;
+  cmd->add_option("artifact", f->artifact, "Artifact directory (the --out/model of kiln train)")->required();
+  cmd->add_option("--host", o.host, "Address to bind (0.0.0.0 for every interface)")->capture_default_str();
+  cmd->add_option("--port", o.port, "TCP port (0 = any free port)")->check(CLI::Range(0, 65535))->capture_default_str();
+  cmd->add_option("--http-threads", o.http_threads, "HTTP worker threads = connections served at once")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  cmd->add_option("--max-batch", o.batching.max_batch, "Most texts per forward pass (dynamic batching; 1 = off)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 16))
+      ->capture_default_str();
+  cmd->add_option("--max-delay-ms", o.batching.max_delay_ms,
+                  "Longest wait for more texts while other requests are arriving")
+      ->check(CLI::Range(0.0, 10000.0))
+      ->capture_default_str();
+  cmd->add_option("--max-queue", o.batching.max_queue, "Texts waiting before requests get 503 + Retry-After")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
+      ->capture_default_str();
+  cmd->add_option("--inference-workers", o.batching.workers, "Threads running forward passes")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--max-body-bytes", o.limits.max_body_bytes, "Largest request body")
+      ->check(CLI::Range(std::size_t{16}, std::size_t{1} << 30))
+      ->capture_default_str();
+  cmd->add_option("--max-texts", o.limits.max_texts, "Most texts per request")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
+      ->capture_default_str();
+  cmd->add_option("--max-text-bytes", o.limits.max_text_bytes, "Longest text (UTF-8 bytes)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
+      ->capture_default_str();
+  cmd->add_option("--drift-window", o.drift_window, "Texts in the drift window")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
+      ->capture_default_str();
+  cmd->add_option("--auth-token-file", f->auth_token_file, "File holding the bearer token the admin routes require");
+  cmd->add_option("--drain-grace-s", f->drain_grace_s,
+                  "On SIGTERM: seconds between readyz turning 503 and closing the listener")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--port-file", f->port_file, "Write the bound port to this file once listening (for --port 0)");
+  cmd->callback([f]() {
+    if (!f->auth_token_file.empty()) f->options.auth_token = read_token(f->auth_token_file);
+    // Signals go to one thread (sigwait) rather than interrupting the server's threads: block them
+    // before any thread starts so every thread inherits the mask.
+    install_signal_pipe();
+
+    serve::Server server(f->artifact, f->options);
+    server.bind();
+    if (!f->port_file.empty()) {
+      std::ofstream(f->port_file) << server.port() << '\n';
+    }
+    std::thread signal_thread([&server, grace = f->drain_grace_s] {
+      for (;;) {
+        unsigned char b = 0;
+        const auto n = ::read(g_signal_pipe[0], &b, 1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        const int sig = b;
+        if (sig == 0) return;  // run() ended on its own
+        if (sig == SIGHUP) {
+          try {
+            server.reload();
+          } catch (const std::exception& e) {
+            core::warn(std::string("serve: reload on SIGHUP failed, the previous model keeps serving: ") + e.what());
+          }
+          continue;
+        }
+        core::info(std::string("serve: ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
+                   ": draining (readyz 503), then closing after in-flight requests");
+        server.begin_drain();
+        if (grace > 0) std::this_thread::sleep_for(std::chrono::duration<double>(grace));
+        server.shutdown();
+        return;
+      }
+    });
+    core::info("serve: " + f->artifact + " (version " + server.model_version() + ") on http://" + f->options.host +
+               ":" + std::to_string(server.port()) + "  (POST /v1/predict, GET /metrics)");
+    server.run();
+    if (signal_thread.joinable()) {
+      // run() also returns when the listener fails; wake the signal thread so it can end.
+      if (!server.draining()) {
+        const unsigned char stop = 0;
+        [[maybe_unused]] const auto n = ::write(g_signal_pipe[1], &stop, 1);
+      }
+      signal_thread.join();
+    }
+    core::info("serve: stopped");
+  });
+}
+
+}  // namespace kiln::cli
