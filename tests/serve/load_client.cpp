@@ -101,6 +101,7 @@ int main(int argc, char** argv) {
   auto worker = [&]() {
     httplib::Client cli(a.host, a.port);
     cli.set_keep_alive(true);
+    cli.set_tcp_nodelay(true);  // headers and body go out as two writes: avoid Nagle + delayed ACK stalls
     cli.set_read_timeout(30, 0);
     cli.set_connection_timeout(5, 0);
     std::map<std::string, long> local;
