@@ -30,8 +30,8 @@ std::vector<double> implied_values(const std::string& name, const Distribution& 
   const auto st = step_of(d);
   if (!st) {
     throw ConfigError("grid sampler: space." + name + " is a continuous float (" + fmt(d.low) + ".." + fmt(d.high) +
-                      (d.log ? ", log" : "") + "), which has no grid; give it a `step` or list its grid values (grid." +
-                      name + ": [v1, v2, ...])");
+                      (d.log ? ", log" : "") + "), which has no grid; give it a `step` or list its grid values (grid: [v1, v2, ...] in space." +
+                      name + ")");
   }
   const double high = grid_high(d);
   const double count = std::floor((high - d.low) / *st + 1e-9) + 1;

@@ -167,6 +167,50 @@ void parse_train_objective(const nlohmann::json& j, const std::string& where, Tu
   }
 }
 
+// `grid: [v1, v2, ...]` of parameter `name`: internal values, each in the domain, none twice.
+std::vector<double> parse_grid_values(const nlohmann::json& g, const std::string& name, const Distribution& d,
+                                      const std::string& where) {
+  const std::string field = where + ": space." + name + ".grid";
+  if (!g.is_array() || g.empty()) {
+    throw ConfigError(field + " must be a non-empty list of values, got " + g.dump() + "; e.g. grid: [" +
+                      (d.kind == Distribution::Kind::kCategorical ? d.choices.front().dump() : std::string("0.1, 0.2")) + "]");
+  }
+  std::vector<double> out;
+  for (const auto& v : g) {
+    double internal = 0;
+    if (d.kind == Distribution::Kind::kCategorical) {
+      const auto it = std::find(d.choices.begin(), d.choices.end(), v);
+      if (it == d.choices.end()) {
+        throw ConfigError(field + " holds " + v.dump() + ", which is not one of space." + name + ".choices " +
+                          nlohmann::json(d.choices).dump() + "; list only choices, or add it to choices");
+      }
+      internal = static_cast<double>(it - d.choices.begin());
+    } else {
+      if (!v.is_number()) {
+        throw ConfigError(field + " holds " + v.dump() + ", which is not a number; list numbers in " + d.to_json().dump());
+      }
+      internal = v.get<double>();
+      if (!d.contains(internal)) {
+        const bool integer = d.kind == Distribution::Kind::kInt;
+        const auto text = [&](double x) {
+          return integer ? std::to_string(std::llround(x)) : nlohmann::json(x).dump();
+        };
+        std::string expected = std::string(integer ? "integers" : "numbers") + " in [" + text(d.low) + ", " + text(d.high) + "]";
+        if (d.step && !(integer && *d.step == 1)) {
+          expected += " on the step grid low + k * " + text(*d.step);
+        }
+        throw ConfigError(field + " holds " + v.dump() + ", outside the parameter's domain; list " + expected +
+                          ", or widen the domain");
+      }
+    }
+    if (std::find(out.begin(), out.end(), internal) != out.end()) {
+      throw ConfigError(field + " lists " + v.dump() + " twice; list each value once");
+    }
+    out.push_back(internal);
+  }
+  return out;
+}
+
 }  // namespace
 
 nlohmann::json merge_json(nlohmann::json base, const nlohmann::json& patch) {
@@ -297,12 +341,15 @@ TuneConfig parse_tune_config(const nlohmann::json& j, const std::string& where, 
                       j["space"].dump());
   }
   for (const auto& [name, spec] : j["space"].items()) {
-    Distribution d = Distribution::from_json(spec, where + ": space." + name);
+    nlohmann::json domain = spec;
+    if (domain.is_object()) domain.erase("grid");
+    Distribution d = Distribution::from_json(domain, where + ": space." + name);
     try {
       d.validate(name);
     } catch (const ConfigError& e) {
       throw ConfigError(where + ": " + e.what());
     }
+    if (spec.is_object() && spec.contains("grid")) c.grid[name] = parse_grid_values(spec["grid"], name, d, where);
     c.space.emplace_back(name, std::move(d));
   }
   if (j.contains("direction")) {

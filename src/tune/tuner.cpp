@@ -236,7 +236,11 @@ void Tuner::worker_loop() {
         stop_with(StopReason::kExhausted);
         break;
       } else {
-        const auto params = sampler_.sample(space_, all, study_.direction);
+        // trials() is ordered by number, and numbers are gap-free: the next trial gets this one
+        // unless another process creates a trial first (see set_sampler_view).
+        const int64_t number = all.empty() ? 0 : all.back().number + 1;
+        const auto params = sampler_view_ ? sampler_.sample(space_, sampler_view_(all, number), study_.direction)
+                                          : sampler_.sample(space_, all, study_.direction);
         Trial created = storage_.create_trial(study_.id, params, distributions_);
         if (!options_.worker.empty()) storage_.set_trial_attr(created.id, "worker", options_.worker);
         if (n > 0) {

@@ -82,6 +82,14 @@ test "$(grep -c '^start' quad.log)" -eq 8 || fail "resume should run exactly 2 m
 grep -Eq "^8 trials: [0-9]+ complete, [0-9]+ pruned, 0 failed, 0 running" show2.txt \
   || { cat show2.txt; fail "after resume the study should hold 8 complete or pruned trials"; }
 
+# --jobs 3: three trials at once, each number run once, exactly the requested count.
+export TUNE_LOG="$tmp/par.log" SLEEP=0.1
+"$KILN" -q tune --config quad.yaml --study par --jobs 3 --trials 6 --pruner none >par.txt 2>&1 || { cat par.txt; fail "--jobs 3"; }
+unset SLEEP
+export TUNE_LOG="$tmp/quad.log"
+test "$(grep -c '^start' par.log)" -eq 6 || fail "--jobs 3 --trials 6 should start 6 trials"
+test "$(grep '^start' par.log | awk '{print $2}' | sort -u | wc -l)" -eq 6 || fail "--jobs 3: a trial number ran twice"
+
 # 3. Bad configurations: exit 2 and the message.
 expect_fail() {  # expected-exit-code expected-text command...
   local code="$1" text="$2"; shift 2
@@ -103,6 +111,32 @@ printf 'direction: minimize\nspace: {x: {type: float, low: 0, high: 1}}\nobjecti
 expect_fail 1 "too many trials failed in a row" "$KILN" tune --config nomatch.yaml --trials 3
 grep -q "failed .*(metric_regex 'loss=(\[0-9.\]+)' matched no line of the output of: echo accuracy" "$tmp/out" \
   || { cat "$tmp/out"; fail "the failed trial's reason is not in the table"; }
+# --show gives each failed trial its stored reason on its row: the first line and the last line of
+# output the reason quotes.
+"$KILN" tune --show --study nomatch >nomatch_show.txt || fail "--show of a study of failed trials"
+test "$(grep -Ec "^[0-9]+ +failed .*\(metric_regex 'loss=.* matched no line of the output of: echo accuracy [0-9.e-]+ \| last output: accuracy [0-9.e-]+\)$" nomatch_show.txt)" -eq 5 \
+  || { cat nomatch_show.txt; fail "--show should print each failed trial's reason compactly on its row"; }
+
+# Grid values from the config (`grid:` per parameter): each listed point runs once, then the grid
+# is exhausted; a value outside its parameter's domain is a configuration error.
+cat >grid.yaml <<EOF
+direction: maximize
+metric: score
+space:
+  x: {type: float, low: 0.0, high: 1.0, grid: [0.1, 0.3]}
+  k: {type: categorical, choices: [a, b, c], grid: [b, a]}
+objective:
+  command: "/usr/bin/python3 $tmp/f.py {x} {k}"
+  metric_regex: "score=([-0-9.e]+)"
+EOF
+TUNE_LOG="$tmp/grid.log" "$KILN" tune --config grid.yaml --sampler grid --trials 10 --pruner none >grid.txt 2>&1 \
+  || { cat grid.txt; fail "--sampler grid with grid values"; }
+test "$(grep '^start' grid.log | awk '{print $3, $4}' | sort | tr '\n' ,)" = "0.1 a,0.1 b,0.3 a,0.3 b," \
+  || { cat grid.log; fail "the grid should be x in {0.1, 0.3} times k in {a, b}, each point once"; }
+grep -q "stopped: the grid is exhausted" grid.txt || { cat grid.txt; fail "the grid should be exhausted"; }
+sed 's/grid: \[0.1, 0.3\]/grid: [0.1, 1.5]/' grid.yaml >badgrid.yaml
+expect_fail 2 "badgrid.yaml: space.x.grid holds 1.5, outside the parameter's domain; list numbers in [0.0, 1.0]" \
+  "$KILN" tune --config badgrid.yaml --sampler grid
 
 # 4. kill -9 of a running kiln tune, then resume.
 write_config crash.yaml

@@ -108,7 +108,7 @@ std::string error_of(const SearchSpace& s, GridSamplerOptions o) {
 TEST(GridSampler, ContinuousFloatNeedsAStepOrValues) {
   EXPECT_EQ(error_of(space(), GridSamplerOptions{}),
             "grid sampler: space.lr is a continuous float (0.0001..0.10000000000000001, log), which has no grid; give "
-            "it a `step` or list its grid values (grid.lr: [v1, v2, ...])");
+            "it a `step` or list its grid values (grid: [v1, v2, ...] in space.lr)");
 }
 
 TEST(GridSampler, RejectsBadValues) {

@@ -4,6 +4,7 @@
 
 #include "kiln/core/error.h"
 #include "kiln/core/yaml.h"
+#include "kiln/tune/grid_sampler.h"
 
 namespace kiln::tune {
 namespace {
@@ -173,6 +174,66 @@ TEST(TuneConfig, ParseDuration) {
       EXPECT_NE(std::string(e.what()).find("--timeout: '" + std::string(bad) + "' is not a duration"), std::string::npos);
     }
   }
+}
+
+const char* kGrid = R"Y(
+data: {dataset: brown}
+space:
+  lr: {type: float, low: 1.0e-5, high: 1.0e-3, log: true, grid: [1.0e-5, 1.0e-4, 1.0e-3]}
+  batch_size: {type: categorical, choices: [32, 64, 128], grid: [128, 32]}
+  layers: {type: int, low: 1, high: 4, grid: [1, 3]}
+  dropout: {type: float, low: 0.1, high: 0.5, step: 0.1}
+)Y";
+
+TEST(TuneConfig, GridValuesAreReadInInternalFormAndFeedTheGridSampler) {
+  const TuneConfig c = parse(kGrid);
+  ASSERT_EQ(c.grid.size(), 3u);
+  EXPECT_EQ(c.grid.at("lr"), (std::vector<double>{1e-5, 1e-4, 1e-3}));
+  EXPECT_EQ(c.grid.at("batch_size"), (std::vector<double>{2, 0}));  // choice indices, in the listed order
+  EXPECT_EQ(c.grid.at("layers"), (std::vector<double>{1, 3}));
+  EXPECT_EQ(c.grid.count("dropout"), 0u);
+  for (const auto& [name, d] : c.space) EXPECT_FALSE(d.to_json().contains("grid")) << name;  // not part of the domain
+  GridSamplerOptions o;
+  o.values = c.grid;
+  o.seed = 1;
+  const GridSampler g(c.space, o);
+  EXPECT_EQ(g.size(), 3 * 2 * 2 * 5);  // dropout: its step grid 0.1..0.5
+}
+
+TEST(TuneConfig, AContinuousFloatWithoutGridKeepsTheGridSamplersError) {
+  const TuneConfig c = parse("data: {dataset: brown}\nspace: {dropout: {type: float, low: 0.1, high: 0.5}}\n");
+  EXPECT_TRUE(c.grid.empty());
+  try {
+    const GridSampler g(c.space, GridSamplerOptions{});
+    ADD_FAILURE() << "a float without step and grid has no grid";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("space.dropout is a continuous float (0.10000000000000001..0.5), which has no grid; "
+                                         "give it a `step` or list its grid values (grid: [v1, v2, ...] in space.dropout)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(TuneConfig, GridValuesOutsideTheDomainAreErrors) {
+  const std::string head = "data: {dataset: brown}\nspace:\n";
+  EXPECT_ERROR(head + "  lr: {type: float, low: 1.0e-5, high: 1.0e-3, log: true, grid: [1.0e-4, 0.01]}\n",
+               "tune.yaml: space.lr.grid holds 0.01, outside the parameter's domain; list numbers in [1e-05, 0.001], or "
+               "widen the domain");
+  EXPECT_ERROR(head + "  layers: {type: int, low: 1, high: 4, grid: [2, 2.5]}\n",
+               "tune.yaml: space.layers.grid holds 2.5, outside the parameter's domain; list integers in [1, 4], or widen the domain");
+  EXPECT_ERROR(head + "  dropout: {type: float, low: 0.1, high: 0.5, step: 0.1, grid: [0.25]}\n",
+               "space.dropout.grid holds 0.25, outside the parameter's domain; list numbers in [0.1, 0.5] on the step grid "
+               "low + k * 0.1, or widen the domain");
+  EXPECT_ERROR(head + "  batch_size: {type: categorical, choices: [32, 64], grid: [32, 256]}\n",
+               "tune.yaml: space.batch_size.grid holds 256, which is not one of space.batch_size.choices [32,64]; list "
+               "only choices, or add it to choices");
+  EXPECT_ERROR(head + "  lr: {type: float, low: 0.1, high: 0.5, grid: [0.2, fast]}\n",
+               "tune.yaml: space.lr.grid holds \"fast\", which is not a number");
+  EXPECT_ERROR(head + "  lr: {type: float, low: 0.1, high: 0.5, grid: 0.2}\n",
+               "tune.yaml: space.lr.grid must be a non-empty list of values, got 0.2");
+  EXPECT_ERROR(head + "  lr: {type: float, low: 0.1, high: 0.5, grid: []}\n", "space.lr.grid must be a non-empty list");
+  EXPECT_ERROR(head + "  lr: {type: float, low: 0.1, high: 0.5, grid: [0.2, 0.3, 0.2]}\n",
+               "tune.yaml: space.lr.grid lists 0.2 twice; list each value once");
 }
 
 TEST(TuneConfig, MergeJson) {

@@ -10,6 +10,7 @@
 
 #include "kiln/core/error.h"
 #include "kiln/tune/command_objective.h"
+#include "kiln/tune/hyperband_pruner.h"
 #include "kiln/tune/train_objective.h"
 
 namespace kiln::tune {
@@ -245,6 +246,68 @@ TEST(Tuner, PrunerStopsTrialsWhichKeepTheirLastValue) {
   EXPECT_EQ(t1.intermediate.size(), 2u);
   ASSERT_TRUE(t1.value);
   EXPECT_NEAR(*t1.value, t1.intermediate.at(2), 1e-12);
+}
+
+// Records the trial numbers in the history of every sample() call, then proposes as StepSampler.
+class RecordingSampler : public Sampler {
+ public:
+  std::map<std::string, double> sample(const SearchSpace& space, const std::vector<Trial>& history, Direction d) override {
+    std::vector<int64_t> numbers;
+    for (const auto& t : history) numbers.push_back(t.number);
+    seen.push_back(numbers);
+    return step_.sample(space, std::vector<Trial>(calls_++, Trial{}), d);
+  }
+  std::vector<std::vector<int64_t>> seen;
+
+ private:
+  StepSampler step_;
+  std::size_t calls_ = 0;
+};
+
+TEST(Tuner, UnderHyperbandTheSamplerSeesOnlyTheNewTrialsBracket) {
+  MemoryStorage st;
+  const auto study = st.create_or_load_study("hb", Direction::kMaximize);
+  HyperbandPrunerOptions ho;
+  ho.min_resource = 1;
+  ho.max_resource = 9;  // 3 brackets with reduction factor 3
+  ho.study_name = "hb";
+  const HyperbandPruner pruner(ho);
+  RecordingSampler sampler;
+  FnObjective obj(3);
+  Tuner tuner(st, study, space_x(), sampler,
+              [&](const std::vector<Trial>& all, const Trial& t, Direction d) { return pruner.should_prune(all, t, d); }, obj,
+              opts(16));
+  tuner.set_sampler_view([&](const std::vector<Trial>& all, int64_t number) {
+    Trial next;
+    next.number = number;
+    return pruner.bracket_trials(all, next);
+  });
+  (void)tuner.run();
+  const auto all = st.trials(study.id, {});
+  ASSERT_EQ(all.size(), 16u);
+  ASSERT_EQ(pruner.n_brackets(all).value_or(0), 3);
+  ASSERT_EQ(sampler.seen.size(), 16u);
+  int filtered = 0;
+  for (int64_t n = 0; n < 16; ++n) {
+    // One job, a fresh study: trial n was proposed from exactly the earlier trials of its bracket.
+    std::vector<int64_t> expected;
+    for (int64_t m = 0; m < n; ++m) {
+      if (pruner.bracket(all, m) == pruner.bracket(all, n)) expected.push_back(m);
+    }
+    EXPECT_EQ(sampler.seen[static_cast<std::size_t>(n)], expected) << "trial " << n;
+    filtered += expected.size() < static_cast<std::size_t>(n);
+  }
+  EXPECT_GT(filtered, 0) << "every trial fell into one bracket: the test checks nothing";
+}
+
+TEST(Tuner, WithoutAViewTheSamplerSeesEveryTrial) {
+  MemoryStorage st;
+  const auto study = st.create_or_load_study("s", Direction::kMaximize);
+  RecordingSampler sampler;
+  FnObjective obj(1);
+  Tuner tuner(st, study, space_x(), sampler, {}, obj, opts(4));
+  (void)tuner.run();
+  EXPECT_EQ(sampler.seen, (std::vector<std::vector<int64_t>>{{}, {0}, {0, 1}, {0, 1, 2}}));
 }
 
 TEST(Tuner, StaleTrialsOfDeadWorkersAreFailedAndDoNotCount) {

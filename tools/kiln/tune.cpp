@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -81,6 +82,29 @@ std::string params_text(const tune::Trial& t, bool exact) {
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
+std::string clip(std::string s, std::size_t n) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  return s.size() <= n ? s : s.substr(0, n - 3) + "...";
+}
+
+// A trial's "fail_reason" on one line: its first line, and the last line of the output it quotes
+// after "last output:" (where a command prints its error), each clipped.
+std::string compact_reason(const std::string& reason) {
+  const auto quoted = reason.find("last output:\n");
+  std::string head = first_line(reason.substr(0, quoted));
+  while (!head.empty() && (head.back() == ';' || std::isspace(static_cast<unsigned char>(head.back())))) head.pop_back();
+  std::string s = clip(head, 160);
+  if (quoted == std::string::npos) return s;
+  std::string last;
+  std::istringstream lines(reason.substr(quoted + 13));
+  for (std::string line; std::getline(lines, line);) {
+    const auto start = line.find_first_not_of(" \t\r");
+    if (start != std::string::npos) last = line.substr(start);
+  }
+  if (!last.empty()) s += " | last output: " + clip(last, 120);
+  return s;
+}
+
 std::string pad(std::string s, std::size_t w) {
   if (s.size() < w) s += std::string(w - s.size(), ' ');
   return s;
@@ -100,7 +124,7 @@ void print_row(const tune::Trial& t) {
                      pad(fmt(end - t.datetime_start, "%.1fs"), 10) + params_text(t, false);
   if (t.state == tune::TrialState::kFailed) {
     const auto it = t.user_attrs.find("fail_reason");
-    if (it != t.user_attrs.end()) line += "  (" + first_line(it->second) + ")";
+    if (it != t.user_attrs.end()) line += "  (" + compact_reason(it->second) + ")";
   }
   std::cout << line << std::endl;
 }
@@ -216,6 +240,12 @@ int tune_study(const TuneFlags& f) {
   // Strategy: sampler and pruner.
   std::unique_ptr<tune::Sampler> sampler;
   tune::GridSampler* grid = nullptr;
+  if (f.sampler != "grid") {
+    for (const auto& [name, values] : config.grid) {
+      core::warn(f.config + ": space." + name + ".grid is used only by --sampler grid; --sampler " + f.sampler +
+                 " samples the whole domain (drop the grid values or use --sampler grid)");
+    }
+  }
   const std::optional<uint64_t> seed = f.seed_given ? std::optional<uint64_t>(f.seed) : std::nullopt;
   if (f.sampler == "tpe") {
     tune::TpeSamplerOptions o;
@@ -227,17 +257,21 @@ int tune_study(const TuneFlags& f) {
   } else {
     tune::GridSamplerOptions o;
     o.seed = seed;
+    o.values = config.grid;
     auto g = std::make_unique<tune::GridSampler>(config.space, o);
     grid = g.get();
     sampler = std::move(g);
   }
   std::unique_ptr<tune::Pruner> pruner;
+  tune::HyperbandPruner* hyperband = nullptr;
   if (f.pruner == "median") {
     pruner = std::make_unique<tune::PercentilePruner>(tune::PercentilePrunerOptions{});
   } else if (f.pruner == "hyperband") {
     tune::HyperbandPrunerOptions o;
     o.study_name = study_name;
-    pruner = std::make_unique<tune::HyperbandPruner>(o);
+    auto h = std::make_unique<tune::HyperbandPruner>(o);
+    hyperband = h.get();
+    pruner = std::move(h);
   }
   tune::PruneFn prune;
   if (pruner) {
@@ -281,6 +315,15 @@ int tune_study(const TuneFlags& f) {
   };
   tune::Tuner tuner(*storage, study, config.space, *sampler, prune, *objective, options, cb);
   if (grid) tuner.set_exhausted([grid](const std::vector<tune::Trial>& all) { return grid->exhausted(all); });
+  if (hyperband && !grid) {
+    // As Optuna: the sampler learns only from the new trial's bracket. The grid keeps seeing every
+    // trial, so that no point is proposed twice (Optuna's grid also picks from the whole study).
+    tuner.set_sampler_view([hyperband](const std::vector<tune::Trial>& all, int64_t number) {
+      tune::Trial next;
+      next.number = number;
+      return hyperband->bracket_trials(all, next);
+    });
+  }
 
   const auto before = storage->trials(study.id);
   int64_t done_before = 0;

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -51,6 +52,10 @@ struct TuneConfig {
   std::string path;
   std::filesystem::path dir;
   SearchSpace space;
+  /// Explicit grid values of parameters that list them (`grid: [v1, v2, ...]` in space.NAME), in
+  /// internal representation (choice indices for categoricals), each in its parameter's domain and
+  /// listed once. Only the grid sampler uses them (GridSamplerOptions::values).
+  std::map<std::string, std::vector<double>> grid;
   Direction direction = Direction::kMaximize;
   ObjectiveKind kind = ObjectiveKind::kTrain;
   CommandObjectiveSpec command;

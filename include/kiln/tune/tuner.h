@@ -27,6 +27,10 @@ using PruneFn = std::function<bool(const std::vector<Trial>& study, const Trial&
 /// Whether the sampler has nothing left to propose (a finished grid), given the study's trials.
 /// Empty = never.
 using ExhaustedFn = std::function<bool(const std::vector<Trial>& study)>;
+/// The trials the sampler sees when proposing parameters for the trial numbered `number`, given
+/// every trial of the study; empty = all of them. Under Hyperband: HyperbandPruner::bracket_trials,
+/// as Optuna shows samplers only the new trial's bracket.
+using SamplerViewFn = std::function<std::vector<Trial>(const std::vector<Trial>& study, int64_t number)>;
 
 struct TunerOptions {
   /// Stop when the study (all workers, earlier runs included) holds this many complete + pruned
@@ -86,6 +90,12 @@ class Tuner {
 
   /// Only one run at a time per Tuner.
   void set_exhausted(ExhaustedFn exhausted) { exhausted_ = std::move(exhausted); }
+  /// Only one run at a time per Tuner. The sampler proposes for a trial before it exists, so the
+  /// view is asked for the number the trial will get: the study's last number + 1, exact while this
+  /// process creates trials (one at a time, under the loop's lock). When another process creates
+  /// one in between, the trial gets the next free number as always (numbers stay unique and
+  /// gap-free) and runs with the parameters proposed from the predicted number's view.
+  void set_sampler_view(SamplerViewFn view) { sampler_view_ = std::move(view); }
 
   /// Runs trials until a stop condition. `interrupt` (may be null) is polled: once true, running
   /// trials are stopped and marked failed with reason "interrupted", and run returns.
@@ -109,6 +119,7 @@ class Tuner {
   TunerOptions options_;
   TunerCallbacks callbacks_;
   ExhaustedFn exhausted_;
+  SamplerViewFn sampler_view_;
   double heartbeat_interval_ = 10;
 
   const std::atomic<bool>* interrupt_ = nullptr;
