@@ -1,6 +1,7 @@
 #include "kiln/serve/server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -69,7 +70,7 @@ void ServerOptions::validate() const {
     throw ConfigError("serve.threads must be in [1, 4096], got " + std::to_string(http_threads));
   }
   if (inference_threads < 0) {
-    throw ConfigError("serve.inference_threads must be >= 0 (0 = all cores), got " + std::to_string(inference_threads));
+    throw ConfigError("serve.inference_threads must be >= 0 (0 = keep --threads), got " + std::to_string(inference_threads));
   }
   batching.validate();
   if (drift_window < 1) throw ConfigError("serve.drift_window must be >= 1, got 0");
@@ -92,6 +93,7 @@ struct Server::Impl {
   std::atomic<bool> draining{false};
   std::atomic<bool> bound{false};
   int port = 0;
+  int listen_fd = -1;  // the listening socket, as httplib's socket-options hook saw it
   httplib::Server http;
   GpuMonitor gpu;
 
@@ -343,9 +345,10 @@ void Server::Impl::install_routes() {
   http.set_tcp_nodelay(true);
   // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which lets a second server bind
   // the same port silently and split the traffic.
-  http.set_socket_options([](socket_t sock) {
+  http.set_socket_options([this](socket_t sock) {
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    listen_fd = sock;
   });
   http.set_keep_alive_max_count(options.keep_alive_max);
   http.set_keep_alive_timeout(options.keep_alive_timeout_s);
@@ -448,7 +451,10 @@ Server::Server(std::string artifact_dir, ServerOptions options) : impl_(std::mak
   auto& m = *impl_;
   m.options = std::move(options);
   m.artifact_dir = std::move(artifact_dir);
-  if (m.options.inference_threads > 0) core::set_threads(m.options.inference_threads);
+  if (m.options.inference_threads > 0) {
+    core::set_threads(m.options.inference_threads);
+    at::set_num_threads(m.options.inference_threads);
+  }
   std::atomic_store(&m.model, std::shared_ptr<const ServedModel>(
                                   std::make_shared<ServedModel>(m.artifact_dir, m.options.drift_window)));
   m.register_metrics();
@@ -490,6 +496,9 @@ void Server::bind() {
     throw IoError("cannot listen on " + m.options.host + ":" + std::to_string(m.options.port) +
                   " (address in use, not a local address, or a privileged port); pick another --port or --host");
   }
+  // httplib listens with a backlog of 5: a burst of new connections (a load balancer, wrk -c64)
+  // overflows it and clients wait out a 1 s SYN retransmit. Listening again raises the backlog.
+  if (m.listen_fd >= 0) ::listen(m.listen_fd, SOMAXCONN);
   m.bound = true;
 }
 

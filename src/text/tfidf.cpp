@@ -39,6 +39,9 @@ struct ChunkVocab {
   RowCounts rows;
 };
 
+/// Chunks of at most this many documents count terms by sorting ids (see count_documents).
+constexpr std::size_t kSmallBatchDocs = 64;
+
 /// Counts each document's terms; `id_of(term)` returns a column/id or -1 to ignore the term.
 /// `ids` grows with the ids returned.
 template <typename IdOf>
@@ -49,6 +52,28 @@ void count_documents(const Analyzer& analyzer, const std::vector<std::string>& d
   std::vector<std::int64_t> stamp;
   std::vector<std::int32_t> count;
   std::vector<std::int32_t> touched;
+  // A few documents (a served request): sort each document's ids instead of stamping arrays as
+  // long as the largest id, which would cost O(vocabulary) per call.
+  if (end - begin <= kSmallBatchDocs) {
+    for (std::size_t d = begin; d < end; ++d) {
+      analyzer.analyze(docs[d], scratch, terms);
+      touched.clear();
+      for (std::string_view t : terms) {
+        const std::int32_t id = id_of(t);
+        if (id >= 0) touched.push_back(id);
+      }
+      std::sort(touched.begin(), touched.end());
+      for (std::size_t i = 0; i < touched.size();) {
+        std::size_t j = i + 1;
+        while (j < touched.size() && touched[j] == touched[i]) ++j;
+        rows.cols.push_back(touched[i]);
+        rows.counts.push_back(static_cast<std::int32_t>(j - i));
+        i = j;
+      }
+      rows.indptr.push_back(static_cast<std::int64_t>(rows.cols.size()));
+    }
+    return;
+  }
   for (std::size_t d = begin; d < end; ++d) {
     analyzer.analyze(docs[d], scratch, terms);
     touched.clear();
@@ -83,8 +108,9 @@ template <typename T>
 CsrMatrix<T> build_matrix(const TfidfOptions& o, const std::vector<RowCounts>& chunks,
                           const std::vector<const std::vector<std::int32_t>*>& remaps, const std::vector<double>& idf,
                           std::int64_t cols) {
-  std::vector<T> idf_t(idf.size());
-  for (std::size_t c = 0; c < idf.size(); ++c) idf_t[c] = static_cast<T>(idf[c]);
+  // idf in precision T, converted per entry: copying the whole vector would cost O(vocabulary)
+  // per call (a served request of one text).
+  const double* idf_t = idf.data();
   const bool use_idf = o.use_idf;
   // scikit-learn's sparse X * diag(idf) drops entries that became zero (hashing mode only).
   const bool drop_zeros = use_idf;
@@ -110,7 +136,7 @@ CsrMatrix<T> build_matrix(const TfidfOptions& o, const std::vector<RowCounts>& c
             for (const auto& [col, cnt] : row) {
               T x = o.binary ? T(1) : static_cast<T>(cnt);
               if (o.sublinear_tf) x = std::log(x) + T(1);
-              if (use_idf) x = x * idf_t[col];
+              if (use_idf) x = x * static_cast<T>(idf_t[col]);
               if (drop_zeros && x == T(0)) continue;
               piece.indices.push_back(col);
               piece.data.push_back(x);

@@ -92,6 +92,10 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--max-queue", o.batching.max_queue, "Texts waiting before requests get 503 + Retry-After")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
       ->capture_default_str();
+  cmd->add_option("--inference-threads", o.inference_threads,
+                  "Threads inside each forward pass (0 = --threads)")
+      ->check(CLI::Range(0, 4096))
+      ->capture_default_str();
   cmd->add_option("--inference-workers", o.batching.workers, "Threads running forward passes")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();

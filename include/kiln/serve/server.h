@@ -24,10 +24,12 @@ struct ServerOptions {
   /// TCP port; 0 picks a free one (see Server::port()). Default 8080.
   int port = 8080;
   /// HTTP worker threads; each holds one keep-alive connection at a time, so this bounds the
-  /// connections served concurrently (>= 1). Default 64.
-  int http_threads = 64;
-  /// Intra-op threads of each forward pass; 0 = all cores. Default 0.
-  int inference_threads = 0;
+  /// connections served concurrently (>= 1). Default 128.
+  int http_threads = 128;
+  /// Threads inside each forward pass (featurizing and LibTorch); 0 = keep the process-wide
+  /// setting (--threads). Default 1: batches are small, and spare cores serve HTTP and run other
+  /// inference workers; more threads here spin and steal them.
+  int inference_threads = 1;
   /// Dynamic batching (max batch, max delay, queue size, inference workers).
   BatcherOptions batching;
   /// Request body, texts per request, text length, nesting and top_k limits.
