@@ -18,12 +18,13 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache git ca-certificates
   libtorch-dev libopenblas0-pthread libopenblas-dev
-  libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libutf8proc-dev libsqlite3-dev libpq-dev
+  libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libutf8proc-dev libsqlite3-dev libpq-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
 )
 # Reference tools used by tests (goldens) and benchmarks.
-TEST_PACKAGES=(python3 python3-sklearn python3-pandas python3-numpy python3-scipy hyperfine prometheus curl postgresql python3-optuna)
+TEST_PACKAGES=(python3 python3-sklearn python3-pandas python3-numpy python3-scipy hyperfine prometheus curl postgresql python3-optuna
+  python3-flask gunicorn wrk)
 
 missing_packages() {
   local p

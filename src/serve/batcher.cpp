@@ -41,13 +41,14 @@ void Batcher::stop() {
 }
 
 std::optional<std::future<BatchResult>> Batcher::submit(std::shared_ptr<const BatchModel> model,
-                                                        std::vector<std::string> texts) {
+                                                        std::vector<std::string> texts, bool was_arriving) {
   if (!model) throw Error("Batcher::submit: no model");
   if (texts.empty()) throw Error("Batcher::submit: no texts");
   Job job{std::move(model), std::move(texts), {}};
   auto future = job.promise.get_future();
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (was_arriving) --arriving_;
     // One oversized request may still enter an empty queue, so no request is unservable.
     if (stopping_ || (queued_texts_ > 0 && queued_texts_ + job.texts.size() > options_.max_queue)) {
       return std::nullopt;

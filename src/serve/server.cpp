@@ -252,8 +252,8 @@ void Server::Impl::handle_predict(const httplib::Request& req, httplib::Response
   const std::size_t n = pr.texts.size();
   const std::size_t k = std::min(pr.top_k, m->labels().size());
   queue_drift(m, pr.texts);
-  auto future = batcher->submit(m, std::move(pr.texts));
-  done_arriving();
+  auto future = batcher->submit(m, std::move(pr.texts), t_arriving);
+  t_arriving = false;
   if (!future) {
     res.set_header("Retry-After", "1");
     reply_error(res, 503, "overloaded",

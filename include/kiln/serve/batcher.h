@@ -67,9 +67,12 @@ class Batcher {
   Batcher& operator=(const Batcher&) = delete;
 
   /// Queues `texts` (non-empty) for `model`. Returns nothing when the queue is full or the batcher
-  /// is stopping; the caller then refuses the request.
+  /// is stopping; the caller then refuses the request. `was_arriving`: this request was announced
+  /// with arriving(); it stops counting as arriving in the same step (either way), so no batch
+  /// waits for it once it is queued.
   [[nodiscard]] std::optional<std::future<BatchResult>> submit(std::shared_ptr<const BatchModel> model,
-                                                               std::vector<std::string> texts);
+                                                               std::vector<std::string> texts,
+                                                               bool was_arriving = false);
 
   /// A request has arrived and is being read: batches may wait (up to max_delay_ms) for it.
   /// Pair each with one `arrived()` when it is submitted or refused.
