@@ -1,6 +1,7 @@
 #include "served_model.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "kiln/core/error.h"
@@ -13,7 +14,13 @@ ServedModel::ServedModel(const std::string& artifact_dir, std::size_t drift_wind
   predictor_ = std::make_unique<artifact::Predictor>(artifact_dir);
   const auto& m = predictor_->manifest();
   labels_ = m.labels;
-  version_ = m.created_at;
+  // created_at has one-second resolution: add a digest of the manifest so two artifacts written in
+  // the same second (or copies retrained elsewhere) still differ.
+  uint64_t h = 1469598103934665603ull;  // FNV-1a 64
+  for (const unsigned char c : artifact::to_json(m).dump()) h = (h ^ c) * 1099511628211ull;
+  char digest[17];
+  std::snprintf(digest, sizeof(digest), "%016llx", static_cast<unsigned long long>(h));
+  version_ = m.created_at + "-" + std::string(digest, 8);
   family_ = m.model.family;
   nlohmann::json info = {{"artifact", artifact_dir},
                          {"version", version_},

@@ -27,6 +27,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+/// Shortest time between the start of a drain and closing the listener.
+constexpr std::chrono::milliseconds kMinDrain{200};
+
 const char* const kKnownRoutes[] = {"/v1/predict", "/v1/model", "/healthz", "/readyz", "/metrics", "/v1/admin/reload"};
 
 std::string route_label(const std::string& path) {
@@ -91,6 +94,8 @@ struct Server::Impl {
   std::shared_ptr<const ServedModel> model;  // std::atomic_load / atomic_store
   std::mutex reload_mu;
   std::atomic<bool> draining{false};
+  std::mutex drain_mu;
+  Clock::time_point drain_started;
   std::atomic<bool> bound{false};
   int port = 0;
   int listen_fd = -1;  // the listening socket, as httplib's socket-options hook saw it
@@ -512,11 +517,29 @@ void Server::run() {
   m.batcher->stop();
 }
 
-void Server::begin_drain() { impl_->draining = true; }
+void Server::begin_drain() {
+  auto& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.drain_mu);
+  if (!m.draining) {
+    m.drain_started = Clock::now();
+    m.draining = true;
+  }
+}
 
 void Server::shutdown() {
-  impl_->draining = true;
-  impl_->http.stop();
+  begin_drain();
+  auto& m = *impl_;
+  if (m.http.is_running()) {
+    // Busy keep-alive connections need one more request to learn `Connection: close`; closing them
+    // sooner could cut off a request a client sent just as the listener stopped.
+    Clock::time_point started;
+    {
+      std::lock_guard<std::mutex> lock(m.drain_mu);
+      started = m.drain_started;
+    }
+    std::this_thread::sleep_until(started + kMinDrain);
+  }
+  m.http.stop();
 }
 
 bool Server::draining() const { return impl_->draining; }

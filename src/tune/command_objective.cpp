@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <regex>
 
+#include "format.h"
 #include "kiln/tune/child_stream.h"
 
 namespace kiln::tune {
@@ -12,21 +13,7 @@ namespace {
 
 /// The last `n` non-empty lines of `text`.
 std::string last_lines(const std::string& text, int n) {
-  std::vector<std::string> lines;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string line = text.substr(start, end - start);
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (!line.empty()) lines.push_back(std::move(line));
-    start = end + 1;
-  }
-  std::string out;
-  for (std::size_t i = lines.size() > static_cast<std::size_t>(n) ? lines.size() - n : 0; i < lines.size(); ++i) {
-    out += (out.empty() ? "" : "\n") + lines[i];
-  }
-  return out;
+  return format_detail::last_lines(text, n, format_detail::TrailingSpace::kTrim);
 }
 
 std::string seconds_text(double s) {

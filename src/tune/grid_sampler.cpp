@@ -2,21 +2,16 @@
 
 #include <algorithm>
 #include <cmath>
-#include <sstream>
 
 #include "distribution_math.h"
+#include "format.h"
 #include "kiln/core/error.h"
 
 namespace kiln::tune {
 
-namespace {
+using format_detail::precise_number;
 
-std::string fmt(double v) {
-  std::ostringstream o;
-  o.precision(17);
-  o << v;
-  return o.str();
-}
+namespace {
 
 bool same_value(double a, double b) { return std::fabs(a - b) <= 1e-12 * std::max(1.0, std::fabs(b)); }
 
@@ -29,14 +24,14 @@ std::vector<double> implied_values(const std::string& name, const Distribution& 
   }
   const auto st = step_of(d);
   if (!st) {
-    throw ConfigError("grid sampler: space." + name + " is a continuous float (" + fmt(d.low) + ".." + fmt(d.high) +
+    throw ConfigError("grid sampler: space." + name + " is a continuous float (" + precise_number(d.low) + ".." + precise_number(d.high) +
                       (d.log ? ", log" : "") + "), which has no grid; give it a `step` or list its grid values (grid: [v1, v2, ...] in space." +
                       name + ")");
   }
   const double high = grid_high(d);
   const double count = std::floor((high - d.low) / *st + 1e-9) + 1;
   if (count > static_cast<double>(max_points)) {
-    throw ConfigError("grid sampler: space." + name + " has " + fmt(count) + " grid points, more than max_points (" +
+    throw ConfigError("grid sampler: space." + name + " has " + precise_number(count) + " grid points, more than max_points (" +
                       std::to_string(max_points) + "); give it a coarser step or list its grid values");
   }
   for (int64_t k = 0; k < static_cast<int64_t>(count); ++k) out.push_back(d.low + static_cast<double>(k) * *st);
@@ -65,7 +60,7 @@ GridSampler::GridSampler(const SearchSpace& space, GridSamplerOptions options)
       vals = it->second;
       for (double v : vals) {
         if (!d.contains(v)) {
-          throw ConfigError("grid sampler: grid." + name + " holds " + fmt(v) + ", outside space." + name + " " +
+          throw ConfigError("grid sampler: grid." + name + " holds " + precise_number(v) + ", outside space." + name + " " +
                             d.to_json().dump() + "; use values inside the domain (choice indices for categoricals)");
         }
       }

@@ -304,12 +304,7 @@ void PostgresStorage::set_study_attr(int64_t study_id, const std::string& key, c
 Trial PostgresStorage::create_trial(int64_t study_id, const std::map<std::string, double>& params,
                                     const std::map<std::string, Distribution>& distributions) {
   validate_trial_params(params, distributions, display_ + ": study id " + std::to_string(study_id));
-  std::map<std::string, std::string> dist_json;
-  std::map<std::string, Distribution> used;  // only the parameters' own distributions are stored
-  for (const auto& [name, value] : params) {
-    used[name] = distributions.at(name);
-    dist_json[name] = used[name].to_json().dump();
-  }
+  const StoredDistributions stored = stored_distributions(params, distributions);
   return transaction("create_trial", false, [&] {
     // The UPDATE locks the study row until COMMIT: concurrent workers take numbers one at a time.
     const Result num = exec(
@@ -329,10 +324,10 @@ Trial PostgresStorage::create_trial(int64_t study_id, const std::map<std::string
     t.heartbeat = t.datetime_start;
     for (const auto& [name, value] : params) {
       exec("INSERT INTO trial_params (trial_id, name, value, distribution) VALUES ($1, $2, $3, $4)",
-           {P(t.id), name, P(value), dist_json.at(name)});
+           {P(t.id), name, P(value), stored.json.at(name)});
     }
     t.params = params;
-    t.distributions = used;
+    t.distributions = stored.used;
     return t;
   });
 }
@@ -351,12 +346,7 @@ void PostgresStorage::report(int64_t trial_id, int64_t step, double value) {
   transaction("report", false, [&] {
     // The row lock keeps a concurrent finish or stale-fail from slipping between check and insert.
     const int64_t state = require_trial_state(trial_id, "report", true);
-    if (state != static_cast<int64_t>(TrialState::kRunning)) {
-      throw TrialNotRunningError(display_ + ": report(step " + std::to_string(step) + ") on trial id " +
-                                 std::to_string(trial_id) + ", which is " + to_string(static_cast<TrialState>(state)) +
-                                 ", not running; it was finished, or failed as stale by another worker (see its "
-                                 "fail_reason attribute): stop the trial");
-    }
+    require_running_for_report(display_, trial_id, step, state);
     const auto type = value_type_of(value);
     exec("INSERT INTO trial_intermediate_values (trial_id, step, value, value_type) VALUES ($1, $2, $3, $4) "
          "ON CONFLICT (trial_id, step) DO UPDATE SET value = EXCLUDED.value, value_type = EXCLUDED.value_type",
@@ -366,10 +356,7 @@ void PostgresStorage::report(int64_t trial_id, int64_t step, double value) {
 }
 
 bool PostgresStorage::finish_trial(int64_t trial_id, TrialState state, std::optional<double> value) {
-  if (state == TrialState::kRunning) {
-    throw ConfigError(display_ + ": finish_trial(trial id " + std::to_string(trial_id) +
-                      ") with state running; pass complete, pruned or failed");
-  }
+  validate_finish_state(display_, trial_id, state);
   std::optional<std::string> stored, type;
   if (value) {
     const auto t = value_type_of(*value);

@@ -301,12 +301,7 @@ void SqliteStorage::set_study_attr(int64_t study_id, const std::string& key, con
 Trial SqliteStorage::create_trial(int64_t study_id, const std::map<std::string, double>& params,
                                   const std::map<std::string, Distribution>& distributions) {
   validate_trial_params(params, distributions, display_ + ": study id " + std::to_string(study_id));
-  std::map<std::string, std::string> dist_json;
-  std::map<std::string, Distribution> used;  // only the parameters' own distributions are stored
-  for (const auto& [name, value] : params) {
-    used[name] = distributions.at(name);
-    dist_json[name] = used[name].to_json().dump();
-  }
+  const StoredDistributions stored = stored_distributions(params, distributions);
   return transaction(true, [&] {
     Trial t;
     {
@@ -326,10 +321,10 @@ Trial SqliteStorage::create_trial(int64_t study_id, const std::map<std::string, 
     t.id = sqlite3_last_insert_rowid(db_);
     for (const auto& [name, value] : params) {
       Statement p(*this, "INSERT INTO trial_params (trial_id, name, value, distribution) VALUES (?1, ?2, ?3, ?4)");
-      p.bind(1, t.id).bind(2, name).bind(3, value).bind(4, dist_json.at(name)).step();
+      p.bind(1, t.id).bind(2, name).bind(3, value).bind(4, stored.json.at(name)).step();
     }
     t.params = params;
-    t.distributions = used;
+    t.distributions = stored.used;
     return t;
   });
 }
@@ -346,12 +341,7 @@ int64_t SqliteStorage::require_trial_state(int64_t trial_id, const char* doing) 
 void SqliteStorage::report(int64_t trial_id, int64_t step, double value) {
   transaction(true, [&] {
     const int64_t state = require_trial_state(trial_id, "report");
-    if (state != static_cast<int64_t>(TrialState::kRunning)) {
-      throw TrialNotRunningError(display_ + ": report(step " + std::to_string(step) + ") on trial id " +
-                                 std::to_string(trial_id) + ", which is " + to_string(static_cast<TrialState>(state)) +
-                                 ", not running; it was finished, or failed as stale by another worker (see its "
-                                 "fail_reason attribute): stop the trial");
-    }
+    require_running_for_report(display_, trial_id, step, state);
     Statement ins(*this,
                   "INSERT INTO trial_intermediate_values (trial_id, step, value, value_type) VALUES (?1, ?2, ?3, ?4) "
                   "ON CONFLICT (trial_id, step) DO UPDATE SET value = excluded.value, value_type = excluded.value_type");
@@ -360,10 +350,7 @@ void SqliteStorage::report(int64_t trial_id, int64_t step, double value) {
 }
 
 bool SqliteStorage::finish_trial(int64_t trial_id, TrialState state, std::optional<double> value) {
-  if (state == TrialState::kRunning) {
-    throw ConfigError(display_ + ": finish_trial(trial id " + std::to_string(trial_id) +
-                      ") with state running; pass complete, pruned or failed");
-  }
+  validate_finish_state(display_, trial_id, state);
   return transaction(true, [&] {
     Statement up(*this,
                  "UPDATE trials SET state = ?2, value = ?3, value_type = ?4, datetime_complete = ?5 "

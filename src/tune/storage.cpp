@@ -62,6 +62,32 @@ void validate_trial_params(const std::map<std::string, double>& params,
   }
 }
 
+StoredDistributions stored_distributions(const std::map<std::string, double>& params,
+                                         const std::map<std::string, Distribution>& distributions) {
+  StoredDistributions out;
+  for (const auto& [name, value] : params) {
+    out.used[name] = distributions.at(name);
+    out.json[name] = out.used[name].to_json().dump();
+  }
+  return out;
+}
+
+void require_running_for_report(const std::string& display, int64_t trial_id, int64_t step, int64_t state) {
+  if (state != static_cast<int64_t>(TrialState::kRunning)) {
+    throw TrialNotRunningError(display + ": report(step " + std::to_string(step) + ") on trial id " +
+                               std::to_string(trial_id) + ", which is " + to_string(static_cast<TrialState>(state)) +
+                               ", not running; it was finished, or failed as stale by another worker (see its "
+                               "fail_reason attribute): stop the trial");
+  }
+}
+
+void validate_finish_state(const std::string& display, int64_t trial_id, TrialState state) {
+  if (state == TrialState::kRunning) {
+    throw ConfigError(display + ": finish_trial(trial id " + std::to_string(trial_id) +
+                      ") with state running; pass complete, pruned or failed");
+  }
+}
+
 Distribution parse_distribution(const std::string& text, const std::string& where) {
   nlohmann::json j;
   try {

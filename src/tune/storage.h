@@ -36,6 +36,22 @@ enum class ValueType { kFinite = 0, kPositiveInfinity = 1, kNegativeInfinity = 2
 void validate_trial_params(const std::map<std::string, double>& params,
                            const std::map<std::string, Distribution>& distributions, const std::string& where);
 
+/// The distributions create_trial() stores: only those of the trial's own parameters, each also as
+/// its JSON text for the trial_params.distribution column. Call validate_trial_params() first.
+struct StoredDistributions {
+  std::map<std::string, Distribution> used;
+  std::map<std::string, std::string> json;
+};
+[[nodiscard]] StoredDistributions stored_distributions(const std::map<std::string, double>& params,
+                                                       const std::map<std::string, Distribution>& distributions);
+
+/// Throws TrialNotRunningError for report(step) on trial `trial_id` in `state` unless it is running.
+/// `display` names the storage for the message.
+void require_running_for_report(const std::string& display, int64_t trial_id, int64_t step, int64_t state);
+
+/// Throws ConfigError when finish_trial() is asked to leave trial `trial_id` running.
+void validate_finish_state(const std::string& display, int64_t trial_id, TrialState state);
+
 /// Parses a stored distribution; throws IoError naming `where` when it is malformed.
 [[nodiscard]] Distribution parse_distribution(const std::string& text, const std::string& where);
 

@@ -1,20 +1,15 @@
 #include "kiln/tune/study.h"
 
 #include <cmath>
-#include <sstream>
 
+#include "format.h"
 #include "kiln/core/error.h"
 
 namespace kiln::tune {
 
-namespace {
+using format_detail::precise_number;
 
-std::string fmt(double v) {
-  std::ostringstream o;
-  o.precision(17);
-  o << v;
-  return o.str();
-}
+namespace {
 
 const char* kind_name(Distribution::Kind k) {
   switch (k) {
@@ -51,18 +46,18 @@ void Distribution::validate(const std::string& name) const {
     return;
   }
   if (!std::isfinite(low) || !std::isfinite(high)) throw ConfigError(where + ": low and high must be finite numbers");
-  if (low > high) throw ConfigError(where + ": low (" + fmt(low) + ") must be <= high (" + fmt(high) + ")");
-  if (log && low <= 0) throw ConfigError(where + ": log scale needs low > 0, got " + fmt(low));
+  if (low > high) throw ConfigError(where + ": low (" + precise_number(low) + ") must be <= high (" + precise_number(high) + ")");
+  if (log && low <= 0) throw ConfigError(where + ": log scale needs low > 0, got " + precise_number(low));
   if (step) {
-    if (!(*step > 0)) throw ConfigError(where + ".step must be > 0, got " + fmt(*step));
+    if (!(*step > 0)) throw ConfigError(where + ".step must be > 0, got " + precise_number(*step));
     if (kind == Kind::kFloat && log) throw ConfigError(where + ": step and log cannot both be set for a float");
     if (kind == Kind::kInt && log && *step != 1) throw ConfigError(where + ": an int on a log scale needs step 1");
   }
   if (kind == Kind::kInt) {
     if (low != std::floor(low) || high != std::floor(high)) {
-      throw ConfigError(where + ": int bounds must be integers, got " + fmt(low) + ".." + fmt(high));
+      throw ConfigError(where + ": int bounds must be integers, got " + precise_number(low) + ".." + precise_number(high));
     }
-    if (step && *step != std::floor(*step)) throw ConfigError(where + ".step must be an integer for an int, got " + fmt(*step));
+    if (step && *step != std::floor(*step)) throw ConfigError(where + ".step must be an integer for an int, got " + precise_number(*step));
   }
 }
 
@@ -71,7 +66,7 @@ nlohmann::json Distribution::to_external(double internal) const {
     case Kind::kCategorical: {
       const auto i = static_cast<std::size_t>(internal);
       if (internal < 0 || i >= choices.size() || static_cast<double>(i) != internal) {
-        throw Error("categorical index " + fmt(internal) + " is outside the " + std::to_string(choices.size()) + " choices");
+        throw Error("categorical index " + precise_number(internal) + " is outside the " + std::to_string(choices.size()) + " choices");
       }
       return choices[i];
     }

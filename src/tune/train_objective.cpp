@@ -5,6 +5,7 @@
 #include <fstream>
 #include <map>
 
+#include "format.h"
 #include "kiln/core/atomic_output.h"
 #include "kiln/core/error.h"
 #include "kiln/tune/child_stream.h"
@@ -14,21 +15,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
+/// The last `n` non-empty lines of `text`.
 std::string last_lines(const std::string& text, int n) {
-  std::vector<std::string> lines;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string line = text.substr(start, end - start);
-    if (!line.empty()) lines.push_back(std::move(line));
-    start = end + 1;
-  }
-  std::string out;
-  for (std::size_t i = lines.size() > static_cast<std::size_t>(n) ? lines.size() - n : 0; i < lines.size(); ++i) {
-    out += (out.empty() ? "" : "\n") + lines[i];
-  }
-  return out;
+  return format_detail::last_lines(text, n, format_detail::TrailingSpace::kKeep);
 }
 
 /// The child's own error message ("kiln: error: ..." lines), else its last lines.

@@ -6,29 +6,19 @@
 #include <string>
 
 #include "kiln/core/error.h"
+#include "tune_test_util.h"
 
 namespace kiln::tune {
 namespace {
-
-Distribution make(Distribution::Kind kind, double low, double high, bool log = false, std::optional<double> step = {}) {
-  Distribution d;
-  d.kind = kind;
-  d.low = low;
-  d.high = high;
-  d.log = log;
-  d.step = step;
-  if (kind == Distribution::Kind::kInt && !step) d.step = 1.0;
-  return d;
-}
 
 SearchSpace space() {
   Distribution cat;
   cat.kind = Distribution::Kind::kCategorical;
   cat.choices = {"adam", "sgd"};
   return {{"opt", cat},
-          {"layers", make(Distribution::Kind::kInt, 1, 3)},
-          {"dropout", make(Distribution::Kind::kFloat, 0, 0.5, false, 0.25)},  // 0, .25, .5
-          {"lr", make(Distribution::Kind::kFloat, 1e-4, 1e-1, true)}};
+          {"layers", make_distribution(Distribution::Kind::kInt, 1, 3)},
+          {"dropout", make_distribution(Distribution::Kind::kFloat, 0, 0.5, false, 0.25)},  // 0, .25, .5
+          {"lr", make_distribution(Distribution::Kind::kFloat, 1e-4, 1e-1, true)}};
 }
 
 GridSamplerOptions options(uint64_t seed) {
@@ -125,7 +115,7 @@ TEST(GridSampler, RejectsBadValues) {
   o.max_points = 10;
   EXPECT_EQ(error_of(space(), o),
             "grid sampler: the grid has more than max_points (10) points; coarsen steps or list fewer grid values");
-  SearchSpace huge = {{"n", make(Distribution::Kind::kInt, 0, 1e9)}};
+  SearchSpace huge = {{"n", make_distribution(Distribution::Kind::kInt, 0, 1e9)}};
   EXPECT_EQ(error_of(huge, GridSamplerOptions{}),
             "grid sampler: space.n has 1000000001 grid points, more than max_points (1000000); give it a coarser step "
             "or list its grid values");

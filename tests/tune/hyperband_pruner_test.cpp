@@ -3,26 +3,19 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <fstream>
-#include <limits>
 #include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "kiln/core/error.h"
+#include "tune_test_util.h"
 
 namespace kiln::tune {
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
 const nlohmann::json& golden() {
-  static const nlohmann::json j = [] {
-    std::ifstream in(std::string(KILN_GOLDEN_DIR) + "/tune/hyperband.json");
-    if (!in) throw std::runtime_error("missing golden; run /usr/bin/python3 tests/golden/make_hyperband_golden.py");
-    return nlohmann::json::parse(in);
-  }();
+  static const nlohmann::json j = load_golden("hyperband");
   return j;
 }
 

@@ -6,6 +6,7 @@
 
 #include "kiln/core/error.h"
 #include "truncnorm.h"
+#include "tune_test_util.h"
 
 namespace kiln::tune {
 namespace {
@@ -36,24 +37,13 @@ TEST(TruncNorm, LogNdtrMatchesErfcAndTheTail) {
   for (double y : {-800.0, -30.0, -2.0, -0.1, -1e-10}) EXPECT_NEAR(truncnorm::log_ndtr(truncnorm::ndtri_exp(y)), y, 1e-9 * std::fabs(y) + 1e-15);
 }
 
-Distribution make(Distribution::Kind kind, double low, double high, bool log = false, std::optional<double> step = {}) {
-  Distribution d;
-  d.kind = kind;
-  d.low = low;
-  d.high = high;
-  d.log = log;
-  d.step = step;
-  if (kind == Distribution::Kind::kInt && !step) d.step = 1.0;
-  return d;
-}
-
 TEST(ParzenEstimator, SamplesLieInTheDomainAndFollowTheMixture) {
   Distribution cat;
   cat.kind = Distribution::Kind::kCategorical;
   cat.choices = {"a", "b", "c"};
-  const SearchSpace space = {{"f", make(Distribution::Kind::kFloat, 0, 10)},
-                             {"li", make(Distribution::Kind::kInt, 1, 1000, true)},
-                             {"sf", make(Distribution::Kind::kFloat, 0, 1, false, 0.1)},
+  const SearchSpace space = {{"f", make_distribution(Distribution::Kind::kFloat, 0, 10)},
+                             {"li", make_distribution(Distribution::Kind::kInt, 1, 1000, true)},
+                             {"sf", make_distribution(Distribution::Kind::kFloat, 0, 1, false, 0.1)},
                              {"c", cat}};
   const std::vector<std::vector<double>> obs = {{1, 1.2, 0.8, 1.1}, {10, 12, 9, 11}, {0.1, 0.2, 0.1, 0.1}, {2, 2, 2, 1}};
   for (bool multivariate : {false, true}) {
@@ -87,7 +77,7 @@ TEST(ParzenEstimator, SamplesLieInTheDomainAndFollowTheMixture) {
 }
 
 TEST(ParzenEstimator, NormalizedDensityIntegratesToOne) {
-  const SearchSpace space = {{"f", make(Distribution::Kind::kFloat, -2, 3)}};
+  const SearchSpace space = {{"f", make_distribution(Distribution::Kind::kFloat, -2, 3)}};
   ParzenEstimatorOptions o;
   o.normalized_density = true;
   const ParzenEstimator pe({{0.1, 0.4, 2.5, -1.9}}, space, o);
@@ -100,7 +90,8 @@ TEST(ParzenEstimator, NormalizedDensityIntegratesToOne) {
 }
 
 TEST(ParzenEstimator, RejectsMismatchedColumns) {
-  const SearchSpace space = {{"f", make(Distribution::Kind::kFloat, 0, 1)}, {"g", make(Distribution::Kind::kFloat, 0, 1)}};
+  const SearchSpace space = {{"f", make_distribution(Distribution::Kind::kFloat, 0, 1)},
+                             {"g", make_distribution(Distribution::Kind::kFloat, 0, 1)}};
   try {
     ParzenEstimator pe({{0.1, 0.2}, {0.3}}, space, {});
     FAIL() << "no error";

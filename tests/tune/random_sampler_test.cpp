@@ -6,29 +6,20 @@
 #include <map>
 #include <string>
 
+#include "tune_test_util.h"
+
 namespace kiln::tune {
 namespace {
-
-Distribution make(Distribution::Kind kind, double low, double high, bool log = false, std::optional<double> step = {}) {
-  Distribution d;
-  d.kind = kind;
-  d.low = low;
-  d.high = high;
-  d.log = log;
-  d.step = step;
-  if (kind == Distribution::Kind::kInt && !step) d.step = 1.0;
-  return d;
-}
 
 TEST(RandomSampler, StaysInTheDomainAndCoversIt) {
   Distribution cat;
   cat.kind = Distribution::Kind::kCategorical;
   cat.choices = {"a", "b", "c", "d"};
-  const SearchSpace space = {{"f", make(Distribution::Kind::kFloat, -1, 1)},
-                             {"sf", make(Distribution::Kind::kFloat, 0, 1, false, 0.3)},  // 0, .3, .6, .9
-                             {"i", make(Distribution::Kind::kInt, 1, 4)},
-                             {"si", make(Distribution::Kind::kInt, 0, 10, false, 3.0)},  // 0, 3, 6, 9
-                             {"li", make(Distribution::Kind::kInt, 1, 4, true)},
+  const SearchSpace space = {{"f", make_distribution(Distribution::Kind::kFloat, -1, 1)},
+                             {"sf", make_distribution(Distribution::Kind::kFloat, 0, 1, false, 0.3)},  // 0, .3, .6, .9
+                             {"i", make_distribution(Distribution::Kind::kInt, 1, 4)},
+                             {"si", make_distribution(Distribution::Kind::kInt, 0, 10, false, 3.0)},  // 0, 3, 6, 9
+                             {"li", make_distribution(Distribution::Kind::kInt, 1, 4, true)},
                              {"c", cat}};
   RandomSampler s(RandomSamplerOptions{3});
   std::map<std::string, std::map<double, int>> seen;
@@ -49,7 +40,7 @@ TEST(RandomSampler, StaysInTheDomainAndCoversIt) {
 }
 
 TEST(RandomSampler, LogFloatIsUniformInLogSpace) {
-  const Distribution d = make(Distribution::Kind::kFloat, 1e-4, 1, true);
+  const Distribution d = make_distribution(Distribution::Kind::kFloat, 1e-4, 1, true);
   RandomSampler s(RandomSamplerOptions{5});
   int below = 0;
   for (int i = 0; i < 4000; ++i) {
@@ -61,7 +52,8 @@ TEST(RandomSampler, LogFloatIsUniformInLogSpace) {
 }
 
 TEST(RandomSampler, SeedsReproduce) {
-  const SearchSpace space = {{"f", make(Distribution::Kind::kFloat, 0, 1)}, {"i", make(Distribution::Kind::kInt, 0, 100)}};
+  const SearchSpace space = {{"f", make_distribution(Distribution::Kind::kFloat, 0, 1)},
+                             {"i", make_distribution(Distribution::Kind::kInt, 0, 100)}};
   RandomSampler a(RandomSamplerOptions{9}), b(RandomSamplerOptions{9}), c(RandomSamplerOptions{10});
   int same_c = 0;
   for (int i = 0; i < 50; ++i) {
@@ -74,8 +66,8 @@ TEST(RandomSampler, SeedsReproduce) {
 
 TEST(RandomSampler, SingleValuedDomains) {
   RandomSampler s(RandomSamplerOptions{1});
-  EXPECT_EQ(s.sample_one(make(Distribution::Kind::kFloat, 2.5, 2.5)), 2.5);
-  EXPECT_EQ(s.sample_one(make(Distribution::Kind::kInt, 3, 4, false, 5.0)), 3.0);
+  EXPECT_EQ(s.sample_one(make_distribution(Distribution::Kind::kFloat, 2.5, 2.5)), 2.5);
+  EXPECT_EQ(s.sample_one(make_distribution(Distribution::Kind::kInt, 3, 4, false, 5.0)), 3.0);
 }
 
 }  // namespace

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <limits>
 #include <string>
 
@@ -12,18 +11,13 @@
 
 #include "kiln/core/error.h"
 #include "kiln/tune/random_sampler.h"
+#include "tune_test_util.h"
 
 namespace kiln::tune {
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
 const nlohmann::json& golden() {
-  static const nlohmann::json j = [] {
-    std::ifstream in(std::string(KILN_GOLDEN_DIR) + "/tune/tpe.json");
-    if (!in) throw std::runtime_error("missing golden; run /usr/bin/python3 tests/golden/make_tpe_golden.py");
-    return nlohmann::json::parse(in);
-  }();
+  static const nlohmann::json j = load_golden("tpe");
   return j;
 }
 
@@ -162,17 +156,6 @@ TEST(TpeSampler, GammaAndWeightsAreOptunas) {
   for (std::size_t n = 0; n < w.size(); ++n) EXPECT_TRUE(all_near(default_tpe_weights(n), w[n], "weights(" + std::to_string(n) + ")"));
 }
 
-Distribution make(Distribution::Kind kind, double low, double high, bool log = false, std::optional<double> step = {}) {
-  Distribution d;
-  d.kind = kind;
-  d.low = low;
-  d.high = high;
-  d.log = log;
-  d.step = step;
-  if (kind == Distribution::Kind::kInt && !step) d.step = 1.0;
-  return d;
-}
-
 SearchSpace every_kind() {
   Distribution cat;
   cat.kind = Distribution::Kind::kCategorical;
@@ -180,15 +163,15 @@ SearchSpace every_kind() {
   Distribution one;
   one.kind = Distribution::Kind::kCategorical;
   one.choices = {7};
-  return {{"f", make(Distribution::Kind::kFloat, -2, 3)},
-          {"lf", make(Distribution::Kind::kFloat, 1e-4, 1, true)},
-          {"sf", make(Distribution::Kind::kFloat, 0, 1, false, 0.3)},  // grid 0, .3, .6, .9
-          {"i", make(Distribution::Kind::kInt, -3, 4)},
-          {"si", make(Distribution::Kind::kInt, 0, 20, false, 6.0)},  // grid 0, 6, 12, 18
-          {"li", make(Distribution::Kind::kInt, 1, 1000, true)},
+  return {{"f", make_distribution(Distribution::Kind::kFloat, -2, 3)},
+          {"lf", make_distribution(Distribution::Kind::kFloat, 1e-4, 1, true)},
+          {"sf", make_distribution(Distribution::Kind::kFloat, 0, 1, false, 0.3)},  // grid 0, .3, .6, .9
+          {"i", make_distribution(Distribution::Kind::kInt, -3, 4)},
+          {"si", make_distribution(Distribution::Kind::kInt, 0, 20, false, 6.0)},  // grid 0, 6, 12, 18
+          {"li", make_distribution(Distribution::Kind::kInt, 1, 1000, true)},
           {"c", cat},
           {"single", one},
-          {"fixed", make(Distribution::Kind::kFloat, 2, 2)}};
+          {"fixed", make_distribution(Distribution::Kind::kFloat, 2, 2)}};
 }
 
 double toy_objective(const std::map<std::string, double>& p) {
@@ -262,7 +245,7 @@ TEST(TpeSampler, SameSeedSameProposals) {
 // Before n_startup_trials finished trials, proposals ignore the history (uniform); from then on
 // they concentrate where the good trials are.
 TEST(TpeSampler, StartupTrialsAreRandom) {
-  const SearchSpace space = {{"x", make(Distribution::Kind::kFloat, 0, 10)}};
+  const SearchSpace space = {{"x", make_distribution(Distribution::Kind::kFloat, 0, 10)}};
   auto history_of = [](int n) {
     std::vector<Trial> h;
     for (int i = 0; i < n; ++i) {
@@ -296,7 +279,8 @@ double quadratic(const std::map<std::string, double>& p) {
 }
 
 double best_of(Sampler& s, int n) {
-  const SearchSpace space = {{"x", make(Distribution::Kind::kFloat, -5, 5)}, {"y", make(Distribution::Kind::kFloat, -5, 5)}};
+  const SearchSpace space = {{"x", make_distribution(Distribution::Kind::kFloat, -5, 5)},
+                             {"y", make_distribution(Distribution::Kind::kFloat, -5, 5)}};
   std::vector<Trial> h;
   double best = std::numeric_limits<double>::infinity();
   for (int i = 0; i < n; ++i) {
@@ -330,7 +314,7 @@ TEST(TpeSampler, BeatsRandomOnAQuadratic) {
 }
 
 TEST(TpeSampler, ConstantLiarPutsRunningTrialsAbove) {
-  const SearchSpace space = {{"x", make(Distribution::Kind::kFloat, 0, 1)}};
+  const SearchSpace space = {{"x", make_distribution(Distribution::Kind::kFloat, 0, 1)}};
   std::vector<Trial> h;
   for (int i = 0; i < 12; ++i) {
     Trial t;

@@ -74,7 +74,7 @@ class Server {
   /// already batched finish on the old model, later ones use the new one. On failure the old model
   /// keeps serving and the ArtifactError propagates. Returns the new model's version string.
   std::string reload(const std::string& artifact_dir = "");
-  /// The loaded model's version: its artifact's created_at (and directory).
+  /// The loaded model's version: its artifact's created_at and 8 hex digits of a manifest digest.
   [[nodiscard]] std::string model_version() const;
 
  private:
