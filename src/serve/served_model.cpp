@@ -16,23 +16,18 @@ ServedModel::ServedModel(const std::string& artifact_dir, std::size_t drift_wind
   labels_ = m.labels;
   // created_at has one-second resolution: add a digest of the manifest so two artifacts written in
   // the same second (or copies retrained elsewhere) still differ.
+  nlohmann::json info = artifact::to_json(m);
   uint64_t h = 1469598103934665603ull;  // FNV-1a 64
-  for (const unsigned char c : artifact::to_json(m).dump()) h = (h ^ c) * 1099511628211ull;
+  for (const unsigned char c : info.dump()) h = (h ^ c) * 1099511628211ull;
   char digest[17];
   std::snprintf(digest, sizeof(digest), "%016llx", static_cast<unsigned long long>(h));
   version_ = m.created_at + "-" + std::string(digest, 8);
   family_ = m.model.family;
-  nlohmann::json info = {{"artifact", artifact_dir},
-                         {"version", version_},
-                         {"format_version", m.format_version},
-                         {"kiln_version", m.kiln_version},
-                         {"created_at", m.created_at},
-                         {"task", m.task},
-                         {"labels", m.labels},
-                         {"featurizer", m.featurizer},
-                         {"model", nn::to_json(m.model)},
-                         {"input_dim", m.input_dim},
-                         {"metrics", m.metrics}};
+  // /v1/model: the manifest without its data profile (drift's reference, large), plus where and
+  // which version.
+  info.erase("data_profile");
+  info["artifact"] = artifact_dir;
+  info["version"] = version_;
   info_json_ = info.dump();
 
   const auto& profile = m.data_profile;

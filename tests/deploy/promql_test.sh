@@ -5,13 +5,13 @@
 set -euo pipefail
 SRC="$1"
 fail() { echo "FAIL: $*" >&2; exit 1; }
-command -v prometheus >/dev/null || fail "prometheus not found (Debian package prometheus; scripts/setup.sh installs it with KILN_TEST_TOOLS=1)"
 tmp="$(mktemp -d)"
-pid=""
-cleanup() { [[ -n "$pid" ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$tmp"; }
+PROM_PID=""
+cleanup() { [[ -n "$PROM_PID" ]] && kill "$PROM_PID" 2>/dev/null && wait "$PROM_PID" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
+source "$SRC/tests/lib/prometheus.sh"
 
-port="$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 cp "$SRC/deploy/prometheus/kiln-alerts.yml" "$tmp/"
 cat >"$tmp/prometheus.yml" <<YAML
 global: {scrape_interval: 1s, evaluation_interval: 1s}
@@ -20,15 +20,7 @@ scrape_configs:
   - job_name: kiln
     static_configs: [{targets: ["127.0.0.1:$port"]}]
 YAML
-prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/data" \
-  --web.listen-address="127.0.0.1:$port" >"$tmp/prometheus.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1 && break
-  kill -0 "$pid" 2>/dev/null || { cat "$tmp/prometheus.log"; fail "prometheus exited"; }
-  sleep 0.2
-done
-curl -fsS "http://127.0.0.1:$port/-/ready" >/dev/null || { tail -20 "$tmp/prometheus.log"; fail "prometheus not ready"; }
+start_prometheus "$tmp" "$port"
 sleep 3  # a few rule evaluations
 
 /usr/bin/python3 - "$SRC/deploy/grafana/kiln-dashboard.json" "$port" <<'PY'

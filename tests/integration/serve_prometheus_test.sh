@@ -7,17 +7,17 @@ KILN="$1"
 LOAD="$(dirname "$KILN")/kiln_serve_load"
 tmp="$(mktemp -d)"
 SERVER_PID=""
-prom=""
-cleanup() { stop_server; [[ -n "$prom" ]] && kill "$prom" 2>/dev/null && wait "$prom" 2>/dev/null; rm -rf "$tmp"; }
+PROM_PID=""
+cleanup() { stop_server; [[ -n "$PROM_PID" ]] && kill "$PROM_PID" 2>/dev/null && wait "$PROM_PID" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 source "${KILN_SOURCE_DIR}/tests/serve/serve_lib.sh"
-command -v prometheus >/dev/null || fail "prometheus not found (Debian package prometheus; scripts/setup.sh installs it with KILN_TEST_TOOLS=1)"
+source "${KILN_SOURCE_DIR}/tests/lib/prometheus.sh"
 [[ -x "$LOAD" ]] || fail "$LOAD not built"
 
 make_artifact "$tmp/a" 3
 start_server "$tmp/a/run/model"
 kport=$(cat "$tmp/port")
-pport="$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+pport="$(free_port)"
 cp "$KILN_SOURCE_DIR/deploy/prometheus/kiln-alerts.yml" "$tmp/"
 cat >"$tmp/prometheus.yml" <<YAML
 global: {scrape_interval: 1s, evaluation_interval: 1s}
@@ -26,14 +26,7 @@ scrape_configs:
   - job_name: kiln
     static_configs: [{targets: ["127.0.0.1:$kport"]}]
 YAML
-prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/data" \
-  --web.listen-address="127.0.0.1:$pport" >"$tmp/prometheus.log" 2>&1 &
-prom=$!
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$pport/-/ready" >/dev/null 2>&1 && break
-  kill -0 "$prom" 2>/dev/null || { cat "$tmp/prometheus.log"; fail "prometheus exited"; }
-  sleep 0.2
-done
+start_prometheus "$tmp" "$pport"
 
 # Traffic over several scrapes: 6 rounds of 1,500 requests (1% malformed), one second apart.
 for round in 1 2 3 4 5 6; do

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -29,7 +30,7 @@ struct Args {
   std::string texts_file;
   int texts_per_request = 1;
   std::size_t oversize_bytes = 0;  // malformed kind "oversize" sends a body of this many bytes
-  bool until_refused = false;      // keep going until the server stops accepting (SIGTERM test)
+  bool until_refused = false;      // keep going until the server drains or refuses (SIGTERM test)
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -99,11 +100,15 @@ int main(int argc, char** argv) {
   const auto start = std::chrono::steady_clock::now();
 
   auto worker = [&]() {
-    httplib::Client cli(a.host, a.port);
-    cli.set_keep_alive(true);
-    cli.set_tcp_nodelay(true);  // headers and body go out as two writes: avoid Nagle + delayed ACK stalls
-    cli.set_read_timeout(30, 0);
-    cli.set_connection_timeout(5, 0);
+    auto connect = [&] {
+      auto c = std::make_unique<httplib::Client>(a.host, a.port);
+      c->set_keep_alive(true);
+      c->set_tcp_nodelay(true);  // headers and body go out as two writes: avoid Nagle + delayed ACK stalls
+      c->set_read_timeout(30, 0);
+      c->set_connection_timeout(5, 0);
+      return c;
+    };
+    auto cli = connect();
     std::map<std::string, long> local;
     long local_unexpected = 0, local_lost = 0, local_sent = 0;
     std::string problem;
@@ -131,7 +136,10 @@ int main(int argc, char** argv) {
         case Kind::kOversize: body = "{\"texts\": [\"" + std::string(a.oversize_bytes, 'a') + "\"]}"; break;
       }
       ++local_sent;
-      auto res = cli.Post("/v1/predict", body, "application/json");
+      auto res = cli->Post("/v1/predict", body, "application/json");
+      // HTTP/1.1: after `Connection: close` (a draining server) this connection must not be reused.
+      const bool server_draining = res && res->get_header_value("Connection") == "close";
+      if (server_draining) cli = connect();
       std::string key = kind_name(kind);
       bool ok = false;
       if (!res) {
@@ -162,6 +170,8 @@ int main(int argc, char** argv) {
         if (problem.empty()) problem = key + (res ? " body=" + res->body.substr(0, 200) : "");
       }
       local[key]++;
+      // Like a load balancer seeing readyz turn 503: a draining server gets no new requests.
+      if (a.until_refused && server_draining) refused = true;
     }
     std::lock_guard<std::mutex> lock(mu);
     for (const auto& [k, v] : local) counts[k] += v;
