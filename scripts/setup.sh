@@ -5,6 +5,7 @@
 #   KILN_BUILD_TYPE  CMake build type (default: Release)
 #   KILN_SKIP_APT=1  skip package installation (packages already present)
 #   KILN_TEST_TOOLS=1 also install the reference tools the tests and benchmarks compare against
+#   KILN_BUILD_ALL=1 build every target (tests, load client), not only build/kiln and build/kiln-ml
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -73,6 +74,9 @@ else
   cmake -S . -B "$BUILD_DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" ${KILN_CMAKE_ARGS:-} >/dev/null
 fi
 jobs="$(nproc 2>/dev/null || echo 2)"
-say "building in $BUILD_DIR with $jobs jobs"
-cmake --build "$BUILD_DIR" -j "$jobs"
+# The main job needs only the two binaries; scripts/test.sh builds the rest (KILN_BUILD_ALL=1).
+targets=(--target kiln kiln-ml)
+[[ "${KILN_BUILD_ALL:-0}" == 1 ]] && targets=()
+say "building ${targets[*]:-everything} in $BUILD_DIR with $jobs jobs"
+cmake --build "$BUILD_DIR" -j "$jobs" "${targets[@]}"
 say "done: $BUILD_DIR/kiln"

@@ -156,13 +156,23 @@ void save_artifact(const std::string& dir, Manifest manifest, const text::Featur
   out.commit();
 }
 
-Artifact load_artifact(const std::string& dir) {
+ArtifactLocation locate_artifact(const std::string& dir) {
   const fs::path root(dir);
   if (!fs::exists(root)) throw ArtifactError(dir + ": artifact directory not found; pass the --out directory of kiln train");
   if (!fs::is_directory(root)) {
     throw ArtifactError(dir + ": is a file; an artifact is a directory holding kiln.json, model.safetensors and "
                               "featurizer.json");
   }
+  if (fs::exists(root / "kiln.json")) return {dir, false};
+  const fs::path inner = root / "model";
+  if (fs::exists(inner / "kiln.json")) return {inner.string(), true};
+  throw ArtifactError((root / "kiln.json").string() + ": missing, and so is " + (inner / "kiln.json").string() +
+                      "; this is not a Kiln artifact directory: pass the directory that holds kiln.json (kiln train "
+                      "and kiln run write it to OUT/model; OUT itself works too)");
+}
+
+Artifact load_artifact(const std::string& dir) {
+  const fs::path root(locate_artifact(dir).dir);
   const fs::path manifest_path = root / "kiln.json";
   Artifact a;
   a.manifest = manifest_from_json(

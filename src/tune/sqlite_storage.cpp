@@ -3,8 +3,10 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
+#include <thread>
 #include <type_traits>
 
 #include "kiln/core/error.h"
@@ -106,10 +108,7 @@ SqliteStorage::SqliteStorage(const std::string& path, const std::string& display
     if (rc != SQLITE_OK) fail(rc, "opening the database file");
     sqlite3_busy_timeout(db_, static_cast<int>(std::lround(options.busy_timeout_seconds * 1000)));
     exec("PRAGMA foreign_keys = ON");
-    if (path != ":memory:") {
-      Statement wal(*this, "PRAGMA journal_mode = WAL");
-      wal.step();
-    }
+    if (path != ":memory:") switch_to_wal();
     exec("PRAGMA synchronous = NORMAL");
     ensure_schema();
   } catch (...) {
@@ -118,6 +117,30 @@ SqliteStorage::SqliteStorage(const std::string& path, const std::string& display
     sqlite3_close_v2(db_);
     db_ = nullptr;
     throw;
+  }
+}
+
+void SqliteStorage::switch_to_wal() {
+  // Switching the journal mode takes the write lock while this connection already reads the file. When
+  // another connection holds that lock (creating the schema of a fresh file), SQLite returns SQLITE_BUSY
+  // at once instead of calling the busy handler, since waiting there could deadlock. Nothing is held
+  // here between attempts, so retrying until storage.busy_timeout_seconds is safe.
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(options_.busy_timeout_seconds));
+  auto pause = std::chrono::microseconds(500);
+  sqlite3_stmt* st = prepare("PRAGMA journal_mode = WAL");
+  for (;;) {
+    const int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE) return;
+    const int primary = rc & 0xff;
+    const auto now = Clock::now();
+    if ((primary != SQLITE_BUSY && primary != SQLITE_LOCKED) || now >= deadline) {
+      fail(rc, "switching to write-ahead logging");
+    }
+    std::this_thread::sleep_for(std::min<Clock::duration>(pause, deadline - now));
+    pause = std::min(pause * 2, std::chrono::microseconds(20000));
   }
 }
 

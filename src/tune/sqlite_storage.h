@@ -53,6 +53,7 @@ class SqliteStorage final : public Storage {
   sqlite3_stmt* prepare(const char* sql);
   void exec(const char* sql);
   void ensure_schema();
+  void switch_to_wal();
   [[noreturn]] void fail(int rc, const std::string& doing);
 
   std::optional<StudyInfo> load_study(const char* sql, const std::string* name, int64_t id);

@@ -14,9 +14,11 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -559,6 +561,76 @@ TEST(SqliteStorage, LockHeldTooLongNamesTheOption) {
   sqlite3_close(holder);
   EXPECT_TRUE(Contains(msg, "held the database lock for longer than storage.busy_timeout_seconds (0.2 s); raise it"));
   EXPECT_EQ(s->create_trial(st.id, {}, {}).number, 0) << "the failed attempt took no number";
+}
+
+/// Holds a write lock (RESERVED) on a fresh SQLite file from a second connection, the state another
+/// process is in while it creates the schema; releases it after `hold`.
+class FreshFileLockHolder {
+ public:
+  FreshFileLockHolder(const std::string& path, std::chrono::milliseconds hold) {
+    EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+    release_ = std::thread([this, hold] {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, hold, [this] { return stop_; });
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    });
+  }
+  ~FreshFileLockHolder() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    release_.join();
+    sqlite3_close(db_);
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread release_;
+};
+
+// The race behind ConcurrentProcessesGetUniqueGapFreeNumbers' rare failures, made deterministic: switching
+// a fresh file to WAL while another connection holds its write lock returns SQLITE_BUSY at once (SQLite
+// skips the busy handler where waiting could deadlock). Opening must wait for the lock like any write.
+TEST(SqliteStorage, FreshFileWaitsForAnotherConnectionSwitchingJournalMode) {
+  TempDir dir;
+  const auto path = (dir.path / "fresh.db").string();
+  const auto start = std::chrono::steady_clock::now();
+  std::unique_ptr<Storage> s;
+  {
+    FreshFileLockHolder holder(path, std::chrono::milliseconds(300));
+    s = open_storage(path);  // throws "database is locked" without the fix
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(300)) << "it waited for the lock";
+  const auto st = s->create_or_load_study("fresh", Direction::kMinimize);
+  EXPECT_EQ(s->create_trial(st.id, {}, {}).number, 0);
+  sqlite3* check = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &check), SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(check, "PRAGMA journal_mode", -1, &q, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(q, 0)), "wal");
+  sqlite3_finalize(q);
+  sqlite3_close(check);
+}
+
+// When the lock is held past the timeout, the message says so only after that much time has passed.
+TEST(SqliteStorage, FreshFileLockedPastTimeoutNamesTheOptionAfterWaiting) {
+  TempDir dir;
+  const auto path = (dir.path / "fresh.db").string();
+  StorageOptions o;
+  o.busy_timeout_seconds = 0.3;
+  FreshFileLockHolder holder(path, std::chrono::seconds(30));
+  const auto start = std::chrono::steady_clock::now();
+  const std::string msg = error_of([&] { (void)open_storage(path, o); });
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(300));
+  EXPECT_TRUE(Contains(msg, path + ": switching to write-ahead logging: "));
+  EXPECT_TRUE(Contains(msg, "held the database lock for longer than storage.busy_timeout_seconds (0.3 s); raise it"));
 }
 
 TEST(SqliteStorage, InMemoryDatabaseWorks) {

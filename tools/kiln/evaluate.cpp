@@ -9,6 +9,7 @@
 #include "kiln/data/dataset.h"
 #include "kiln/train/metrics.h"
 #include "kiln/train/trainer.h"
+#include "train_common.h"
 #include "verbs.h"
 
 namespace kiln::cli {
@@ -19,14 +20,14 @@ void add_evaluate(CLI::App& app) {
   };
   auto f = std::make_shared<Flags>();
   auto* cmd = app.add_subcommand("evaluate", ml_verb_description("evaluate"));
-  cmd->add_option("artifact", f->artifact, "Artifact directory (the --out of kiln train)")->required();
+  cmd->add_option("artifact", f->artifact, "Artifact directory (OUT/model of kiln train/run; the run directory OUT works too)")->required();
   cmd->add_option("--data", f->data, "Labelled CSV/TSV/JSONL/JSON file")->required();
   cmd->add_option("--json", f->json_out, "Also write the metrics as JSON to this file");
   cmd->add_option("--format", f->format, "Input format (auto|csv|tsv|jsonl|json)")->capture_default_str();
   cmd->add_option("--text-col", f->text_col, "Text column")->capture_default_str();
   cmd->add_option("--label-col", f->label_col, "Label column")->capture_default_str();
   cmd->callback([f]() {
-    artifact::Predictor predictor(f->artifact);
+    artifact::Predictor predictor(artifact_arg(f->artifact));
     data::LoadOptions lo;
     lo.reader.format = data::parse_format(f->format);
     lo.text_col = f->text_col;

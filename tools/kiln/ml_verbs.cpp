@@ -12,12 +12,12 @@ namespace kiln::cli {
 
 const std::vector<MlVerb>& ml_verbs() {
   static const std::vector<MlVerb> verbs = {
-      {"version", "Print Kiln's and LibTorch's versions"},
       {"train", "Train a text classifier and save it as an artifact"},
       {"evaluate", "Evaluate an artifact on a labelled file: metrics table and JSON"},
       {"predict", "Predict labels for texts with a trained artifact (one JSON line each)"},
       {"run", "The whole flow: fetch a dataset, prepare, train, evaluate on the test split"},
       {"serve", "Serve an artifact over HTTP with dynamic batching and Prometheus metrics"},
+      {"doctor", "Check this machine and build: CPU, BLAS kernels, threads, GEMM speed against peak"},
   };
   return verbs;
 }

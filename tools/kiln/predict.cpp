@@ -8,6 +8,7 @@
 #include "kiln/core/atomic_output.h"
 #include "kiln/core/error.h"
 #include "kiln/data/reader.h"
+#include "train_common.h"
 #include "verbs.h"
 
 namespace kiln::cli {
@@ -51,7 +52,7 @@ std::vector<std::string> read_inputs(const PredictFlags& f) {
 void add_predict(CLI::App& app) {
   auto flags = std::make_shared<PredictFlags>();
   auto* cmd = app.add_subcommand("predict", ml_verb_description("predict"));
-  cmd->add_option("artifact", flags->artifact, "Artifact directory (the --out of kiln train)")->required();
+  cmd->add_option("artifact", flags->artifact, "Artifact directory (OUT/model of kiln train/run; the run directory OUT works too)")->required();
   cmd->add_option("--input", flags->input, "Input file, or - for stdin")->capture_default_str();
   cmd->add_option("--format", flags->format, "Input format")
       ->check(CLI::IsMember({"lines", "csv", "tsv", "jsonl", "json"}))
@@ -62,7 +63,7 @@ void add_predict(CLI::App& app) {
       ->capture_default_str();
   cmd->callback([flags]() {
     artifact::PredictorOptions po;
-    artifact::Predictor predictor(flags->artifact, po);
+    artifact::Predictor predictor(artifact_arg(flags->artifact), po);
     auto texts = read_inputs(*flags);
     std::string out;
     // Predict in slices so output starts early and memory stays bounded on large inputs.

@@ -17,6 +17,7 @@
 #include "kiln/core/error.h"
 #include "kiln/core/log.h"
 #include "kiln/serve/server.h"
+#include "train_common.h"
 #include "verbs.h"
 
 namespace kiln::cli {
@@ -76,7 +77,7 @@ void add_serve(CLI::App& app) {
   auto f = std::make_shared<ServeFlags>();
   auto* cmd = app.add_subcommand("serve", ml_verb_description("serve"));
   auto& o = f->options;
-  cmd->add_option("artifact", f->artifact, "Artifact directory (the --out/model of kiln train)")->required();
+  cmd->add_option("artifact", f->artifact, "Artifact directory (the --out/model of kiln train; the run directory --out works too)")->required();
   cmd->add_option("--host", o.host, "Address to bind (0.0.0.0 for every interface)")->capture_default_str();
   cmd->add_option("--port", o.port, "TCP port (0 = any free port)")->check(CLI::Range(0, 65535))->capture_default_str();
   cmd->add_option("--http-threads", o.http_threads, "HTTP worker threads = connections served at once")
@@ -123,6 +124,7 @@ void add_serve(CLI::App& app) {
     // before any thread starts so every thread inherits the mask.
     install_signal_pipe();
 
+    f->artifact = artifact_arg(f->artifact);
     serve::Server server(f->artifact, f->options);
     server.bind();
     if (!f->port_file.empty()) {

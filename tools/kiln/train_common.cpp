@@ -94,4 +94,10 @@ TrainRunOutput train_and_save(const train::RunConfig& config, const data::Datase
   return out;
 }
 
+std::string artifact_arg(const std::string& dir) {
+  const auto loc = artifact::locate_artifact(dir);
+  if (loc.from_run_dir) core::info("using the artifact " + loc.dir + " of run directory " + dir);
+  return loc.dir;
+}
+
 }  // namespace kiln::cli

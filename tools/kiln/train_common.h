@@ -19,5 +19,8 @@ struct TrainRunOutput {
 TrainRunOutput train_and_save(const train::RunConfig& config, const data::Dataset& train, const data::Dataset* val,
                               const data::Dataset* test, const std::string& out_dir, bool resume);
 
+/// The artifact directory a verb was given: the directory itself, or OUT/model when given a run
+/// directory OUT (said on stderr). Throws ArtifactError naming the fix when neither holds kiln.json.
+[[nodiscard]] std::string artifact_arg(const std::string& dir);
 
 }  // namespace kiln::cli

@@ -33,5 +33,6 @@ void add_evaluate(CLI::App& app);
 void add_predict(CLI::App& app);
 void add_run(CLI::App& app);
 void add_serve(CLI::App& app);
+void add_doctor(CLI::App& app);
 
 }  // namespace kiln::cli

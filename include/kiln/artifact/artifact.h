@@ -51,7 +51,16 @@ struct Artifact {
   std::shared_ptr<nn::TextClassifier> model;  ///< in eval() mode, on CPU
 };
 
-/// Loads and validates an artifact directory. Throws ArtifactError for a missing, corrupt,
+/// Where the artifact named by `dir` lives: `dir` itself when it holds kiln.json, else `dir/model` when
+/// `dir` is a run directory (the --out of kiln train/run) holding one. `from_run_dir` tells the caller to
+/// say so. Throws ArtifactError naming both places and the fix when neither holds kiln.json.
+struct ArtifactLocation {
+  std::string dir;
+  bool from_run_dir = false;
+};
+[[nodiscard]] ArtifactLocation locate_artifact(const std::string& dir);
+
+/// Loads and validates an artifact directory (or a run directory, through locate_artifact). Throws ArtifactError for a missing, corrupt,
 /// truncated, foreign or newer-format artifact, naming the file and the problem.
 [[nodiscard]] Artifact load_artifact(const std::string& dir);
 
