@@ -24,7 +24,7 @@ PACKAGES=(
   clang libclang-rt-14-dev
 )
 # Reference tools used by tests (goldens) and benchmarks.
-TEST_PACKAGES=(python3 python3-sklearn python3-pandas python3-numpy python3-scipy hyperfine prometheus curl postgresql python3-optuna
+TEST_PACKAGES=(python3 python3-sklearn python3-torch strace python3-pandas python3-numpy python3-scipy hyperfine prometheus curl postgresql python3-optuna
   python3-flask gunicorn wrk)
 
 missing_packages() {

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
+#include <sstream>
 #include <string>
 
 #include "kiln/core/cpu.h"
@@ -95,7 +96,9 @@ std::string aten_capability(const std::string& config) {
 void DoctorOptions::validate() const {
   if (threads < 0) throw ConfigError("doctor.threads must be >= 0 (0 = all cores), got " + std::to_string(threads));
   if (!(seconds_per_benchmark > 0 && seconds_per_benchmark <= 60)) {
-    throw ConfigError("doctor.seconds_per_benchmark must be in (0, 60], got " + std::to_string(seconds_per_benchmark));
+    std::ostringstream v;
+    v << seconds_per_benchmark;
+    throw ConfigError("doctor.seconds_per_benchmark must be in (0, 60], got " + v.str() + "; pass --seconds 2");
   }
   if (gemm_size < 16 || gemm_size > 8192) {
     throw ConfigError("doctor.gemm_size must be in [16, 8192], got " + std::to_string(gemm_size));

@@ -5,18 +5,13 @@
 #include <utility>
 
 #include "kiln/core/error.h"
+#include "kiln/core/format.h"
 
 namespace kiln::train {
 
 namespace {
 
-std::string num(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
-
-[[noreturn]] void fail(const std::string& field, const std::string& rule, const std::string& got) {
+[[noreturn]] void loss_fail(const std::string& field, const std::string& rule, const std::string& got) {
   throw ConfigError("loss." + field + " must be " + rule + ", got " + got);
 }
 
@@ -24,11 +19,11 @@ void check_per_class(const std::vector<double>& v, const char* field) {
   bool any_positive = false;
   for (std::size_t c = 0; c < v.size(); ++c) {
     if (!(v[c] >= 0.0) || !std::isfinite(v[c])) {
-      fail(std::string(field) + "[" + std::to_string(c) + "]", "finite and >= 0", num(v[c]));
+      loss_fail(std::string(field) + "[" + std::to_string(c) + "]", "finite and >= 0", core::format_number(v[c]));
     }
     any_positive = any_positive || v[c] > 0.0;
   }
-  if (!v.empty() && !any_positive) fail(field, "not all zero", "all zero");
+  if (!v.empty() && !any_positive) loss_fail(field, "not all zero", "all zero");
 }
 
 torch::Tensor to_tensor(const std::vector<double>& v) {
@@ -39,9 +34,9 @@ torch::Tensor to_tensor(const std::vector<double>& v) {
 }  // namespace
 
 void validate(const LossOptions& o) {
-  if (o.kind != "cross_entropy" && o.kind != "focal") fail("kind", "cross_entropy or focal", "'" + o.kind + "'");
+  if (o.kind != "cross_entropy" && o.kind != "focal") loss_fail("kind", "cross_entropy or focal", "'" + o.kind + "'");
   if (o.class_weight != "none" && o.class_weight != "balanced" && o.class_weight != "explicit") {
-    fail("class_weight", "none, balanced or explicit", "'" + o.class_weight + "'");
+    loss_fail("class_weight", "none, balanced or explicit", "'" + o.class_weight + "'");
   }
   if (o.class_weight == "explicit" && o.class_weights.empty()) {
     throw ConfigError("loss.class_weight is 'explicit' but loss.class_weights is empty; give one weight per class");
@@ -51,20 +46,20 @@ void validate(const LossOptions& o) {
                       "'; set class_weight to explicit to use them");
   }
   check_per_class(o.class_weights, "class_weights");
-  if (!(o.focal_gamma >= 0.0) || !std::isfinite(o.focal_gamma)) fail("focal_gamma", "finite and >= 0", num(o.focal_gamma));
+  if (!(o.focal_gamma >= 0.0) || !std::isfinite(o.focal_gamma)) loss_fail("focal_gamma", "finite and >= 0", core::format_number(o.focal_gamma));
   if (o.focal_alpha.size() == 1) {
     if (!(o.focal_alpha[0] > 0.0) || !std::isfinite(o.focal_alpha[0])) {
-      fail("focal_alpha", "finite and > 0", num(o.focal_alpha[0]));
+      loss_fail("focal_alpha", "finite and > 0", core::format_number(o.focal_alpha[0]));
     }
   } else {
     check_per_class(o.focal_alpha, "focal_alpha");
   }
-  if (!(o.label_smoothing >= 0.0 && o.label_smoothing < 1.0)) fail("label_smoothing", "in [0, 1)", num(o.label_smoothing));
+  if (!(o.label_smoothing >= 0.0 && o.label_smoothing < 1.0)) loss_fail("label_smoothing", "in [0, 1)", core::format_number(o.label_smoothing));
   if (o.kind != "focal" && !o.focal_alpha.empty()) {
     throw ConfigError("loss.focal_alpha is set but loss.kind is '" + o.kind + "'; it applies only to kind focal");
   }
   if (o.kind != "cross_entropy" && o.label_smoothing != 0.0) {
-    throw ConfigError("loss.label_smoothing is " + num(o.label_smoothing) + " but loss.kind is '" + o.kind +
+    throw ConfigError("loss.label_smoothing is " + core::format_number(o.label_smoothing) + " but loss.kind is '" + o.kind +
                       "'; label smoothing applies only to kind cross_entropy");
   }
 }

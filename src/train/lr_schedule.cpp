@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "kiln/core/error.h"
+#include "kiln/core/format.h"
 
 namespace kiln::train {
 
@@ -12,13 +13,7 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-std::string num(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
-
-[[noreturn]] void fail(const std::string& field, const std::string& rule, const std::string& got) {
+[[noreturn]] void schedule_fail(const std::string& field, const std::string& rule, const std::string& got) {
   throw ConfigError("schedule." + field + " must be " + rule + ", got " + got);
 }
 
@@ -28,16 +23,16 @@ double ratio(int64_t a, int64_t b) { return static_cast<double>(a) / static_cast
 
 void validate(const ScheduleOptions& o) {
   if (o.kind != "constant" && o.kind != "warmup_cosine" && o.kind != "linear" && o.kind != "step") {
-    fail("kind", "one of constant, warmup_cosine, linear, step", "'" + o.kind + "'");
+    schedule_fail("kind", "one of constant, warmup_cosine, linear, step", "'" + o.kind + "'");
   }
-  if (o.warmup_steps < -1) fail("warmup_steps", ">= 0 (or -1 to use warmup_ratio)", std::to_string(o.warmup_steps));
-  if (!(o.warmup_ratio >= 0.0 && o.warmup_ratio <= 1.0)) fail("warmup_ratio", "in [0, 1]", num(o.warmup_ratio));
+  if (o.warmup_steps < -1) schedule_fail("warmup_steps", ">= 0 (or -1 to use warmup_ratio)", std::to_string(o.warmup_steps));
+  if (!(o.warmup_ratio >= 0.0 && o.warmup_ratio <= 1.0)) schedule_fail("warmup_ratio", "in [0, 1]", core::format_number(o.warmup_ratio));
   if (o.warmup_steps >= 0 && o.warmup_ratio != 0.0) {
     throw ConfigError("schedule.warmup_steps (" + std::to_string(o.warmup_steps) + ") and schedule.warmup_ratio (" +
-                      num(o.warmup_ratio) + ") are both set; set only one (warmup_steps -1 uses the ratio)");
+                      core::format_number(o.warmup_ratio) + ") are both set; set only one (warmup_steps -1 uses the ratio)");
   }
-  if (o.step_size < 1) fail("step_size", ">= 1", std::to_string(o.step_size));
-  if (!(o.gamma > 0.0 && o.gamma <= 1.0)) fail("gamma", "in (0, 1]", num(o.gamma));
+  if (o.step_size < 1) schedule_fail("step_size", ">= 1", std::to_string(o.step_size));
+  if (!(o.gamma > 0.0 && o.gamma <= 1.0)) schedule_fail("gamma", "in (0, 1]", core::format_number(o.gamma));
 }
 
 int64_t resolve_warmup_steps(const ScheduleOptions& o, int64_t total_steps) {
@@ -101,7 +96,7 @@ double StepSchedule::factor(int64_t step) const {
 std::unique_ptr<LrSchedule> make_schedule(const ScheduleOptions& options, double base_lr, int64_t total_steps) {
   validate(options);
   if (!(base_lr > 0.0) || !std::isfinite(base_lr)) {
-    throw ConfigError("optimizer.lr must be > 0, got " + num(base_lr));
+    throw ConfigError("optimizer.lr must be > 0, got " + core::format_number(base_lr));
   }
   if (total_steps < 1) {
     throw ConfigError("schedule: total training steps must be >= 1, got " + std::to_string(total_steps));

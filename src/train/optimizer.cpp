@@ -6,37 +6,32 @@
 #include <tuple>
 
 #include "kiln/core/error.h"
+#include "kiln/core/format.h"
 
 namespace kiln::train {
 
 namespace {
 
-std::string num(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
-
-[[noreturn]] void fail(const std::string& field, const std::string& rule, const std::string& got) {
+[[noreturn]] void optimizer_fail(const std::string& field, const std::string& rule, const std::string& got) {
   throw ConfigError("optimizer." + field + " must be " + rule + ", got " + got);
 }
 
 }  // namespace
 
 void validate(const OptimizerOptions& o) {
-  if (o.kind != "adamw" && o.kind != "sgd") fail("kind", "adamw or sgd", "'" + o.kind + "'");
-  if (!(o.lr > 0.0) || !std::isfinite(o.lr)) fail("lr", "> 0", num(o.lr));
+  if (o.kind != "adamw" && o.kind != "sgd") optimizer_fail("kind", "adamw or sgd", "'" + o.kind + "'");
+  if (!(o.lr > 0.0) || !std::isfinite(o.lr)) optimizer_fail("lr", "> 0", core::format_number(o.lr));
   if (o.weight_decay && (!(*o.weight_decay >= 0.0) || !std::isfinite(*o.weight_decay))) {
-    fail("weight_decay", ">= 0", num(*o.weight_decay));
+    optimizer_fail("weight_decay", ">= 0", core::format_number(*o.weight_decay));
   }
   for (int i = 0; i < 2; ++i) {
-    if (!(o.betas[i] >= 0.0 && o.betas[i] < 1.0)) fail("betas[" + std::to_string(i) + "]", "in [0, 1)", num(o.betas[i]));
+    if (!(o.betas[i] >= 0.0 && o.betas[i] < 1.0)) optimizer_fail("betas[" + std::to_string(i) + "]", "in [0, 1)", core::format_number(o.betas[i]));
   }
-  if (!(o.eps > 0.0) || !std::isfinite(o.eps)) fail("eps", "> 0", num(o.eps));
-  if (!(o.momentum >= 0.0 && o.momentum < 1.0)) fail("momentum", "in [0, 1)", num(o.momentum));
+  if (!(o.eps > 0.0) || !std::isfinite(o.eps)) optimizer_fail("eps", "> 0", core::format_number(o.eps));
+  if (!(o.momentum >= 0.0 && o.momentum < 1.0)) optimizer_fail("momentum", "in [0, 1)", core::format_number(o.momentum));
   if (o.kind == "adamw" && (o.momentum != 0.0 || o.nesterov)) {
     throw ConfigError("optimizer.momentum and optimizer.nesterov apply only to kind sgd, but kind is adamw (momentum " +
-                      num(o.momentum) + ", nesterov " + (o.nesterov ? "true" : "false") +
+                      core::format_number(o.momentum) + ", nesterov " + (o.nesterov ? "true" : "false") +
                       "); adamw's momentum is betas[0]");
   }
   if (o.nesterov && o.momentum == 0.0) {
@@ -202,7 +197,7 @@ void set_lr(torch::optim::Optimizer& optimizer, double lr) {
 double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm, std::vector<double>* per_param) {
   if (!(max_norm > 0.0)) {
     throw ConfigError("clip_grad_norm: max_norm must be > 0 (infinity measures without clipping), got " +
-                      num(max_norm));
+                      core::format_number(max_norm));
   }
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> grads;

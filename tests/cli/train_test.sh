@@ -72,6 +72,15 @@ expect_fail() {  # expected-exit-code expected-text command...
   grep -qF -- "$text" "$tmp/err" || { cat "$tmp/err"; fail "expected '$text' in stderr: $*"; }
 }
 expect_fail 2 "--model: " "$KILN" train --train "$tmp/train.csv" --model forest --out "$tmp/x"
+# A run directory (the --out of train) works wherever an artifact is expected, and says which it used.
+printf 'bake the butter in the oven\n' | "$KILN" predict "$tmp/run-linear" >"$tmp/pred-run.jsonl" 2>"$tmp/pred-run.err"
+grep -q '"label":"cooking"' "$tmp/pred-run.jsonl" || fail "predict on a run directory: $(cat "$tmp/pred-run.jsonl")"
+grep -qF "using the artifact $tmp/run-linear/model of run directory $tmp/run-linear" "$tmp/pred-run.err" \
+  || { cat "$tmp/pred-run.err"; fail "predict did not say which artifact of the run directory it used"; }
+"$KILN" evaluate "$tmp/run-linear" --data "$tmp/test.csv" >/dev/null 2>&1 || fail "evaluate on a run directory"
+mkdir -p "$tmp/empty-run"
+expect_fail 1 "$tmp/empty-run/kiln.json: missing, and so is $tmp/empty-run/model/kiln.json; this is not a Kiln artifact directory: pass the directory that holds kiln.json" \
+  "$KILN" predict "$tmp/empty-run" --input "$tmp/test.csv" --format csv
 expect_fail 2 "--epochs" "$KILN" train --train "$tmp/train.csv" --epochs 0 --out "$tmp/x"
 expect_fail 1 "nope.csv" "$KILN" train --train "$tmp/nope.csv" --out "$tmp/x"
 printf 'model:\n  family: mlp\n  params: {dropout: 1.5}\n' >"$tmp/bad.yaml"

@@ -13,6 +13,7 @@
 #include "kiln/data/dataset.h"
 #include "kiln/data/reader.h"
 #include "kiln/data/stratified_split.h"
+#include "output_dir.h"
 #include "verbs.h"
 
 namespace fs = std::filesystem;
@@ -49,20 +50,7 @@ nlohmann::json split_json(const data::Dataset& ds, const std::vector<std::size_t
 
 // Refuses to replace a path that is not a previous prepare output: --out . or --out ~ must never
 // swap away a directory full of other files.
-void check_output_path(const fs::path& out) {
-  std::error_code ec;
-  if (!fs::exists(out, ec)) return;
-  if (!fs::is_directory(out, ec)) {
-    throw ConfigError("--out " + out.string() + ": exists and is not a directory; choose a directory path");
-  }
-  if (!fs::is_empty(out, ec) && !fs::exists(out / "report.json", ec)) {
-    throw ConfigError("--out " + out.string() +
-                      ": exists and is not the output of kiln prepare (no report.json); choose a new directory, or "
-                      "remove this one first");
-  }
-}
-
-std::string fmt(double v, int decimals = 1) {
+std::string fixed(double v, int decimals = 1) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
   return buf;
@@ -84,10 +72,10 @@ void print_report(const data::DataReport& r, const Counts& train, const Counts& 
     std::int64_t n = it == r.dropped.end() ? 0 : it->second;
     o << "  " << pad_right(reason, 17) << "  " << pad_left(std::to_string(n), 8) << "\n";
   }
-  o << "imbalance      " << fmt(r.imbalance_ratio, 2) << " (largest class / smallest, after cleaning)\n";
+  o << "imbalance      " << fixed(r.imbalance_ratio, 2) << " (largest class / smallest, after cleaning)\n";
   const auto& L = r.text_length;
-  o << "text length    min " << L.min << ", p50 " << fmt(L.p50) << ", p90 " << fmt(L.p90) << ", p99 " << fmt(L.p99)
-    << ", max " << L.max << ", mean " << fmt(L.mean) << " (code points)\n";
+  o << "text length    min " << L.min << ", p50 " << fixed(L.p50) << ", p90 " << fixed(L.p90) << ", p99 " << fixed(L.p99)
+    << ", max " << L.max << ", mean " << fixed(L.mean) << " (code points)\n";
   if (!rare.empty()) {
     o << "rare classes   " << rare.size() << " with one row, "
       << (split.rare_classes == data::RareClassPolicy::kDrop ? "dropped" : "kept in train only") << "\n";
@@ -147,7 +135,7 @@ void run_prepare(const PrepareFlags& f) {
   split.rare_classes = data::parse_rare_class_policy(f.rare_classes);
 
   const fs::path out_dir = f.out;
-  check_output_path(out_dir);
+  check_output_dir(out_dir, "report.json", "kiln prepare");
 
   data::DataReport report;
   data::Dataset ds = data::load_labeled(f.input, load, &report);

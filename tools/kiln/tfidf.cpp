@@ -14,6 +14,7 @@
 #include "kiln/core/parallel.h"
 #include "kiln/data/reader.h"
 #include "kiln/text/tfidf.h"
+#include "output_dir.h"
 #include "verbs.h"
 
 namespace fs = std::filesystem;
@@ -102,19 +103,6 @@ text::TfidfOptions options_from_flags(const TfidfFlags& f) {
 }
 
 // Refuses to replace a path that is not an earlier kiln tfidf output.
-void check_output_path(const fs::path& out) {
-  std::error_code ec;
-  if (!fs::exists(out, ec)) return;
-  if (!fs::is_directory(out, ec)) {
-    throw ConfigError("--out " + out.string() + ": exists and is not a directory; choose a directory path");
-  }
-  if (!fs::is_empty(out, ec) && !fs::exists(out / "tfidf.json", ec)) {
-    throw ConfigError("--out " + out.string() +
-                      ": exists and is not the output of kiln tfidf (no tfidf.json); choose a new directory, or remove "
-                      "this one first");
-  }
-}
-
 /// Matrix Market coordinate file, 1-based; values with 9 (float) or 17 (double) significant digits.
 /// Rows are formatted in parallel into per-chunk buffers.
 template <typename T>
@@ -203,7 +191,7 @@ void run_typed(const TfidfFlags& f, text::TfidfVectorizer& v, const std::vector<
 void run_tfidf(const TfidfFlags& f) {
   const auto start = Clock::now();
   text::TfidfOptions options = options_from_flags(f);
-  check_output_path(f.out);
+  check_output_dir(f.out, "tfidf.json", "kiln tfidf");
   data::ReaderOptions ro;
   ro.format = data::parse_format(f.format);
   ro.on_bad_utf8 = data::parse_bad_utf8_policy(f.on_bad_utf8);
