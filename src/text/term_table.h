@@ -69,32 +69,31 @@ class TermTable {
     return std::string_view(arena_.data() + offset + 8, record_len(offset));
   }
 
-  /// A wyhash-style 64-bit hash (not stable across versions: never persist it).
+  /// A wyhash-style 64-bit hash: one 64x64->128-bit multiply for terms of up to 8 bytes, two up
+  /// to 16 (not stable across versions: never persist it).
   static std::uint64_t hash(std::string_view s) {
-    constexpr std::uint64_t k0 = 0xa0761d6478bd642fULL, k1 = 0xe7037ed1a0b428dbULL;
+    constexpr std::uint64_t k0 = 0xa0761d6478bd642fULL, k1 = 0xe7037ed1a0b428dbULL, k2 = 0x8ebc6af09c88c6e3ULL;
     const auto* p = reinterpret_cast<const unsigned char*>(s.data());
     const std::size_t n = s.size();
-    std::uint64_t seed = k0;
-    std::uint64_t a = 0, b = 0;
-    if (n <= 16) {
+    if (n <= 8) {
+      std::uint64_t a = 0;
       if (n >= 4) {
-        const std::size_t mid = (n >> 3) << 2;  // 0 for n < 8, else 4
-        a = (load4(p) << 32) | load4(p + mid);
-        b = (load4(p + n - 4) << 32) | load4(p + n - 4 - mid);
+        a = (load4(p) << 32) | load4(p + n - 4);
       } else if (n > 0) {
         a = (std::uint64_t{p[0]} << 16) | (std::uint64_t{p[n >> 1]} << 8) | p[n - 1];
       }
-    } else {
-      std::size_t left = n;
-      while (left > 16) {
-        seed = mix(load8(p) ^ k1, load8(p + 8) ^ seed);
-        p += 16;
-        left -= 16;
-      }
-      a = load8(p + left - 16);
-      b = load8(p + left - 8);
+      return mix(a ^ k0, n ^ k1);
     }
-    return mix(k1 ^ n, mix(a ^ k1, b ^ seed));
+    if (n <= 16) return mix(mix(load8(p) ^ k1, load8(p + n - 8) ^ k0), n ^ k2);
+    std::uint64_t seed = k0;
+    std::size_t left = n;
+    while (left > 16) {
+      seed = mix(load8(p) ^ k1, load8(p + 8) ^ seed);
+      p += 16;
+      left -= 16;
+    }
+    // The last 16 bytes, overlapping bytes already mixed in when left < 16 (n > 16, so in bounds).
+    return mix(mix(load8(p + left - 16) ^ k1, load8(p + left - 8) ^ seed), n ^ k2);
   }
 
  private:
