@@ -1,46 +1,88 @@
 #include "kiln/text/analyzer.h"
 
+#include <algorithm>
+#include <cstring>
 #include <string>
 
+#include "byte_class.h"
 #include "kiln/core/error.h"
 #include "kiln/text/unicode.h"
 
 namespace kiln::text {
 namespace {
 
-/// Fast word-character test for the byte at s[i]; decodes multibyte sequences. Advances i.
+using detail::byte_class;
+
+/// If the code point at s[i] (i < s.size()) is a word character, moves i past it and returns true.
+inline bool take_word(std::string_view s, std::size_t& i) {
+  const detail::ByteClass c = byte_class(static_cast<unsigned char>(s[i]));
+  if (c == detail::kWord) {
+    ++i;
+    return true;
+  }
+  if (c != detail::kHigh) return false;
+  std::size_t j = i;
+  if (!is_word_char_slow(next_code_point(s, j))) return false;
+  i = j;
+  return true;
+}
+
+/// If the code point at s[i] (i < s.size()) is whitespace, moves i past it and returns true.
+inline bool take_space(std::string_view s, std::size_t& i) {
+  const detail::ByteClass c = byte_class(static_cast<unsigned char>(s[i]));
+  if (c == detail::kSpace) {
+    ++i;
+    return true;
+  }
+  if (c != detail::kHigh) return false;
+  std::size_t j = i;
+  if (!is_space_char_slow(next_code_point(s, j))) return false;
+  i = j;
+  return true;
+}
+
+/// Fast word-character test for the code point at s[i]; decodes multibyte sequences. Advances i.
 inline bool next_is_word(std::string_view s, std::size_t& i, char32_t& c) {
   c = next_code_point(s, i);
   return is_word_char(c);
 }
 
-/// Replaces runs of 2+ whitespace characters by one " " (Python `re.sub(r"\s\s+", " ", text)`).
-void normalize_whitespace(std::string_view text, std::string& out) {
-  out.clear();
-  out.reserve(text.size());
+/// Writes `text` with runs of 2+ whitespace characters replaced by one " " (Python
+/// `re.sub(r"\s\s+", " ", text)`) into `out`. Returns true if the result is all ASCII.
+bool normalize_whitespace(std::string_view text, std::string& out) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  out.resize(n);  // never grows
+  char* o = out.data();
+  std::size_t w = 0;
+  bool ascii = true;
   std::size_t i = 0;
-  while (i < text.size()) {
-    std::size_t begin = i;
-    char32_t c = next_code_point(text, i);
-    if (!is_space_char(c)) {
-      out.append(text.data() + begin, i - begin);
+  while (i < n) {
+    const std::size_t begin = i;
+    if (!take_space(text, i)) {
+      if (p[i] >= 0x80) {
+        ascii = false;
+        (void)next_code_point(text, i);
+      } else {
+        ++i;
+      }
+      std::memcpy(o + w, p + begin, i - begin);
+      w += i - begin;
       continue;
     }
-    std::size_t run_end = i;
+    const std::size_t first_end = i;
     int run = 1;
-    while (run_end < text.size()) {
-      std::size_t j = run_end;
-      if (!is_space_char(next_code_point(text, j))) break;
-      run_end = j;
-      ++run;
-    }
+    while (i < n && take_space(text, i)) ++run;
     if (run >= 2) {
-      out.push_back(' ');
+      o[w++] = ' ';
     } else {
-      out.append(text.data() + begin, i - begin);
+      if (first_end - begin > 1) ascii = false;
+      std::memcpy(o + w, p + begin, first_end - begin);
+      w += first_end - begin;
     }
-    i = run_end;
   }
+  out.resize(w);
+  return ascii;
 }
 
 /// Byte offsets of each code point of `s`, plus s.size() at the end.
@@ -52,6 +94,36 @@ void code_point_offsets(std::string_view s, std::vector<std::uint32_t>& offsets)
     (void)next_code_point(s, i);
   }
   offsets.push_back(static_cast<std::uint32_t>(s.size()));
+}
+
+/// Python's `[text[i:i + n] for n in range(min_n, max_n + 1) for i in range(len(text) - n + 1)]`
+/// for ASCII `text` (one byte per character).
+void ascii_char_ngrams(std::string_view text, std::size_t min_n, std::size_t max_n,
+                       std::vector<std::string_view>& terms) {
+  const std::size_t len = text.size();
+  for (std::size_t n = min_n; n <= max_n && n <= len; ++n) {
+    for (std::size_t i = 0; i + n <= len; ++i) terms.emplace_back(text.data() + i, n);
+  }
+}
+
+/// scikit-learn's _char_wb_ngrams for one padded word " w ", given byte offsets of its code points
+/// (`off` is null when the word is ASCII: offset k is then byte k).
+void padded_word_ngrams(std::string_view padded, const std::uint32_t* off, std::size_t w_len, std::size_t min_n,
+                        std::size_t max_n, std::vector<std::string_view>& terms) {
+  auto slice = [&](std::size_t from, std::size_t count) {
+    const std::size_t to = std::min(from + count, w_len);
+    if (off == nullptr) return std::string_view(padded.data() + from, to - from);
+    return std::string_view(padded.data() + off[from], off[to] - off[from]);
+  };
+  for (std::size_t n = min_n; n <= max_n; ++n) {
+    std::size_t offset = 0;
+    terms.push_back(slice(offset, n));
+    while (offset + n < w_len) {
+      ++offset;
+      terms.push_back(slice(offset, n));
+    }
+    if (offset == 0) break;  // a short word (w_len <= n) is counted once
+  }
 }
 
 }  // namespace
@@ -86,27 +158,52 @@ void AnalyzerOptions::validate(const std::string& prefix) const {
 Analyzer::Analyzer(AnalyzerOptions options) : options_(options) { options_.validate(); }
 
 void Analyzer::word_tokens(std::string_view text, std::vector<std::string_view>& tokens) const {
-  tokens.clear();
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const std::size_t n = text.size();
   std::size_t i = 0;
+  if (!options_.cjk) {
+    // Python `re.findall(r"(?u)\b\w\w+\b", text)`: maximal runs of 2+ word characters. ASCII
+    // bytes take one table lookup each; only bytes >= 0x80 are decoded.
+    // Tokens are 2+ bytes apart by 1+ bytes, so (n + 1) / 3 bound their number: writing through
+    // a pointer avoids a capacity check per token (resize only initializes the grown part).
+    tokens.resize(n / 3 + 1);
+    std::string_view* out = tokens.data();
+    std::size_t found = 0;
+    const unsigned char* const end = p + n;
+    const unsigned char* s = p;
+    while (s < end) {
+      // kOther and kSpace are even, kWord and kHigh odd.
+      while (s < end && (detail::kByteClasses[*s] & 1) == 0) ++s;
+      if (s == end) break;
+      const unsigned char* begin = s;
+      std::size_t count = 0;
+      while (true) {
+        const unsigned char* run = s;
+        while (s < end && detail::kByteClasses[*s] == detail::kWord) ++s;
+        count += static_cast<std::size_t>(s - run);
+        if (s == end || *s < 0x80) break;
+        std::size_t k = static_cast<std::size_t>(s - p);
+        if (!take_word(text, k)) break;
+        s = p + k;
+        ++count;
+      }
+      if (count >= 2) {
+        out[found++] = std::string_view(reinterpret_cast<const char*>(begin), static_cast<std::size_t>(s - begin));
+      } else if (count == 0) {
+        std::size_t k = static_cast<std::size_t>(s - p);
+        (void)next_code_point(text, k);  // a multibyte character that is not \w: skip it
+        s = p + k;
+      }
+    }
+    tokens.resize(found);
+    return;
+  }
+  tokens.clear();
   char32_t c = 0;
   while (i < n) {
     // Skip non-word characters.
     std::size_t begin = i;
     if (!next_is_word(text, i, c)) continue;
-    if (!options_.cjk) {
-      std::size_t end = i;
-      std::size_t count = 1;
-      while (end < n) {
-        std::size_t j = end;
-        if (!next_is_word(text, j, c)) break;
-        end = j;
-        ++count;
-      }
-      if (count >= 2) tokens.emplace_back(text.data() + begin, end - begin);
-      i = end;
-      continue;
-    }
     // cjk: split the word run into CJK runs (bigrams) and the rest (tokens of 2+ characters).
     std::size_t seg_begin = begin;
     bool seg_cjk = is_cjk_char(c);
@@ -148,10 +245,6 @@ void Analyzer::word_ngrams(AnalyzerScratch& scratch, std::vector<std::string_vie
   const int max_n = options_.ngram_max;
   const std::size_t count = tokens.size();
   terms.clear();
-  if (max_n == 1) {
-    terms.assign(tokens.begin(), tokens.end());
-    return;
-  }
   if (min_n == 1) {
     terms.assign(tokens.begin(), tokens.end());
     min_n = 2;
@@ -184,18 +277,18 @@ void Analyzer::word_ngrams(AnalyzerScratch& scratch, std::vector<std::string_vie
 
 void Analyzer::char_ngrams(std::string_view text, AnalyzerScratch& scratch,
                            std::vector<std::string_view>& terms) const {
-  normalize_whitespace(text, scratch.text);
-  const std::string& t = scratch.text;
+  const bool ascii = normalize_whitespace(text, scratch.text);
+  const std::string_view t = scratch.text;
+  terms.clear();
+  const auto min_n = static_cast<std::size_t>(options_.ngram_min);
+  const auto max_n = static_cast<std::size_t>(options_.ngram_max);
+  if (ascii) {
+    ascii_char_ngrams(t, min_n, max_n, terms);
+    return;
+  }
   code_point_offsets(t, scratch.offsets);
   const auto& off = scratch.offsets;
   const std::size_t len = off.size() - 1;
-  terms.clear();
-  std::size_t min_n = static_cast<std::size_t>(options_.ngram_min);
-  const std::size_t max_n = static_cast<std::size_t>(options_.ngram_max);
-  if (min_n == 1) {
-    for (std::size_t i = 0; i < len; ++i) terms.emplace_back(t.data() + off[i], off[i + 1] - off[i]);
-    min_n = 2;
-  }
   for (std::size_t n = min_n; n <= max_n && n <= len; ++n) {
     for (std::size_t i = 0; i + n <= len; ++i) terms.emplace_back(t.data() + off[i], off[i + n] - off[i]);
   }
@@ -204,51 +297,45 @@ void Analyzer::char_ngrams(std::string_view text, AnalyzerScratch& scratch,
 void Analyzer::char_wb_ngrams(std::string_view text, AnalyzerScratch& scratch,
                               std::vector<std::string_view>& terms) const {
   // Whitespace normalization cannot change how str.split() cuts the text, so split directly.
-  // Padded words " w " go into `joined`, sized first so views stay valid.
-  auto& words = scratch.tokens;
-  words.clear();
-  std::size_t i = 0;
-  std::size_t total = 0;
-  while (i < text.size()) {
-    std::size_t begin = i;
-    if (is_space_char(next_code_point(text, i))) continue;
-    std::size_t end = i;
-    while (end < text.size()) {
-      std::size_t j = end;
-      if (is_space_char(next_code_point(text, j))) break;
-      end = j;
-    }
-    words.emplace_back(text.data() + begin, end - begin);
-    total += end - begin + 2;
-    i = end;
-  }
-  std::string& joined = scratch.joined;
-  joined.clear();
-  joined.reserve(total);
+  // The padded words " w " are written as " w1 w2 ... wk " into scratch.text (sized once, so the
+  // views stay valid), neighbours sharing their space.
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  std::string& out = scratch.text;
+  out.resize(n + 2);  // every word but the last is followed by at least one whitespace byte
+  char* o = out.data();
+  std::size_t w = 0;
+  o[w++] = ' ';
   terms.clear();
-  const std::size_t min_n = static_cast<std::size_t>(options_.ngram_min);
-  const std::size_t max_n = static_cast<std::size_t>(options_.ngram_max);
-  auto& off = scratch.offsets;
-  for (std::string_view w : words) {
-    std::size_t start = joined.size();
-    joined.push_back(' ');
-    joined.append(w);
-    joined.push_back(' ');
-    std::string_view padded(joined.data() + start, joined.size() - start);
-    code_point_offsets(padded, off);
-    const std::size_t w_len = off.size() - 1;
-    for (std::size_t n = min_n; n <= max_n; ++n) {
-      std::size_t offset = 0;
-      auto slice = [&](std::size_t from, std::size_t count) {
-        std::size_t to = std::min(from + count, w_len);
-        return std::string_view(padded.data() + off[from], off[to] - off[from]);
-      };
-      terms.push_back(slice(offset, n));
-      while (offset + n < w_len) {
-        ++offset;
-        terms.push_back(slice(offset, n));
+  const auto min_n = static_cast<std::size_t>(options_.ngram_min);
+  const auto max_n = static_cast<std::size_t>(options_.ngram_max);
+  std::size_t i = 0;
+  while (i < n) {
+    if (take_space(text, i)) continue;
+    const std::size_t begin = i;
+    bool ascii = true;
+    while (i < n) {
+      const detail::ByteClass c = byte_class(p[i]);
+      if (c == detail::kSpace) break;
+      if (c != detail::kHigh) {
+        ++i;
+        continue;
       }
-      if (offset == 0) break;  // a short word (w_len <= n) is counted once
+      ascii = false;
+      std::size_t j = i;
+      if (is_space_char_slow(next_code_point(text, j))) break;
+      i = j;
+    }
+    std::memcpy(o + w, p + begin, i - begin);
+    const std::size_t start = w - 1;
+    w += i - begin;
+    o[w++] = ' ';
+    const std::string_view padded(o + start, w - start);
+    if (ascii) {
+      padded_word_ngrams(padded, nullptr, padded.size(), min_n, max_n, terms);
+    } else {
+      code_point_offsets(padded, scratch.offsets);
+      padded_word_ngrams(padded, scratch.offsets.data(), scratch.offsets.size() - 1, min_n, max_n, terms);
     }
   }
 }
@@ -261,6 +348,10 @@ void Analyzer::analyze(std::string_view doc, AnalyzerScratch& scratch, std::vect
   }
   switch (options_.analyzer) {
     case AnalyzerKind::kWord:
+      if (options_.ngram_max == 1) {  // unigrams: the tokens are the terms
+        word_tokens(text, terms);
+        return;
+      }
       word_tokens(text, scratch.tokens);
       word_ngrams(scratch, terms);
       return;

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <numeric>
 #include <type_traits>
 #include <utility>
 
@@ -11,6 +10,7 @@
 
 #include "kiln/core/error.h"
 #include "kiln/core/parallel.h"
+#include "document_counts.h"
 #include "numpy_argsort.h"
 #include "row_builder.h"
 #include "term_table.h"
@@ -23,6 +23,7 @@ struct TfidfVectorizer::Lookup {
 
 namespace {
 
+using detail::count_documents;
 using detail::RowCounts;
 
 std::string format_double(double v) {
@@ -38,69 +39,6 @@ struct ChunkVocab {
   TermTable table;
   RowCounts rows;
 };
-
-/// Chunks of at most this many documents count terms by sorting ids (see count_documents).
-constexpr std::size_t kSmallBatchDocs = 64;
-
-/// Counts each document's terms; `id_of(term)` returns a column/id or -1 to ignore the term.
-/// `ids` grows with the ids returned.
-template <typename IdOf>
-void count_documents(const Analyzer& analyzer, const std::vector<std::string>& docs, std::size_t begin,
-                     std::size_t end, RowCounts& rows, IdOf&& id_of) {
-  AnalyzerScratch scratch;
-  std::vector<std::string_view> terms;
-  std::vector<std::int64_t> stamp;
-  std::vector<std::int32_t> count;
-  std::vector<std::int32_t> touched;
-  // A few documents (a served request): sort each document's ids instead of stamping arrays as
-  // long as the largest id, which would cost O(vocabulary) per call.
-  if (end - begin <= kSmallBatchDocs) {
-    for (std::size_t d = begin; d < end; ++d) {
-      analyzer.analyze(docs[d], scratch, terms);
-      touched.clear();
-      for (std::string_view t : terms) {
-        const std::int32_t id = id_of(t);
-        if (id >= 0) touched.push_back(id);
-      }
-      std::sort(touched.begin(), touched.end());
-      for (std::size_t i = 0; i < touched.size();) {
-        std::size_t j = i + 1;
-        while (j < touched.size() && touched[j] == touched[i]) ++j;
-        rows.cols.push_back(touched[i]);
-        rows.counts.push_back(static_cast<std::int32_t>(j - i));
-        i = j;
-      }
-      rows.indptr.push_back(static_cast<std::int64_t>(rows.cols.size()));
-    }
-    return;
-  }
-  for (std::size_t d = begin; d < end; ++d) {
-    analyzer.analyze(docs[d], scratch, terms);
-    touched.clear();
-    const auto doc = static_cast<std::int64_t>(d);
-    for (std::string_view t : terms) {
-      std::int32_t id = id_of(t);
-      if (id < 0) continue;
-      if (static_cast<std::size_t>(id) >= stamp.size()) {
-        std::size_t size = std::max<std::size_t>(static_cast<std::size_t>(id) + 1, stamp.size() * 2);
-        stamp.resize(size, -1);
-        count.resize(size, 0);
-      }
-      if (stamp[id] != doc) {
-        stamp[id] = doc;
-        count[id] = 1;
-        touched.push_back(id);
-      } else {
-        ++count[id];
-      }
-    }
-    for (std::int32_t id : touched) {
-      rows.cols.push_back(id);
-      rows.counts.push_back(count[id]);
-    }
-    rows.indptr.push_back(static_cast<std::int64_t>(rows.cols.size()));
-  }
-}
 
 /// Weights every row of every chunk (column remap, tf transform, idf, norm) as scikit-learn's
 /// TfidfTransformer does in precision T, and concatenates the chunks.
@@ -418,12 +356,39 @@ struct VocabFit {
   std::vector<std::int64_t> df;
 };
 
+/// Ids of `table` in alphabetical order of their terms (UTF-8 byte order is code point order).
+/// Compares the first 8 bytes as one big-endian integer before comparing whole terms.
+std::vector<std::int32_t> sorted_ids(const TermTable& table) {
+  struct Key {
+    std::uint64_t prefix;  ///< first 8 bytes, big-endian, zero-padded
+    std::int32_t id;
+  };
+  std::vector<Key> keys(table.size());
+  for (std::size_t id = 0; id < keys.size(); ++id) {
+    const std::string_view t = table.view(static_cast<std::int32_t>(id));
+    std::uint64_t prefix = 0;
+    for (std::size_t k = 0; k < 8; ++k) {
+      prefix = (prefix << 8) | (k < t.size() ? static_cast<unsigned char>(t[k]) : 0U);
+    }
+    keys[id] = Key{prefix, static_cast<std::int32_t>(id)};
+  }
+  // Equal prefixes (which zero padding can also give "ab" and "ab\0") fall back to the terms.
+  std::sort(keys.begin(), keys.end(), [&](const Key& a, const Key& b) {
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    return table.view(a.id) < table.view(b.id);
+  });
+  std::vector<std::int32_t> sorted(keys.size());
+  for (std::size_t k = 0; k < keys.size(); ++k) sorted[k] = keys[k].id;
+  return sorted;
+}
+
 VocabFit fit_vocabulary(const TfidfOptions& o, const Analyzer& analyzer, const std::vector<std::string>& docs) {
   const std::size_t n = docs.size();
   std::vector<ChunkVocab> chunks(core::chunk_count(n));
   core::parallel_chunks(n, [&](std::size_t begin, std::size_t end, std::size_t k) {
     ChunkVocab& cv = chunks[k];
-    count_documents(analyzer, docs, begin, end, cv.rows, [&](std::string_view t) { return cv.table.insert(t); });
+    count_documents(analyzer, docs, begin, end, cv.table, cv.rows,
+                    [&](std::string_view t, std::uint64_t h) { return cv.table.insert(t, h); });
   });
   // Merge chunk vocabularies.
   TermTable global(chunks.empty() ? 16 : chunks[0].table.size() * 2);
@@ -440,10 +405,7 @@ VocabFit fit_vocabulary(const TfidfOptions& o, const Analyzer& analyzer, const s
         "tfidf: empty vocabulary: no document has a term (the word analyzer keeps tokens of 2 or more letters, "
         "digits or '_'); the documents may be empty or contain only punctuation and single characters");
   }
-  // Alphabetical order (UTF-8 byte order is code point order).
-  std::vector<std::int32_t> sorted(n_terms);
-  std::iota(sorted.begin(), sorted.end(), 0);
-  std::sort(sorted.begin(), sorted.end(), [&](std::int32_t a, std::int32_t b) { return global.view(a) < global.view(b); });
+  const std::vector<std::int32_t> sorted = sorted_ids(global);
   std::vector<std::int64_t> df(n_terms, 0), tf(n_terms, 0);
   for (std::size_t k = 0; k < chunks.size(); ++k) {
     const auto& rows = chunks[k].rows;
@@ -558,7 +520,8 @@ CsrMatrix<T> TfidfVectorizer::transform(const std::vector<std::string>& docs) co
   std::vector<RowCounts> chunks(core::chunk_count(n));
   const TermTable& table = lookup_->terms;
   core::parallel_chunks(n, [&](std::size_t begin, std::size_t end, std::size_t k) {
-    count_documents(analyzer, docs, begin, end, chunks[k], [&](std::string_view t) { return table.find(t); });
+    count_documents(analyzer, docs, begin, end, table, chunks[k],
+                    [&](std::string_view t, std::uint64_t h) { return table.find(t, h); });
   });
   std::vector<const std::vector<std::int32_t>*> remaps(chunks.size(), nullptr);
   CsrMatrix<T> out = build_matrix<T>(options_, chunks, remaps, idf_, n_columns());

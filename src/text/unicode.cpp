@@ -3,9 +3,10 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
-#include "kiln/core/utf8.h"
+#include "byte_class.h"
 
 namespace kiln::text {
 namespace {
@@ -54,11 +55,47 @@ const Bitmap& word_bitmap() {
 bool is_case_ignorable(char32_t c) { return in_ranges(kCaseIgnorable, c); }
 bool is_cased(char32_t c) { return in_ranges(kCasedRanges, c); }
 
-char32_t lower_simple(char32_t c) {
+char32_t lower_simple_search(char32_t c) {
   const LowerPair* end = kLowerPairs + std::size(kLowerPairs);
   const LowerPair* it =
       std::lower_bound(kLowerPairs, end, c, [](const LowerPair& p, char32_t v) { return p.from < v; });
   return (it != end && it->from == c) ? it->to : c;
+}
+
+/// Code points below this lower through a table (Latin, Greek, Cyrillic, Armenian, Hebrew, Arabic).
+constexpr char32_t kLowerTableSize = 0x800;
+
+char32_t lower_simple(char32_t c) {
+  static const std::vector<char32_t> table = [] {
+    std::vector<char32_t> t(kLowerTableSize);
+    for (char32_t k = 0; k < kLowerTableSize; ++k) t[k] = lower_simple_search(k);
+    return t;
+  }();
+  return c < kLowerTableSize ? table[c] : lower_simple_search(c);
+}
+
+/// UTF-8 bytes of `c` (<= 0x10FFFF) into out; returns their count.
+std::size_t encode_utf8(char32_t c, char* out) {
+  if (c < 0x80) {
+    out[0] = static_cast<char>(c);
+    return 1;
+  }
+  if (c < 0x800) {
+    out[0] = static_cast<char>(0xC0 | (c >> 6));
+    out[1] = static_cast<char>(0x80 | (c & 0x3F));
+    return 2;
+  }
+  if (c < 0x10000) {
+    out[0] = static_cast<char>(0xE0 | (c >> 12));
+    out[1] = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out[2] = static_cast<char>(0x80 | (c & 0x3F));
+    return 3;
+  }
+  out[0] = static_cast<char>(0xF0 | (c >> 18));
+  out[1] = static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+  out[2] = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+  out[3] = static_cast<char>(0x80 | (c & 0x3F));
+  return 4;
 }
 
 /// Code point ending just before byte `i` (i > 0), moving i to its first byte.
@@ -98,35 +135,9 @@ bool is_final_sigma(std::string_view s, std::size_t begin, std::size_t end) {
 
 }  // namespace
 
-char32_t next_code_point(std::string_view s, std::size_t& i) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const std::size_t n = s.size();
-  unsigned char b0 = p[i];
-  if (b0 < 0x80) {
-    ++i;
-    return b0;
-  }
-  int len = b0 >= 0xF0 ? 4 : b0 >= 0xE0 ? 3 : b0 >= 0xC0 ? 2 : 0;
-  if (len == 0 || b0 > 0xF4 || i + len > n) {
-    ++i;
-    return b0;
-  }
-  char32_t c = b0 & (0x7F >> len);
-  for (int k = 1; k < len; ++k) {
-    unsigned char b = p[i + k];
-    if ((b & 0xC0) != 0x80) {
-      ++i;
-      return b0;
-    }
-    c = (c << 6) | (b & 0x3F);
-  }
-  i += len;
-  return c;
-}
-
 bool is_word_char_slow(char32_t c) { return word_bitmap().test(c); }
 
-bool is_space_char(char32_t c) { return in_ranges(kSpaceRanges, c); }
+bool is_space_char_slow(char32_t c) { return in_ranges(kSpaceRanges, c); }
 
 bool is_cjk_char(char32_t c) {
   return (c >= 0x1100 && c <= 0x11FF) ||    // Hangul Jamo
@@ -148,36 +159,52 @@ bool is_cjk_char(char32_t c) {
 }
 
 void python_lower(std::string_view s, std::string& out) {
-  out.clear();
-  out.reserve(s.size() + 8);
-  std::size_t i = 0;
   const std::size_t n = s.size();
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  // Invariant: out.size() - w >= n - i. ASCII writes one byte per byte read, so only the
+  // multibyte path (which may grow: U+0130 and U+023A lower to 3 bytes from 2) has to check it.
+  out.resize(n);
+  std::size_t i = 0;
+  std::size_t w = 0;
   while (i < n) {
-    unsigned char b = static_cast<unsigned char>(s[i]);
+    if (i + 8 <= n) {
+      const std::uint64_t word = detail::load8(p + i);
+      if ((word & detail::kHighBits) == 0) {
+        const std::uint64_t lowered = detail::ascii_lower8(word);
+        std::memcpy(out.data() + w, &lowered, 8);
+        i += 8;
+        w += 8;
+        continue;
+      }
+    }
+    const unsigned char b = p[i];
     if (b < 0x80) {
-      out.push_back(static_cast<char>(b >= 'A' && b <= 'Z' ? b + 32 : b));
+      out[w++] = static_cast<char>(b >= 'A' && b <= 'Z' ? b + 32 : b);
       ++i;
       continue;
     }
-    std::size_t begin = i;
-    char32_t c = next_code_point(s, i);
-    if (c < 0x80 || i - begin == 1) {  // invalid byte: copy through
-      out.push_back(static_cast<char>(b));
-      continue;
-    }
-    if (c == 0x130) {
-      out.append("i\xCC\x87");  // i + U+0307 COMBINING DOT ABOVE
+    const std::size_t begin = i;
+    const char32_t c = next_code_point(s, i);
+    char buf[4];
+    std::size_t len = 0;
+    if (i - begin == 1) {  // invalid byte: copy through
+      buf[len++] = static_cast<char>(b);
+    } else if (c == 0x130) {
+      std::memcpy(buf, "i\xCC\x87", 3);  // i + U+0307 COMBINING DOT ABOVE
+      len = 3;
     } else if (c == 0x3A3) {
-      core::append_utf8(out, is_final_sigma(s, begin, i) ? char32_t{0x3C2} : char32_t{0x3C3});
-    } else {
-      char32_t lo = lower_simple(c);
-      if (lo == c) {
-        out.append(s.data() + begin, i - begin);
-      } else {
-        core::append_utf8(out, lo);
-      }
+      len = encode_utf8(is_final_sigma(s, begin, i) ? char32_t{0x3C2} : char32_t{0x3C3}, buf);
+    } else if (const char32_t lower = lower_simple(c); lower != c && c >= 0x80) {
+      len = encode_utf8(lower, buf);
+    } else {  // unchanged, or an overlong form: copy through
+      len = i - begin;
+      std::memcpy(buf, p + begin, len);
     }
+    if (out.size() - w < len + (n - i)) out.resize(w + len + (n - i) + n / 8 + 8);
+    std::memcpy(out.data() + w, buf, len);
+    w += len;
   }
+  out.resize(w);
 }
 
 std::string python_lower(std::string_view s) {

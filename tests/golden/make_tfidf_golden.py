@@ -7,7 +7,8 @@ kiln's TF-IDF, hashing and analyzer tests.
 Each case file holds the corpus, the options (scikit-learn parameter names; "mode" says which
 estimator: tfidf = TfidfVectorizer, hashing = HashingVectorizer, hashing_tfidf = HashingVectorizer
 (norm=None) followed by TfidfTransformer), the vocabulary in column order, idf, and the CSR matrix.
-analyzers.json holds build_analyzer() output per document, lower.json Python's str.lower(), and
+analyzers.json holds build_analyzer() output per document (analyzers_mixed.json the same, and
+str.lower(), for generated documents mixing ASCII with what defeats the ASCII fast paths), lower.json Python's str.lower(), and
 murmur.json sklearn.utils.murmurhash3_32 values.
 """
 import json
@@ -72,6 +73,34 @@ def tie_corpus():
     # Many terms with equal totals: each appears exactly once or twice.
     docs.append(" ".join(f"tie{i:02d}" for i in range(40)))
     docs.append(" ".join(f"tie{i:02d}" for i in range(0, 40, 2)))
+    return docs
+
+
+# Fragments for mixed_docs(): ASCII of every length around the 8-byte blocks of the ASCII fast
+# paths, next to what forces the general path: non-ASCII letters, combining marks, uppercase whose
+# lowercase changes byte length (U+0130, U+1E9E, U+023A, KELVIN SIGN), final sigma, non-ASCII
+# digits and whitespace, CJK, emoji and punctuation.
+MIXED_FRAGMENTS = [
+    "a", "Ab", "THE", "word", "Hello", "QUICKLY", "sentence", "Underscore_", "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    "x1", "2023", "3.14", "_", "__init__", "snake_case", "İ", "İstanbul", "ẞ", "STRAẞE", "Ⱥ", "\u212a", "Σ", "ΟΔΟΣ",
+    "café", "e\u0301", "\u0308", "n\u0303o", "naïve", "٣", "½", "Ⅻ", "北京", "東京タワー", "한국어", "😀", "🎉x",
+    ".", ",", "!", "-", "'", "(", ")", "—", "\u00a0", "\u3000", "\u0085", "\u2028", "\x1c", "\t", "\n", "\r\n", "  ",
+]
+MIXED_SEPARATORS = ["", " ", " ", " ", "  ", "\t", "\n", "\u00a0", "\u3000", ", ", ".", "-"]
+
+
+def mixed_docs():
+    rng = random.Random(11)
+    docs = []
+    for _ in range(100):
+        k = rng.randint(1, 30)
+        doc = ""
+        for _ in range(k):
+            doc += rng.choice(MIXED_FRAGMENTS) + rng.choice(MIXED_SEPARATORS)
+        docs.append(doc)
+    # Long ASCII runs with one non-ASCII byte at each position of an 8-byte block.
+    for pos in range(9):
+        docs.append("Lorem ipsum DOLOR sit amet"[:pos] + "é" + " consectetur ADIPISCING elit İ x")
     return docs
 
 
@@ -180,6 +209,15 @@ def main():
         analyzers.append({"analyzer": kind, "ngram_range": ngram,
                           "terms": [a(d) for d in MULTILINGUAL + ENGLISH[:3]]})
     write("analyzers.json", {"docs": MULTILINGUAL + ENGLISH[:3], "cases": analyzers})
+    mixed = mixed_docs()
+    mixed_cases = []
+    for kind, ngram, lowercase in [("word", [1, 1], True), ("word", [1, 2], True), ("word", [1, 1], False),
+                                   ("char", [1, 3], True), ("char", [2, 2], False), ("char_wb", [1, 1], True),
+                                   ("char_wb", [2, 5], True), ("char_wb", [3, 3], False)]:
+        a = TfidfVectorizer(analyzer=kind, ngram_range=tuple(ngram), lowercase=lowercase).build_analyzer()
+        mixed_cases.append({"analyzer": kind, "ngram_range": ngram, "lowercase": lowercase,
+                            "terms": [a(d) for d in mixed]})
+    write("analyzers_mixed.json", {"docs": mixed, "lower": [d.lower() for d in mixed], "cases": mixed_cases})
     samples = MULTILINGUAL + ["Σ", "ΑΣ", "Σ.", "ΑΣΑ", "Α'Σ'", "ᾼΣ", "ΑΣ\u0345", "ǅǄǆ", "ẞ", "ΐ", "Ⅻ ⅻ", "ⓐⒶ",
                               "𐐀𐐨", "K Å Ω", "ΣΣΣ ΣΣ", "A\u0301Σ\u0301"]
     write("lower.json", [[s, s.lower()] for s in samples])

@@ -16,6 +16,35 @@ TEST(Unicode, LowerMatchesPythonOnGoldenSamples) {
   }
 }
 
+TEST(Unicode, LowerMatchesPythonOnMixedScripts) {
+  const auto golden = testing::load_golden("analyzers_mixed.json");
+  const auto docs = golden["docs"].get<std::vector<std::string>>();
+  const auto lower = golden["lower"].get<std::vector<std::string>>();
+  ASSERT_EQ(docs.size(), lower.size());
+  std::string out = "stale content from an earlier call";
+  for (std::size_t d = 0; d < docs.size(); ++d) {
+    python_lower(docs[d], out);
+    EXPECT_EQ(out, lower[d]) << "input: " << docs[d];
+  }
+}
+
+TEST(Unicode, LowerEightByteBlocksAtEveryAlignment) {
+  const std::string upper = "THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG @[`{ 0123456789";
+  const std::string lower = "the quick brown fox jumps over the lazy dog @[`{ 0123456789";
+  for (std::size_t k = 0; k <= upper.size(); ++k) {
+    EXPECT_EQ(python_lower(upper.substr(0, k) + "\xC4\xB0" + upper.substr(k)),
+              lower.substr(0, k) + "i\xCC\x87" + lower.substr(k));
+    EXPECT_EQ(python_lower(upper.substr(k)), lower.substr(k));
+  }
+}
+
+TEST(Unicode, LowerChangesByteLengthAsPythonDoes) {
+  EXPECT_EQ(python_lower("\u1E9E"), "\u00DF");          // 3 bytes -> 2
+  EXPECT_EQ(python_lower("\u212A"), "k");               // KELVIN SIGN: 3 bytes -> 1
+  EXPECT_EQ(python_lower("\u023A\u023A\u023A"), "\u2C65\u2C65\u2C65");  // 2 bytes -> 3 each
+  EXPECT_EQ(python_lower(std::string(20, '\xC4') + "\xC4\xB0"), std::string(20, '\xC4') + "i\xCC\x87");
+}
+
 TEST(Unicode, DottedCapitalILowersToTwoCodePoints) {
   EXPECT_EQ(python_lower("\xC4\xB0"), "i\xCC\x87");
 }

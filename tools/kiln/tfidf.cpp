@@ -179,8 +179,13 @@ void run_typed(const TfidfFlags& f, text::TfidfVectorizer& v, const std::vector<
   out.commit();
   const double write_s = seconds_since(t);
   if (f.timings) {
-    std::fprintf(stderr, "timings: read %.3f s, fit_transform %.3f s, write %.3f s (%d threads)\n", read_s, fit_s,
-                 write_s, core::threads());
+    double mb = 0;
+    for (const auto& d : docs) mb += static_cast<double>(d.size());
+    mb /= 1e6;
+    std::fprintf(stderr,
+                 "timings: read %.3f s, fit_transform %.3f s, write %.3f s (%d threads); text %.1f MB, "
+                 "fit_transform %.1f MB/s, %.1f MB/s per thread\n",
+                 read_s, fit_s, write_s, core::threads(), mb, mb / fit_s, mb / fit_s / core::threads());
   }
   const std::string columns = v.options().hashing ? "hashed columns " + std::to_string(v.n_columns())
                                                   : "vocabulary " + std::to_string(v.n_columns());
@@ -249,7 +254,8 @@ void add_tfidf(CLI::App& app) {
   cmd->add_flag("--no-alternate-sign", flags->no_alternate_sign, "With --hashing: count every term as +1");
   cmd->add_option("--dtype", flags->dtype, "Arithmetic and output precision: float32 or float64")
       ->capture_default_str();
-  cmd->add_flag("--timings", flags->timings, "Print a read / fit_transform / write time breakdown to stderr");
+  cmd->add_flag("--timings", flags->timings,
+                "Print a read / fit_transform / write time breakdown and fit_transform's MB/s of text to stderr");
   cmd->add_option("--out", flags->out, "Output directory (replaced whole if it holds an earlier tfidf output)")
       ->required();
   cmd->callback([flags]() { run_tfidf(*flags); });

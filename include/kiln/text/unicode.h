@@ -22,8 +22,14 @@ namespace kiln::text {
   return is_word_char_slow(c);
 }
 
+/// is_space_char for any code point (table lookup); is_space_char inlines the ASCII range.
+[[nodiscard]] bool is_space_char_slow(char32_t c);
+
 /// Python's `c.isspace()`, which is also re's `\s` and what `str.split()` splits on.
-[[nodiscard]] bool is_space_char(char32_t c);
+[[nodiscard]] inline bool is_space_char(char32_t c) {
+  if (c < 0x80) return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20);
+  return is_space_char_slow(c);
+}
 
 /// Han ideographs, Hiragana, Katakana and Hangul (syllables and jamo), the scripts the `cjk`
 /// analyzer option splits into character bigrams.
@@ -36,7 +42,30 @@ void python_lower(std::string_view s, std::string& out);
 [[nodiscard]] std::string python_lower(std::string_view s);
 
 /// Decodes the code point at s[i] and advances i. Never reads past s.size(); an invalid byte
-/// decodes as itself (a value in 0x80..0xFF) and advances by one.
-char32_t next_code_point(std::string_view s, std::size_t& i);
+/// decodes as itself (a value in 0x80..0xFF) and advances by one. Precondition: i < s.size().
+inline char32_t next_code_point(std::string_view s, std::size_t& i) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const unsigned char b0 = p[i];
+  if (b0 < 0x80) {
+    ++i;
+    return b0;
+  }
+  const int len = b0 >= 0xF0 ? 4 : b0 >= 0xE0 ? 3 : b0 >= 0xC0 ? 2 : 0;
+  if (len == 0 || b0 > 0xF4 || i + len > s.size()) {
+    ++i;
+    return b0;
+  }
+  char32_t c = b0 & (0x7F >> len);
+  for (int k = 1; k < len; ++k) {
+    const unsigned char b = p[i + k];
+    if ((b & 0xC0) != 0x80) {
+      ++i;
+      return b0;
+    }
+    c = (c << 6) | (b & 0x3F);
+  }
+  i += len;
+  return c;
+}
 
 }  // namespace kiln::text
