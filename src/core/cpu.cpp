@@ -284,6 +284,19 @@ BlasInfo blas_info() {
   return b;
 }
 
+bool set_blas_threads(int n) {
+  using SetFn = void (*)(int);
+  if (auto* f = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    f(n);
+    return true;
+  }
+  if (auto* f = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "bli_thread_set_num_threads"))) {
+    f(n);
+    return true;
+  }
+  return false;
+}
+
 ProcessTuning prepare_process(char** argv) {
   std::lock_guard<std::mutex> lock(g_tuning_mu);
   ProcessTuning t;
@@ -328,8 +341,11 @@ ProcessTuning prepare_process(char** argv) {
   std::string chosen;
   for (const auto& e : t.set) chosen += (chosen.empty() ? "" : ",") + e;
   setenv("KILN_ENV_SET", chosen.c_str(), 1);
-  setenv("KILN_ENV_PREPARED", me.c_str(), 1);
-  if (reexec && argv && argv[0]) {
+  // The pid marks a re-execution of this very process; "1" a process (or launcher) that prepared the
+  // environment before the libraries loaded, for itself and what it starts.
+  const bool restart = reexec && argv && argv[0];
+  setenv("KILN_ENV_PREPARED", restart ? me.c_str() : "1", 1);
+  if (restart) {
     execv("/proc/self/exe", argv);
     // exec failed: go on with what was loaded, the values stay for children.
     std::fprintf(stderr, "kiln: warning: could not restart with %s (%s); continuing with the defaults\n",

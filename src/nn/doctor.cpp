@@ -166,6 +166,7 @@ nlohmann::json run_doctor(const DoctorOptions& options) {
   const int threads = options.threads > 0 ? options.threads : core::threads();
   const int saved_threads = at::get_num_threads();
   at::set_num_threads(threads);
+  core::set_blas_threads(threads);
   j["threads"] = threads;
   j["interop_threads"] = at::get_num_interop_threads();
   const char* wait = std::getenv("OMP_WAIT_POLICY");
@@ -199,6 +200,7 @@ nlohmann::json run_doctor(const DoctorOptions& options) {
     }
   }
   at::set_num_threads(saved_threads);
+  core::set_blas_threads(saved_threads);
   j["warnings"] = warnings;
   return j;
 }

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "kiln/core/cpu.h"
 #include "kiln/core/error.h"
 #include "kiln/core/log.h"
 #include "kiln/core/parallel.h"
@@ -459,6 +460,7 @@ Server::Server(std::string artifact_dir, ServerOptions options) : impl_(std::mak
   if (m.options.inference_threads > 0) {
     core::set_threads(m.options.inference_threads);
     at::set_num_threads(m.options.inference_threads);
+    core::set_blas_threads(m.options.inference_threads);  // OpenBLAS's pool is not LibTorch's
   }
   std::atomic_store(&m.model, std::shared_ptr<const ServedModel>(
                                   std::make_shared<ServedModel>(m.artifact_dir, m.options.drift_window)));

@@ -44,7 +44,8 @@ int run(int argc, char** argv) {
   app.parse_complete_callback([&]() {
     kiln::core::set_threads(threads > 0 ? threads : kiln::core::hardware_threads());
 #ifdef KILN_CLI_ML
-    at::set_num_threads(kiln::core::threads());  // one policy for Kiln's loops and LibTorch's
+    at::set_num_threads(kiln::core::threads());  // one policy for Kiln's loops, LibTorch's and the BLAS's
+    kiln::core::set_blas_threads(kiln::core::threads());
     at::set_num_interop_threads(1);
 #endif
     if (quiet) kiln::core::set_log_level(kiln::core::LogLevel::kWarning);

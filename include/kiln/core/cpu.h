@@ -60,11 +60,16 @@ struct BlasInfo {
 /// Asks the BLAS this process has loaded, or loads libblas.so.3 to ask it (without keeping it).
 [[nodiscard]] BlasInfo blas_info();
 
+/// Caps the BLAS's own thread pool (OpenBLAS, BLIS) at `n` threads, process-wide: LibTorch's
+/// at::set_num_threads does not reach it, so without this a one-thread workload (serving, --threads 1)
+/// still runs every GEMM on all cores. Returns false when no such BLAS is loaded (nothing to cap).
+bool set_blas_threads(int n);
+
 /// What prepare_process() decided, for `kiln doctor` and logs.
 struct ProcessTuning {
   std::vector<std::string> set;  ///< "NAME=value" Kiln put in the environment
   std::vector<std::string> kept; ///< "NAME=value" the user set (always wins)
-  bool reexecuted = false;       ///< this process is the re-executed one
+  bool reexecuted = false;       ///< this process re-executed itself to load the libraries again
 };
 
 /// Call first in main() of every program that links LibTorch or OpenBLAS (and in the `kiln` front
