@@ -122,10 +122,14 @@ class RowSparseAdamW : public torch::optim::AdamW {
           if (o.amsgrad()) return false;
           const bool sparse = grad.is_sparse();
           const auto values = sparse ? grad._values() : grad;
-          const bool fused = fusable(p) && fusable(values) && values.scalar_type() == p.scalar_type();
-          if (!sparse && !fused) return false;  // torch's AdamW
           if (sparse && grad._nnz() == 0) return true;  // no row touched: no step for this table
+          const bool fused_grad = fusable(p) && fusable(values) && values.scalar_type() == p.scalar_type();
+          if (!sparse && !fused_grad) return false;  // torch's AdamW
           auto& st = state_of(p);
+          const bool fused = fused_grad && fusable(st.exp_avg()) && fusable(st.exp_avg_sq()) &&
+                             st.exp_avg().scalar_type() == p.scalar_type() &&
+                             st.exp_avg_sq().scalar_type() == p.scalar_type();
+          if (!sparse && !fused) return false;  // torch's AdamW (the state is what it would create)
           st.step(st.step() + 1);
           auto w = p.detach();
           if (!fused) {
