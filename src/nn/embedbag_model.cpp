@@ -1,6 +1,7 @@
 #include "embedbag_model.h"
 
 #include "builtin_families.h"
+#include "dropout.h"
 #include "init.h"
 #include "params.h"
 
@@ -50,7 +51,7 @@ EmbedBagModel::EmbedBagModel(int64_t input_dim, int64_t num_classes, const Embed
 torch::Tensor EmbedBagModel::forward(const SparseBatch& batch) {
   auto h = embed_sparse(embedding_, batch, pooling_);
   if (hidden_) h = activate(hidden_->forward(h), activation_);
-  if (dropout_) h = dropout_->forward(h);
+  if (dropout_) h = nn::dropout(h, dropout_->options.p(), dropout_->is_training());
   return output_->forward(h);
 }
 

@@ -1,6 +1,7 @@
 #include "mlp_model.h"
 
 #include "builtin_families.h"
+#include "dropout.h"
 #include "init.h"
 #include "params.h"
 #include "sparse_embed.h"
@@ -55,7 +56,7 @@ MlpModel::MlpModel(int64_t input_dim, int64_t num_classes, const MlpParams& para
 torch::Tensor MlpModel::finish_layer(torch::Tensor pre, size_t k) {
   if (params_.layer_norm) pre = norms_[k]->forward(pre);
   auto h = activate(pre, activation_);
-  if (dropout_) h = dropout_->forward(h);
+  if (dropout_) h = nn::dropout(h, dropout_->options.p(), dropout_->is_training());
   return h;
 }
 

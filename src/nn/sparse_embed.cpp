@@ -1,6 +1,10 @@
 #include "sparse_embed.h"
 
+#include <algorithm>
 #include <string>
+#include <vector>
+
+#include <ATen/Parallel.h>
 
 #include "kiln/core/error.h"
 
@@ -23,6 +27,148 @@ std::string describe(const torch::Tensor& t) {
   return std::string(c10::toString(t.scalar_type())) + " " + shape + "]";
 }
 
+DataError index_error(int64_t value, int64_t input_dim) {
+  return DataError("SparseBatch.indices has value " + std::to_string(value) + " outside [0, " +
+                   std::to_string(input_dim) + ") (the model's input_dim); featurizer and model disagree");
+}
+
+DataError first_offset_error(int64_t first) {
+  return DataError("SparseBatch.offsets[0] must be 0, got " + std::to_string(first));
+}
+
+DataError last_offset_error(int64_t rows, int64_t last, int64_t nnz) {
+  return DataError("SparseBatch.offsets[" + std::to_string(rows - 1) + "] = " + std::to_string(last) +
+                   " exceeds nnz = " + std::to_string(nnz));
+}
+
+DataError empty_offsets_error(int64_t nnz) {
+  return DataError("SparseBatch.offsets is empty but indices has " + std::to_string(nnz) + " entries");
+}
+
+// The value checks of check_sparse_batch for host tensors: one scan each, no tensor ops. Reports
+// the same first problem, with the same message, as the tensor-op path.
+void check_values_on_host(const SparseBatch& batch, int64_t input_dim) {
+  const auto indices = batch.indices.contiguous();
+  const auto offsets = batch.offsets.contiguous();
+  const int64_t nnz = indices.numel();
+  const int64_t rows = offsets.numel();
+  const int64_t* ip = indices.data_ptr<int64_t>();
+  if (nnz > 0) {
+    int64_t lo = ip[0], hi = ip[0];
+    for (int64_t k = 1; k < nnz; ++k) {
+      lo = std::min(lo, ip[k]);
+      hi = std::max(hi, ip[k]);
+    }
+    if (lo < 0 || hi >= input_dim) throw index_error(lo < 0 ? lo : hi, input_dim);
+  }
+  if (rows == 0) {
+    if (nnz > 0) throw empty_offsets_error(nnz);
+    return;
+  }
+  const int64_t* op = offsets.data_ptr<int64_t>();
+  if (op[0] != 0) throw first_offset_error(op[0]);
+  if (op[rows - 1] > nnz) throw last_offset_error(rows, op[rows - 1], nnz);
+  for (int64_t b = 1; b < rows; ++b) {
+    if (op[b] < op[b - 1]) throw DataError("SparseBatch.offsets must be non-decreasing");
+  }
+}
+
+// Sum-mode EmbeddingBag whose backward builds the coalesced row-sparse gradient directly: one
+// accumulation into the distinct rows the batch touches (sorted), instead of torch's
+// [nnz, dim] per-entry gradient that the optimizer and the clip would then sort and sum. Same
+// values up to the order of the additions. Forward is LibTorch's embedding_bag.
+class SparseRowsBagSum : public torch::autograd::Function<SparseRowsBagSum> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& weight,
+                               const torch::Tensor& indices, const torch::Tensor& offsets,
+                               const c10::optional<torch::Tensor>& per_sample_weights) {
+    const torch::Tensor w = per_sample_weights.value_or(torch::Tensor());
+    ctx->save_for_backward({indices, offsets});
+    ctx->saved_data["weights"] = w;
+    ctx->saved_data["rows"] = weight.size(0);
+    return std::get<0>(torch::embedding_bag(weight, indices, offsets, /*scale_grad_by_freq=*/false, /*mode=sum*/ 0,
+                                            /*sparse=*/true, w));
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const int64_t table_rows = ctx->saved_data["rows"].toInt();
+    const auto& weights = ctx->saved_data["weights"];
+    return {row_sparse_gradient(grads[0].contiguous(), saved[0].contiguous(), saved[1].contiguous(),
+                                weights.isTensor() ? weights.toTensor() : torch::Tensor(), table_rows),
+            torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+
+ private:
+  static torch::Tensor row_sparse_gradient(const torch::Tensor& grad, const torch::Tensor& indices,
+                                           const torch::Tensor& offsets, const torch::Tensor& per_sample,
+                                           int64_t table_rows) {
+    const int64_t nnz = indices.numel();
+    const int64_t bags = offsets.numel();
+    const int64_t dim = grad.size(1);
+    const int64_t* ip = indices.data_ptr<int64_t>();
+    const int64_t* op = offsets.data_ptr<int64_t>();
+
+    // Distinct rows, sorted; slot_of[row] = its position. The map persists (all -1 between calls)
+    // so a step costs O(nnz + distinct log distinct), not O(table).
+    thread_local std::vector<int64_t> slot_of;
+    if (static_cast<int64_t>(slot_of.size()) < table_rows) slot_of.resize(static_cast<std::size_t>(table_rows), -1);
+    std::vector<int64_t> distinct;
+    for (int64_t k = 0; k < nnz; ++k) {
+      auto& s = slot_of[static_cast<std::size_t>(ip[k])];
+      if (s < 0) {
+        s = 0;
+        distinct.push_back(ip[k]);
+      }
+    }
+    std::sort(distinct.begin(), distinct.end());
+    const auto count = static_cast<int64_t>(distinct.size());
+    for (int64_t u = 0; u < count; ++u) slot_of[static_cast<std::size_t>(distinct[static_cast<std::size_t>(u)])] = u;
+
+    const int64_t* slots = slot_of.data();  // the workers below have their own thread_local map
+    auto values = torch::zeros({count, dim}, grad.options());
+    const auto weights = per_sample.defined() ? per_sample.to(grad.scalar_type()).contiguous() : torch::Tensor();
+    AT_DISPATCH_FLOATING_TYPES(grad.scalar_type(), "kiln_row_sparse_gradient", [&] {
+      const scalar_t* gp = grad.data_ptr<scalar_t>();
+      const scalar_t* wp = weights.defined() ? weights.data_ptr<scalar_t>() : nullptr;
+      scalar_t* vp = values.data_ptr<scalar_t>();
+      // Columns split across threads: every column sums its entries in the same order whatever
+      // the split, so the result does not depend on the thread count.
+      const int64_t grain = std::max<int64_t>(64, (int64_t{1} << 16) / std::max<int64_t>(1, nnz));
+      at::parallel_for(0, dim, grain, [&](int64_t c0, int64_t c1) {
+        for (int64_t b = 0; b < bags; ++b) {
+          const int64_t end = b + 1 < bags ? op[b + 1] : nnz;
+          const scalar_t* g = gp + b * dim;
+          for (int64_t k = op[b]; k < end; ++k) {
+            const scalar_t w = wp ? wp[k] : scalar_t(1);
+            scalar_t* out = vp + slots[ip[k]] * dim;
+            for (int64_t c = c0; c < c1; ++c) out[c] += w * g[c];
+          }
+        }
+      });
+    });
+    for (int64_t row : distinct) slot_of[static_cast<std::size_t>(row)] = -1;
+
+    auto rows = torch::from_blob(distinct.data(), {1, count}, torch::kInt64).clone();
+    auto out = at::_sparse_coo_tensor_unsafe(rows, values, {table_rows, dim}, grad.options().layout(torch::kSparse));
+    out._coalesced_(true);
+    return out;
+  }
+};
+
+// Whether `bag` can take the fused backward: a sum-mode table with sparse gradients being trained,
+// on host float tensors, with constant per-sample weights and no options the fused path ignores.
+bool fused_backward_applies(const torch::nn::EmbeddingBag& bag, const SparseBatch& batch, const torch::Tensor& w) {
+  const auto& o = bag->options;
+  const auto& weight = bag->weight;
+  return torch::GradMode::is_enabled() && weight.requires_grad() && o.sparse() &&
+         c10::get_if<torch::enumtype::kSum>(&o.mode()) != nullptr && !o.max_norm() && !o.scale_grad_by_freq() &&
+         !o.include_last_offset() && !o.padding_idx() && weight.device().is_cpu() && batch.indices.device().is_cpu() &&
+         batch.offsets.device().is_cpu() && (weight.scalar_type() == torch::kFloat32 || weight.scalar_type() == torch::kFloat64) &&
+         (!w.defined() || !w.requires_grad());
+}
+
 }  // namespace
 
 void check_sparse_batch(const SparseBatch& batch, int64_t input_dim) {
@@ -38,28 +184,26 @@ void check_sparse_batch(const SparseBatch& batch, int64_t input_dim) {
     throw DataError("SparseBatch.weights must be undefined or a floating tensor [" + std::to_string(nnz) +
                     "] matching indices, got " + describe(batch.weights));
   }
+  const int64_t rows = batch.offsets.size(0);
+  if (batch.indices.device().is_cpu() && batch.offsets.device().is_cpu()) {
+    check_values_on_host(batch, input_dim);
+    return;
+  }
   if (nnz > 0) {
     const int64_t lo = batch.indices.min().item<int64_t>();
     const int64_t hi = batch.indices.max().item<int64_t>();
-    if (lo < 0 || hi >= input_dim) {
-      throw DataError("SparseBatch.indices has value " + std::to_string(lo < 0 ? lo : hi) + " outside [0, " +
-                      std::to_string(input_dim) + ") (the model's input_dim); featurizer and model disagree");
-    }
+    if (lo < 0 || hi >= input_dim) throw index_error(lo < 0 ? lo : hi, input_dim);
   }
-  const int64_t rows = batch.offsets.size(0);
   if (rows > 0) {
     const int64_t first = batch.offsets[0].item<int64_t>();
     const int64_t last = batch.offsets[rows - 1].item<int64_t>();
-    if (first != 0) throw DataError("SparseBatch.offsets[0] must be 0, got " + std::to_string(first));
-    if (last > nnz) {
-      throw DataError("SparseBatch.offsets[" + std::to_string(rows - 1) + "] = " + std::to_string(last) +
-                      " exceeds nnz = " + std::to_string(nnz));
-    }
+    if (first != 0) throw first_offset_error(first);
+    if (last > nnz) throw last_offset_error(rows, last, nnz);
     if (rows > 1 && (batch.offsets.slice(0, 1) < batch.offsets.slice(0, 0, rows - 1)).any().item<bool>()) {
       throw DataError("SparseBatch.offsets must be non-decreasing");
     }
   } else if (nnz > 0) {
-    throw DataError("SparseBatch.offsets is empty but indices has " + std::to_string(nnz) + " entries");
+    throw empty_offsets_error(nnz);
   }
 }
 
@@ -71,7 +215,10 @@ torch::Tensor embed_sparse(torch::nn::EmbeddingBag& bag, const SparseBatch& batc
 
   torch::Tensor w;
   if (batch.weights.defined()) w = batch.weights.to(weight.scalar_type());
-  const torch::Tensor pooled = bag->forward(batch.indices, batch.offsets, w);
+  const torch::Tensor pooled = fused_backward_applies(bag, batch, w)
+                                   ? SparseRowsBagSum::apply(weight, batch.indices, batch.offsets,
+                                                             w.defined() ? c10::optional<torch::Tensor>(w) : c10::nullopt)
+                                   : bag->forward(batch.indices, batch.offsets, w);
   if (pooling == Pooling::kSum) return pooled;
 
   // Mean: divide each row by the sum of its weights (its entry count when unweighted). Dividing the

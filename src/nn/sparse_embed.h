@@ -18,7 +18,9 @@ enum class Pooling { kSum, kMean };
 
 /// [batch, embedding_dim]: row b is sum_i w_i * E[indices_i] over the row's entries (kSum), or the
 /// same with the row's weights renormalised to sum to 1 (kMean). An empty row, or one whose weights
-/// sum to 0, is the zero vector. Validates `batch` first (check_sparse_batch).
+/// sum to 0, is the zero vector. Validates `batch` first (check_sparse_batch). When the table is
+/// trained with sparse gradients on the CPU, the backward pass builds the coalesced row gradient
+/// (distinct rows, sorted) in one accumulation instead of torch's per-entry [nnz, dim] gradient.
 [[nodiscard]] torch::Tensor embed_sparse(torch::nn::EmbeddingBag& bag, const SparseBatch& batch, Pooling pooling);
 
 }  // namespace kiln::nn

@@ -1,5 +1,6 @@
 #include "kiln/train/losses.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <utility>
@@ -117,8 +118,19 @@ torch::Tensor Loss::operator()(const torch::Tensor& logits, const torch::Tensor&
   if (!class_weights_.empty()) per_class_size(class_weights_.size(), "class weights");
   if (focal_alpha_.size() > 1) per_class_size(focal_alpha_.size(), "focal alpha values");
   if (targets.numel() > 0) {
-    const int64_t lo = targets.min().item<int64_t>();
-    const int64_t hi = targets.max().item<int64_t>();
+    int64_t lo = 0, hi = 0;
+    if (targets.device().is_cpu()) {  // one scan, no tensor ops
+      const auto t = targets.contiguous();
+      const int64_t* p = t.data_ptr<int64_t>();
+      lo = hi = p[0];
+      for (int64_t i = 1; i < t.numel(); ++i) {
+        lo = std::min(lo, p[i]);
+        hi = std::max(hi, p[i]);
+      }
+    } else {
+      lo = targets.min().item<int64_t>();
+      hi = targets.max().item<int64_t>();
+    }
     if (lo < 0 || hi >= classes) {
       throw DataError("loss: target " + std::to_string(lo < 0 ? lo : hi) + " is outside [0, " +
                       std::to_string(classes) + ")");

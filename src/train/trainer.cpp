@@ -116,15 +116,16 @@ void validate(const TrainerOptions& o) {
   validate(o.loss);
 }
 
-nn::SparseBatch make_batch(const SparseRowsView& rows, const int64_t* ids, int64_t count) {
+namespace {
+
+int64_t batch_nnz(const SparseRowsView& rows, const int64_t* ids, int64_t count) {
   int64_t nnz = 0;
   for (int64_t b = 0; b < count; ++b) nnz += rows.indptr[ids[b] + 1] - rows.indptr[ids[b]];
-  auto indices = torch::empty({nnz}, torch::kInt64);
-  auto weights = torch::empty({nnz}, torch::kFloat32);
-  auto offsets = torch::empty({count}, torch::kInt64);
-  int64_t* ip = indices.data_ptr<int64_t>();
-  float* wp = weights.data_ptr<float>();
-  int64_t* op = offsets.data_ptr<int64_t>();
+  return nnz;
+}
+
+// Copies rows `ids` of `rows` into indices/weights/offsets, which hold at least their nnz/count.
+void fill_batch(const SparseRowsView& rows, const int64_t* ids, int64_t count, int64_t* ip, float* wp, int64_t* op) {
   int64_t pos = 0;
   for (int64_t b = 0; b < count; ++b) {
     op[b] = pos;
@@ -134,6 +135,42 @@ nn::SparseBatch make_batch(const SparseRowsView& rows, const int64_t* ids, int64
       wp[pos] = rows.values ? rows.values[k] : 1.0f;
     }
   }
+}
+
+// Host buffers a training step fills instead of allocating: indices, weights, offsets and targets
+// grow to the largest batch seen and are handed out as views of their first entries. The views of
+// one step must be dead before the next fill (the trainer's step ends with its backward pass).
+class BatchBuffers {
+ public:
+  nn::SparseBatch fill(const LabeledRows& rows, const int64_t* ids, int64_t count, torch::Tensor* targets) {
+    const int64_t nnz = batch_nnz(rows.x, ids, count);
+    grow(indices_, nnz, torch::kInt64);
+    grow(weights_, nnz, torch::kFloat32);
+    grow(offsets_, count, torch::kInt64);
+    grow(targets_, count, torch::kInt64);
+    fill_batch(rows.x, ids, count, indices_.data_ptr<int64_t>(), weights_.data_ptr<float>(), offsets_.data_ptr<int64_t>());
+    int64_t* tp = targets_.data_ptr<int64_t>();
+    for (int64_t i = 0; i < count; ++i) tp[i] = rows.y[static_cast<std::size_t>(ids[i])];
+    *targets = targets_.narrow(0, 0, count);
+    return nn::SparseBatch{indices_.narrow(0, 0, nnz), offsets_.narrow(0, 0, count), weights_.narrow(0, 0, nnz)};
+  }
+
+ private:
+  static void grow(torch::Tensor& t, int64_t n, torch::Dtype dtype) {
+    if (!t.defined() || t.numel() < n) t = torch::empty({std::max<int64_t>(n, t.defined() ? 2 * t.numel() : n)}, dtype);
+  }
+
+  torch::Tensor indices_, weights_, offsets_, targets_;
+};
+
+}  // namespace
+
+nn::SparseBatch make_batch(const SparseRowsView& rows, const int64_t* ids, int64_t count) {
+  const int64_t nnz = batch_nnz(rows, ids, count);
+  auto indices = torch::empty({nnz}, torch::kInt64);
+  auto weights = torch::empty({nnz}, torch::kFloat32);
+  auto offsets = torch::empty({count}, torch::kInt64);
+  fill_batch(rows, ids, count, indices.data_ptr<int64_t>(), weights.data_ptr<float>(), offsets.data_ptr<int64_t>());
   return nn::SparseBatch{indices, offsets, weights};
 }
 
@@ -221,6 +258,7 @@ TrainResult train_model(nn::TextClassifier& model, const LabeledRows& train, con
   std::vector<bool> warned(named.size(), false);
 
   BestWeights best;
+  BatchBuffers buffers;
   int64_t global_step = schedule->step_count();
   int epochs_run = 0;
   for (int epoch = start_epoch; epoch <= options.epochs; ++epoch) {
@@ -233,10 +271,12 @@ TrainResult train_model(nn::TextClassifier& model, const LabeledRows& train, con
     for (int64_t b = 0; b < batches; ++b) {
       const int64_t start = b * options.batch_size;
       const int64_t count = std::min(options.batch_size, n - start);
-      auto batch = make_batch(train.x, order.data() + start, count).to(device);
-      std::vector<int64_t> ys(static_cast<std::size_t>(count));
-      for (int64_t i = 0; i < count; ++i) ys[static_cast<std::size_t>(i)] = train.y[static_cast<std::size_t>(order[static_cast<std::size_t>(start + i)])];
-      auto target = torch::tensor(ys, torch::kInt64).to(device);
+      torch::Tensor target;
+      auto batch = buffers.fill(train, order.data() + start, count, &target);
+      if (!device.is_cpu()) {
+        batch = batch.to(device);
+        target = target.to(device);
+      }
 
       const double lr = schedule->lr();
       set_lr(*optimizer, lr);

@@ -39,11 +39,13 @@ void validate(const OptimizerOptions& options);
 [[nodiscard]] double effective_weight_decay(const OptimizerOptions& options);
 
 /// Validates `options` and builds an AdamW or SGD over `params` (one parameter group). Parameters
-/// with dense gradients are updated by torch::optim::AdamW / SGD unchanged; parameters with sparse
-/// (row) gradients, as EmbeddingBag tables give with sparse gradients on, are updated lazily: only
-/// the rows the gradient lists, their moments/momentum included (TensorFlow's LazyAdam semantics,
-/// with AdamW's decoupled weight decay on those rows). State saves and loads as torch's does.
-/// Throws ConfigError.
+/// with dense gradients are updated with torch::optim::AdamW's / SGD's formula; parameters with
+/// sparse (row) gradients, as EmbeddingBag tables give with sparse gradients on, are updated lazily:
+/// only the rows the gradient lists, their moments/momentum included (TensorFlow's LazyAdam
+/// semantics, with AdamW's decoupled weight decay on those rows). On the CPU, float AdamW updates
+/// and sparse SGD updates run as one fused in-place pass per tensor (or per touched row), equal to
+/// torch's ops up to floating-point reordering; elsewhere torch's ops run. State saves and loads
+/// as torch's does. Throws ConfigError.
 [[nodiscard]] std::unique_ptr<torch::optim::Optimizer> make_optimizer(std::vector<torch::Tensor> params,
                                                                       const OptimizerOptions& options);
 

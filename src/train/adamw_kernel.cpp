@@ -1,0 +1,35 @@
+#include "adamw_kernel.h"
+
+#include <cmath>
+
+namespace kiln::train {
+namespace {
+
+template <typename T>
+inline void span(T* __restrict w, T* __restrict m, T* __restrict v, const T* __restrict g, int64_t n,
+                 const AdamWCoeffs<T>& c) {
+  if (c.has_decay) {
+    for (int64_t i = 0; i < n; ++i) w[i] *= c.decay;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const T gi = g[i];
+    const T mi = m[i] * c.beta1 + c.one_minus_beta1 * gi;
+    const T vi = v[i] * c.beta2 + c.one_minus_beta2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    const T denom = std::sqrt(vi) / c.sqrt_bc2 + c.eps;
+    w[i] = w[i] + c.neg_step_size * (mi / denom);
+  }
+}
+
+}  // namespace
+
+void adamw_span(float* w, float* m, float* v, const float* g, int64_t n, const AdamWCoeffs<float>& c) {
+  span(w, m, v, g, n, c);
+}
+
+void adamw_span(double* w, double* m, double* v, const double* g, int64_t n, const AdamWCoeffs<double>& c) {
+  span(w, m, v, g, n, c);
+}
+
+}  // namespace kiln::train

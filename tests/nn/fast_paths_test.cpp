@@ -1,0 +1,76 @@
+// The training fast paths must reproduce LibTorch's results: dropout draws the very same masks,
+// and the fused EmbeddingBag backward gives torch's row-sparse gradient, coalesced.
+#include <gtest/gtest.h>
+
+#include "dropout.h"
+#include "sparse_embed.h"
+
+namespace kiln::nn {
+namespace {
+
+TEST(FastDropout, SameMasksAndGeneratorStateAsTorch) {
+  for (auto dtype : {torch::kFloat32, torch::kFloat64}) {
+    for (double p : {0.1, 0.3, 0.5}) {
+      const auto x = torch::randn({37, 129}, dtype);  // not a multiple of the MT19937 block
+      torch::manual_seed(17);
+      (void)torch::rand({700});  // the engine mid-block
+      const auto want = torch::dropout(x, p, true);
+      const auto want_next = torch::rand({5});
+      torch::manual_seed(17);
+      (void)torch::rand({700});
+      const auto got = nn::dropout(x, p, true);
+      const auto got_next = torch::rand({5});
+      EXPECT_TRUE(torch::equal(got, want)) << "p " << p;
+      EXPECT_TRUE(torch::equal(got_next, want_next)) << "generator state after dropout differs, p " << p;
+    }
+  }
+}
+
+TEST(FastDropout, EvalAndZeroProbabilityPassThrough) {
+  const auto x = torch::randn({4, 5});
+  EXPECT_TRUE(torch::equal(nn::dropout(x, 0.3, false), x));
+  EXPECT_TRUE(torch::equal(nn::dropout(x, 0.0, true), x));
+}
+
+TEST(FastDropout, GradientIsTheMask) {
+  auto x = torch::randn({8, 16}, torch::requires_grad());
+  torch::manual_seed(3);
+  auto y = nn::dropout(x, 0.25, true);
+  y.sum().backward();
+  EXPECT_TRUE(torch::equal(x.grad(), (y.detach() != 0).to(torch::kFloat32) / 0.75f));
+}
+
+TEST(FusedEmbeddingBackward, EqualsTorchSparseGradient) {
+  for (bool weighted : {true, false}) {
+    torch::manual_seed(5);
+    auto fused = torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(50, 6).mode(torch::kSum).sparse(true));
+    auto plain = torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(50, 6).mode(torch::kSum).sparse(true));
+    plain->weight.set_data(fused->weight.detach().clone());
+    // Rows repeat within and across bags, bag 2 is empty, rows come unsorted.
+    SparseBatch batch{torch::tensor({7, 3, 7, 49, 3, 0, 12, 7}, torch::kInt64), torch::tensor({0, 3, 5, 5}, torch::kInt64),
+                      weighted ? torch::rand({8}) : torch::Tensor()};
+    const auto up = torch::randn({4, 6});
+    (embed_sparse(fused, batch, Pooling::kSum) * up).sum().backward();
+    const auto w = batch.weights;
+    (plain->forward(batch.indices, batch.offsets, w) * up).sum().backward();
+    const auto g = fused->weight.grad();
+    ASSERT_TRUE(g.is_sparse());
+    EXPECT_TRUE(torch::equal(g._indices(), torch::tensor({{0, 3, 7, 12, 49}}, torch::kInt64)));
+    EXPECT_LE((g.to_dense() - plain->weight.grad().to_dense()).abs().max().item<float>(), 1e-6f);
+  }
+}
+
+TEST(FusedEmbeddingBackward, MeanPoolingKeepsItsGradient) {
+  torch::manual_seed(6);
+  auto fused = torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(20, 4).mode(torch::kSum).sparse(true));
+  auto dense = torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(20, 4).mode(torch::kSum));
+  dense->weight.set_data(fused->weight.detach().clone());
+  SparseBatch batch{torch::tensor({1, 2, 2, 19}, torch::kInt64), torch::tensor({0, 2}, torch::kInt64),
+                    torch::tensor({0.5f, 1.0f, 2.0f, 1.0f})};
+  embed_sparse(fused, batch, Pooling::kMean).pow(2).sum().backward();
+  embed_sparse(dense, batch, Pooling::kMean).pow(2).sum().backward();
+  EXPECT_LE((fused->weight.grad().to_dense() - dense->weight.grad()).abs().max().item<float>(), 1e-6f);
+}
+
+}  // namespace
+}  // namespace kiln::nn
