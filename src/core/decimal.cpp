@@ -87,13 +87,23 @@ bool decimal_digits(std::uint64_t m, int e, std::uint64_t& digits, int& exponent
   return false;
 }
 
-/// Writes the P digits of `d` (d < 10^P) at `out`.
+constexpr char kDigitPairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/// Writes the P digits of `d` (d < 10^P) at `out`, two at a time.
 template <int P>
 void write_digits(char* out, std::uint64_t d) {
-  for (int i = P - 1; i >= 0; --i) {
-    out[i] = static_cast<char>('0' + d % 10);
-    d /= 10;
+  int i = P;
+  while (i >= 2) {
+    const auto pair = static_cast<std::size_t>(d % 100) * 2;
+    d /= 100;
+    i -= 2;
+    out[i] = kDigitPairs[pair];
+    out[i + 1] = kDigitPairs[pair + 1];
   }
+  if (i == 1) out[0] = static_cast<char>('0' + d);
 }
 
 /// printf's %g layout of `digits` (exactly P digits, first one nonzero) times 10^(exponent-P+1).
