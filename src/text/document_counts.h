@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ascii_words.h"
 #include "kiln/text/analyzer.h"
 #include "row_builder.h"
 #include "term_table.h"
@@ -18,7 +19,7 @@ namespace kiln::text::detail {
 constexpr std::size_t kSmallBatchDocs = 64;
 
 /// How many terms ahead of the lookup count_documents prefetches the term table's slot.
-constexpr std::size_t kPrefetchAhead = 8;
+constexpr std::size_t kPrefetchAhead = 8;  // a power of 2
 
 /// Counts each document's terms; `id_of(term, hash)` (hash = TermTable::hash(term)) returns a
 /// column/id or -1 to ignore the term. `table` is the table id_of reads (for prefetching).
@@ -30,12 +31,42 @@ void count_documents(const Analyzer& analyzer, const std::vector<std::string>& d
   std::vector<std::uint64_t> hashes;
   struct Tally {
     std::int32_t doc = -1;  ///< chunk-local document that last counted this id
-    std::int32_t count = 0;
+    std::int32_t entry = 0;  ///< its entry in that document's row
   };
   std::vector<Tally> tally;
   std::vector<std::int32_t> touched;
-  // Hashes first, then lookups with the slot of a term a few places ahead already on its way.
+  // Word unigrams of an ASCII document: tokens straight from the block scan, each hashed as it is
+  // found and looked up kPrefetchAhead tokens later (its slot prefetched meanwhile).
+  const AnalyzerOptions& ao = analyzer.options();
+  const bool ascii_words = ao.analyzer == AnalyzerKind::kWord && ao.ngram_min == 1 && ao.ngram_max == 1 && !ao.cjk;
+  AsciiWords words;
+  struct Pending {
+    std::string_view term;
+    std::uint64_t hash;
+  };
+  Pending ring[kPrefetchAhead];
+  // Otherwise hashes first, then lookups with the slot of a term a few places ahead already on its way.
   auto for_each_id = [&](std::string_view doc, auto&& fn) {
+    if (ascii_words && words.scan(doc, ao.lowercase)) {
+      std::size_t found = 0;
+      words.for_each_token([&](std::string_view term) {
+        const std::uint64_t h = TermTable::hash(term);
+        table.prefetch(h);
+        Pending& slot = ring[found & (kPrefetchAhead - 1)];
+        if (found >= kPrefetchAhead) {
+          const std::int32_t id = id_of(slot.term, slot.hash);
+          if (id >= 0) fn(id);
+        }
+        slot = Pending{term, h};
+        ++found;
+      });
+      for (std::size_t i = found > kPrefetchAhead ? found - kPrefetchAhead : 0; i < found; ++i) {
+        const Pending& slot = ring[i & (kPrefetchAhead - 1)];
+        const std::int32_t id = id_of(slot.term, slot.hash);
+        if (id >= 0) fn(id);
+      }
+      return;
+    }
     analyzer.analyze(doc, scratch, terms);
     hashes.resize(terms.size());
     for (std::size_t i = 0; i < terms.size(); ++i) hashes[i] = TermTable::hash(terms[i]);
@@ -63,9 +94,10 @@ void count_documents(const Analyzer& analyzer, const std::vector<std::string>& d
     }
     return;
   }
+  // Each id's entry of the current row is appended at its first occurrence and counted in place.
   for (std::size_t d = begin; d < end; ++d) {
-    touched.clear();
     const auto doc = static_cast<std::int32_t>(d - begin);
+    const std::size_t row_start = rows.cols.size();
     for_each_id(docs[d], [&](std::int32_t id) {
       if (static_cast<std::size_t>(id) >= tally.size()) {
         tally.resize(std::max<std::size_t>(static_cast<std::size_t>(id) + 1, tally.size() * 2));
@@ -73,16 +105,13 @@ void count_documents(const Analyzer& analyzer, const std::vector<std::string>& d
       Tally& t = tally[static_cast<std::size_t>(id)];
       if (t.doc != doc) {
         t.doc = doc;
-        t.count = 1;
-        touched.push_back(id);
+        t.entry = static_cast<std::int32_t>(rows.cols.size() - row_start);
+        rows.cols.push_back(id);
+        rows.counts.push_back(1);
       } else {
-        ++t.count;
+        ++rows.counts[row_start + static_cast<std::size_t>(t.entry)];
       }
     });
-    for (std::int32_t id : touched) {
-      rows.cols.push_back(id);
-      rows.counts.push_back(tally[static_cast<std::size_t>(id)].count);
-    }
     rows.indptr.push_back(static_cast<std::int64_t>(rows.cols.size()));
   }
 }

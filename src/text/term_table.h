@@ -34,16 +34,7 @@ class TermTable {
       if ((s & ~kOffsetMask) == tag && equal(s & kOffsetMask, term)) return record_id(s & kOffsetMask);
       slot = (slot + 1) & mask_;
     }
-    const auto id = static_cast<std::int32_t>(records_.size());
-    const std::uint64_t offset = arena_.size();
-    const auto len = static_cast<std::uint32_t>(term.size());
-    arena_.append(reinterpret_cast<const char*>(&id), 4);
-    arena_.append(reinterpret_cast<const char*>(&len), 4);
-    arena_.append(term.data(), term.size());
-    records_.push_back(offset);
-    slots_[slot] = tag | offset;
-    if (records_.size() > (slots_.size() >> 1)) rehash(slots_.size() * 2);
-    return id;
+    return add(term, tag, slot);
   }
 
   /// Id of `term` or -1.
@@ -97,6 +88,20 @@ class TermTable {
   }
 
  private:
+  /// Appends `term` as the next id in the empty `slot`; out of line, so the lookup inlines.
+  [[gnu::noinline]] std::int32_t add(std::string_view term, std::uint64_t tag, std::size_t slot) {
+    const auto id = static_cast<std::int32_t>(records_.size());
+    const std::uint64_t offset = arena_.size();
+    const auto len = static_cast<std::uint32_t>(term.size());
+    arena_.append(reinterpret_cast<const char*>(&id), 4);
+    arena_.append(reinterpret_cast<const char*>(&len), 4);
+    arena_.append(term.data(), term.size());
+    records_.push_back(offset);
+    slots_[slot] = tag | offset;
+    if (records_.size() > (slots_.size() >> 1)) rehash(slots_.size() * 2);
+    return id;
+  }
+
   static constexpr std::uint64_t kOffsetMask = (std::uint64_t{1} << 40) - 1;
   static constexpr std::size_t kRecordStart = 8;
 

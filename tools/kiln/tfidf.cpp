@@ -3,6 +3,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "kiln/core/atomic_output.h"
+#include "kiln/core/decimal.h"
 #include "kiln/core/error.h"
 #include "kiln/core/parallel.h"
 #include "kiln/data/reader.h"
@@ -102,37 +104,44 @@ text::TfidfOptions options_from_flags(const TfidfFlags& f) {
   return o;
 }
 
-// Refuses to replace a path that is not an earlier kiln tfidf output.
-/// Matrix Market coordinate file, 1-based; values with 9 (float) or 17 (double) significant digits.
-/// Rows are formatted in parallel into per-chunk buffers.
+/// Matrix Market coordinate file, 1-based; values as printf's %.9g (float) or %.17g (double).
+/// Rows are formatted in parallel, each chunk into one uninitialized buffer.
 template <typename T>
 void write_mtx(const fs::path& path, const text::CsrMatrix<T>& m) {
-  constexpr int kDigits = std::is_same_v<T, float> ? 9 : 17;
+  struct Part {
+    std::unique_ptr<char[]> bytes;
+    std::size_t size = 0;
+  };
   const auto rows = static_cast<std::size_t>(m.rows);
-  std::vector<std::string> parts(core::chunk_count(rows));
+  std::vector<Part> parts(core::chunk_count(rows));
   core::parallel_chunks(rows, [&](std::size_t begin, std::size_t end, std::size_t k) {
-    std::string& buf = parts[k];
+    constexpr std::size_t kIndexChars = 20;  // a 1-based int64 index and its separator
     const std::size_t entries = static_cast<std::size_t>(m.indptr[end] - m.indptr[begin]);
-    buf.resize(entries * (kDigits + 32) + 64);
-    char* p = buf.data();
+    Part& part = parts[k];
+    part.bytes.reset(new char[entries * (2 * kIndexChars + core::kGeneralMaxChars + 1) + 1]);
+    char* p = part.bytes.get();
     for (std::size_t r = begin; r < end; ++r) {
+      char row[kIndexChars + 1];
+      char* row_end = std::to_chars(row, row + kIndexChars, static_cast<std::int64_t>(r) + 1).ptr;
+      *row_end++ = ' ';
+      const auto row_len = static_cast<std::size_t>(row_end - row);
       for (std::int64_t e = m.indptr[r]; e < m.indptr[r + 1]; ++e) {
-        p = std::to_chars(p, p + 24, static_cast<std::int64_t>(r) + 1).ptr;
+        std::memcpy(p, row, row_len);
+        p += row_len;
+        p = std::to_chars(p, p + kIndexChars, static_cast<std::int64_t>(m.indices[e]) + 1).ptr;
         *p++ = ' ';
-        p = std::to_chars(p, p + 24, static_cast<std::int64_t>(m.indices[e]) + 1).ptr;
-        *p++ = ' ';
-        p = std::to_chars(p, p + 32, m.data[e], std::chars_format::general, kDigits).ptr;
+        p = core::write_general(p, m.data[e]);
         *p++ = '\n';
       }
     }
-    buf.resize(static_cast<std::size_t>(p - buf.data()));
+    part.size = static_cast<std::size_t>(p - part.bytes.get());
   });
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) throw IoError(path.string() + ": cannot create; check that the directory is writable");
   std::string header = "%%MatrixMarket matrix coordinate real general\n" + std::to_string(m.rows) + " " +
                        std::to_string(m.cols) + " " + std::to_string(m.nnz()) + "\n";
   bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
-  for (const auto& part : parts) ok = ok && std::fwrite(part.data(), 1, part.size(), f) == part.size();
+  for (const auto& part : parts) ok = ok && std::fwrite(part.bytes.get(), 1, part.size, f) == part.size;
   ok = (std::fclose(f) == 0) && ok;
   if (!ok) throw IoError(path.string() + ": write failed (disk full?)");
 }
@@ -151,11 +160,10 @@ std::string lines(const std::vector<std::string>& terms) {
 
 std::string idf_lines(const std::vector<double>& idf, bool is_float) {
   std::string s;
-  s.resize(idf.size() * 26);
+  s.resize(idf.size() * (core::kGeneralMaxChars + 1));
   char* p = s.data();
   for (double v : idf) {
-    p = is_float ? std::to_chars(p, p + 25, static_cast<float>(v), std::chars_format::general, 9).ptr
-                 : std::to_chars(p, p + 25, v, std::chars_format::general, 17).ptr;
+    p = is_float ? core::write_general(p, static_cast<float>(v)) : core::write_general(p, v);
     *p++ = '\n';
   }
   s.resize(static_cast<std::size_t>(p - s.data()));

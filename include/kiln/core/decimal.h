@@ -1,0 +1,17 @@
+// Fast, exact decimal text for floating-point values in data files (Matrix Market, idf lists).
+#pragma once
+
+namespace kiln::core {
+
+/// Longest text write_general writes (sign, 17 digits, '.', "e-308"), with room to spare.
+constexpr int kGeneralMaxChars = 32;
+
+/// Writes `v` exactly as printf's "%.9g" does (round half to even on the exact binary value,
+/// trailing zeros and a trailing '.' removed) at `out` and returns the end; no terminating NUL.
+/// `out` must have kGeneralMaxChars bytes. Thread-safe. The usual case (positive or negative
+/// values with 1e-36 <= |v| < 1e9) is computed with integer arithmetic, the rest by std::to_chars.
+char* write_general(char* out, float v);
+/// The same for double and "%.17g" (fast path for 1e-16 <= |v| < 1e17).
+char* write_general(char* out, double v);
+
+}  // namespace kiln::core
