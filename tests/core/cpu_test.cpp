@@ -62,7 +62,9 @@ TEST(Cpu, ReadsThisMachine) {
   EXPECT_GT(c.family, 0);
   const auto f = c.features();
   EXPECT_NE(std::find(f.begin(), f.end(), "sse4_2"), f.end()) << "every x86-64 CPU Kiln supports has SSE4.2";
-  if (c.has_avx512_core()) EXPECT_TRUE(c.has_avx2_fma());
+  if (c.has_avx512_core()) {
+    EXPECT_TRUE(c.has_avx2_fma());
+  }
 #endif
 }
 
