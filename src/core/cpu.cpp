@@ -286,13 +286,11 @@ BlasInfo blas_info() {
 
 bool set_blas_threads(int n) {
   using SetFn = void (*)(int);
-  if (auto* f = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
-    f(n);
-    return true;
-  }
-  if (auto* f = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "bli_thread_set_num_threads"))) {
-    f(n);
-    return true;
+  for (const char* name : {"openblas_set_num_threads", "bli_thread_set_num_threads"}) {
+    if (auto* f = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, name))) {
+      f(n);
+      return true;
+    }
   }
   return false;
 }
