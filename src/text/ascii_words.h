@@ -34,8 +34,8 @@ class AsciiWords {
     return ascii;
   }
 
-  /// Calls fn(token) for each token of the last scanned document, in order. The views point into
-  /// this object and stay valid until the next scan.
+  /// Calls fn(p, n) for each token (n bytes at p) of the last scanned document, in order. The
+  /// bytes are in this object, valid until the next scan, and 8 bytes from p may always be read.
   template <typename Fn>
   void for_each_token(Fn&& fn) const {
     const char* t = text_.data();
@@ -60,7 +60,7 @@ class AsciiWords {
         const std::size_t end = base + static_cast<std::size_t>(__builtin_ctzll(ends));
         ends &= ends - 1;
         in_word = false;
-        if (end - start >= 2) fn(std::string_view(t + start, end - start));
+        if (end - start >= 2) fn(t + start, end - start);
       }
     }
   }

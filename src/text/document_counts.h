@@ -21,67 +21,61 @@ constexpr std::size_t kSmallBatchDocs = 64;
 /// How many terms ahead of the lookup count_documents prefetches the term table's slot.
 constexpr std::size_t kPrefetchAhead = 8;  // a power of 2
 
-/// Counts each document's terms; `id_of(term, hash)` (hash = TermTable::hash(term)) returns a
-/// column/id or -1 to ignore the term. `table` is the table id_of reads (for prefetching).
+/// Counts each document's terms; `id_of(key)` (a TermKey) returns a column/id or -1 to ignore the
+/// term, and never an id of `table.size()` + (the document's terms so far) or more. `table` is the
+/// table id_of reads (for prefetching and that bound).
 template <typename IdOf>
 void count_documents(const Analyzer& analyzer, const std::vector<std::string>& docs, std::size_t begin,
                      std::size_t end, const TermTable& table, RowCounts& rows, IdOf&& id_of) {
   AnalyzerScratch scratch;
   std::vector<std::string_view> terms;
-  std::vector<std::uint64_t> hashes;
-  struct Tally {
-    std::int32_t doc = -1;  ///< chunk-local document that last counted this id
-    std::int32_t entry = 0;  ///< its entry in that document's row
-  };
-  std::vector<Tally> tally;
-  std::vector<std::int32_t> touched;
-  // Word unigrams of an ASCII document: tokens straight from the block scan, each hashed as it is
+  std::vector<TermKey> keys;
+  // Word unigrams of an ASCII document: tokens straight from the block scan, each keyed as it is
   // found and looked up kPrefetchAhead tokens later (its slot prefetched meanwhile).
   const AnalyzerOptions& ao = analyzer.options();
   const bool ascii_words = ao.analyzer == AnalyzerKind::kWord && ao.ngram_min == 1 && ao.ngram_max == 1 && !ao.cjk;
   AsciiWords words;
-  struct Pending {
-    std::string_view term;
-    std::uint64_t hash;
-  };
-  Pending ring[kPrefetchAhead];
-  // Otherwise hashes first, then lookups with the slot of a term a few places ahead already on its way.
-  auto for_each_id = [&](std::string_view doc, auto&& fn) {
+  TermKey ring[kPrefetchAhead];
+  // Calls reserve(n) with a bound n on the document's terms, then fn(id) for each term in order.
+  // Otherwise keys first, then lookups with the slot of a term a few places ahead already on its way.
+  auto for_each_id = [&](std::string_view doc, auto&& reserve, auto&& fn) {
     if (ascii_words && words.scan(doc, ao.lowercase)) {
+      reserve(doc.size() / 2 + 1);  // a token is 2+ bytes, then a separator or the end
       std::size_t found = 0;
-      words.for_each_token([&](std::string_view term) {
-        const std::uint64_t h = TermTable::hash(term);
-        table.prefetch(h);
-        Pending& slot = ring[found & (kPrefetchAhead - 1)];
+      words.for_each_token([&](const char* p, std::size_t n) {
+        const TermKey k = TermTable::key_padded(p, n);
+        table.prefetch(k.hash);
+        TermKey& slot = ring[found & (kPrefetchAhead - 1)];
         if (found >= kPrefetchAhead) {
-          const std::int32_t id = id_of(slot.term, slot.hash);
+          const std::int32_t id = id_of(slot);
           if (id >= 0) fn(id);
         }
-        slot = Pending{term, h};
+        slot = k;
         ++found;
       });
       for (std::size_t i = found > kPrefetchAhead ? found - kPrefetchAhead : 0; i < found; ++i) {
-        const Pending& slot = ring[i & (kPrefetchAhead - 1)];
-        const std::int32_t id = id_of(slot.term, slot.hash);
+        const std::int32_t id = id_of(ring[i & (kPrefetchAhead - 1)]);
         if (id >= 0) fn(id);
       }
       return;
     }
     analyzer.analyze(doc, scratch, terms);
-    hashes.resize(terms.size());
-    for (std::size_t i = 0; i < terms.size(); ++i) hashes[i] = TermTable::hash(terms[i]);
+    reserve(terms.size());
+    keys.resize(terms.size());
+    for (std::size_t i = 0; i < terms.size(); ++i) keys[i] = TermTable::key(terms[i]);
     for (std::size_t i = 0; i < terms.size(); ++i) {
-      if (i + kPrefetchAhead < terms.size()) table.prefetch(hashes[i + kPrefetchAhead]);
-      const std::int32_t id = id_of(terms[i], hashes[i]);
+      if (i + kPrefetchAhead < terms.size()) table.prefetch(keys[i + kPrefetchAhead].hash);
+      const std::int32_t id = id_of(keys[i]);
       if (id >= 0) fn(id);
     }
   };
   // A few documents (a served request): sort each document's ids instead of stamping arrays as
   // long as the largest id, which would cost O(vocabulary) per call.
   if (end - begin <= kSmallBatchDocs) {
+    std::vector<std::int32_t> touched;
     for (std::size_t d = begin; d < end; ++d) {
       touched.clear();
-      for_each_id(docs[d], [&](std::int32_t id) { touched.push_back(id); });
+      for_each_id(docs[d], [](std::size_t) {}, [&](std::int32_t id) { touched.push_back(id); });
       std::sort(touched.begin(), touched.end());
       for (std::size_t i = 0; i < touched.size();) {
         std::size_t j = i + 1;
@@ -94,25 +88,47 @@ void count_documents(const Analyzer& analyzer, const std::vector<std::string>& d
     }
     return;
   }
-  // Each id's entry of the current row is appended at its first occurrence and counted in place.
+  // Each id's count lives in a flat array by id, stamped with the document that last counted it;
+  // an id's first occurrence in a document appends it to the row, and the row's counts are copied
+  // out at the end of the document. Arrays are sized per document from the bound on its terms, so
+  // the per-term path has no size checks.
+  struct Tally {
+    std::int32_t doc;    ///< chunk-local document that last counted this id
+    std::int32_t count;  ///< its count in that document
+  };
+  std::vector<Tally> tally;
+  Tally* tallies = nullptr;
+  std::int32_t* out = nullptr;
+  rows.indptr.reserve(rows.indptr.size() + (end - begin));
   for (std::size_t d = begin; d < end; ++d) {
     const auto doc = static_cast<std::int32_t>(d - begin);
     const std::size_t row_start = rows.cols.size();
-    for_each_id(docs[d], [&](std::int32_t id) {
-      if (static_cast<std::size_t>(id) >= tally.size()) {
-        tally.resize(std::max<std::size_t>(static_cast<std::size_t>(id) + 1, tally.size() * 2));
+    auto reserve = [&](std::size_t n_terms) {
+      const std::size_t ids = table.size() + n_terms;
+      if (ids > tally.size()) {
+        tally.resize(std::max(ids, tally.size() * 2), Tally{-1, 0});
       }
-      Tally& t = tally[static_cast<std::size_t>(id)];
+      tallies = tally.data();
+      rows.cols.resize(row_start + n_terms);
+      out = rows.cols.data() + row_start;
+    };
+    for_each_id(docs[d], reserve, [&](std::int32_t id) {
+      Tally& t = tallies[id];
       if (t.doc != doc) {
         t.doc = doc;
-        t.entry = static_cast<std::int32_t>(rows.cols.size() - row_start);
-        rows.cols.push_back(id);
-        rows.counts.push_back(1);
+        t.count = 1;
+        *out++ = id;
       } else {
-        ++rows.counts[row_start + static_cast<std::size_t>(t.entry)];
+        ++t.count;
       }
     });
-    rows.indptr.push_back(static_cast<std::int64_t>(rows.cols.size()));
+    const std::size_t row_end = static_cast<std::size_t>(out - rows.cols.data());
+    rows.cols.resize(row_end);
+    rows.counts.resize(row_end);
+    const std::int32_t* cols = rows.cols.data();
+    std::int32_t* counts = rows.counts.data();
+    for (std::size_t e = row_start; e < row_end; ++e) counts[e] = tallies[cols[e]].count;
+    rows.indptr.push_back(static_cast<std::int64_t>(row_end));
   }
 }
 
