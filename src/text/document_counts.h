@@ -98,19 +98,22 @@ void count_documents(const Analyzer& analyzer, const std::vector<std::string>& d
   };
   std::vector<Tally> tally;
   Tally* tallies = nullptr;
+  std::vector<std::int32_t> row_ids, row_counts;  // the current row, copied out at its end
   std::int32_t* out = nullptr;
   rows.indptr.reserve(rows.indptr.size() + (end - begin));
   for (std::size_t d = begin; d < end; ++d) {
     const auto doc = static_cast<std::int32_t>(d - begin);
-    const std::size_t row_start = rows.cols.size();
     auto reserve = [&](std::size_t n_terms) {
       const std::size_t ids = table.size() + n_terms;
       if (ids > tally.size()) {
         tally.resize(std::max(ids, tally.size() * 2), Tally{-1, 0});
       }
       tallies = tally.data();
-      rows.cols.resize(row_start + n_terms);
-      out = rows.cols.data() + row_start;
+      if (n_terms > row_ids.size()) {
+        row_ids.resize(std::max(n_terms, 2 * row_ids.size()));
+        row_counts.resize(row_ids.size());
+      }
+      out = row_ids.data();
     };
     for_each_id(docs[d], reserve, [&](std::int32_t id) {
       Tally& t = tallies[id];
@@ -122,13 +125,13 @@ void count_documents(const Analyzer& analyzer, const std::vector<std::string>& d
         ++t.count;
       }
     });
-    const std::size_t row_end = static_cast<std::size_t>(out - rows.cols.data());
-    rows.cols.resize(row_end);
-    rows.counts.resize(row_end);
-    const std::int32_t* cols = rows.cols.data();
-    std::int32_t* counts = rows.counts.data();
-    for (std::size_t e = row_start; e < row_end; ++e) counts[e] = tallies[cols[e]].count;
-    rows.indptr.push_back(static_cast<std::int64_t>(row_end));
+    const std::int32_t* ids = row_ids.data();
+    const auto n_entries = static_cast<std::size_t>(out - ids);
+    std::int32_t* counts = row_counts.data();
+    for (std::size_t e = 0; e < n_entries; ++e) counts[e] = tallies[ids[e]].count;
+    rows.cols.insert(rows.cols.end(), ids, ids + n_entries);
+    rows.counts.insert(rows.counts.end(), counts, counts + n_entries);
+    rows.indptr.push_back(static_cast<std::int64_t>(rows.cols.size()));
   }
 }
 

@@ -2,8 +2,8 @@
 // keys stored in one arena. Lookups take string_views and allocate nothing; a new term's bytes are
 // copied once, when it enters the table.
 //
-// Layout, for one cache miss per lookup: a slot is 16 bytes (the term's first 8 bytes, 24 bits of
-// the hash with the length, and the id), so a term of up to 8 bytes is found by comparing the slot
+// Layout, for one cache miss per lookup: a slot is 16 bytes (the term's first 8 bytes, its length
+// and its id), so a term of up to 8 bytes is found by comparing the slot
 // alone; only longer terms read the rest of their bytes from the arena record (length, bytes).
 #pragma once
 
@@ -34,28 +34,28 @@ class TermTable {
   std::int32_t insert(std::string_view term) { return insert(key(term)); }
   /// The same with the key computed by the caller (e.g. ahead, to prefetch).
   std::int32_t insert(const TermKey& k) {
-    const std::uint32_t meta = meta_of(k);
+    const std::uint32_t len = len_of(k.term.size());
     std::size_t i = k.hash & mask_;
     while (true) {
       const Slot& s = slots_[i];
       if (s.id_plus_1 == 0) break;
-      if (s.prefix == k.prefix && s.meta == meta && (k.term.size() <= 8 || equal_tail(s.id_plus_1 - 1, k.term))) {
+      if (s.prefix == k.prefix && s.len == len && (k.term.size() <= 8 || equal_tail(s.id_plus_1 - 1, k.term))) {
         return s.id_plus_1 - 1;
       }
       i = (i + 1) & mask_;
     }
-    return add(k, meta, i);
+    return add(k, len, i);
   }
 
   /// Id of `term` or -1.
   [[nodiscard]] std::int32_t find(std::string_view term) const { return find(key(term)); }
   [[nodiscard]] std::int32_t find(const TermKey& k) const {
-    const std::uint32_t meta = meta_of(k);
+    const std::uint32_t len = len_of(k.term.size());
     std::size_t i = k.hash & mask_;
     while (true) {
       const Slot& s = slots_[i];
       if (s.id_plus_1 == 0) return -1;
-      if (s.prefix == k.prefix && s.meta == meta && (k.term.size() <= 8 || equal_tail(s.id_plus_1 - 1, k.term))) {
+      if (s.prefix == k.prefix && s.len == len && (k.term.size() <= 8 || equal_tail(s.id_plus_1 - 1, k.term))) {
         return s.id_plus_1 - 1;
       }
       i = (i + 1) & mask_;
@@ -86,14 +86,16 @@ class TermTable {
     } else {
       prefix = 0;
     }
-    return TermKey{s, hash_with(s, prefix), prefix};
+    const std::uint64_t h = hash_with(s, prefix);
+    return TermKey{s, h, prefix};
   }
   /// The same for `n` bytes at `p` where the 8 bytes from `p` may all be read.
   static TermKey key_padded(const char* p, std::size_t n) {
     std::uint64_t prefix = load8(reinterpret_cast<const unsigned char*>(p));
     if (n < 8) prefix &= (std::uint64_t{1} << (8 * n)) - 1;
     const std::string_view s(p, n);
-    return TermKey{s, hash_with(s, prefix), prefix};
+    const std::uint64_t h = hash_with(s, prefix);
+    return TermKey{s, h, prefix};
   }
 
   /// A wyhash-style 64-bit hash: one 64x64->128-bit multiply for terms of up to 8 bytes, two up
@@ -103,7 +105,7 @@ class TermTable {
  private:
   struct Slot {
     std::uint64_t prefix;    ///< the term's first 8 bytes, zero-padded
-    std::uint32_t meta;      ///< 24 bits of the hash, then min(length, 255)
+    std::uint32_t len;       ///< the term's length (saturated at 2^32 - 1)
     std::int32_t id_plus_1;  ///< 0 = empty
   };
 
@@ -125,20 +127,21 @@ class TermTable {
     return mix(mix(load8(p + left - 16) ^ k1, load8(p + left - 8) ^ seed), n ^ k2);
   }
 
-  static std::uint32_t meta_of(const TermKey& k) {
-    const std::size_t n = k.term.size();
-    return static_cast<std::uint32_t>(k.hash >> 40) << 8 | static_cast<std::uint32_t>(n < 255 ? n : 255);
+  static std::uint32_t len_of(std::size_t n) {
+    return n < 0xffffffffU ? static_cast<std::uint32_t>(n) : 0xffffffffU;
   }
 
   /// Appends `k` as the next id in the empty slot `i`; out of line, so the lookup inlines.
-  [[gnu::noinline]] std::int32_t add(const TermKey& k, std::uint32_t meta, std::size_t i) {
+  [[gnu::noinline]] std::int32_t add(const TermKey& k, std::uint32_t len_tag, std::size_t i) {
     const auto id = static_cast<std::int32_t>(records_.size());
     const std::uint64_t offset = arena_.size();
     const auto len = static_cast<std::uint32_t>(k.term.size());
-    arena_.append(reinterpret_cast<const char*>(&len), 4);
-    arena_.append(k.term.data(), k.term.size());
+    if (arena_.capacity() < offset + 4 + len) arena_.reserve(2 * (offset + 4 + len));
+    arena_.resize(offset + 4 + len);
+    std::memcpy(arena_.data() + offset, &len, 4);
+    std::memcpy(arena_.data() + offset + 4, k.term.data(), len);
     records_.push_back(offset);
-    slots_[i] = Slot{k.prefix, meta, id + 1};
+    slots_[i] = Slot{k.prefix, len_tag, id + 1};
     if (records_.size() > (slots_.size() >> 1)) rehash(slots_.size() * 2);
     return id;
   }
@@ -188,7 +191,7 @@ class TermTable {
       const TermKey k = key(view(static_cast<std::int32_t>(id)));
       std::size_t i = k.hash & mask_;
       while (slots_[i].id_plus_1 != 0) i = (i + 1) & mask_;
-      slots_[i] = Slot{k.prefix, meta_of(k), static_cast<std::int32_t>(id) + 1};
+      slots_[i] = Slot{k.prefix, len_of(k.term.size()), static_cast<std::int32_t>(id) + 1};
     }
   }
 
