@@ -18,6 +18,10 @@ namespace kiln::text::detail {
 /// Chunks of at most this many documents count terms by sorting ids (see count_documents).
 constexpr std::size_t kSmallBatchDocs = 64;
 
+/// How many 64-byte blocks of an ASCII document count_documents tokenizes before looking up
+/// their tokens.
+constexpr std::size_t kAsciiGroupBlocks = 8;
+
 /// How many terms ahead of the lookup count_documents prefetches the term table's slot.
 constexpr std::size_t kPrefetchAhead = 8;  // a power of 2
 
@@ -30,32 +34,33 @@ void count_documents(const Analyzer& analyzer, const std::vector<std::string>& d
   AnalyzerScratch scratch;
   std::vector<std::string_view> terms;
   std::vector<TermKey> keys;
-  // Word unigrams of an ASCII document: tokens straight from the block scan, each keyed as it is
-  // found and looked up kPrefetchAhead tokens later (its slot prefetched meanwhile).
+  // Word unigrams of an ASCII document: tokens straight from the block scan, keyed and their
+  // slots prefetched as found, looked up a group of blocks at a time.
   const AnalyzerOptions& ao = analyzer.options();
   const bool ascii_words = ao.analyzer == AnalyzerKind::kWord && ao.ngram_min == 1 && ao.ngram_max == 1 && !ao.cjk;
   AsciiWords words;
-  TermKey ring[kPrefetchAhead];
   // Calls reserve(n) with a bound n on the document's terms, then fn(id) for each term in order.
-  // Otherwise keys first, then lookups with the slot of a term a few places ahead already on its way.
   auto for_each_id = [&](std::string_view doc, auto&& reserve, auto&& fn) {
     if (ascii_words && words.scan(doc, ao.lowercase)) {
       reserve(doc.size() / 2 + 1);  // a token is 2+ bytes, then a separator or the end
-      std::size_t found = 0;
-      words.for_each_token([&](const char* p, std::size_t n) {
-        const TermKey k = TermTable::key_padded(p, n);
-        table.prefetch(k.hash);
-        TermKey& slot = ring[found & (kPrefetchAhead - 1)];
-        if (found >= kPrefetchAhead) {
-          const std::int32_t id = id_of(slot);
+      // Keys of kAsciiGroupBlocks blocks (at most ~22 tokens a block), slots prefetched as found,
+      // then their lookups: the prefetched lines are still in L1 when read.
+      constexpr std::size_t kMaxGroupTokens = kAsciiGroupBlocks * 64 / 2 + 1;
+      if (keys.size() < kMaxGroupTokens) keys.resize(kMaxGroupTokens);
+      AsciiWords::Cursor at;
+      const std::size_t blocks = words.blocks();
+      while (at.block < blocks) {
+        TermKey* out = keys.data();
+        const TermTable::Prefetcher prefetch = table.prefetcher();
+        words.for_each_token(at, std::min(blocks, at.block + kAsciiGroupBlocks), [&](const char* p, std::size_t n) {
+          const TermKey k = TermTable::key_padded(p, n);
+          prefetch(k.hash);
+          *out++ = k;
+        });
+        for (const TermKey* k = keys.data(); k != out; ++k) {
+          const std::int32_t id = id_of(*k);
           if (id >= 0) fn(id);
         }
-        slot = k;
-        ++found;
-      });
-      for (std::size_t i = found > kPrefetchAhead ? found - kPrefetchAhead : 0; i < found; ++i) {
-        const std::int32_t id = id_of(ring[i & (kPrefetchAhead - 1)]);
-        if (id >= 0) fn(id);
       }
       return;
     }

@@ -64,6 +64,13 @@ class TermTable {
 
   /// Starts loading the slot a lookup of a term with hash `h` reads first.
   void prefetch(std::uint64_t h) const { __builtin_prefetch(slots_.data() + (h & mask_)); }
+  /// The same as a value that holds the slot array (for loops that insert nothing meanwhile).
+  struct Prefetcher {
+    const void* slots;
+    std::size_t mask;
+    void operator()(std::uint64_t h) const { __builtin_prefetch(static_cast<const Slot*>(slots) + (h & mask)); }
+  };
+  [[nodiscard]] Prefetcher prefetcher() const { return Prefetcher{slots_.data(), mask_}; }
 
   [[nodiscard]] std::size_t size() const { return records_.size(); }
   /// Valid until the next insert.
@@ -141,6 +148,7 @@ class TermTable {
     std::memcpy(arena_.data() + offset, &len, 4);
     std::memcpy(arena_.data() + offset + 4, k.term.data(), len);
     records_.push_back(offset);
+    hashes_.push_back(k.hash);
     slots_[i] = Slot{k.prefix, len_tag, id + 1};
     if (records_.size() > (slots_.size() >> 1)) rehash(slots_.size() * 2);
     return id;
@@ -188,15 +196,19 @@ class TermTable {
     slots_.assign(capacity, Slot{0, 0, 0});
     mask_ = capacity - 1;
     for (std::size_t id = 0; id < records_.size(); ++id) {
-      const TermKey k = key(view(static_cast<std::int32_t>(id)));
-      std::size_t i = k.hash & mask_;
+      std::size_t i = hashes_[id] & mask_;
       while (slots_[i].id_plus_1 != 0) i = (i + 1) & mask_;
-      slots_[i] = Slot{k.prefix, len_of(k.term.size()), static_cast<std::int32_t>(id) + 1};
+      const std::uint64_t offset = records_[id];
+      const std::size_t n = record_len(offset);
+      std::uint64_t prefix = 0;
+      std::memcpy(&prefix, arena_.data() + offset + 4, n < 8 ? n : 8);
+      slots_[i] = Slot{prefix, len_of(n), static_cast<std::int32_t>(id) + 1};
     }
   }
 
   std::string arena_;                   ///< kRecordStart bytes, then per term: length, bytes
   std::vector<std::uint64_t> records_;  ///< arena offset of each id's record
+  std::vector<std::uint64_t> hashes_;   ///< each id's hash (for rehashing)
   std::vector<Slot> slots_;
   std::size_t mask_ = 0;
 };
