@@ -108,7 +108,7 @@ int main(int argc, char** argv) {
       text::TermTable table;
       text::detail::RowCounts rows;
       text::detail::count_documents(analyzer, docs, 0, docs.size(), table, rows,
-                                    [&](std::string_view term, std::uint64_t h) { return table.insert(term, h); });
+                                    [&](const text::TermKey& k) { return table.insert(k); });
       vocabulary = table.size();
     });
     report("analyze+count", mb, t, std::to_string(vocabulary) + " distinct terms");

@@ -34,15 +34,26 @@ class AsciiWords {
     return ascii;
   }
 
-  /// Calls fn(token) for each token of the last scanned document, in order. The views point into
-  /// this object and stay valid until the next scan.
-  template <typename Fn>
-  void for_each_token(Fn&& fn) const {
-    const char* t = text_.data();
-    std::uint64_t carry = 0;  // 1 if the previous block ended inside a word
-    std::size_t start = 0;
+  /// Where for_each_token stopped: between two blocks, maybe inside a word.
+  struct Cursor {
+    std::size_t block = 0;
+    std::uint64_t carry = 0;  ///< 1 if the previous block ended inside a word
+    std::size_t start = 0;    ///< where that word started
     bool in_word = false;
-    for (std::size_t b = 0; b < masks_.size(); ++b) {
+  };
+  /// Number of 64-byte blocks of the last scanned document.
+  [[nodiscard]] std::size_t blocks() const { return masks_.size(); }
+
+  /// Calls fn(p, n) for each token (n bytes at p) that ends in blocks [at.block, block_end) of the
+  /// last scanned document, in order, and advances `at`. The bytes are in this object, valid until
+  /// the next scan, and 8 bytes from p may always be read.
+  template <typename Fn>
+  void for_each_token(Cursor& at, std::size_t block_end, Fn&& fn) const {
+    const char* t = text_.data();
+    std::uint64_t carry = at.carry;
+    std::size_t start = at.start;
+    bool in_word = at.in_word;
+    for (std::size_t b = at.block; b < block_end; ++b) {
       const std::uint64_t w = masks_[b];
       const std::uint64_t before = (w << 1) | carry;  // bit i: byte i - 1 is a word character
       std::uint64_t starts = w & ~before;
@@ -60,9 +71,16 @@ class AsciiWords {
         const std::size_t end = base + static_cast<std::size_t>(__builtin_ctzll(ends));
         ends &= ends - 1;
         in_word = false;
-        if (end - start >= 2) fn(std::string_view(t + start, end - start));
+        if (end - start >= 2) fn(t + start, end - start);
       }
     }
+    at = Cursor{block_end, carry, start, in_word};
+  }
+  /// All tokens of the last scanned document.
+  template <typename Fn>
+  void for_each_token(Fn&& fn) const {
+    Cursor at;
+    for_each_token(at, masks_.size(), fn);
   }
 
  private:

@@ -2,9 +2,9 @@
 // keys stored in one arena. Lookups take string_views and allocate nothing; a new term's bytes are
 // copied once, when it enters the table.
 //
-// Layout, for few cache misses per lookup on vocabularies larger than the L2 cache: a slot is 8
-// bytes (24 bits of the hash and the 40-bit arena offset of the term's record), and a record holds
-// the id, the length and the bytes together. A hit costs the slot's line and the record's line.
+// Layout, for one cache miss per lookup: a slot is 16 bytes (the term's first 8 bytes, its length
+// and its id), so a term of up to 8 bytes is found by comparing the slot
+// alone; only longer terms read the rest of their bytes from the arena record (length, bytes).
 #pragma once
 
 #include <cstdint>
@@ -15,67 +15,114 @@
 
 namespace kiln::text {
 
+/// A term with what lookups compare first: its hash and its first 8 bytes (little-endian,
+/// zero-padded). Build with TermTable::key (or key_padded).
+struct TermKey {
+  std::string_view term;
+  std::uint64_t hash;
+  std::uint64_t prefix;
+};
+
 class TermTable {
  public:
   explicit TermTable(std::size_t expected = 1024) {
-    arena_.assign(kRecordStart, '\0');  // offset 0 marks an empty slot
+    arena_.assign(kRecordStart, '\0');
     rehash(capacity_for(expected));
   }
 
   /// Id of `term`, inserting it with the next id if absent.
-  std::int32_t insert(std::string_view term) { return insert(term, hash(term)); }
-  /// The same with `h == hash(term)` computed by the caller (e.g. ahead, to prefetch).
-  std::int32_t insert(std::string_view term, std::uint64_t h) {
-    const std::uint64_t tag = h >> 40 << 40;
-    std::size_t slot = h & mask_;
+  std::int32_t insert(std::string_view term) { return insert(key(term)); }
+  /// The same with the key computed by the caller (e.g. ahead, to prefetch).
+  std::int32_t insert(const TermKey& k) {
+    const std::uint32_t len = len_of(k.term.size());
+    std::size_t i = k.hash & mask_;
     while (true) {
-      const std::uint64_t s = slots_[slot];
-      if (s == 0) break;
-      if ((s & ~kOffsetMask) == tag && equal(s & kOffsetMask, term)) return record_id(s & kOffsetMask);
-      slot = (slot + 1) & mask_;
+      const Slot& s = slots_[i];
+      if (s.id_plus_1 == 0) break;
+      if (s.prefix == k.prefix && s.len == len && (k.term.size() <= 8 || equal_tail(s.id_plus_1 - 1, k.term))) {
+        return s.id_plus_1 - 1;
+      }
+      i = (i + 1) & mask_;
     }
-    return add(term, tag, slot);
+    return add(k, len, i);
   }
 
   /// Id of `term` or -1.
-  [[nodiscard]] std::int32_t find(std::string_view term) const { return find(term, hash(term)); }
-  [[nodiscard]] std::int32_t find(std::string_view term, std::uint64_t h) const {
-    const std::uint64_t tag = h >> 40 << 40;
-    std::size_t slot = h & mask_;
+  [[nodiscard]] std::int32_t find(std::string_view term) const { return find(key(term)); }
+  [[nodiscard]] std::int32_t find(const TermKey& k) const {
+    const std::uint32_t len = len_of(k.term.size());
+    std::size_t i = k.hash & mask_;
     while (true) {
-      const std::uint64_t s = slots_[slot];
-      if (s == 0) return -1;
-      if ((s & ~kOffsetMask) == tag && equal(s & kOffsetMask, term)) return record_id(s & kOffsetMask);
-      slot = (slot + 1) & mask_;
+      const Slot& s = slots_[i];
+      if (s.id_plus_1 == 0) return -1;
+      if (s.prefix == k.prefix && s.len == len && (k.term.size() <= 8 || equal_tail(s.id_plus_1 - 1, k.term))) {
+        return s.id_plus_1 - 1;
+      }
+      i = (i + 1) & mask_;
     }
   }
 
   /// Starts loading the slot a lookup of a term with hash `h` reads first.
   void prefetch(std::uint64_t h) const { __builtin_prefetch(slots_.data() + (h & mask_)); }
+  /// The same as a value that holds the slot array (for loops that insert nothing meanwhile).
+  struct Prefetcher {
+    const void* slots;
+    std::size_t mask;
+    void operator()(std::uint64_t h) const { __builtin_prefetch(static_cast<const Slot*>(slots) + (h & mask)); }
+  };
+  [[nodiscard]] Prefetcher prefetcher() const { return Prefetcher{slots_.data(), mask_}; }
 
   [[nodiscard]] std::size_t size() const { return records_.size(); }
   /// Valid until the next insert.
   [[nodiscard]] std::string_view view(std::int32_t id) const {
     const std::uint64_t offset = records_[static_cast<std::size_t>(id)];
-    return std::string_view(arena_.data() + offset + 8, record_len(offset));
+    return std::string_view(arena_.data() + offset + 4, record_len(offset));
+  }
+
+  /// The key of `s` (reads only its bytes).
+  static TermKey key(std::string_view s) {
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const std::size_t n = s.size();
+    std::uint64_t prefix;
+    if (n >= 8) {
+      prefix = load8(p);
+    } else if (n >= 4) {
+      prefix = load4(p) | (load4(p + n - 4) << (8 * (n - 4)));  // overlapping bytes agree
+    } else if (n > 0) {
+      prefix = std::uint64_t{p[0]} | (std::uint64_t{p[n >> 1]} << (8 * (n >> 1))) | (std::uint64_t{p[n - 1]} << (8 * (n - 1)));
+    } else {
+      prefix = 0;
+    }
+    const std::uint64_t h = hash_with(s, prefix);
+    return TermKey{s, h, prefix};
+  }
+  /// The same for `n` bytes at `p` where the 8 bytes from `p` may all be read.
+  static TermKey key_padded(const char* p, std::size_t n) {
+    std::uint64_t prefix = load8(reinterpret_cast<const unsigned char*>(p));
+    if (n < 8) prefix &= (std::uint64_t{1} << (8 * n)) - 1;
+    const std::string_view s(p, n);
+    const std::uint64_t h = hash_with(s, prefix);
+    return TermKey{s, h, prefix};
   }
 
   /// A wyhash-style 64-bit hash: one 64x64->128-bit multiply for terms of up to 8 bytes, two up
   /// to 16 (not stable across versions: never persist it).
-  static std::uint64_t hash(std::string_view s) {
-    constexpr std::uint64_t k0 = 0xa0761d6478bd642fULL, k1 = 0xe7037ed1a0b428dbULL, k2 = 0x8ebc6af09c88c6e3ULL;
+  static std::uint64_t hash(std::string_view s) { return key(s).hash; }
+
+ private:
+  struct Slot {
+    std::uint64_t prefix;    ///< the term's first 8 bytes, zero-padded
+    std::uint32_t len;       ///< the term's length (saturated at 2^32 - 1)
+    std::int32_t id_plus_1;  ///< 0 = empty
+  };
+
+  static constexpr std::uint64_t k0 = 0xa0761d6478bd642fULL, k1 = 0xe7037ed1a0b428dbULL, k2 = 0x8ebc6af09c88c6e3ULL;
+
+  static std::uint64_t hash_with(std::string_view s, std::uint64_t prefix) {
     const auto* p = reinterpret_cast<const unsigned char*>(s.data());
     const std::size_t n = s.size();
-    if (n <= 8) {
-      std::uint64_t a = 0;
-      if (n >= 4) {
-        a = (load4(p) << 32) | load4(p + n - 4);
-      } else if (n > 0) {
-        a = (std::uint64_t{p[0]} << 16) | (std::uint64_t{p[n >> 1]} << 8) | p[n - 1];
-      }
-      return mix(a ^ k0, n ^ k1);
-    }
-    if (n <= 16) return mix(mix(load8(p) ^ k1, load8(p + n - 8) ^ k0), n ^ k2);
+    if (n <= 8) return mix(prefix ^ k0, n ^ k1);
+    if (n <= 16) return mix(mix(prefix ^ k1, load8(p + n - 8) ^ k0), n ^ k2);
     std::uint64_t seed = k0;
     std::size_t left = n;
     while (left > 16) {
@@ -87,51 +134,44 @@ class TermTable {
     return mix(mix(load8(p + left - 16) ^ k1, load8(p + left - 8) ^ seed), n ^ k2);
   }
 
- private:
-  /// Appends `term` as the next id in the empty `slot`; out of line, so the lookup inlines.
-  [[gnu::noinline]] std::int32_t add(std::string_view term, std::uint64_t tag, std::size_t slot) {
+  static std::uint32_t len_of(std::size_t n) {
+    return n < 0xffffffffU ? static_cast<std::uint32_t>(n) : 0xffffffffU;
+  }
+
+  /// Appends `k` as the next id in the empty slot `i`; out of line, so the lookup inlines.
+  [[gnu::noinline]] std::int32_t add(const TermKey& k, std::uint32_t len_tag, std::size_t i) {
     const auto id = static_cast<std::int32_t>(records_.size());
     const std::uint64_t offset = arena_.size();
-    const auto len = static_cast<std::uint32_t>(term.size());
-    arena_.append(reinterpret_cast<const char*>(&id), 4);
-    arena_.append(reinterpret_cast<const char*>(&len), 4);
-    arena_.append(term.data(), term.size());
+    const auto len = static_cast<std::uint32_t>(k.term.size());
+    if (arena_.capacity() < offset + 4 + len) arena_.reserve(2 * (offset + 4 + len));
+    arena_.resize(offset + 4 + len);
+    std::memcpy(arena_.data() + offset, &len, 4);
+    std::memcpy(arena_.data() + offset + 4, k.term.data(), len);
     records_.push_back(offset);
-    slots_[slot] = tag | offset;
+    hashes_.push_back(k.hash);
+    slots_[i] = Slot{k.prefix, len_tag, id + 1};
     if (records_.size() > (slots_.size() >> 1)) rehash(slots_.size() * 2);
     return id;
   }
 
-  static constexpr std::uint64_t kOffsetMask = (std::uint64_t{1} << 40) - 1;
   static constexpr std::size_t kRecordStart = 8;
 
-  std::int32_t record_id(std::uint64_t offset) const {
-    std::int32_t id;
-    std::memcpy(&id, arena_.data() + offset, 4);
-    return id;
-  }
   std::size_t record_len(std::uint64_t offset) const {
     std::uint32_t len;
-    std::memcpy(&len, arena_.data() + offset + 4, 4);
+    std::memcpy(&len, arena_.data() + offset, 4);
     return len;
   }
-  /// The record at `offset` holds `term`; inlined for the short keys that dominate (no memcmp).
-  bool equal(std::uint64_t offset, std::string_view term) const {
+  /// Term `id` equals `term`, whose first 8 bytes (of more than 8) are known to match.
+  bool equal_tail(std::int32_t id, std::string_view term) const {
+    const std::uint64_t offset = records_[static_cast<std::size_t>(id)];
     const std::size_t n = term.size();
     if (record_len(offset) != n) return false;
-    const auto* a = reinterpret_cast<const unsigned char*>(arena_.data() + offset + 8);
+    const auto* a = reinterpret_cast<const unsigned char*>(arena_.data() + offset + 4);
     const auto* b = reinterpret_cast<const unsigned char*>(term.data());
-    if (n >= 8) {
-      for (std::size_t k = 0; k + 8 < n; k += 8) {
-        if (load8(a + k) != load8(b + k)) return false;
-      }
-      return load8(a + n - 8) == load8(b + n - 8);
+    for (std::size_t k = 8; k + 8 < n; k += 8) {
+      if (load8(a + k) != load8(b + k)) return false;
     }
-    if (n >= 4) return load4(a) == load4(b) && load4(a + n - 4) == load4(b + n - 4);
-    for (std::size_t k = 0; k < n; ++k) {
-      if (a[k] != b[k]) return false;
-    }
-    return true;
+    return load8(a + n - 8) == load8(b + n - 8);
   }
   static std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
     const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
@@ -153,19 +193,23 @@ class TermTable {
     return c;
   }
   void rehash(std::size_t capacity) {
-    slots_.assign(capacity, 0);
+    slots_.assign(capacity, Slot{0, 0, 0});
     mask_ = capacity - 1;
     for (std::size_t id = 0; id < records_.size(); ++id) {
-      const std::uint64_t h = hash(view(static_cast<std::int32_t>(id)));
-      std::size_t slot = h & mask_;
-      while (slots_[slot] != 0) slot = (slot + 1) & mask_;
-      slots_[slot] = (h >> 40 << 40) | records_[id];
+      std::size_t i = hashes_[id] & mask_;
+      while (slots_[i].id_plus_1 != 0) i = (i + 1) & mask_;
+      const std::uint64_t offset = records_[id];
+      const std::size_t n = record_len(offset);
+      std::uint64_t prefix = 0;
+      std::memcpy(&prefix, arena_.data() + offset + 4, n < 8 ? n : 8);
+      slots_[i] = Slot{prefix, len_of(n), static_cast<std::int32_t>(id) + 1};
     }
   }
 
-  std::string arena_;                  ///< kRecordStart bytes, then per term: id, length, bytes
+  std::string arena_;                   ///< kRecordStart bytes, then per term: length, bytes
   std::vector<std::uint64_t> records_;  ///< arena offset of each id's record
-  std::vector<std::uint64_t> slots_;    ///< 0 = empty, else (hash >> 40 << 40) | record offset
+  std::vector<std::uint64_t> hashes_;   ///< each id's hash (for rehashing)
+  std::vector<Slot> slots_;
   std::size_t mask_ = 0;
 };
 

@@ -388,7 +388,7 @@ VocabFit fit_vocabulary(const TfidfOptions& o, const Analyzer& analyzer, const s
   core::parallel_chunks(n, [&](std::size_t begin, std::size_t end, std::size_t k) {
     ChunkVocab& cv = chunks[k];
     count_documents(analyzer, docs, begin, end, cv.table, cv.rows,
-                    [&](std::string_view t, std::uint64_t h) { return cv.table.insert(t, h); });
+                    [&](const TermKey& k) { return cv.table.insert(k); });
   });
   // Merge chunk vocabularies.
   TermTable global(chunks.empty() ? 16 : chunks[0].table.size() * 2);
@@ -521,7 +521,7 @@ CsrMatrix<T> TfidfVectorizer::transform(const std::vector<std::string>& docs) co
   const TermTable& table = lookup_->terms;
   core::parallel_chunks(n, [&](std::size_t begin, std::size_t end, std::size_t k) {
     count_documents(analyzer, docs, begin, end, table, chunks[k],
-                    [&](std::string_view t, std::uint64_t h) { return table.find(t, h); });
+                    [&](const TermKey& k) { return table.find(k); });
   });
   std::vector<const std::vector<std::int32_t>*> remaps(chunks.size(), nullptr);
   CsrMatrix<T> out = build_matrix<T>(options_, chunks, remaps, idf_, n_columns());
