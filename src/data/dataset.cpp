@@ -108,6 +108,74 @@ nlohmann::json to_json(const DataReport& r) {
   return j;
 }
 
+void Examples::check_consistent(std::size_t expected) const {
+  if (has_text() && texts.size() != expected) {
+    throw DataError("examples: " + std::to_string(texts.size()) + " texts for " + std::to_string(expected) +
+                    " examples; every example needs its text");
+  }
+  if (has_images() && images.size() != expected) {
+    throw DataError("examples: " + std::to_string(images.size()) + " images for " + std::to_string(expected) +
+                    " examples; every example needs its image");
+  }
+}
+
+void Examples::push_back(const Example& e) {
+  const bool first = texts.empty() && images.empty();
+  const std::size_t n = size();
+  if (!first && has_text() != e.text.has_value()) {
+    throw DataError("example " + std::to_string(n) + (e.text ? " has a text but the examples before it have none"
+                                                             : " has no text but the examples before it do"));
+  }
+  if (!first && has_images() != e.image.has_value()) {
+    throw DataError("example " + std::to_string(n) + (e.image ? " has an image but the examples before it have none"
+                                                              : " has no image but the examples before it do"));
+  }
+  if (first && !e.text && !e.image) throw DataError("example 0 has neither a text nor an image");
+  if (e.text) texts.push_back(*e.text);
+  if (e.image) images.push_back(*e.image);
+}
+
+Example Examples::example(std::size_t i) const {
+  Example e;
+  if (has_text()) e.text = texts.at(i);
+  if (has_images()) e.image = images.at(i);
+  return e;
+}
+
+Examples Examples::select(const std::vector<std::size_t>& indices) const {
+  Examples out;
+  out.base_dir = base_dir;
+  if (has_text()) {
+    out.texts.reserve(indices.size());
+    for (std::size_t i : indices) out.texts.push_back(texts.at(i));
+  }
+  if (has_images()) {
+    out.images.reserve(indices.size());
+    for (std::size_t i : indices) out.images.push_back(images.at(i));
+  }
+  return out;
+}
+
+Example Dataset::example(std::size_t i) const {
+  Example e = Examples::example(i);
+  e.label = labels.at(i);
+  return e;
+}
+
+void Dataset::push_back(const Example& e) {
+  if (labels.size() != Examples::size()) check_consistent(labels.size());
+  Examples::push_back(e);
+  labels.push_back(e.label);
+}
+
+Dataset Dataset::select(const std::vector<std::size_t>& indices) const {
+  Dataset out;
+  static_cast<Examples&>(out) = Examples::select(indices);
+  out.labels.reserve(indices.size());
+  for (std::size_t i : indices) out.labels.push_back(labels.at(i));
+  return out;
+}
+
 Dataset load_labeled(const std::string& path, const LoadOptions& options, DataReport* report) {
   if (options.text_col.empty()) throw ConfigError("text_col is empty; name the column that holds the text");
   if (options.label_col.empty()) throw ConfigError("label_col is empty; name the column that holds the label");

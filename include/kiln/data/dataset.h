@@ -1,8 +1,9 @@
-// A labelled text dataset, loaded and cleaned, with a report of what was dropped and why.
+// Examples (text, image, label) and labelled data sets, loaded and cleaned, with a report of what was dropped and why.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,11 +13,55 @@
 
 namespace kiln::data {
 
-/// Parallel vectors: texts[i] has labels[i].
-struct Dataset {
+/// An image as an example refers to it: a path (relative paths are relative to the data file's
+/// folder, `Examples::base_dir`) or the encoded file's bytes (PNG/JPEG, e.g. from an HTTP request).
+/// Exactly one of the two is set.
+struct ImageRef {
+  std::string path;
+  std::string bytes;
+  [[nodiscard]] bool empty() const { return path.empty() && bytes.empty(); }
+};
+
+/// One record of a data set: optional text, optional image, label (empty when unlabelled).
+struct Example {
+  std::optional<std::string> text;
+  std::optional<ImageRef> image;
+  std::string label;
+};
+
+/// Model inputs, stored by modality: each modality the data has holds one entry per example, a
+/// modality it lacks is an empty vector. Preprocessors read the modality they encode.
+struct Examples {
   std::vector<std::string> texts;
+  std::vector<ImageRef> images;
+  /// Folder that relative image paths are relative to (the data file's folder). Default: the
+  /// current directory.
+  std::string base_dir;
+
+  [[nodiscard]] bool has_text() const { return !texts.empty(); }
+  [[nodiscard]] bool has_images() const { return !images.empty(); }
+  /// Examples: the length of the modalities present (they agree; see check_consistent).
+  [[nodiscard]] std::size_t size() const { return has_text() ? texts.size() : images.size(); }
+  /// Throws DataError when the modalities present have different lengths.
+  void check_consistent(std::size_t expected) const;
+  /// Appends one example's inputs (its label is ignored here). The first example decides which
+  /// modalities the set has; a later one lacking one of them is a DataError.
+  void push_back(const Example& e);
+  /// Example i's inputs.
+  [[nodiscard]] Example example(std::size_t i) const;
+  /// The examples at `indices`, in that order.
+  [[nodiscard]] Examples select(const std::vector<std::size_t>& indices) const;
+};
+
+/// A labelled data set of examples: labels[i] belongs to example i.
+struct Dataset : Examples {
   std::vector<std::string> labels;
-  [[nodiscard]] std::size_t size() const { return texts.size(); }
+  [[nodiscard]] std::size_t size() const { return labels.size(); }
+  /// Example i with its label.
+  [[nodiscard]] Example example(std::size_t i) const;
+  void push_back(const Example& e);
+  /// The rows at `indices`, in that order.
+  [[nodiscard]] Dataset select(const std::vector<std::size_t>& indices) const;
 };
 
 struct LoadOptions {
