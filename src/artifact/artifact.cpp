@@ -26,7 +26,7 @@ std::string utc_now() {
 }
 
 // Every tensor that defines the model: parameters, then buffers, by their module path.
-std::vector<std::pair<std::string, torch::Tensor>> model_tensors(nn::TextClassifier& model) {
+std::vector<std::pair<std::string, torch::Tensor>> model_tensors(nn::Model& model) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (const auto& p : model.named_parameters()) out.emplace_back(p.key(), p.value());
   for (const auto& b : model.named_buffers()) out.emplace_back(b.key(), b.value());
@@ -73,69 +73,34 @@ nlohmann::json read_json_file(const fs::path& path, const std::string& what) {
 
 }  // namespace
 
-nlohmann::json to_json(const Manifest& m) {
-  return {{"format_version", m.format_version},
-          {"kiln_version", m.kiln_version},
-          {"created_at", m.created_at},
-          {"task", m.task},
-          {"labels", m.labels},
-          {"featurizer", m.featurizer},
-          {"model", nn::to_json(m.model)},
-          {"input_dim", m.input_dim},
-          {"training", m.training},
-          {"metrics", m.metrics},
-          {"data_profile", m.data_profile}};
-}
-
-Manifest manifest_from_json(const nlohmann::json& j, const std::string& where) {
-  auto fail = [&](const std::string& what) { throw ArtifactError(where + ": " + what); };
-  if (!j.is_object()) fail("expected a JSON object; this is not a Kiln artifact manifest");
-  if (!j.contains("format_version") || !j["format_version"].is_number_integer()) {
-    fail("no integer \"format_version\"; this is not a Kiln artifact (or it is corrupt)");
-  }
-  Manifest m;
-  m.format_version = j["format_version"].get<int>();
-  if (m.format_version > kFormatVersion) {
-    fail("artifact format " + std::to_string(m.format_version) + " is newer than this Kiln (" + kiln::version() +
-         ") reads (format " + std::to_string(kFormatVersion) + "); upgrade kiln to load it");
-  }
-  if (m.format_version < 1) fail("format_version " + std::to_string(m.format_version) + " is invalid");
-  try {
-    m.kiln_version = j.value("kiln_version", "");
-    m.created_at = j.value("created_at", "");
-    m.task = j.at("task").get<std::string>();
-    m.labels = j.at("labels").get<std::vector<std::string>>();
-    m.featurizer = j.at("featurizer");
-    m.model = nn::model_spec_from_json(j.at("model"));
-    m.input_dim = j.at("input_dim").get<int64_t>();
-    m.training = j.value("training", nlohmann::json::object());
-    m.metrics = j.value("metrics", nlohmann::json::object());
-    m.data_profile = j.value("data_profile", nlohmann::json::object());
-  } catch (const nlohmann::json::exception& e) {
-    fail(std::string("malformed manifest: ") + e.what());
-  } catch (const ConfigError& e) {
-    fail(std::string("malformed model spec: ") + e.what());
-  }
-  if (m.task != "text-classification") fail("task '" + m.task + "' is not supported (expected text-classification)");
-  if (m.labels.size() < 2) fail("\"labels\" must list at least 2 classes, got " + std::to_string(m.labels.size()));
-  if (m.input_dim < 1) fail("\"input_dim\" must be >= 1, got " + std::to_string(m.input_dim));
-  if (!m.featurizer.is_object() || !m.featurizer.contains("type")) fail("\"featurizer\" must be an object with a \"type\"");
-  return m;
-}
-
-void save_artifact(const std::string& dir, Manifest manifest, const text::Featurizer& featurizer,
-                   nn::TextClassifier& model) {
+void save_artifact(const std::string& dir, Manifest manifest,
+                   const prep::Preprocessors& preprocessors, nn::Model& model,
+                   const data::Dataset* heldout) {
   manifest.format_version = kFormatVersion;
   manifest.kiln_version = kiln::version();
   if (manifest.created_at.empty()) manifest.created_at = utc_now();
-  manifest.featurizer = featurizer.spec();
-  manifest.input_dim = featurizer.dim();
+  if (preprocessors.empty()) throw ArtifactError("cannot save artifact: the model has no preprocessor");
+  manifest.inputs = prep::combined_input_spec(preprocessors);
   if (static_cast<int64_t>(manifest.labels.size()) != model.num_classes()) {
     throw ArtifactError("cannot save artifact: " + std::to_string(manifest.labels.size()) + " labels but the model has " +
                         std::to_string(model.num_classes()) + " outputs");
   }
 
   core::AtomicDirectory out(dir);
+  manifest.preprocessors.clear();
+  std::set<std::string> used = {"kiln.json", "model.safetensors", "heldout.jsonl"};
+  for (const auto& p : preprocessors) {
+    PreprocessorEntry entry{p->spec(), {}};
+    for (const auto& [role, contents] : p->state_files()) {
+      std::string name = p->type() + (role == "state" ? "" : "." + role) + ".json";
+      for (int k = 2; used.count(name); ++k) name = p->type() + "-" + std::to_string(k) + "." + role + ".json";
+      used.insert(name);
+      core::write_file_atomic(out.path() / name, contents.empty() || contents.back() == '\n' ? contents : contents + "\n");
+      entry.files[role] = name;
+    }
+    manifest.preprocessors.push_back(std::move(entry));
+  }
+
   auto tensors = model_tensors(model);
   std::vector<torch::Tensor> keep;  // contiguous CPU copies alive while writing
   std::vector<std::pair<std::string, core::TensorView>> views;
@@ -151,7 +116,18 @@ void save_artifact(const std::string& dir, Manifest manifest, const text::Featur
   }
   core::save_safetensors(out.path() / "model.safetensors", views,
                          {{"format", "pt"}, {"kiln_format_version", std::to_string(kFormatVersion)}});
-  core::write_file_atomic(out.path() / "featurizer.json", featurizer.state().dump() + "\n");
+  manifest.heldout = {};
+  if (heldout && heldout->size() > 0) {
+    std::string lines;
+    for (std::size_t i = 0; i < heldout->size(); ++i) {
+      nlohmann::json row = {{"label", heldout->labels[i]}};
+      if (heldout->has_text()) row["text"] = heldout->texts[i];
+      if (heldout->has_images()) row["image"] = heldout->images[i].path;
+      lines += row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    }
+    core::write_file_atomic(out.path() / "heldout.jsonl", lines);
+    manifest.heldout = {"heldout.jsonl", static_cast<int64_t>(heldout->size()), "validation split"};
+  }
   core::write_file_atomic(out.path() / "kiln.json", to_json(manifest).dump(2) + "\n");
   out.commit();
 }
@@ -175,23 +151,39 @@ Artifact load_artifact(const std::string& dir) {
   const fs::path root(locate_artifact(dir).dir);
   const fs::path manifest_path = root / "kiln.json";
   Artifact a;
+  a.dir = root.string();
   a.manifest = manifest_from_json(
       read_json_file(manifest_path, "this is not a Kiln artifact directory (pass the --out directory of kiln train)"),
       manifest_path.string());
-  const fs::path feat_path = root / "featurizer.json";
-  auto state = read_json_file(feat_path, "the artifact is incomplete: retrain or restore it from a copy");
-  try {
-    a.featurizer = text::load_featurizer(a.manifest.featurizer, state);
-  } catch (const Error& e) {
-    throw ArtifactError(feat_path.string() + ": " + e.what());
+  for (const auto& entry : a.manifest.preprocessors) {
+    prep::StateFiles files;
+    fs::path first;
+    for (const auto& [role, name] : entry.files) {
+      const fs::path path = root / name;
+      if (first.empty()) first = path;
+      if (!fs::exists(path)) {
+        throw ArtifactError(path.string() + ": missing; the artifact is incomplete: retrain or restore it from a copy");
+      }
+      files[role] = core::read_file(path);
+      if (path.extension() == ".json") (void)read_json_file(path, "");  // names a corrupt file before its parser does
+    }
+    try {
+      a.preprocessors.push_back(prep::load_preprocessor(entry.spec, files));
+    } catch (const Error& e) {
+      throw ArtifactError((first.empty() ? manifest_path : first).string() + ": " + e.what());
+    }
   }
-  if (a.featurizer->dim() != a.manifest.input_dim) {
-    throw ArtifactError(feat_path.string() + ": the featurizer has " + std::to_string(a.featurizer->dim()) +
-                        " features but kiln.json says input_dim " + std::to_string(a.manifest.input_dim) +
-                        "; the files come from different models");
+  const nn::InputSpec produced = prep::combined_input_spec(a.preprocessors);
+  for (const auto& expected : a.manifest.inputs.tensors) {
+    const nn::TensorSpec* got = produced.find(expected.name);
+    if (!got || got->dtype != expected.dtype || got->vocab_size != expected.vocab_size) {
+      const std::string file = a.manifest.format_version == 1 ? (root / "featurizer.json").string() : manifest_path.string();
+      throw ArtifactError(file + ": the preprocessors produce " + produced.describe() + " but kiln.json says the inputs are " +
+                          a.manifest.inputs.describe() + "; the files come from different models");
+    }
   }
   try {
-    a.model = nn::make_model(a.manifest.model, a.manifest.input_dim, static_cast<int64_t>(a.manifest.labels.size()));
+    a.model = nn::make_model(a.manifest.model, a.manifest.inputs, static_cast<int64_t>(a.manifest.labels.size()));
   } catch (const ConfigError& e) {
     throw ArtifactError(manifest_path.string() + ": model spec: " + e.what());
   }
@@ -235,6 +227,42 @@ Artifact load_artifact(const std::string& dir) {
   }
   a.model->eval();
   return a;
+}
+
+}  // namespace kiln::artifact
+
+namespace kiln::artifact {
+
+data::Dataset load_heldout(const std::string& dir) {
+  const fs::path root(locate_artifact(dir).dir);
+  const Manifest m = manifest_from_json(read_json_file(root / "kiln.json", "this is not a Kiln artifact directory"),
+                                        (root / "kiln.json").string());
+  data::Dataset ds;
+  if (m.heldout.file.empty()) return ds;
+  const fs::path path = root / m.heldout.file;
+  if (!fs::exists(path)) throw ArtifactError(path.string() + ": missing; kiln.json lists a held-out sample here");
+  const std::string text = core::read_file(path);
+  ds.base_dir = root.string();
+  std::size_t line = 0, pos = 0;
+  while (pos < text.size()) {
+    const std::size_t end = std::min(text.find('\n', pos), text.size());
+    ++line;
+    const std::string_view row(text.data() + pos, end - pos);
+    pos = end + 1;
+    if (row.empty()) continue;
+    try {
+      const auto j = nlohmann::json::parse(row);
+      data::Example e;
+      e.label = j.at("label").get<std::string>();
+      if (j.contains("text")) e.text = j["text"].get<std::string>();
+      if (j.contains("image")) e.image = data::ImageRef{j["image"].get<std::string>(), {}};
+      ds.push_back(e);
+    } catch (const std::exception& e) {
+      throw ArtifactError(path.string() + ":" + std::to_string(line) + ": malformed held-out example (" + e.what() +
+                          "); the artifact is corrupt: retrain or restore it from a copy");
+    }
+  }
+  return ds;
 }
 
 }  // namespace kiln::artifact

@@ -13,10 +13,11 @@ const std::vector<int64_t>& length_bin_edges() {
   return edges;
 }
 
-nlohmann::json compute_data_profile(const std::vector<std::string>& texts, const std::vector<std::string>& labels,
-                                    const text::Featurizer& featurizer, const text::CsrMatrix<float>& features,
-                                    int top_k) {
-  const double n = std::max<double>(1.0, static_cast<double>(texts.size()));
+nlohmann::json compute_data_profile(const data::Dataset& train, const prep::Preprocessor& featurizer,
+                                    const nn::Batch& encoded, int top_k) {
+  const auto& texts = train.texts;
+  const auto& labels = train.labels;
+  const double n = std::max<double>(1.0, static_cast<double>(train.size()));
   std::map<std::string, int64_t> label_counts;
   for (const auto& l : labels) ++label_counts[l];
   nlohmann::json label_dist = nlohmann::json::object();
@@ -34,8 +35,15 @@ nlohmann::json compute_data_profile(const std::vector<std::string>& texts, const
   std::vector<double> shares(bins.size());
   for (std::size_t i = 0; i < bins.size(); ++i) shares[i] = static_cast<double>(bins[i]) / n;
 
-  std::vector<int64_t> df(static_cast<std::size_t>(featurizer.dim()), 0);
-  for (std::size_t k = 0; k < features.indices.size(); ++k) ++df[static_cast<std::size_t>(features.indices[k])];
+  const nn::TensorSpec* bag = featurizer.input_spec().find(nn::kBagIndices);
+  const torch::Tensor indices = encoded.get(nn::kBagIndices);
+  std::vector<int64_t> df(bag && indices.defined() ? static_cast<std::size_t>(bag->vocab_size) : 0, 0);
+  const int64_t nnz = indices.defined() ? indices.numel() : 0;
+  if (!df.empty()) {
+    const auto idx = indices.to(torch::kCPU, torch::kInt64).contiguous();
+    const int64_t* ip = idx.data_ptr<int64_t>();
+    for (int64_t k = 0; k < nnz; ++k) ++df[static_cast<std::size_t>(ip[k])];
+  }
   std::vector<int64_t> order(df.size());
   std::iota(order.begin(), order.end(), 0);
   const std::size_t keep = std::min<std::size_t>(static_cast<std::size_t>(std::max(top_k, 0)), order.size());
@@ -47,11 +55,13 @@ nlohmann::json compute_data_profile(const std::vector<std::string>& texts, const
                    {"index", order[i]},
                    {"doc_share", static_cast<double>(df[static_cast<std::size_t>(order[i])]) / n}});
   }
-  return {{"n", texts.size()},
-          {"label_distribution", label_dist},
-          {"text_length", {{"edges", edges}, {"shares", shares}, {"mean", length_sum / n}}},
-          {"top_features", top},
-          {"nnz_per_row_mean", static_cast<double>(features.indices.size()) / n}};
+  nlohmann::json profile = {{"n", train.size()}, {"label_distribution", label_dist}};
+  if (train.has_text()) profile["text_length"] = {{"edges", edges}, {"shares", shares}, {"mean", length_sum / n}};
+  if (!df.empty()) {
+    profile["top_features"] = top;
+    profile["nnz_per_row_mean"] = static_cast<double>(nnz) / n;
+  }
+  return profile;
 }
 
 }  // namespace kiln::artifact

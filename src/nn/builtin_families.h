@@ -2,7 +2,7 @@
 // because self-registering static objects are dropped when linking from a static library.
 #pragma once
 
-#include "kiln/nn/text_classifier.h"
+#include "kiln/nn/model.h"
 
 namespace kiln::nn {
 

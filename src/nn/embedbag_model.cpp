@@ -25,7 +25,7 @@ EmbedBagParams parse_embedbag_params(const nlohmann::json& params) {
 }
 
 EmbedBagModel::EmbedBagModel(int64_t input_dim, int64_t num_classes, const EmbedBagParams& params)
-    : TextClassifier(input_dim, num_classes),
+    : Model(num_classes),
       params_(params),
       activation_(activation_from_name(params.activation)),
       pooling_(params.pooling == "sum" ? Pooling::kSum : Pooling::kMean) {
@@ -48,11 +48,11 @@ EmbedBagModel::EmbedBagModel(int64_t input_dim, int64_t num_classes, const Embed
   init_zeros(output_->bias);
 }
 
-torch::Tensor EmbedBagModel::forward(const SparseBatch& batch) {
-  auto h = embed_sparse(embedding_, batch, pooling_);
+torch::Tensor EmbedBagModel::embed(const Batch& batch) {
+  auto h = embed_sparse(embedding_, bag_of(batch), pooling_);
   if (hidden_) h = activate(hidden_->forward(h), activation_);
   if (dropout_) h = nn::dropout(h, dropout_->options.p(), dropout_->is_training());
-  return output_->forward(h);
+  return h;
 }
 
 ModelFamily embedbag_family() {
@@ -61,8 +61,9 @@ ModelFamily embedbag_family() {
   family.description = "fastText-style: pooled feature embeddings, optional hidden layer, linear output";
   family.default_params = embedbag_default_params();
   family.validate = [](const nlohmann::json& params) { (void)parse_embedbag_params(params); };
-  family.factory = [](const nlohmann::json& params, int64_t input_dim, int64_t num_classes) {
-    return std::make_shared<EmbedBagModel>(input_dim, num_classes, parse_embedbag_params(params));
+  family.inputs = {{kBagIndices, kBagOffsets}, {kBagWeights}};
+  family.factory = [](const nlohmann::json& params, const InputSpec& inputs, int64_t num_classes) {
+    return std::make_shared<EmbedBagModel>(input_vocab_size("embedbag", inputs, kBagIndices), num_classes, parse_embedbag_params(params));
   };
   return family;
 }

@@ -22,7 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "activation.h"
-#include "kiln/nn/text_classifier.h"
+#include "kiln/nn/model.h"
 #include "sparse_embed.h"
 
 namespace kiln::nn {
@@ -46,10 +46,13 @@ struct EmbedBagParams {
 /// Throws ConfigError naming the field for unknown keys, wrong types or values out of range.
 [[nodiscard]] EmbedBagParams parse_embedbag_params(const nlohmann::json& params);
 
-class EmbedBagModel : public TextClassifier {
+class EmbedBagModel : public Model {
  public:
   EmbedBagModel(int64_t input_dim, int64_t num_classes, const EmbedBagParams& params);
-  [[nodiscard]] torch::Tensor forward(const SparseBatch& batch) override;
+  /// The pooled bag, through the hidden layer when there is one (after dropout), [batch, width].
+  [[nodiscard]] torch::Tensor embed(const Batch& batch) override;
+  [[nodiscard]] torch::Tensor classify(const torch::Tensor& pooled) override { return output_->forward(pooled); }
+  [[nodiscard]] int64_t embedding_dim() const override { return params_.hidden > 0 ? params_.hidden : params_.dim; }
 
  private:
   EmbedBagParams params_;

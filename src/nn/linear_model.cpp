@@ -17,15 +17,15 @@ LinearParams parse_linear_params(const nlohmann::json& params) {
 }
 
 LinearModel::LinearModel(int64_t input_dim, int64_t num_classes, const LinearParams& params)
-    : TextClassifier(input_dim, num_classes) {
+    : Model(num_classes) {
   embedding_ = register_module(
       "embedding", torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(input_dim, num_classes).mode(torch::kSum)));
   bias_ = register_parameter("bias", torch::zeros({num_classes}));
   init_weight(embedding_->weight, params.init, input_dim, num_classes);
 }
 
-torch::Tensor LinearModel::forward(const SparseBatch& batch) {
-  return embed_sparse(embedding_, batch, Pooling::kSum) + bias_;
+torch::Tensor LinearModel::embed(const Batch& batch) {
+  return embed_sparse(embedding_, bag_of(batch), Pooling::kSum);
 }
 
 ModelFamily linear_family() {
@@ -34,8 +34,9 @@ ModelFamily linear_family() {
   family.description = "softmax regression over sparse features (EmbeddingBag sum + bias)";
   family.default_params = linear_default_params();
   family.validate = [](const nlohmann::json& params) { (void)parse_linear_params(params); };
-  family.factory = [](const nlohmann::json& params, int64_t input_dim, int64_t num_classes) {
-    return std::make_shared<LinearModel>(input_dim, num_classes, parse_linear_params(params));
+  family.inputs = {{kBagIndices, kBagOffsets}, {kBagWeights}};
+  family.factory = [](const nlohmann::json& params, const InputSpec& inputs, int64_t num_classes) {
+    return std::make_shared<LinearModel>(input_vocab_size("linear", inputs, kBagIndices), num_classes, parse_linear_params(params));
   };
   return family;
 }

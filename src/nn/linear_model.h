@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "kiln/nn/text_classifier.h"
+#include "kiln/nn/model.h"
 
 namespace kiln::nn {
 
@@ -25,10 +25,13 @@ struct LinearParams {
 /// Throws ConfigError naming the field for unknown keys, wrong types or values out of range.
 [[nodiscard]] LinearParams parse_linear_params(const nlohmann::json& params);
 
-class LinearModel : public TextClassifier {
+class LinearModel : public Model {
  public:
   LinearModel(int64_t input_dim, int64_t num_classes, const LinearParams& params);
-  [[nodiscard]] torch::Tensor forward(const SparseBatch& batch) override;
+  /// The class scores before the bias, [batch, num_classes].
+  [[nodiscard]] torch::Tensor embed(const Batch& batch) override;
+  [[nodiscard]] torch::Tensor classify(const torch::Tensor& pooled) override { return pooled + bias_; }
+  [[nodiscard]] int64_t embedding_dim() const override { return num_classes(); }
 
  private:
   torch::nn::EmbeddingBag embedding_{nullptr};

@@ -26,7 +26,7 @@ MlpParams parse_mlp_params(const nlohmann::json& params) {
 }
 
 MlpModel::MlpModel(int64_t input_dim, int64_t num_classes, const MlpParams& params)
-    : TextClassifier(input_dim, num_classes), params_(params), activation_(activation_from_name(params.activation)) {
+    : Model(num_classes), params_(params), activation_(activation_from_name(params.activation)) {
   const auto& widths = params_.hidden;
   embedding_ = register_module(
       "embedding", torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(input_dim, widths[0]).mode(torch::kSum)));
@@ -60,14 +60,14 @@ torch::Tensor MlpModel::finish_layer(torch::Tensor pre, size_t k) {
   return h;
 }
 
-torch::Tensor MlpModel::forward(const SparseBatch& batch) {
-  auto h = finish_layer(embed_sparse(embedding_, batch, Pooling::kSum) + embedding_bias_, 0);
+torch::Tensor MlpModel::embed(const Batch& batch) {
+  auto h = finish_layer(embed_sparse(embedding_, bag_of(batch), Pooling::kSum) + embedding_bias_, 0);
   const auto& widths = params_.hidden;
   for (size_t k = 1; k < widths.size(); ++k) {
     auto f = finish_layer(hidden_[k - 1]->forward(h), k);
     h = (params_.residual && widths[k] == widths[k - 1]) ? h + f : f;
   }
-  return output_->forward(h);
+  return h;
 }
 
 ModelFamily mlp_family() {
@@ -76,8 +76,9 @@ ModelFamily mlp_family() {
   family.description = "feed-forward network: sparse EmbeddingBag first layer, then Linear layers";
   family.default_params = mlp_default_params();
   family.validate = [](const nlohmann::json& params) { (void)parse_mlp_params(params); };
-  family.factory = [](const nlohmann::json& params, int64_t input_dim, int64_t num_classes) {
-    return std::make_shared<MlpModel>(input_dim, num_classes, parse_mlp_params(params));
+  family.inputs = {{kBagIndices, kBagOffsets}, {kBagWeights}};
+  family.factory = [](const nlohmann::json& params, const InputSpec& inputs, int64_t num_classes) {
+    return std::make_shared<MlpModel>(input_vocab_size("mlp", inputs, kBagIndices), num_classes, parse_mlp_params(params));
   };
   return family;
 }

@@ -19,7 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "activation.h"
-#include "kiln/nn/text_classifier.h"
+#include "kiln/nn/model.h"
 
 namespace kiln::nn {
 
@@ -43,10 +43,13 @@ struct MlpParams {
 /// Throws ConfigError naming the field for unknown keys, wrong types or values out of range.
 [[nodiscard]] MlpParams parse_mlp_params(const nlohmann::json& params);
 
-class MlpModel : public TextClassifier {
+class MlpModel : public Model {
  public:
   MlpModel(int64_t input_dim, int64_t num_classes, const MlpParams& params);
-  [[nodiscard]] torch::Tensor forward(const SparseBatch& batch) override;
+  /// The last hidden layer (after its activation and dropout), [batch, hidden.back()].
+  [[nodiscard]] torch::Tensor embed(const Batch& batch) override;
+  [[nodiscard]] torch::Tensor classify(const torch::Tensor& pooled) override { return output_->forward(pooled); }
+  [[nodiscard]] int64_t embedding_dim() const override { return params_.hidden.back(); }
 
  private:
   [[nodiscard]] torch::Tensor finish_layer(torch::Tensor pre, size_t k);

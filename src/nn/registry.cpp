@@ -8,7 +8,7 @@
 
 #include "builtin_families.h"
 #include "kiln/core/error.h"
-#include "kiln/nn/text_classifier.h"
+#include "kiln/nn/model.h"
 #include "params.h"
 
 namespace kiln::nn {
@@ -81,20 +81,48 @@ ModelSpec resolve_with(const ModelFamily& family, const ModelSpec& spec) {
 
 ModelSpec resolve_spec(const ModelSpec& spec) { return resolve_with(find_family(spec.family), spec); }
 
-std::shared_ptr<TextClassifier> make_model(const ModelSpec& spec, int64_t input_dim, int64_t num_classes) {
+std::vector<std::string> model_family_names() {
+  std::vector<std::string> out;
+  for (const auto& f : model_families()) out.push_back(f.name);
+  return out;
+}
+
+std::shared_ptr<Model> make_model(const ModelSpec& spec, const InputSpec& inputs, int64_t num_classes) {
   const ModelFamily family = find_family(spec.family);
   const ModelSpec resolved = resolve_with(family, spec);
-  if (input_dim < 1) throw ConfigError("model input_dim must be >= 1, got " + std::to_string(input_dim));
+  check_inputs(family.name, family.inputs, inputs);
   if (num_classes < 1) throw ConfigError("model num_classes must be >= 1, got " + std::to_string(num_classes));
-  std::shared_ptr<TextClassifier> model;
+  std::shared_ptr<Model> model;
   try {
-    model = family.factory(resolved.params, input_dim, num_classes);
+    model = family.factory(resolved.params, inputs, num_classes);
   } catch (const c10::Error& e) {
-    throw Error("building model family \"" + family.name + "\" (input_dim " + std::to_string(input_dim) +
-                ", num_classes " + std::to_string(num_classes) + ") failed: " + e.what_without_backtrace());
+    throw Error("building model family \"" + family.name + "\" (inputs " + inputs.describe() + ", num_classes " +
+                std::to_string(num_classes) + ") failed: " + e.what_without_backtrace());
   }
   if (!model) throw Error("model family \"" + family.name + "\" factory returned no model");
   return model;
+}
+
+int64_t input_vocab_size(const std::string& family, const InputSpec& inputs, const std::string& name) {
+  const TensorSpec* t = inputs.find(name);
+  if (!t || t->vocab_size < 1) {
+    throw ConfigError("model family '" + family + "' needs the number of ids of input '" + name +
+                      "' but the inputs (" + inputs.describe() + ") do not give it");
+  }
+  return t->vocab_size;
+}
+
+torch::Tensor predict_proba(Model& model, const Batch& batch, int64_t chunk, torch::Device device) {
+  if (chunk < 1) throw ConfigError("predict_proba: chunk must be >= 1, got " + std::to_string(chunk));
+  torch::InferenceMode guard;
+  auto out = torch::empty({batch.size(), model.num_classes()}, torch::kFloat32);
+  for (int64_t start = 0; start < batch.size(); start += chunk) {
+    const int64_t count = std::min(chunk, batch.size() - start);
+    auto part = batch.slice(start, count);
+    if (!device.is_cpu()) part = part.to(device);
+    out.narrow(0, start, count).copy_(torch::softmax(model.forward(part), 1).to(torch::kCPU, torch::kFloat32));
+  }
+  return out;
 }
 
 }  // namespace kiln::nn

@@ -7,8 +7,13 @@
 #include <ATen/Parallel.h>
 
 #include "kiln/core/error.h"
+#include "kiln/nn/input_spec.h"
 
 namespace kiln::nn {
+
+SparseBatch bag_of(const Batch& batch) {
+  return SparseBatch{batch.at(kBagIndices), batch.at(kBagOffsets), batch.get(kBagWeights)};
+}
 
 SparseBatch SparseBatch::to(torch::Device device) const {
   SparseBatch out;

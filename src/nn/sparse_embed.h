@@ -1,13 +1,26 @@
-// The sparse first layer every family shares: an EmbeddingBag in sum mode over a SparseBatch.
+// The sparse first layer every family shares: an EmbeddingBag in sum mode over a Batch's bag of features.
 #pragma once
 
 #include <torch/torch.h>
 
 #include <cstdint>
 
-#include "kiln/nn/text_classifier.h"
+#include "kiln/nn/batch.h"
 
 namespace kiln::nn {
+
+/// A Batch's bag of features in EmbeddingBag layout: row b's features are
+/// indices[offsets[b] : offsets[b+1]] with weights at the same positions (weights undefined = 1).
+struct SparseBatch {
+  torch::Tensor indices;  ///< int64 [nnz], each in [0, input_dim)
+  torch::Tensor offsets;  ///< int64 [batch], offsets[0] == 0, non-decreasing
+  torch::Tensor weights;  ///< float32 [nnz] or undefined
+  [[nodiscard]] SparseBatch to(torch::Device device) const;
+};
+
+/// The bag_indices / bag_offsets / bag_weights tensors of `batch` (bag_weights optional). Throws
+/// DataError naming the missing tensor.
+[[nodiscard]] SparseBatch bag_of(const Batch& batch);
 
 /// Throws kiln::DataError naming the field unless `batch` is well formed for `input_dim`:
 /// indices int64 [nnz] in [0, input_dim), offsets int64 [batch] starting at 0, non-decreasing and

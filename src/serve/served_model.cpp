@@ -10,8 +10,11 @@
 
 namespace kiln::serve {
 
-ServedModel::ServedModel(const std::string& artifact_dir, std::size_t drift_window) : dir_(artifact_dir) {
-  predictor_ = std::make_unique<artifact::Predictor>(artifact_dir);
+ServedModel::ServedModel(const std::string& artifact_dir, std::size_t drift_window, const std::string& device)
+    : dir_(artifact_dir) {
+  artifact::PredictorOptions options;
+  options.device = device;
+  predictor_ = std::make_unique<artifact::Predictor>(artifact_dir, options);
   const auto& m = predictor_->manifest();
   labels_ = m.labels;
   // created_at has one-second resolution: add a digest of the manifest so two artifacts written in
@@ -38,15 +41,6 @@ ServedModel::ServedModel(const std::string& artifact_dir, std::size_t drift_wind
       if (f.contains("index") && f["index"].is_number_integer()) top_position_[f["index"].get<int64_t>()] = pos;
       ++pos;
     }
-    const auto& featurizer = predictor_->featurizer();
-    if (featurizer.type() == "tfidf") {
-      tfidf_ = std::make_unique<text::TfidfVectorizer>(text::TfidfVectorizer::from_json(featurizer.state().dump()));
-      if (!tfidf_->vocabulary().empty()) {
-        analyzer_ = std::make_unique<text::Analyzer>(tfidf_->options().analyzer_options());
-        vocabulary_.reserve(tfidf_->vocabulary().size());
-        for (const auto& term : tfidf_->vocabulary()) vocabulary_.insert(term);
-      }
-    }
   } else {
     core::warn("artifact " + artifact_dir + " has no data profile (kiln.json data_profile): drift metrics stay 0");
   }
@@ -60,20 +54,22 @@ std::vector<float> ServedModel::predict_proba(const std::vector<std::string>& te
 
 void ServedModel::observe_drift(const std::vector<std::string>& texts) const {
   if (!window_ || texts.empty()) return;
-  const auto x = predictor_->featurizer().transform(texts);
-  text::AnalyzerScratch scratch;
-  std::vector<std::string_view> terms;
+  const auto& features = *predictor_->preprocessors().front();
+  data::Examples examples;
+  examples.texts = texts;
+  const nn::Batch batch = features.encode(examples);
+  const torch::Tensor indices = batch.get(nn::kBagIndices), offsets = batch.get(nn::kBagOffsets);
+  const int64_t* ip = indices.defined() ? indices.data_ptr<int64_t>() : nullptr;
+  const int64_t* op = offsets.defined() ? offsets.data_ptr<int64_t>() : nullptr;
+  const int64_t nnz = indices.defined() ? indices.numel() : 0;
+  const auto oov = features.oov_rates(texts);
   for (std::size_t i = 0; i < texts.size(); ++i) {
     DriftSample s;
     s.length = static_cast<int64_t>(core::utf8_length(texts[i]));
-    if (analyzer_) {
-      analyzer_->analyze(texts[i], scratch, terms);
-      std::size_t oov = 0;
-      for (const auto& t : terms) oov += vocabulary_.count(t) == 0;
-      s.oov_rate = terms.empty() ? 0.0 : static_cast<double>(oov) / static_cast<double>(terms.size());
-    }
-    for (auto k = x.indptr[i]; k < x.indptr[i + 1]; ++k) {
-      const auto it = top_position_.find(static_cast<int64_t>(x.indices[static_cast<std::size_t>(k)]));
+    if (oov) s.oov_rate = (*oov)[i];
+    const int64_t begin = op ? op[i] : 0, end = op ? (i + 1 < texts.size() ? op[i + 1] : nnz) : 0;
+    for (int64_t k = begin; k < end; ++k) {
+      const auto it = top_position_.find(ip[k]);
       if (it != top_position_.end()) s.top_features.push_back(it->second);
     }
     std::sort(s.top_features.begin(), s.top_features.end());

@@ -13,16 +13,15 @@
 #include "kiln/artifact/predictor.h"
 #include "kiln/serve/batcher.h"
 #include "kiln/serve/drift.h"
-#include "kiln/text/analyzer.h"
-#include "kiln/text/tfidf.h"
 
 namespace kiln::serve {
 
 /// Thread-safe after construction.
 class ServedModel final : public BatchModel {
  public:
-  /// Loads and validates the artifact (ArtifactError). `drift_window`: texts in the drift window.
-  ServedModel(const std::string& artifact_dir, std::size_t drift_window);
+  /// Loads and validates the artifact (ArtifactError). `drift_window`: texts in the drift window;
+  /// `device`: where the model runs ("cpu", "cuda[:N]").
+  ServedModel(const std::string& artifact_dir, std::size_t drift_window, const std::string& device = "cpu");
 
   [[nodiscard]] std::size_t num_classes() const override { return labels_.size(); }
   [[nodiscard]] std::vector<float> predict_proba(const std::vector<std::string>& texts) const override;
@@ -45,13 +44,10 @@ class ServedModel final : public BatchModel {
   std::unique_ptr<artifact::Predictor> predictor_;
   std::vector<std::string> labels_;
   std::string version_, family_, info_json_;
-  // Drift: the training profile's window, its top features by column, and the vocabulary (TF-IDF
-  // with a vocabulary only; hashed features have no out-of-vocabulary terms).
+  // Drift: the training profile's window and its top features by column (out-of-vocabulary rates come
+  // from the first preprocessor, where it has a vocabulary).
   std::unique_ptr<DriftWindow> window_;
   std::unordered_map<int64_t, int32_t> top_position_;
-  std::unique_ptr<text::TfidfVectorizer> tfidf_;
-  std::unique_ptr<text::Analyzer> analyzer_;
-  std::unordered_set<std::string_view> vocabulary_;
 };
 
 }  // namespace kiln::serve

@@ -463,7 +463,7 @@ Server::Server(std::string artifact_dir, ServerOptions options) : impl_(std::mak
     core::set_blas_threads(m.options.inference_threads);  // OpenBLAS's pool is not LibTorch's
   }
   std::atomic_store(&m.model, std::shared_ptr<const ServedModel>(
-                                  std::make_shared<ServedModel>(m.artifact_dir, m.options.drift_window)));
+                                  std::make_shared<ServedModel>(m.artifact_dir, m.options.drift_window, m.options.device)));
   m.register_metrics();
   m.set_model_info(*m.current(), 1.0);
   m.batcher = std::make_unique<Batcher>(m.options.batching, [this](std::size_t texts) {
@@ -552,7 +552,7 @@ std::string Server::reload(const std::string& artifact_dir) {
   const std::string dir = artifact_dir.empty() ? m.current()->dir() : artifact_dir;
   std::shared_ptr<const ServedModel> fresh;
   try {
-    fresh = std::make_shared<ServedModel>(dir, m.options.drift_window);
+    fresh = std::make_shared<ServedModel>(dir, m.options.drift_window, m.options.device);
   } catch (...) {
     m.reloads->labels({"failure"}).inc();
     throw;

@@ -85,9 +85,9 @@ std::vector<int64_t> class_counts(const std::vector<int64_t>& y, int64_t num_cla
   return counts;
 }
 
-void check_labels(const LabeledRows& rows, int64_t num_classes, const char* name) {
-  if (static_cast<int64_t>(rows.y.size()) != rows.x.rows) {
-    throw ConfigError(std::string("trainer: ") + name + " has " + std::to_string(rows.x.rows) + " feature rows but " +
+void check_labels(const LabeledBatch& rows, int64_t num_classes, const char* name) {
+  if (static_cast<int64_t>(rows.y.size()) != rows.x.size()) {
+    throw ConfigError(std::string("trainer: ") + name + " has " + std::to_string(rows.x.size()) + " examples but " +
                       std::to_string(rows.y.size()) + " labels");
   }
   for (std::size_t i = 0; i < rows.y.size(); ++i) {
@@ -118,76 +118,24 @@ void validate(const TrainerOptions& o) {
 
 namespace {
 
-int64_t batch_nnz(const SparseRowsView& rows, const int64_t* ids, int64_t count) {
-  int64_t nnz = 0;
-  for (int64_t b = 0; b < count; ++b) nnz += rows.indptr[ids[b] + 1] - rows.indptr[ids[b]];
-  return nnz;
-}
-
-// Copies rows `ids` of `rows` into indices/weights/offsets, which hold at least their nnz/count.
-void fill_batch(const SparseRowsView& rows, const int64_t* ids, int64_t count, int64_t* ip, float* wp, int64_t* op) {
-  int64_t pos = 0;
-  for (int64_t b = 0; b < count; ++b) {
-    op[b] = pos;
-    const int64_t r = ids[b];
-    for (int64_t k = rows.indptr[r]; k < rows.indptr[r + 1]; ++k, ++pos) {
-      ip[pos] = rows.indices[k];
-      wp[pos] = rows.values ? rows.values[k] : 1.0f;
-    }
-  }
-}
-
-// Host buffers a training step fills instead of allocating: indices, weights, offsets and targets
-// grow to the largest batch seen and are handed out as views of their first entries. The views of
-// one step must be dead before the next fill (the trainer's step ends with its backward pass).
+// Gathers a training step's examples and targets into buffers reused across steps. The views of one
+// step must be dead before the next fill (the trainer's step ends with its backward pass).
 class BatchBuffers {
  public:
-  nn::SparseBatch fill(const LabeledRows& rows, const int64_t* ids, int64_t count, torch::Tensor* targets) {
-    const int64_t nnz = batch_nnz(rows.x, ids, count);
-    grow(indices_, nnz, torch::kInt64);
-    grow(weights_, nnz, torch::kFloat32);
-    grow(offsets_, count, torch::kInt64);
-    grow(targets_, count, torch::kInt64);
-    fill_batch(rows.x, ids, count, indices_.data_ptr<int64_t>(), weights_.data_ptr<float>(), offsets_.data_ptr<int64_t>());
+  nn::Batch fill(const LabeledBatch& rows, const int64_t* ids, int64_t count, torch::Tensor* targets) {
+    if (!targets_.defined() || targets_.numel() < count) targets_ = torch::empty({std::max<int64_t>(count, 64)}, torch::kInt64);
     int64_t* tp = targets_.data_ptr<int64_t>();
     for (int64_t i = 0; i < count; ++i) tp[i] = rows.y[static_cast<std::size_t>(ids[i])];
     *targets = targets_.narrow(0, 0, count);
-    return nn::SparseBatch{indices_.narrow(0, 0, nnz), offsets_.narrow(0, 0, count), weights_.narrow(0, 0, nnz)};
+    return gatherer_.gather(rows.x, ids, count);
   }
 
  private:
-  static void grow(torch::Tensor& t, int64_t n, torch::Dtype dtype) {
-    if (!t.defined() || t.numel() < n) t = torch::empty({std::max<int64_t>(n, t.defined() ? 2 * t.numel() : n)}, dtype);
-  }
-
-  torch::Tensor indices_, weights_, offsets_, targets_;
+  nn::BatchGatherer gatherer_;
+  torch::Tensor targets_;
 };
 
 }  // namespace
-
-nn::SparseBatch make_batch(const SparseRowsView& rows, const int64_t* ids, int64_t count) {
-  const int64_t nnz = batch_nnz(rows, ids, count);
-  auto indices = torch::empty({nnz}, torch::kInt64);
-  auto weights = torch::empty({nnz}, torch::kFloat32);
-  auto offsets = torch::empty({count}, torch::kInt64);
-  fill_batch(rows, ids, count, indices.data_ptr<int64_t>(), weights.data_ptr<float>(), offsets.data_ptr<int64_t>());
-  return nn::SparseBatch{indices, offsets, weights};
-}
-
-torch::Tensor predict_proba(nn::TextClassifier& model, const SparseRowsView& rows, int64_t batch_size,
-                            torch::Device device) {
-  torch::InferenceMode guard;
-  std::vector<torch::Tensor> parts;
-  std::vector<int64_t> ids(static_cast<std::size_t>(std::min<int64_t>(batch_size, std::max<int64_t>(rows.rows, 1))));
-  for (int64_t start = 0; start < rows.rows; start += batch_size) {
-    int64_t count = std::min(batch_size, rows.rows - start);
-    for (int64_t i = 0; i < count; ++i) ids[static_cast<std::size_t>(i)] = start + i;
-    auto batch = make_batch(rows, ids.data(), count).to(device);
-    parts.push_back(torch::softmax(model.forward(batch), 1).to(torch::kCPU, torch::kFloat32));
-  }
-  if (parts.empty()) return torch::empty({0, model.num_classes()}, torch::kFloat32);
-  return torch::cat(parts, 0);
-}
 
 ClassificationMetrics compute_metrics_from_proba(const std::vector<int64_t>& y_true, const torch::Tensor& probabilities,
                                                  int64_t num_classes) {
@@ -201,12 +149,12 @@ ClassificationMetrics compute_metrics_from_proba(const std::vector<int64_t>& y_t
   return compute_metrics(y_true, pred, probs, num_classes);
 }
 
-TrainResult train_model(nn::TextClassifier& model, const LabeledRows& train, const LabeledRows* val, int64_t num_classes,
+TrainResult train_model(nn::Model& model, const LabeledBatch& train, const LabeledBatch* val, int64_t num_classes,
                         const TrainerOptions& options, const TrainerCallbacks& callbacks) {
   validate(options);
   check_labels(train, num_classes, "training set");
   if (val) check_labels(*val, num_classes, "validation set");
-  if (train.x.rows == 0) throw DataError("trainer: the training set is empty");
+  if (train.x.size() == 0) throw DataError("trainer: the training set is empty");
   auto warn = [&](const std::string& msg) {
     if (callbacks.on_warning) callbacks.on_warning(msg);
   };
@@ -222,7 +170,7 @@ TrainResult train_model(nn::TextClassifier& model, const LabeledRows& train, con
   model.set_sparse_gradients(options.sparse_gradients);
   if (!options.run_dir.empty()) fs::create_directories(options.run_dir);
 
-  const int64_t n = train.x.rows;
+  const int64_t n = train.x.size();
   const int64_t batches = (n + options.batch_size - 1) / options.batch_size;
   const int64_t total_steps = batches * options.epochs;
   auto params = model.parameters();
@@ -354,9 +302,9 @@ TrainResult train_model(nn::TextClassifier& model, const LabeledRows& train, con
     rec.skipped_steps = skipped;
     rec.val_loss = rec.val_accuracy = rec.val_macro_f1 = kNaN;
     bool improved = !val;
-    if (val && val->x.rows > 0) {
+    if (val && val->x.size() > 0) {
       model.eval();
-      auto probs = predict_proba(model, val->x, 1024, device);
+      auto probs = nn::predict_proba(model, val->x, 1024, device);
       auto target = torch::tensor(val->y, torch::kInt64);
       rec.val_loss = torch::nll_loss(torch::log(probs.clamp_min(1e-12)), target).item<double>();
       auto m = compute_metrics_from_proba(val->y, probs, num_classes);

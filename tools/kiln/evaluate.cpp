@@ -1,5 +1,4 @@
 #include <iostream>
-#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -8,7 +7,8 @@
 #include "kiln/core/error.h"
 #include "kiln/data/dataset.h"
 #include "kiln/train/metrics.h"
-#include "kiln/train/trainer.h"
+#include "kiln/core/log.h"
+#include "kiln/pipeline/pipeline.h"
 #include "train_common.h"
 #include "verbs.h"
 
@@ -34,35 +34,10 @@ void add_evaluate(CLI::App& app) {
     lo.label_col = f->label_col;
     data::DataReport report;
     auto ds = data::load_labeled(f->data, lo, &report);
+    const auto result = pipeline::evaluate(predictor, ds, f->data);
+    if (!result.warning.empty()) core::warn(result.warning);
+    const auto& metrics = result.metrics;
     const auto& labels = predictor.labels();
-    std::map<std::string, int64_t> id;
-    for (std::size_t i = 0; i < labels.size(); ++i) id[labels[i]] = static_cast<int64_t>(i);
-    std::vector<int64_t> y;
-    std::vector<std::size_t> keep;
-    std::map<std::string, int64_t> unknown;
-    for (std::size_t i = 0; i < ds.size(); ++i) {
-      auto it = id.find(ds.labels[i]);
-      if (it == id.end()) {
-        ++unknown[ds.labels[i]];
-        continue;
-      }
-      y.push_back(it->second);
-      keep.push_back(i);
-    }
-    if (!unknown.empty()) {
-      std::string names;
-      for (const auto& [l, c] : unknown) names += (names.empty() ? "" : ", ") + l + " (" + std::to_string(c) + ")";
-      std::cerr << "kiln: warning: skipped rows whose label the model does not know: " << names << "\n";
-    }
-    if (keep.empty()) {
-      throw DataError(f->data + ": no row has a label the model knows (" + std::to_string(labels.size()) +
-                      " labels, e.g. '" + labels[0] + "'); check --label-col and that the file matches the model");
-    }
-    std::vector<std::string> texts;
-    texts.reserve(keep.size());
-    for (auto i : keep) texts.push_back(std::move(ds.texts[i]));
-    auto probs = predictor.predict_proba(texts);
-    auto metrics = train::compute_metrics_from_proba(y, probs, static_cast<int64_t>(labels.size()));
     std::cout << train::format_metrics_table(metrics, labels);
     if (!f->json_out.empty()) {
       core::write_file_atomic(f->json_out, train::to_json(metrics, labels).dump(2) + "\n");

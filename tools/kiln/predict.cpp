@@ -19,6 +19,7 @@ struct PredictFlags {
   std::string input = "-";
   std::string format = "lines";
   std::string text_col = "text";
+  std::string device = "cpu";
   int top_k = 1;
   int64_t batch = 1024;
 };
@@ -58,11 +59,13 @@ void add_predict(CLI::App& app) {
       ->check(CLI::IsMember({"lines", "csv", "tsv", "jsonl", "json"}))
       ->capture_default_str();
   cmd->add_option("--text-col", flags->text_col, "Text column for csv/tsv/jsonl/json input")->capture_default_str();
+  cmd->add_option("--device", flags->device, "Where the model runs: cpu | cuda[:N]")->capture_default_str();
   cmd->add_option("--top-k", flags->top_k, "Also list the K most probable labels")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
   cmd->callback([flags]() {
     artifact::PredictorOptions po;
+    po.device = flags->device;
     artifact::Predictor predictor(artifact_arg(flags->artifact), po);
     auto texts = read_inputs(*flags);
     std::string out;

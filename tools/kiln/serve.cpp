@@ -109,6 +109,7 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--max-text-bytes", o.limits.max_text_bytes, "Longest text (UTF-8 bytes)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
       ->capture_default_str();
+  cmd->add_option("--device", o.device, "Where the model runs: cpu | cuda[:N]")->capture_default_str();
   cmd->add_option("--drift-window", o.drift_window, "Texts in the drift window")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
       ->capture_default_str();

@@ -5,11 +5,10 @@
 #include <iostream>
 
 #include "kiln/artifact/artifact.h"
-#include "kiln/artifact/profile.h"
 #include "kiln/core/atomic_output.h"
 #include "kiln/core/log.h"
 #include "kiln/core/progress.h"
-#include "kiln/train/pipeline.h"
+#include "kiln/pipeline/pipeline.h"
 
 namespace fs = std::filesystem;
 
@@ -53,41 +52,26 @@ TrainRunOutput train_and_save(const train::RunConfig& config, const data::Datase
   };
   cb.on_warning = [](const std::string& w) { core::warn(w); };
 
-  auto result = train::run_pipeline(cfg, train_ds, val, test, cb);
+  auto result = pipeline::run_pipeline(cfg, train_ds, val, test, cb);
   for (const auto& w : result.warnings) core::warn(w);
   if (result.train.stopped_early) {
     core::info("early stopping: no better validation macro-F1 for " +
                std::to_string(cfg.trainer.early_stopping_patience) + " epochs; keeping epoch " +
                std::to_string(result.train.best_epoch));
   }
-
-  artifact::Manifest m;
-  m.labels = result.labels;
-  m.model = result.model_spec;
-  m.training = train::to_json(cfg);
-  m.training["best_epoch"] = result.train.best_epoch;
-  m.training["epochs_run"] = result.train.history.size();
-  m.training["train_seconds"] = result.train_seconds;
-  m.training["featurize_seconds"] = result.featurize_seconds;
-  m.training["train_rows"] = train_ds.size();
-  nlohmann::json metrics = nlohmann::json::object();
-  if (result.has_val) metrics["validation"] = train::to_json(result.val_metrics, result.labels);
-  if (result.has_test) metrics["test"] = train::to_json(result.test_metrics, result.labels);
-  m.metrics = metrics;
-  m.data_profile = artifact::compute_data_profile(train_ds.texts, train_ds.labels, *result.featurizer,
-                                                  result.train_features);
   const std::string artifact_dir = (fs::path(out_dir) / "model").string();
-  artifact::save_artifact(artifact_dir, m, *result.featurizer, *result.model);
-
+  pipeline::save(result, artifact_dir);
+  const auto& labels = result.artifact.manifest.labels;
+  const auto& metrics = result.artifact.manifest.metrics;
   TrainRunOutput out;
   out.artifact_dir = artifact_dir;
   if (result.has_test) {
     std::cout << "test set (" << result.test_metrics.n << " rows)\n"
-              << train::format_metrics_table(result.test_metrics, result.labels);
+              << train::format_metrics_table(result.test_metrics, labels);
     out.metrics = metrics["test"];
   } else if (result.has_val) {
     std::cout << "validation set (" << result.val_metrics.n << " rows)\n"
-              << train::format_metrics_table(result.val_metrics, result.labels);
+              << train::format_metrics_table(result.val_metrics, labels);
     out.metrics = metrics["validation"];
   }
   std::cout << "artifact: " << artifact_dir << "\n";

@@ -1,5 +1,6 @@
-// Predictor: loads an artifact once and serves many threads. predict, evaluate, serve, explain and
-// optimize all go through it. Thread-safe after construction.
+// Predictor: loads an artifact once and serves many threads; the only inference path. predict,
+// evaluate, serve, the trainer's final metrics, explain and optimize all encode and forward through
+// it. Thread-safe after construction.
 #pragma once
 
 #include <torch/torch.h>
@@ -9,6 +10,8 @@
 #include <vector>
 
 #include "kiln/artifact/artifact.h"
+#include "kiln/data/dataset.h"
+#include "kiln/nn/batch.h"
 
 namespace kiln::artifact {
 
@@ -21,27 +24,54 @@ struct Prediction {
 };
 
 struct PredictorOptions {
-  /// Texts per forward pass. Default 256.
+  /// Examples per forward pass. Default 256.
   int64_t batch_size = 256;
+  /// "cpu" or "cuda[:N]" (a CUDA LibTorch with a visible GPU). Default "cpu".
+  std::string device = "cpu";
+  /// Run an optimized variant of the weights (kiln.json "variants"); empty = the fp32 weights.
+  /// Default empty.
+  std::string variant;
 };
+
+/// Throws ConfigError naming the field and the value.
+void validate(const PredictorOptions& options);
 
 class Predictor {
  public:
   explicit Predictor(const std::string& artifact_dir, PredictorOptions options = {});
   explicit Predictor(Artifact artifact, PredictorOptions options = {});
 
-  /// Class probabilities [texts, classes], float32, rows in input order.
+  /// The examples' tensors, on the CPU (every preprocessor's).
+  [[nodiscard]] nn::Batch encode(const data::Examples& examples) const;
+  /// Logits [examples, classes] on the predictor's device. Under InferenceMode unless `gradients`:
+  /// then autograd records the pass, so gradients reach the model's parameters and any input
+  /// tensor of `batch` that requires them (integrated gradients, saliency).
+  [[nodiscard]] torch::Tensor forward(const nn::Batch& batch, bool gradients = false) const;
+  /// The model's pooled representation [examples, embedding_dim] (InferenceMode), on the CPU.
+  [[nodiscard]] torch::Tensor embed(const nn::Batch& batch) const;
+
+  /// Class probabilities [examples, classes], float32 on the CPU, rows in input order.
+  [[nodiscard]] torch::Tensor predict_proba(const data::Examples& examples) const;
   [[nodiscard]] torch::Tensor predict_proba(const std::vector<std::string>& texts) const;
-  /// Top label and the top_k (>= 1, clamped to the number of classes) for each text.
+  /// Top label and the top_k (>= 1, clamped to the number of classes) for each example.
+  [[nodiscard]] std::vector<Prediction> predict(const data::Examples& examples, int top_k = 1) const;
   [[nodiscard]] std::vector<Prediction> predict(const std::vector<std::string>& texts, int top_k = 1) const;
 
   [[nodiscard]] const Manifest& manifest() const { return artifact_.manifest; }
   [[nodiscard]] const std::vector<std::string>& labels() const { return artifact_.manifest.labels; }
-  [[nodiscard]] const text::Featurizer& featurizer() const { return *artifact_.featurizer; }
+  [[nodiscard]] const prep::Preprocessors& preprocessors() const {
+    return artifact_.preprocessors;
+  }
+  /// The model (eval() mode, on device()). Shared: do not train it while the Predictor serves.
+  [[nodiscard]] const std::shared_ptr<nn::Model>& model() const { return artifact_.model; }
+  [[nodiscard]] torch::Device device() const { return device_; }
+  /// The artifact directory ("" for an artifact built in memory).
+  [[nodiscard]] const std::string& dir() const { return artifact_.dir; }
 
  private:
   Artifact artifact_;
   PredictorOptions options_;
+  torch::Device device_ = torch::kCPU;
 };
 
 }  // namespace kiln::artifact

@@ -8,7 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "kiln/text/featurizer.h"
+#include "kiln/data/dataset.h"
+#include "kiln/nn/batch.h"
+#include "kiln/prep/preprocessor.h"
 
 namespace kiln::artifact {
 
@@ -19,9 +21,9 @@ namespace kiln::artifact {
 /// {"n": rows, "label_distribution": {label: share}, "text_length": {"edges": [...], "shares": [...],
 ///  "mean": m}, "top_features": [{"feature": name, "index": j, "doc_share": s}, ...] (by document
 ///  frequency, at most `top_k`), "nnz_per_row_mean": x}
-[[nodiscard]] nlohmann::json compute_data_profile(const std::vector<std::string>& texts,
-                                                  const std::vector<std::string>& labels,
-                                                  const text::Featurizer& featurizer,
-                                                  const text::CsrMatrix<float>& features, int top_k = 50);
+/// For a training set and its encoding by `features` (the first preprocessor). Text lengths only
+/// when the examples have text; top features and nnz only for bag-of-features encodings.
+[[nodiscard]] nlohmann::json compute_data_profile(const data::Dataset& train, const prep::Preprocessor& features,
+                                                  const nn::Batch& encoded, int top_k = 50);
 
 }  // namespace kiln::artifact

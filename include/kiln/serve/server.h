@@ -38,6 +38,8 @@ struct ServerOptions {
   std::string auth_token;
   /// Texts in the drift window (>= 1). Default 2000.
   std::size_t drift_window = 2000;
+  /// Where the model runs: "cpu" or "cuda[:N]". Default "cpu".
+  std::string device = "cpu";
   /// Requests per keep-alive connection before the server closes it (>= 1). Default 100000.
   std::size_t keep_alive_max = 100000;
   /// Seconds an idle keep-alive connection stays open (>= 1). Default 5.

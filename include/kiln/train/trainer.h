@@ -1,4 +1,4 @@
-// The trainer: mini-batch training of a TextClassifier over sparse features, with validation each
+// The trainer: mini-batch training of a Model over encoded examples (a Batch), with validation each
 // epoch, early stopping on validation macro-F1, best-checkpoint selection, gradient health checks,
 // atomic per-epoch checkpoints and exact resume.
 #pragma once
@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "kiln/nn/text_classifier.h"
+#include "kiln/nn/model.h"
 #include "kiln/train/losses.h"
 #include "kiln/train/lr_schedule.h"
 #include "kiln/train/metrics.h"
@@ -18,18 +18,9 @@
 
 namespace kiln::train {
 
-/// Sparse rows in CSR layout (row r: indices/values[indptr[r] : indptr[r+1]]). Not owning.
-struct SparseRowsView {
-  const int64_t* indptr = nullptr;  ///< rows + 1 entries
-  const int64_t* indices = nullptr;
-  const float* values = nullptr;
-  int64_t rows = 0;
-  int64_t cols = 0;
-};
-
-/// A featurized split: rows and their class ids in [0, num_classes).
-struct LabeledRows {
-  SparseRowsView x;
+/// A split ready for training: every example's tensors (on the CPU) and class ids in [0, num_classes).
+struct LabeledBatch {
+  nn::Batch x;
   std::vector<int64_t> y;
 };
 
@@ -111,16 +102,9 @@ struct TrainResult {
 /// Trains `model` in place. On return the model holds the best epoch's weights (by validation
 /// macro-F1; the last epoch's without validation data) and is in eval() mode.
 /// Checkpoints (run_dir/checkpoint.pt + checkpoint.json) are written atomically after every epoch.
-[[nodiscard]] TrainResult train_model(nn::TextClassifier& model, const LabeledRows& train, const LabeledRows* val,
+[[nodiscard]] TrainResult train_model(nn::Model& model, const LabeledBatch& train, const LabeledBatch* val,
                                       int64_t num_classes, const TrainerOptions& options,
                                       const TrainerCallbacks& callbacks = {});
-
-/// Builds the SparseBatch for rows `ids` of `rows` (indices and weights copied into tensors).
-[[nodiscard]] nn::SparseBatch make_batch(const SparseRowsView& rows, const int64_t* ids, int64_t count);
-
-/// Predicts class probabilities for every row (batched, under InferenceMode). Result [rows, C].
-[[nodiscard]] torch::Tensor predict_proba(nn::TextClassifier& model, const SparseRowsView& rows,
-                                          int64_t batch_size = 1024, torch::Device device = torch::kCPU);
 
 /// Metrics of probabilities [n, C] (any float dtype, any device) against y_true: y_pred is the
 /// row argmax (first maximum).

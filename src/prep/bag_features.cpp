@@ -1,13 +1,63 @@
-#include "kiln/text/featurizer.h"
-
+// The bag-of-features preprocessors: "tfidf" (scikit-learn's TfidfVectorizer) and "hashed_ngrams"
+// (words and word n-grams hashed into buckets). Both produce bag_indices / bag_offsets / bag_weights.
+#include <cstring>
+#include <mutex>
 #include <set>
+#include <unordered_set>
 
+#include "bag_features.h"
 #include "kiln/core/error.h"
+#include "kiln/text/analyzer.h"
 #include "kiln/text/hashing_vectorizer.h"
 #include "kiln/text/tfidf.h"
 
-namespace kiln::text {
+namespace kiln::prep {
+
+using text::AnalyzerOptions;
+using text::CsrMatrix;
+using text::DfBound;
+using text::HashingOptions;
+using text::HashingVectorizer;
+using text::TfidfOptions;
+using text::TfidfVectorizer;
+using text::analyzer_name;
+using text::norm_name;
+using text::parse_analyzer;
+using text::parse_norm;
+
+nn::Batch bag_batch(const CsrMatrix<float>& x) {
+  const int64_t rows = x.rows, nnz = x.nnz();
+  nn::Batch batch(rows);
+  auto indices = torch::empty({nnz}, torch::kInt64);
+  auto weights = torch::empty({nnz}, torch::kFloat32);
+  auto offsets = torch::empty({rows}, torch::kInt64);
+  auto* ip = indices.data_ptr<int64_t>();
+  for (int64_t k = 0; k < nnz; ++k) ip[k] = static_cast<int64_t>(x.indices[static_cast<std::size_t>(k)]);
+  if (nnz > 0) std::memcpy(weights.data_ptr<float>(), x.data.data(), static_cast<std::size_t>(nnz) * sizeof(float));
+  if (rows > 0) std::memcpy(offsets.data_ptr<int64_t>(), x.indptr.data(), static_cast<std::size_t>(rows) * sizeof(int64_t));
+  batch.set(nn::kBagIndices, indices);
+  batch.set(nn::kBagOffsets, offsets);
+  batch.set(nn::kBagWeights, weights);
+  return batch;
+}
+
+nn::InputSpec bag_input_spec(int64_t features) {
+  nn::InputSpec spec;
+  spec.tensors.push_back({nn::kBagIndices, "int64", {"nnz"}, features});
+  spec.tensors.push_back({nn::kBagOffsets, "int64", {"batch"}, 0});
+  spec.tensors.push_back({nn::kBagWeights, "float32", {"nnz"}, 0});
+  return spec;
+}
+
 namespace {
+
+const std::vector<std::string>& texts_of(const data::Examples& examples, const char* type) {
+  if (!examples.has_text() && examples.size() > 0) {
+    throw DataError(std::string("the ") + type + " preprocessor reads text, but these examples have none (images only); "
+                    "give the data a text column (--text-col) or use an image model");
+  }
+  return examples.texts;
+}
 
 using nlohmann::json;
 
@@ -105,61 +155,88 @@ json tfidf_spec(const TfidfOptions& o) {
   return j;
 }
 
-class TfidfFeaturizer final : public Featurizer {
+class TfidfPreprocessor final : public Preprocessor {
  public:
-  explicit TfidfFeaturizer(TfidfVectorizer v) : v_(std::move(v)) {}
+  explicit TfidfPreprocessor(TfidfVectorizer v) : v_(std::move(v)) {}
   [[nodiscard]] std::string type() const override { return "tfidf"; }
-  void fit(const std::vector<std::string>& texts) override { v_.fit(texts); }
-  [[nodiscard]] CsrMatrix<float> transform(const std::vector<std::string>& texts) const override {
-    return v_.transform<float>(texts);
+  [[nodiscard]] json options() const override {
+    json j = tfidf_spec(v_.options());
+    j.erase("type");
+    return j;
   }
-  [[nodiscard]] int64_t dim() const override { return v_.n_columns(); }
-  [[nodiscard]] json spec() const override { return tfidf_spec(v_.options()); }
-  [[nodiscard]] json state() const override { return json::parse(v_.to_json()); }
+  void fit(const data::Examples& examples) override {
+    v_.fit(texts_of(examples, "tfidf"));
+    vocabulary_.reset();
+  }
+  [[nodiscard]] nn::Batch encode(const data::Examples& examples) const override {
+    return bag_batch(v_.transform<float>(texts_of(examples, "tfidf")));
+  }
+  [[nodiscard]] nn::InputSpec input_spec() const override { return bag_input_spec(v_.n_columns()); }
+  [[nodiscard]] StateFiles state_files() const override { return {{"state", v_.to_json()}}; }
   [[nodiscard]] std::string feature_name(int64_t j) const override {
     const auto& vocab = v_.vocabulary();
     if (j >= 0 && j < static_cast<int64_t>(vocab.size())) return vocab[static_cast<std::size_t>(j)];
     return "bucket:" + std::to_string(j);
   }
+  [[nodiscard]] std::optional<std::vector<double>> oov_rates(const std::vector<std::string>& texts) const override {
+    if (v_.vocabulary().empty()) return std::nullopt;  // hashed columns: no out-of-vocabulary terms
+    std::call_once(vocabulary_once_, [this] {
+      vocabulary_ = std::make_unique<std::unordered_set<std::string_view>>(v_.vocabulary().begin(), v_.vocabulary().end());
+      analyzer_ = std::make_unique<text::Analyzer>(v_.options().analyzer_options());
+    });
+    text::AnalyzerScratch scratch;
+    std::vector<std::string_view> terms;
+    std::vector<double> out;
+    out.reserve(texts.size());
+    for (const auto& t : texts) {
+      analyzer_->analyze(t, scratch, terms);
+      std::size_t oov = 0;
+      for (const auto& term : terms) oov += vocabulary_->count(term) == 0;
+      out.push_back(terms.empty() ? 0.0 : static_cast<double>(oov) / static_cast<double>(terms.size()));
+    }
+    return out;
+  }
 
  private:
   TfidfVectorizer v_;
+  mutable std::once_flag vocabulary_once_;
+  mutable std::unique_ptr<std::unordered_set<std::string_view>> vocabulary_;
+  mutable std::unique_ptr<text::Analyzer> analyzer_;
 };
 
 // Words and word n-grams hashed into buckets (fastText's bucket trick), counts as weights.
 // Stateless: fit() learns nothing, so it suits streams and many machines.
-class HashedNgramFeaturizer final : public Featurizer {
+class HashedNgramPreprocessor final : public Preprocessor {
  public:
-  HashedNgramFeaturizer(AnalyzerOptions a, HashingOptions h) : hv_(a, h) {}
+  HashedNgramPreprocessor(AnalyzerOptions a, HashingOptions h) : hv_(a, h) {}
   [[nodiscard]] std::string type() const override { return "hashed_ngrams"; }
-  void fit(const std::vector<std::string>&) override {}
-  [[nodiscard]] CsrMatrix<float> transform(const std::vector<std::string>& texts) const override {
-    auto counts = hv_.transform(texts);
+  void fit(const data::Examples&) override {}
+  [[nodiscard]] nn::Batch encode(const data::Examples& examples) const override {
+    auto counts = hv_.transform(texts_of(examples, "hashed_ngrams"));
     CsrMatrix<float> out;
     out.rows = counts.rows;
     out.cols = counts.cols;
     out.indptr = std::move(counts.indptr);
     out.indices = std::move(counts.indices);
     out.data.assign(counts.data.begin(), counts.data.end());
-    return out;
+    return bag_batch(out);
   }
-  [[nodiscard]] int64_t dim() const override { return hv_.options().n_features; }
-  [[nodiscard]] json spec() const override {
+  [[nodiscard]] nn::InputSpec input_spec() const override { return bag_input_spec(hv_.options().n_features); }
+  [[nodiscard]] json options() const override {
     const auto& a = hv_.analyzer().options();
-    return {{"type", "hashed_ngrams"},
-            {"lowercase", a.lowercase},
+    return {{"lowercase", a.lowercase},
             {"ngram_range", {a.ngram_min, a.ngram_max}},
             {"cjk", a.cjk},
             {"buckets", hv_.options().n_features}};
   }
-  [[nodiscard]] json state() const override { return json::object(); }
+  [[nodiscard]] StateFiles state_files() const override { return {}; }
   [[nodiscard]] std::string feature_name(int64_t j) const override { return "bucket:" + std::to_string(j); }
 
  private:
   HashingVectorizer hv_;
 };
 
-std::unique_ptr<Featurizer> make_hashed(const json& spec) {
+std::unique_ptr<Preprocessor> make_hashed(const json& spec) {
   SpecReader r(spec, {"lowercase", "ngram_range", "cjk", "buckets"});
   AnalyzerOptions a;
   a.lowercase = r.get("lowercase", true);
@@ -170,30 +247,33 @@ std::unique_ptr<Featurizer> make_hashed(const json& spec) {
   h.n_features = r.get<int64_t>("buckets", int64_t{1} << 18);
   h.alternate_sign = false;
   h.validate("featurizer.");
-  return std::make_unique<HashedNgramFeaturizer>(a, h);
+  return std::make_unique<HashedNgramPreprocessor>(a, h);
+}
+
+std::unique_ptr<Preprocessor> load_tfidf(const json& spec, const StateFiles& files) {
+  const auto it = files.find("state");
+  if (it == files.end()) throw ArtifactError("the tfidf preprocessor's state file (vocabulary and idf) is missing");
+  return std::make_unique<TfidfPreprocessor>(TfidfVectorizer::from_json(it->second));
 }
 
 }  // namespace
 
-std::unique_ptr<Featurizer> make_featurizer(const json& spec) {
-  if (!spec.is_object() || !spec.contains("type") || !spec["type"].is_string()) {
-    throw ConfigError("featurizer must be a mapping with a \"type\" (tfidf or hashed_ngrams), got " + spec.dump());
-  }
-  const std::string type = spec["type"].get<std::string>();
-  if (type == "tfidf") return std::make_unique<TfidfFeaturizer>(TfidfVectorizer(tfidf_options(spec)));
-  if (type == "hashed_ngrams") return make_hashed(spec);
-  throw ConfigError("featurizer.type '" + type + "' is unknown; use tfidf or hashed_ngrams");
+PreprocessorType tfidf_type() {
+  PreprocessorType t;
+  t.name = "tfidf";
+  t.description = "TF-IDF over word or character n-grams, identical to scikit-learn's TfidfVectorizer";
+  t.make = [](const json& spec) { return std::make_unique<TfidfPreprocessor>(TfidfVectorizer(tfidf_options(spec))); };
+  t.load = load_tfidf;
+  return t;
 }
 
-std::unique_ptr<Featurizer> load_featurizer(const json& spec, const json& state) {
-  const std::string type = spec.is_object() ? spec.value("type", std::string()) : std::string();
-  try {
-    if (type == "tfidf") return std::make_unique<TfidfFeaturizer>(TfidfVectorizer::from_json(state.dump()));
-    if (type == "hashed_ngrams") return make_hashed(spec);
-  } catch (const ConfigError& e) {
-    throw ArtifactError(std::string("featurizer spec: ") + e.what());
-  }
-  throw ArtifactError("featurizer type '" + type + "' is unknown to this Kiln (known: tfidf, hashed_ngrams)");
+PreprocessorType hashed_ngrams_type() {
+  PreprocessorType t;
+  t.name = "hashed_ngrams";
+  t.description = "word n-gram counts hashed into buckets (no vocabulary to fit)";
+  t.make = make_hashed;
+  t.load = [](const json& spec, const StateFiles&) { return make_hashed(spec); };
+  return t;
 }
 
-}  // namespace kiln::text
+}  // namespace kiln::prep

@@ -1,0 +1,95 @@
+// The model base class and the registry of model families. Every model reads a Batch (named
+// tensors) and returns logits; the trainer, the artifact, the Predictor and the server see only
+// Model. Families are registered with the input tensors they need; the factory takes the
+// preprocessors' input spec.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/nn/batch.h"
+#include "kiln/nn/input_spec.h"
+#include "kiln/nn/model_spec.h"
+
+namespace kiln::nn {
+
+/// Base of every model family: forward(batch) = classify(embed(batch)).
+/// Thread-safety: forward() under torch::InferenceMode is safe from many threads once the module
+/// is in eval() mode and no longer trained.
+class Model : public torch::nn::Module {
+ public:
+  /// Logits [batch, num_classes].
+  [[nodiscard]] torch::Tensor forward(const Batch& batch) { return classify(embed(batch)); }
+  /// The pooled representation the classification head reads, [batch, embedding_dim()]: the last
+  /// hidden layer (mlp), the pooled bag (embedbag), the class scores before the bias (linear).
+  [[nodiscard]] virtual torch::Tensor embed(const Batch& batch) = 0;
+  /// Logits from embed()'s output.
+  [[nodiscard]] virtual torch::Tensor classify(const torch::Tensor& pooled) = 0;
+  [[nodiscard]] virtual int64_t embedding_dim() const = 0;
+  [[nodiscard]] int64_t num_classes() const { return num_classes_; }
+
+  /// Makes every EmbeddingBag table in the model produce sparse row gradients (true) or dense ones
+  /// (false, the default). With sparse gradients a backward pass costs O(rows the batch touches),
+  /// not O(table); the trainer turns it on because its optimizers update such rows lazily.
+  void set_sparse_gradients(bool on) {
+    for (const auto& m : modules(/*include_self=*/false)) {
+      if (auto* bag = m->as<torch::nn::EmbeddingBag>()) bag->options.sparse(on);
+    }
+  }
+
+ protected:
+  explicit Model(int64_t num_classes) : num_classes_(num_classes) {}
+
+ private:
+  int64_t num_classes_;
+};
+
+/// Builds a family's model for inputs `inputs` (already checked against the family's needs); throws
+/// ConfigError naming the bad parameter.
+using ModelFactory =
+    std::function<std::shared_ptr<Model>(const nlohmann::json& params, const InputSpec& inputs, int64_t num_classes)>;
+
+struct ModelFamily {
+  std::string name;
+  std::string description;
+  /// The input tensors the family reads; make_model refuses inputs lacking a required one.
+  InputRequirements inputs;
+  /// The family's parameters with their defaults (what `params: {}` means). Every parameter the
+  /// family accepts has an entry: resolve_spec rejects keys that are not listed here.
+  nlohmann::json default_params;
+  ModelFactory factory;
+  /// Optional: throws ConfigError for bad params without building a model (resolve_spec runs it).
+  std::function<void(const nlohmann::json& params)> validate;
+};
+
+/// Adds a family (replacing one of the same name; built-ins included). Thread-safe. Throws
+/// ConfigError for an empty name or a missing factory.
+void register_model_family(ModelFamily family);
+/// Registered families, built-ins ("linear", "mlp", "embedbag") included, sorted by name.
+[[nodiscard]] std::vector<ModelFamily> model_families();
+/// Names of the registered families, sorted.
+[[nodiscard]] std::vector<std::string> model_family_names();
+/// Builds the model for `spec` reading `inputs`; throws ConfigError for an unknown family (listing
+/// the known ones), inputs lacking a tensor the family needs, or bad parameters. Weights are
+/// initialised as the spec's `init` says (seeded by torch::manual_seed).
+[[nodiscard]] std::shared_ptr<Model> make_model(const ModelSpec& spec, const InputSpec& inputs, int64_t num_classes);
+/// The spec with every default filled in (what gets persisted). Throws ConfigError like make_model
+/// for an unknown family, unknown parameter keys, or (when the family has `validate`) bad values.
+[[nodiscard]] ModelSpec resolve_spec(const ModelSpec& spec);
+
+/// The number of ids of the input tensor `name` (its vocab_size); throws ConfigError naming the
+/// family when the tensor is missing or has none.
+[[nodiscard]] int64_t input_vocab_size(const std::string& family, const InputSpec& inputs, const std::string& name);
+
+/// Class probabilities [examples, classes] (float32, on the CPU) of `batch`, forwarded in chunks of
+/// `chunk` examples on `device` under InferenceMode. The one forward + softmax the trainer's
+/// validation and the Predictor share.
+[[nodiscard]] torch::Tensor predict_proba(Model& model, const Batch& batch, int64_t chunk = 256,
+                                          torch::Device device = torch::kCPU);
+
+}  // namespace kiln::nn

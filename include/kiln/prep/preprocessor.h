@@ -1,0 +1,86 @@
+// Preprocessors turn examples into a Batch of named tensors: fit on training examples, encode
+// batches, declare the tensors they produce (input_spec), and persist their fitted state as files
+// in the artifact. A registry keyed by persisted type names ("tfidf", "hashed_ngrams", ...) builds
+// and loads them; nothing else switches on a type name.
+// Thread-safety: encode() and the other const members are safe from many threads once fitted.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kiln/data/dataset.h"
+#include "kiln/nn/batch.h"
+#include "kiln/nn/input_spec.h"
+
+namespace kiln::prep {
+
+/// A preprocessor's fitted state: file role → file contents. The artifact stores each as its own
+/// file and lists them in kiln.json; load_preprocessor gets the same map back.
+using StateFiles = std::map<std::string, std::string>;
+
+class Preprocessor {
+ public:
+  virtual ~Preprocessor() = default;
+  /// Persisted type name (the registry key). Never renamed.
+  [[nodiscard]] virtual std::string type() const = 0;
+  /// Every option with its value (defaults filled in), without "type". Persisted in kiln.json.
+  [[nodiscard]] virtual nlohmann::json options() const = 0;
+  /// {"type": type(), ...options()}: what a run config's `featurizer` section holds.
+  [[nodiscard]] nlohmann::json spec() const;
+  /// Learns the fitted state (vocabulary, idf, ...) from training examples.
+  virtual void fit(const data::Examples& examples) = 0;
+  /// The examples' tensors, examples in input order. Requires fit() (or a loaded state). Throws
+  /// DataError naming the modality the examples lack.
+  [[nodiscard]] virtual nn::Batch encode(const data::Examples& examples) const = 0;
+  /// The tensors encode() produces.
+  [[nodiscard]] virtual nn::InputSpec input_spec() const = 0;
+  /// Human-readable name of feature j (a term, "bucket:N"); empty when features have no names.
+  [[nodiscard]] virtual std::string feature_name(int64_t j) const { return {}; }
+  /// The fitted state as files (role → contents); empty when there is none.
+  [[nodiscard]] virtual StateFiles state_files() const = 0;
+  /// For drift: per text, the share of its terms outside the fitted vocabulary. nullopt when the
+  /// preprocessor has no vocabulary (hashed features, images).
+  [[nodiscard]] virtual std::optional<std::vector<double>> oov_rates(const std::vector<std::string>& texts) const {
+    return std::nullopt;
+  }
+};
+
+struct PreprocessorType {
+  std::string name;
+  std::string description;
+  /// An unfitted preprocessor from a spec ({"type": name, ...options}); throws ConfigError naming
+  /// the field (as "featurizer.<field>").
+  std::function<std::unique_ptr<Preprocessor>(const nlohmann::json& spec)> make;
+  /// A fitted one from its spec and state files; throws ArtifactError naming the problem.
+  std::function<std::unique_ptr<Preprocessor>(const nlohmann::json& spec, const StateFiles& files)> load;
+};
+
+/// A model's preprocessors, one per modality, in kiln.json order. Shared: fitted preprocessors are
+/// immutable, and a Predictor shares them with the artifact it was made from.
+using Preprocessors = std::vector<std::shared_ptr<const Preprocessor>>;
+
+/// Adds a type (replacing one of the same name). Thread-safe.
+void register_preprocessor(PreprocessorType type);
+/// Registered type names, sorted ("hashed_ngrams", "tfidf", ...).
+[[nodiscard]] std::vector<std::string> preprocessor_types();
+/// An unfitted preprocessor for `spec` ({"type": ..., ...options}). Throws ConfigError for an
+/// unknown type (listing the known ones) or bad options.
+[[nodiscard]] std::unique_ptr<Preprocessor> make_preprocessor(const nlohmann::json& spec);
+/// A fitted preprocessor restored from its spec and state files. Throws ArtifactError.
+[[nodiscard]] std::unique_ptr<Preprocessor> load_preprocessor(const nlohmann::json& spec, const StateFiles& files);
+
+/// The tensors of several preprocessors together (a model may read one per modality). Throws
+/// ConfigError when two produce the same tensor.
+[[nodiscard]] nn::InputSpec combined_input_spec(const Preprocessors& preprocessors);
+/// Encodes `examples` with every preprocessor into one Batch.
+[[nodiscard]] nn::Batch encode_all(const Preprocessors& preprocessors,
+                                   const data::Examples& examples);
+
+}  // namespace kiln::prep

@@ -1,0 +1,206 @@
+#include "kiln/pipeline/pipeline.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <numeric>
+#include <random>
+#include <set>
+
+#include "kiln/artifact/profile.h"
+#include "kiln/core/error.h"
+
+namespace kiln::pipeline {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Up to kMaxHeldOut examples of the validation split, drawn with the run's seed, in split order.
+data::Dataset sample_heldout(const data::Dataset& val, uint64_t seed) {
+  if (val.size() <= kMaxHeldOut) return val;
+  std::vector<std::size_t> ids(val.size());
+  std::iota(ids.begin(), ids.end(), 0);
+  std::mt19937_64 rng(seed);
+  std::shuffle(ids.begin(), ids.end(), rng);
+  ids.resize(kMaxHeldOut);
+  std::sort(ids.begin(), ids.end());
+  return val.select(ids);
+}
+
+// What run_pipeline and warm_start share once the preprocessors are fitted and the model is built.
+struct Setup {
+  train::RunConfig config;
+  prep::Preprocessors preprocessors;
+  std::vector<std::string> labels;
+  nn::ModelSpec model_spec;
+  std::shared_ptr<nn::Model> model;
+  KnownLabels train;
+  nlohmann::json lineage = nlohmann::json::object();
+};
+
+PipelineResult finish(Setup s, const data::Dataset* val, const data::Dataset* test,
+                      const train::TrainerCallbacks& callbacks, std::chrono::steady_clock::time_point t0,
+                      std::vector<std::string> warnings) {
+  PipelineResult r;
+  r.warnings = std::move(warnings);
+  const auto num_classes = static_cast<int64_t>(s.labels.size());
+  train::LabeledBatch train_rows{prep::encode_all(s.preprocessors, s.train.rows), s.train.y};
+  train::LabeledBatch val_rows;
+  KnownLabels va;
+  if (val && val->size() > 0) {
+    va = keep_known_labels(*val, s.labels, "validation set");
+    if (!va.warning.empty()) r.warnings.push_back(va.warning);
+    r.has_val = va.rows.size() > 0;
+    if (r.has_val) val_rows = train::LabeledBatch{prep::encode_all(s.preprocessors, va.rows), va.y};
+  }
+  r.featurize_seconds = seconds_since(t0);
+
+  t0 = std::chrono::steady_clock::now();
+  r.train = train::train_model(*s.model, train_rows, r.has_val ? &val_rows : nullptr, num_classes, s.config.trainer,
+                               callbacks);
+  r.train_seconds = seconds_since(t0);
+  s.model->to(torch::kCPU);
+  s.model->eval();
+
+  artifact::Manifest& m = r.artifact.manifest;
+  m.labels = s.labels;
+  m.model = s.model_spec;
+  m.inputs = prep::combined_input_spec(s.preprocessors);
+  for (const auto& p : s.preprocessors) m.preprocessors.push_back({p->spec(), {}});
+  m.training = train::to_json(s.config);
+  m.training["best_epoch"] = r.train.best_epoch;
+  m.training["epochs_run"] = r.train.history.size();
+  m.training["train_seconds"] = r.train_seconds;
+  m.training["featurize_seconds"] = r.featurize_seconds;
+  m.training["train_rows"] = s.train.rows.size();
+  m.data_profile = artifact::compute_data_profile(s.train.rows, *s.preprocessors.front(), train_rows.x);
+  m.lineage = s.lineage;
+  r.artifact.preprocessors = s.preprocessors;
+  r.artifact.model = s.model;
+
+  // Validation and test metrics through the Predictor: the numbers kiln evaluate prints.
+  const artifact::Predictor predictor(r.artifact);
+  nlohmann::json metrics = nlohmann::json::object();
+  if (r.has_val) {
+    r.val_metrics = evaluate(predictor, va.rows, "validation set").metrics;
+    metrics["validation"] = train::to_json(r.val_metrics, s.labels);
+    r.heldout = sample_heldout(va.rows, s.config.trainer.seed);
+  }
+  if (test && test->size() > 0) {
+    const KnownLabels te = keep_known_labels(*test, s.labels, "test set");
+    if (!te.warning.empty()) r.warnings.push_back(te.warning);
+    if (te.rows.size() > 0) {
+      r.has_test = true;
+      r.test_metrics = evaluate(predictor, te.rows, "test set").metrics;
+      metrics["test"] = train::to_json(r.test_metrics, s.labels);
+    }
+  }
+  m.metrics = metrics;
+  return r;
+}
+
+}  // namespace
+
+KnownLabels keep_known_labels(const data::Dataset& ds, const std::vector<std::string>& labels, const std::string& name) {
+  std::map<std::string, int64_t> ids;
+  for (std::size_t i = 0; i < labels.size(); ++i) ids[labels[i]] = static_cast<int64_t>(i);
+  KnownLabels out;
+  std::vector<std::size_t> keep;
+  std::map<std::string, int64_t> unknown;
+  for (std::size_t i = 0; i < ds.size(); ++i) {
+    const auto it = ids.find(ds.labels[i]);
+    if (it == ids.end()) {
+      ++unknown[ds.labels[i]];
+      continue;
+    }
+    keep.push_back(i);
+    out.y.push_back(it->second);
+  }
+  out.rows = keep.size() == ds.size() ? ds : ds.select(keep);
+  out.rows.base_dir = ds.base_dir;
+  if (!unknown.empty()) {
+    std::string list;
+    for (const auto& [l, c] : unknown) list += (list.empty() ? "" : ", ") + l + " (" + std::to_string(c) + ")";
+    out.warning = name + ": skipped rows whose label the model does not know: " + list;
+  }
+  return out;
+}
+
+Evaluation evaluate(const artifact::Predictor& predictor, const data::Dataset& ds, const std::string& name) {
+  const auto& labels = predictor.labels();
+  const KnownLabels known = keep_known_labels(ds, labels, name);
+  if (known.rows.size() == 0) {
+    throw DataError(name + ": no row has a label the model knows (" + std::to_string(labels.size()) + " labels, e.g. '" +
+                    labels[0] + "'); check --label-col and that the file matches the model");
+  }
+  Evaluation e;
+  e.warning = known.warning;
+  const auto probs = predictor.predict_proba(known.rows);
+  e.metrics = train::compute_metrics_from_proba(known.y, probs, static_cast<int64_t>(labels.size()));
+  return e;
+}
+
+PipelineResult run_pipeline(const train::RunConfig& config, const data::Dataset& train, const data::Dataset* val,
+                            const data::Dataset* test, const train::TrainerCallbacks& callbacks) {
+  train::validate(config.trainer);
+  std::set<std::string> label_set(train.labels.begin(), train.labels.end());
+  if (label_set.size() < 2) {
+    throw DataError("the training set has " + std::to_string(label_set.size()) +
+                    " distinct label(s); a classifier needs at least 2 — check --label-col and the label filter");
+  }
+  Setup s;
+  s.config = config;
+  s.labels.assign(label_set.begin(), label_set.end());
+  const auto t0 = std::chrono::steady_clock::now();
+  s.train = keep_known_labels(train, s.labels, "training set");
+  std::shared_ptr<prep::Preprocessor> pre = prep::make_preprocessor(config.featurizer);
+  pre->fit(s.train.rows);
+  s.preprocessors = {pre};
+  torch::manual_seed(config.trainer.seed);
+  s.model_spec = nn::resolve_spec(config.model);
+  s.model = nn::make_model(s.model_spec, prep::combined_input_spec(s.preprocessors), static_cast<int64_t>(s.labels.size()));
+  return finish(std::move(s), val, test, callbacks, t0, {});
+}
+
+PipelineResult warm_start(const artifact::Artifact& parent, const train::RunConfig& config, const data::Dataset& train,
+                          const data::Dataset* val, const data::Dataset* test, const train::TrainerCallbacks& callbacks) {
+  train::validate(config.trainer);
+  if (!parent.model || parent.preprocessors.empty()) throw ConfigError("warm start: the parent artifact has no model");
+  Setup s;
+  s.config = config;
+  s.labels = parent.manifest.labels;
+  s.model_spec = parent.manifest.model;
+  s.config.model = parent.manifest.model;
+  s.config.featurizer = parent.preprocessors.front()->spec();
+  s.preprocessors = parent.preprocessors;
+  const auto t0 = std::chrono::steady_clock::now();
+  s.train = keep_known_labels(train, s.labels, "training set");
+  std::vector<std::string> warnings;
+  if (!s.train.warning.empty()) warnings.push_back(s.train.warning);
+  if (s.train.rows.size() == 0) {
+    throw DataError("warm start: no training row has a label the model knows (" + std::to_string(s.labels.size()) +
+                    " labels, e.g. '" + s.labels[0] + "'); new labels need a new model (kiln train)");
+  }
+  s.model = nn::make_model(s.model_spec, parent.manifest.inputs, static_cast<int64_t>(s.labels.size()));
+  {
+    torch::NoGradGuard no_grad;
+    auto from = parent.model->named_parameters();
+    for (auto& p : s.model->named_parameters()) p.value().copy_(from[p.key()].to(torch::kCPU));
+    auto from_buffers = parent.model->named_buffers();
+    for (auto& b : s.model->named_buffers()) b.value().copy_(from_buffers[b.key()].to(torch::kCPU));
+  }
+  s.lineage = {{"warm_start", true},
+               {"parent", {{"dir", parent.dir},
+                           {"created_at", parent.manifest.created_at},
+                           {"kiln_version", parent.manifest.kiln_version}}}};
+  return finish(std::move(s), val, test, callbacks, t0, std::move(warnings));
+}
+
+void save(const PipelineResult& result, const std::string& dir) {
+  artifact::save_artifact(dir, result.artifact.manifest, result.artifact.preprocessors, *result.artifact.model,
+                          &result.heldout);
+}
+
+}  // namespace kiln::pipeline
