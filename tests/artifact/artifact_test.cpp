@@ -9,6 +9,8 @@
 #include "kiln/artifact/predictor.h"
 #include "kiln/artifact/profile.h"
 #include "kiln/core/error.h"
+#include "kiln/data/dataset.h"
+#include "kiln/nn/input_spec.h"
 
 namespace fs = std::filesystem;
 using namespace kiln;
@@ -26,21 +28,41 @@ fs::path fresh_dir(const std::string& name) {
   return p;
 }
 
-// Saves a small artifact under root/model and returns its path.
-fs::path save_small(const fs::path& root) {
-  auto feat = text::make_featurizer({{"type", "tfidf"}});
-  feat->fit(kTexts);
-  auto x = feat->transform(kTexts);
+data::Dataset small_dataset() {
+  data::Dataset ds;
+  ds.texts = kTexts;
+  ds.labels = kLabels;
+  return ds;
+}
+
+// A fitted tfidf preprocessor and a linear model over it, not yet saved.
+struct Unsaved {
+  prep::Preprocessors preprocessors;
+  std::shared_ptr<nn::Model> model;
+  artifact::Manifest manifest;
+};
+
+Unsaved small_model(const std::string& family = "linear") {
+  Unsaved u;
+  std::shared_ptr<prep::Preprocessor> pre = prep::make_preprocessor({{"type", "tfidf"}});
+  pre->fit(small_dataset());
+  u.preprocessors = {pre};
   torch::manual_seed(1);
   nn::ModelSpec spec;
-  spec.family = "linear";
-  auto model = nn::make_model(spec, feat->dim(), 2);
-  artifact::Manifest m;
-  m.labels = {"ham", "spam"};
-  m.model = nn::resolve_spec(spec);
-  m.data_profile = artifact::compute_data_profile(kTexts, kLabels, *feat, x);
+  spec.family = family;
+  u.model = nn::make_model(spec, pre->input_spec(), 2);
+  u.model->eval();
+  u.manifest.labels = {"ham", "spam"};
+  u.manifest.model = nn::resolve_spec(spec);
+  u.manifest.data_profile = artifact::compute_data_profile(small_dataset(), *pre, pre->encode(small_dataset()));
+  return u;
+}
+
+// Saves a small artifact under root/model and returns its path.
+fs::path save_small(const fs::path& root, const data::Dataset* heldout = nullptr) {
+  auto u = small_model();
   fs::path dir = root / "model";
-  artifact::save_artifact(dir.string(), m, *feat, *model);
+  artifact::save_artifact(dir.string(), u.manifest, u.preprocessors, *u.model, heldout);
   return dir;
 }
 
@@ -62,16 +84,30 @@ void rewrite_json(const fs::path& file, const std::function<void(nlohmann::json&
 
 }  // namespace
 
-TEST(Artifact, RoundTripGivesIdenticalPredictions) {
+TEST(Artifact, RoundTripPredictsWhatTheModelDidBeforeSaving) {
+  for (const char* family : {"linear", "mlp", "embedbag"}) {
+    auto root = fresh_dir(std::string("roundtrip_") + family);
+    auto u = small_model(family);
+    // Before saving: the in-memory model's probabilities and pooled representation.
+    const auto batch = prep::encode_all(u.preprocessors, small_dataset());
+    const auto before = nn::predict_proba(*u.model, batch);
+    torch::Tensor before_embed;
+    {
+      torch::InferenceMode guard;
+      before_embed = u.model->embed(batch);
+    }
+    const fs::path dir = root / "model";
+    artifact::save_artifact(dir.string(), u.manifest, u.preprocessors, *u.model);
+    EXPECT_TRUE(fs::exists(dir / "kiln.json"));
+    EXPECT_TRUE(fs::exists(dir / "model.safetensors"));
+    EXPECT_TRUE(fs::exists(dir / "tfidf.json"));
+    artifact::Predictor loaded(dir.string());
+    EXPECT_TRUE(torch::equal(loaded.predict_proba(kTexts), before)) << family;
+    EXPECT_TRUE(torch::equal(loaded.embed(loaded.encode(small_dataset())), before_embed)) << family;
+  }
   auto root = fresh_dir("roundtrip");
   auto dir = save_small(root);
-  EXPECT_TRUE(fs::exists(dir / "kiln.json"));
-  EXPECT_TRUE(fs::exists(dir / "model.safetensors"));
-  EXPECT_TRUE(fs::exists(dir / "featurizer.json"));
   artifact::Predictor a(dir.string());
-  artifact::Predictor b(dir.string());
-  auto pa = a.predict_proba(kTexts), pb = b.predict_proba(kTexts);
-  EXPECT_TRUE(torch::equal(pa, pb));
   EXPECT_EQ(a.manifest().labels, (std::vector<std::string>{"ham", "spam"}));
   EXPECT_EQ(a.manifest().format_version, artifact::kFormatVersion);
   EXPECT_TRUE(a.manifest().data_profile.contains("label_distribution"));
@@ -143,9 +179,161 @@ TEST(Artifact, WeightsOfAnotherShapeNameTheTensor) {
   EXPECT_NE(msg.find("but the model expects"), std::string::npos) << msg;
 }
 
-TEST(Artifact, MissingFeaturizerState) {
+TEST(Artifact, MissingPreprocessorState) {
   auto dir = save_small(fresh_dir("nofeat"));
-  fs::remove(dir / "featurizer.json");
+  fs::remove(dir / "tfidf.json");
   auto msg = load_error(dir);
-  EXPECT_NE(msg.find("featurizer.json: missing"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("tfidf.json: missing; the artifact is incomplete"), std::string::npos) << msg;
+}
+
+TEST(Artifact, ManifestOfFormat2) {
+  auto dir = save_small(fresh_dir("format2"));
+  std::ifstream in(dir / "kiln.json");
+  const auto j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["format_version"], 2);
+  EXPECT_EQ(j["task"], "text-classification");
+  EXPECT_EQ(j["preprocessors"][0]["type"], "tfidf");
+  EXPECT_EQ(j["preprocessors"][0]["files"]["state"], "tfidf.json");
+  EXPECT_EQ(j["preprocessors"][0]["options"]["norm"], "l2");
+  EXPECT_EQ(j["inputs"][0]["name"], "bag_indices");
+  EXPECT_EQ(j["inputs"][0]["shape"], nlohmann::json::array({"nnz"}));
+  EXPECT_GE(j["inputs"][0]["vocab_size"].get<int64_t>(), 1);
+  EXPECT_EQ(j["variants"], nlohmann::json::object());
+  EXPECT_TRUE(j["heldout"].is_null());
+  EXPECT_FALSE(j.contains("featurizer"));
+  EXPECT_FALSE(j.contains("input_dim"));
+}
+
+TEST(Artifact, InputsThatDisagreeWithThePreprocessorsAreAnError) {
+  auto dir = save_small(fresh_dir("inputs"));
+  rewrite_json(dir / "kiln.json", [](nlohmann::json& j) { j["inputs"][0]["vocab_size"] = 3; });
+  auto msg = load_error(dir);
+  EXPECT_NE(msg.find("the preprocessors produce bag_indices int64 [nnz] (vocab "), std::string::npos) << msg;
+  EXPECT_NE(msg.find("but kiln.json says the inputs are bag_indices int64 [nnz] (vocab 3)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("the files come from different models"), std::string::npos) << msg;
+}
+
+TEST(Artifact, UnknownPreprocessorTypeAndTaskAreNamed) {
+  auto dir = save_small(fresh_dir("unknown_type"));
+  rewrite_json(dir / "kiln.json", [](nlohmann::json& j) { j["preprocessors"][0]["type"] = "sentencepiece"; });
+  auto msg = load_error(dir);
+  EXPECT_NE(msg.find("preprocessor type 'sentencepiece' is unknown to this Kiln (known: hashed_ngrams, tfidf"),
+            std::string::npos)
+      << msg;
+  auto dir2 = save_small(fresh_dir("unknown_task"));
+  rewrite_json(dir2 / "kiln.json", [](nlohmann::json& j) { j["task"] = "regression"; });
+  msg = load_error(dir2);
+  EXPECT_NE(msg.find("task 'regression' is not supported (expected one of: text-classification, image-classification, "
+                     "multimodal-classification)"),
+            std::string::npos)
+      << msg;
+}
+
+TEST(Artifact, HeldOutSampleTravelsWithTheArtifact) {
+  auto ds = small_dataset();
+  auto dir = save_small(fresh_dir("heldout"), &ds);
+  EXPECT_TRUE(fs::exists(dir / "heldout.jsonl"));
+  const auto back = artifact::load_heldout(dir.string());
+  EXPECT_EQ(back.texts, ds.texts);
+  EXPECT_EQ(back.labels, ds.labels);
+  EXPECT_EQ(artifact::load_artifact(dir.string()).manifest.heldout.examples, 6);
+  std::ofstream(dir / "heldout.jsonl", std::ios::app) << "{\"text\": 3}\n";
+  try {
+    (void)artifact::load_heldout(dir.string());
+    ADD_FAILURE() << "expected ArtifactError";
+  } catch (const ArtifactError& e) {
+    EXPECT_NE(std::string(e.what()).find("heldout.jsonl:7: malformed held-out example"), std::string::npos) << e.what();
+  }
+  // Without one, there is none.
+  EXPECT_EQ(artifact::load_heldout(save_small(fresh_dir("no_heldout")).string()).size(), 0u);
+}
+
+TEST(Artifact, PredictorRefusesAVariantItDoesNotKnow) {
+  auto dir = save_small(fresh_dir("variants"));
+  artifact::PredictorOptions o;
+  o.variant = "int8";
+  try {
+    artifact::Predictor p(dir.string(), o);
+    ADD_FAILURE() << "expected an error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("variant 'int8' is not in artifact"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("(it has: none); make it with kiln optimize"), std::string::npos) << e.what();
+  }
+  rewrite_json(dir / "kiln.json", [](nlohmann::json& j) {
+    j["variants"]["int8"] = {{"file", "variants/int8.safetensors"}, {"ops", {"quantized_linear_int8"}}};
+  });
+  try {
+    artifact::Predictor p(dir.string(), o);
+    ADD_FAILURE() << "expected an error";
+  } catch (const ArtifactError& e) {
+    EXPECT_NE(std::string(e.what()).find("variant 'int8' of artifact"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("needs the op 'quantized_linear_int8', which this Kiln does not know"),
+              std::string::npos)
+        << e.what();
+  }
+  // Without --variant the fp32 weights still serve.
+  EXPECT_EQ(artifact::Predictor(dir.string()).predict(kTexts).size(), kTexts.size());
+}
+
+TEST(Artifact, PredictorBatchesGiveTheSameProbabilitiesAsOneAtATime) {
+  auto dir = save_small(fresh_dir("batches"));
+  artifact::Predictor p(dir.string());
+  std::vector<std::string> texts;
+  for (int i = 0; i < 1000; ++i) texts.push_back(kTexts[static_cast<std::size_t>(i) % kTexts.size()] + " " + std::to_string(i % 7));
+  std::vector<torch::Tensor> singles;
+  for (const auto& t : texts) singles.push_back(p.predict_proba(std::vector<std::string>{t}));
+  for (std::size_t n : {255u, 256u, 257u, 1000u}) {
+    const std::vector<std::string> some(texts.begin(), texts.begin() + static_cast<std::ptrdiff_t>(n));
+    const auto all = p.predict_proba(some);
+    ASSERT_EQ(all.size(0), static_cast<int64_t>(n));
+    for (std::size_t i = 0; i < n; ++i) {
+      EXPECT_LE((all[static_cast<int64_t>(i)] - singles[i][0]).abs().max().item<float>(), 1e-6f) << n << " row " << i;
+    }
+  }
+}
+
+TEST(Artifact, PredictorForwardGivesGradientsWhenAsked) {
+  auto dir = save_small(fresh_dir("gradients"));
+  artifact::Predictor p(dir.string());
+  auto batch = p.encode(small_dataset());
+  auto weights = batch.at(nn::kBagWeights).clone().requires_grad_(true);
+  batch.set(nn::kBagWeights, weights);
+  const auto logits = p.forward(batch, /*gradients=*/true);
+  logits.select(1, 1).sum().backward();
+  ASSERT_TRUE(weights.grad().defined());
+  EXPECT_GT(weights.grad().abs().sum().item<float>(), 0.0f);
+  // Without gradients the pass runs under InferenceMode.
+  EXPECT_TRUE(p.forward(p.encode(small_dataset())).is_inference());
+}
+
+// Artifacts written by Kiln's format 1 (tests/fixtures/format1, made at commit 70dbd32) load and
+// predict what that Kiln predicted.
+TEST(Artifact, Format1ArtifactsPredictAsTheyDid) {
+  const fs::path root = KILN_FIXTURES_DIR "/format1";
+  data::Dataset inputs;
+  {
+    data::LoadOptions lo;
+    inputs = data::load_labeled((root / "inputs.csv").string(), lo, nullptr);
+  }
+  for (const char* family : {"linear", "mlp", "embedbag"}) {
+    const artifact::Predictor p((root / family).string());
+    EXPECT_EQ(p.manifest().format_version, 1) << family;
+    EXPECT_EQ(p.manifest().model.family, family);
+    const auto probs = p.predict_proba(inputs);
+    std::ifstream expected(root / family / "expected_predictions.jsonl");
+    std::string line;
+    int64_t row = 0;
+    float worst = 0;
+    while (std::getline(expected, line)) {
+      const auto j = nlohmann::json::parse(line);
+      for (const auto& top : j["top_k"]) {
+        const auto& labels = p.labels();
+        const auto id = std::find(labels.begin(), labels.end(), top["label"].get<std::string>()) - labels.begin();
+        worst = std::max(worst, std::abs(probs[row][id].item<float>() - top["probability"].get<float>()));
+      }
+      ++row;
+    }
+    EXPECT_EQ(row, probs.size(0)) << family;
+    EXPECT_LE(worst, 1e-6f) << family;
+  }
 }

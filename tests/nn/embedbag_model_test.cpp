@@ -11,7 +11,7 @@ using testing::make_batch;
 using testing::param;
 using testing::Row;
 
-std::shared_ptr<TextClassifier> embedbag(const nlohmann::json& params, int64_t input_dim = 20,
+std::shared_ptr<Model> embedbag(const nlohmann::json& params, int64_t input_dim = 20,
                                          int64_t num_classes = 3) {
   ModelSpec spec;
   spec.family = "embedbag";
@@ -43,7 +43,7 @@ TEST(NnModels, EmbedBagOutputShapeAndInit) {
 
 // An embedbag model whose output layer is the identity (dim == num_classes == 4, bias 0), so its
 // logits are the pooled features.
-std::shared_ptr<TextClassifier> readout_model(const nlohmann::json& params) {
+std::shared_ptr<Model> readout_model(const nlohmann::json& params) {
   auto p = params;
   p["dim"] = 4;
   p["init"] = "xavier";

@@ -11,7 +11,7 @@ using testing::make_batch;
 using testing::param;
 using testing::Row;
 
-std::shared_ptr<TextClassifier> linear(const nlohmann::json& params, int64_t input_dim, int64_t num_classes) {
+std::shared_ptr<Model> linear(const nlohmann::json& params, int64_t input_dim, int64_t num_classes) {
   ModelSpec spec;
   spec.family = "linear";
   spec.params = params;
@@ -95,29 +95,41 @@ TEST(NnModels, ForwardRejectsMalformedBatch) {
   EXPECT_THROW((void)model->forward(negative), DataError);
 
   auto bad_offsets = make_batch({{{1, 1.0f}}, {{2, 1.0f}}});
-  bad_offsets.offsets = torch::tensor({1, 2}, torch::kInt64);
+  bad_offsets.set(kBagOffsets, torch::tensor({1, 2}, torch::kInt64));
   EXPECT_THROW((void)model->forward(bad_offsets), DataError);
 
   auto decreasing = make_batch({{{1, 1.0f}}, {{2, 1.0f}}, {{3, 1.0f}}});
-  decreasing.offsets = torch::tensor({0, 2, 1}, torch::kInt64);
+  decreasing.set(kBagOffsets, torch::tensor({0, 2, 1}, torch::kInt64));
   EXPECT_THROW((void)model->forward(decreasing), DataError);
 
   auto int32 = make_batch({{{1, 1.0f}}});
-  int32.indices = int32.indices.to(torch::kInt32);
+  int32.set(kBagIndices, int32.at(kBagIndices).to(torch::kInt32));
   EXPECT_THROW((void)model->forward(int32), DataError);
 
   auto short_weights = make_batch({{{1, 1.0f}, {2, 1.0f}}});
-  short_weights.weights = torch::ones({1});
+  short_weights.set(kBagWeights, torch::ones({1}));
   EXPECT_THROW((void)model->forward(short_weights), DataError);
+
+  Batch no_indices(1);
+  no_indices.set(kBagOffsets, torch::zeros({1}, torch::kInt64));
+  try {
+    (void)model->forward(no_indices);
+    ADD_FAILURE() << "expected DataError";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("the batch has no tensor 'bag_indices' (it holds: bag_offsets)"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
-TEST(NnModels, SparseBatchToKeepsValuesAndUndefinedWeights) {
+TEST(NnModels, BatchToKeepsValuesAndMissingWeights) {
   const auto batch = make_batch({{{1, 0.5f}}, {{2, 2.0f}}});
   const auto moved = batch.to(torch::kCPU);
-  EXPECT_TRUE(torch::equal(moved.indices, batch.indices));
-  EXPECT_TRUE(torch::equal(moved.offsets, batch.offsets));
-  EXPECT_TRUE(torch::equal(moved.weights, batch.weights));
-  EXPECT_FALSE(make_batch({{{1, 0.5f}}}, false).to(torch::kCPU).weights.defined());
+  EXPECT_TRUE(torch::equal(moved.at(kBagIndices), batch.at(kBagIndices)));
+  EXPECT_TRUE(torch::equal(moved.at(kBagOffsets), batch.at(kBagOffsets)));
+  EXPECT_TRUE(torch::equal(moved.at(kBagWeights), batch.at(kBagWeights)));
+  EXPECT_EQ(moved.size(), 2);
+  EXPECT_FALSE(make_batch({{{1, 0.5f}}}, false).to(torch::kCPU).has(kBagWeights));
 }
 
 }  // namespace

@@ -9,14 +9,14 @@ using testing::expect_config_error;
 using testing::make_batch;
 using testing::param;
 
-std::shared_ptr<TextClassifier> mlp(const nlohmann::json& params, int64_t input_dim = 30, int64_t num_classes = 3) {
+std::shared_ptr<Model> mlp(const nlohmann::json& params, int64_t input_dim = 30, int64_t num_classes = 3) {
   ModelSpec spec;
   spec.family = "mlp";
   spec.params = params;
   return make_model(spec, input_dim, num_classes);
 }
 
-SparseBatch sample_batch() { return make_batch({{{1, 1.0f}, {4, 0.5f}}, {}, {{29, 2.0f}, {0, 1.0f}, {3, 0.1f}}}); }
+Batch sample_batch() { return make_batch({{{1, 1.0f}, {4, 0.5f}}, {}, {{29, 2.0f}, {0, 1.0f}, {3, 0.1f}}}); }
 
 TEST(NnModels, MlpOutputShapeAndParameterNames) {
   torch::manual_seed(0);

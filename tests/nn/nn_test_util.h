@@ -13,13 +13,41 @@
 #include <gtest/gtest.h>
 
 #include "kiln/core/error.h"
-#include "kiln/nn/text_classifier.h"
+#include "kiln/nn/model.h"
+#include "../../src/nn/sparse_embed.h"
+
+namespace kiln::nn {
+
+/// The inputs of a bag-of-features preprocessor with `input_dim` columns.
+inline InputSpec bag_spec(int64_t input_dim) {
+  InputSpec spec;
+  spec.tensors.push_back({kBagIndices, "int64", {"nnz"}, input_dim});
+  spec.tensors.push_back({kBagOffsets, "int64", {"batch"}, 0});
+  spec.tensors.push_back({kBagWeights, "float32", {"nnz"}, 0});
+  return spec;
+}
+
+/// Tests build bag models by their column count.
+inline std::shared_ptr<Model> make_model(const ModelSpec& spec, int64_t input_dim, int64_t num_classes) {
+  return make_model(spec, bag_spec(input_dim), num_classes);
+}
+
+/// The Batch holding a SparseBatch's tensors (weights only when defined).
+inline Batch to_batch(const SparseBatch& sb) {
+  Batch b(sb.offsets.defined() && sb.offsets.dim() == 1 ? sb.offsets.size(0) : 0);
+  if (sb.indices.defined()) b.set(kBagIndices, sb.indices);
+  if (sb.offsets.defined()) b.set(kBagOffsets, sb.offsets);
+  if (sb.weights.defined()) b.set(kBagWeights, sb.weights);
+  return b;
+}
+
+}  // namespace kiln::nn
 
 namespace kiln::nn::testing {
 
 using Row = std::vector<std::pair<int64_t, float>>;
 
-inline SparseBatch make_batch(const std::vector<Row>& rows, bool weighted = true) {
+inline SparseBatch make_sparse_batch(const std::vector<Row>& rows, bool weighted = true) {
   std::vector<int64_t> indices, offsets;
   std::vector<float> weights;
   for (const auto& row : rows) {
@@ -34,6 +62,10 @@ inline SparseBatch make_batch(const std::vector<Row>& rows, bool weighted = true
   batch.offsets = torch::tensor(offsets, torch::kInt64).reshape({static_cast<int64_t>(offsets.size())});
   if (weighted) batch.weights = torch::tensor(weights, torch::kFloat32).reshape({static_cast<int64_t>(weights.size())});
   return batch;
+}
+
+inline Batch make_batch(const std::vector<Row>& rows, bool weighted = true) {
+  return to_batch(make_sparse_batch(rows, weighted));
 }
 
 /// Dense [rows, input_dim] matrix of a row list (duplicates add up), for reference computations.

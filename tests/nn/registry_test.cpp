@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "kiln/nn/text_classifier.h"
+#include "kiln/nn/model.h"
 #include "nn_test_util.h"
 
 namespace kiln::nn {
@@ -101,17 +101,24 @@ TEST(ModelRegistry, ParamsMustBeObject) {
 TEST(ModelRegistry, RejectsBadDimensions) {
   ModelSpec spec;
   spec.family = "linear";
-  expect_config_error([&] { (void)make_model(spec, 0, 2); }, {"input_dim must be >= 1, got 0"});
+  expect_config_error([&] { (void)make_model(spec, InputSpec{}, 2); },
+                      {"model family 'linear' needs the input tensor 'bag_indices' but the preprocessors produce no tensors",
+                       "bag-of-features preprocessor"});
+  InputSpec no_vocab = bag_spec(5);
+  no_vocab.tensors[0].vocab_size = 0;
+  expect_config_error([&] { (void)make_model(spec, no_vocab, 2); },
+                      {"model family 'linear' needs the number of ids of input 'bag_indices'"});
   expect_config_error([&] { (void)make_model(spec, 5, 0); }, {"num_classes must be >= 1, got 0"});
 }
 
-class ConstantModel : public TextClassifier {
+class ConstantModel : public Model {
  public:
-  ConstantModel(int64_t input_dim, int64_t num_classes, double value)
-      : TextClassifier(input_dim, num_classes), value_(value) {}
-  torch::Tensor forward(const SparseBatch& batch) override {
-    return torch::full({batch.offsets.size(0), num_classes()}, value_);
+  ConstantModel(int64_t num_classes, double value) : Model(num_classes), value_(value) {}
+  torch::Tensor embed(const Batch& batch) override { return torch::zeros({batch.size(), 1}); }
+  torch::Tensor classify(const torch::Tensor& pooled) override {
+    return torch::full({pooled.size(0), num_classes()}, value_);
   }
+  int64_t embedding_dim() const override { return 1; }
 
  private:
   double value_;
@@ -122,8 +129,8 @@ TEST(ModelRegistry, CustomFamilyIsUsedByMakeModel) {
   family.name = "test_constant";
   family.description = "constant logits (test only)";
   family.default_params = {{"value", 0.5}};
-  family.factory = [](const nlohmann::json& params, int64_t input_dim, int64_t num_classes) {
-    return std::make_shared<ConstantModel>(input_dim, num_classes, params.at("value").get<double>());
+  family.factory = [](const nlohmann::json& params, const InputSpec&, int64_t num_classes) {
+    return std::make_shared<ConstantModel>(num_classes, params.at("value").get<double>());
   };
   register_model_family(family);
 
@@ -134,7 +141,7 @@ TEST(ModelRegistry, CustomFamilyIsUsedByMakeModel) {
   spec.family = "test_constant";
   auto model = make_model(spec, 7, 3);
   ASSERT_NE(std::dynamic_pointer_cast<ConstantModel>(model), nullptr);
-  EXPECT_EQ(model->input_dim(), 7);
+  EXPECT_EQ(model->embedding_dim(), 1);
   EXPECT_EQ(model->num_classes(), 3);
   const auto logits = model->forward(make_batch({{{1, 1.0f}}, {}}));
   EXPECT_TRUE(torch::allclose(logits, torch::full({2, 3}, 0.5)));
@@ -149,8 +156,8 @@ TEST(ModelRegistry, CustomFamilyIsUsedByMakeModel) {
 
 TEST(ModelRegistry, RegisterRejectsIncompleteFamily) {
   ModelFamily nameless;
-  nameless.factory = [](const nlohmann::json&, int64_t i, int64_t c) {
-    return std::make_shared<ConstantModel>(i, c, 0.0);
+  nameless.factory = [](const nlohmann::json&, const InputSpec&, int64_t c) {
+    return std::make_shared<ConstantModel>(c, 0.0);
   };
   expect_config_error([&] { register_model_family(nameless); }, {"name must not be empty"});
   ModelFamily no_factory;
@@ -167,8 +174,8 @@ TEST(ModelRegistry, ConcurrentRegistrationAndLookup) {
         ModelFamily family;
         family.name = "test_concurrent_" + std::to_string(t);
         family.default_params = nlohmann::json::object();
-        family.factory = [](const nlohmann::json&, int64_t in, int64_t c) {
-          return std::make_shared<ConstantModel>(in, c, 1.0);
+        family.factory = [](const nlohmann::json&, const InputSpec&, int64_t c) {
+          return std::make_shared<ConstantModel>(c, 1.0);
         };
         register_model_family(family);
         ModelSpec spec;

@@ -6,7 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "kiln/nn/text_classifier.h"
+#include "kiln/nn/model.h"
+#include "nn/nn_test_util.h"
 #include "kiln/train/optimizer.h"
 
 namespace kiln::train {
@@ -137,9 +138,11 @@ TEST(RowSparseOptimizer, ClearGradientsZeroesDenseAndDropsSparse) {
 TEST(RowSparseOptimizer, EmbeddingBagModelsProduceSparseGradientsOnRequest) {
   nn::ModelSpec spec;
   spec.family = "linear";
-  auto model = nn::make_model(spec, 50, 3);
-  nn::SparseBatch batch{torch::tensor({1, 7, 7, 30}, torch::kInt64), torch::tensor({0, 2}, torch::kInt64),
-                        torch::tensor({0.5f, 1.0f, 2.0f, 1.0f})};
+  auto model = nn::make_model(spec, nn::bag_spec(50), 3);
+  nn::Batch batch(2);
+  batch.set(nn::kBagIndices, torch::tensor({1, 7, 7, 30}, torch::kInt64));
+  batch.set(nn::kBagOffsets, torch::tensor({0, 2}, torch::kInt64));
+  batch.set(nn::kBagWeights, torch::tensor({0.5f, 1.0f, 2.0f, 1.0f}));
   for (bool on : {false, true}) {
     model->set_sparse_gradients(on);
     model->zero_grad();

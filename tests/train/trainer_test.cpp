@@ -7,7 +7,8 @@
 #include <random>
 
 #include "kiln/core/error.h"
-#include "kiln/nn/text_classifier.h"
+#include "kiln/nn/model.h"
+#include "nn/nn_test_util.h"
 
 namespace fs = std::filesystem;
 using namespace kiln;
@@ -20,9 +21,13 @@ struct Problem {
   std::vector<float> values;
   std::vector<int64_t> y;
   int64_t cols = 40;
-  train::LabeledRows rows() const {
-    train::LabeledRows r;
-    r.x = train::SparseRowsView{indptr.data(), indices.data(), values.data(), static_cast<int64_t>(y.size()), cols};
+  train::LabeledBatch rows() const {
+    const auto n = static_cast<int64_t>(y.size());
+    train::LabeledBatch r;
+    r.x = nn::Batch(n);
+    r.x.set(nn::kBagIndices, torch::tensor(indices, torch::kInt64));
+    r.x.set(nn::kBagOffsets, torch::tensor(std::vector<int64_t>(indptr.begin(), indptr.end() - 1), torch::kInt64));
+    r.x.set(nn::kBagWeights, torch::tensor(values, torch::kFloat32));
     r.y = y;
     return r;
   }
@@ -45,12 +50,12 @@ Problem make_problem(int n, uint64_t seed) {
   return p;
 }
 
-std::shared_ptr<nn::TextClassifier> make_mlp(uint64_t seed) {
+std::shared_ptr<nn::Model> make_mlp(uint64_t seed) {
   torch::manual_seed(seed);
   nn::ModelSpec spec;
   spec.family = "mlp";
   spec.params = {{"hidden", {16}}, {"dropout", 0.2}};
-  return nn::make_model(spec, 40, 4);
+  return nn::make_model(spec, nn::bag_spec(40), 4);
 }
 
 train::TrainerOptions small_options() {
@@ -137,8 +142,8 @@ TEST(Trainer, EarlyStoppingKeepsTheBestEpoch) {
 
 TEST(Trainer, DivergenceAbortsWithAnActionableMessage) {
   auto train = make_problem(64, 8);
-  auto tr = train.rows();
   for (auto& v : train.values) v = std::numeric_limits<float>::infinity();
+  auto tr = train.rows();
   auto opts = small_options();
   opts.max_nonfinite_steps = 2;
   auto model = make_mlp(1);
