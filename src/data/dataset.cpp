@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <limits>
 #include <set>
@@ -16,6 +17,7 @@ namespace {
 
 // Reasons, in the order a row is checked. Persisted in report.json: never rename.
 constexpr const char* kMissingText = "missing_text";
+constexpr const char* kMissingImage = "missing_image";
 constexpr const char* kMissingLabel = "missing_label";
 constexpr const char* kLabelNotAllowed = "label_not_allowed";
 constexpr const char* kDuplicate = "duplicate";
@@ -97,7 +99,7 @@ nlohmann::json to_json(const DataReport& r) {
   j["class_counts_before"] = r.class_counts_before;
   j["class_counts_after"] = r.class_counts_after;
   j["imbalance_ratio"] = r.imbalance_ratio;
-  j["text_length"] = {{"unit", "code_points"},
+  if (r.has_text) j["text_length"] = {{"unit", "code_points"},
                       {"min", r.text_length.min},
                       {"max", r.text_length.max},
                       {"mean", r.text_length.mean},
@@ -176,37 +178,68 @@ Dataset Dataset::select(const std::vector<std::size_t>& indices) const {
   return out;
 }
 
+std::vector<std::string> drop_reasons(const LoadOptions& options) {
+  std::vector<std::string> reasons;
+  if (!options.text_col.empty()) reasons.push_back(kMissingText);
+  if (!options.image_col.empty()) reasons.push_back(kMissingImage);
+  for (const char* r : {kMissingLabel, kLabelNotAllowed, kDuplicate, kBadUtf8}) reasons.push_back(r);
+  return reasons;
+}
+
 Dataset load_labeled(const std::string& path, const LoadOptions& options, DataReport* report) {
-  if (options.text_col.empty()) throw ConfigError("text_col is empty; name the column that holds the text");
+  const bool has_text = !options.text_col.empty(), has_image = !options.image_col.empty();
+  if (!has_text && !has_image) {
+    throw ConfigError("text_col is empty; name the column that holds the text (or set image_col for images)");
+  }
   if (options.label_col.empty()) throw ConfigError("label_col is empty; name the column that holds the label");
   if (options.text_col == options.label_col) {
     throw ConfigError("text_col and label_col are both '" + options.text_col + "'; name two different columns");
   }
-  auto reader = open_records(path, options.reader, {options.text_col, options.label_col});
+  if (options.image_col == options.label_col || options.image_col == options.text_col) {
+    throw ConfigError("image_col and " + std::string(options.image_col == options.label_col ? "label_col" : "text_col") +
+                      " are both '" + options.image_col + "'; name two different columns");
+  }
+  // Wanted columns: [text] [image] label, in that order.
+  std::vector<std::string> wanted;
+  if (has_text) wanted.push_back(options.text_col);
+  if (has_image) wanted.push_back(options.image_col);
+  wanted.push_back(options.label_col);
+  const std::size_t text_at = 0, image_at = has_text ? 1 : 0, label_at = wanted.size() - 1;
+  auto reader = open_records(path, options.reader, wanted);
   const std::string name = path == "-" ? "<stdin>" : path;
 
   DataReport rep;
   rep.input = name;
-  for (const char* reason : {kMissingText, kMissingLabel, kLabelNotAllowed, kDuplicate, kBadUtf8}) {
-    rep.dropped[reason] = 0;
-  }
+  rep.has_text = has_text;
+  const std::vector<std::string> reasons = drop_reasons(options);
+  for (const auto& reason : reasons) rep.dropped[reason] = 0;
   const std::set<std::string> allowed(options.allowed_labels.begin(), options.allowed_labels.end());
 
   Dataset ds;
-  // Indices into ds.texts, hashed and compared by text: survives ds.texts reallocating.
-  auto hash = [&ds](std::size_t i) { return std::hash<std::string_view>()(ds.texts[i]); };
-  auto equal = [&ds](std::size_t a, std::size_t b) { return ds.texts[a] == ds.texts[b]; };
+  if (has_image && path != "-") ds.base_dir = std::filesystem::path(path).parent_path().string();
+  // Indices into the kept rows, hashed and compared by their inputs: survives the vectors reallocating.
+  auto hash = [&ds, has_text, has_image](std::size_t i) {
+    std::size_t h = has_text ? std::hash<std::string_view>()(ds.texts[i]) : 0;
+    if (has_image) h = h * 1000003u ^ std::hash<std::string_view>()(ds.images[i].path);
+    return h;
+  };
+  auto equal = [&ds, has_text, has_image](std::size_t a, std::size_t b) {
+    return (!has_text || ds.texts[a] == ds.texts[b]) && (!has_image || ds.images[a].path == ds.images[b].path);
+  };
   std::unordered_set<std::size_t, decltype(hash), decltype(equal)> seen(64, hash, equal);
 
   Record rec;
   while (reader->next(rec)) {
     ++rep.rows_read;
-    auto& text = rec.fields[0];
-    auto& label = rec.fields[1];
+    auto& label = rec.fields[label_at];
     const bool label_blank = is_blank(label);
     if (!label_blank) ++rep.class_counts_before[*label];
-    if (is_blank(text)) {
+    if (has_text && is_blank(rec.fields[text_at])) {
       ++rep.dropped[kMissingText];
+      continue;
+    }
+    if (has_image && is_blank(rec.fields[image_at])) {
+      ++rep.dropped[kMissingImage];
       continue;
     }
     if (label_blank) {
@@ -217,10 +250,12 @@ Dataset load_labeled(const std::string& path, const LoadOptions& options, DataRe
       ++rep.dropped[kLabelNotAllowed];
       continue;
     }
-    ds.texts.push_back(std::move(*text));
+    if (has_text) ds.texts.push_back(std::move(*rec.fields[text_at]));
+    if (has_image) ds.images.push_back(ImageRef{std::move(*rec.fields[image_at]), {}});
     ds.labels.push_back(std::move(*label));
-    if (options.dedupe && !seen.insert(ds.texts.size() - 1).second) {
-      ds.texts.pop_back();
+    if (options.dedupe && !seen.insert(ds.labels.size() - 1).second) {
+      if (has_text) ds.texts.pop_back();
+      if (has_image) ds.images.pop_back();
       ds.labels.pop_back();
       ++rep.dropped[kDuplicate];
       continue;
@@ -236,16 +271,20 @@ Dataset load_labeled(const std::string& path, const LoadOptions& options, DataRe
   if (ds.size() == 0) {
     std::string msg = name + ": every row was dropped (" + std::to_string(rep.rows_read) + " read:";
     const char* sep = " ";
-    for (const char* reason : {kMissingText, kMissingLabel, kLabelNotAllowed, kDuplicate, kBadUtf8}) {
+    for (const auto& reason : reasons) {
       if (rep.dropped[reason] == 0) continue;
-      msg += sep + std::string(reason) + " " + std::to_string(rep.dropped[reason]);
+      msg += sep + reason + " " + std::to_string(rep.dropped[reason]);
       sep = ", ";
     }
     msg += "); ";
     std::vector<std::string> fixes;
-    if (rep.dropped[kMissingText] > 0) {
+    if (has_text && rep.dropped[kMissingText] > 0) {
       fixes.push_back("column '" + options.text_col + "' is empty in " + rows_word(rep.dropped[kMissingText]) +
                       " (is it the text column?)");
+    }
+    if (has_image && rep.dropped[kMissingImage] > 0) {
+      fixes.push_back("column '" + options.image_col + "' is empty in " + rows_word(rep.dropped[kMissingImage]) +
+                      " (is it the image column?)");
     }
     if (rep.dropped[kMissingLabel] > 0) {
       fixes.push_back("column '" + options.label_col + "' is empty in " +
@@ -273,6 +312,10 @@ Dataset load_labeled(const std::string& path, const LoadOptions& options, DataRe
   }
   rep.imbalance_ratio = static_cast<double>(hi) / static_cast<double>(lo);
 
+  if (!has_text) {
+    if (report) *report = std::move(rep);
+    return ds;
+  }
   std::vector<std::int64_t> lengths;
   lengths.reserve(ds.size());
   double sum = 0;
@@ -293,15 +336,43 @@ Dataset load_labeled(const std::string& path, const LoadOptions& options, DataRe
   return ds;
 }
 
-std::string to_csv(const Dataset& ds, const std::vector<std::size_t>& indices) {
-  std::string out = "text,label\n";
+std::string to_csv(const Dataset& ds, const std::vector<std::size_t>& indices,
+                   const std::optional<std::string>& csv_dir) {
+  namespace fs = std::filesystem;
+  const bool has_text = ds.has_text(), has_image = ds.has_images();
+  ds.check_consistent(ds.size());
+  // Relative image paths are relative to ds.base_dir; rewritten relative to csv_dir when asked.
+  std::optional<fs::path> base, target;
+  if (has_image && csv_dir) {
+    base = fs::absolute(ds.base_dir.empty() ? fs::path(".") : fs::path(ds.base_dir)).lexically_normal();
+    target = fs::absolute(csv_dir->empty() ? fs::path(".") : fs::path(*csv_dir)).lexically_normal();
+    if (*base == *target) base.reset();
+  }
+  std::string out = std::string(has_text || !has_image ? "text," : "") + (has_image ? "image," : "") + "label\n";
   for (std::size_t i : indices) {
     if (i >= ds.size()) {
       throw Error("to_csv: row index " + std::to_string(i) + " out of range (dataset has " +
                   std::to_string(ds.size()) + " rows)");
     }
-    append_csv_field(out, ds.texts[i]);
-    out.push_back(',');
+    if (has_text) {
+      append_csv_field(out, ds.texts[i]);
+      out.push_back(',');
+    }
+    if (has_image) {
+      const ImageRef& image = ds.images[i];
+      if (image.path.empty()) {
+        throw Error("to_csv: row " + std::to_string(i) + " holds its image as bytes, not a path; a CSV holds image "
+                    "paths only: save the image to a file first");
+      }
+      fs::path p = image.path;
+      if (base && p.is_relative()) {
+        const fs::path full = (*base / p).lexically_normal();
+        const fs::path rel = full.lexically_relative(*target);
+        p = rel.empty() ? full : rel;
+      }
+      append_csv_field(out, p.string());
+      out.push_back(',');
+    }
     append_csv_field(out, ds.labels[i]);
     out.push_back('\n');
   }

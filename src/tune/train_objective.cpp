@@ -157,4 +157,11 @@ ObjectiveResult TrainObjective::run(TrialContext& ctx) {
   return result;
 }
 
+std::string dataset_to_fetch(const TrainObjectiveSpec& spec) {
+  if (!spec.train_file.empty()) return "";
+  const nlohmann::json data = spec.base.contains("data") ? spec.base["data"] : nlohmann::json();
+  if (data.is_object() && data.contains("dataset") && data["dataset"].is_string()) return data["dataset"].get<std::string>();
+  return "spamassassin";  // the run config's default
+}
+
 }  // namespace kiln::tune

@@ -201,4 +201,46 @@ run 2 --input good.csv --labels pos,neg --test-size 1 --out bad
 stderr_has "each class needs at least one test row"
 no_output "$WORK/bad"
 
+# --- an image column: paths relative to the input's folder are rewritten relative to --out; absolute
+# paths stay; a row without an image is dropped as missing_image; image-only data has no text column.
+mkdir -p photos/img
+{
+  echo 'caption,image,label'
+  for i in $(seq 1 10); do
+    echo "cat $i,img/cat$i.png,cat"
+    echo "dog $i,/abs/dog$i.png,dog"
+  done
+  echo 'no picture,,dog'
+} >photos/both.csv
+run 0 --input photos/both.csv --text-col caption --image-col image --out splits/both
+head -1 splits/both/train.csv | grep -qx 'text,image,label' || fail "train.csv header is not text,image,label"
+grep -q '^cat 1,\.\./\.\./photos/img/cat1\.png,cat$' splits/both/train.csv splits/both/test.csv \
+  || fail "relative image path not rewritten relative to --out"
+grep -q '^dog 1,/abs/dog1\.png,dog$' splits/both/train.csv splits/both/test.csv || fail "absolute image path changed"
+stdout_has "missing_image"
+/usr/bin/python3 - <<'EOF2' || fail "report.json with an image column"
+import json
+r = json.load(open("splits/both/report.json"))
+assert r["dropped"]["missing_image"] == 1, r["dropped"]
+assert r["options"]["image_col"] == "image", r["options"]
+EOF2
+
+{
+  echo '{"image": "img/a1.png", "label": "a"}'
+  echo '{"image": "img/a2.png", "label": "a"}'
+  echo '{"image": "img/b1.png", "label": "b"}'
+  echo '{"image": "img/b2.png", "label": "b"}'
+} >photos/only.jsonl
+run 0 --input photos/only.jsonl --text-col '' --image-col image --test-size 2 --out photos/split
+head -1 photos/split/train.csv | grep -qx 'image,label' || fail "image-only train.csv header is not image,label"
+grep -q '^\.\./img/a1\.png,a$' photos/split/train.csv photos/split/test.csv || fail "image-only path not relative to --out"
+if grep -q 'text length' stdout.txt; then fail "image-only report prints a text length"; fi
+
+run 1 --input good.csv --image-col photo --out bad
+stderr_has "good.csv:1: column 'photo' not found in the header; columns found: 'id', 'text', 'label'"
+no_output "$WORK/bad"
+
+run 2 --input photos/only.jsonl --text-col '' --out bad
+stderr_has "text_col is empty; name the column that holds the text (or set image_col for images)"
+
 echo "prepare_test: all passed"

@@ -42,7 +42,7 @@ std::string find_verb(int argc, char** argv) {
   return "";
 }
 
-int exec_ml_binary(char** argv) {
+std::string kiln_ml_path() {
   char self[PATH_MAX];
   ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
   std::string dir = ".";
@@ -51,7 +51,11 @@ int exec_ml_binary(char** argv) {
     dir = self;
     dir = dir.substr(0, dir.find_last_of('/'));
   }
-  const std::string ml = dir + "/kiln-ml";
+  return dir + "/kiln-ml";
+}
+
+int exec_ml_binary(char** argv) {
+  const std::string ml = kiln_ml_path();
   argv[0] = const_cast<char*>(ml.c_str());
   ::execv(ml.c_str(), argv);
   std::cerr << "kiln: error: cannot start " << ml << ": " << std::strerror(errno)

@@ -3,9 +3,8 @@
 
 #include "kiln/core/error.h"
 #include "kiln/core/log.h"
-#include "kiln/data/dataset.h"
 #include "kiln/data/datasets.h"
-#include "kiln/data/stratified_split.h"
+#include "kiln/data/prepare.h"
 #include "train_common.h"
 #include "train_flags.h"
 #include "verbs.h"
@@ -33,30 +32,20 @@ void add_run(CLI::App& app) {
     core::info("fetching " + config.data.dataset);
     const std::string csv = data::fetch_dataset(config.data.dataset, fo);
 
-    data::LoadOptions lo;
-    lo.text_col = config.data.text_col;
-    lo.label_col = config.data.label_col;
-    lo.allowed_labels = config.data.labels;
-    lo.dedupe = config.data.dedupe;
-    lo.reader.on_bad_utf8 = data::BadUtf8Policy::kReplace;
-    data::DataReport report;
-    auto ds = data::load_labeled(csv, lo, &report);
-
-    data::SplitOptions so;
-    so.test_size = config.data.test_size;
-    so.val_size = config.data.val_size;
-    so.seed = config.data.seed;
-    so.rare_classes = data::RareClassPolicy::kTrainOnly;
-    auto split = data::stratified_split(ds.labels, so);
-    auto subset = [&](const std::vector<std::size_t>& idx) {
-      data::Dataset d;
-      for (auto i : idx) {
-        d.texts.push_back(ds.texts[i]);
-        d.labels.push_back(ds.labels[i]);
-      }
-      return d;
-    };
-    auto train_ds = subset(split.train), val_ds = subset(split.val), test_ds = subset(split.test);
+    data::PrepareOptions po;
+    po.load.text_col = config.data.text_col;
+    po.load.label_col = config.data.label_col;
+    po.load.allowed_labels = config.data.labels;
+    po.load.dedupe = config.data.dedupe;
+    po.load.reader.on_bad_utf8 = data::BadUtf8Policy::kReplace;
+    po.split.test_size = config.data.test_size;
+    po.split.val_size = config.data.val_size;
+    po.split.seed = config.data.seed;
+    po.split.rare_classes = data::RareClassPolicy::kTrainOnly;
+    const data::PreparedData p = data::prepare_data(csv, po);
+    const auto& ds = p.dataset;
+    const auto& report = p.report;
+    auto train_ds = p.train(), val_ds = p.val(), test_ds = p.test();
     core::info(config.data.dataset + ": " + std::to_string(ds.size()) + " rows, " +
                std::to_string(report.class_counts_after.size()) + " classes; train " + std::to_string(train_ds.size()) +
                ", validation " + std::to_string(val_ds.size()) + ", test " + std::to_string(test_ds.size()));

@@ -19,6 +19,8 @@ struct MlVerb {
 [[nodiscard]] const char* ml_verb_description(const std::string& name);
 /// The first argument that is not a global option (the verb), or "".
 [[nodiscard]] std::string find_verb(int argc, char** argv);
+/// kiln-ml's path: next to this executable (its folder from /proc/self/exe, else ".").
+[[nodiscard]] std::string kiln_ml_path();
 /// Replaces this process with kiln-ml (next to this executable) and the same arguments; returns
 /// an exit code only when that fails, after printing why.
 int exec_ml_binary(char** argv);

@@ -4,7 +4,7 @@
 
 namespace kiln {
 
-/// Kiln's version, "MAJOR.MINOR.PATCH".
-[[nodiscard]] inline std::string version() { return KILN_VERSION_STRING; }
+/// Kiln's version, "MAJOR.MINOR.PATCH" (the CMake project version, compiled into kiln::core).
+[[nodiscard]] std::string version();
 
 }  // namespace kiln

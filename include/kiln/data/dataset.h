@@ -66,13 +66,18 @@ struct Dataset : Examples {
 
 struct LoadOptions {
   ReaderOptions reader;
-  /// Column holding the text. Default "text".
+  /// Column holding the text. Default "text". Empty = the rows have no text (then image_col must
+  /// be set).
   std::string text_col = "text";
+  /// Column holding an image path, relative to the data file's folder (Dataset::base_dir) or
+  /// absolute. Empty (the default) = the rows have no image.
+  std::string image_col;
   /// Column holding the label. Default "label".
   std::string label_col = "label";
   /// Keep only rows whose label is one of these; empty = keep every label.
   std::vector<std::string> allowed_labels;
-  /// Drop exact duplicate texts (the first occurrence is kept). Default false.
+  /// Drop rows whose inputs exactly repeat an earlier row's (the first occurrence is kept): the same
+  /// text, or with an image column the same text and image path. Default false.
   bool dedupe = false;
 };
 
@@ -86,13 +91,17 @@ struct DataReport {
   std::string input;
   std::int64_t rows_read = 0;
   std::int64_t rows_kept = 0;
-  /// Reason → rows dropped: "missing_text", "missing_label", "label_not_allowed", "duplicate",
-  /// "bad_utf8". Every reason appears, with 0 when nothing was dropped for it.
+  /// Reason → rows dropped: "missing_text" (when a text column is read), "missing_image" (when an
+  /// image column is read), "missing_label", "label_not_allowed", "duplicate", "bad_utf8". Every
+  /// reason that applies appears, with 0 when nothing was dropped for it. Persisted in report.json:
+  /// never rename.
   std::map<std::string, std::int64_t> dropped;
   std::map<std::string, std::int64_t> class_counts_before;
   std::map<std::string, std::int64_t> class_counts_after;
   /// Largest class count / smallest class count after cleaning.
   double imbalance_ratio = 0;
+  /// Whether the rows have text; without, text_length is all zeros and left out of to_json.
+  bool has_text = true;
   LengthStats text_length;
   /// Split sizes and per-class counts per split, filled by the prepare stage.
   nlohmann::json splits = nlohmann::json::object();
@@ -100,12 +109,24 @@ struct DataReport {
 
 [[nodiscard]] nlohmann::json to_json(const DataReport& report);
 
-/// Reads and cleans `path`: drops rows whose text or label is missing, empty or whitespace-only,
-/// rows whose label is not allowed, and (with dedupe) duplicate texts. Throws DataError if every row
-/// is dropped, naming the filter that dropped them.
+/// The drop reasons, in the order a row is checked, that apply to a load with these options.
+[[nodiscard]] std::vector<std::string> drop_reasons(const LoadOptions& options);
+
+/// Reads and cleans `path`: drops rows whose text, image path or label is missing, empty or
+/// whitespace-only, rows whose label is not allowed, and (with dedupe) duplicates. With an image
+/// column, image paths are kept as written and `base_dir` is the data file's folder (relative to
+/// the current directory; "" for a file there or standard input). Throws ConfigError for empty or
+/// equal column names, DataError for a column the file lacks (naming the columns found) and when
+/// every row is dropped, naming the filter that dropped them.
 [[nodiscard]] Dataset load_labeled(const std::string& path, const LoadOptions& options, DataReport* report);
 
-/// Writes a `text,label` CSV (RFC 4180 quoting, "\n" line ends) for rows `indices` of `ds`.
-[[nodiscard]] std::string to_csv(const Dataset& ds, const std::vector<std::size_t>& indices);
+/// Writes a CSV (RFC 4180 quoting, "\n" line ends) for rows `indices` of `ds`, with the columns
+/// the data set has: `text,label`, `text,image,label` or `image,label`. Image paths: absolute ones
+/// are written as they are; relative ones (relative to `ds.base_dir`) are written as stored when
+/// `csv_dir` is not given, else rewritten relative to `csv_dir`, the folder the CSV will be in
+/// (lexically, after making both absolute against the current directory; absolute when no relative
+/// path exists). Throws Error for an image held as bytes (a CSV holds paths only).
+[[nodiscard]] std::string to_csv(const Dataset& ds, const std::vector<std::size_t>& indices,
+                                 const std::optional<std::string>& csv_dir = std::nullopt);
 
 }  // namespace kiln::data

@@ -48,4 +48,9 @@ class TrainObjective : public Objective {
 /// val_accuracy or val_loss) when `line` is one and carries it.
 [[nodiscard]] bool parse_epoch_line(const std::string& line, const std::string& metric, int64_t& epoch, double& value);
 
+/// The data set every trial of `spec` fetches by name (the base config's data.dataset, else
+/// "spamassassin", the run config's default), so that it can be fetched once before the trials
+/// start; "" when the spec trains on files (train_file set).
+[[nodiscard]] std::string dataset_to_fetch(const TrainObjectiveSpec& spec);
+
 }  // namespace kiln::tune

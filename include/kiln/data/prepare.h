@@ -1,0 +1,58 @@
+// Read, clean and split a labelled file: the data half of `kiln prepare` and `kiln run`, in one place
+// so the two verbs split the same rows the same way.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kiln/data/dataset.h"
+#include "kiln/data/stratified_split.h"
+
+namespace kiln::data {
+
+struct PrepareOptions {
+  /// Columns, format, cleaning (see LoadOptions; its defaults).
+  LoadOptions load;
+  /// Test/validation shares, seed, rare-class policy (see SplitOptions; its defaults).
+  SplitOptions split;
+};
+
+/// Rows per label.
+using ClassCounts = std::map<std::string, std::int64_t>;
+
+/// A cleaned data set and its stratified split.
+struct PreparedData {
+  /// Every row kept by cleaning; the split's indices point into it.
+  Dataset dataset;
+  SplitResult split;
+  /// What cleaning read, dropped and kept; `report.splits` holds the split options, sizes and
+  /// per-class counts (the "splits" object of prepare's report.json).
+  DataReport report;
+  /// Whether a validation split was asked for (split.val_size > 0).
+  bool has_val = false;
+
+  /// The rows of one split as their own data sets (same base_dir), in the split's order.
+  [[nodiscard]] Dataset train() const { return dataset.select(split.train); }
+  [[nodiscard]] Dataset val() const { return dataset.select(split.val); }
+  [[nodiscard]] Dataset test() const { return dataset.select(split.test); }
+};
+
+/// Loads `path` ("-" = standard input) with options.load, then splits it with options.split.
+/// Throws what load_labeled and stratified_split throw (ConfigError for bad options, DataError for
+/// data that cannot be loaded or split; messages name the column, option or value and the fix).
+[[nodiscard]] PreparedData prepare_data(const std::string& path, const PrepareOptions& options);
+
+/// Rows of `ds` at `rows`, per label.
+[[nodiscard]] ClassCounts count_labels(const Dataset& ds, const std::vector<std::size_t>& rows);
+
+/// "error" | "drop" | "train-only": the name parse_rare_class_policy reads.
+[[nodiscard]] const char* rare_class_policy_name(RareClassPolicy policy);
+
+/// The report `kiln prepare` prints, as text ending in a blank line: rows read/kept/dropped by
+/// reason, imbalance, text lengths (when the rows have text), rare classes, and a table of class
+/// counts before and after cleaning and per split, with totals.
+[[nodiscard]] std::string summary_table(const PreparedData& prepared, const PrepareOptions& options);
+
+}  // namespace kiln::data

@@ -1,0 +1,124 @@
+#include "kiln/data/prepare.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <set>
+#include <sstream>
+
+namespace kiln::data {
+namespace {
+
+nlohmann::json split_json(const Dataset& ds, const std::vector<std::size_t>& rows) {
+  return {{"rows", rows.size()}, {"class_counts", count_labels(ds, rows)}};
+}
+
+std::string fixed(double v, int decimals = 1) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+std::string pad_left(const std::string& s, std::size_t w) { return s.size() >= w ? s : std::string(w - s.size(), ' ') + s; }
+std::string pad_right(const std::string& s, std::size_t w) { return s.size() >= w ? s : s + std::string(w - s.size(), ' '); }
+
+std::int64_t count_of(const ClassCounts& m, const std::string& k) {
+  const auto it = m.find(k);
+  return it == m.end() ? 0 : it->second;
+}
+
+}  // namespace
+
+ClassCounts count_labels(const Dataset& ds, const std::vector<std::size_t>& rows) {
+  ClassCounts c;
+  for (std::size_t i : rows) ++c[ds.labels.at(i)];
+  return c;
+}
+
+const char* rare_class_policy_name(RareClassPolicy policy) {
+  switch (policy) {
+    case RareClassPolicy::kError: return "error";
+    case RareClassPolicy::kDrop: return "drop";
+    case RareClassPolicy::kTrainOnly: return "train-only";
+  }
+  return "error";
+}
+
+PreparedData prepare_data(const std::string& path, const PrepareOptions& options) {
+  PreparedData p;
+  p.dataset = load_labeled(path, options.load, &p.report);
+  p.split = stratified_split(p.dataset.labels, options.split);
+  p.has_val = options.split.val_size > 0;
+  const Dataset& ds = p.dataset;
+  nlohmann::json splits = {
+      {"seed", options.split.seed},
+      {"test_size", options.split.test_size},
+      {"val_size", options.split.val_size},
+      {"rare_classes_policy", rare_class_policy_name(options.split.rare_classes)},
+      {"rare_classes", p.split.rare_classes},
+      {"train", split_json(ds, p.split.train)},
+      {"test", split_json(ds, p.split.test)},
+  };
+  if (p.has_val) splits["val"] = split_json(ds, p.split.val);
+  if (!p.split.dropped.empty()) splits["dropped"] = split_json(ds, p.split.dropped);
+  p.report.splits = std::move(splits);
+  return p;
+}
+
+std::string summary_table(const PreparedData& prepared, const PrepareOptions& options) {
+  const DataReport& r = prepared.report;
+  std::ostringstream o;
+  o << "input          " << r.input << "\n";
+  o << "rows read      " << r.rows_read << "\n";
+  o << "rows kept      " << r.rows_kept << "\n";
+  o << "rows dropped\n";
+  for (const std::string& reason : drop_reasons(options.load)) {
+    o << "  " << pad_right(reason, 17) << "  " << pad_left(std::to_string(count_of(r.dropped, reason)), 8) << "\n";
+  }
+  o << "imbalance      " << fixed(r.imbalance_ratio, 2) << " (largest class / smallest, after cleaning)\n";
+  if (r.has_text) {
+    const auto& L = r.text_length;
+    o << "text length    min " << L.min << ", p50 " << fixed(L.p50) << ", p90 " << fixed(L.p90) << ", p99 "
+      << fixed(L.p99) << ", max " << L.max << ", mean " << fixed(L.mean) << " (code points)\n";
+  }
+  const auto& rare = prepared.split.rare_classes;
+  if (!rare.empty()) {
+    o << "rare classes   " << rare.size() << " with one row, "
+      << (options.split.rare_classes == RareClassPolicy::kDrop ? "dropped" : "kept in train only") << "\n";
+  }
+  o << "\n";
+
+  const Dataset& ds = prepared.dataset;
+  const ClassCounts train = count_labels(ds, prepared.split.train), val = count_labels(ds, prepared.split.val),
+                    test = count_labels(ds, prepared.split.test);
+  std::set<std::string> classes;
+  for (const auto& [c, n] : r.class_counts_before) classes.insert(c);
+  for (const auto& [c, n] : r.class_counts_after) classes.insert(c);
+  std::size_t cw = 5;
+  for (const auto& c : classes) cw = std::max(cw, std::min<std::size_t>(c.size(), 40));
+  std::vector<std::string> cols = {"before", "after", "train"};
+  if (prepared.has_val) cols.push_back("val");
+  cols.push_back("test");
+  o << pad_right("class", cw);
+  for (const auto& c : cols) o << "  " << pad_left(c, 8);
+  o << "\n";
+  std::vector<std::int64_t> totals(cols.size(), 0);
+  for (const auto& c : classes) {
+    std::string name = c.size() > 40 ? c.substr(0, 37) + "..." : c;
+    std::vector<std::int64_t> v = {count_of(r.class_counts_before, c), count_of(r.class_counts_after, c),
+                                   count_of(train, c)};
+    if (prepared.has_val) v.push_back(count_of(val, c));
+    v.push_back(count_of(test, c));
+    o << pad_right(name, cw);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      o << "  " << pad_left(std::to_string(v[i]), 8);
+      totals[i] += v[i];
+    }
+    o << "\n";
+  }
+  o << pad_right("total", cw);
+  for (std::int64_t t : totals) o << "  " << pad_left(std::to_string(t), 8);
+  o << "\n\n";
+  return o.str();
+}
+
+}  // namespace kiln::data

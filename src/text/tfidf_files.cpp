@@ -1,0 +1,148 @@
+#include "kiln/text/tfidf_files.h"
+
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <type_traits>
+
+#include "kiln/core/atomic_output.h"
+#include "kiln/core/decimal.h"
+#include "kiln/core/error.h"
+#include "kiln/core/parallel.h"
+
+namespace fs = std::filesystem;
+
+namespace kiln::text {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+template <typename T>
+void fit_and_write(TfidfVectorizer& v, const std::vector<std::string>& docs, const fs::path& out_dir,
+                   TfidfFilesReport& report) {
+  auto t = Clock::now();
+  const CsrMatrix<T> m = v.fit_transform<T>(docs);
+  report.fit_s = seconds_since(t);
+  t = Clock::now();
+  core::AtomicDirectory out(out_dir);
+  write_matrix_market(out.path() / "matrix.mtx", m);
+  if (!v.options().hashing) core::write_file_atomic(out.path() / "vocabulary.txt", vocabulary_lines(v.vocabulary()));
+  if (v.options().use_idf) {
+    core::write_file_atomic(out.path() / "idf.txt", idf_lines(v.idf(), std::is_same_v<T, float>));
+  }
+  core::write_file_atomic(out.path() / "tfidf.json", v.to_json() + "\n");
+  out.commit();
+  report.out_dir = out.target().string();
+  report.write_s = seconds_since(t);
+  report.documents = m.rows;
+  report.columns = v.n_columns();
+  report.nnz = m.nnz();
+}
+
+}  // namespace
+
+std::pair<int, int> parse_ngram_range(const std::string& s, const std::string& field) {
+  auto fail = [&]() -> std::pair<int, int> {
+    throw ConfigError(field + " must be MIN,MAX with 1 <= MIN <= MAX (e.g. 1,2), got '" + s + "'");
+  };
+  const auto comma = s.find(',');
+  if (comma == std::string::npos) return fail();
+  int lo = 0, hi = 0;
+  const char* b = s.data();
+  const char* e = s.data() + s.size();
+  auto r1 = std::from_chars(b, b + comma, lo);
+  auto r2 = std::from_chars(b + comma + 1, e, hi);
+  if (r1.ec != std::errc() || r1.ptr != b + comma || r2.ec != std::errc() || r2.ptr != e) return fail();
+  if (lo < 1 || hi < lo) return fail();
+  return {lo, hi};
+}
+
+template <typename T>
+void write_matrix_market(const fs::path& path, const CsrMatrix<T>& m) {
+  // Each chunk of rows is formatted into one uninitialized buffer.
+  struct Part {
+    std::unique_ptr<char[]> bytes;
+    std::size_t size = 0;
+  };
+  const auto rows = static_cast<std::size_t>(m.rows);
+  std::vector<Part> parts(core::chunk_count(rows));
+  core::parallel_chunks(rows, [&](std::size_t begin, std::size_t end, std::size_t k) {
+    constexpr std::size_t kIndexChars = 20;  // a 1-based int64 index and its separator
+    const std::size_t entries = static_cast<std::size_t>(m.indptr[end] - m.indptr[begin]);
+    Part& part = parts[k];
+    part.bytes.reset(new char[entries * (2 * kIndexChars + core::kGeneralMaxChars + 1) + 1]);
+    char* p = part.bytes.get();
+    for (std::size_t r = begin; r < end; ++r) {
+      char row[kIndexChars + 1];
+      char* row_end = std::to_chars(row, row + kIndexChars, static_cast<std::int64_t>(r) + 1).ptr;
+      *row_end++ = ' ';
+      const auto row_len = static_cast<std::size_t>(row_end - row);
+      for (std::int64_t e = m.indptr[r]; e < m.indptr[r + 1]; ++e) {
+        std::memcpy(p, row, row_len);
+        p += row_len;
+        p = std::to_chars(p, p + kIndexChars, static_cast<std::int64_t>(m.indices[e]) + 1).ptr;
+        *p++ = ' ';
+        p = core::write_general(p, m.data[e]);
+        *p++ = '\n';
+      }
+    }
+    part.size = static_cast<std::size_t>(p - part.bytes.get());
+  });
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) throw IoError(path.string() + ": cannot create; check that the directory is writable");
+  std::string header = "%%MatrixMarket matrix coordinate real general\n" + std::to_string(m.rows) + " " +
+                       std::to_string(m.cols) + " " + std::to_string(m.nnz()) + "\n";
+  bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
+  for (const auto& part : parts) ok = ok && std::fwrite(part.bytes.get(), 1, part.size, f) == part.size;
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok) throw IoError(path.string() + ": write failed (disk full?)");
+}
+
+template void write_matrix_market<float>(const fs::path&, const CsrMatrix<float>&);
+template void write_matrix_market<double>(const fs::path&, const CsrMatrix<double>&);
+
+std::string vocabulary_lines(const std::vector<std::string>& terms) {
+  std::string s;
+  std::size_t total = 0;
+  for (const auto& t : terms) total += t.size() + 1;
+  s.reserve(total);
+  for (const auto& t : terms) {
+    s += t;
+    s += '\n';
+  }
+  return s;
+}
+
+std::string idf_lines(const std::vector<double>& idf, bool as_float) {
+  std::string s;
+  s.resize(idf.size() * (core::kGeneralMaxChars + 1));
+  char* p = s.data();
+  for (double v : idf) {
+    p = as_float ? core::write_general(p, static_cast<float>(v)) : core::write_general(p, v);
+    *p++ = '\n';
+  }
+  s.resize(static_cast<std::size_t>(p - s.data()));
+  return s;
+}
+
+TfidfFilesReport fit_tfidf_files(const std::string& input, const fs::path& out_dir, const TfidfFilesOptions& options) {
+  options.tfidf.validate();
+  TfidfFilesReport report;
+  const auto t = Clock::now();
+  const std::vector<std::string> docs = data::read_column(input, options.reader, options.text_col);
+  report.read_s = seconds_since(t);
+  if (docs.empty()) throw DataError(input + ": no rows; kiln tfidf needs at least one document");
+  for (const auto& d : docs) report.text_bytes += static_cast<std::int64_t>(d.size());
+  TfidfVectorizer v(options.tfidf);
+  if (options.tfidf.dtype == Dtype::kFloat32) {
+    fit_and_write<float>(v, docs, out_dir, report);
+  } else {
+    fit_and_write<double>(v, docs, out_dir, report);
+  }
+  return report;
+}
+
+}  // namespace kiln::text

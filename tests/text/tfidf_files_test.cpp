@@ -1,0 +1,131 @@
+// fit_tfidf_files and its writers (what `kiln tfidf` runs): the files and their formats, and the
+// bad-input paths.
+#include "kiln/text/tfidf_files.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "kiln/core/error.h"
+
+namespace fs = std::filesystem;
+
+namespace kiln::text {
+namespace {
+
+fs::path temp_dir() {
+  static fs::path dir = [] {
+    fs::path p = fs::temp_directory_path() / ("kiln_tfidf_files_test_" + std::to_string(::getpid()));
+    fs::remove_all(p);
+    fs::create_directories(p);
+    return p;
+  }();
+  return dir;
+}
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::string write_file(const std::string& name, const std::string& content) {
+  const fs::path p = temp_dir() / name;
+  std::ofstream(p, std::ios::binary) << content;
+  return p.string();
+}
+
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(TfidfFiles, NgramRangeParsesMinMaxAndNamesTheFieldOtherwise) {
+  EXPECT_EQ(parse_ngram_range("1,2", "--ngram-range"), std::make_pair(1, 2));
+  EXPECT_EQ(parse_ngram_range("3,3", "x"), std::make_pair(3, 3));
+  for (const char* bad : {"2,1", "0,1", "1", "1,2,3", "a,b", " 1,2", ""}) {
+    EXPECT_EQ(error_of([&] { (void)parse_ngram_range(bad, "--ngram-range"); }),
+              std::string("--ngram-range must be MIN,MAX with 1 <= MIN <= MAX (e.g. 1,2), got '") + bad + "'");
+  }
+}
+
+TEST(TfidfFiles, MatrixMarketIsOneBasedWithShortestValues) {
+  CsrMatrix<float> m;
+  m.rows = 3;
+  m.cols = 4;
+  m.indptr = {0, 2, 2, 3};
+  m.indices = {0, 3, 1};
+  m.data = {0.5f, 0.1f, 1.0f};
+  const fs::path p = temp_dir() / "m.mtx";
+  write_matrix_market(p, m);
+  EXPECT_EQ(read(p), "%%MatrixMarket matrix coordinate real general\n3 4 3\n1 1 0.5\n1 4 0.100000001\n3 2 1\n");
+  EXPECT_NE(error_of([&] { write_matrix_market(temp_dir() / "no" / "dir" / "m.mtx", m); })
+                .find("m.mtx: cannot create; check that the directory is writable"),
+            std::string::npos);
+}
+
+TEST(TfidfFiles, LinesWriters) {
+  EXPECT_EQ(vocabulary_lines({"a", "bc"}), "a\nbc\n");
+  EXPECT_EQ(idf_lines({1.0, 0.1}, false), "1\n0.10000000000000001\n");
+  EXPECT_EQ(idf_lines({1.0, 0.1}, true), "1\n0.100000001\n");
+}
+
+TEST(TfidfFiles, WritesEveryFileForAVocabulary) {
+  const std::string in = write_file("docs.csv", "text,label\nthe cat,a\nthe dog,b\n");
+  TfidfFilesOptions o;
+  o.tfidf.norm = Norm::kNone;
+  const fs::path out = temp_dir() / "out";
+  const TfidfFilesReport r = fit_tfidf_files(in, out / "", o);
+  EXPECT_EQ(r.documents, 2);
+  EXPECT_EQ(r.columns, 3);
+  EXPECT_EQ(r.nnz, 4);
+  EXPECT_EQ(r.text_bytes, 14);
+  EXPECT_EQ(r.out_dir, out.string());
+  EXPECT_EQ(read(out / "vocabulary.txt"), "cat\ndog\nthe\n");
+  // idf = ln((1 + 2) / (1 + df)) + 1
+  EXPECT_EQ(read(out / "idf.txt"), "1.40546513\n1.40546513\n1\n");
+  EXPECT_EQ(read(out / "matrix.mtx").substr(0, 52), "%%MatrixMarket matrix coordinate real general\n2 3 4\n");
+  EXPECT_TRUE(fs::exists(out / "tfidf.json"));
+}
+
+TEST(TfidfFiles, HashingWritesNoVocabularyAndNoIdfWithoutIt) {
+  const std::string in = write_file("docs.jsonl", "{\"body\": \"a b\"}\n{\"body\": \"b c\"}\n");
+  TfidfFilesOptions o;
+  o.text_col = "body";
+  o.tfidf.use_idf = false;
+  HashingOptions h;
+  h.n_features = 16;
+  o.tfidf.hashing = h;
+  const fs::path out = temp_dir() / "hashed";
+  const TfidfFilesReport r = fit_tfidf_files(in, out, o);
+  EXPECT_EQ(r.columns, 16);
+  EXPECT_FALSE(fs::exists(out / "vocabulary.txt"));
+  EXPECT_FALSE(fs::exists(out / "idf.txt"));
+  EXPECT_TRUE(fs::exists(out / "matrix.mtx"));
+}
+
+TEST(TfidfFiles, NoRowsIsADataErrorAndWritesNothing) {
+  const std::string in = write_file("empty.jsonl", "[]");
+  TfidfFilesOptions o;
+  o.reader.format = data::Format::kJson;
+  const fs::path out = temp_dir() / "never";
+  EXPECT_EQ(error_of([&] { (void)fit_tfidf_files(in, out, o); }),
+            in + ": no rows; kiln tfidf needs at least one document");
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(TfidfFiles, InvalidOptionsAreRejectedBeforeReading) {
+  TfidfFilesOptions o;
+  o.tfidf.max_df = DfBound::proportion(1.5);
+  EXPECT_EQ(error_of([&] { (void)fit_tfidf_files("/nonexistent.csv", temp_dir() / "bad", o); }),
+            "tfidf.max_df must be in (0, 1] or an integer count >= 1, got 1.5");
+}
+
+}  // namespace
+}  // namespace kiln::text
