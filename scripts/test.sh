@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 KILN_TEST_TOOLS=1 KILN_BUILD_ALL=1 bash scripts/setup.sh
+# setup.sh installed every reference tool the tests compare against: a missing one is a failure here,
+# not a skip (tests/lib/require_tools.sh, tests/lib/require_tools.h).
+export KILN_REQUIRE_TOOLS=1
 export CCACHE_SLOPPINESS="${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}"
 
 ctest --test-dir build --output-on-failure -j "$(nproc 2>/dev/null || echo 2)" --timeout 1500

@@ -8,6 +8,7 @@ KILN_ML="$(dirname "$KILN")/kiln-ml"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/require_tools.sh"  # missing_tool
 unset OPENBLAS_CORETYPE OMP_WAIT_POLICY KILN_ENV_PREPARED KILN_ENV_SET KILN_NO_TUNE_ENV
 json() { /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 
@@ -56,6 +57,8 @@ set +e; "$KILN" doctor --seconds 0 >"$tmp/out" 2>"$tmp/err"; rc=$?; set -e
 if command -v strace >/dev/null; then
   out="$(strace -f -e trace=execve "$KILN" version 2>&1 >/dev/null)"
   [[ "$out" != *kiln-ml* ]] || fail "kiln version started kiln-ml"
+else
+  missing_tool strace strace "that kiln version does not start kiln-ml"
 fi
 "$KILN" version | grep -q "^libtorch [0-9]" || fail "kiln version lacks the LibTorch version"
 echo "doctor: all checks passed"

@@ -7,6 +7,7 @@ tmp="$(mktemp -d)"
 SERVER_PID=""
 trap 'stop_server; rm -rf "$tmp"' EXIT
 source "${KILN_SOURCE_DIR}/tests/serve/serve_lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/require_tools.sh"  # missing_tool
 
 make_artifact "$tmp/a" 3
 make_artifact "$tmp/b" 4
@@ -70,6 +71,8 @@ for m in 'kiln_requests_total{route="/v1/predict",code="200"}' 'kiln_requests_to
 done
 if command -v promtool >/dev/null; then
   promtool check metrics <"$tmp/metrics.txt" >"$tmp/promtool.out" 2>&1 || { cat "$tmp/promtool.out"; fail "promtool rejects /metrics"; }
+else
+  missing_tool promtool prometheus "/metrics against promtool check metrics"
 fi
 
 # Hot reload without a token configured: POST swaps in B; a bad artifact keeps B serving.

@@ -6,6 +6,7 @@ KILN=${1:?usage: tfidf_test.sh /path/to/kiln}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/require_tools.sh"  # missing_tool
 
 cat > "$TMP/in.csv" <<'CSV'
 id,text,label
@@ -40,8 +41,9 @@ expect_error "cjk applies to the word analyzer only" --cjk --analyzer char
 [[ ! -e "$TMP/bad" ]] || fail "a failed run left $TMP/bad behind"
 
 if ! /usr/bin/python3 -c 'import sklearn, scipy' 2>/dev/null; then
-  echo "SKIP: /usr/bin/python3 with python3-sklearn and python3-scipy not found (apt-get install python3-sklearn); only flag errors were checked"
-  exit 0
+  missing_tool "/usr/bin/python3 with sklearn and scipy" "python3-sklearn python3-scipy" \
+    "the comparison with scikit-learn (only flag errors were checked)"
+  exit 77
 fi
 
 compare() {  # compare DIR then sklearn kwargs as Python literal

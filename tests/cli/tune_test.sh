@@ -14,6 +14,7 @@ cleanup() {
 trap cleanup EXIT
 [[ -n "${KEEP_TMP:-}" ]] && trap - EXIT && echo "tmp: $tmp" >&2
 fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/require_tools.sh"  # missing_tool
 cd "$tmp"
 
 # The objective: -(x - 0.3)^2 (+ 0.1 for k=b), reported over 3 steps, with a log of every start and
@@ -236,8 +237,8 @@ if [[ -x "$SRC/tests/tune/with_postgres.sh" || -f "$SRC/tests/tune/with_postgres
     "$KILN" tune --show --storage "$KILN_TEST_POSTGRES_URL" --study pg >pg_show.txt' 2>pg_err.txt
   rc=$?
   set -e
-  if [[ $rc -eq 77 ]]; then
-    echo "SKIP: PostgreSQL is not installed: two-worker test skipped" >&2
+  if [[ $rc -eq 77 ]]; then  # with_postgres.sh fails instead (exit 1) where tools are required
+    missing_tool "PostgreSQL server binaries" postgresql "two tune workers sharing a PostgreSQL study"
   else
     [[ $rc -eq 0 ]] || { cat pg_err.txt w1.txt w2.txt 2>/dev/null; fail "two PostgreSQL workers failed (exit $rc)"; }
     /usr/bin/python3 - pg.log pg_show.txt <<'PY' || { cat pg_show.txt; fail "two workers: a trial ran twice or the total is wrong"; }
@@ -261,6 +262,6 @@ PY
     echo "two PostgreSQL workers: ok" >&2
   fi
 else
-  echo "SKIP: tests/tune/with_postgres.sh missing: two-worker test skipped" >&2
+  fail "tests/tune/with_postgres.sh missing from the source tree"
 fi
 echo "tune CLI: all checks passed"

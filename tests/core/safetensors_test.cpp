@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kiln/core/error.h"
+#include "lib/require_tools.h"
 
 namespace fs = std::filesystem;
 using kiln::core::DType;
@@ -248,7 +249,7 @@ TEST(Safetensors, WriterMatchesReferenceGoldenByteForByte) {
 }
 
 TEST(Safetensors, PythonSpecCheckerAcceptsKilnOutput) {
-  if (!fs::exists("/usr/bin/python3")) GTEST_SKIP() << "/usr/bin/python3 not found; spec checker not run";
+  KILN_REQUIRE_TOOL(fs::exists("/usr/bin/python3"), "/usr/bin/python3 (the spec checker)", "python3");
   fs::path p = fresh_dir("pycheck") / "model.safetensors";
   auto tensors = sample();
   kiln::core::save_safetensors(p, views(tensors), kSampleMetadata);

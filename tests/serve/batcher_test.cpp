@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -12,15 +14,42 @@
 namespace kiln::serve {
 namespace {
 
+// A one-shot latch (C++17 has no std::latch): wait() blocks until open() was called, then never again.
+class Latch {
+ public:
+  void open() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  void wait() const {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return open_; });
+  }
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  bool open_ = false;
+};
+
 // Probability of class 0 = the text's length / 100; records every forward pass's size.
+// A gated model holds its forward passes until release(): its first pass opens entered() (the
+// worker is now busy with it, so later requests queue up behind it).
 class FakeModel final : public BatchModel {
  public:
-  explicit FakeModel(int delay_ms = 0, bool fail = false) : delay_ms_(delay_ms), fail_(fail) {}
+  enum class Gate { kOpen, kClosed };
+  explicit FakeModel(Gate gate = Gate::kOpen, bool fail = false) : fail_(fail) {
+    if (gate == Gate::kOpen) release_.open();
+  }
   std::size_t num_classes() const override { return 2; }
   std::vector<float> predict_proba(const std::vector<std::string>& texts) const override {
     calls_++;
     largest_ = std::max<std::size_t>(largest_, texts.size());
-    if (delay_ms_) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
+    entered_.open();
+    release_.wait();
     if (fail_) throw std::runtime_error("model exploded");
     std::vector<float> out;
     for (const auto& t : texts) {
@@ -30,12 +59,16 @@ class FakeModel final : public BatchModel {
     }
     return out;
   }
+  /// Blocks until a forward pass has started.
+  void wait_entered() const { entered_.wait(); }
+  /// Lets every held and later forward pass run.
+  void release() const { release_.open(); }
   mutable std::atomic<int> calls_{0};
   mutable std::atomic<std::size_t> largest_{0};
 
  private:
-  int delay_ms_;
   bool fail_;
+  mutable Latch entered_, release_;
 };
 
 TEST(Batcher, AnswersEachRequestWithItsOwnRows) {
@@ -56,16 +89,19 @@ TEST(Batcher, GroupsConcurrentRequestsUpToMaxBatch) {
   o.max_batch = 8;
   std::atomic<std::size_t> batches{0};
   Batcher b(o, [&](std::size_t) { batches++; });
-  // The first request occupies the worker for 50 ms; 40 more queue up meanwhile.
-  auto slow = std::make_shared<FakeModel>(50);
+  // The first request holds the worker; 40 more queue up meanwhile.
+  auto slow = std::make_shared<FakeModel>(FakeModel::Gate::kClosed);
   std::vector<std::future<BatchResult>> futures;
   auto first = b.submit(slow, {"x"});
-  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  slow->wait_entered();
   for (int i = 0; i < 40; ++i) {
     auto f = b.submit(slow, {std::string(static_cast<std::size_t>(i % 50), 'a')});
+    if (!f) slow->release();  // let the worker finish before the assertion returns
     ASSERT_TRUE(f);
     futures.push_back(std::move(*f));
   }
+  EXPECT_EQ(b.queue_depth(), 40u);
+  slow->release();
   for (int i = 0; i < 40; ++i) {
     const auto r = futures[static_cast<std::size_t>(i)].get();
     ASSERT_FALSE(r.error);
@@ -73,9 +109,9 @@ TEST(Batcher, GroupsConcurrentRequestsUpToMaxBatch) {
     EXPECT_LE(r.batch_texts, 8u);
   }
   first->get();
-  EXPECT_LE(slow->largest_.load(), 8u);
-  EXPECT_LE(batches.load(), 1u + 40u / 8u + 1u);  // batched, not one pass per request
-  EXPECT_GE(slow->largest_.load(), 8u);
+  b.stop();  // on_batch runs after the futures are set: wait for the last one
+  EXPECT_EQ(slow->largest_.load(), 8u);
+  EXPECT_EQ(batches.load(), 1u + 40u / 8u);  // "x" alone, then five full batches: not one pass per request
 }
 
 TEST(Batcher, OversizedRequestRunsAlone) {
@@ -93,13 +129,14 @@ TEST(Batcher, NeverMixesModels) {
   BatcherOptions o;
   o.max_batch = 64;
   Batcher b(o);
-  auto old_model = std::make_shared<FakeModel>(30);
-  auto new_model = std::make_shared<FakeModel>(0);
+  auto old_model = std::make_shared<FakeModel>(FakeModel::Gate::kClosed);
+  auto new_model = std::make_shared<FakeModel>();
   auto first = b.submit(old_model, {"a"});
-  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  old_model->wait_entered();  // the worker holds "a"; the next three queue up behind it
   auto a = b.submit(old_model, {"bb"});
   auto c = b.submit(new_model, {"ccc"});
   auto d = b.submit(old_model, {"dddd"});
+  old_model->release();
   first->get();
   EXPECT_FLOAT_EQ(a->get().probabilities[0], 0.02f);
   EXPECT_FLOAT_EQ(c->get().probabilities[0], 0.03f);
@@ -112,21 +149,23 @@ TEST(Batcher, RefusesWhenTheQueueIsFull) {
   BatcherOptions o;
   o.max_queue = 3;
   Batcher b(o);
-  auto slow = std::make_shared<FakeModel>(100);
+  auto slow = std::make_shared<FakeModel>(FakeModel::Gate::kClosed);
   auto running = b.submit(slow, {"a"});
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the worker holds "a"
+  slow->wait_entered();  // the worker holds "a"
+  EXPECT_EQ(b.queue_depth(), 0u);
   auto q1 = b.submit(slow, {"b", "c"});
-  ASSERT_TRUE(q1);
   EXPECT_EQ(b.queue_depth(), 2u);
   EXPECT_FALSE(b.submit(slow, {"d", "e"}));  // 2 + 2 > 3
   EXPECT_TRUE(b.submit(slow, {"f"}));        // 2 + 1 <= 3
+  slow->release();
+  ASSERT_TRUE(q1);
   running->get();
   q1->get();
 }
 
 TEST(Batcher, ModelErrorsReachEveryRequestOfTheBatch) {
   Batcher b({});
-  auto bad = std::make_shared<FakeModel>(0, true);
+  auto bad = std::make_shared<FakeModel>(FakeModel::Gate::kOpen, true);
   auto r = b.submit(bad, {"a"})->get();
   ASSERT_TRUE(r.error);
   EXPECT_THROW(std::rethrow_exception(r.error), std::runtime_error);
@@ -136,12 +175,27 @@ TEST(Batcher, ModelErrorsReachEveryRequestOfTheBatch) {
 }
 
 TEST(Batcher, StopFinishesQueuedRequestsThenRefuses) {
-  Batcher b({});
-  auto slow = std::make_shared<FakeModel>(20);
+  BatcherOptions o;
+  o.max_queue = std::size_t{1} << 40;  // a refusal below means "stopping", never "full"
+  Batcher b(o);
+  auto slow = std::make_shared<FakeModel>(FakeModel::Gate::kClosed);
   std::vector<std::future<BatchResult>> fs;
-  for (int i = 0; i < 5; ++i) fs.push_back(std::move(*b.submit(slow, {"abc"})));
-  b.stop();
+  fs.push_back(std::move(*b.submit(slow, {"abc"})));
+  slow->wait_entered();  // the worker holds the first request: the next four stay queued
+  for (int i = 0; i < 4; ++i) fs.push_back(std::move(*b.submit(slow, {"abc"})));
+  std::thread stopper([&] { b.stop(); });
+  // stop() has begun once submit() refuses; requests accepted until then must be answered too.
+  for (;;) {
+    auto probe = b.submit(slow, {"probe"});
+    if (!probe) break;
+    fs.push_back(std::move(*probe));
+    std::this_thread::yield();
+  }
+  EXPECT_GE(b.queue_depth(), 4u);  // still queued while stopping
+  slow->release();
+  stopper.join();
   for (auto& f : fs) EXPECT_FALSE(f.get().error);
+  EXPECT_EQ(b.queue_depth(), 0u);
   EXPECT_FALSE(b.submit(slow, {"late"}));
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kiln/core/error.h"
+#include "lib/require_tools.h"
 
 namespace kiln::serve {
 namespace {
@@ -149,7 +150,7 @@ TEST(ProcessMetrics, ReportsThisProcess) {
 
 // When Prometheus' promtool is installed (Debian package prometheus), it must accept the exposition.
 TEST(MetricsRegistry, PromtoolAcceptsTheExposition) {
-  if (std::system("command -v promtool >/dev/null 2>&1") != 0) GTEST_SKIP() << "promtool not installed";
+  KILN_REQUIRE_TOOL(std::system("command -v promtool >/dev/null 2>&1") == 0, "promtool", "prometheus");
   MetricsRegistry reg;
   register_process_metrics(reg);
   reg.counter("kiln_requests_total", "HTTP requests by route and code.", {"route", "code"})

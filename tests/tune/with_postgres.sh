@@ -4,7 +4,8 @@
 # The server listens on 127.0.0.1 on a free port, in a temporary directory; CMD sees
 #   KILN_TEST_POSTGRES_URL=postgresql://kiln:<password>@127.0.0.1:<port>/kiln_test
 # As root (PostgreSQL refuses to run as root) the server runs as the `postgres` system user.
-# Exit status: CMD's; 77 (CTest: skipped) when PostgreSQL is not installed; 1 when it won't start.
+# Exit status: CMD's; 77 (CTest: skipped) when PostgreSQL is not installed, 1 instead in CI or with
+# KILN_REQUIRE_TOOLS=1 (tests/lib/require_tools.sh); 1 when it won't start.
 #   PG_BIN  directory of initdb/pg_ctl (default: the newest /usr/lib/postgresql/*/bin)
 set -euo pipefail
 
@@ -13,7 +14,8 @@ say() { printf 'with_postgres: %s\n' "$*" >&2; }
 
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 if [[ -z "$PG_BIN" || ! -x "$PG_BIN/initdb" || ! -x "$PG_BIN/pg_ctl" ]]; then
-  say "PostgreSQL server binaries not found (PG_BIN='${PG_BIN}'); install them: apt-get install postgresql"
+  source "$(dirname "${BASH_SOURCE[0]}")/../lib/require_tools.sh"
+  missing_tool "PostgreSQL server binaries (initdb, pg_ctl; PG_BIN='${PG_BIN}')" postgresql "the PostgreSQL cases"
   exit 77
 fi
 
