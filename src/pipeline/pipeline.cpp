@@ -9,6 +9,7 @@
 
 #include "kiln/artifact/profile.h"
 #include "kiln/core/error.h"
+#include "kiln/train/losses.h"
 
 namespace kiln::pipeline {
 namespace {
@@ -182,6 +183,28 @@ PipelineResult warm_start(const artifact::Artifact& parent, const train::RunConf
   if (s.train.rows.size() == 0) {
     throw DataError("warm start: no training row has a label the model knows (" + std::to_string(s.labels.size()) +
                     " labels, e.g. '" + s.labels[0] + "'); new labels need a new model (kiln train)");
+  }
+  // New data often lacks some of the parent's classes: balance over the classes it has (an absent
+  // class is never a target, so its weight changes nothing).
+  if (s.config.trainer.loss.class_weight == "balanced") {
+    std::vector<int64_t> counts(s.labels.size(), 0);
+    for (int64_t c : s.train.y) ++counts[static_cast<std::size_t>(c)];
+    std::vector<std::size_t> present;
+    std::string absent;
+    for (std::size_t c = 0; c < counts.size(); ++c) {
+      if (counts[c] > 0) present.push_back(c);
+      else absent += (absent.empty() ? "" : ", ") + s.labels[c];
+    }
+    if (!absent.empty()) {
+      std::vector<int64_t> present_counts;
+      for (auto c : present) present_counts.push_back(counts[c]);
+      const auto w = train::balanced_class_weights(present_counts);
+      s.config.trainer.loss.class_weight = "explicit";
+      s.config.trainer.loss.class_weights.assign(s.labels.size(), 1.0);
+      for (std::size_t i = 0; i < present.size(); ++i) s.config.trainer.loss.class_weights[present[i]] = w[i];
+      warnings.push_back("warm start: the new training rows have no examples of " + absent +
+                         "; class weights are balanced over the " + std::to_string(present.size()) + " classes present");
+    }
   }
   s.model = nn::make_model(s.model_spec, parent.manifest.inputs, static_cast<int64_t>(s.labels.size()));
   {
