@@ -6,7 +6,7 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-# Three topics with distinct vocabularies, 60 rows each.
+# Three topics with distinct vocabularies; the test split (300 rows) spans more than one forward chunk.
 /usr/bin/python3 - "$tmp" <<'PY' 2>/dev/null || {
 import csv, random, sys
 random.seed(3)
@@ -14,7 +14,7 @@ words = {"sports": "goal match team score league coach player win season stadium
          "cooking": "recipe oven salt butter flour bake pan sauce garlic onion".split(),
          "finance": "stock market bank rate loan bond price invest fund profit".split()}
 common = "the a of and to in is it was for".split()
-for name, n in (("train", 60), ("val", 15), ("test", 20)):
+for name, n in (("train", 60), ("val", 15), ("test", 100)):
     with open(f"{sys.argv[1]}/{name}.csv", "w", newline="") as f:
         w = csv.writer(f); w.writerow(["text", "label"])
         for i in range(n * 3):
@@ -43,6 +43,17 @@ for k in ("accuracy", "macro_f1", "weighted_f1", "per_class", "confusion_matrix"
 assert m["macro_f1"] > 0.8, (sys.argv[2], m["macro_f1"])
 assert set(m["per_class"]) == {"cooking", "finance", "sports"}
 PY
+  # The test metrics kiln train printed and stored are exactly what kiln evaluate computes from the
+  # saved artifact (one inference path), and the train output's table is evaluate's table.
+  /usr/bin/python3 - "$tmp/run-$model/model/kiln.json" "$tmp/eval-$model.json" <<'PY' || fail "train --test metrics differ from evaluate for $model"
+import json, sys
+trained = json.load(open(sys.argv[1]))["metrics"]["test"]
+evaluated = json.load(open(sys.argv[2]))
+assert trained == evaluated, (trained, evaluated)
+PY
+  sed -n '/^test set/,/^artifact:/p' "$tmp/train-$model.out" | sed '1d;$d' >"$tmp/train-table"
+  grep -v '^metrics written' "$tmp/eval.out" >"$tmp/eval-table"
+  cmp -s "$tmp/train-table" "$tmp/eval-table" || { diff "$tmp/train-table" "$tmp/eval-table"; fail "train and evaluate print different tables for $model"; }
   # The artifact records where its rows came from: the files, not a named dataset.
   /usr/bin/python3 - "$tmp/run-$model/model/kiln.json" "$tmp/train.csv" <<'PY' || fail "kiln.json data provenance for $model"
 import json, os, sys
@@ -58,7 +69,7 @@ printf 'bake the butter in the oven\nthe team won the match\n' | "$KILN" predict
 test "$(wc -l <"$tmp/pred.jsonl")" -eq 2 || fail "predict should print one line per input"
 head -1 "$tmp/pred.jsonl" | grep -q '"label":"cooking"' || fail "predict: wrong label: $(head -1 "$tmp/pred.jsonl")"
 grep -q '"top_k":\[{"label"' "$tmp/pred.jsonl" || fail "predict: no top_k"
-"$KILN" predict "$tmp/run-linear/model" --input "$tmp/test.csv" --format csv | wc -l | grep -qx 60 || fail "predict csv"
+"$KILN" predict "$tmp/run-linear/model" --input "$tmp/test.csv" --format csv | wc -l | grep -qx 300 || fail "predict csv"
 
 # resume continues an interrupted run directory.
 "$KILN" -q train --train "$tmp/train.csv" --val "$tmp/val.csv" --model linear --epochs 3 --out "$tmp/run-linear" --resume \
