@@ -86,6 +86,10 @@ torch::Tensor Predictor::predict_proba(const data::Examples& examples) const {
   return out;
 }
 
+torch::Tensor Predictor::predict_proba(const nn::Batch& batch) const {
+  return nn::predict_proba(*artifact_.model, batch, options_.batch_size, device_);
+}
+
 torch::Tensor Predictor::predict_proba(const std::vector<std::string>& texts) const {
   return predict_proba(wrap_texts(texts));
 }

@@ -44,16 +44,26 @@ std::optional<std::future<BatchResult>> Batcher::submit(std::shared_ptr<const Ba
                                                         std::vector<std::string> texts, bool was_arriving) {
   if (!model) throw Error("Batcher::submit: no model");
   if (texts.empty()) throw Error("Batcher::submit: no texts");
-  Job job{std::move(model), std::move(texts), {}};
+  Job job{std::move(model), nullptr, texts.size(), {}};
   auto future = job.promise.get_future();
+  try {
+    job.input = job.model->encode(texts);
+  } catch (...) {
+    BatchResult r;
+    r.classes = job.model->num_classes();
+    r.error = std::current_exception();
+    job.promise.set_value(std::move(r));
+    if (was_arriving) arrived();
+    return future;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (was_arriving) --arriving_;
     // One oversized request may still enter an empty queue, so no request is unservable.
-    if (stopping_ || (queued_texts_ > 0 && queued_texts_ + job.texts.size() > options_.max_queue)) {
+    if (stopping_ || (queued_texts_ > 0 && queued_texts_ + job.texts > options_.max_queue)) {
       return std::nullopt;
     }
-    queued_texts_ += job.texts.size();
+    queued_texts_ += job.texts;
     queue_.push_back(std::move(job));
   }
   cv_.notify_all();
@@ -94,10 +104,10 @@ void Batcher::run_worker() {
       for (;;) {
         while (!queue_.empty()) {
           Job& next = queue_.front();
-          const bool fits = texts == 0 || texts + next.texts.size() <= options_.max_batch;
+          const bool fits = texts == 0 || texts + next.texts <= options_.max_batch;
           if (!fits || (!jobs.empty() && next.model != jobs.front().model)) break;
-          texts += next.texts.size();
-          queued_texts_ -= next.texts.size();
+          texts += next.texts;
+          queued_texts_ -= next.texts;
           jobs.push_back(std::move(next));
           queue_.pop_front();
         }
@@ -117,21 +127,14 @@ void Batcher::run_worker() {
 
 void Batcher::run_batch(std::vector<Job>& jobs) {
   std::size_t total = 0;
-  for (const auto& j : jobs) total += j.texts.size();
+  for (const auto& j : jobs) total += j.texts;
   const auto& model = *jobs.front().model;
   const std::size_t classes = model.num_classes();
   try {
-    std::vector<float> probs;
-    if (jobs.size() == 1) {
-      probs = model.predict_proba(jobs.front().texts);
-    } else {
-      std::vector<std::string> all;
-      all.reserve(total);
-      for (auto& j : jobs) {
-        for (auto& t : j.texts) all.push_back(std::move(t));
-      }
-      probs = model.predict_proba(all);
-    }
+    std::vector<const BatchModel::Input*> inputs;
+    inputs.reserve(jobs.size());
+    for (const auto& j : jobs) inputs.push_back(j.input.get());
+    const std::vector<float> probs = model.predict_proba(inputs);
     if (probs.size() != total * classes) {
       throw Error("model returned " + std::to_string(probs.size()) + " probabilities for " + std::to_string(total) +
                   " texts x " + std::to_string(classes) + " classes");
@@ -141,7 +144,7 @@ void Batcher::run_batch(std::vector<Job>& jobs) {
       BatchResult r;
       r.classes = classes;
       r.batch_texts = total;
-      const std::size_t n = j.texts.size();
+      const std::size_t n = j.texts;
       r.probabilities.assign(probs.begin() + static_cast<std::ptrdiff_t>(row * classes),
                              probs.begin() + static_cast<std::ptrdiff_t>((row + n) * classes));
       row += n;

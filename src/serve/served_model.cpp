@@ -46,6 +46,30 @@ ServedModel::ServedModel(const std::string& artifact_dir, std::size_t drift_wind
   }
 }
 
+namespace {
+
+struct EncodedTexts final : BatchModel::Input {
+  explicit EncodedTexts(nn::Batch b) : batch(std::move(b)) {}
+  nn::Batch batch;
+};
+
+}  // namespace
+
+std::shared_ptr<const BatchModel::Input> ServedModel::encode(const std::vector<std::string>& texts) const {
+  data::Examples examples;
+  examples.texts = texts;
+  return std::make_shared<EncodedTexts>(predictor_->encode(examples));
+}
+
+std::vector<float> ServedModel::predict_proba(const std::vector<const Input*>& inputs) const {
+  std::vector<nn::Batch> parts;
+  parts.reserve(inputs.size());
+  for (const Input* in : inputs) parts.push_back(static_cast<const EncodedTexts*>(in)->batch);
+  auto probs = predictor_->predict_proba(nn::Batch::concat(parts)).contiguous();
+  const auto* p = probs.data_ptr<float>();
+  return std::vector<float>(p, p + probs.numel());
+}
+
 std::vector<float> ServedModel::predict_proba(const std::vector<std::string>& texts) const {
   auto probs = predictor_->predict_proba(texts).contiguous();
   const auto* p = probs.data_ptr<float>();

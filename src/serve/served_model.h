@@ -24,7 +24,12 @@ class ServedModel final : public BatchModel {
   ServedModel(const std::string& artifact_dir, std::size_t drift_window, const std::string& device = "cpu");
 
   [[nodiscard]] std::size_t num_classes() const override { return labels_.size(); }
-  [[nodiscard]] std::vector<float> predict_proba(const std::vector<std::string>& texts) const override;
+  /// The texts encoded by the artifact's preprocessors (an nn::Batch), on the calling thread.
+  [[nodiscard]] std::shared_ptr<const Input> encode(const std::vector<std::string>& texts) const override;
+  /// One forward pass over the inputs joined with Batch::concat.
+  [[nodiscard]] std::vector<float> predict_proba(const std::vector<const Input*>& inputs) const override;
+  /// Encode + forward of `texts` (what a request alone gets).
+  [[nodiscard]] std::vector<float> predict_proba(const std::vector<std::string>& texts) const;
 
   [[nodiscard]] const std::vector<std::string>& labels() const { return labels_; }
   [[nodiscard]] const std::string& dir() const { return dir_; }

@@ -44,8 +44,22 @@ class FakeModel final : public BatchModel {
   explicit FakeModel(Gate gate = Gate::kOpen, bool fail = false) : fail_(fail) {
     if (gate == Gate::kOpen) release_.open();
   }
+  struct Texts final : Input {
+    std::vector<std::string> texts;
+  };
   std::size_t num_classes() const override { return 2; }
-  std::vector<float> predict_proba(const std::vector<std::string>& texts) const override {
+  std::shared_ptr<const Input> encode(const std::vector<std::string>& texts) const override {
+    if (texts.front() == "unencodable") throw std::runtime_error("cannot encode");
+    auto in = std::make_shared<Texts>();
+    in->texts = texts;
+    return in;
+  }
+  std::vector<float> predict_proba(const std::vector<const Input*>& inputs) const override {
+    std::vector<std::string> texts;
+    for (const Input* in : inputs) {
+      const auto& t = static_cast<const Texts*>(in)->texts;
+      texts.insert(texts.end(), t.begin(), t.end());
+    }
     calls_++;
     largest_ = std::max<std::size_t>(largest_, texts.size());
     entered_.open();
@@ -172,6 +186,25 @@ TEST(Batcher, ModelErrorsReachEveryRequestOfTheBatch) {
   // The batcher keeps working.
   auto good = std::make_shared<FakeModel>();
   EXPECT_FALSE(b.submit(good, {"a"})->get().error);
+}
+
+TEST(Batcher, EncodingErrorsReachOnlyTheirRequest) {
+  Batcher b({});
+  auto model = std::make_shared<FakeModel>();
+  auto bad = b.submit(model, {"unencodable"});
+  ASSERT_TRUE(bad.has_value());
+  const auto r = bad->get();
+  ASSERT_TRUE(r.error);
+  try {
+    std::rethrow_exception(r.error);
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "cannot encode");
+  }
+  EXPECT_EQ(model->calls_.load(), 0);  // never reached a forward pass
+  EXPECT_EQ(b.queue_depth(), 0u);
+  const auto ok = b.submit(model, {"abcd"})->get();
+  ASSERT_FALSE(ok.error);
+  EXPECT_FLOAT_EQ(ok.probabilities[0], 0.04f);
 }
 
 TEST(Batcher, StopFinishesQueuedRequestsThenRefuses) {

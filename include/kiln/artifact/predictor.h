@@ -53,6 +53,8 @@ class Predictor {
   /// Class probabilities [examples, classes], float32 on the CPU, rows in input order.
   [[nodiscard]] torch::Tensor predict_proba(const data::Examples& examples) const;
   [[nodiscard]] torch::Tensor predict_proba(const std::vector<std::string>& texts) const;
+  /// Class probabilities of encoded examples (forwarded in chunks of batch_size).
+  [[nodiscard]] torch::Tensor predict_proba(const nn::Batch& batch) const;
   /// Top label and the top_k (>= 1, clamped to the number of classes) for each example.
   [[nodiscard]] std::vector<Prediction> predict(const data::Examples& examples, int top_k = 1) const;
   [[nodiscard]] std::vector<Prediction> predict(const std::vector<std::string>& texts, int top_k = 1) const;

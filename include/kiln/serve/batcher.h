@@ -1,6 +1,7 @@
-// Dynamic batching: concurrent predict requests are grouped into one forward pass of up to
-// `max_batch` texts, run by an inference thread, and answered individually. LibTorch-free: the
-// model behind it is any `BatchModel`.
+// Dynamic batching: each predict request is encoded on its own (HTTP) thread, then concurrent
+// requests are joined into one forward pass of up to `max_batch` texts, run by an inference thread,
+// and answered individually. LibTorch-free: the model behind it is any `BatchModel` (the server's
+// encodes into nn::Batch and joins requests with Batch::concat).
 #pragma once
 
 #include <chrono>
@@ -20,13 +21,19 @@
 
 namespace kiln::serve {
 
-/// What the batcher runs. Implementations must be safe to call from the inference threads.
+/// What the batcher runs. Implementations must be safe to call from many threads at once.
 class BatchModel {
  public:
+  /// One request's inputs as the model encoded them; opaque to the batcher.
+  struct Input {
+    virtual ~Input() = default;
+  };
   virtual ~BatchModel() = default;
   [[nodiscard]] virtual std::size_t num_classes() const = 0;
-  /// Class probabilities, row-major [texts.size(), num_classes()], rows in input order.
-  [[nodiscard]] virtual std::vector<float> predict_proba(const std::vector<std::string>& texts) const = 0;
+  /// Encodes one request's texts; called by submit(), on the request's thread.
+  [[nodiscard]] virtual std::shared_ptr<const Input> encode(const std::vector<std::string>& texts) const = 0;
+  /// Class probabilities of the inputs joined in order, row-major [their texts, num_classes()].
+  [[nodiscard]] virtual std::vector<float> predict_proba(const std::vector<const Input*>& inputs) const = 0;
 };
 
 struct BatcherOptions {
@@ -66,8 +73,9 @@ class Batcher {
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
 
-  /// Queues `texts` (non-empty) for `model`. Returns nothing when the queue is full or the batcher
-  /// is stopping; the caller then refuses the request. `was_arriving`: this request was announced
+  /// Encodes `texts` (non-empty) with `model` on the calling thread and queues them. Returns nothing
+  /// when the queue is full or the batcher is stopping; the caller then refuses the request. When
+  /// encoding throws, the future holds the error (BatchResult::error). `was_arriving`: this request was announced
   /// with arriving(); it stops counting as arriving in the same step (either way), so no batch
   /// waits for it once it is queued.
   [[nodiscard]] std::optional<std::future<BatchResult>> submit(std::shared_ptr<const BatchModel> model,
@@ -89,7 +97,8 @@ class Batcher {
  private:
   struct Job {
     std::shared_ptr<const BatchModel> model;
-    std::vector<std::string> texts;
+    std::shared_ptr<const BatchModel::Input> input;
+    std::size_t texts = 0;
     std::promise<BatchResult> promise;
   };
   void run_worker();

@@ -36,7 +36,7 @@ struct DataConfig {
 
 struct RunConfig {
   DataConfig data;
-  /// Featurizer spec ({"type": "tfidf" | "hashed_ngrams", ...}).
+  /// The preprocessor spec ({"type": "tfidf" | "hashed_ngrams" | any registered type, ...options}).
   nlohmann::json featurizer;
   nn::ModelSpec model;
   TrainerOptions trainer;

@@ -1,0 +1,80 @@
+#include "kiln/prep/preprocessor.h"
+
+#include <gtest/gtest.h>
+
+#include "kiln/core/error.h"
+
+using namespace kiln;
+
+namespace {
+const std::vector<std::string> kDocs = {"The cat sat on the mat", "Dogs chase cats", "the mat is red",
+                                        "猫が好きです", "red dogs and red cats"};
+
+data::Examples texts(const std::vector<std::string>& t) {
+  data::Examples e;
+  e.texts = t;
+  return e;
+}
+
+std::vector<int64_t> ints(const torch::Tensor& t) { return {t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel()}; }
+std::vector<float> floats(const torch::Tensor& t) { return {t.data_ptr<float>(), t.data_ptr<float>() + t.numel()}; }
+
+std::string make_error(const nlohmann::json& spec) {
+  try {
+    (void)prep::make_preprocessor(spec);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+}  // namespace
+
+TEST(BagFeatures, TfidfStateRoundTripGivesTheSameRows) {
+  auto f = prep::make_preprocessor({{"type", "tfidf"}, {"ngram_range", {1, 2}}, {"sublinear_tf", true}});
+  f->fit(texts(kDocs));
+  auto a = f->encode(texts(kDocs));
+  auto g = prep::load_preprocessor(f->spec(), f->state_files());
+  auto b = g->encode(texts(kDocs));
+  EXPECT_EQ(f->input_spec().describe(), g->input_spec().describe());
+  EXPECT_EQ(ints(a.at(nn::kBagOffsets)), ints(b.at(nn::kBagOffsets)));
+  EXPECT_EQ(ints(a.at(nn::kBagIndices)), ints(b.at(nn::kBagIndices)));
+  EXPECT_EQ(floats(a.at(nn::kBagWeights)), floats(b.at(nn::kBagWeights)));
+  EXPECT_EQ(f->spec()["ngram_range"], nlohmann::json::array({1, 2}));
+  EXPECT_EQ(f->feature_name(0), "and");
+}
+
+TEST(BagFeatures, HashedNgramsAreStatelessCounts) {
+  auto f = prep::make_preprocessor({{"type", "hashed_ngrams"}, {"buckets", 1024}});
+  f->fit(texts({}));
+  auto x = f->encode(texts({"red red cat", "猫が好き"}));
+  EXPECT_EQ(f->input_spec().find(nn::kBagIndices)->vocab_size, 1024);
+  EXPECT_TRUE(f->state_files().empty());
+  // "red red cat": words red (x2), cat and bigrams "red red", "red cat" -> counts sum to 5.
+  const auto offsets = ints(x.at(nn::kBagOffsets));
+  const auto weights = floats(x.at(nn::kBagWeights));
+  float sum = 0;
+  for (int64_t k = offsets[0]; k < offsets[1]; ++k) sum += weights[static_cast<std::size_t>(k)];
+  EXPECT_FLOAT_EQ(sum, 5.0f);
+  EXPECT_GT(static_cast<int64_t>(weights.size()) - offsets[1], 0) << "CJK text must yield features (character bigrams)";
+  EXPECT_EQ(f->feature_name(3), "bucket:3");
+  auto g = prep::load_preprocessor(f->spec(), f->state_files());
+  auto y = g->encode(texts({"red red cat", "猫が好き"}));
+  EXPECT_EQ(ints(x.at(nn::kBagIndices)), ints(y.at(nn::kBagIndices)));
+}
+
+TEST(BagFeatures, BadSpecsNameTheField) {
+  EXPECT_NE(make_error({{"type", "bow"}}).find("featurizer.type 'bow' is unknown"), std::string::npos);
+  EXPECT_NE(make_error({{"max_features", 5}}).find("with a \"type\""), std::string::npos);
+  auto msg = make_error({{"type", "tfidf"}, {"max_featurs", 5}});
+  EXPECT_NE(msg.find("featurizer.max_featurs is not an option"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("max_features"), std::string::npos) << msg;
+  msg = make_error({{"type", "tfidf"}, {"ngram_range", 2}});
+  EXPECT_NE(msg.find("featurizer.ngram_range must be [min, max]"), std::string::npos) << msg;
+  msg = make_error({{"type", "hashed_ngrams"}, {"buckets", 0}});
+  EXPECT_NE(msg.find("n_features"), std::string::npos) << msg;
+}
+
+TEST(BagFeatures, CorruptStateIsAnArtifactError) {
+  EXPECT_THROW((void)prep::load_preprocessor({{"type", "tfidf"}}, {{"state", R"({"format": "nope"})"}}), ArtifactError);
+  EXPECT_THROW((void)prep::load_preprocessor({{"type", "gru"}}, {}), ArtifactError);
+}
