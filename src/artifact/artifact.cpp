@@ -137,7 +137,7 @@ ArtifactLocation locate_artifact(const std::string& dir) {
   if (!fs::exists(root)) throw ArtifactError(dir + ": artifact directory not found; pass the --out directory of kiln train");
   if (!fs::is_directory(root)) {
     throw ArtifactError(dir + ": is a file; an artifact is a directory holding kiln.json, model.safetensors and "
-                              "featurizer.json");
+                              "its preprocessors' state files (see docs/artifact.md)");
   }
   if (fs::exists(root / "kiln.json")) return {dir, false};
   const fs::path inner = root / "model";

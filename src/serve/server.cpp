@@ -18,6 +18,7 @@
 #include "kiln/core/error.h"
 #include "kiln/core/log.h"
 #include "kiln/core/parallel.h"
+#include "kiln/serve/auth_token.h"
 #include "kiln/serve/gpu_metrics.h"
 #include "kiln/serve/metrics.h"
 #include "served_model.h"
@@ -77,6 +78,10 @@ void ServerOptions::validate() const {
     throw ConfigError("serve.inference_threads must be >= 0 (0 = keep --threads), got " + std::to_string(inference_threads));
   }
   batching.validate();
+  if (!auth_token.empty() && auth_token.size() < kMinAuthTokenChars) {
+    throw ConfigError("serve.auth_token has " + std::to_string(auth_token.size()) + " characters; use at least " +
+                      std::to_string(kMinAuthTokenChars) + ", or none to leave the admin routes open");
+  }
   if (drift_window < 1) throw ConfigError("serve.drift_window must be >= 1, got 0");
   if (keep_alive_max < 1) throw ConfigError("serve.keep_alive_max must be >= 1, got 0");
   if (keep_alive_timeout_s < 1) {

@@ -1,9 +1,13 @@
 #include "kiln/train/run_config.h"
 
+#include <algorithm>
+#include <map>
+#include <mutex>
 #include <set>
 
 #include "kiln/core/error.h"
 #include "kiln/core/yaml.h"
+#include "kiln/nn/model.h"
 
 namespace kiln::train {
 namespace {
@@ -33,49 +37,121 @@ void read(const json& j, const char* key, T& out, const std::string& section, co
 
 json optional_double(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 
-}  // namespace
-
-RunConfig preset_config(const std::string& family) {
+// The settings every built-in preset shares.
+RunConfig preset_base() {
   RunConfig c;
   c.trainer.optimizer.kind = "adamw";
   c.trainer.schedule.kind = "warmup_cosine";
   c.trainer.schedule.warmup_ratio = 0.1;
   c.trainer.grad_clip = 1.0;
   c.trainer.early_stopping_patience = 3;
-  if (family == "mlp") {
-    // The classic recipe: TF-IDF (5000 terms) + MLP, AdamW, linear warmup + cosine decay.
-    c.featurizer = {{"type", "tfidf"}, {"max_features", 5000}};
-    c.model.family = "mlp";
-    c.model.params = {{"hidden", {512}}, {"dropout", 0.3}};
-    c.trainer.epochs = 10;
-    c.trainer.batch_size = 64;
-    c.trainer.optimizer.lr = 1e-3;
-  } else if (family == "linear") {
-    c.featurizer = {{"type", "tfidf"}, {"ngram_range", {1, 2}}, {"min_df", 2}, {"sublinear_tf", true}};
-    c.model.family = "linear";
-    c.model.params = json::object();
-    c.trainer.epochs = 10;
-    c.trainer.batch_size = 32;
-    c.trainer.optimizer.lr = 1e-2;
-    c.trainer.optimizer.weight_decay = 0.0;
-    // Balanced class weights: early stopping and the reported score are macro-F1, and on the
-    // long-tailed sets (Brown, fortunes) and SpamAssassin alike they raise it (bench/train_vs_anchors.sh).
-    c.trainer.loss.class_weight = "balanced";
-  } else if (family == "embedbag") {
-    c.featurizer = {{"type", "hashed_ngrams"}, {"ngram_range", {1, 2}}, {"buckets", 1 << 18}};
-    c.model.family = "embedbag";
-    c.model.params = json::object();
-    c.trainer.epochs = 10;
-    c.trainer.batch_size = 32;
-    c.trainer.optimizer.lr = 1e-2;
-    c.trainer.optimizer.weight_decay = 0.0;
-  } else {
-    throw ConfigError("model '" + family + "' has no preset; use linear, mlp or embedbag (or give a --config)");
-  }
   return c;
 }
 
-RunConfig recommended_config() { return preset_config("linear"); }
+RunConfig builtin_linear() {
+  RunConfig c = preset_base();
+  c.featurizer = {{"type", "tfidf"}, {"ngram_range", {1, 2}}, {"min_df", 2}, {"sublinear_tf", true}};
+  c.model.family = "linear";
+  c.model.params = json::object();
+  c.trainer.epochs = 10;
+  c.trainer.batch_size = 32;
+  c.trainer.optimizer.lr = 1e-2;
+  c.trainer.optimizer.weight_decay = 0.0;
+  // Balanced class weights: early stopping and the reported score are macro-F1, and on the
+  // long-tailed sets (Brown, fortunes) and SpamAssassin alike they raise it (bench/train_vs_anchors.sh).
+  c.trainer.loss.class_weight = "balanced";
+  return c;
+}
+
+RunConfig builtin_mlp() {
+  // The classic recipe: TF-IDF (5000 terms) + MLP, AdamW, linear warmup + cosine decay.
+  RunConfig c = preset_base();
+  c.featurizer = {{"type", "tfidf"}, {"max_features", 5000}};
+  c.model.family = "mlp";
+  c.model.params = {{"hidden", {512}}, {"dropout", 0.3}};
+  c.trainer.epochs = 10;
+  c.trainer.batch_size = 64;
+  c.trainer.optimizer.lr = 1e-3;
+  return c;
+}
+
+RunConfig builtin_embedbag() {
+  RunConfig c = preset_base();
+  c.featurizer = {{"type", "hashed_ngrams"}, {"ngram_range", {1, 2}}, {"buckets", 1 << 18}};
+  c.model.family = "embedbag";
+  c.model.params = json::object();
+  c.trainer.epochs = 10;
+  c.trainer.batch_size = 32;
+  c.trainer.optimizer.lr = 1e-2;
+  c.trainer.optimizer.weight_decay = 0.0;
+  return c;
+}
+
+struct PresetRegistry {
+  std::mutex mu;
+  std::map<std::string, RunConfig> presets = {
+      {"linear", builtin_linear()}, {"mlp", builtin_mlp()}, {"embedbag", builtin_embedbag()}};
+};
+
+PresetRegistry& presets() {
+  static PresetRegistry registry;
+  return registry;
+}
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+}  // namespace
+
+void register_preset(const std::string& name, RunConfig config) {
+  if (name.empty()) throw ConfigError("register_preset: preset name must not be empty");
+  auto& r = presets();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.presets[name] = std::move(config);
+}
+
+std::vector<std::string> preset_names() {
+  auto& r = presets();
+  std::lock_guard<std::mutex> lock(r.mu);
+  std::vector<std::string> names;
+  for (const auto& [name, config] : r.presets) names.push_back(name);
+  return names;
+}
+
+std::vector<std::string> model_choices() {
+  std::set<std::string> names;
+  for (const auto& n : preset_names()) names.insert(n);
+  for (const auto& n : nn::model_family_names()) names.insert(n);
+  return {names.begin(), names.end()};
+}
+
+RunConfig preset_config(const std::string& name) {
+  {
+    auto& r = presets();
+    std::lock_guard<std::mutex> lock(r.mu);
+    const auto it = r.presets.find(name);
+    if (it != r.presets.end()) return it->second;
+  }
+  const auto families = nn::model_family_names();
+  if (std::find(families.begin(), families.end(), name) != families.end()) {
+    RunConfig c = recommended_config();
+    c.model.family = name;
+    c.model.params = json::object();
+    return c;
+  }
+  std::vector<std::string> other_presets;
+  for (const auto& p : preset_names()) {
+    if (std::find(families.begin(), families.end(), p) == families.end()) other_presets.push_back(p);
+  }
+  throw ConfigError("model '" + name + "' is not a registered model family; known families: " + join(families) +
+                    (other_presets.empty() ? std::string() : "; presets: " + join(other_presets)) +
+                    " (a new family is added with nn::register_model_family)");
+}
+
+RunConfig recommended_config() { return builtin_linear(); }
 
 void apply_config(const json& j, RunConfig& c, const std::string& where) {
   if (j.is_null()) return;
@@ -119,7 +195,7 @@ void apply_config(const json& j, RunConfig& c, const std::string& where) {
   if (j.contains("train")) {
     const auto& t = j["train"];
     check_keys(t, {"epochs", "batch_size", "seed", "grad_clip", "early_stopping_patience", "device", "optimizer",
-                   "schedule", "loss", "sparse_gradients"},
+                   "schedule", "loss", "sparse_gradients", "stop_after_epochs"},
                "train", where);
     auto& o = c.trainer;
     read(t, "epochs", o.epochs, "train", where);
@@ -129,6 +205,7 @@ void apply_config(const json& j, RunConfig& c, const std::string& where) {
     read(t, "early_stopping_patience", o.early_stopping_patience, "train", where);
     read(t, "device", o.device, "train", where);
     read(t, "sparse_gradients", o.sparse_gradients, "train", where);
+    read(t, "stop_after_epochs", o.stop_after_epochs, "train", where);
     if (t.contains("optimizer")) {
       const auto& p = t["optimizer"];
       check_keys(p, {"kind", "lr", "weight_decay", "betas", "eps", "momentum", "nesterov"}, "train.optimizer", where);
@@ -177,7 +254,9 @@ RunConfig load_run_config(const std::string& path) {
   RunConfig c = recommended_config();
   if (j.contains("model") && j["model"].is_object() && j["model"].contains("family") && j["model"]["family"].is_string()) {
     const std::string fam = j["model"]["family"].get<std::string>();
-    if (fam == "linear" || fam == "mlp" || fam == "embedbag") c = preset_config(fam);
+    const auto known = model_choices();
+    // An unknown family keeps the recommended config: building the model names it and the known ones.
+    if (std::find(known.begin(), known.end(), fam) != known.end()) c = preset_config(fam);
   }
   apply_config(j, c, path);
   return c;

@@ -97,4 +97,26 @@ for k in sorted(ra):
 print(f"resumed after epoch {stopped_at}: same weights, metrics and {len(ra)} step/epoch records "
       f"(best epoch {a['training']['best_epoch']})")
 PY
+# train.stop_after_epochs: run C stops by itself after KILL_AFTER epochs of its first invocation
+# (a YAML key, exit 0, an artifact of what it trained so far); resuming without the key finishes
+# the run with the uninterrupted one's weights.
+printf 'model: {family: mlp}\ntrain: {stop_after_epochs: %d}\n' "$KILL_AFTER" >"$tmp/stop.yaml"
+"$KILN" "${args[@]}" --config "$tmp/stop.yaml" --out "$tmp/C" >"$tmp/C.out" 2>"$tmp/C.err" \
+  || { cat "$tmp/C.err"; fail "the run with train.stop_after_epochs failed"; }
+/usr/bin/python3 - "$tmp/C" "$KILL_AFTER" <<'PY' || fail "train.stop_after_epochs did not stop the run after $KILL_AFTER epochs"
+import json, sys
+d, n = sys.argv[1], int(sys.argv[2])
+assert json.load(open(f"{d}/checkpoint.json"))["epoch"] == n, open(f"{d}/checkpoint.json").read()
+t = json.load(open(f"{d}/model/kiln.json"))["training"]
+assert t["epochs_run"] == n, t["epochs_run"]
+assert "stop_after_epochs" not in t["train"], "stop_after_epochs is recorded in the artifact's training config"
+PY
+"$KILN" "${args[@]}" --out "$tmp/C" --resume >"$tmp/C2.out" 2>"$tmp/C2.err" || { cat "$tmp/C2.err"; fail "resume after stop_after_epochs failed"; }
+cmp "$tmp/A/model/model.safetensors" "$tmp/C/model/model.safetensors" \
+  || fail "weights after stopping at epoch $KILL_AFTER (train.stop_after_epochs) and resuming differ from the uninterrupted run's"
+printf 'model: {family: mlp}\ntrain: {stop_after_epochs: -1}\n' >"$tmp/bad.yaml"
+bad=$("$KILN" "${args[@]}" --config "$tmp/bad.yaml" --out "$tmp/D" 2>&1 >/dev/null) && rc=0 || rc=$?
+[[ $rc -eq 2 && "$bad" == *"train.stop_after_epochs must be >= 0 (0 = no limit), got -1"* ]] \
+  || fail "stop_after_epochs -1: exit $rc, $bad"
+
 echo "resume: all checks passed"

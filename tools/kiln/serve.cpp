@@ -1,21 +1,19 @@
 // kiln serve ARTIFACT: the HTTP model server. Flags, the auth token file, signals and exit codes;
 // the server itself lives in the serve module.
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
 #include <chrono>
-#include <fstream>
-#include <iostream>
 #include <memory>
-#include <sstream>
 #include <thread>
 
+#include "kiln/core/atomic_output.h"
 #include "kiln/core/error.h"
 #include "kiln/core/log.h"
+#include "kiln/serve/auth_token.h"
 #include "kiln/serve/server.h"
 #include "train_common.h"
 #include "verbs.h"
@@ -30,25 +28,6 @@ struct ServeFlags {
   double drain_grace_s = 0;
   std::string port_file;
 };
-
-std::string read_token(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    throw ConfigError("--auth-token-file " + path + ": not a readable file; write the token (one line) to it");
-  }
-  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-    core::warn("--auth-token-file " + path + " is readable by others; chmod 600 it");
-  }
-  std::ifstream in(path);
-  std::string token;
-  std::getline(in, token);
-  while (!token.empty() && (token.back() == '\r' || token.back() == ' ' || token.back() == '\t')) token.pop_back();
-  if (token.size() < 16) {
-    throw ConfigError("--auth-token-file " + path + ": the token has " + std::to_string(token.size()) +
-                      " characters; use at least 16 (for example: head -c 32 /dev/urandom | base64)");
-  }
-  return token;
-}
 
 // Signals reach the server through a self-pipe: the handler only writes the signal number (async-
 // signal-safe), one thread reads it and acts. Handlers are process-wide, so threads started before
@@ -120,17 +99,18 @@ void add_serve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--port-file", f->port_file, "Write the bound port to this file once listening (for --port 0)");
   cmd->callback([f]() {
-    if (!f->auth_token_file.empty()) f->options.auth_token = read_token(f->auth_token_file);
-    // Signals go to one thread (sigwait) rather than interrupting the server's threads: block them
-    // before any thread starts so every thread inherits the mask.
-    install_signal_pipe();
+    if (!f->auth_token_file.empty()) {
+      const auto token = serve::read_auth_token_file(f->auth_token_file);
+      if (token.readable_by_others) core::warn("--auth-token-file " + f->auth_token_file + " is readable by others; chmod 600 it");
+      f->options.auth_token = token.token;
+    }
+    install_signal_pipe();  // before the server starts any thread (see above)
 
     f->artifact = artifact_arg(f->artifact);
     serve::Server server(f->artifact, f->options);
     server.bind();
-    if (!f->port_file.empty()) {
-      std::ofstream(f->port_file) << server.port() << '\n';
-    }
+    // Atomically: whoever polls the file for the port never reads it half-written.
+    if (!f->port_file.empty()) core::write_file_atomic(f->port_file, std::to_string(server.port()) + "\n");
     std::thread signal_thread([&server, grace = f->drain_grace_s] {
       for (;;) {
         unsigned char b = 0;
@@ -158,14 +138,12 @@ void add_serve(CLI::App& app) {
     core::info("serve: " + f->artifact + " (version " + server.model_version() + ") on http://" + f->options.host +
                ":" + std::to_string(server.port()) + "  (POST /v1/predict, GET /metrics)");
     server.run();
-    if (signal_thread.joinable()) {
-      // run() also returns when the listener fails; wake the signal thread so it can end.
-      if (!server.draining()) {
-        const unsigned char stop = 0;
-        [[maybe_unused]] const auto n = ::write(g_signal_pipe[1], &stop, 1);
-      }
-      signal_thread.join();
+    // run() also returns when the listener fails: then wake the signal thread so it can end.
+    if (!server.draining()) {
+      const unsigned char stop = 0;
+      [[maybe_unused]] const auto n = ::write(g_signal_pipe[1], &stop, 1);
     }
+    signal_thread.join();
     core::info("serve: stopped");
   });
 }

@@ -1,5 +1,7 @@
 #include "train_flags.h"
 
+#include <algorithm>
+
 #include "kiln/core/error.h"
 #include "kiln/core/yaml.h"
 
@@ -8,8 +10,20 @@ namespace kiln::cli {
 void TrainFlags::add_to(CLI::App& cmd) {
   cmd_ = &cmd;
   cmd.add_option("--config", config_path, "Run config (YAML): data, featurizer, model, train");
-  cmd.add_option("--model", model, "Model family preset: linear | mlp | embedbag (default: Kiln's recommended model)")
-      ->check(CLI::IsMember({"linear", "mlp", "embedbag"}));
+  // Families and presets come from their registries (a family registered before the CLI is built
+  // is listed and accepted too).
+  std::string choices;
+  for (const auto& n : train::model_choices()) choices += (choices.empty() ? "" : " | ") + n;
+  cmd.add_option("--model", model, "Model family or preset: " + choices + " (default: Kiln's recommended model)")
+      ->check(CLI::Validator(
+          [](std::string& name) -> std::string {
+            const auto known = train::model_choices();
+            if (std::find(known.begin(), known.end(), name) != known.end()) return {};
+            std::string list;
+            for (const auto& n : known) list += (list.empty() ? "" : ", ") + n;
+            return "'" + name + "' is not a registered model family or preset; known: " + list;
+          },
+          "FAMILY"));
   cmd.add_option("--epochs", epochs, "Passes over the training set")->check(CLI::Range(1, 100000));
   cmd.add_option("--batch-size", batch_size, "Examples per optimizer step")->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
   cmd.add_option("--lr", lr, "Base learning rate")->check(CLI::PositiveNumber);

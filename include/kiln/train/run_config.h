@@ -42,11 +42,24 @@ struct RunConfig {
   TrainerOptions trainer;
 };
 
-/// Kiln's recommended default for text classification (see configs/recommended.yaml).
+/// Kiln's recommended default for text classification (see configs/recommended.yaml): the built-in
+/// "linear" preset, whatever is registered under that name later.
 [[nodiscard]] RunConfig recommended_config();
-/// The defaults for one model family: "linear", "mlp" (the classic TF-IDF 5000 + MLP recipe with
-/// AdamW and warmup + cosine) or "embedbag". Throws ConfigError for another name.
-[[nodiscard]] RunConfig preset_config(const std::string& family);
+
+/// Adds a named preset (`kiln train --model NAME`, a config's model.family), replacing one of the
+/// same name, built-ins included. Built-ins: "linear" (the recommended default), "mlp" (the classic
+/// TF-IDF 5000 + MLP recipe with AdamW and warmup + cosine) and "embedbag". Thread-safe. Throws
+/// ConfigError for an empty name.
+void register_preset(const std::string& name, RunConfig config);
+/// Names of the registered presets, sorted.
+[[nodiscard]] std::vector<std::string> preset_names();
+/// What preset_config accepts: the registered presets and model families (nn::model_family_names()),
+/// sorted, without duplicates.
+[[nodiscard]] std::vector<std::string> model_choices();
+/// The registered preset `name`; else, for a registered model family without a preset, the
+/// recommended config with model.family = name and empty params (the family's defaults). Throws
+/// ConfigError for any other name, listing the known families (and presets).
+[[nodiscard]] RunConfig preset_config(const std::string& name);
 
 /// Applies a config object ({data, featurizer, model, train}) over `base`. Unknown keys are a
 /// ConfigError naming them (`where`: the file, for messages).

@@ -53,7 +53,9 @@ struct TrainerOptions {
   /// A layer whose gradient norm stays below this for `vanishing_patience` steps gets a warning.
   double vanishing_grad_norm = 1e-7;
   int vanishing_patience = 50;
-  /// Stop after this many epochs (for tests of interruption); 0 = no limit. Default 0.
+  /// Stop after this many epochs of this invocation (>= 0), leaving a checkpoint that `resume`
+  /// continues from; 0 = no limit. YAML `train.stop_after_epochs`; not persisted in the artifact's
+  /// training config (it describes one invocation, not the run). Default 0.
   int stop_after_epochs = 0;
 };
 
