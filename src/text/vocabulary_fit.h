@@ -1,0 +1,44 @@
+// Private: the fit of TfidfVectorizer's vocabulary mode (scikit-learn's CountVectorizer._count_vocab
+// + _sort_features + _limit_features): per-thread counting, merge of the threads' vocabularies,
+// code point order, min_df/max_df and max_features pruning.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kiln/text/analyzer.h"
+#include "kiln/text/tfidf.h"
+#include "row_builder.h"
+#include "term_table.h"
+
+namespace kiln::text::detail {
+
+/// Counts per chunk of documents plus the remap from chunk-local ids to final columns (-1 =
+/// pruned), the vocabulary in column order and each column's document frequency.
+struct VocabFit {
+  std::vector<RowCounts> chunks;
+  std::vector<std::vector<std::int32_t>> remaps;
+  std::vector<std::string> vocabulary;
+  std::vector<std::int64_t> df;
+};
+
+/// printf's %.17g, with ".0" appended when that reads as an integer ("2.0").
+[[nodiscard]] std::string format_double(double v);
+
+/// Ids of `table` in code point order of their terms (UTF-8 byte order is code point order).
+/// Radix-sorts the first 8 bytes, then sorts runs of equal first 8 bytes by whole term.
+[[nodiscard]] std::vector<std::int32_t> sorted_ids(const TermTable& table);
+
+/// Splits docs into at most `max_chunks` contiguous ranges of about equal text bytes (a document
+/// also weighs a fixed per-document cost). Returns chunk bounds: chunk c is [b[c], b[c+1]);
+/// b.front() == 0, b.back() == docs.size(), no chunk is empty unless docs is.
+[[nodiscard]] std::vector<std::size_t> balanced_chunks(const std::vector<std::string>& docs, std::size_t max_chunks);
+
+/// Fits the vocabulary over `docs` on core::threads() threads. Throws DataError for an empty
+/// vocabulary or when pruning leaves no term, ConfigError when max_df allows fewer documents than
+/// min_df for this corpus. The result does not depend on the thread count.
+[[nodiscard]] VocabFit fit_vocabulary(const TfidfOptions& o, const Analyzer& analyzer,
+                                      const std::vector<std::string>& docs);
+
+}  // namespace kiln::text::detail
