@@ -52,10 +52,12 @@ void count_documents(const Analyzer& analyzer, const std::vector<std::string>& d
       while (at.block < blocks) {
         TermKey* out = keys.data();
         const TermTable::Prefetcher prefetch = table.prefetcher();
-        words.for_each_token(at, std::min(blocks, at.block + kAsciiGroupBlocks), [&](const char* p, std::size_t n) {
+        // Every run is keyed; only runs of 2+ bytes advance `out` (no branch on the length).
+        words.for_each_run(at, std::min(blocks, at.block + kAsciiGroupBlocks), [&](const char* p, std::size_t n) {
           const TermKey k = TermTable::key_padded(p, n);
           prefetch(k.hash);
-          *out++ = k;
+          *out = k;
+          out += n >= 2;
         });
         for (const TermKey* k = keys.data(); k != out; ++k) {
           const std::int32_t id = id_of(*k);
@@ -93,51 +95,52 @@ void count_documents(const Analyzer& analyzer, const std::vector<std::string>& d
     }
     return;
   }
-  // Each id's count lives in a flat array by id, stamped with the document that last counted it;
-  // an id's first occurrence in a document appends it to the row, and the row's counts are copied
-  // out at the end of the document. Arrays are sized per document from the bound on its terms, so
-  // the per-term path has no size checks.
+  // Each id has a tally, stamped with the document that last counted it and where that
+  // document's entry for it is; an id's first occurrence in a document appends the entry (count 1)
+  // to the rows, later ones increment it in place. The rows' arrays are kept larger than used and
+  // grown from the bound on each document's terms, so the per-term path has no size checks.
   struct Tally {
-    std::int32_t doc;    ///< chunk-local document that last counted this id
-    std::int32_t count;  ///< its count in that document
+    std::int32_t doc;  ///< chunk-local document that last counted this id
+    std::int32_t pos;  ///< that document's entry for this id, from the document's first entry
   };
   std::vector<Tally> tally;
   Tally* tallies = nullptr;
-  std::vector<std::int32_t> row_ids, row_counts;  // the current row, copied out at its end
-  std::int32_t* out = nullptr;
+  std::size_t used = rows.cols.size();  // entries of the finished documents
   rows.indptr.reserve(rows.indptr.size() + (end - begin));
   for (std::size_t d = begin; d < end; ++d) {
     const auto doc = static_cast<std::int32_t>(d - begin);
+    std::int32_t* row_cols = nullptr;
+    std::int32_t* row_counts = nullptr;
+    std::int32_t n_row = 0;
     auto reserve = [&](std::size_t n_terms) {
       const std::size_t ids = table.size() + n_terms;
       if (ids > tally.size()) {
         tally.resize(std::max(ids, tally.size() * 2), Tally{-1, 0});
       }
       tallies = tally.data();
-      if (n_terms > row_ids.size()) {
-        row_ids.resize(std::max(n_terms, 2 * row_ids.size()));
-        row_counts.resize(row_ids.size());
+      if (used + n_terms > rows.cols.size()) {
+        rows.cols.resize(std::max(used + n_terms, 2 * rows.cols.size()));
+        rows.counts.resize(rows.cols.size());
       }
-      out = row_ids.data();
+      row_cols = rows.cols.data() + used;
+      row_counts = rows.counts.data() + used;
     };
     for_each_id(docs[d], reserve, [&](std::int32_t id) {
       Tally& t = tallies[id];
       if (t.doc != doc) {
-        t.doc = doc;
-        t.count = 1;
-        *out++ = id;
+        t = Tally{doc, n_row};
+        row_cols[n_row] = id;
+        row_counts[n_row] = 1;
+        ++n_row;
       } else {
-        ++t.count;
+        ++row_counts[t.pos];
       }
     });
-    const std::int32_t* ids = row_ids.data();
-    const auto n_entries = static_cast<std::size_t>(out - ids);
-    std::int32_t* counts = row_counts.data();
-    for (std::size_t e = 0; e < n_entries; ++e) counts[e] = tallies[ids[e]].count;
-    rows.cols.insert(rows.cols.end(), ids, ids + n_entries);
-    rows.counts.insert(rows.counts.end(), counts, counts + n_entries);
-    rows.indptr.push_back(static_cast<std::int64_t>(rows.cols.size()));
+    used += static_cast<std::size_t>(n_row);
+    rows.indptr.push_back(static_cast<std::int64_t>(used));
   }
+  rows.cols.resize(used);
+  rows.counts.resize(used);
 }
 
 }  // namespace kiln::text::detail

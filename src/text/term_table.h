@@ -96,17 +96,19 @@ class TermTable {
     const std::uint64_t h = hash_with(s, prefix);
     return TermKey{s, h, prefix};
   }
-  /// The same for `n` bytes at `p` where the 8 bytes from `p` may all be read.
+  /// The same for `n` >= 1 bytes at `p` where the 8 bytes before `p` and the 8 bytes from `p` may
+  /// all be read.
   static TermKey key_padded(const char* p, std::size_t n) {
-    std::uint64_t prefix = load8(reinterpret_cast<const unsigned char*>(p));
-    if (n < 8) prefix &= (std::uint64_t{1} << (8 * n)) - 1;
+    const auto* u = reinterpret_cast<const unsigned char*>(p);
+    const std::uint64_t prefix = load8(u) & (~std::uint64_t{0} >> (n < 8 ? 64 - 8 * n : 0));
     const std::string_view s(p, n);
-    const std::uint64_t h = hash_with(s, prefix);
-    return TermKey{s, h, prefix};
+    if (n > 16) return TermKey{s, hash_long(s), prefix};
+    const std::uint64_t last = load8(u + n - 8);  // in the padding before p when n < 8
+    return TermKey{s, hash_short(prefix, n > 8 ? last : 0, n), prefix};
   }
 
-  /// A wyhash-style 64-bit hash: one 64x64->128-bit multiply for terms of up to 8 bytes, two up
-  /// to 16 (not stable across versions: never persist it).
+  /// A wyhash-style 64-bit hash: one 64x64->128-bit multiply for terms of up to 16 bytes (not
+  /// stable across versions: never persist it).
   static std::uint64_t hash(std::string_view s) { return key(s).hash; }
 
  private:
@@ -118,11 +120,21 @@ class TermTable {
 
   static constexpr std::uint64_t k0 = 0xa0761d6478bd642fULL, k1 = 0xe7037ed1a0b428dbULL, k2 = 0x8ebc6af09c88c6e3ULL;
 
+  /// Terms of up to 16 bytes: the first 8 bytes (zero-padded) and, past 8 bytes, the last 8.
+  static std::uint64_t hash_short(std::uint64_t prefix, std::uint64_t last, std::size_t n) {
+    return mix(prefix ^ k0, (last + n) ^ k1);
+  }
   static std::uint64_t hash_with(std::string_view s, std::uint64_t prefix) {
     const auto* p = reinterpret_cast<const unsigned char*>(s.data());
     const std::size_t n = s.size();
-    if (n <= 8) return mix(prefix ^ k0, n ^ k1);
-    if (n <= 16) return mix(mix(prefix ^ k1, load8(p + n - 8) ^ k0), n ^ k2);
+    if (n <= 8) return hash_short(prefix, 0, n);
+    if (n <= 16) return hash_short(prefix, load8(p + n - 8), n);
+    return hash_long(s);
+  }
+  /// Terms of more than 16 bytes.
+  static std::uint64_t hash_long(std::string_view s) {
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const std::size_t n = s.size();
     std::uint64_t seed = k0;
     std::size_t left = n;
     while (left > 16) {

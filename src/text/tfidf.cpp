@@ -42,8 +42,8 @@ double idf_value(std::int64_t n_documents, std::int64_t df, bool smooth) {
 std::vector<RowCounts> hashed_chunks(const CsrMatrix<std::int32_t>& counts) {
   std::vector<RowCounts> chunks(1);
   chunks[0].indptr = counts.indptr;
-  chunks[0].cols = counts.indices;
-  chunks[0].counts = counts.data;
+  chunks[0].cols.assign(counts.indices.begin(), counts.indices.end());
+  chunks[0].counts.assign(counts.data.begin(), counts.data.end());
   return chunks;
 }
 
