@@ -16,6 +16,7 @@
 #include "term_table.h"
 #include "vocabulary_fit.h"
 #include "weighted_rows.h"
+#include "work_pieces.h"
 
 namespace kiln::text {
 
@@ -26,7 +27,6 @@ struct TfidfVectorizer::Lookup {
 namespace {
 
 using detail::build_matrix;
-using detail::count_documents;
 using detail::format_double;
 using detail::RowCounts;
 
@@ -301,7 +301,7 @@ CsrMatrix<T> TfidfVectorizer::fit_transform(const std::vector<std::string>& docs
   build_lookup();
   fitted_ = true;
   std::vector<const std::vector<std::int32_t>*> remaps;
-  for (const auto& r : fit.remaps) remaps.push_back(&r);
+  for (std::size_t owner : fit.owner) remaps.push_back(&fit.remaps[owner]);
   return build_matrix<T>(options_, fit.chunks, remaps, idf_, n_columns());
 }
 
@@ -315,18 +315,16 @@ CsrMatrix<T> TfidfVectorizer::transform(const std::vector<std::string>& docs) co
     return build_matrix<T>(options_, chunks, {nullptr}, idf_, n_columns());
   }
   const Analyzer analyzer(options_.analyzer_options());
-  const std::vector<std::size_t> bounds = detail::balanced_chunks(docs, core::chunk_count(docs.size()));
+  const std::size_t workers = detail::worker_count(docs.size());
+  const std::vector<std::size_t> bounds = detail::work_pieces(docs, workers);
   std::vector<RowCounts> chunks(bounds.size() - 1);
   const TermTable& table = lookup_->terms;
-  core::parallel_chunks(
-      chunks.size(),
-      [&](std::size_t cb, std::size_t ce, std::size_t) {
-        for (std::size_t c = cb; c < ce; ++c) {
-          count_documents(analyzer, docs, bounds[c], bounds[c + 1], table, chunks[c],
-                          [&](const TermKey& k) { return table.find(k); });
-        }
-      },
-      static_cast<int>(chunks.size()));
+  detail::run_workers(workers, chunks.size(), [&](std::size_t, auto&& next) {
+    detail::DocumentCounter counter(analyzer, docs.size() > detail::kSmallBatchDocs);
+    for (std::size_t p = next(); p < chunks.size(); p = next()) {
+      counter.count(docs, bounds[p], bounds[p + 1], table, chunks[p], [&](const TermKey& k) { return table.find(k); });
+    }
+  });
   std::vector<const std::vector<std::int32_t>*> remaps(chunks.size(), nullptr);
   CsrMatrix<T> out = build_matrix<T>(options_, chunks, remaps, idf_, n_columns());
   if (chunks.empty()) out.rows = 0;

@@ -8,6 +8,7 @@
 #include "kiln/core/error.h"
 #include "kiln/core/parallel.h"
 #include "numpy_argsort.h"
+#include "work_pieces.h"
 
 namespace kiln::text::detail {
 
@@ -65,74 +66,61 @@ std::vector<std::int32_t> sorted_ids(const TermTable& table) {
   return sorted;
 }
 
-std::vector<std::size_t> balanced_chunks(const std::vector<std::string>& docs, std::size_t max_chunks) {
-  constexpr std::size_t kDocumentCost = 32;  // bytes' worth of per-document work
-  const std::size_t n = docs.size();
-  const std::size_t k = std::max<std::size_t>(1, std::min(max_chunks, n));
-  std::vector<std::size_t> bounds{0};
-  if (k > 1) {
-    std::vector<std::size_t> cumulative(n + 1, 0);
-    for (std::size_t d = 0; d < n; ++d) cumulative[d + 1] = cumulative[d] + docs[d].size() + kDocumentCost;
-    for (std::size_t c = 1; c < k; ++c) {
-      const std::size_t target = cumulative[n] / k * c;
-      auto d = static_cast<std::size_t>(std::lower_bound(cumulative.begin(), cumulative.end(), target) - cumulative.begin());
-      d = std::clamp(d, bounds.back() + 1, n - (k - c));
-      bounds.push_back(d);
-    }
-  }
-  bounds.push_back(n);
-  return bounds;
-}
-
 VocabFit fit_vocabulary(const TfidfOptions& o, const Analyzer& analyzer, const std::vector<std::string>& docs) {
   const std::size_t n = docs.size();
-  const std::vector<std::size_t> bounds = balanced_chunks(docs, core::chunk_count(n));
-  const std::size_t k = bounds.size() - 1;
-  /// One thread's counts by chunk-local id, and each id's document and corpus frequency.
-  struct Chunk {
+  const std::size_t workers = worker_count(n);
+  const std::vector<std::size_t> bounds = work_pieces(docs, workers);
+  const std::size_t n_pieces = bounds.size() - 1;
+  /// One thread's vocabulary (its ids), and each id's document and corpus frequency.
+  struct Worker {
     TermTable table;
-    RowCounts rows;
     std::vector<std::int64_t> df, tf;
   };
-  std::vector<Chunk> chunks(k);
-  core::parallel_chunks(
-      k,
-      [&](std::size_t cb, std::size_t ce, std::size_t) {
-        for (std::size_t c = cb; c < ce; ++c) {
-          Chunk& ch = chunks[c];
-          count_documents(analyzer, docs, bounds[c], bounds[c + 1], ch.table, ch.rows,
-                          [&](const TermKey& key) { return ch.table.insert(key); });
-          ch.df.assign(ch.table.size(), 0);
-          ch.tf.assign(ch.table.size(), 0);
-          const std::int32_t* cols = ch.rows.cols.data();
-          const std::int32_t* cnt = ch.rows.counts.data();
-          for (std::size_t e = 0; e < ch.rows.cols.size(); ++e) {
-            ch.df[cols[e]] += 1;
-            ch.tf[cols[e]] += o.binary ? 1 : cnt[e];
-          }
-        }
-      },
-      static_cast<int>(k));
-  // Merge: chunk 0's ids are the global ids; later chunks' terms are added after them.
+  std::vector<Worker> ws(workers);
   VocabFit fit;
-  fit.remaps.resize(k);
-  TermTable global = std::move(chunks[0].table);
-  std::vector<std::int64_t> df = std::move(chunks[0].df), tf = std::move(chunks[0].tf);
-  for (std::size_t c = 1; c < k; ++c) {
-    Chunk& ch = chunks[c];
-    auto& remap = fit.remaps[c];
-    remap.resize(ch.table.size());
+  fit.chunks.resize(n_pieces);
+  fit.owner.resize(n_pieces);
+  run_workers(workers, n_pieces, [&](std::size_t w, auto&& next) {
+    Worker& wk = ws[w];
+    DocumentCounter counter(analyzer, n > kSmallBatchDocs);
+    std::vector<std::size_t> mine;
+    for (std::size_t p = next(); p < n_pieces; p = next()) {
+      counter.count(docs, bounds[p], bounds[p + 1], wk.table, fit.chunks[p],
+                    [&](const TermKey& key) { return wk.table.insert(key); });
+      fit.owner[p] = w;
+      mine.push_back(p);
+    }
+    wk.df.assign(wk.table.size(), 0);
+    wk.tf.assign(wk.table.size(), 0);
+    for (std::size_t p : mine) {
+      const RowCounts& rows = fit.chunks[p];
+      const std::int32_t* cols = rows.cols.data();
+      const std::int32_t* cnt = rows.counts.data();
+      for (std::size_t e = 0; e < rows.cols.size(); ++e) {
+        wk.df[cols[e]] += 1;
+        wk.tf[cols[e]] += o.binary ? 1 : cnt[e];
+      }
+    }
+  });
+  // Merge: worker 0's ids are the global ids; the other workers' terms are added after them.
+  fit.remaps.resize(workers);
+  TermTable global = std::move(ws[0].table);
+  std::vector<std::int64_t> df = std::move(ws[0].df), tf = std::move(ws[0].tf);
+  for (std::size_t w = 1; w < workers; ++w) {
+    Worker& wk = ws[w];
+    auto& remap = fit.remaps[w];
+    remap.resize(wk.table.size());
     for (std::size_t id = 0; id < remap.size(); ++id) {
-      const std::int32_t g = global.insert(ch.table.view(static_cast<std::int32_t>(id)));
+      const std::int32_t g = global.insert(wk.table.view(static_cast<std::int32_t>(id)));
       remap[id] = g;
       if (static_cast<std::size_t>(g) == df.size()) {
         df.push_back(0);
         tf.push_back(0);
       }
-      df[g] += ch.df[id];
-      tf[g] += ch.tf[id];
+      df[g] += wk.df[id];
+      tf[g] += wk.tf[id];
     }
-    ch.table = TermTable(16);
+    wk.table = TermTable(16);
   }
   const std::size_t n_terms = global.size();
   if (n_terms == 0) {
@@ -176,12 +164,10 @@ VocabFit fit_vocabulary(const TfidfOptions& o, const Analyzer& analyzer, const s
                     " and max_df=" + o.max_df.to_string() + " over " + std::to_string(n_doc) +
                     " documents; lower min_df or raise max_df");
   }
-  for (std::size_t c = 1; c < k; ++c) {
-    for (auto& id : fit.remaps[c]) id = column[id];
+  for (std::size_t w = 1; w < workers; ++w) {
+    for (auto& id : fit.remaps[w]) id = column[id];
   }
-  fit.remaps[0] = std::move(column);  // chunk 0's ids are global ids (a prefix of them)
-  fit.chunks.reserve(k);
-  for (auto& c : chunks) fit.chunks.push_back(std::move(c.rows));
+  fit.remaps[0] = std::move(column);  // worker 0's ids are global ids (a prefix of them)
   return fit;
 }
 

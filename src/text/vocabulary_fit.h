@@ -14,11 +14,13 @@
 
 namespace kiln::text::detail {
 
-/// Counts per chunk of documents plus the remap from chunk-local ids to final columns (-1 =
-/// pruned), the vocabulary in column order and each column's document frequency.
+/// Counts per piece of documents (in document order) by worker-local ids, each worker's remap
+/// from its ids to final columns (-1 = pruned), the vocabulary in column order and each column's
+/// document frequency.
 struct VocabFit {
   std::vector<RowCounts> chunks;
-  std::vector<std::vector<std::int32_t>> remaps;
+  std::vector<std::vector<std::int32_t>> remaps;  ///< by worker
+  std::vector<std::size_t> owner;                 ///< by piece: the worker that counted it
   std::vector<std::string> vocabulary;
   std::vector<std::int64_t> df;
 };
@@ -29,11 +31,6 @@ struct VocabFit {
 /// Ids of `table` in code point order of their terms (UTF-8 byte order is code point order).
 /// Radix-sorts the first 8 bytes, then sorts runs of equal first 8 bytes by whole term.
 [[nodiscard]] std::vector<std::int32_t> sorted_ids(const TermTable& table);
-
-/// Splits docs into at most `max_chunks` contiguous ranges of about equal text bytes (a document
-/// also weighs a fixed per-document cost). Returns chunk bounds: chunk c is [b[c], b[c+1]);
-/// b.front() == 0, b.back() == docs.size(), no chunk is empty unless docs is.
-[[nodiscard]] std::vector<std::size_t> balanced_chunks(const std::vector<std::string>& docs, std::size_t max_chunks);
 
 /// Fits the vocabulary over `docs` on core::threads() threads. Throws DataError for an empty
 /// vocabulary or when pruning leaves no term, ConfigError when max_df allows fewer documents than
