@@ -56,6 +56,14 @@ class DocumentCounter {
     // and grown from the bound on each document's terms, so the per-term path has no size checks.
     std::size_t used = rows.cols.size();  // entries of the finished documents
     rows.indptr.reserve(rows.indptr.size() + (end - begin));
+    // Room for the word analyzer's bound on every document at once: one allocation, and the
+    // pages that no entry reaches are never touched (the arrays are not initialized).
+    std::size_t word_bound = 0;
+    for (std::size_t d = begin; d < end; ++d) word_bound += docs[d].size() / 2 + 1;
+    if (used + word_bound > rows.cols.size()) {
+      rows.cols.resize(used + word_bound);
+      rows.counts.resize(used + word_bound);
+    }
     for (std::size_t d = begin; d < end; ++d) {
       const auto doc = static_cast<std::int32_t>(d);
       std::int32_t* row_cols = nullptr;
