@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "uninitialized_allocator.h"
+
 namespace kiln::text {
 
 /// A term with what lookups compare first: its hash and its first 8 bytes (little-endian,
@@ -27,6 +29,7 @@ class TermTable {
  public:
   explicit TermTable(std::size_t expected = 1024) {
     arena_.assign(kRecordStart, '\0');
+    arena_used_ = kRecordStart;
     rehash(capacity_for(expected));
   }
 
@@ -153,10 +156,10 @@ class TermTable {
   /// Appends `k` as the next id in the empty slot `i`; out of line, so the lookup inlines.
   [[gnu::noinline]] std::int32_t add(const TermKey& k, std::uint32_t len_tag, std::size_t i) {
     const auto id = static_cast<std::int32_t>(records_.size());
-    const std::uint64_t offset = arena_.size();
+    const std::uint64_t offset = arena_used_;
     const auto len = static_cast<std::uint32_t>(k.term.size());
-    if (arena_.capacity() < offset + 4 + len) arena_.reserve(2 * (offset + 4 + len));
-    arena_.resize(offset + 4 + len);
+    arena_used_ = offset + 4 + len;
+    if (arena_.size() < arena_used_) arena_.resize(2 * arena_used_);  // not initialized
     std::memcpy(arena_.data() + offset, &len, 4);
     std::memcpy(arena_.data() + offset + 4, k.term.data(), len);
     records_.push_back(offset);
@@ -218,7 +221,10 @@ class TermTable {
     }
   }
 
-  std::string arena_;                   ///< kRecordStart bytes, then per term: length, bytes
+  /// [0, arena_used_): kRecordStart zero bytes, then per term: length, bytes. Past that,
+  /// uninitialized room.
+  std::vector<char, detail::UninitializedAllocator<char>> arena_;
+  std::size_t arena_used_ = 0;
   std::vector<std::uint64_t> records_;  ///< arena offset of each id's record
   std::vector<std::uint64_t> hashes_;   ///< each id's hash (for rehashing)
   std::vector<Slot> slots_;
