@@ -25,16 +25,16 @@ class AsciiWords {
   bool scan(std::string_view doc, bool lowercase) {
     const std::size_t n = doc.size();
     const std::size_t blocks = n / 64 + 1;  // the zero padding ends a word that ends the text
-    if (text_.size() < blocks * 64 + 8) text_.resize(blocks * 64 + 8);
+    if (text_.size() < kFront + blocks * 64 + 8) text_.resize(kFront + blocks * 64 + 8);
     masks_.resize(blocks);
-    char* t = text_.data();
+    char* t = text_.data() + kFront;
     std::memcpy(t, doc.data(), n);
     std::memset(t + n, 0, blocks * 64 - n);
     const bool ascii = lowercase ? masks<true>(t, blocks) : masks<false>(t, blocks);
     return ascii;
   }
 
-  /// Where for_each_token stopped: between two blocks, maybe inside a word.
+  /// Where for_each_run stopped: between two blocks, maybe inside a word.
   struct Cursor {
     std::size_t block = 0;
     std::uint64_t carry = 0;  ///< 1 if the previous block ended inside a word
@@ -44,12 +44,13 @@ class AsciiWords {
   /// Number of 64-byte blocks of the last scanned document.
   [[nodiscard]] std::size_t blocks() const { return masks_.size(); }
 
-  /// Calls fn(p, n) for each token (n bytes at p) that ends in blocks [at.block, block_end) of the
-  /// last scanned document, in order, and advances `at`. The bytes are in this object, valid until
-  /// the next scan, and 8 bytes from p may always be read.
+  /// Calls fn(p, n) for each run of word characters (n >= 1 bytes at p; tokens are the runs with
+  /// n >= 2, which the caller selects) that ends in blocks [at.block, block_end) of the last
+  /// scanned document, in order, and advances `at`. The bytes are in this object, valid until the
+  /// next scan, and the 8 bytes before p and the 8 bytes from p may always be read.
   template <typename Fn>
-  void for_each_token(Cursor& at, std::size_t block_end, Fn&& fn) const {
-    const char* t = text_.data();
+  void for_each_run(Cursor& at, std::size_t block_end, Fn&& fn) const {
+    const char* t = text_.data() + kFront;
     std::uint64_t carry = at.carry;
     std::size_t start = at.start;
     bool in_word = at.in_word;
@@ -71,16 +72,16 @@ class AsciiWords {
         const std::size_t end = base + static_cast<std::size_t>(__builtin_ctzll(ends));
         ends &= ends - 1;
         in_word = false;
-        if (end - start >= 2) fn(t + start, end - start);
+        fn(t + start, end - start);
       }
     }
     at = Cursor{block_end, carry, start, in_word};
   }
-  /// All tokens of the last scanned document.
+  /// All runs of the last scanned document.
   template <typename Fn>
-  void for_each_token(Fn&& fn) const {
+  void for_each_run(Fn&& fn) const {
     Cursor at;
-    for_each_token(at, masks_.size(), fn);
+    for_each_run(at, masks_.size(), fn);
   }
 
  private:
@@ -132,7 +133,8 @@ class AsciiWords {
 #endif
   }
 
-  std::string text_;                  ///< the document, lowercased, zero-padded to whole blocks
+  static constexpr std::size_t kFront = 8;  ///< zero bytes before the document
+  std::string text_;  ///< kFront zero bytes, then the document, lowercased, zero-padded to whole blocks
   std::vector<std::uint64_t> masks_;  ///< per 64-byte block, bit i: byte i is a word character
 };
 

@@ -4,13 +4,18 @@
 #include <cstdint>
 #include <vector>
 
+#include "uninitialized_allocator.h"
+
 namespace kiln::text::detail {
+
+/// A vector of ints that resize() leaves uninitialized.
+using IdVector = std::vector<std::int32_t, UninitializedAllocator<std::int32_t>>;
 
 /// Counts for a contiguous run of documents: row r holds cols/counts[indptr[r] .. indptr[r+1]).
 struct RowCounts {
   std::vector<std::int64_t> indptr{0};
-  std::vector<std::int32_t> cols;
-  std::vector<std::int32_t> counts;
+  IdVector cols;
+  IdVector counts;
 };
 
 }  // namespace kiln::text::detail

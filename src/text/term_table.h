@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "uninitialized_allocator.h"
+
 namespace kiln::text {
 
 /// A term with what lookups compare first: its hash and its first 8 bytes (little-endian,
@@ -27,6 +29,7 @@ class TermTable {
  public:
   explicit TermTable(std::size_t expected = 1024) {
     arena_.assign(kRecordStart, '\0');
+    arena_used_ = kRecordStart;
     rehash(capacity_for(expected));
   }
 
@@ -96,17 +99,19 @@ class TermTable {
     const std::uint64_t h = hash_with(s, prefix);
     return TermKey{s, h, prefix};
   }
-  /// The same for `n` bytes at `p` where the 8 bytes from `p` may all be read.
+  /// The same for `n` >= 1 bytes at `p` where the 8 bytes before `p` and the 8 bytes from `p` may
+  /// all be read.
   static TermKey key_padded(const char* p, std::size_t n) {
-    std::uint64_t prefix = load8(reinterpret_cast<const unsigned char*>(p));
-    if (n < 8) prefix &= (std::uint64_t{1} << (8 * n)) - 1;
+    const auto* u = reinterpret_cast<const unsigned char*>(p);
+    const std::uint64_t prefix = load8(u) & (~std::uint64_t{0} >> (n < 8 ? 64 - 8 * n : 0));
     const std::string_view s(p, n);
-    const std::uint64_t h = hash_with(s, prefix);
-    return TermKey{s, h, prefix};
+    if (n > 16) return TermKey{s, hash_long(s), prefix};
+    const std::uint64_t last = load8(u + n - 8);  // in the padding before p when n < 8
+    return TermKey{s, hash_short(prefix, n > 8 ? last : 0, n), prefix};
   }
 
-  /// A wyhash-style 64-bit hash: one 64x64->128-bit multiply for terms of up to 8 bytes, two up
-  /// to 16 (not stable across versions: never persist it).
+  /// A wyhash-style 64-bit hash: one 64x64->128-bit multiply for terms of up to 16 bytes (not
+  /// stable across versions: never persist it).
   static std::uint64_t hash(std::string_view s) { return key(s).hash; }
 
  private:
@@ -118,11 +123,21 @@ class TermTable {
 
   static constexpr std::uint64_t k0 = 0xa0761d6478bd642fULL, k1 = 0xe7037ed1a0b428dbULL, k2 = 0x8ebc6af09c88c6e3ULL;
 
+  /// Terms of up to 16 bytes: the first 8 bytes (zero-padded) and, past 8 bytes, the last 8.
+  static std::uint64_t hash_short(std::uint64_t prefix, std::uint64_t last, std::size_t n) {
+    return mix(prefix ^ k0, (last + n) ^ k1);
+  }
   static std::uint64_t hash_with(std::string_view s, std::uint64_t prefix) {
     const auto* p = reinterpret_cast<const unsigned char*>(s.data());
     const std::size_t n = s.size();
-    if (n <= 8) return mix(prefix ^ k0, n ^ k1);
-    if (n <= 16) return mix(mix(prefix ^ k1, load8(p + n - 8) ^ k0), n ^ k2);
+    if (n <= 8) return hash_short(prefix, 0, n);
+    if (n <= 16) return hash_short(prefix, load8(p + n - 8), n);
+    return hash_long(s);
+  }
+  /// Terms of more than 16 bytes.
+  static std::uint64_t hash_long(std::string_view s) {
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const std::size_t n = s.size();
     std::uint64_t seed = k0;
     std::size_t left = n;
     while (left > 16) {
@@ -141,10 +156,10 @@ class TermTable {
   /// Appends `k` as the next id in the empty slot `i`; out of line, so the lookup inlines.
   [[gnu::noinline]] std::int32_t add(const TermKey& k, std::uint32_t len_tag, std::size_t i) {
     const auto id = static_cast<std::int32_t>(records_.size());
-    const std::uint64_t offset = arena_.size();
+    const std::uint64_t offset = arena_used_;
     const auto len = static_cast<std::uint32_t>(k.term.size());
-    if (arena_.capacity() < offset + 4 + len) arena_.reserve(2 * (offset + 4 + len));
-    arena_.resize(offset + 4 + len);
+    arena_used_ = offset + 4 + len;
+    if (arena_.size() < arena_used_) arena_.resize(2 * arena_used_);  // not initialized
     std::memcpy(arena_.data() + offset, &len, 4);
     std::memcpy(arena_.data() + offset + 4, k.term.data(), len);
     records_.push_back(offset);
@@ -206,7 +221,10 @@ class TermTable {
     }
   }
 
-  std::string arena_;                   ///< kRecordStart bytes, then per term: length, bytes
+  /// [0, arena_used_): kRecordStart zero bytes, then per term: length, bytes. Past that,
+  /// uninitialized room.
+  std::vector<char, detail::UninitializedAllocator<char>> arena_;
+  std::size_t arena_used_ = 0;
   std::vector<std::uint64_t> records_;  ///< arena offset of each id's record
   std::vector<std::uint64_t> hashes_;   ///< each id's hash (for rehashing)
   std::vector<Slot> slots_;

@@ -14,6 +14,9 @@
 #include "numpy_argsort.h"
 #include "row_builder.h"
 #include "term_table.h"
+#include "vocabulary_fit.h"
+#include "weighted_rows.h"
+#include "work_pieces.h"
 
 namespace kiln::text {
 
@@ -23,103 +26,9 @@ struct TfidfVectorizer::Lookup {
 
 namespace {
 
-using detail::count_documents;
+using detail::build_matrix;
+using detail::format_double;
 using detail::RowCounts;
-
-std::string format_double(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  std::string s = buf;
-  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
-  return s;
-}
-
-/// Per-chunk vocabulary-mode counts: chunk-local term ids.
-struct ChunkVocab {
-  TermTable table;
-  RowCounts rows;
-};
-
-/// Weights every row of every chunk (column remap, tf transform, idf, norm) as scikit-learn's
-/// TfidfTransformer does in precision T, and concatenates the chunks.
-template <typename T>
-CsrMatrix<T> build_matrix(const TfidfOptions& o, const std::vector<RowCounts>& chunks,
-                          const std::vector<const std::vector<std::int32_t>*>& remaps, const std::vector<double>& idf,
-                          std::int64_t cols) {
-  // idf in precision T, converted per entry: copying the whole vector would cost O(vocabulary)
-  // per call (a served request of one text).
-  const double* idf_t = idf.data();
-  const bool use_idf = o.use_idf;
-  // scikit-learn's sparse X * diag(idf) drops entries that became zero (hashing mode only).
-  const bool drop_zeros = use_idf;
-  std::vector<CsrMatrix<T>> pieces(chunks.size());
-  core::parallel_chunks(
-      chunks.size(),
-      [&](std::size_t cb, std::size_t ce, std::size_t) {
-        std::vector<std::pair<std::int32_t, std::int32_t>> row;
-        for (std::size_t k = cb; k < ce; ++k) {
-          const RowCounts& rc = chunks[k];
-          const std::vector<std::int32_t>* remap = remaps[k];
-          CsrMatrix<T>& piece = pieces[k];
-          piece.indices.reserve(rc.cols.size());
-          piece.data.reserve(rc.cols.size());
-          for (std::size_t r = 0; r + 1 < rc.indptr.size(); ++r) {
-            row.clear();
-            for (std::int64_t e = rc.indptr[r]; e < rc.indptr[r + 1]; ++e) {
-              std::int32_t col = remap ? (*remap)[rc.cols[e]] : rc.cols[e];
-              if (col >= 0) row.emplace_back(col, rc.counts[e]);
-            }
-            std::sort(row.begin(), row.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-            const std::size_t start = piece.data.size();
-            for (const auto& [col, cnt] : row) {
-              T x = o.binary ? T(1) : static_cast<T>(cnt);
-              if (o.sublinear_tf) x = std::log(x) + T(1);
-              if (use_idf) x = x * static_cast<T>(idf_t[col]);
-              if (drop_zeros && x == T(0)) continue;
-              piece.indices.push_back(col);
-              piece.data.push_back(x);
-            }
-            T* v = piece.data.data() + start;
-            const std::size_t m = piece.data.size() - start;
-            if (o.norm == Norm::kL2) {
-              double sum = 0.0;
-              for (std::size_t j = 0; j < m; ++j) sum += static_cast<T>(v[j] * v[j]);
-              if (sum != 0.0) {
-                sum = std::sqrt(sum);
-                for (std::size_t j = 0; j < m; ++j) v[j] = static_cast<T>(static_cast<double>(v[j]) / sum);
-              }
-            } else if (o.norm == Norm::kL1) {
-              double sum = 0.0;
-              for (std::size_t j = 0; j < m; ++j) sum += std::fabs(v[j]);
-              if (sum != 0.0) {
-                for (std::size_t j = 0; j < m; ++j) v[j] = static_cast<T>(static_cast<double>(v[j]) / sum);
-              }
-            }
-            piece.indptr.push_back(static_cast<std::int64_t>(piece.data.size()));
-          }
-        }
-      },
-      0);
-  CsrMatrix<T> out;
-  out.cols = cols;
-  std::size_t nnz = 0, rows = 0;
-  for (const auto& p : pieces) {
-    nnz += p.data.size();
-    rows += p.indptr.size() - 1;
-  }
-  out.rows = static_cast<std::int64_t>(rows);
-  out.indptr.reserve(rows + 1);
-  out.indices.resize(nnz);
-  out.data.resize(nnz);
-  std::size_t base = 0;
-  for (const auto& p : pieces) {
-    for (std::size_t r = 1; r < p.indptr.size(); ++r) out.indptr.push_back(static_cast<std::int64_t>(base) + p.indptr[r]);
-    std::memcpy(out.indices.data() + base, p.indices.data(), p.indices.size() * sizeof(std::int32_t));
-    std::memcpy(out.data.data() + base, p.data.data(), p.data.size() * sizeof(T));
-    base += p.data.size();
-  }
-  return out;
-}
 
 /// idf in precision T: T(n + s) / (T(df) + s), log, + 1 (numpy's float32 or float64 arithmetic).
 template <typename T>
@@ -133,8 +42,8 @@ double idf_value(std::int64_t n_documents, std::int64_t df, bool smooth) {
 std::vector<RowCounts> hashed_chunks(const CsrMatrix<std::int32_t>& counts) {
   std::vector<RowCounts> chunks(1);
   chunks[0].indptr = counts.indptr;
-  chunks[0].cols = counts.indices;
-  chunks[0].counts = counts.data;
+  chunks[0].cols.assign(counts.indices.begin(), counts.indices.end());
+  chunks[0].counts.assign(counts.data.begin(), counts.data.end());
   return chunks;
 }
 
@@ -347,116 +256,6 @@ void TfidfVectorizer::check_dtype(const char* what) const {
 
 namespace {
 
-/// The fit of vocabulary mode, shared by fit and fit_transform: counts per chunk plus the remap
-/// from chunk-local ids to final columns (-1 = pruned).
-struct VocabFit {
-  std::vector<RowCounts> chunks;
-  std::vector<std::vector<std::int32_t>> remaps;
-  std::vector<std::string> vocabulary;
-  std::vector<std::int64_t> df;
-};
-
-/// Ids of `table` in alphabetical order of their terms (UTF-8 byte order is code point order).
-/// Compares the first 8 bytes as one big-endian integer before comparing whole terms.
-std::vector<std::int32_t> sorted_ids(const TermTable& table) {
-  struct Key {
-    std::uint64_t prefix;  ///< first 8 bytes, big-endian, zero-padded
-    std::int32_t id;
-  };
-  std::vector<Key> keys(table.size());
-  for (std::size_t id = 0; id < keys.size(); ++id) {
-    const std::string_view t = table.view(static_cast<std::int32_t>(id));
-    std::uint64_t prefix = 0;
-    for (std::size_t k = 0; k < 8; ++k) {
-      prefix = (prefix << 8) | (k < t.size() ? static_cast<unsigned char>(t[k]) : 0U);
-    }
-    keys[id] = Key{prefix, static_cast<std::int32_t>(id)};
-  }
-  // Equal prefixes (which zero padding can also give "ab" and "ab\0") fall back to the terms.
-  std::sort(keys.begin(), keys.end(), [&](const Key& a, const Key& b) {
-    if (a.prefix != b.prefix) return a.prefix < b.prefix;
-    return table.view(a.id) < table.view(b.id);
-  });
-  std::vector<std::int32_t> sorted(keys.size());
-  for (std::size_t k = 0; k < keys.size(); ++k) sorted[k] = keys[k].id;
-  return sorted;
-}
-
-VocabFit fit_vocabulary(const TfidfOptions& o, const Analyzer& analyzer, const std::vector<std::string>& docs) {
-  const std::size_t n = docs.size();
-  std::vector<ChunkVocab> chunks(core::chunk_count(n));
-  core::parallel_chunks(n, [&](std::size_t begin, std::size_t end, std::size_t k) {
-    ChunkVocab& cv = chunks[k];
-    count_documents(analyzer, docs, begin, end, cv.table, cv.rows,
-                    [&](const TermKey& k) { return cv.table.insert(k); });
-  });
-  // Merge chunk vocabularies.
-  TermTable global(chunks.empty() ? 16 : chunks[0].table.size() * 2);
-  VocabFit fit;
-  fit.remaps.resize(chunks.size());
-  for (std::size_t k = 0; k < chunks.size(); ++k) {
-    auto& remap = fit.remaps[k];
-    remap.resize(chunks[k].table.size());
-    for (std::size_t id = 0; id < remap.size(); ++id) remap[id] = global.insert(chunks[k].table.view(static_cast<std::int32_t>(id)));
-  }
-  const std::size_t n_terms = global.size();
-  if (n_terms == 0) {
-    throw DataError(
-        "tfidf: empty vocabulary: no document has a term (the word analyzer keeps tokens of 2 or more letters, "
-        "digits or '_'); the documents may be empty or contain only punctuation and single characters");
-  }
-  const std::vector<std::int32_t> sorted = sorted_ids(global);
-  std::vector<std::int64_t> df(n_terms, 0), tf(n_terms, 0);
-  for (std::size_t k = 0; k < chunks.size(); ++k) {
-    const auto& rows = chunks[k].rows;
-    for (std::size_t e = 0; e < rows.cols.size(); ++e) {
-      std::int32_t g = fit.remaps[k][rows.cols[e]];
-      df[g] += 1;
-      tf[g] += o.binary ? 1 : rows.counts[e];
-    }
-  }
-  const auto n_doc = static_cast<std::int64_t>(n);
-  const double high = o.max_df.documents(n_doc);
-  const double low = o.min_df.documents(n_doc);
-  if (high < low) {
-    throw ConfigError("tfidf.max_df=" + o.max_df.to_string() + " allows fewer documents (" + format_double(high) +
-                      ") than tfidf.min_df=" + o.min_df.to_string() + " requires (" + format_double(low) + ") for " +
-                      std::to_string(n_doc) + " documents; raise max_df or lower min_df");
-  }
-  std::vector<char> keep(n_terms, 0);  // by sorted position
-  std::vector<std::int64_t> masked;    // sorted positions passing the df bounds
-  for (std::size_t p = 0; p < n_terms; ++p) {
-    const double d = static_cast<double>(df[sorted[p]]);
-    if (d <= high && d >= low) masked.push_back(static_cast<std::int64_t>(p));
-  }
-  if (o.max_features > 0 && static_cast<std::int64_t>(masked.size()) > o.max_features) {
-    std::vector<double> neg_tf(masked.size());
-    for (std::size_t m = 0; m < masked.size(); ++m) neg_tf[m] = -static_cast<double>(tf[sorted[masked[m]]]);
-    const auto order = numpy_argsort(neg_tf);
-    for (std::int64_t m = 0; m < o.max_features; ++m) keep[masked[order[m]]] = 1;
-  } else {
-    for (auto p : masked) keep[p] = 1;
-  }
-  std::vector<std::int32_t> column(n_terms, -1);  // by global id
-  for (std::size_t p = 0; p < n_terms; ++p) {
-    if (!keep[p]) continue;
-    column[sorted[p]] = static_cast<std::int32_t>(fit.vocabulary.size());
-    fit.vocabulary.emplace_back(global.view(sorted[p]));
-    fit.df.push_back(df[sorted[p]]);
-  }
-  if (fit.vocabulary.empty()) {
-    throw DataError("tfidf: no terms remain after pruning with min_df=" + o.min_df.to_string() +
-                    " and max_df=" + o.max_df.to_string() + " over " + std::to_string(n_doc) +
-                    " documents; lower min_df or raise max_df");
-  }
-  for (auto& remap : fit.remaps) {
-    for (auto& id : remap) id = column[id];
-  }
-  fit.chunks.reserve(chunks.size());
-  for (auto& c : chunks) fit.chunks.push_back(std::move(c.rows));
-  return fit;
-}
-
 std::vector<std::int64_t> hashed_df(const CsrMatrix<std::int32_t>& counts) {
   std::vector<std::int64_t> df(static_cast<std::size_t>(counts.cols), 0);
   for (std::int32_t c : counts.indices) df[c] += 1;  // stored entries, zeros included (np.bincount)
@@ -496,13 +295,13 @@ CsrMatrix<T> TfidfVectorizer::fit_transform(const std::vector<std::string>& docs
     auto chunks = hashed_chunks(counts);
     return build_matrix<T>(options_, chunks, {nullptr}, idf_, n_columns());
   }
-  VocabFit fit = fit_vocabulary(options_, analyzer, docs);
+  detail::VocabFit fit = detail::fit_vocabulary(options_, analyzer, docs);
   vocabulary_ = std::move(fit.vocabulary);
   finish_idf(fit.df);
   build_lookup();
   fitted_ = true;
   std::vector<const std::vector<std::int32_t>*> remaps;
-  for (const auto& r : fit.remaps) remaps.push_back(&r);
+  for (std::size_t owner : fit.owner) remaps.push_back(&fit.remaps[owner]);
   return build_matrix<T>(options_, fit.chunks, remaps, idf_, n_columns());
 }
 
@@ -516,12 +315,15 @@ CsrMatrix<T> TfidfVectorizer::transform(const std::vector<std::string>& docs) co
     return build_matrix<T>(options_, chunks, {nullptr}, idf_, n_columns());
   }
   const Analyzer analyzer(options_.analyzer_options());
-  const std::size_t n = docs.size();
-  std::vector<RowCounts> chunks(core::chunk_count(n));
+  const std::size_t workers = detail::worker_count(docs.size());
+  const std::vector<std::size_t> bounds = detail::work_pieces(docs, workers);
+  std::vector<RowCounts> chunks(bounds.size() - 1);
   const TermTable& table = lookup_->terms;
-  core::parallel_chunks(n, [&](std::size_t begin, std::size_t end, std::size_t k) {
-    count_documents(analyzer, docs, begin, end, table, chunks[k],
-                    [&](const TermKey& k) { return table.find(k); });
+  detail::run_workers(workers, chunks.size(), [&](std::size_t, auto&& next) {
+    detail::DocumentCounter counter(analyzer, docs.size() > detail::kSmallBatchDocs);
+    for (std::size_t p = next(); p < chunks.size(); p = next()) {
+      counter.count(docs, bounds[p], bounds[p + 1], table, chunks[p], [&](const TermKey& k) { return table.find(k); });
+    }
   });
   std::vector<const std::vector<std::int32_t>*> remaps(chunks.size(), nullptr);
   CsrMatrix<T> out = build_matrix<T>(options_, chunks, remaps, idf_, n_columns());

@@ -64,7 +64,9 @@ void expect_matrix(const CsrMatrix<T>& m, const json& g, const std::string& name
       EXPECT_NEAR(have, v, 1e-6) << name << " row " << r << " col " << c;
     }
     for (const auto& [c, v] : got) {
-      if (!want.count(c)) EXPECT_EQ(v, 0.0) << name << " row " << r << " col " << c << " not in sklearn's output";
+      if (!want.count(c)) {
+        EXPECT_EQ(v, 0.0) << name << " row " << r << " col " << c << " not in sklearn's output";
+      }
     }
   }
   EXPECT_EQ(m.nnz(), static_cast<std::int64_t>(indices.size())) << name << ": stored entries differ from sklearn";
@@ -267,6 +269,87 @@ TEST(TfidfSerialization, RejectsIdfLengthMismatchAndDuplicates) {
             std::string::npos);
   EXPECT_NE(error_of([] { (void)TfidfVectorizer::from_json("{not json"); }).find("tfidf state: json: not valid JSON"),
             std::string::npos);
+}
+
+}  // namespace
+}  // namespace kiln::text
+
+namespace kiln::text {
+namespace {
+
+/// 3000 documents of mixed lengths: ASCII words of 1 to 20 letters (some capitalized, digits,
+/// underscores) and now and then a non-ASCII word, so both analyzer paths, terms past 8 and 16
+/// bytes, many work pieces and the per-id tallies (jobs of more than 64 documents) are exercised.
+std::vector<std::string> mixed_corpus() {
+  std::vector<std::string> docs;
+  std::uint64_t state = 12345;
+  auto next = [&](std::uint64_t n) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (state >> 33) % n;
+  };
+  const char* const extras[] = {"Café", "naïve", "ΟΔΟΣ", "İstanbul", "我爱北京", "snake_case", "3.14", "x"};
+  for (int d = 0; d < 3000; ++d) {
+    std::string doc;
+    const std::uint64_t words = next(d % 50 == 0 ? 400 : 30);
+    for (std::uint64_t w = 0; w < words; ++w) {
+      if (next(40) == 0) {
+        doc += extras[next(8)];
+      } else {
+        const std::uint64_t len = 1 + next(next(4) == 0 ? 20 : 7);
+        for (std::uint64_t c = 0; c < len; ++c) {
+          const std::uint64_t r = next(30);
+          doc += r < 26 ? static_cast<char>((next(10) == 0 ? 'A' : 'a') + r) : r < 29 ? static_cast<char>('0' + r) : '_';
+        }
+      }
+      doc += next(6) == 0 ? ", " : " ";
+    }
+    docs.push_back(doc);
+  }
+  return docs;
+}
+
+template <typename T>
+void expect_same(const CsrMatrix<T>& a, const CsrMatrix<T>& b, const std::string& what) {
+  EXPECT_EQ(a.rows, b.rows) << what;
+  EXPECT_EQ(a.cols, b.cols) << what;
+  EXPECT_EQ(a.indptr, b.indptr) << what;
+  EXPECT_EQ(a.indices, b.indices) << what;
+  EXPECT_EQ(a.data, b.data) << what;
+}
+
+TEST(TfidfVectorizer, ResultsDoNotDependOnThreadsOrBatchSize) {
+  const auto docs = mixed_corpus();
+  std::vector<TfidfOptions> variants(4);
+  variants[1].max_features = 300;
+  variants[2].binary = true;
+  variants[2].sublinear_tf = true;
+  variants[2].min_df = DfBound::count(2);
+  variants[3].ngram_max = 2;
+  variants[3].lowercase = false;
+  for (std::size_t v = 0; v < variants.size(); ++v) {
+    core::set_threads(1);
+    TfidfVectorizer one(variants[v]);
+    const CsrMatrix<float> want = one.fit_transform<float>(docs);
+    // One document at a time takes the small-batch path (ids sorted, no tallies).
+    for (std::size_t d = 0; d < docs.size(); d += 97) {
+      const CsrMatrix<float> row = one.transform<float>({docs[d]});
+      ASSERT_EQ(row.nnz(), want.indptr[d + 1] - want.indptr[d]) << "variant " << v << " doc " << d;
+      for (std::int64_t e = 0; e < row.nnz(); ++e) {
+        EXPECT_EQ(row.indices[e], want.indices[want.indptr[d] + e]) << "variant " << v << " doc " << d;
+        EXPECT_EQ(row.data[e], want.data[want.indptr[d] + e]) << "variant " << v << " doc " << d;
+      }
+    }
+    for (int threads : {2, 3, 5}) {
+      core::set_threads(threads);
+      TfidfVectorizer many(variants[v]);
+      const std::string what = "variant " + std::to_string(v) + ", " + std::to_string(threads) + " threads";
+      expect_same(many.fit_transform<float>(docs), want, what + " (fit_transform)");
+      EXPECT_EQ(many.vocabulary(), one.vocabulary()) << what;
+      EXPECT_EQ(many.idf(), one.idf()) << what;
+      expect_same(many.transform<float>(docs), want, what + " (transform)");
+    }
+  }
+  core::set_threads(1);
 }
 
 }  // namespace
