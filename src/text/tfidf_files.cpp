@@ -60,31 +60,73 @@ std::pair<int, int> parse_ngram_range(const std::string& s, const std::string& f
   return {lo, hi};
 }
 
+/// The 1-based text of each column index followed by ' ', up to 8 bytes, for the matrix writer to
+/// copy with one fixed-size store instead of formatting the index per entry.
+class ColumnTexts {
+ public:
+  /// Columns 0..cols-1; empty (usable() false) when an index needs more than 7 digits or the table
+  /// would cost more to build than it saves (more columns than entries).
+  ColumnTexts(std::int64_t cols, std::int64_t entries) {
+    if (cols <= 0 || cols >= 9999999 || cols > entries) return;
+    const auto n = static_cast<std::size_t>(cols);
+    text_.resize(n);
+    size_.resize(n);
+    for (std::size_t c = 0; c < n; ++c) {
+      char buf[16] = {};
+      char* end = std::to_chars(buf, buf + 8, static_cast<std::int64_t>(c) + 1).ptr;
+      *end++ = ' ';
+      std::memcpy(&text_[c], buf, 8);
+      size_[c] = static_cast<std::uint8_t>(end - buf);
+    }
+  }
+  [[nodiscard]] bool usable() const { return !text_.empty(); }
+  [[nodiscard]] std::size_t size() const { return text_.size(); }
+  /// Writes 8 bytes at `out` and returns the end of column `c`'s text; c < size().
+  char* write(char* out, std::size_t c) const {
+    std::memcpy(out, &text_[c], 8);
+    return out + size_[c];
+  }
+
+ private:
+  std::vector<std::uint64_t> text_;
+  std::vector<std::uint8_t> size_;
+};
+
 template <typename T>
 void write_matrix_market(const fs::path& path, const CsrMatrix<T>& m) {
-  // Each chunk of rows is formatted into one uninitialized buffer.
+  // Each chunk of rows is formatted into one uninitialized buffer, kEntryChars bytes per entry at
+  // most. Fixed-size copies may write past an entry's text but never past its kEntryChars.
+  constexpr std::size_t kIndexChars = 20;  // a 1-based int64 index and its separator
+  constexpr std::size_t kRowCopy = 24;     // >= kIndexChars, the fixed copy of the row's text
+  constexpr std::size_t kEntryChars = 2 * kIndexChars + core::kGeneralMaxChars + 1;
+  static_assert(kRowCopy >= kIndexChars && kRowCopy <= kEntryChars);
   struct Part {
     std::unique_ptr<char[]> bytes;
     std::size_t size = 0;
   };
   const auto rows = static_cast<std::size_t>(m.rows);
+  const ColumnTexts columns(m.cols, m.nnz());
   std::vector<Part> parts(core::chunk_count(rows));
   core::parallel_chunks(rows, [&](std::size_t begin, std::size_t end, std::size_t k) {
-    constexpr std::size_t kIndexChars = 20;  // a 1-based int64 index and its separator
     const std::size_t entries = static_cast<std::size_t>(m.indptr[end] - m.indptr[begin]);
     Part& part = parts[k];
-    part.bytes.reset(new char[entries * (2 * kIndexChars + core::kGeneralMaxChars + 1) + 1]);
+    part.bytes.reset(new char[entries * kEntryChars]);
     char* p = part.bytes.get();
     for (std::size_t r = begin; r < end; ++r) {
-      char row[kIndexChars + 1];
+      char row[kRowCopy] = {};
       char* row_end = std::to_chars(row, row + kIndexChars, static_cast<std::int64_t>(r) + 1).ptr;
       *row_end++ = ' ';
       const auto row_len = static_cast<std::size_t>(row_end - row);
       for (std::int64_t e = m.indptr[r]; e < m.indptr[r + 1]; ++e) {
-        std::memcpy(p, row, row_len);
+        std::memcpy(p, row, kRowCopy);
         p += row_len;
-        p = std::to_chars(p, p + kIndexChars, static_cast<std::int64_t>(m.indices[e]) + 1).ptr;
-        *p++ = ' ';
+        const auto c = static_cast<std::size_t>(m.indices[e]);
+        if (c < columns.size()) {
+          p = columns.write(p, c);
+        } else {
+          p = std::to_chars(p, p + kIndexChars, static_cast<std::int64_t>(m.indices[e]) + 1).ptr;
+          *p++ = ' ';
+        }
         p = core::write_general(p, m.data[e]);
         *p++ = '\n';
       }
