@@ -3,8 +3,13 @@
 
 namespace kiln::core {
 
-/// Longest text write_general writes (sign, 17 digits, '.', "e-308"), with room to spare.
+/// Longest text write_general writes (sign, 17 digits, '.', "e-308"), with room to spare: the
+/// bytes it may touch at `out`.
 constexpr int kGeneralMaxChars = 32;
+/// Longest text write_general(float) returns: "-1.23456789e-38" (%.9g: sign, 9 digits, '.', "e-XX").
+constexpr int kGeneralFloatChars = 15;
+/// Longest text write_general(double) returns: "-1.2345678901234567e-308".
+constexpr int kGeneralDoubleChars = 24;
 
 /// Writes `v` exactly as printf's "%.9g" does (round half to even on the exact binary value,
 /// trailing zeros and a trailing '.' removed) at `out` and returns the end; no terminating NUL.
