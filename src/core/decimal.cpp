@@ -176,31 +176,34 @@ inline void store_le(char* out, std::uint64_t x) {
 }
 
 /// printf's %.9g text of first * 10^8 + rest (first in 1..9, rest < 10^8) times 10^(exponent-8),
-/// for -9 <= exponent <= 9. Writes up to 16 bytes at `out` whatever the length returned.
+/// for -9 <= exponent <= 9. Writes up to 17 bytes at `out` whatever the length returned.
 inline char* layout9(char* out, std::uint32_t first, std::uint32_t rest, int exponent) {
   const std::uint64_t raw = digit_bytes8(rest);
   // Significant digits once trailing zeros go: a zero digit is a zero byte, the last digit the top byte.
   const int sig = raw == 0 ? 1 : 9 - (__builtin_clzll(raw) >> 3);
-  char digits[17];  // the nine digits, then padding so that any eight from digits[1..9] can be copied
-  digits[0] = static_cast<char>('0' + first);
-  store_le(digits + 1, raw + kAsciiZeros);
-  store_le(digits + 9, kAsciiZeros);
+  const std::uint64_t rest_text = raw + kAsciiZeros;
+  const char lead = static_cast<char>('0' + first);
   if (exponent < 0 && exponent >= -4) {  // 0.000ddddddddd
     std::memcpy(out, "0.000000", 8);
     char* p = out + 1 - exponent;
-    std::memcpy(p, digits, 9);
+    p[0] = lead;
+    store_le(p + 1, rest_text);
     return p + sig;
   }
   if (exponent >= 0 && exponent < 9) {  // ddd.dddddd with the '.' dropped when nothing follows it
+    char digits[17];  // the nine digits, then padding so that any eight from digits[1..9] can be copied
+    digits[0] = lead;
+    store_le(digits + 1, rest_text);
+    store_le(digits + 9, kAsciiZeros);
     const int whole = exponent + 1;
     std::memcpy(out, digits, 9);
     out[whole] = '.';
     std::memcpy(out + whole + 1, digits + whole, 8);  // 9 - whole <= 8 digits follow the point
     return sig > whole ? out + sig + 1 : out + whole;
   }
-  std::memcpy(out, digits, 1);
+  out[0] = lead;
   out[1] = '.';
-  std::memcpy(out + 2, digits + 1, 8);
+  store_le(out + 2, rest_text);
   char* p = sig > 1 ? out + sig + 1 : out + 1;
   const int x = exponent < 0 ? -exponent : exponent;  // 5..9
   p[0] = 'e';
