@@ -1,5 +1,7 @@
 #include "kiln/core/utf8.h"
 
+#include <cstring>
+
 namespace kiln::core {
 namespace {
 
@@ -48,9 +50,19 @@ std::size_t invalid_prefix_len(std::string_view s, std::size_t i) {
 }  // namespace
 
 std::size_t find_invalid_utf8(std::string_view s) {
+  constexpr std::uint64_t kHighBits = 0x8080808080808080ULL;
   std::size_t i = 0;
   while (i < s.size()) {
-    if (static_cast<unsigned char>(s[i]) < 0x80) { ++i; continue; }
+    // ASCII runs 16 bytes at a time; the byte-wise loop takes over at the first non-ASCII block.
+    while (s.size() - i >= 16) {
+      std::uint64_t a, b;
+      std::memcpy(&a, s.data() + i, 8);
+      std::memcpy(&b, s.data() + i + 8, 8);
+      if (((a | b) & kHighBits) != 0) break;
+      i += 16;
+    }
+    while (i < s.size() && static_cast<unsigned char>(s[i]) < 0x80) ++i;
+    if (i == s.size()) break;
     std::size_t len = valid_seq_len(s, i);
     if (len == 0) return i;
     i += len;

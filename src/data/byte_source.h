@@ -39,6 +39,15 @@ class ByteSource {
     ++pos_;
     new_line();
   }
+  /// Consumes `n` buffered bytes that contain `lines` '\n's, the last of them at `last_newline`
+  /// (ignored when lines == 0): the same as advance() and advance_line() byte by byte.
+  void advance_lines(std::size_t n, std::int64_t lines, const char* last_newline) {
+    pos_ += n;
+    if (lines > 0) {
+      line_ += lines;
+      line_start_ = base_ + (last_newline - buf_.data()) + 1;
+    }
+  }
   /// Consumes one buffered '\r' and, if a '\n' follows, that too; either way a new line starts.
   void advance_cr() {
     ++pos_;

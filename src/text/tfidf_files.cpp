@@ -1,9 +1,11 @@
 #include "kiln/text/tfidf_files.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <type_traits>
 
@@ -60,43 +62,113 @@ std::pair<int, int> parse_ngram_range(const std::string& s, const std::string& f
   return {lo, hi};
 }
 
+/// The 1-based text of each column index followed by ' ', up to 8 bytes, for the matrix writer to
+/// copy with one fixed-size store instead of formatting the index per entry.
+class ColumnTexts {
+ public:
+  /// Columns 0..cols-1; empty (usable() false) when an index needs more than 7 digits or the table
+  /// would cost more to build than it saves (more columns than entries).
+  ColumnTexts(std::int64_t cols, std::int64_t entries) {
+    if (cols <= 0 || cols >= 9999999 || cols > entries) return;
+    const auto n = static_cast<std::size_t>(cols);
+    text_.resize(n);
+    size_.resize(n);
+    for (std::size_t c = 0; c < n; ++c) {
+      char buf[16] = {};
+      char* end = std::to_chars(buf, buf + 8, static_cast<std::int64_t>(c) + 1).ptr;
+      *end++ = ' ';
+      std::memcpy(&text_[c], buf, 8);
+      size_[c] = static_cast<std::uint8_t>(end - buf);
+    }
+  }
+  [[nodiscard]] bool usable() const { return !text_.empty(); }
+  [[nodiscard]] std::size_t size() const { return text_.size(); }
+  /// Writes 8 bytes at `out` and returns the end of column `c`'s text; c < size().
+  char* write(char* out, std::size_t c) const {
+    std::memcpy(out, &text_[c], 8);
+    return out + size_[c];
+  }
+
+ private:
+  std::vector<std::uint64_t> text_;
+  std::vector<std::uint8_t> size_;
+};
+
 template <typename T>
 void write_matrix_market(const fs::path& path, const CsrMatrix<T>& m) {
-  // Each chunk of rows is formatted into one uninitialized buffer.
+  // Rows go out in batches of about kBatchEntries entries. Each batch's chunks of rows are formatted
+  // in parallel, each into its own buffer sized for its longest possible entries and reused by the
+  // next batch (a few MB touched in all, not the whole file's size). Fixed-size copies may write
+  // past an entry's text into the next one's space; kSlack keeps the last entry's inside the buffer.
+  constexpr std::int64_t kBatchEntries = 1 << 16;
+  constexpr std::size_t kIndexChars = 20;  // a 1-based int64 index and its separator
+  constexpr std::size_t kRowCopy = 24;     // >= kIndexChars, the fixed copy of the row's text
+  constexpr std::size_t kValueChars = std::is_same_v<T, float> ? core::kGeneralFloatChars : core::kGeneralDoubleChars;
+  constexpr std::size_t kSlack = kRowCopy + kIndexChars + core::kGeneralMaxChars;
+  static_assert(kRowCopy >= kIndexChars);
+  auto chars_of = [](std::int64_t n) { return static_cast<std::size_t>(std::to_string(n).size()) + 1; };
+  // Any index value, in range or not: sign, digits and separator.
+  using Index = typename decltype(m.indices)::value_type;
+  constexpr std::size_t kColChars = std::numeric_limits<Index>::digits10 + 3;
+  static_assert(kColChars <= kIndexChars);
+  const std::size_t entry_chars = chars_of(m.rows) + kColChars + kValueChars + 1;
   struct Part {
     std::unique_ptr<char[]> bytes;
+    std::size_t capacity = 0;
     std::size_t size = 0;
   };
-  const auto rows = static_cast<std::size_t>(m.rows);
-  std::vector<Part> parts(core::chunk_count(rows));
-  core::parallel_chunks(rows, [&](std::size_t begin, std::size_t end, std::size_t k) {
-    constexpr std::size_t kIndexChars = 20;  // a 1-based int64 index and its separator
-    const std::size_t entries = static_cast<std::size_t>(m.indptr[end] - m.indptr[begin]);
-    Part& part = parts[k];
-    part.bytes.reset(new char[entries * (2 * kIndexChars + core::kGeneralMaxChars + 1) + 1]);
-    char* p = part.bytes.get();
-    for (std::size_t r = begin; r < end; ++r) {
-      char row[kIndexChars + 1];
-      char* row_end = std::to_chars(row, row + kIndexChars, static_cast<std::int64_t>(r) + 1).ptr;
-      *row_end++ = ' ';
-      const auto row_len = static_cast<std::size_t>(row_end - row);
-      for (std::int64_t e = m.indptr[r]; e < m.indptr[r + 1]; ++e) {
-        std::memcpy(p, row, row_len);
-        p += row_len;
-        p = std::to_chars(p, p + kIndexChars, static_cast<std::int64_t>(m.indices[e]) + 1).ptr;
-        *p++ = ' ';
-        p = core::write_general(p, m.data[e]);
-        *p++ = '\n';
-      }
-    }
-    part.size = static_cast<std::size_t>(p - part.bytes.get());
-  });
+  const ColumnTexts columns(m.cols, m.nnz());
+  std::vector<Part> parts;
+
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) throw IoError(path.string() + ": cannot create; check that the directory is writable");
   std::string header = "%%MatrixMarket matrix coordinate real general\n" + std::to_string(m.rows) + " " +
                        std::to_string(m.cols) + " " + std::to_string(m.nnz()) + "\n";
   bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
-  for (const auto& part : parts) ok = ok && std::fwrite(part.bytes.get(), 1, part.size, f) == part.size;
+  for (std::int64_t first = 0; first < m.rows && ok;) {
+    // The batch: rows [first, last), at least one, ending where kBatchEntries entries are reached.
+    const auto reach = std::upper_bound(m.indptr.begin() + first + 1, m.indptr.begin() + m.rows + 1,
+                                        m.indptr[static_cast<std::size_t>(first)] + kBatchEntries);
+    const std::int64_t last = std::max(first + 1, static_cast<std::int64_t>(reach - m.indptr.begin()) - 1);
+    const auto batch_rows = static_cast<std::size_t>(last - first);
+    parts.resize(std::max(parts.size(), core::chunk_count(batch_rows)));
+    core::parallel_chunks(batch_rows, [&](std::size_t chunk_begin, std::size_t chunk_end, std::size_t k) {
+      const std::size_t begin = static_cast<std::size_t>(first) + chunk_begin;
+      const std::size_t end = static_cast<std::size_t>(first) + chunk_end;
+      const std::size_t entries = static_cast<std::size_t>(m.indptr[end] - m.indptr[begin]);
+      Part& part = parts[k];
+      const std::size_t need = entries * entry_chars + kSlack;
+      if (part.capacity < need) {
+        part.bytes.reset(new char[need]);
+        part.capacity = need;
+      }
+      char* p = part.bytes.get();
+      for (std::size_t r = begin; r < end; ++r) {
+        char row[kRowCopy] = {};
+        char* row_end = std::to_chars(row, row + kIndexChars, static_cast<std::int64_t>(r) + 1).ptr;
+        *row_end++ = ' ';
+        const auto row_len = static_cast<std::size_t>(row_end - row);
+        for (std::int64_t e = m.indptr[r]; e < m.indptr[r + 1]; ++e) {
+          std::memcpy(p, row, kRowCopy);
+          p += row_len;
+          const auto c = static_cast<std::size_t>(m.indices[e]);
+          if (c < columns.size()) {
+            p = columns.write(p, c);
+          } else {
+            p = std::to_chars(p, p + kIndexChars, static_cast<std::int64_t>(m.indices[e]) + 1).ptr;
+            *p++ = ' ';
+          }
+          p = core::write_general(p, m.data[e]);
+          *p++ = '\n';
+        }
+      }
+      part.size = static_cast<std::size_t>(p - part.bytes.get());
+    });
+    for (std::size_t k = 0; k < core::chunk_count(batch_rows); ++k) {
+      ok = ok && std::fwrite(parts[k].bytes.get(), 1, parts[k].size, f) == parts[k].size;
+    }
+    first = last;
+  }
   ok = (std::fclose(f) == 0) && ok;
   if (!ok) throw IoError(path.string() + ": write failed (disk full?)");
 }

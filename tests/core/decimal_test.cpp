@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -117,6 +118,84 @@ TEST(Decimal, RandomValuesMatchPrintf) {
         ADD_FAILURE() << "double " << printf_g(v) << " written as " << ours(v);
         ++mismatches;
       }
+    }
+  }
+}
+
+namespace {
+
+// Samples per test below; KILN_DECIMAL_SAMPLES raises it for a longer soak (e.g. 50000000).
+long samples(long fallback) {
+  const char* env = std::getenv("KILN_DECIMAL_SAMPLES");
+  return env ? std::atol(env) : fallback;
+}
+
+float float_from_bits(std::uint32_t b) {
+  float f;
+  std::memcpy(&f, &b, 4);
+  return f;
+}
+
+}  // namespace
+
+// Every float exponent, with random mantissas and both signs: covers the 64-bit fast path
+// (2^-29 <= |v| < 2^30), the 128-bit path and to_chars' share (zero, denormals, inf, nan).
+TEST(Decimal, RandomFloatsOfEveryExponentMatchPrintf) {
+  std::mt19937 rng(11);
+  const long n = samples(1000000);
+  int mismatches = 0;
+  for (long i = 0; i < n && mismatches < 5; ++i) {
+    const auto biased = static_cast<std::uint32_t>(i % 256);
+    const std::uint32_t b = (rng() & 0x807FFFFFu) | biased << 23;
+    const float v = float_from_bits(b);
+    if (ours(v) != printf_g(v)) {
+      ADD_FAILURE() << "float bits " << std::hex << b << ": " << printf_g(v) << " written as " << ours(v);
+      ++mismatches;
+    }
+  }
+}
+
+// The floats next to each power of ten and to each nine-digit rounding boundary (d.dddddddd5):
+// where the digit count changes, rounding carries into a new digit, and ties go to even.
+TEST(Decimal, FloatsNearDecimalBoundariesMatchPrintf) {
+  int mismatches = 0;
+  auto check = [&](float v) {
+    for (float w : {v, -v}) {
+      if (ours(w) != printf_g(w) && mismatches++ < 5) {
+        ADD_FAILURE() << "float " << printf_g(w) << " written as " << ours(w);
+      }
+    }
+  };
+  for (int k = -45; k <= 38; ++k) {
+    for (double mantissa : {1.0, 9.9999999950000000, 9.99999999, 1.00000000500000, 5.0, 2.5}) {
+      float v = static_cast<float>(mantissa * std::pow(10.0, k));
+      for (int step = 0; step < 40; ++step) v = std::nextafter(v, 0.0f);
+      for (int step = 0; step < 80; ++step, v = std::nextafter(v, std::numeric_limits<float>::infinity())) check(v);
+    }
+  }
+  for (std::uint32_t m = 0; m < (1u << 23); m += 4099) {  // every mantissa step, a few exponents
+    for (std::uint32_t biased : {97u, 98u, 120u, 126u, 127u, 156u, 157u}) check(float_from_bits(biased << 23 | m));
+  }
+  check(1e9f);
+  check(999999999.0f);
+  check(1073741824.0f);  // 2^30, the first float past the fast path
+  check(std::ldexp(1.0f, -29));
+  check(std::nextafter(std::ldexp(1.0f, -29), 0.0f));
+}
+
+// Random doubles of every exponent (the %.17g path).
+TEST(Decimal, RandomDoublesOfEveryExponentMatchPrintf) {
+  std::mt19937_64 rng(13);
+  const long n = samples(300000);
+  int mismatches = 0;
+  for (long i = 0; i < n && mismatches < 5; ++i) {
+    const auto biased = static_cast<std::uint64_t>(i % 2048);
+    const std::uint64_t b = (rng() & 0x800FFFFFFFFFFFFFull) | biased << 52;
+    double v;
+    std::memcpy(&v, &b, 8);
+    if (ours(v) != printf_g(v)) {
+      ADD_FAILURE() << "double " << printf_g(v) << " written as " << ours(v);
+      ++mismatches;
     }
   }
 }

@@ -200,6 +200,29 @@ TEST(CsvReader, UnterminatedQuoteSaysWhereItOpened) {
   EXPECT_NE(msg.find("stray '\"'"), std::string::npos) << msg;
 }
 
+// Long quoted fields are scanned 16 bytes at a time: newlines (several in one block, at block edges)
+// and doubled quotes inside them must still count lines and columns exactly.
+TEST(CsvReader, LongMultiLineQuotedFieldsKeepLineAndColumn) {
+  const std::string x(37, 'x');
+  const std::string content = "text,label\n"
+                              "\"" + x + "\n\n\na\nb\n" + x + " said \"\"hi\"\" " + x + "\n\",a\n"  // lines 2-8
+                              "\"" + std::string(15, 'y') + "\n" + std::string(16, 'z') + "\n\",b\n"          // lines 9-11
+                              "last,c\n"                                                                 // line 12
+                              "\"" + x + "\n" + x + "\"!,d\n";                                           // lines 13-14
+  const std::string path = write_file("long_quoted.csv", content);
+  std::string msg = error_of(path, {"text", "label"});
+  EXPECT_NE(msg.find("long_quoted.csv:14:39: unexpected '!' after the closing quote of the field opened at 13:1"),
+            std::string::npos)
+      << msg;
+  const std::string good = write_file("long_quoted_ok.csv", content.substr(0, content.find("last,c\n") + 7));
+  Rows rows = read_all(good, {"text", "label"});
+  ASSERT_EQ(rows.fields.size(), 3u);
+  EXPECT_EQ(rows.lines, (std::vector<std::int64_t>{2, 9, 12}));
+  EXPECT_EQ(*rows.fields[0][0], x + "\n\n\na\nb\n" + x + " said \"hi\" " + x + "\n");
+  EXPECT_EQ(*rows.fields[1][0], std::string(15, 'y') + "\n" + std::string(16, 'z') + "\n");
+  EXPECT_EQ(*rows.fields[2][1], "c");
+}
+
 TEST(CsvReader, RaggedRowNamesExpectedAndActualCounts) {
   std::string path = write_file("ragged.csv", "text,label\na,b\nc,d,e\n");
   std::string msg = error_of(path, {"text", "label"});

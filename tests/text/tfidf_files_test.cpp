@@ -5,8 +5,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
+#include <type_traits>
 
 #include "kiln/core/error.h"
 
@@ -68,6 +72,46 @@ TEST(TfidfFiles, MatrixMarketIsOneBasedWithShortestValues) {
   EXPECT_NE(error_of([&] { write_matrix_market(temp_dir() / "no" / "dir" / "m.mtx", m); })
                 .find("m.mtx: cannot create; check that the directory is writable"),
             std::string::npos);
+}
+
+// The reference: one snprintf per entry. The matrix spans several write batches (one row longer than
+// a batch, empty rows), with and without the per-column text table (cols > nnz skips it).
+template <typename T>
+void expect_matrix_market_matches_printf(std::int64_t cols) {
+  std::mt19937_64 rng(static_cast<std::uint64_t>(cols));
+  CsrMatrix<T> m;
+  m.cols = cols;
+  m.rows = 3000;
+  for (std::int64_t r = 0; r < m.rows; ++r) {
+    const std::uint64_t len = r == 7 ? 70000 : r % 5 == 0 ? 0 : rng() % 120;
+    for (std::uint64_t i = 0; i < len; ++i) {
+      m.indices.push_back(static_cast<int>(rng() % static_cast<std::uint64_t>(cols)));
+      const auto bits = rng();
+      T v = std::uniform_real_distribution<T>(0, 1)(rng);
+      if (bits % 7 == 0) std::memcpy(&v, &bits, sizeof v);  // any value: negative, huge, denormal, nan
+      m.data.push_back(v);
+    }
+    m.indptr.push_back(static_cast<std::int64_t>(m.indices.size()));
+  }
+  std::string want = "%%MatrixMarket matrix coordinate real general\n" + std::to_string(m.rows) + " " +
+                     std::to_string(m.cols) + " " + std::to_string(m.nnz()) + "\n";
+  for (std::int64_t r = 0; r < m.rows; ++r) {
+    for (std::int64_t e = m.indptr[r]; e < m.indptr[r + 1]; ++e) {
+      char line[96];
+      std::snprintf(line, sizeof line, std::is_same_v<T, float> ? "%lld %d %.9g\n" : "%lld %d %.17g\n",
+                    static_cast<long long>(r + 1), m.indices[e] + 1, static_cast<double>(m.data[e]));
+      want += line;
+    }
+  }
+  const fs::path p = temp_dir() / "big.mtx";
+  write_matrix_market(p, m);
+  EXPECT_TRUE(read(p) == want) << "cols " << cols;  // not EXPECT_EQ: megabytes of diff
+}
+
+TEST(TfidfFiles, MatrixMarketOfManyBatchesMatchesPrintf) {
+  expect_matrix_market_matches_printf<float>(5000);
+  expect_matrix_market_matches_printf<float>(100000000);
+  expect_matrix_market_matches_printf<double>(37);
 }
 
 TEST(TfidfFiles, LinesWriters) {
