@@ -1,5 +1,7 @@
 // kiln.json: the manifest of format 2, and the reading of format 1 into it.
 #include "kiln/artifact/artifact.h"
+
+#include <cmath>
 #include "kiln/core/error.h"
 #include "kiln/core/version.h"
 
@@ -22,6 +24,13 @@ Variant variant_from_json(const json& j) {
 }
 
 }  // namespace
+
+double Manifest::temperature() const {
+  if (calibration.is_object() && calibration.value("method", std::string()) == "temperature") {
+    return calibration.at("temperature").get<double>();
+  }
+  return 1.0;
+}
 
 const std::vector<std::string>& known_tasks() {
   static const std::vector<std::string> tasks = {"text-classification", "image-classification",
@@ -55,6 +64,7 @@ json to_json(const Manifest& m) {
           {"data_profile", m.data_profile},
           {"variants", variants},
           {"heldout", heldout},
+          {"calibration", m.calibration},
           {"lineage", m.lineage}};
 }
 
@@ -119,6 +129,18 @@ Manifest manifest_from_json(const json& j, const std::string& where) {
         m.heldout.source = h.value("source", std::string());
       }
       m.lineage = j.value("lineage", json::object());
+      if (j.contains("calibration") && !j["calibration"].is_null()) {
+        m.calibration = j["calibration"];
+        const auto method = m.calibration.is_object() ? m.calibration.value("method", std::string()) : std::string();
+        if (method == "temperature") {
+          const auto& t = m.calibration.contains("temperature") ? m.calibration["temperature"] : json();
+          if (!t.is_number() || !(t.get<double>() > 0) || !std::isfinite(t.get<double>())) {
+            fail("\"calibration\".temperature must be a finite number > 0, got " + t.dump());
+          }
+        } else if (method != "none") {
+          fail("\"calibration\".method '" + method + "' is unknown to this Kiln (known: temperature, none)");
+        }
+      }
     }
   } catch (const json::exception& e) {
     fail(std::string("malformed manifest: ") + e.what());

@@ -74,20 +74,21 @@ torch::Tensor Predictor::embed(const nn::Batch& batch) const {
 
 torch::Tensor Predictor::predict_proba(const data::Examples& examples) const {
   const std::size_t n = examples.size();
-  if (n <= kEncodeChunk) return nn::predict_proba(*artifact_.model, encode(examples), options_.batch_size, device_);
+  const double t = artifact_.manifest.temperature();
+  if (n <= kEncodeChunk) return nn::predict_proba(*artifact_.model, encode(examples), options_.batch_size, device_, t);
   auto out = torch::empty({static_cast<int64_t>(n), static_cast<int64_t>(labels().size())}, torch::kFloat32);
   for (std::size_t start = 0; start < n; start += kEncodeChunk) {
     const std::size_t end = std::min(n, start + kEncodeChunk);
     std::vector<std::size_t> ids(end - start);
     for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = start + i;
     out.narrow(0, static_cast<int64_t>(start), static_cast<int64_t>(end - start))
-        .copy_(nn::predict_proba(*artifact_.model, encode(examples.select(ids)), options_.batch_size, device_));
+        .copy_(nn::predict_proba(*artifact_.model, encode(examples.select(ids)), options_.batch_size, device_, t));
   }
   return out;
 }
 
 torch::Tensor Predictor::predict_proba(const nn::Batch& batch) const {
-  return nn::predict_proba(*artifact_.model, batch, options_.batch_size, device_);
+  return nn::predict_proba(*artifact_.model, batch, options_.batch_size, device_, artifact_.manifest.temperature());
 }
 
 torch::Tensor Predictor::predict_proba(const std::vector<std::string>& texts) const {

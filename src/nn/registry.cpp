@@ -1,6 +1,7 @@
 // The model-family registry. Built-in families are added once, on the first call into the registry,
 // so that linking kiln_nn from a static library never loses them.
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <string>
@@ -112,15 +113,20 @@ int64_t input_vocab_size(const std::string& family, const InputSpec& inputs, con
   return t->vocab_size;
 }
 
-torch::Tensor predict_proba(Model& model, const Batch& batch, int64_t chunk, torch::Device device) {
+torch::Tensor predict_proba(Model& model, const Batch& batch, int64_t chunk, torch::Device device, double temperature) {
   if (chunk < 1) throw ConfigError("predict_proba: chunk must be >= 1, got " + std::to_string(chunk));
+  if (!(temperature > 0) || !std::isfinite(temperature)) {
+    throw ConfigError("predict_proba: temperature must be a finite number > 0, got " + std::to_string(temperature));
+  }
   torch::InferenceMode guard;
   auto out = torch::empty({batch.size(), model.num_classes()}, torch::kFloat32);
   for (int64_t start = 0; start < batch.size(); start += chunk) {
     const int64_t count = std::min(chunk, batch.size() - start);
     auto part = batch.slice(start, count);
     if (!device.is_cpu()) part = part.to(device);
-    out.narrow(0, start, count).copy_(torch::softmax(model.forward(part), 1).to(torch::kCPU, torch::kFloat32));
+    auto logits = model.forward(part);
+    if (temperature != 1.0) logits = logits / temperature;
+    out.narrow(0, start, count).copy_(torch::softmax(logits, 1).to(torch::kCPU, torch::kFloat32));
   }
   return out;
 }

@@ -9,6 +9,7 @@
 
 #include "kiln/artifact/profile.h"
 #include "kiln/core/error.h"
+#include "kiln/train/calibration.h"
 #include "kiln/train/losses.h"
 
 namespace kiln::pipeline {
@@ -28,6 +29,34 @@ data::Dataset sample_heldout(const data::Dataset& val, uint64_t seed) {
   ids.resize(kMaxHeldOut);
   std::sort(ids.begin(), ids.end());
   return val.select(ids);
+}
+
+// Temperature scaling fitted on the validation split's logits, with NLL and ECE before and after.
+nlohmann::json fit_calibration(const artifact::Predictor& predictor, const train::LabeledBatch& val, int64_t classes) {
+  std::vector<torch::Tensor> parts;
+  constexpr int64_t kChunk = 1024;
+  for (int64_t start = 0; start < val.x.size(); start += kChunk) {
+    parts.push_back(predictor.forward(val.x.slice(start, std::min(kChunk, val.x.size() - start))).to(torch::kCPU));
+  }
+  const auto logits = torch::cat(parts, 0).to(torch::kFloat64);
+  const auto fit = train::fit_temperature(logits, val.y);
+  if (fit.separable) {
+    return {{"method", "none"},
+            {"reason", "every validation example is classified correctly with a margin, so the validation log loss "
+                       "has no finite optimum in the temperature; probabilities are left as the model gives them"}};
+  }
+  auto ece = [&](const torch::Tensor& probs) {
+    const auto m = train::compute_metrics_from_proba(val.y, probs, classes);
+    return m.ece ? nlohmann::json(*m.ece) : nlohmann::json();
+  };
+  return {{"method", "temperature"},
+          {"temperature", fit.temperature},
+          {"fitted_on", "validation split"},
+          {"examples", val.x.size()},
+          {"nll_before", fit.nll_before},
+          {"nll_after", fit.nll_after},
+          {"ece_before", ece(torch::softmax(logits, 1))},
+          {"ece_after", ece(torch::softmax(logits / fit.temperature, 1))}};
 }
 
 // What run_pipeline and warm_start share once the preprocessors are fitted and the model is built.
@@ -81,6 +110,9 @@ PipelineResult finish(Setup s, const data::Dataset* val, const data::Dataset* te
   r.artifact.preprocessors = s.preprocessors;
   r.artifact.model = s.model;
 
+  if (s.config.trainer.calibrate == "temperature" && r.has_val) {
+    m.calibration = fit_calibration(artifact::Predictor(r.artifact), val_rows, num_classes);
+  }
   // Validation and test metrics through the Predictor: the numbers kiln evaluate prints.
   const artifact::Predictor predictor(r.artifact);
   nlohmann::json metrics = nlohmann::json::object();

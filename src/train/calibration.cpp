@@ -66,6 +66,20 @@ TemperatureFit fit_temperature(const torch::Tensor& logits, const std::vector<in
   double beta = 1.0;
   NllAt at = nll_at(zp, y, n, c, beta);
   fit.nll_before = at.nll;
+  fit.separable = true;
+  for (int64_t i = 0; i < n && fit.separable; ++i) {
+    const double own = zp[i * c + y[static_cast<std::size_t>(i)]];
+    for (int64_t k = 0; k < c; ++k) {
+      if (k != y[static_cast<std::size_t>(i)] && zp[i * c + k] >= own) {
+        fit.separable = false;
+        break;
+      }
+    }
+  }
+  if (fit.separable) {
+    fit.nll_after = fit.nll_before;
+    return fit;
+  }
   for (fit.iterations = 0; fit.iterations < 100; ++fit.iterations) {
     if (std::abs(at.grad) < 1e-12) break;
     // Newton's step where the curvature allows, else a gradient step; halve until the NLL drops.

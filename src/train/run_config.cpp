@@ -195,7 +195,7 @@ void apply_config(const json& j, RunConfig& c, const std::string& where) {
   if (j.contains("train")) {
     const auto& t = j["train"];
     check_keys(t, {"epochs", "batch_size", "seed", "grad_clip", "early_stopping_patience", "device", "optimizer",
-                   "schedule", "loss", "sparse_gradients", "stop_after_epochs"},
+                   "schedule", "loss", "sparse_gradients", "stop_after_epochs", "calibrate"},
                "train", where);
     auto& o = c.trainer;
     read(t, "epochs", o.epochs, "train", where);
@@ -206,6 +206,7 @@ void apply_config(const json& j, RunConfig& c, const std::string& where) {
     read(t, "device", o.device, "train", where);
     read(t, "sparse_gradients", o.sparse_gradients, "train", where);
     read(t, "stop_after_epochs", o.stop_after_epochs, "train", where);
+    read(t, "calibrate", o.calibrate, "train", where);
     if (t.contains("optimizer")) {
       const auto& p = t["optimizer"];
       check_keys(p, {"kind", "lr", "weight_decay", "betas", "eps", "momentum", "nesterov"}, "train.optimizer", where);
@@ -289,6 +290,7 @@ json to_json(const RunConfig& c) {
             {"early_stopping_patience", o.early_stopping_patience},
             {"device", o.device},
             {"sparse_gradients", o.sparse_gradients},
+            {"calibrate", o.calibrate},
             {"optimizer",
              {{"kind", o.optimizer.kind},
               {"lr", o.optimizer.lr},

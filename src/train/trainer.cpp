@@ -110,6 +110,7 @@ void validate(const TrainerOptions& o) {
   if (o.early_stopping_patience < 0) fail("early_stopping_patience", ">= 0 (0 disables)", std::to_string(o.early_stopping_patience));
   if (o.device != "cpu" && o.device.rfind("cuda", 0) != 0) fail("device", "cpu or cuda[:N]", "'" + o.device + "'");
   if (o.stop_after_epochs < 0) fail("stop_after_epochs", ">= 0 (0 = no limit)", std::to_string(o.stop_after_epochs));
+  if (o.calibrate != "temperature" && o.calibrate != "none") fail("calibrate", "temperature or none", "'" + o.calibrate + "'");
   if (o.max_nonfinite_steps < 1) fail("max_nonfinite_steps", ">= 1", std::to_string(o.max_nonfinite_steps));
   if (o.resume && o.run_dir.empty()) throw ConfigError("train.resume needs a run directory (--out) holding a checkpoint");
   validate(o.optimizer);

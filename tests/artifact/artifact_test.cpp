@@ -306,6 +306,26 @@ TEST(Artifact, PredictorForwardGivesGradientsWhenAsked) {
   EXPECT_TRUE(p.forward(p.encode(small_dataset())).is_inference());
 }
 
+TEST(Artifact, TemperatureInTheManifestScalesTheProbabilities) {
+  auto u = small_model("mlp");
+  u.manifest.calibration = {{"method", "temperature"}, {"temperature", 2.5}};
+  const auto dir = fresh_dir("calibrated") / "model";
+  artifact::save_artifact(dir.string(), u.manifest, u.preprocessors, *u.model);
+  const artifact::Predictor p(dir.string());
+  EXPECT_DOUBLE_EQ(p.manifest().temperature(), 2.5);
+  const auto logits = p.forward(p.encode(small_dataset()));
+  EXPECT_TRUE(torch::allclose(p.predict_proba(kTexts), torch::softmax(logits / 2.5, 1), 1e-6, 1e-7));
+  EXPECT_FALSE(torch::allclose(p.predict_proba(kTexts), torch::softmax(logits, 1), 1e-6, 1e-7));
+
+  rewrite_json(dir / "kiln.json", [](nlohmann::json& j) { j["calibration"]["temperature"] = -1; });
+  EXPECT_NE(load_error(dir).find("\"calibration\".temperature must be a finite number > 0, got -1"), std::string::npos)
+      << load_error(dir);
+  rewrite_json(dir / "kiln.json", [](nlohmann::json& j) { j["calibration"] = {{"method", "platt"}}; });
+  EXPECT_NE(load_error(dir).find("\"calibration\".method 'platt' is unknown to this Kiln (known: temperature, none)"),
+            std::string::npos)
+      << load_error(dir);
+}
+
 // Artifacts written by Kiln's format 1 (tests/fixtures/format1, made at commit 70dbd32) load and
 // predict what that Kiln predicted.
 TEST(Artifact, Format1ArtifactsPredictAsTheyDid) {

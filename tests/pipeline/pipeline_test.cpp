@@ -74,6 +74,36 @@ TEST(Pipeline, TestMetricsAreWhatEvaluateComputesOnTheSavedArtifact) {
   fs::remove_all(dir);
 }
 
+TEST(Pipeline, TemperatureIsFittedOnTheValidationSplitWhenAsked) {
+  const auto train = topics(300, 1), val = topics(80, 2);
+  const auto calibrated = pipeline::run_pipeline(small_config(), train, &val, nullptr);
+  const auto& cal = calibrated.artifact.manifest.calibration;
+  ASSERT_EQ(cal["method"], "temperature");
+  EXPECT_EQ(cal["examples"], 80);
+  EXPECT_LE(cal["nll_after"].get<double>(), cal["nll_before"].get<double>());
+  EXPECT_DOUBLE_EQ(calibrated.artifact.manifest.temperature(), cal["temperature"].get<double>());
+  // The validation metrics are the calibrated model's: same argmax, the fitted log loss.
+  EXPECT_NEAR(*calibrated.val_metrics.log_loss, cal["nll_after"].get<double>(), 1e-5);
+
+  auto config = small_config();
+  config.trainer.calibrate = "none";
+  const auto plain = pipeline::run_pipeline(config, train, &val, nullptr);
+  EXPECT_EQ(plain.artifact.manifest.calibration["method"], "none");
+  EXPECT_EQ(plain.val_metrics.accuracy, calibrated.val_metrics.accuracy);
+  EXPECT_NEAR(*plain.val_metrics.log_loss, cal["nll_before"].get<double>(), 1e-5);
+  // Without validation rows there is nothing to fit.
+  EXPECT_EQ(pipeline::run_pipeline(small_config(), train, nullptr, nullptr).artifact.manifest.calibration["method"],
+            "none");
+  config.trainer.calibrate = "platt";
+  try {
+    (void)pipeline::run_pipeline(config, train, &val, nullptr);
+    ADD_FAILURE() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("train.calibrate must be temperature or none, got 'platt'"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Pipeline, WarmStartKeepsThePreprocessorsAndStartsFromTheParentsWeights) {
   const auto train = topics(300, 1), val = topics(60, 2);
   const auto parent_run = pipeline::run_pipeline(small_config(), train, &val, nullptr);

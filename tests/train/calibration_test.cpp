@@ -32,14 +32,19 @@ TEST(TemperatureScaling, MatchesTorchLbfgsGoldens) {
   }
 }
 
-TEST(TemperatureScaling, SeparableDataSharpensWithinTheBoundsAndFloat32Works) {
-  // Every example far on the right side: the NLL keeps falling as T -> 0, until it is flat.
+TEST(TemperatureScaling, SeparableDataHasNoOptimumAndKeepsTheTemperature) {
+  // Every example on the right side: the NLL keeps falling as T -> 0.
   const auto logits = torch::tensor({{5.0f, -5.0f}, {-5.0f, 5.0f}, {4.0f, -4.0f}});
   const auto fit = train::fit_temperature(logits, {0, 1, 0});
-  EXPECT_LT(fit.temperature, 0.5);
-  EXPECT_GE(fit.temperature, train::kMinTemperature);
-  EXPECT_LT(fit.nll_after, 1e-9);
-  EXPECT_LT(fit.nll_after, fit.nll_before);
+  EXPECT_TRUE(fit.separable);
+  EXPECT_EQ(fit.temperature, 1.0);
+  EXPECT_EQ(fit.nll_after, fit.nll_before);
+  // One mistake gives the NLL a finite optimum (float32 logits work too).
+  const auto mixed = train::fit_temperature(torch::tensor({{5.0f, -5.0f}, {-5.0f, 5.0f}, {1.0f, -1.0f}}), {0, 1, 1});
+  EXPECT_FALSE(mixed.separable);
+  EXPECT_GT(mixed.temperature, train::kMinTemperature);
+  EXPECT_LT(mixed.temperature, train::kMaxTemperature);
+  EXPECT_LT(mixed.nll_after, mixed.nll_before);
 }
 
 TEST(TemperatureScaling, BadInputIsNamed) {

@@ -1,5 +1,6 @@
 #include "train_common.h"
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -62,6 +63,19 @@ TrainRunOutput train_and_save(const train::RunConfig& config, const data::Datase
   const std::string artifact_dir = (fs::path(out_dir) / "model").string();
   pipeline::save(result, artifact_dir);
   const auto& labels = result.artifact.manifest.labels;
+  const auto& cal = result.artifact.manifest.calibration;
+  if (cal.value("method", std::string()) == "temperature") {
+    char buf[256];
+    auto num = [](const nlohmann::json& v) { return v.is_number() ? v.get<double>() : std::nan(""); };
+    std::snprintf(buf, sizeof buf, "calibration: temperature %.4g fitted on %lld validation rows (ECE %.4f -> %.4f)",
+                  cal["temperature"].get<double>(), static_cast<long long>(cal["examples"].get<int64_t>()),
+                  num(cal["ece_before"]), num(cal["ece_after"]));
+    core::info(buf);
+  } else if (cal.contains("reason")) {
+    core::info("calibration: none (" + cal["reason"].get<std::string>() + ")");
+  } else if (cfg.trainer.calibrate == "temperature") {
+    core::info("calibration: none (no validation rows to fit a temperature on; give --val)");
+  }
   const auto& metrics = result.artifact.manifest.metrics;
   TrainRunOutput out;
   out.artifact_dir = artifact_dir;

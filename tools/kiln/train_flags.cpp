@@ -41,6 +41,8 @@ void TrainFlags::add_to(CLI::App& cmd) {
   cmd.add_option("--seed", seed, "Seed for init, shuffling and dropout");
   cmd.add_option("--max-features", max_features, "TF-IDF vocabulary size (0 = all)")->check(CLI::Range(int64_t{0}, int64_t{1} << 31));
   cmd.add_option("--device", device, "cpu | cuda");
+  cmd.add_option("--calibrate", calibrate, "Fit temperature scaling on the validation split: temperature | none")
+      ->check(CLI::IsMember({"temperature", "none"}));
 }
 
 train::RunConfig TrainFlags::resolve() const {
@@ -65,6 +67,7 @@ train::RunConfig TrainFlags::resolve() const {
   if (given("--patience")) t["early_stopping_patience"] = patience;
   if (given("--seed")) t["seed"] = seed;
   if (given("--device")) t["device"] = device;
+  if (given("--calibrate")) t["calibrate"] = calibrate;
   if (given("--lr")) t["optimizer"]["lr"] = lr;
   if (given("--weight-decay")) t["optimizer"]["weight_decay"] = weight_decay;
   if (given("--optimizer")) t["optimizer"]["kind"] = optimizer;

@@ -30,7 +30,7 @@ class TrainFlags {
   int patience = 0;
   uint64_t seed = 0;
   int64_t max_features = 0;
-  std::string optimizer, schedule, loss, class_weight, device;
+  std::string optimizer, schedule, loss, class_weight, device, calibrate;
 };
 
 }  // namespace kiln::cli

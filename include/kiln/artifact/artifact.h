@@ -67,6 +67,12 @@ struct Manifest {
   nlohmann::json data_profile = nlohmann::json::object();  ///< see profile.h
   std::map<std::string, Variant> variants;                 ///< written empty by train
   HeldOutInfo heldout;
+  /// {"method": "temperature", "temperature": T, ...fit details} or {"method": "none"}: how the
+  /// Predictor turns logits into probabilities (softmax(logits / T)). Format 1 and a missing
+  /// section mean none.
+  nlohmann::json calibration = {{"method", "none"}};
+  /// The temperature the calibration section gives (1 for none).
+  [[nodiscard]] double temperature() const;
   nlohmann::json lineage = nlohmann::json::object();       ///< parent artifact, warm starts
 };
 

@@ -43,7 +43,8 @@ class Predictor {
 
   /// The examples' tensors, on the CPU (every preprocessor's).
   [[nodiscard]] nn::Batch encode(const data::Examples& examples) const;
-  /// Logits [examples, classes] on the predictor's device. Under InferenceMode unless `gradients`:
+  /// Logits [examples, classes] on the predictor's device, before calibration (probabilities are
+  /// softmax(logits / manifest().temperature())). Under InferenceMode unless `gradients`:
   /// then autograd records the pass, so gradients reach the model's parameters and any input
   /// tensor of `batch` that requires them (integrated gradients, saliency).
   [[nodiscard]] torch::Tensor forward(const nn::Batch& batch, bool gradients = false) const;

@@ -86,10 +86,11 @@ void register_model_family(ModelFamily family);
 /// family when the tensor is missing or has none.
 [[nodiscard]] int64_t input_vocab_size(const std::string& family, const InputSpec& inputs, const std::string& name);
 
-/// Class probabilities [examples, classes] (float32, on the CPU) of `batch`, forwarded in chunks of
-/// `chunk` examples on `device` under InferenceMode. The one forward + softmax the trainer's
-/// validation and the Predictor share.
+/// Class probabilities [examples, classes] (float32, on the CPU) of `batch`: softmax(logits /
+/// temperature), forwarded in chunks of `chunk` examples on `device` under InferenceMode. The one
+/// forward + softmax the trainer's validation and the Predictor share. temperature 1 = the logits as
+/// they are.
 [[nodiscard]] torch::Tensor predict_proba(Model& model, const Batch& batch, int64_t chunk = 256,
-                                          torch::Device device = torch::kCPU);
+                                          torch::Device device = torch::kCPU, double temperature = 1.0);
 
 }  // namespace kiln::nn

@@ -44,6 +44,10 @@ struct TrainerOptions {
   bool sparse_gradients = true;
   /// "cpu" or "cuda" (where LibTorch has CUDA). Default "cpu".
   std::string device = "cpu";
+  /// After training, "temperature": fit temperature scaling on the validation split (when there is
+  /// one) and store it in the artifact; "none": leave the probabilities as the model gives them.
+  /// Default "temperature".
+  std::string calibrate = "temperature";
   /// Directory for checkpoint files and metrics.jsonl; empty = none. Default empty.
   std::string run_dir;
   /// Continue from run_dir's last checkpoint. Default false.
