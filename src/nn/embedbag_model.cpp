@@ -55,6 +55,11 @@ torch::Tensor EmbedBagModel::embed(const Batch& batch) {
   return h;
 }
 
+std::optional<BagLinearParts> EmbedBagModel::bag_linear_parts() {
+  if (hidden_ || dropout_) return std::nullopt;
+  return BagLinearParts{embedding_->weight, output_->weight, output_->bias, pooling_ == Pooling::kMean};
+}
+
 ModelFamily embedbag_family() {
   ModelFamily family;
   family.name = "embedbag";

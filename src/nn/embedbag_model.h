@@ -53,6 +53,8 @@ class EmbedBagModel : public Model {
   [[nodiscard]] torch::Tensor embed(const Batch& batch) override;
   [[nodiscard]] torch::Tensor classify(const torch::Tensor& pooled) override { return output_->forward(pooled); }
   [[nodiscard]] int64_t embedding_dim() const override { return params_.hidden > 0 ? params_.hidden : params_.dim; }
+  /// The table and the output layer when there is no hidden layer and no dropout.
+  [[nodiscard]] std::optional<BagLinearParts> bag_linear_parts() override;
 
  private:
   EmbedBagParams params_;

@@ -11,13 +11,11 @@
 #include "kiln/core/error.h"
 #include "kiln/train/calibration.h"
 #include "kiln/train/losses.h"
+#include "stages.h"
 
 namespace kiln::pipeline {
 namespace {
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // Up to kMaxHeldOut examples of the validation split, drawn with the run's seed, in split order.
 data::Dataset sample_heldout(const data::Dataset& val, uint64_t seed) {
@@ -59,38 +57,55 @@ nlohmann::json fit_calibration(const artifact::Predictor& predictor, const train
           {"ece_after", ece(torch::softmax(logits / fit.temperature, 1))}};
 }
 
-// What run_pipeline and warm_start share once the preprocessors are fitted and the model is built.
-struct Setup {
-  train::RunConfig config;
-  prep::Preprocessors preprocessors;
-  std::vector<std::string> labels;
-  nn::ModelSpec model_spec;
-  std::shared_ptr<nn::Model> model;
-  KnownLabels train;
-  nlohmann::json lineage = nlohmann::json::object();
-};
+}  // namespace
 
-PipelineResult finish(Setup s, const data::Dataset* val, const data::Dataset* test,
-                      const train::TrainerCallbacks& callbacks, std::chrono::steady_clock::time_point t0,
-                      std::vector<std::string> warnings) {
+Encoded encode_splits(const Setup& s, const data::Dataset* val) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Encoded e;
+  e.train = train::LabeledBatch{prep::encode_all(s.preprocessors, s.train.rows), s.train.y};
+  if (val && val->size() > 0) {
+    e.val_rows = keep_known_labels(*val, s.labels, "validation set");
+    if (!e.val_rows.warning.empty()) e.warnings.push_back(e.val_rows.warning);
+    e.has_val = e.val_rows.rows.size() > 0;
+    if (e.has_val) e.val = train::LabeledBatch{prep::encode_all(s.preprocessors, e.val_rows.rows), e.val_rows.y};
+  }
+  e.seconds = seconds_since(t0);
+  return e;
+}
+
+Setup fit_setup(const train::RunConfig& config, const data::Dataset& train, const std::vector<std::string>& labels) {
+  Setup s;
+  s.config = config;
+  s.labels = labels;
+  s.train = keep_known_labels(train, s.labels, "training set");
+  std::shared_ptr<prep::Preprocessor> pre = prep::make_preprocessor(config.featurizer);
+  pre->fit(s.train.rows);
+  s.preprocessors = {pre};
+  torch::manual_seed(config.trainer.seed);
+  s.model_spec = nn::resolve_spec(config.model);
+  s.model = nn::make_model(s.model_spec, prep::combined_input_spec(s.preprocessors), static_cast<int64_t>(s.labels.size()));
+  return s;
+}
+
+std::vector<std::string> training_labels(const data::Dataset& train) {
+  std::set<std::string> label_set(train.labels.begin(), train.labels.end());
+  if (label_set.size() < 2) {
+    throw DataError("the training set has " + std::to_string(label_set.size()) +
+                    " distinct label(s); a classifier needs at least 2 — check --label-col and the label filter");
+  }
+  return {label_set.begin(), label_set.end()};
+}
+
+PipelineResult assemble(Setup s, Encoded e, train::TrainResult trained, double featurize_seconds, double train_seconds,
+                        const data::Dataset* test, std::vector<std::string> warnings) {
   PipelineResult r;
   r.warnings = std::move(warnings);
+  r.warnings.insert(r.warnings.end(), e.warnings.begin(), e.warnings.end());
+  r.has_val = e.has_val;
+  r.train = std::move(trained);
+  r.featurize_seconds = featurize_seconds;
+  r.train_seconds = train_seconds;
   const auto num_classes = static_cast<int64_t>(s.labels.size());
-  train::LabeledBatch train_rows{prep::encode_all(s.preprocessors, s.train.rows), s.train.y};
-  train::LabeledBatch val_rows;
-  KnownLabels va;
-  if (val && val->size() > 0) {
-    va = keep_known_labels(*val, s.labels, "validation set");
-    if (!va.warning.empty()) r.warnings.push_back(va.warning);
-    r.has_val = va.rows.size() > 0;
-    if (r.has_val) val_rows = train::LabeledBatch{prep::encode_all(s.preprocessors, va.rows), va.y};
-  }
-  r.featurize_seconds = seconds_since(t0);
-
-  t0 = std::chrono::steady_clock::now();
-  r.train = train::train_model(*s.model, train_rows, r.has_val ? &val_rows : nullptr, num_classes, s.config.trainer,
-                               callbacks);
-  r.train_seconds = seconds_since(t0);
   s.model->to(torch::kCPU);
   s.model->eval();
 
@@ -105,21 +120,21 @@ PipelineResult finish(Setup s, const data::Dataset* val, const data::Dataset* te
   m.training["train_seconds"] = r.train_seconds;
   m.training["featurize_seconds"] = r.featurize_seconds;
   m.training["train_rows"] = s.train.rows.size();
-  m.data_profile = artifact::compute_data_profile(s.train.rows, *s.preprocessors.front(), train_rows.x);
+  m.data_profile = artifact::compute_data_profile(s.train.rows, *s.preprocessors.front(), e.train.x);
   m.lineage = s.lineage;
   r.artifact.preprocessors = s.preprocessors;
   r.artifact.model = s.model;
 
   if (s.config.trainer.calibrate == "temperature" && r.has_val) {
-    m.calibration = fit_calibration(artifact::Predictor(r.artifact), val_rows, num_classes);
+    m.calibration = fit_calibration(artifact::Predictor(r.artifact), e.val, num_classes);
   }
   // Validation and test metrics through the Predictor: the numbers kiln evaluate prints.
   const artifact::Predictor predictor(r.artifact);
   nlohmann::json metrics = nlohmann::json::object();
   if (r.has_val) {
-    r.val_metrics = evaluate(predictor, va.rows, "validation set").metrics;
+    r.val_metrics = evaluate(predictor, e.val_rows.rows, "validation set").metrics;
     metrics["validation"] = train::to_json(r.val_metrics, s.labels);
-    r.heldout = sample_heldout(va.rows, s.config.trainer.seed);
+    r.heldout = sample_heldout(e.val_rows.rows, s.config.trainer.seed);
   }
   if (test && test->size() > 0) {
     const KnownLabels te = keep_known_labels(*test, s.labels, "test set");
@@ -132,6 +147,21 @@ PipelineResult finish(Setup s, const data::Dataset* val, const data::Dataset* te
   }
   m.metrics = metrics;
   return r;
+}
+
+namespace {
+
+PipelineResult finish(Setup s, const data::Dataset* val, const data::Dataset* test,
+                      const train::TrainerCallbacks& callbacks, std::chrono::steady_clock::time_point t0,
+                      std::vector<std::string> warnings) {
+  Encoded e = encode_splits(s, val);
+  const double featurize_seconds = seconds_since(t0);
+  const auto t1 = std::chrono::steady_clock::now();
+  auto trained = train::train_model(*s.model, e.train, e.has_val ? &e.val : nullptr,
+                                    static_cast<int64_t>(s.labels.size()), s.config.trainer, callbacks);
+  const double train_seconds = seconds_since(t1);
+  return assemble(std::move(s), std::move(e), std::move(trained), featurize_seconds, train_seconds, test,
+                  std::move(warnings));
 }
 
 }  // namespace
@@ -178,23 +208,9 @@ Evaluation evaluate(const artifact::Predictor& predictor, const data::Dataset& d
 PipelineResult run_pipeline(const train::RunConfig& config, const data::Dataset& train, const data::Dataset* val,
                             const data::Dataset* test, const train::TrainerCallbacks& callbacks) {
   train::validate(config.trainer);
-  std::set<std::string> label_set(train.labels.begin(), train.labels.end());
-  if (label_set.size() < 2) {
-    throw DataError("the training set has " + std::to_string(label_set.size()) +
-                    " distinct label(s); a classifier needs at least 2 — check --label-col and the label filter");
-  }
-  Setup s;
-  s.config = config;
-  s.labels.assign(label_set.begin(), label_set.end());
+  const auto labels = training_labels(train);
   const auto t0 = std::chrono::steady_clock::now();
-  s.train = keep_known_labels(train, s.labels, "training set");
-  std::shared_ptr<prep::Preprocessor> pre = prep::make_preprocessor(config.featurizer);
-  pre->fit(s.train.rows);
-  s.preprocessors = {pre};
-  torch::manual_seed(config.trainer.seed);
-  s.model_spec = nn::resolve_spec(config.model);
-  s.model = nn::make_model(s.model_spec, prep::combined_input_spec(s.preprocessors), static_cast<int64_t>(s.labels.size()));
-  return finish(std::move(s), val, test, callbacks, t0, {});
+  return finish(fit_setup(config, train, labels), val, test, callbacks, t0, {});
 }
 
 PipelineResult warm_start(const artifact::Artifact& parent, const train::RunConfig& config, const data::Dataset& train,

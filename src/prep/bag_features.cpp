@@ -1,5 +1,6 @@
 // The bag-of-features preprocessors: "tfidf" (scikit-learn's TfidfVectorizer) and "hashed_ngrams"
 // (words and word n-grams hashed into buckets). Both produce bag_indices / bag_offsets / bag_weights.
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <set>
@@ -7,6 +8,7 @@
 
 #include "bag_features.h"
 #include "kiln/core/error.h"
+#include "kiln/core/parallel.h"
 #include "kiln/text/analyzer.h"
 #include "kiln/text/hashing_vectorizer.h"
 #include "kiln/text/tfidf.h"
@@ -204,15 +206,46 @@ class TfidfPreprocessor final : public Preprocessor {
   mutable std::unique_ptr<text::Analyzer> analyzer_;
 };
 
-// Words and word n-grams hashed into buckets (fastText's bucket trick), counts as weights.
+// The bucket of character n-gram `gram`: hashed with another seed than words, so that the n-gram
+// "the" of "there" and the word "the" get different rows (fastText keeps them apart too).
+int32_t char_gram_bucket(std::string_view gram, int64_t buckets) {
+  const int64_t h = text::murmurhash3_32(gram, 0x6b696c6eU);
+  return static_cast<int32_t>((h < 0 ? -h : h) % buckets);
+}
+
+// fastText's subwords of one word: the character n-grams, minn <= n <= maxn code points, of
+// "<" + word + ">", leaving out the lone "<" and ">" (computeSubwords in fastText's dictionary.cc).
+void add_char_grams(std::string_view word, int minn, int maxn, int64_t buckets, std::string& padded,
+                    std::vector<int32_t>& out) {
+  padded.assign("<");
+  padded.append(word);
+  padded.push_back('>');
+  const std::size_t size = padded.size();
+  for (std::size_t i = 0; i < size; ++i) {
+    if ((static_cast<unsigned char>(padded[i]) & 0xC0) == 0x80) continue;
+    std::size_t j = i;
+    for (int n = 1; j < size && n <= maxn; ++n) {
+      ++j;
+      while (j < size && (static_cast<unsigned char>(padded[j]) & 0xC0) == 0x80) ++j;
+      if (n >= minn && !(n == 1 && (i == 0 || j == size))) {
+        out.push_back(char_gram_bucket(std::string_view(padded).substr(i, j - i), buckets));
+      }
+    }
+  }
+}
+
+// Words and word n-grams hashed into buckets (fastText's bucket trick), counts as weights; with
+// char_ngram_range, also each word's character n-grams (fastText's subword information).
 // Stateless: fit() learns nothing, so it suits streams and many machines.
 class HashedNgramPreprocessor final : public Preprocessor {
  public:
-  HashedNgramPreprocessor(AnalyzerOptions a, HashingOptions h) : hv_(a, h) {}
+  HashedNgramPreprocessor(AnalyzerOptions a, HashingOptions h, int minn, int maxn) : hv_(a, h), minn_(minn), maxn_(maxn) {}
   [[nodiscard]] std::string type() const override { return "hashed_ngrams"; }
   void fit(const data::Examples&) override {}
   [[nodiscard]] nn::Batch encode(const data::Examples& examples) const override {
-    auto counts = hv_.transform(texts_of(examples, "hashed_ngrams"));
+    const auto& texts = texts_of(examples, "hashed_ngrams");
+    if (maxn_ > 0) return bag_batch(with_char_grams(texts));
+    auto counts = hv_.transform(texts);
     CsrMatrix<float> out;
     out.rows = counts.rows;
     out.cols = counts.cols;
@@ -224,20 +257,71 @@ class HashedNgramPreprocessor final : public Preprocessor {
   [[nodiscard]] nn::InputSpec input_spec() const override { return bag_input_spec(hv_.options().n_features); }
   [[nodiscard]] json options() const override {
     const auto& a = hv_.analyzer().options();
-    return {{"lowercase", a.lowercase},
-            {"ngram_range", {a.ngram_min, a.ngram_max}},
-            {"cjk", a.cjk},
-            {"buckets", hv_.options().n_features}};
+    json j = {{"lowercase", a.lowercase},
+              {"ngram_range", {a.ngram_min, a.ngram_max}},
+              {"cjk", a.cjk},
+              {"buckets", hv_.options().n_features}};
+    if (maxn_ > 0) j["char_ngram_range"] = {minn_, maxn_};
+    return j;
   }
   [[nodiscard]] StateFiles state_files() const override { return {}; }
   [[nodiscard]] std::string feature_name(int64_t j) const override { return "bucket:" + std::to_string(j); }
 
  private:
+  // Word n-gram buckets (as HashingVectorizer without signs) plus the character n-grams of every
+  // single-word term; per row, columns ascending with their counts.
+  [[nodiscard]] CsrMatrix<float> with_char_grams(const std::vector<std::string>& docs) const {
+    const std::size_t n = docs.size();
+    struct Rows {
+      std::vector<int64_t> ends;
+      std::vector<int32_t> cols;
+      std::vector<float> counts;
+    };
+    std::vector<Rows> chunks(core::chunk_count(n));
+    const int64_t buckets = hv_.options().n_features;
+    core::parallel_chunks(n, [&](std::size_t begin, std::size_t end, std::size_t chunk) {
+      Rows& rows = chunks[chunk];
+      text::AnalyzerScratch scratch;
+      std::vector<std::string_view> terms;
+      std::vector<int32_t> ids;
+      std::string padded;
+      for (std::size_t d = begin; d < end; ++d) {
+        hv_.analyzer().analyze(docs[d], scratch, terms);
+        ids.clear();
+        for (std::string_view t : terms) {
+          ids.push_back(text::hash_term(t, hv_.options()).column);
+          if (t.find(' ') == std::string_view::npos) add_char_grams(t, minn_, maxn_, buckets, padded, ids);
+        }
+        std::sort(ids.begin(), ids.end());
+        for (std::size_t k = 0; k < ids.size();) {
+          const int32_t col = ids[k];
+          std::size_t m = k;
+          while (m < ids.size() && ids[m] == col) ++m;
+          rows.cols.push_back(col);
+          rows.counts.push_back(static_cast<float>(m - k));
+          k = m;
+        }
+        rows.ends.push_back(static_cast<int64_t>(rows.cols.size()));
+      }
+    });
+    CsrMatrix<float> out;
+    out.rows = static_cast<int64_t>(n);
+    out.cols = buckets;
+    for (const auto& rows : chunks) {
+      const auto base = static_cast<int64_t>(out.indices.size());
+      for (int64_t e : rows.ends) out.indptr.push_back(base + e);
+      out.indices.insert(out.indices.end(), rows.cols.begin(), rows.cols.end());
+      out.data.insert(out.data.end(), rows.counts.begin(), rows.counts.end());
+    }
+    return out;
+  }
+
   HashingVectorizer hv_;
+  int minn_ = 0, maxn_ = 0;
 };
 
 std::unique_ptr<Preprocessor> make_hashed(const json& spec) {
-  SpecReader r(spec, {"lowercase", "ngram_range", "cjk", "buckets"});
+  SpecReader r(spec, {"lowercase", "ngram_range", "char_ngram_range", "cjk", "buckets"});
   AnalyzerOptions a;
   a.lowercase = r.get("lowercase", true);
   std::tie(a.ngram_min, a.ngram_max) = ngram_from(r, {1, 2});
@@ -247,7 +331,18 @@ std::unique_ptr<Preprocessor> make_hashed(const json& spec) {
   h.n_features = r.get<int64_t>("buckets", int64_t{1} << 18);
   h.alternate_sign = false;
   h.validate("featurizer.");
-  return std::make_unique<HashedNgramPreprocessor>(a, h);
+  int minn = 0, maxn = 0;
+  if (r.has("char_ngram_range")) {
+    const auto& v = r.at("char_ngram_range");
+    if (!v.is_array() || v.size() != 2 || !v[0].is_number_integer() || !v[1].is_number_integer() ||
+        v[0].get<int>() < 1 || v[1].get<int>() < v[0].get<int>() || v[1].get<int>() > 32) {
+      throw ConfigError("featurizer.char_ngram_range must be [min, max] with 1 <= min <= max <= 32 (fastText's "
+                        "-minn/-maxn, e.g. [3, 6]), got " + v.dump());
+    }
+    minn = v[0].get<int>();
+    maxn = v[1].get<int>();
+  }
+  return std::make_unique<HashedNgramPreprocessor>(a, h, minn, maxn);
 }
 
 std::unique_ptr<Preprocessor> load_tfidf(const json& spec, const StateFiles& files) {

@@ -10,11 +10,13 @@
 #include <fstream>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <sstream>
 
 #include "kiln/core/error.h"
 #include "kiln/train/metrics.h"
+#include "bag_sgd.h"
 #include "checkpoint.h"
 
 namespace fs = std::filesystem;
@@ -116,6 +118,22 @@ void validate(const TrainerOptions& o) {
   validate(o.optimizer);
   validate(o.schedule);
   validate(o.loss);
+  if (o.solver != "minibatch" && o.solver != "per_example") fail("solver", "minibatch or per_example", "'" + o.solver + "'");
+  if (o.solver_threads < 1) fail("solver_threads", ">= 1", std::to_string(o.solver_threads));
+  if (o.solver == "per_example") {
+    auto need = [](const std::string& field, const std::string& rule, const std::string& got) {
+      throw ConfigError("train.solver per_example needs " + field + " " + rule + " (one plain SGD step per example), got " +
+                        got + "; set it or use train.solver minibatch");
+    };
+    if (o.batch_size != 1) need("train.batch_size", "1", std::to_string(o.batch_size));
+    if (o.optimizer.kind != "sgd") need("train.optimizer", "sgd", "'" + o.optimizer.kind + "'");
+    if (o.optimizer.momentum != 0) need("train.momentum", "0", std::to_string(o.optimizer.momentum));
+    if (effective_weight_decay(o.optimizer) != 0) need("train.weight_decay", "0", std::to_string(effective_weight_decay(o.optimizer)));
+    if (o.grad_clip != 0) need("train.grad_clip", "0", std::to_string(o.grad_clip));
+    if (o.loss.kind != "cross_entropy") need("train.loss", "cross_entropy", "'" + o.loss.kind + "'");
+    if (o.loss.label_smoothing != 0) need("train.label_smoothing", "0", std::to_string(o.loss.label_smoothing));
+    if (o.device != "cpu") need("train.device", "cpu", "'" + o.device + "'");
+  }
 }
 
 namespace {
@@ -207,6 +225,33 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
   std::vector<int> vanishing(named.size(), 0);
   std::vector<bool> warned(named.size(), false);
 
+  // The per-example solver's fused kernel updates the bag table and the output layer in place.
+  const bool per_example = options.solver == "per_example";
+  std::optional<nn::BagLinearParts> bag_parts;
+  std::vector<float> example_weights;
+  if (per_example) {
+    bag_parts = model.bag_linear_parts();
+    if (!bag_parts) {
+      throw ConfigError("train.solver per_example trains models that are a feature bag plus one linear layer (family "
+                        "embedbag with hidden 0 and dropout 0); this model is not — use train.solver minibatch");
+    }
+    const auto counts = class_counts(train.y, num_classes);
+    std::vector<double> w(static_cast<std::size_t>(num_classes), 1.0);
+    if (options.loss.class_weight == "balanced") {
+      std::vector<int64_t> present;
+      for (auto c : counts) if (c > 0) present.push_back(c);
+      const auto bw = balanced_class_weights(present);
+      for (std::size_t c = 0, k = 0; c < counts.size(); ++c) if (counts[c] > 0) w[c] = bw[k++];
+    } else if (options.loss.class_weight == "explicit") {
+      if (static_cast<int64_t>(options.loss.class_weights.size()) != num_classes) {
+        throw ConfigError("loss.class_weights has " + std::to_string(options.loss.class_weights.size()) +
+                          " values but there are " + std::to_string(num_classes) + " classes");
+      }
+      w = options.loss.class_weights;
+    }
+    example_weights.assign(w.begin(), w.end());
+  }
+
   BestWeights best;
   BatchBuffers buffers;
   int64_t global_step = schedule->step_count();
@@ -218,7 +263,38 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
     auto order = epoch_order(n, options.seed, epoch);
     double loss_sum = 0, norm_sum = 0;
     int64_t loss_count = 0, skipped = 0;
-    for (int64_t b = 0; b < batches; ++b) {
+    if (per_example) {
+      torch::NoGradGuard no_grad;
+      BagSgdEpoch run;
+      run.parts = &*bag_parts;
+      run.x = &train.x;
+      run.y = &train.y;
+      run.order = &order;
+      run.class_weights = &example_weights;
+      run.base_lr = schedule->base_lr();
+      run.factor = [&schedule](int64_t step) { return schedule->factor(step); };
+      run.first_step = global_step;
+      run.threads = options.solver_threads;
+      const int64_t step0 = global_step;
+      run.on_block = [&](int64_t done, double block_loss) {
+        if (callbacks.on_step) {
+          callbacks.on_step(StepInfo{epoch, step0 + done, done, n, done, block_loss, schedule->base_lr() * schedule->factor(step0 + done), kNaN});
+        }
+      };
+      const BagSgdResult r = bag_sgd_epoch(run);
+      for (int64_t k = 0; k < n; ++k) schedule->step();
+      global_step += n;
+      if (!r.finite) {
+        log.flush();
+        throw Error("training diverged: a non-finite loss in epoch " + std::to_string(epoch) +
+                    " (per-example SGD); lower the learning rate (--lr)");
+      }
+      loss_sum = r.loss_sum;
+      loss_count = r.examples;
+      log.write({{"type", "step"}, {"epoch", epoch}, {"step", global_step},
+                 {"loss", r.examples ? r.loss_sum / static_cast<double>(r.examples) : kNaN}, {"lr", schedule->lr()}});
+    }
+    for (int64_t b = 0; b < (per_example ? 0 : batches); ++b) {
       const int64_t start = b * options.batch_size;
       const int64_t count = std::min(options.batch_size, n - start);
       torch::Tensor target;
@@ -299,7 +375,7 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
     EpochRecord rec;
     rec.epoch = epoch;
     rec.train_loss = loss_count ? loss_sum / static_cast<double>(loss_count) : kNaN;
-    rec.grad_norm = (batches - skipped) > 0 ? norm_sum / static_cast<double>(batches - skipped) : kNaN;
+    rec.grad_norm = !per_example && (batches - skipped) > 0 ? norm_sum / static_cast<double>(batches - skipped) : kNaN;
     rec.lr = schedule->lr();
     rec.skipped_steps = skipped;
     rec.val_loss = rec.val_accuracy = rec.val_macro_f1 = kNaN;
@@ -344,6 +420,10 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
     }
     if (improved) best.capture(model);
     if (stop) break;
+    if (callbacks.should_stop && epoch < options.epochs && callbacks.should_stop(rec)) {
+      result.stopped_by_callback = true;
+      break;
+    }
   }
 
   // Restore the best epoch's weights (from memory, or from best.pt when it predates a resume).

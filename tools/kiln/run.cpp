@@ -49,8 +49,13 @@ void add_run(CLI::App& app) {
     core::info(config.data.dataset + ": " + std::to_string(ds.size()) + " rows, " +
                std::to_string(report.class_counts_after.size()) + " classes; train " + std::to_string(train_ds.size()) +
                ", validation " + std::to_string(val_ds.size()) + ", test " + std::to_string(test_ds.size()));
-    (void)train_and_save(config, train_ds, val_ds.size() ? &val_ds : nullptr, test_ds.size() ? &test_ds : nullptr,
-                         out, false);
+    const data::Dataset* val = val_ds.size() ? &val_ds : nullptr;
+    const data::Dataset* test = test_ds.size() ? &test_ds : nullptr;
+    if (auto selection = f->train.selection()) {
+      (void)select_and_save(*selection, config.data, train_ds, val, test, out);
+    } else {
+      (void)train_and_save(config, train_ds, val, test, out, false);
+    }
   });
 }
 

@@ -54,8 +54,14 @@ void add_train(CLI::App& app) {
     data::Dataset val_ds, test_ds;
     if (!f->val_file.empty()) val_ds = data::load_labeled(f->val_file, lo, nullptr);
     if (!f->test_file.empty()) test_ds = data::load_labeled(f->test_file, lo, nullptr);
-    (void)train_and_save(config, train_ds, f->val_file.empty() ? nullptr : &val_ds,
-                         f->test_file.empty() ? nullptr : &test_ds, f->out, f->resume);
+    const data::Dataset* val = f->val_file.empty() ? nullptr : &val_ds;
+    const data::Dataset* test = f->test_file.empty() ? nullptr : &test_ds;
+    if (auto selection = f->train.selection()) {
+      if (f->resume) throw ConfigError("--resume continues one model's run; give its --model (or --config) too");
+      (void)select_and_save(*selection, config.data, train_ds, val, test, f->out);
+    } else {
+      (void)train_and_save(config, train_ds, val, test, f->out, f->resume);
+    }
   });
 }
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 
 #include "kiln/artifact/artifact.h"
 #include "kiln/core/atomic_output.h"
@@ -15,45 +16,42 @@ namespace fs = std::filesystem;
 
 namespace kiln::cli {
 
-TrainRunOutput train_and_save(const train::RunConfig& config, const data::Dataset& train_ds, const data::Dataset* val,
-                              const data::Dataset* test, const std::string& out_dir, bool resume) {
-  train::RunConfig cfg = config;
-  cfg.trainer.run_dir = out_dir;
-  cfg.trainer.resume = resume;
-  fs::create_directories(out_dir);
+namespace {
 
-  std::unique_ptr<core::ProgressBar> bar;
+// Progress bars per step and one line per epoch on stderr.
+train::TrainerCallbacks progress_callbacks(int epochs, std::shared_ptr<std::unique_ptr<core::ProgressBar>> bar) {
   train::TrainerCallbacks cb;
-  cb.on_step = [&](const train::StepInfo& s) {
-    if (!bar) {
-      bar = std::make_unique<core::ProgressBar>("epoch " + std::to_string(s.epoch) + "/" + std::to_string(cfg.trainer.epochs),
-                                                s.batches);
+  cb.on_step = [bar, epochs](const train::StepInfo& s) {
+    if (!*bar) {
+      *bar = std::make_unique<core::ProgressBar>("epoch " + std::to_string(s.epoch) + "/" + std::to_string(epochs), s.batches);
     }
-    if (bar->live()) {
+    if ((*bar)->live()) {
       char buf[96];
       std::snprintf(buf, sizeof buf, "loss %.4f lr %.2e", s.loss, s.lr);
-      bar->update(s.batch, buf);
+      (*bar)->update(s.batch, buf);
     }
   };
-  cb.on_epoch = [&](const train::EpochRecord& e) {
+  cb.on_epoch = [bar, epochs](const train::EpochRecord& e) {
     char buf[256];
     if (std::isfinite(e.val_macro_f1)) {
       std::snprintf(buf, sizeof buf, "epoch %d/%d  loss %.4f  val_loss %.4f  val_acc %.4f  val_macro_f1 %.4f  lr %.2e  %s",
-                    e.epoch, cfg.trainer.epochs, e.train_loss, e.val_loss, e.val_accuracy, e.val_macro_f1, e.lr,
+                    e.epoch, epochs, e.train_loss, e.val_loss, e.val_accuracy, e.val_macro_f1, e.lr,
                     core::format_duration(e.seconds).c_str());
     } else {
-      std::snprintf(buf, sizeof buf, "epoch %d/%d  loss %.4f  lr %.2e  %s", e.epoch, cfg.trainer.epochs, e.train_loss,
-                    e.lr, core::format_duration(e.seconds).c_str());
+      std::snprintf(buf, sizeof buf, "epoch %d/%d  loss %.4f  lr %.2e  %s", e.epoch, epochs, e.train_loss, e.lr,
+                    core::format_duration(e.seconds).c_str());
     }
-    if (bar && bar->live()) {
-      bar->finish();
-    }
-    bar.reset();
+    if (*bar && (*bar)->live()) (*bar)->finish();
+    bar->reset();
     core::info(buf);
   };
   cb.on_warning = [](const std::string& w) { core::warn(w); };
+  return cb;
+}
 
-  auto result = pipeline::run_pipeline(cfg, train_ds, val, test, cb);
+// Saves the artifact and prints calibration and the metrics table.
+TrainRunOutput save_and_report(const pipeline::PipelineResult& result, const train::RunConfig& cfg,
+                               const std::string& out_dir) {
   for (const auto& w : result.warnings) core::warn(w);
   if (result.train.stopped_early) {
     core::info("early stopping: no better validation macro-F1 for " +
@@ -90,6 +88,61 @@ TrainRunOutput train_and_save(const train::RunConfig& config, const data::Datase
   }
   std::cout << "artifact: " << artifact_dir << "\n";
   return out;
+}
+
+}  // namespace
+
+TrainRunOutput train_and_save(const train::RunConfig& config, const data::Dataset& train_ds, const data::Dataset* val,
+                              const data::Dataset* test, const std::string& out_dir, bool resume) {
+  train::RunConfig cfg = config;
+  cfg.trainer.run_dir = out_dir;
+  cfg.trainer.resume = resume;
+  fs::create_directories(out_dir);
+  auto bar = std::make_shared<std::unique_ptr<core::ProgressBar>>();
+  const auto result = pipeline::run_pipeline(cfg, train_ds, val, test, progress_callbacks(cfg.trainer.epochs, bar));
+  return save_and_report(result, cfg, out_dir);
+}
+
+TrainRunOutput select_and_save(pipeline::SelectionOptions options, const train::DataConfig& data_config,
+                               const data::Dataset& train_ds, const data::Dataset* val, const data::Dataset* test,
+                               const std::string& out_dir) {
+  fs::create_directories(out_dir);
+  std::string names;
+  for (auto& c : options.candidates) {
+    c.config.data = data_config;
+    names += (names.empty() ? "" : ", ") + c.name;
+  }
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "model selection among %s on validation macro-F1; budget %g passes over the training set%s",
+                names.c_str(), options.budget, options.max_seconds > 0 ? " (capped by --max-time)" : "");
+  core::info(buf);
+  auto bar = std::make_shared<std::unique_ptr<core::ProgressBar>>();
+  pipeline::SelectionCallbacks cb;
+  cb.trainer = [bar](const pipeline::Candidate& c) { return progress_callbacks(c.config.trainer.epochs, bar); };
+  cb.on_start = [](const pipeline::Candidate& c) { core::info("candidate " + c.name); };
+  cb.on_done = [](const pipeline::CandidateReport& r) {
+    char line[256];
+    std::snprintf(line, sizeof line, "candidate %s: %s, best validation macro-F1 %.4f (epoch %d of %d), %.1f s",
+                  r.name.c_str(), r.status.c_str(), std::isfinite(r.val_macro_f1) ? r.val_macro_f1 : 0.0, r.best_epoch,
+                  r.epochs, r.seconds);
+    core::info(std::isfinite(r.val_macro_f1) ? line : "candidate " + r.name + ": " + r.status);
+  };
+  auto selected = pipeline::select_model(options, train_ds, val, test, cb);
+  core::info("validation: " + selected.validation);
+  std::cout << "model selection (validation macro-F1)\n" << pipeline::format_selection_table(selected);
+  const train::RunConfig* winner = nullptr;
+  for (const auto& c : options.candidates) {
+    if (c.name == selected.chosen) winner = &c.config;
+  }
+  // The winner's recipe as a config `kiln train --config` runs again (JSON is YAML).
+  nlohmann::json again = train::to_json(*winner);
+  again["data"] = {{"text_col", data_config.text_col}, {"label_col", data_config.label_col}, {"seed", data_config.seed}};
+  again["train"].erase("solver_threads");
+  const std::string config_file = (fs::path(out_dir) / "selected_config.yaml").string();
+  core::write_file_atomic(config_file, "# kiln train --config " + config_file + " trains the chosen recipe (" +
+                                           selected.chosen + ") again\n" + again.dump(2) + "\n");
+  std::cout << "chosen: " << selected.chosen << " (recipe: " << config_file << ")\n";
+  return save_and_report(selected.result, *winner, out_dir);
 }
 
 std::string artifact_arg(const std::string& dir) {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "kiln/data/dataset.h"
+#include "kiln/pipeline/select.h"
 #include "kiln/train/run_config.h"
 
 namespace kiln::cli {
@@ -18,6 +19,13 @@ struct TrainRunOutput {
 /// `out_dir`) and prints progress (stderr) and the metrics table (stdout).
 TrainRunOutput train_and_save(const train::RunConfig& config, const data::Dataset& train, const data::Dataset* val,
                               const data::Dataset* test, const std::string& out_dir, bool resume);
+
+/// Model selection among `options.candidates` (their data config replaced by `data_config`), then as
+/// train_and_save for the winner; prints the candidate table and writes OUT/selected_config.yaml,
+/// the winner's recipe as a config.
+TrainRunOutput select_and_save(pipeline::SelectionOptions options, const train::DataConfig& data_config,
+                               const data::Dataset& train, const data::Dataset* val, const data::Dataset* test,
+                               const std::string& out_dir);
 
 /// The artifact directory a verb was given: the directory itself, or OUT/model when given a run
 /// directory OUT (said on stderr). Throws ArtifactError naming the fix when neither holds kiln.json.

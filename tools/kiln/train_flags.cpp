@@ -4,6 +4,7 @@
 
 #include "kiln/core/error.h"
 #include "kiln/core/yaml.h"
+#include "kiln/tune/tune_config.h"
 
 namespace kiln::cli {
 
@@ -43,6 +44,55 @@ void TrainFlags::add_to(CLI::App& cmd) {
   cmd.add_option("--device", device, "cpu | cuda");
   cmd.add_option("--calibrate", calibrate, "Fit temperature scaling on the validation split: temperature | none")
       ->check(CLI::IsMember({"temperature", "none"}));
+  cmd.add_option("--budget", budget,
+                 "Model selection (the default without --model/--config): work allowed, in passes over the training "
+                 "set summed over the candidates (default: every candidate's full epochs)")
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--max-time", max_time, "Model selection: wall-clock cap (90s, 5m, 1h); cutting by time is reported");
+}
+
+nlohmann::json TrainFlags::general_patch() const {
+  nlohmann::json t = nlohmann::json::object();
+  if (given("--epochs")) t["epochs"] = epochs;
+  if (given("--patience")) t["early_stopping_patience"] = patience;
+  if (given("--seed")) t["seed"] = seed;
+  if (given("--device")) t["device"] = device;
+  if (given("--calibrate")) t["calibrate"] = calibrate;
+  if (given("--class-weight")) t["loss"]["class_weight"] = class_weight;
+  nlohmann::json patch = nlohmann::json::object();
+  if (!t.empty()) patch["train"] = t;
+  return patch;
+}
+
+std::optional<pipeline::SelectionOptions> TrainFlags::selection() const {
+  static const char* const kSpecific[] = {"--batch-size", "--grad-clip",   "--lr",         "--weight-decay",
+                                          "--optimizer",  "--schedule",    "--warmup-ratio", "--loss",
+                                          "--focal-gamma", "--label-smoothing", "--max-features"};
+  std::string one_model;
+  if (!config_path.empty()) one_model = "--config";
+  else if (!model.empty()) one_model = "--model";
+  for (const char* f : kSpecific) {
+    if (one_model.empty() && given(f)) one_model = f;
+  }
+  if (!one_model.empty()) {
+    for (const char* f : {"--budget", "--max-time"}) {
+      if (given(f)) {
+        throw ConfigError(std::string(f) + " applies to model selection, which " + one_model +
+                          " turns off (it trains one model); drop " + f + " or " + one_model);
+      }
+    }
+    return std::nullopt;
+  }
+  pipeline::SelectionOptions o;
+  o.candidates = pipeline::default_candidates();
+  const auto patch = general_patch();
+  for (auto& c : o.candidates) {
+    train::apply_config(patch, c.config, "flags");
+    train::validate(c.config.trainer);
+  }
+  o.budget = given("--budget") ? budget : pipeline::default_budget(o.candidates);
+  o.max_seconds = max_time.empty() ? 0 : tune::parse_duration(max_time, "--max-time");
+  return o;
 }
 
 train::RunConfig TrainFlags::resolve() const {

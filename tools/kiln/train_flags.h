@@ -3,11 +3,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "kiln/pipeline/select.h"
 #include "kiln/train/run_config.h"
 
 namespace kiln::cli {
@@ -19,6 +21,12 @@ class TrainFlags {
   /// The config to run: --config (or the preset of --model, or the recommended default) with the
   /// given flags applied. Throws ConfigError when --model contradicts the config's model family.
   [[nodiscard]] train::RunConfig resolve() const;
+  /// Model selection when no --model, no --config and no flag that only makes sense for one model
+  /// (--lr, --batch-size, ...) is given: the default candidates with the general flags (--epochs,
+  /// --seed, --device, --calibrate, --patience, --class-weight) applied to each, and --budget (or
+  /// the default budget) and --max-time. std::nullopt: train the one model resolve() gives. Throws
+  /// ConfigError when --budget or --max-time comes with --model/--config or a model-specific flag.
+  [[nodiscard]] std::optional<pipeline::SelectionOptions> selection() const;
   std::string config_path;
   std::string model;
 
@@ -30,7 +38,12 @@ class TrainFlags {
   int patience = 0;
   uint64_t seed = 0;
   int64_t max_features = 0;
-  std::string optimizer, schedule, loss, class_weight, device, calibrate;
+  std::string optimizer, schedule, loss, class_weight, device, calibrate, max_time;
+  double budget = 0;
+  /// The given flags, as a config patch (general ones and model-specific ones apart).
+  [[nodiscard]] nlohmann::json general_patch() const;
+  [[nodiscard]] nlohmann::json specific_patch(const train::RunConfig& c) const;
+  [[nodiscard]] bool given(const char* flag) const { return cmd_ && cmd_->count(flag) > 0; }
 };
 
 }  // namespace kiln::cli

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,17 @@
 #include "kiln/nn/model_spec.h"
 
 namespace kiln::nn {
+
+/// The weights of a model that is a pooled bag embedding followed by one linear layer and nothing
+/// else (no hidden layer, no dropout): logits = weight · pool(table[bag]) + bias. Trainers with a
+/// dedicated kernel for this shape (the per-example SGD solver, fastText's recipe) update these
+/// tensors in place.
+struct BagLinearParts {
+  torch::Tensor table;   ///< [features, dim] float32
+  torch::Tensor weight;  ///< [classes, dim] float32
+  torch::Tensor bias;    ///< [classes] float32
+  bool mean = true;      ///< mean pooling (each row's weights renormalised to sum to 1); false: sum
+};
 
 /// Base of every model family: forward(batch) = classify(embed(batch)).
 /// Thread-safety: forward() under torch::InferenceMode is safe from many threads once the module
@@ -32,6 +44,9 @@ class Model : public torch::nn::Module {
   [[nodiscard]] virtual torch::Tensor classify(const torch::Tensor& pooled) = 0;
   [[nodiscard]] virtual int64_t embedding_dim() const = 0;
   [[nodiscard]] int64_t num_classes() const { return num_classes_; }
+  /// The model's bag + linear weights when it has exactly that shape; std::nullopt otherwise (the
+  /// default).
+  [[nodiscard]] virtual std::optional<BagLinearParts> bag_linear_parts() { return std::nullopt; }
 
   /// Makes every EmbeddingBag table in the model produce sparse row gradients (true) or dense ones
   /// (false, the default). With sparse gradients a backward pass costs O(rows the batch touches),

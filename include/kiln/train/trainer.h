@@ -48,6 +48,17 @@ struct TrainerOptions {
   /// one) and store it in the artifact; "none": leave the probabilities as the model gives them.
   /// Default "temperature".
   std::string calibrate = "temperature";
+  /// "minibatch": the optimizer over mini-batches of `batch_size`, as above. "per_example":
+  /// fastText's recipe for bag + linear models (nn::BagLinearParts: embedbag with hidden 0 and
+  /// dropout 0): one plain SGD step per example, lr = optimizer.lr · the schedule's factor at the
+  /// example's step (steps = examples × epochs; "linear" decays to 0 as fastText does), each
+  /// example's loss scaled by its class weight, run by a fused kernel. Needs batch_size 1,
+  /// optimizer sgd without momentum or weight decay, grad_clip 0, loss cross_entropy without label
+  /// smoothing, device cpu. Default "minibatch".
+  std::string solver = "minibatch";
+  /// per_example solver: threads updating the shared weights without locks (hogwild, as fastText);
+  /// 1 gives the same weights on every run, more are faster but not bit-reproducible. Default 1.
+  int solver_threads = 1;
   /// Directory for checkpoint files and metrics.jsonl; empty = none. Default empty.
   std::string run_dir;
   /// Continue from run_dir's last checkpoint. Default false.
@@ -94,6 +105,9 @@ struct StepInfo {
 struct TrainerCallbacks {
   std::function<void(const StepInfo&)> on_step;
   std::function<void(const EpochRecord&)> on_epoch;
+  /// Asked after each epoch (after on_epoch and the checkpoint): true stops training there, as if
+  /// the run had ended (the best epoch's weights are restored). Model selection prunes with it.
+  std::function<bool(const EpochRecord&)> should_stop;
   std::function<void(const std::string&)> on_warning;
 };
 
@@ -102,6 +116,7 @@ struct TrainResult {
   int best_epoch = 0;           ///< epoch whose weights the model holds at the end
   double best_val_macro_f1 = 0; ///< NaN without validation data
   bool stopped_early = false;
+  bool stopped_by_callback = false;  ///< should_stop returned true
   bool resumed = false;
 };
 

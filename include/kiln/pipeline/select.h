@@ -1,0 +1,91 @@
+// Model selection: a few strong, diverse recipes trained on the same split and compared on the
+// validation split's macro-F1, with asynchronous successive halving (tune::SuccessiveHalvingPruner,
+// one rung per epoch count 1, 3, 9, ...) stopping weak candidates early, under a budget counted in
+// work — passes over the training set summed over candidates — so that the same data and seed
+// choose the same model on any machine and under any load. A wall-clock cap may cut it short, and
+// says so. The winner is calibrated, measured and assembled into the artifact like any run; every
+// candidate's score, epochs, work and time go into the manifest (training.selection).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kiln/pipeline/pipeline.h"
+
+namespace kiln::pipeline {
+
+struct Candidate {
+  std::string name;
+  train::RunConfig config;
+};
+
+/// Kiln's candidates, in the order they run: "fasttext" (hashed words, bigrams and character
+/// n-grams, per-example SGD), "linear" (TF-IDF uni+bigrams, the recommended model), "mlp" (TF-IDF
+/// 5,000 + MLP 512). Each is the preset of that name.
+[[nodiscard]] std::vector<Candidate> default_candidates();
+
+/// The default budget in passes over the training set: every candidate's full epochs (what the
+/// presets ask for). Pruning and early stopping leave most of it unspent.
+[[nodiscard]] double default_budget(const std::vector<Candidate>& candidates);
+
+struct SelectionOptions {
+  std::vector<Candidate> candidates;
+  /// Work allowed, in passes over the training set summed over candidates (> 0). A candidate
+  /// stops when its next epoch would exceed it; candidates it cannot start are skipped.
+  double budget = 0;
+  /// Wall-clock cap in seconds; 0 = none. Cutting by time makes the choice depend on the machine;
+  /// the result says when it happened.
+  double max_seconds = 0;
+  /// Successive halving: a candidate continues past a rung (epochs 1, rf, rf², ...) only if its
+  /// validation macro-F1 there is among the top 1/rf of the candidates that reached it (>= 2).
+  int reduction_factor = 3;
+  /// Share of the training rows held out for validation when no validation set is given. Default 0.1.
+  double val_share = 0.1;
+};
+
+struct CandidateReport {
+  std::string name;
+  /// "chosen", "complete", "pruned at epoch N", "stopped: budget", "skipped: budget",
+  /// "stopped: --max-time", "skipped: --max-time" or "failed: <reason>".
+  std::string status;
+  int epochs = 0;
+  int best_epoch = 0;
+  double val_macro_f1 = 0;  ///< NaN when it did not train
+  double seconds = 0;       ///< featurizing + training
+  double work = 0;          ///< passes over the training set
+  nlohmann::json config;    ///< train::to_json of its run config
+};
+
+struct SelectionResult {
+  PipelineResult result;  ///< the winner's, as run_pipeline gives it
+  std::vector<CandidateReport> candidates;
+  std::string chosen;
+  double budget = 0, work = 0;
+  bool cut_by_time = false;
+  /// How validation was obtained ("the given validation set (N rows)" or "N rows carved ...").
+  std::string validation;
+};
+
+/// Progress hooks: the per-candidate trainer callbacks, and a line when a candidate starts/ends.
+struct SelectionCallbacks {
+  std::function<train::TrainerCallbacks(const Candidate&)> trainer;
+  std::function<void(const Candidate&)> on_start;
+  std::function<void(const CandidateReport&)> on_done;
+};
+
+/// Runs the selection. Without `val` (or with an empty one), options.val_share of the training
+/// rows are split off (stratified, with the first candidate's seed) for validation. Throws
+/// ConfigError for bad options or candidate configs, DataError when no validation split can be
+/// made, Error when every candidate failed.
+[[nodiscard]] SelectionResult select_model(const SelectionOptions& options, const data::Dataset& train,
+                                           const data::Dataset* val, const data::Dataset* test,
+                                           const SelectionCallbacks& callbacks = {});
+
+/// The table the CLI prints: candidate, status, epochs, validation macro-F1, work, seconds.
+[[nodiscard]] std::string format_selection_table(const SelectionResult& result);
+
+}  // namespace kiln::pipeline
