@@ -25,7 +25,7 @@ PY
   fail "python3 is needed to generate the test data"
 }
 
-for model in linear mlp embedbag; do
+for model in linear mlp embedbag fasttext; do
   "$KILN" -q train --train "$tmp/train.csv" --val "$tmp/val.csv" --test "$tmp/test.csv" --model "$model" \
     --epochs 8 --out "$tmp/run-$model" >"$tmp/train-$model.out" 2>"$tmp/train-$model.err" \
     || { cat "$tmp/train-$model.err"; fail "kiln train --model $model failed"; }
@@ -82,10 +82,10 @@ expect_fail() {  # expected-exit-code expected-text command...
   [[ $rc -eq $code ]] || { cat "$tmp/err"; fail "expected exit $code, got $rc: $*"; }
   grep -qF -- "$text" "$tmp/err" || { cat "$tmp/err"; fail "expected '$text' in stderr: $*"; }
 }
-expect_fail 2 "--model: 'forest' is not a registered model family or preset; known: embedbag, linear, mlp" \
+expect_fail 2 "--model: 'forest' is not a registered model family or preset; known: embedbag, fasttext, linear, mlp" \
   "$KILN" train --train "$tmp/train.csv" --model forest --out "$tmp/x"
 # --help lists the families from the registry.
-"$KILN" train --help | grep -qF "Model family or preset: embedbag | linear | mlp" || fail "train --help does not list the model families"
+"$KILN" train --help | grep -qF "Model family or preset: embedbag | fasttext | linear | mlp" || fail "train --help does not list the model families"
 # A run directory (the --out of train) works wherever an artifact is expected, and says which it used.
 printf 'bake the butter in the oven\n' | "$KILN" predict "$tmp/run-linear" >"$tmp/pred-run.jsonl" 2>"$tmp/pred-run.err"
 grep -q '"label":"cooking"' "$tmp/pred-run.jsonl" || fail "predict on a run directory: $(cat "$tmp/pred-run.jsonl")"
@@ -106,4 +106,35 @@ expect_fail 2 "conflicts with" "$KILN" train --train "$tmp/train.csv" --config "
 expect_fail 1 "this is not a Kiln artifact" "$KILN" predict "$tmp" --input "$tmp/test.csv"
 expect_fail 1 "no checkpoint to resume from" "$KILN" train --train "$tmp/train.csv" --resume --out "$tmp/fresh"
 test ! -e "$tmp/x/model" || fail "a failed train left an artifact"
+
+# No --model and no --config: model selection among the candidates, a table, the winner's recipe.
+"$KILN" train --train "$tmp/train.csv" --val "$tmp/val.csv" --test "$tmp/test.csv" --epochs 4 --out "$tmp/sel" \
+  >"$tmp/sel.out" 2>"$tmp/sel.err" || { cat "$tmp/sel.err"; fail "kiln train with model selection failed"; }
+grep -qF "model selection among fasttext, linear, mlp on validation macro-F1; budget 12 passes" "$tmp/sel.err" \
+  || { cat "$tmp/sel.err"; fail "selection did not print its candidates and budget"; }
+for c in fasttext linear mlp; do
+  grep -qE "^$c +(chosen|complete|pruned at epoch [0-9]+|stopped: budget|skipped: budget) " "$tmp/sel.out" \
+    || { cat "$tmp/sel.out"; fail "the selection table has no row for $c"; }
+done
+chosen=$(sed -n 's/^chosen: \([a-z]*\) .*/\1/p' "$tmp/sel.out")
+[[ -n "$chosen" ]] || { cat "$tmp/sel.out"; fail "selection did not say which candidate it chose"; }
+/usr/bin/python3 - "$tmp/sel/model/kiln.json" "$chosen" <<'PY' || fail "the manifest does not record the selection"
+import json, sys
+m = json.load(open(sys.argv[1]))
+sel = m["training"]["selection"]
+assert sel["chosen"] == sys.argv[2], sel["chosen"]
+assert [c["name"] for c in sel["candidates"]] == ["fasttext", "linear", "mlp"], sel["candidates"]
+assert sel["work_passes"] <= sel["budget_passes"] == 12, sel
+PY
+# The written recipe trains the chosen model again, as one model.
+"$KILN" -q train --train "$tmp/train.csv" --val "$tmp/val.csv" --config "$tmp/sel/selected_config.yaml" --out "$tmp/again" \
+  >"$tmp/again.out" 2>"$tmp/again.err" || { cat "$tmp/again.err"; fail "the selected recipe does not train"; }
+grep -q "model selection" "$tmp/again.out" && fail "--config of the selected recipe ran a selection again"
+expect_fail 2 "--budget applies to model selection, which --model turns off (it trains one model); drop --budget or --model" \
+  "$KILN" train --train "$tmp/train.csv" --model linear --budget 5 --out "$tmp/x"
+expect_fail 2 "--max-time applies to model selection, which --lr turns off" \
+  "$KILN" train --train "$tmp/train.csv" --lr 0.1 --max-time 1m --out "$tmp/x"
+expect_fail 2 "--max-time" "$KILN" train --train "$tmp/train.csv" --max-time soon --out "$tmp/x"
+expect_fail 1 "give --val FILE or choose a model with --model NAME" \
+  "$KILN" train --train <(printf 'text,label\na b,x\nc d,y\n') --out "$tmp/x"
 echo "train CLI: all checks passed"

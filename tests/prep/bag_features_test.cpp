@@ -78,3 +78,31 @@ TEST(BagFeatures, CorruptStateIsAnArtifactError) {
   EXPECT_THROW((void)prep::load_preprocessor({{"type", "tfidf"}}, {{"state", R"({"format": "nope"})"}}), ArtifactError);
   EXPECT_THROW((void)prep::load_preprocessor({{"type", "gru"}}, {}), ArtifactError);
 }
+
+TEST(BagFeatures, HashedCharNgramsAreFastTextsSubwords) {
+  // "where" with minn = maxn = 3: <wh whe her ere re> (5 subwords, fastText's computeSubwords) plus
+  // the word itself; "été" counts code points, not bytes: <ét été té> (3) plus the word.
+  auto f = prep::make_preprocessor(
+      {{"type", "hashed_ngrams"}, {"ngram_range", {1, 1}}, {"char_ngram_range", {3, 3}}, {"buckets", 1 << 20}});
+  auto x = f->encode(texts({"where", "été", "where where"}));
+  const auto offsets = ints(x.at(nn::kBagOffsets));
+  const auto weights = floats(x.at(nn::kBagWeights));
+  auto row_sum = [&](std::size_t r) {
+    const int64_t end = r + 1 < offsets.size() ? offsets[r + 1] : static_cast<int64_t>(weights.size());
+    float s = 0;
+    for (int64_t k = offsets[r]; k < end; ++k) s += weights[static_cast<std::size_t>(k)];
+    return s;
+  };
+  EXPECT_FLOAT_EQ(row_sum(0), 6.0f);
+  EXPECT_FLOAT_EQ(row_sum(1), 4.0f);
+  EXPECT_FLOAT_EQ(row_sum(2), 12.0f);  // every feature of "where", counted twice
+  EXPECT_EQ(offsets[2] - offsets[1], 4) << "the subwords of été land in distinct buckets";
+  EXPECT_EQ(f->spec()["char_ngram_range"], nlohmann::json::array({3, 3}));
+  auto g = prep::load_preprocessor(f->spec(), f->state_files());
+  EXPECT_EQ(ints(g->encode(texts({"where"})).at(nn::kBagIndices)), ints(f->encode(texts({"where"})).at(nn::kBagIndices)));
+  // Without char_ngram_range the encoding is what it always was (no subwords).
+  auto plain = prep::make_preprocessor({{"type", "hashed_ngrams"}, {"ngram_range", {1, 1}}, {"buckets", 1 << 20}});
+  EXPECT_EQ(ints(plain->encode(texts({"where"})).at(nn::kBagIndices)).size(), 1u);
+  const auto msg = make_error({{"type", "hashed_ngrams"}, {"char_ngram_range", {4, 2}}});
+  EXPECT_NE(msg.find("featurizer.char_ngram_range must be [min, max] with 1 <= min <= max <= 32"), std::string::npos) << msg;
+}

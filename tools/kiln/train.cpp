@@ -56,8 +56,9 @@ void add_train(CLI::App& app) {
     if (!f->test_file.empty()) test_ds = data::load_labeled(f->test_file, lo, nullptr);
     const data::Dataset* val = f->val_file.empty() ? nullptr : &val_ds;
     const data::Dataset* test = f->test_file.empty() ? nullptr : &test_ds;
-    if (auto selection = f->train.selection()) {
-      if (f->resume) throw ConfigError("--resume continues one model's run; give its --model (or --config) too");
+    // Selection keeps no checkpoints (candidates live in memory), so --resume means one model's run.
+    auto selection = f->resume ? std::nullopt : f->train.selection();
+    if (selection) {
       (void)select_and_save(*selection, config.data, train_ds, val, test, f->out);
     } else {
       (void)train_and_save(config, train_ds, val, test, f->out, f->resume);

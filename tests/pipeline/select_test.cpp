@@ -1,0 +1,128 @@
+// Model selection: every candidate is reported, the winner is the best on validation, the budget
+// (in passes over the training set) is respected exactly, and what cannot run says why.
+#include "kiln/pipeline/select.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "kiln/core/error.h"
+
+using namespace kiln;
+
+namespace {
+
+data::Dataset topics(int n, uint32_t seed) {
+  const std::vector<std::string> labels = {"astro", "cook", "sail"};
+  const std::map<std::string, std::vector<std::string>> words = {
+      {"astro", {"star", "planet", "orbit", "comet", "galaxy", "moon"}},
+      {"cook", {"bread", "flour", "oven", "salt", "butter", "sugar"}},
+      {"sail", {"boat", "wind", "harbor", "wave", "anchor", "mast"}}};
+  const std::vector<std::string> common = {"the", "a", "of", "and", "to", "in", "is"};
+  std::mt19937 rng(seed);
+  data::Dataset ds;
+  for (int i = 0; i < n; ++i) {
+    const std::string& label = labels[rng() % labels.size()];
+    std::string text;
+    const int len = 4 + static_cast<int>(rng() % 6);
+    for (int k = 0; k < len; ++k) {
+      const auto& pool = rng() % 3 ? common : words.at(label);
+      text += (k ? " " : "") + pool[rng() % pool.size()];
+    }
+    ds.texts.push_back(text);
+    ds.labels.push_back(label);
+  }
+  return ds;
+}
+
+pipeline::SelectionOptions small_options() {
+  pipeline::SelectionOptions o;
+  o.candidates = pipeline::default_candidates();
+  for (auto& c : o.candidates) {
+    c.config.trainer.epochs = 3;
+    c.config.trainer.calibrate = "none";
+  }
+  o.candidates[2].config.model.params["hidden"] = {16};  // a small MLP
+  o.budget = pipeline::default_budget(o.candidates);
+  return o;
+}
+
+}  // namespace
+
+TEST(Selection, ReportsEveryCandidateAndChoosesTheBestOnValidation) {
+  const auto train = topics(600, 1), val = topics(150, 2), test = topics(150, 3);
+  const auto r = pipeline::select_model(small_options(), train, &val, &test);
+  ASSERT_EQ(r.candidates.size(), 3u);
+  double best = -1;
+  for (const auto& c : r.candidates) {
+    if (std::isfinite(c.val_macro_f1)) best = std::max(best, c.val_macro_f1);
+  }
+  int chosen = 0;
+  for (const auto& c : r.candidates) {
+    if (c.status == "chosen") {
+      ++chosen;
+      EXPECT_EQ(c.name, r.chosen);
+      EXPECT_DOUBLE_EQ(c.val_macro_f1, best);
+    }
+    EXPECT_GE(c.epochs, 1) << c.name;
+    EXPECT_LE(c.epochs, 3) << c.name;
+  }
+  EXPECT_EQ(chosen, 1);
+  EXPECT_LE(r.work, r.budget);
+  EXPECT_TRUE(r.result.has_test);
+  const auto& sel = r.result.artifact.manifest.training.at("selection");
+  EXPECT_EQ(sel.at("chosen"), r.chosen);
+  EXPECT_EQ(sel.at("candidates").size(), 3u);
+  EXPECT_NE(pipeline::format_selection_table(r).find("val macro-F1"), std::string::npos);
+  // The same data and seed choose the same model with the same scores.
+  const auto again = pipeline::select_model(small_options(), train, &val, &test);
+  EXPECT_EQ(again.chosen, r.chosen);
+  for (std::size_t k = 0; k < r.candidates.size(); ++k) {
+    EXPECT_EQ(again.candidates[k].status, r.candidates[k].status);
+    EXPECT_EQ(again.candidates[k].epochs, r.candidates[k].epochs);
+  }
+}
+
+TEST(Selection, TheBudgetStopsAndSkipsCandidates) {
+  const auto train = topics(400, 4), val = topics(100, 5);
+  auto o = small_options();
+  o.budget = 4;  // 3 epochs of the first candidate, 1 of the second, none of the third
+  const auto r = pipeline::select_model(o, train, &val, nullptr);
+  EXPECT_EQ(r.candidates[0].epochs, 3);
+  EXPECT_EQ(r.candidates[1].epochs, std::min(1, r.candidates[1].epochs));
+  EXPECT_EQ(r.candidates[2].status, "skipped: budget");
+  EXPECT_LE(r.work, 4.0);
+}
+
+TEST(Selection, CarvesValidationFromTrainingWhenNoneIsGiven) {
+  const auto train = topics(500, 6);
+  auto o = small_options();
+  o.candidates.resize(1);
+  o.budget = 3;
+  const auto r = pipeline::select_model(o, train, nullptr, nullptr);
+  EXPECT_NE(r.validation.find("50 rows (10% of the training rows, stratified, seed 42)"), std::string::npos) << r.validation;
+  EXPECT_TRUE(r.result.has_val);
+  EXPECT_EQ(r.result.artifact.manifest.training.at("train_rows"), 450);
+}
+
+TEST(Selection, BadOptionsAreNamed) {
+  const auto train = topics(100, 7);
+  auto o = small_options();
+  o.budget = 0;
+  try {
+    (void)pipeline::select_model(o, train, nullptr, nullptr);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--budget must be a number of passes over the training set > 0"), std::string::npos);
+  }
+  data::Dataset tiny;
+  tiny.texts = {"a b", "c d", "e f"};
+  tiny.labels = {"x", "y", "z"};
+  try {
+    (void)pipeline::select_model(small_options(), tiny, nullptr, nullptr);
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("give --val FILE or choose a model with --model NAME"), std::string::npos) << e.what();
+  }
+}
