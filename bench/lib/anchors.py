@@ -4,8 +4,10 @@ Each subcommand is one timed step of a benchmark, run as its own process so that
 clock covers everything a user would pay (interpreter start-up, imports, CSV parsing, model save).
 
   sklearn-train  MODEL.pkl CSV [CSV ...]   TfidfVectorizer(max_features) + LogisticRegression; pickle
+                 (env MAX_FEATURES, 0 = all; SK_NGRAM_MAX; SK_CLASS_WEIGHT=balanced; SK_MAX_ITER)
   sklearn-predict MODEL.pkl TEST.csv OUT   one predicted label per line
-  fasttext-format OUT.txt CSV [CSV ...]    "__label__L text" lines (text lowercased, newlines -> spaces)
+  fasttext-format OUT.txt CSV [CSV ...]    "__label__L text" lines (text lowercased, newlines -> spaces;
+                                           FT_PUNCT=1 splits punctuation from words as fastText advises)
   fasttext-text   OUT.txt CSV              text only, same normalisation (input of `fasttext predict`)
 
 CSV files are `text,label` with a header, as written by `kiln prepare`. Uses only /usr/bin/python3
@@ -30,20 +32,32 @@ def read_csv(paths):
     return texts, labels
 
 
+_FT_PUNCT = None
+
+
 def fasttext_clean(text):
     # fastText splits on whitespace and treats '\n' as end of example: keep one example per line.
-    return " ".join(text.lower().split())
+    # FT_PUNCT=1: also fastText's documented preprocessing for classification (its tutorial's
+    # sed "s/\([.\!?,'/()]\)/ \1 /g" | tr "[:upper:]" "[:lower:]"), punctuation split from words.
+    global _FT_PUNCT
+    if _FT_PUNCT is None:
+        import re
+        _FT_PUNCT = re.compile(r"([.!?,'/()])") if os.environ.get("FT_PUNCT") == "1" else False
+    text = text.lower()
+    if _FT_PUNCT:
+        text = _FT_PUNCT.sub(r" \1 ", text)
+    return " ".join(text.split())
 
 
-def sklearn_train(model_path, paths, max_features, max_iter, n_jobs):
+def sklearn_train(model_path, paths, max_features, max_iter, n_jobs, class_weight=None, ngram_max=1):
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
     texts, labels = read_csv(paths)
     model = make_pipeline(
-        TfidfVectorizer(max_features=max_features),
-        LogisticRegression(max_iter=max_iter, n_jobs=n_jobs),
+        TfidfVectorizer(max_features=max_features or None, ngram_range=(1, ngram_max)),
+        LogisticRegression(max_iter=max_iter, n_jobs=n_jobs, class_weight=class_weight),
     )
     model.fit(texts, labels)
     tmp = model_path + ".tmp"
@@ -81,7 +95,9 @@ def main(argv):
         sklearn_train(args[0], args[1:],
                       max_features=int(os.environ.get("MAX_FEATURES", "5000")),
                       max_iter=int(os.environ.get("SK_MAX_ITER", "1000")),
-                      n_jobs=int(os.environ.get("THREADS", "2")))
+                      n_jobs=int(os.environ.get("THREADS", "2")),
+                      class_weight=os.environ.get("SK_CLASS_WEIGHT") or None,
+                      ngram_max=int(os.environ.get("SK_NGRAM_MAX", "1")))
     elif cmd == "sklearn-predict" and len(args) == 3:
         sklearn_predict(*args)
     elif cmd == "fasttext-format" and len(args) >= 2:

@@ -40,9 +40,10 @@ fetch_dataset() {
   echo "$path"
 }
 
-# split_dataset CSV DIR: stratified 70/10/20 train/val/test, seed 42 (same split for every system).
+# split_dataset CSV DIR [SEED]: stratified 70/10/20 train/val/test, seed 42 unless given (same split
+# for every system).
 split_dataset() {
-  "$KILN" -q prepare --input "$1" --out "$2" --test-size 0.2 --val-size 0.1 --seed 42 \
+  "$KILN" -q prepare --input "$1" --out "$2" --test-size 0.2 --val-size 0.1 --seed "${3:-42}" \
     --on-bad-utf8 replace --rare-classes train-only > "$2.log" 2>&1 ||
     { cat "$2.log" >&2; die "kiln prepare failed on $1"; }
 }

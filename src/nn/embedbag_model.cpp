@@ -16,7 +16,7 @@ EmbedBagParams parse_embedbag_params(const nlohmann::json& params) {
   const ParamReader reader("embedbag", params, embedbag_default_params());
   EmbedBagParams out;
   out.dim = reader.integer("dim", 1);
-  out.pooling = reader.choice("pooling", {"mean", "sum"});
+  out.pooling = reader.choice("pooling", {"mean", "sum", "sqrtn"});
   out.hidden = reader.integer("hidden", 0);
   out.activation = reader.choice("activation", kActivationNames);
   out.dropout = reader.probability("dropout");
@@ -28,7 +28,7 @@ EmbedBagModel::EmbedBagModel(int64_t input_dim, int64_t num_classes, const Embed
     : Model(num_classes),
       params_(params),
       activation_(activation_from_name(params.activation)),
-      pooling_(params.pooling == "sum" ? Pooling::kSum : Pooling::kMean) {
+      pooling_(params.pooling == "sum" ? Pooling::kSum : params.pooling == "sqrtn" ? Pooling::kSqrtN : Pooling::kMean) {
   embedding_ = register_module(
       "embedding", torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(input_dim, params_.dim).mode(torch::kSum)));
   init_uniform(embedding_->weight, 1.0 / static_cast<double>(params_.dim));
@@ -57,7 +57,10 @@ torch::Tensor EmbedBagModel::embed(const Batch& batch) {
 
 std::optional<BagLinearParts> EmbedBagModel::bag_linear_parts() {
   if (hidden_ || dropout_) return std::nullopt;
-  return BagLinearParts{embedding_->weight, output_->weight, output_->bias, pooling_ == Pooling::kMean};
+  const auto pooling = pooling_ == Pooling::kSum    ? BagLinearParts::Pooling::kSum
+                       : pooling_ == Pooling::kMean ? BagLinearParts::Pooling::kMean
+                                                    : BagLinearParts::Pooling::kSqrtN;
+  return BagLinearParts{embedding_->weight, output_->weight, output_->bias, pooling};
 }
 
 ModelFamily embedbag_family() {

@@ -3,8 +3,8 @@
 //   e = pool_i(w_i * E[indices_i])          E [input_dim, dim]
 //   h = dropout(act(H e + c))                when hidden > 0;  h = dropout(e) otherwise
 //   logits = O h + o
-// Mean pooling renormalises each row's weights to sum to 1; an empty row (or one whose weights sum
-// to 0) pools to the zero vector.
+// Mean pooling renormalises each row's weights to sum to 1 (sqrtn: divides by the root of the sum of
+// their squares); an empty row (or one whose weights sum to 0) pools to the zero vector.
 // Initialisation: E ~ uniform(-1/dim, 1/dim) as in fastText; H xavier; biases zero; O xavier
 // ("xavier", the default) or zeros as in fastText ("fasttext"). Xavier is the default because it
 // trains faster early: with zeros, E gets no gradient on the first step (on an 8-class separable
@@ -30,7 +30,8 @@ namespace kiln::nn {
 struct EmbedBagParams {
   /// Embedding width, >= 1. Default 100 (fastText's -dim).
   int64_t dim = 100;
-  /// "mean" (weights renormalised per row) | "sum". Default "mean".
+  /// "mean" (weights renormalised per row to sum to 1) | "sum" | "sqrtn" (divided by the root of the
+  /// sum of squared weights, TensorFlow's combiner). Default "mean".
   std::string pooling = "mean";
   /// Width of the optional hidden layer; 0 = none. Default 0.
   int64_t hidden = 0;

@@ -226,18 +226,21 @@ torch::Tensor embed_sparse(torch::nn::EmbeddingBag& bag, const SparseBatch& batc
                                    : bag->forward(batch.indices, batch.offsets, w);
   if (pooling == Pooling::kSum) return pooled;
 
-  // Mean: divide each row by the sum of its weights (its entry count when unweighted). Dividing the
+  // Mean: divide each row by the sum of its weights (its entry count when unweighted); sqrtn: by the
+  // root of the sum of their squares. Dividing the
   // pooled sum equals renormalising the weights, at O(batch) instead of O(nnz) extra work.
   const int64_t nnz = batch.indices.size(0);
   const auto ends = torch::cat({batch.offsets.slice(0, 1), torch::full({1}, nnz, batch.offsets.options())});
   const auto counts = ends - batch.offsets;
   torch::Tensor totals;
+  const bool sqrtn = pooling == Pooling::kSqrtN;
   if (w.defined()) {
     const auto row_of_entry = torch::repeat_interleave(torch::arange(rows, counts.options()), counts);
-    totals = torch::zeros({rows}, pooled.options()).index_add_(0, row_of_entry, w);
+    totals = torch::zeros({rows}, pooled.options()).index_add_(0, row_of_entry, sqrtn ? w * w : w);
   } else {
     totals = counts.to(pooled.scalar_type());
   }
+  if (sqrtn) totals = totals.sqrt();
   totals = torch::where(totals == 0, torch::ones_like(totals), totals);
   return pooled / totals.unsqueeze(1);
 }

@@ -27,10 +27,11 @@ struct SparseBatch {
 /// <= nnz, weights undefined or floating [nnz].
 void check_sparse_batch(const SparseBatch& batch, int64_t input_dim);
 
-enum class Pooling { kSum, kMean };
+enum class Pooling { kSum, kMean, kSqrtN };
 
 /// [batch, embedding_dim]: row b is sum_i w_i * E[indices_i] over the row's entries (kSum), or the
-/// same with the row's weights renormalised to sum to 1 (kMean). An empty row, or one whose weights
+/// same with the row's weights renormalised to sum to 1 (kMean), or divided by the root of the sum
+/// of their squares (kSqrtN, TensorFlow's "sqrtn" combiner: sqrt(n) for n unit weights). An empty row, or one whose weights
 /// sum to 0, is the zero vector. Validates `batch` first (check_sparse_batch). When the table is
 /// trained with sparse gradients on the CPU, the backward pass builds the coalesced row gradient
 /// (distinct rows, sorted) in one accumulation instead of torch's per-entry [nnz, dim] gradient.

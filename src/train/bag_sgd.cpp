@@ -18,7 +18,7 @@ struct Tables {
   const int64_t* offsets = nullptr;
   const float* weights = nullptr;
   int64_t rows = 0, nnz = 0;
-  bool mean = true;
+  nn::BagLinearParts::Pooling pooling = nn::BagLinearParts::Pooling::kMean;
   const int64_t* y = nullptr;
   const float* class_weights = nullptr;
 };
@@ -43,10 +43,14 @@ SpanResult run_span(const Tables& t, const int64_t* order, const double* lr, int
     const int64_t begin = t.offsets[i];
     const int64_t end = i + 1 < t.rows ? t.offsets[i + 1] : t.nnz;
     float norm = 1.0F;
-    if (t.mean) {
+    if (t.pooling == nn::BagLinearParts::Pooling::kMean) {
       float sum = 0.0F;
       for (int64_t j = begin; j < end; ++j) sum += t.weights[j];
       norm = sum;
+    } else if (t.pooling == nn::BagLinearParts::Pooling::kSqrtN) {
+      float sum = 0.0F;
+      for (int64_t j = begin; j < end; ++j) sum += t.weights[j] * t.weights[j];
+      norm = std::sqrt(sum);
     }
     const bool empty = !(norm != 0.0F) || begin == end;
     std::fill(h, h + d, 0.0F);
@@ -124,7 +128,7 @@ BagSgdResult bag_sgd_epoch(const BagSgdEpoch& e) {
   t.bias = float_data(p.bias, "output bias");
   t.dim = p.table.size(1);
   t.classes = p.weight.size(0);
-  t.mean = p.mean;
+  t.pooling = p.pooling;
   if (p.weight.size(1) != t.dim || p.bias.size(0) != t.classes) {
     throw ConfigError("the per-example SGD solver: the output layer's shape does not match the embedding table");
   }

@@ -1,6 +1,6 @@
 // The per-example SGD solver's kernel (fastText's recipe) for models that are a pooled bag embedding
 // plus one linear layer (nn::BagLinearParts). For each example, in the given order:
-//   h = pool(w_j · E[i_j])            (mean: weights renormalised to sum to 1; an empty bag is 0)
+//   h = Σ (w_j / norm) E[i_j]         (norm: 1 for sum, Σ w for mean, sqrt(Σ w²) for sqrtn; an empty bag is 0)
 //   p = softmax(W h + b)
 //   g = cw_y · (p − onehot(y))        (the gradient of cw_y · −log p_y with respect to the logits)
 //   E[i_j] −= lr · (w_j / norm) · Wᵀg,   W −= lr · g hᵀ,   b −= lr · g

@@ -88,20 +88,23 @@ RunConfig builtin_embedbag() {
 }
 
 // fastText's supervised recipe with subword information: words, word bigrams and character 3-6-grams
-// of each word hashed into one table, mean-pooled into 64 dimensions, a linear output layer
-// initialised at zero, one SGD step per example at lr 0.5 decaying linearly to 0 (fastText's -lr
-// 0.5 -epoch 10 -wordNgrams 2 -minn 3 -maxn 6 for small data), plus what the macro-F1 Kiln reports
-// asks for: balanced class weights, early stopping on the validation split.
+// of each word hashed into one table (fastText's -wordNgrams 2 -minn 3 -maxn 6), pooled into 64
+// dimensions, a linear output layer initialised at zero, one SGD step per example with the rate
+// decaying linearly to 0 over 10 epochs. Two changes, chosen on Brown's validation split: the bag
+// is divided by the root of its size (sqrtn) rather than averaged, which with ~20 subwords per word
+// keeps the pooled vector and its gradients from shrinking (validation macro-F1 after 1 epoch 0.26
+// instead of 0.05, after 10 0.457 instead of 0.440), at lr 0.1 (0.3: 0.431; 0.05: 0.457); and
+// balanced class weights, for the macro-F1 Kiln reports.
 RunConfig builtin_fasttext() {
   RunConfig c = preset_base();
   c.featurizer = {{"type", "hashed_ngrams"}, {"ngram_range", {1, 2}}, {"char_ngram_range", {3, 6}}, {"buckets", 1 << 19}};
   c.model.family = "embedbag";
-  c.model.params = {{"dim", 64}, {"init", "fasttext"}};
+  c.model.params = {{"dim", 64}, {"pooling", "sqrtn"}, {"init", "fasttext"}};
   c.trainer.solver = "per_example";
   c.trainer.batch_size = 1;
   c.trainer.epochs = 10;
   c.trainer.optimizer.kind = "sgd";
-  c.trainer.optimizer.lr = 0.5;
+  c.trainer.optimizer.lr = 0.1;
   c.trainer.optimizer.weight_decay = 0.0;
   c.trainer.schedule.kind = "linear";
   c.trainer.schedule.warmup_ratio = 0.0;

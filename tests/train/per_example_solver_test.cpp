@@ -69,7 +69,7 @@ train::TrainerOptions sgd_options(const std::string& solver) {
 }  // namespace
 
 TEST(PerExampleSolver, MatchesTheGenericTrainerStepForStep) {
-  for (const char* pooling : {"mean", "sum"}) {
+  for (const char* pooling : {"mean", "sum", "sqrtn"}) {
     const auto data = problem(300, 3, 30, 6);
     const nlohmann::json params = {{"dim", 8}, {"pooling", pooling}, {"init", "xavier"}};
     auto a = embedbag(30, 6, params), b = embedbag(30, 6, params);

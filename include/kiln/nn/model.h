@@ -27,7 +27,8 @@ struct BagLinearParts {
   torch::Tensor table;   ///< [features, dim] float32
   torch::Tensor weight;  ///< [classes, dim] float32
   torch::Tensor bias;    ///< [classes] float32
-  bool mean = true;      ///< mean pooling (each row's weights renormalised to sum to 1); false: sum
+  /// kMean: each row's weights renormalised to sum to 1; kSqrtN: divided by sqrt(Σ w²).
+  enum class Pooling { kSum, kMean, kSqrtN } pooling = Pooling::kMean;
 };
 
 /// Base of every model family: forward(batch) = classify(embed(batch)).
