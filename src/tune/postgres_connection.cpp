@@ -14,12 +14,14 @@ using namespace storage_detail;
 namespace {
 
 const SqlDialect kPostgresDialect{
-    "BIGSERIAL PRIMARY KEY", "BIGINT", "SMALLINT", "DOUBLE PRECISION", " FOR UPDATE",
-    "SELECT (to_regclass('kiln_schema_version') IS NOT NULL)::int, "
+    /*id_column=*/"BIGSERIAL PRIMARY KEY", /*int64_type=*/"BIGINT", /*int16_type=*/"SMALLINT",
+    /*real_type=*/"DOUBLE PRECISION", /*for_update=*/" FOR UPDATE",
+    /*probe_tables=*/"SELECT (to_regclass('kiln_schema_version') IS NOT NULL)::int, "
     "(to_regclass('studies') IS NOT NULL OR to_regclass('trials') IS NOT NULL)::int",
-    // Serializes schema creation between workers that start together.
-    "SELECT pg_advisory_xact_lock(7305451294)",
-    "upgrade Kiln on this worker, or use another database", "create a separate database for Kiln"};
+    // Serializes schema creation between workers that start together (the key is Kiln's own).
+    /*schema_lock=*/"SELECT pg_advisory_xact_lock(7305451294)",
+    /*newer_schema_fix=*/"upgrade Kiln on this worker, or use another database",
+    /*foreign_schema_fix=*/"create a separate database for Kiln"};
 
 /// The server's clock for `{now}`: one value per statement.
 const char* const kNow = "extract(epoch from statement_timestamp())::float8";

@@ -20,11 +20,12 @@ using namespace storage_detail;
 namespace {
 
 const SqlDialect kSqliteDialect{
-    "INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", "INTEGER", "REAL", "",
-    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kiln_schema_version'), "
+    /*id_column=*/"INTEGER PRIMARY KEY AUTOINCREMENT", /*int64_type=*/"INTEGER", /*int16_type=*/"INTEGER",
+    /*real_type=*/"REAL", /*for_update=*/"",  // BEGIN IMMEDIATE holds the write lock
+    /*probe_tables=*/"SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kiln_schema_version'), "
     "EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name IN ('studies', 'trials'))",
-    nullptr,  // BEGIN IMMEDIATE already serializes schema creation
-    "upgrade Kiln, or use another database file", "use a new file for Kiln"};
+    /*schema_lock=*/nullptr,  // BEGIN IMMEDIATE already serializes schema creation
+    /*newer_schema_fix=*/"upgrade Kiln, or use another database file", /*foreign_schema_fix=*/"use a new file for Kiln"};
 
 /// `sql` with $N written ?N (SQLite numbers `$1` by first appearance, not by its digits) and
 /// `{now}` as the parameter after the last one; sets `now_index` to that number (0: no `{now}`).
