@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Study storage speed on SQLite: Kiln's SqliteStorage vs Optuna 3.1's RDBStorage (SQLAlchemy), the
+# Study storage speed on SQLite: Kiln's SQL storage vs Optuna 3.1's RDBStorage (SQLAlchemy), the
 # storage calls one trial costs: create it with 3 parameters (float log, int, categorical), report 3
 # intermediate values, finish it with a value. Each system runs as it ships (Kiln: WAL journal,
 # synchronous=NORMAL; Optuna: SQLAlchemy's SQLite defaults), on a fresh file on disk (bench/out/)
@@ -122,7 +122,7 @@ for i in "${!dirs[@]}"; do
   optuna_template=$(best "$dir" "$PY" "$OUT/optuna_storage_bench.py" "$url" "$TRIALS" template)
   awk -v n="$TRIALS" -v k="$kiln" -v os="$optuna_suggest" -v ot="$optuna_template" -v r="$REPEATS" -v where="${labels[$i]}" 'BEGIN {
     printf "SQLite study storage on %s: %d trials (create with 3 params, 3 reports, finish), best of %d\n", where, n, r
-    printf "  %-44s %8.3f s  %8.3f ms/trial\n", "kiln SqliteStorage", k, 1000 * k / n
+    printf "  %-44s %8.3f s  %8.3f ms/trial\n", "kiln SqlStorage (SQLite)", k, 1000 * k / n
     printf "  %-44s %8.3f s  %8.3f ms/trial\n", "optuna 3.1 RDBStorage (as optimize() calls)", os, 1000 * os / n
     printf "  %-44s %8.3f s  %8.3f ms/trial\n", "optuna 3.1 RDBStorage (template trial)", ot, 1000 * ot / n
     best_optuna = os < ot ? os : ot

@@ -1,6 +1,7 @@
 // Study storage: where every trial's state, parameters, intermediate and final values live.
-// SQLite (a file, no server) by default; PostgreSQL for workers on many machines sharing one study.
-// Both implementations pass the same test suite (tests/tune/storage_test.cpp).
+// One SQL storage (src/tune/sql_storage.h) over two databases: SQLite (a file, no server) by default,
+// PostgreSQL for workers on many machines sharing one study. Both pass the same test suite
+// (tests/tune/storage_test.cpp).
 #pragma once
 
 #include <memory>
