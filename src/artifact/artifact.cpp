@@ -95,7 +95,7 @@ void save_artifact(const std::string& dir, Manifest manifest,
       std::string name = p->type() + (role == "state" ? "" : "." + role) + ".json";
       for (int k = 2; used.count(name); ++k) name = p->type() + "-" + std::to_string(k) + "." + role + ".json";
       used.insert(name);
-      core::write_file_atomic(out.path() / name, contents.empty() || contents.back() == '\n' ? contents : contents + "\n");
+      out.write_file(name, contents.empty() || contents.back() == '\n' ? contents : contents + "\n");
       entry.files[role] = name;
     }
     manifest.preprocessors.push_back(std::move(entry));
@@ -114,8 +114,12 @@ void save_artifact(const std::string& dir, Manifest manifest,
     v.nbytes = static_cast<std::size_t>(c.numel()) * c.element_size();
     views.emplace_back(name, v);
   }
-  core::save_safetensors(out.path() / "model.safetensors", views,
-                         {{"format", "pt"}, {"kiln_format_version", std::to_string(kFormatVersion)}});
+  {
+    core::AtomicFile weights(out, "model.safetensors");
+    core::write_safetensors(weights, views,
+                            {{"format", "pt"}, {"kiln_format_version", std::to_string(kFormatVersion)}});
+    weights.commit();
+  }
   manifest.heldout = {};
   if (heldout && heldout->size() > 0) {
     std::string lines;
@@ -125,10 +129,10 @@ void save_artifact(const std::string& dir, Manifest manifest,
       if (heldout->has_images()) row["image"] = heldout->images[i].path;
       lines += row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     }
-    core::write_file_atomic(out.path() / "heldout.jsonl", lines);
+    out.write_file("heldout.jsonl", lines);
     manifest.heldout = {"heldout.jsonl", static_cast<int64_t>(heldout->size()), "validation split"};
   }
-  core::write_file_atomic(out.path() / "kiln.json", to_json(manifest).dump(2) + "\n");
+  out.write_file("kiln.json", to_json(manifest).dump(2) + "\n");
   out.commit();
 }
 

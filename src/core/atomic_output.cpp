@@ -1,15 +1,17 @@
 #include "kiln/core/atomic_output.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <system_error>
+#include <vector>
 
+#include "kiln/core/env.h"
 #include "kiln/core/error.h"
 
 namespace fs = std::filesystem;
@@ -17,101 +19,227 @@ namespace fs = std::filesystem;
 namespace kiln::core {
 namespace {
 
+constexpr std::size_t kBufferBytes = 64 << 10;
+
 std::atomic<unsigned> g_counter{0};
 
-fs::path temp_sibling(const fs::path& target) {
-  fs::path parent = target.parent_path();
-  if (parent.empty()) parent = ".";
-  std::string name = "." + target.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
-                     std::to_string(g_counter.fetch_add(1));
-  return parent / name;
+fs::path parent_of(const fs::path& p) {
+  fs::path parent = p.parent_path();
+  return parent.empty() ? fs::path(".") : parent;
 }
 
-void ensure_parent(const fs::path& target) {
-  fs::path parent = target.parent_path();
-  if (parent.empty()) return;
-  std::error_code ec;
-  fs::create_directories(parent, ec);
-  if (ec) {
-    throw IoError(parent.string() + ": cannot create directory: " + ec.message() +
-                  "; check the path and its permissions");
+fs::path temp_sibling(const fs::path& target) {
+  return parent_of(target) / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
+                              std::to_string(g_counter.fetch_add(1)));
+}
+
+/// What a person can do about `err`.
+std::string fix_for(int err) {
+  switch (err) {
+    case ENOSPC:
+    case EDQUOT: return "free disk space and retry";
+    case EACCES:
+    case EPERM:
+    case EROFS: return "check that the directory is writable";
+    case EIO: return "check the disk (dmesg) and retry";
+    case ENOENT:
+    case ENOTDIR: return "check the path";
+    default: return "check the path, its permissions and free disk space";
   }
+}
+
+/// "writing out/kiln.json: fsync failed: No space left on device; free disk space and retry".
+[[noreturn]] void fail(const fs::path& target, const char* step, int err) {
+  throw IoError("writing " + target.string() + ": " + step + " failed: " + std::strerror(err) + "; " + fix_for(err));
+}
+
+/// Removes the (empty) directories a failed write created, innermost first; best effort.
+void remove_created(const std::vector<fs::path>& created) {
+  for (auto it = created.rbegin(); it != created.rend(); ++it) (void)current_env().remove(*it);
+}
+
+/// Creates `dir` and its missing parents through the Env, appending those it created to
+/// `created` (outermost first). On failure removes them again and throws IoError.
+void make_directories(const fs::path& dir, const fs::path& for_target, std::vector<fs::path>& created) {
+  if (dir.empty()) return;
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) return;
+  const fs::path parent = dir.parent_path();
+  if (!parent.empty() && parent != dir) make_directories(parent, for_target, created);
+  const int err = current_env().mkdir(dir);
+  if (err == 0) {
+    created.push_back(dir);
+  } else if (!(err == EEXIST && fs::is_directory(dir, ec))) {
+    remove_created(created);
+    throw IoError("writing " + for_target.string() + ": cannot create directory " + dir.string() + ": " +
+                  std::strerror(err) + "; " + fix_for(err));
+  }
+}
+
+/// Removes `path` and, for a directory, everything in it, through the Env; best effort (cleanup of
+/// a temporary: a failure leaves a stray `.NAME.tmp-*` that is safe to delete by hand).
+void remove_tree(const fs::path& path) {
+  std::error_code ec;
+  if (fs::is_directory(fs::symlink_status(path, ec))) {
+    std::vector<fs::path> children;
+    for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) children.push_back(it->path());
+    for (const auto& c : children) remove_tree(c);
+  }
+  (void)current_env().remove(path);
 }
 
 }  // namespace
 
+// ---- AtomicFile --------------------------------------------------------------------------------
+
+AtomicFile::AtomicFile(fs::path target) : target_(std::move(target)), shown_(target_) { open(); }
+
+AtomicFile::AtomicFile(const AtomicDirectory& dir, const fs::path& name)
+    : target_(dir.path() / name), shown_(dir.target() / name) {
+  open();
+}
+
+void AtomicFile::open() {
+  make_directories(target_.parent_path(), shown_, created_);
+  temp_ = temp_sibling(target_);
+  const int err = current_env().open_for_write(temp_, &fd_);
+  if (err != 0) {
+    fd_ = -1;
+    remove_created(created_);
+    fail(shown_, "creating a temporary file", err);
+  }
+  buffer_.reset(new char[kBufferBytes]);
+}
+
+AtomicFile::~AtomicFile() {
+  if (committed_) return;
+  close_fd();
+  (void)current_env().remove(temp_);
+  remove_created(created_);
+}
+
+void AtomicFile::close_fd() {
+  if (fd_ < 0) return;
+  const int fd = fd_;
+  fd_ = -1;
+  (void)current_env().close(fd);
+}
+
+void AtomicFile::write_through(const char* data, std::size_t n) {
+  if (fd_ < 0) throw IoError("writing " + shown_.string() + ": the file was already committed or abandoned");
+  Env& env = current_env();
+  while (n > 0) {
+    std::size_t written = 0;
+    const int err = env.write(fd_, data, std::min<std::size_t>(n, std::size_t{1} << 30), &written);
+    if (err != 0) fail(shown_, "write", err);
+    data += written;
+    n -= written;
+  }
+}
+
+void AtomicFile::flush() {
+  if (buffered_ == 0) return;
+  const std::size_t n = buffered_;
+  buffered_ = 0;
+  write_through(buffer_.get(), n);
+}
+
+void AtomicFile::write(const void* data, std::size_t n) {
+  const char* p = static_cast<const char*>(data);
+  if (buffered_ + n <= kBufferBytes) {
+    if (n > 0) std::memcpy(buffer_.get() + buffered_, p, n);
+    buffered_ += n;
+    return;
+  }
+  flush();
+  if (n >= kBufferBytes) {
+    write_through(p, n);
+  } else {
+    std::memcpy(buffer_.get(), p, n);
+    buffered_ = n;
+  }
+}
+
+void AtomicFile::write(std::string_view bytes) { write(bytes.data(), bytes.size()); }
+
+void AtomicFile::commit() {
+  if (committed_) return;
+  flush();
+  Env& env = current_env();
+  if (int err = env.fsync(fd_); err != 0) fail(shown_, "fsync", err);
+  const int fd = fd_;
+  fd_ = -1;
+  if (int err = env.close(fd); err != 0) fail(shown_, "close", err);
+  if (int err = env.rename(temp_, target_); err != 0) fail(shown_, "rename into place", err);
+  committed_ = true;  // the complete file is in place: nothing left to remove
+  if (int err = env.fsync_dir(parent_of(target_)); err != 0) fail(shown_, "fsync of its directory", err);
+}
+
+void write_file_atomic(const fs::path& path, std::string_view content) {
+  AtomicFile f(path);
+  f.write(content);
+  f.commit();
+}
+
+// ---- AtomicDirectory ---------------------------------------------------------------------------
+
 AtomicDirectory::AtomicDirectory(fs::path target) : target_(std::move(target)) {
   if (target_.filename().empty()) target_ = target_.parent_path();  // "out/" -> "out"
-  if (fs::exists(target_) && !fs::is_directory(target_)) {
+  std::error_code ec;
+  if (fs::exists(target_, ec) && !fs::is_directory(target_, ec)) {
     throw IoError(target_.string() + ": exists and is not a directory; choose another output path");
   }
-  ensure_parent(target_);
+  make_directories(target_.parent_path(), target_, created_);
   temp_ = temp_sibling(target_);
-  std::error_code ec;
-  fs::create_directory(temp_, ec);
-  if (ec) {
-    throw IoError(temp_.string() + ": cannot create temporary output directory: " + ec.message() +
-                  "; check that the parent directory is writable");
+  if (int err = current_env().mkdir(temp_); err != 0) {
+    remove_created(created_);
+    fail(target_, "creating a temporary directory", err);
   }
 }
 
 AtomicDirectory::~AtomicDirectory() {
-  if (!committed_) {
-    std::error_code ec;
-    fs::remove_all(temp_, ec);
-  }
+  if (committed_) return;
+  remove_tree(temp_);
+  remove_created(created_);
+}
+
+void AtomicDirectory::write_file(const fs::path& name, std::string_view content) const {
+  AtomicFile f(*this, name);
+  f.write(content);
+  f.commit();
 }
 
 void AtomicDirectory::commit() {
   if (committed_) return;
+  Env& env = current_env();
+  const fs::path parent = parent_of(target_);
+  if (int err = env.fsync_dir(temp_); err != 0) fail(target_, "fsync of the new directory", err);
   std::error_code ec;
-  fs::path old;
-  if (fs::exists(target_)) {
-    old = temp_sibling(target_);
-    fs::rename(target_, old, ec);
-    if (ec) {
-      throw IoError(target_.string() + ": cannot move the existing output aside: " + ec.message());
-    }
+  if (!fs::exists(target_, ec)) {
+    if (int err = env.rename(temp_, target_); err != 0) fail(target_, "rename into place", err);
+    committed_ = true;
+    if (int err = env.fsync_dir(parent); err != 0) fail(target_, "fsync of its parent directory", err);
+    return;
   }
-  fs::rename(temp_, target_, ec);
-  if (ec) {
-    if (!old.empty()) fs::rename(old, target_, ec);  // put the previous output back
-    throw IoError(target_.string() + ": cannot move output into place: " + ec.message());
+  // Replace: swap in one step where the file system can, so no moment leaves `target` missing.
+  fs::path old;
+  int err = env.exchange(temp_, target_);
+  if (err == 0) {
+    old = temp_;  // now holds the previous output
+  } else if (err == EINVAL || err == ENOSYS || err == ENOTSUP) {
+    old = temp_sibling(target_);
+    if (err = env.rename(target_, old); err != 0) fail(target_, "moving the existing output aside", err);
+    if (err = env.rename(temp_, target_); err != 0) {
+      (void)env.rename(old, target_);  // put the previous output back
+      fail(target_, "rename into place", err);
+    }
+  } else {
+    fail(target_, "swapping the new output into place", err);
   }
   committed_ = true;
-  if (!old.empty()) fs::remove_all(old, ec);
-}
-
-void write_file_atomic(const fs::path& path, std::string_view content) {
-  ensure_parent(path);
-  fs::path tmp = temp_sibling(path);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    throw IoError(path.string() + ": cannot write: " + std::strerror(errno) +
-                  "; check that the directory exists and is writable");
-  }
-  const char* p = content.data();
-  std::size_t left = content.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw IoError(path.string() + ": write failed: " + std::strerror(err) + " (disk full?)");
-    }
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
-  ::fsync(fd);
-  ::close(fd);
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw IoError(path.string() + ": cannot move into place: " + ec.message());
-  }
+  err = env.fsync_dir(parent);
+  remove_tree(old);
+  if (err != 0) fail(target_, "fsync of its parent directory", err);
 }
 
 void require_regular_file(const fs::path& path, std::string_view what) {

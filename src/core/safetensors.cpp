@@ -308,63 +308,6 @@ std::uint64_t checked_header_size(const std::string& source, const unsigned char
                    std::to_string(file_size) + "; copy the file again or re-export the model");
 }
 
-[[noreturn]] void throw_errno(const fs::path& path, const char* what) {
-  throw IoError(path.string() + ": " + what + ": " + std::strerror(errno) +
-                "; check the path, its permissions and free disk space");
-}
-
-/// A file created next to `target` and renamed onto it by commit(); removed if never committed.
-class TempSiblingFile {
- public:
-  explicit TempSiblingFile(fs::path target) : target_(std::move(target)) {
-    static std::atomic<unsigned> counter{0};
-    fs::path parent = target_.parent_path();
-    if (!parent.empty()) {
-      std::error_code ec;
-      fs::create_directories(parent, ec);
-    }
-    temp_ = (parent.empty() ? fs::path(".") : parent) /
-            ("." + target_.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
-             std::to_string(counter.fetch_add(1)));
-    fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw_errno(temp_, "cannot create temporary file");
-  }
-  ~TempSiblingFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(temp_.c_str());
-  }
-  TempSiblingFile(const TempSiblingFile&) = delete;
-  TempSiblingFile& operator=(const TempSiblingFile&) = delete;
-
-  void write(const void* data, std::size_t n) {
-    const char* p = static_cast<const char*>(data);
-    while (n > 0) {
-      ssize_t w = ::write(fd_, p, std::min<std::size_t>(n, std::size_t{1} << 30));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) throw_errno(temp_, "cannot write");
-      p += w;
-      n -= static_cast<std::size_t>(w);
-    }
-  }
-
-  void commit() {
-    if (::fsync(fd_) != 0) throw_errno(temp_, "cannot flush");
-    if (::close(fd_) != 0) {
-      fd_ = -1;
-      throw_errno(temp_, "cannot close");
-    }
-    fd_ = -1;
-    if (::rename(temp_.c_str(), target_.c_str()) != 0) throw_errno(target_, "cannot rename into place");
-    committed_ = true;
-  }
-
- private:
-  fs::path target_;
-  fs::path temp_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
-
 }  // namespace
 
 std::size_t dtype_size(DType dtype) { return info(dtype).size; }
@@ -465,7 +408,14 @@ const TensorView& SafetensorsFile::get(const std::string& name) const {
 
 void save_safetensors(const fs::path& path, const std::vector<std::pair<std::string, TensorView>>& tensors,
                       const std::map<std::string, std::string>& metadata) {
-  const std::string target = path.string();
+  AtomicFile out(path);
+  write_safetensors(out, tensors, metadata);
+  out.commit();
+}
+
+void write_safetensors(AtomicFile& out, const std::vector<std::pair<std::string, TensorView>>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  const std::string target = out.target().string();
   auto bad = [&](const std::string& name, const std::string& what) {
     throw ArtifactError(target + ": cannot write tensor '" + name + "': " + what);
   };
@@ -519,11 +469,9 @@ void save_safetensors(const fs::path& path, const std::vector<std::pair<std::str
 
   unsigned char prefix[8];
   for (int i = 0; i < 8; ++i) prefix[i] = static_cast<unsigned char>(text.size() >> (8 * i));
-  TempSiblingFile out(path);
   out.write(prefix, 8);
   out.write(text.data(), text.size());
   for (std::size_t i : order) out.write(tensors[i].second.data, tensors[i].second.nbytes);
-  out.commit();
 }
 
 }  // namespace kiln::core

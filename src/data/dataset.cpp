@@ -9,6 +9,7 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "kiln/core/atomic_output.h"
 #include "kiln/core/error.h"
 #include "kiln/core/utf8.h"
 
@@ -336,8 +337,12 @@ Dataset load_labeled(const std::string& path, const LoadOptions& options, DataRe
   return ds;
 }
 
-std::string to_csv(const Dataset& ds, const std::vector<std::size_t>& indices,
-                   const std::optional<std::string>& csv_dir) {
+namespace {
+
+// The CSV of rows `indices` of `ds`, passed to `emit` a piece (the header, then one row) at a time.
+template <typename Emit>
+void csv_pieces(const Dataset& ds, const std::vector<std::size_t>& indices, const std::optional<std::string>& csv_dir,
+                Emit&& emit) {
   namespace fs = std::filesystem;
   const bool has_text = ds.has_text(), has_image = ds.has_images();
   ds.check_consistent(ds.size());
@@ -348,12 +353,14 @@ std::string to_csv(const Dataset& ds, const std::vector<std::size_t>& indices,
     target = fs::absolute(csv_dir->empty() ? fs::path(".") : fs::path(*csv_dir)).lexically_normal();
     if (*base == *target) base.reset();
   }
-  std::string out = std::string(has_text || !has_image ? "text," : "") + (has_image ? "image," : "") + "label\n";
+  emit(std::string(has_text || !has_image ? "text," : "") + (has_image ? "image," : "") + "label\n");
+  std::string out;
   for (std::size_t i : indices) {
     if (i >= ds.size()) {
       throw Error("to_csv: row index " + std::to_string(i) + " out of range (dataset has " +
                   std::to_string(ds.size()) + " rows)");
     }
+    out.clear();
     if (has_text) {
       append_csv_field(out, ds.texts[i]);
       out.push_back(',');
@@ -375,8 +382,22 @@ std::string to_csv(const Dataset& ds, const std::vector<std::size_t>& indices,
     }
     append_csv_field(out, ds.labels[i]);
     out.push_back('\n');
+    emit(out);
   }
+}
+
+}  // namespace
+
+std::string to_csv(const Dataset& ds, const std::vector<std::size_t>& indices,
+                   const std::optional<std::string>& csv_dir) {
+  std::string out;
+  csv_pieces(ds, indices, csv_dir, [&](const std::string& piece) { out += piece; });
   return out;
+}
+
+void write_csv(core::AtomicFile& out, const Dataset& ds, const std::vector<std::size_t>& indices,
+               const std::optional<std::string>& csv_dir) {
+  csv_pieces(ds, indices, csv_dir, [&](const std::string& piece) { out.write(piece); });
 }
 
 }  // namespace kiln::data

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <system_error>
 
-#include "child_process.h"
+#include "temp_dir.h"
 #include "dataset_converters.h"
 #include "kiln/core/atomic_output.h"
 #include "kiln/core/error.h"

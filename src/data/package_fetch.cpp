@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "child_process.h"
 #include "kiln/core/error.h"
+#include "kiln/core/subprocess.h"
 
 namespace kiln::data {
 namespace {
@@ -12,33 +12,35 @@ namespace fs = std::filesystem;
 
 constexpr int kStderrLines = 8;
 
-// Runs argv; returns its stdout. Throws IoError with `hint` when the child fails or times out, and
+// Runs argv. Throws IoError with `hint` when the child fails or times out, and
 // with `missing_hint` when the program is not in PATH.
-std::string run_step(const std::vector<std::string>& argv, const fs::path& cwd, int timeout_s,
-                     const std::string& hint, const std::string& missing_hint) {
-  ChildOptions opts;
+void run_step(const std::vector<std::string>& argv, const fs::path& cwd, int timeout_s,
+                const std::string& hint, const std::string& missing_hint) {
+  if (timeout_s < 1) throw ConfigError("timeout must be >= 1 second, got " + std::to_string(timeout_s));
+  core::SubprocessOptions opts;
   opts.cwd = cwd;
   opts.timeout_s = timeout_s;
-  ChildResult r;
+  opts.kill_grace_s = 0;  // nothing to save: stop at once
+  opts.tail_bytes = 64 << 10;
+  core::SubprocessResult r;
   try {
-    r = run_child(argv, opts);
+    r = core::run_subprocess(argv, opts);
   } catch (const IoError& e) {
     std::string msg = e.what();
     if (msg.find("not found in PATH") != std::string::npos && !missing_hint.empty())
       msg += "; " + missing_hint;
     throw IoError(msg);
   }
-  const std::string tail = last_lines(r.err, kStderrLines);
+  const std::string tail = core::last_lines(r.err_tail, kStderrLines);
   const std::string tail_part = tail.empty() ? std::string(" (no output on stderr)")
                                              : ":\n" + tail + "\n";
   if (r.timed_out)
-    throw IoError("`" + command_line(argv) + "` did not finish within " + std::to_string(timeout_s) +
+    throw IoError("`" + core::command_line(argv) + "` did not finish within " + std::to_string(timeout_s) +
                   " s and was stopped" + tail_part + (tail.empty() ? "; " : "") + hint +
                   ", or allow more time with --timeout");
   if (r.exit_code != 0)
-    throw IoError("`" + command_line(argv) + "` failed with exit status " +
+    throw IoError("`" + core::command_line(argv) + "` failed with exit status " +
                   std::to_string(r.exit_code) + tail_part + (tail.empty() ? "; " : "") + hint);
-  return r.out;
 }
 
 std::vector<fs::path> files_with_extension(const fs::path& dir, const std::string& ext) {
@@ -74,7 +76,7 @@ std::vector<fs::path> apt_download(const std::vector<std::string>& packages, con
            "`apt-get download` needs a Debian-based system with apt");
   auto debs = files_with_extension(dir, ".deb");
   if (debs.size() != packages.size())
-    throw IoError("`" + command_line(argv) + "` succeeded but left " + std::to_string(debs.size()) +
+    throw IoError("`" + core::command_line(argv) + "` succeeded but left " + std::to_string(debs.size()) +
                   " .deb files in " + dir.string() + " (expected " +
                   std::to_string(packages.size()) + ")");
   return debs;

@@ -5,6 +5,8 @@
 #include <set>
 #include <sstream>
 
+#include "kiln/core/atomic_output.h"
+
 namespace kiln::data {
 namespace {
 
@@ -62,6 +64,22 @@ PreparedData prepare_data(const std::string& path, const PrepareOptions& options
   if (!p.split.dropped.empty()) splits["dropped"] = split_json(ds, p.split.dropped);
   p.report.splits = std::move(splits);
   return p;
+}
+
+void write_prepared(const std::filesystem::path& out_dir, const PreparedData& p, const nlohmann::json& report) {
+  core::AtomicDirectory out(out_dir);
+  // Image paths are written relative to the split files' final folder.
+  const std::string csv_dir = out.target().string();
+  auto write_split = [&](const char* name, const std::vector<std::size_t>& rows) {
+    core::AtomicFile f(out, name);
+    write_csv(f, p.dataset, rows, csv_dir);
+    f.commit();
+  };
+  write_split("train.csv", p.split.train);
+  write_split("test.csv", p.split.test);
+  if (p.has_val) write_split("val.csv", p.split.val);
+  out.write_file("report.json", report.dump(2) + "\n");
+  out.commit();
 }
 
 std::string summary_table(const PreparedData& prepared, const PrepareOptions& options) {

@@ -30,12 +30,14 @@ void fit_and_write(TfidfVectorizer& v, const std::vector<std::string>& docs, con
   report.fit_s = seconds_since(t);
   t = Clock::now();
   core::AtomicDirectory out(out_dir);
-  write_matrix_market(out.path() / "matrix.mtx", m);
-  if (!v.options().hashing) core::write_file_atomic(out.path() / "vocabulary.txt", vocabulary_lines(v.vocabulary()));
-  if (v.options().use_idf) {
-    core::write_file_atomic(out.path() / "idf.txt", idf_lines(v.idf(), std::is_same_v<T, float>));
+  {
+    core::AtomicFile matrix(out, "matrix.mtx");
+    write_matrix_market(matrix, m);
+    matrix.commit();
   }
-  core::write_file_atomic(out.path() / "tfidf.json", v.to_json() + "\n");
+  if (!v.options().hashing) out.write_file("vocabulary.txt", vocabulary_lines(v.vocabulary()));
+  if (v.options().use_idf) out.write_file("idf.txt", idf_lines(v.idf(), std::is_same_v<T, float>));
+  out.write_file("tfidf.json", v.to_json() + "\n");
   out.commit();
   report.out_dir = out.target().string();
   report.write_s = seconds_since(t);
@@ -96,6 +98,13 @@ class ColumnTexts {
 
 template <typename T>
 void write_matrix_market(const fs::path& path, const CsrMatrix<T>& m) {
+  core::AtomicFile out(path);
+  write_matrix_market(out, m);
+  out.commit();
+}
+
+template <typename T>
+void write_matrix_market(core::AtomicFile& out, const CsrMatrix<T>& m) {
   // Rows go out in batches of about kBatchEntries entries. Each batch's chunks of rows are formatted
   // in parallel, each into its own buffer sized for its longest possible entries and reused by the
   // next batch (a few MB touched in all, not the whole file's size). Fixed-size copies may write
@@ -120,12 +129,10 @@ void write_matrix_market(const fs::path& path, const CsrMatrix<T>& m) {
   const ColumnTexts columns(m.cols, m.nnz());
   std::vector<Part> parts;
 
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) throw IoError(path.string() + ": cannot create; check that the directory is writable");
   std::string header = "%%MatrixMarket matrix coordinate real general\n" + std::to_string(m.rows) + " " +
                        std::to_string(m.cols) + " " + std::to_string(m.nnz()) + "\n";
-  bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
-  for (std::int64_t first = 0; first < m.rows && ok;) {
+  out.write(header);
+  for (std::int64_t first = 0; first < m.rows;) {
     // The batch: rows [first, last), at least one, ending where kBatchEntries entries are reached.
     const auto reach = std::upper_bound(m.indptr.begin() + first + 1, m.indptr.begin() + m.rows + 1,
                                         m.indptr[static_cast<std::size_t>(first)] + kBatchEntries);
@@ -165,16 +172,16 @@ void write_matrix_market(const fs::path& path, const CsrMatrix<T>& m) {
       part.size = static_cast<std::size_t>(p - part.bytes.get());
     });
     for (std::size_t k = 0; k < core::chunk_count(batch_rows); ++k) {
-      ok = ok && std::fwrite(parts[k].bytes.get(), 1, parts[k].size, f) == parts[k].size;
+      out.write(parts[k].bytes.get(), parts[k].size);
     }
     first = last;
   }
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok) throw IoError(path.string() + ": write failed (disk full?)");
 }
 
 template void write_matrix_market<float>(const fs::path&, const CsrMatrix<float>&);
 template void write_matrix_market<double>(const fs::path&, const CsrMatrix<double>&);
+template void write_matrix_market<float>(core::AtomicFile&, const CsrMatrix<float>&);
+template void write_matrix_market<double>(core::AtomicFile&, const CsrMatrix<double>&);
 
 std::string vocabulary_lines(const std::vector<std::string>& terms) {
   std::string s;

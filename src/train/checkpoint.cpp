@@ -2,6 +2,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <exception>
 #include <filesystem>
 #include <mutex>
 
@@ -24,17 +25,32 @@ std::string tensor_bytes(const torch::Tensor& t) {
   return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), static_cast<std::size_t>(c.numel()));
 }
 
+// Streams the archive into one core::AtomicFile: the previous `path` stays until the new one is
+// complete and synced.
 void save_archive_atomic(torch::serialize::OutputArchive& archive, const fs::path& path) {
-  fs::path tmp = path;
-  tmp += ".tmp";
+  core::AtomicFile out(path);
+  // LibTorch's zip writer calls this for each piece. A failed write is kept and rethrown once the
+  // writer is done: reporting a short write to it instead makes it throw, and its destructor may
+  // throw again while that exception unwinds (std::terminate). Later pieces are dropped.
+  std::exception_ptr write_error;
   try {
-    archive.save_to(tmp.string());
+    archive.save_to([&](const void* data, std::size_t n) -> std::size_t {
+      if (!write_error) {
+        try {
+          out.write(data, n);
+        } catch (...) {
+          write_error = std::current_exception();
+        }
+      }
+      return n;
+    });
   } catch (const c10::Error& e) {
-    throw IoError(path.string() + ": cannot write checkpoint: " + e.what_without_backtrace());
+    if (write_error) std::rethrow_exception(write_error);
+    throw IoError("writing " + path.string() + ": cannot serialize the checkpoint: " + e.what_without_backtrace() +
+                  "; check free disk space and retry");
   }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw IoError(path.string() + ": cannot move checkpoint into place: " + ec.message());
+  if (write_error) std::rethrow_exception(write_error);
+  out.commit();
 }
 
 torch::Tensor cpu_rng_state() {

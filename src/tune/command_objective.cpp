@@ -6,7 +6,7 @@
 #include <regex>
 
 #include "format.h"
-#include "kiln/tune/child_stream.h"
+#include "kiln/core/subprocess.h"
 
 namespace kiln::tune {
 namespace {
@@ -63,7 +63,7 @@ ObjectiveResult CommandObjective::run(TrialContext& ctx) {
   const bool has_intermediate = !spec_.intermediate_regex.empty();
   const std::regex inter_re = has_intermediate ? std::regex(spec_.intermediate_regex, std::regex::ECMAScript) : std::regex();
 
-  ChildStreamOptions opts;
+  core::SubprocessOptions opts;
   opts.cwd = spec_.cwd.empty() ? ctx.dir() : std::filesystem::path(spec_.cwd);
   opts.timeout_s = spec_.timeout_s;
   for (const auto& [name, value] : ctx.params().items()) opts.env.emplace_back(param_env_name(name), param_text(value));
@@ -77,7 +77,7 @@ ObjectiveResult CommandObjective::run(TrialContext& ctx) {
   std::string bad_intermediate;
   const std::string command = command_for(ctx.params());
 
-  const auto on_line = [&](OutputStream, const std::string& line) {
+  const auto on_line = [&](core::OutputStream, const std::string& line) {
     std::smatch m;
     if (std::regex_search(line, m, metric_re)) last_capture = m[1].str();
     if (has_intermediate && std::regex_search(line, m, inter_re)) {
@@ -96,7 +96,7 @@ ObjectiveResult CommandObjective::run(TrialContext& ctx) {
     }
     return true;
   };
-  const ChildStreamResult r = run_streaming({"/bin/sh", "-c", command}, opts, on_line, &ctx.interrupted());
+  const core::SubprocessResult r = core::run_subprocess({"/bin/sh", "-c", command}, opts, on_line, &ctx.interrupted());
 
   ObjectiveResult result;
   const std::string tail = last_lines(r.out_tail + "\n" + r.err_tail, 20);

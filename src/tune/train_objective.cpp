@@ -8,7 +8,7 @@
 #include "format.h"
 #include "kiln/core/atomic_output.h"
 #include "kiln/core/error.h"
-#include "kiln/tune/child_stream.h"
+#include "kiln/core/subprocess.h"
 
 namespace kiln::tune {
 namespace {
@@ -108,10 +108,10 @@ ObjectiveResult TrainObjective::run(TrialContext& ctx) {
   std::map<int64_t, double> by_epoch;
   bool pruned = false;
   std::optional<double> last;
-  const auto on_line = [&](OutputStream stream, const std::string& line) {
+  const auto on_line = [&](core::OutputStream stream, const std::string& line) {
     int64_t epoch = 0;
     double value = 0;
-    if (stream != OutputStream::kStderr || !parse_epoch_line(line, spec_.metric, epoch, value)) return true;
+    if (stream != core::OutputStream::kStderr || !parse_epoch_line(line, spec_.metric, epoch, value)) return true;
     by_epoch[epoch] = value;
     last = value;
     if (ctx.report(epoch, value)) {
@@ -120,11 +120,11 @@ ObjectiveResult TrainObjective::run(TrialContext& ctx) {
     }
     return true;
   };
-  ChildStreamOptions opts;
+  core::SubprocessOptions opts;
   opts.cwd = ctx.dir();
   opts.timeout_s = spec_.timeout_s;
   const auto argv = command_for(config_path, run_dir);
-  const ChildStreamResult r = run_streaming(argv, opts, on_line, &ctx.interrupted());
+  const core::SubprocessResult r = core::run_subprocess(argv, opts, on_line, &ctx.interrupted());
   // Resume files (tens of MB per trial) serve only `kiln train --resume`, which trials never use.
   for (const char* name : {"checkpoint.pt", "checkpoint.json", "best.pt"}) {
     std::error_code ec;

@@ -4,8 +4,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
+#include "kiln/core/env.h"
 #include "kiln/core/error.h"
+#include "lib/fault_env.h"
 
 namespace fs = std::filesystem;
 
@@ -69,4 +72,139 @@ TEST(ReadFile, MissingAndDirectoryNameThePath) {
   } catch (const kiln::IoError& e) {
     EXPECT_NE(std::string(e.what()).find("is a directory"), std::string::npos) << e.what();
   }
+}
+
+// ---- the one writer under the Env seam ---------------------------------------------------------
+
+TEST(AtomicFile, StreamedWritesAppearOnlyOnCommit) {
+  fs::path root = fresh_dir("stream");
+  const std::string big(200000, 'x');  // more than the writer's buffer
+  {
+    kiln::core::AtomicFile f(root / "sub" / "out.txt");
+    f.write("head\n");
+    f.write(big);
+    f.write("tail\n");
+    EXPECT_FALSE(fs::exists(root / "sub" / "out.txt"));
+    f.commit();
+  }
+  EXPECT_EQ(kiln::core::read_file(root / "sub" / "out.txt"), "head\n" + big + "tail\n");
+  {
+    kiln::core::AtomicFile f(root / "sub" / "out.txt");
+    f.write("abandoned");
+  }
+  EXPECT_EQ(kiln::core::read_file(root / "sub" / "out.txt"), "head\n" + big + "tail\n");
+  EXPECT_EQ(kiln::faults::temporaries(kiln::faults::snapshot(root)), "");
+}
+
+TEST(AtomicFile, EveryFailedStepLeavesTheOldFileOrTheNewOne) {
+  fs::path root = fresh_dir("file_faults");
+  const fs::path file = root / "a" / "b" / "c.txt";
+  const long fresh = kiln::faults::check_every_failure(
+      root, [&] { fs::remove_all(root / "a"); }, [&] { kiln::core::write_file_atomic(file, "new\n"); });
+  EXPECT_EQ(fresh, 2 + 6);  // mkdir a, a/b; open, write, fsync, close, rename, fsync_dir
+  const long replace = kiln::faults::check_every_failure(
+      root, [&] { kiln::core::write_file_atomic(file, "old contents\n"); },
+      [&] { kiln::core::write_file_atomic(file, std::string(300000, 'n')); });
+  EXPECT_EQ(replace, 6);  // as above without mkdir; one write: large pieces bypass the buffer
+}
+
+TEST(AtomicFile, MessageNamesTheFileTheStepTheReasonAndTheFix) {
+  fs::path root = fresh_dir("file_message");
+  const std::vector<std::pair<long, std::string>> cases = {
+      {0, "creating a temporary file failed: No space left on device; free disk space and retry"},
+      {1, "write failed: No space left on device; free disk space and retry"},
+      {2, "fsync failed: No space left on device; free disk space and retry"},
+      {3, "close failed: No space left on device; free disk space and retry"},
+      {4, "rename into place failed: No space left on device; free disk space and retry"},
+      {5, "fsync of its directory failed: No space left on device; free disk space and retry"}};
+  for (const auto& [op, text] : cases) {
+    kiln::faults::FaultEnv env(op, ENOSPC);
+    kiln::core::ScopedEnv scope(env);
+    try {
+      kiln::core::write_file_atomic(root / "kiln.json", "{}\n");
+      ADD_FAILURE() << "expected IoError for operation " << op;
+    } catch (const kiln::IoError& e) {
+      EXPECT_EQ(std::string(e.what()), "writing " + (root / "kiln.json").string() + ": " + text);
+    }
+  }
+  kiln::faults::FaultEnv env(2, EACCES);
+  kiln::core::ScopedEnv scope(env);
+  try {
+    kiln::core::write_file_atomic(root / "kiln.json", "{}\n");
+    FAIL();
+  } catch (const kiln::IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("Permission denied; check that the directory is writable"), std::string::npos)
+        << e.what();
+  }
+}
+
+namespace {
+// The POSIX Env on a file system that cannot swap two names in one step.
+class NoExchangeEnv final : public kiln::core::Env {
+ public:
+  kiln::core::Env& p = kiln::core::posix_env();
+  int exchanges = 0;
+  int open_for_write(const fs::path& path, int* fd) override { return p.open_for_write(path, fd); }
+  int write(int fd, const void* d, std::size_t n, std::size_t* w) override { return p.write(fd, d, n, w); }
+  int fsync(int fd) override { return p.fsync(fd); }
+  int close(int fd) override { return p.close(fd); }
+  int rename(const fs::path& a, const fs::path& b) override { return p.rename(a, b); }
+  int exchange(const fs::path&, const fs::path&) override {
+    ++exchanges;
+    return EINVAL;
+  }
+  int fsync_dir(const fs::path& d) override { return p.fsync_dir(d); }
+  int remove(const fs::path& path) override { return p.remove(path); }
+  int mkdir(const fs::path& path) override { return p.mkdir(path); }
+};
+}  // namespace
+
+TEST(AtomicDirectory, ReplacesWithTwoRenamesWhereExchangeIsUnsupported) {
+  fs::path root = fresh_dir("no_exchange");
+  kiln::core::write_file_atomic(root / "out" / "old.txt", "old");
+  NoExchangeEnv env;
+  kiln::core::ScopedEnv scope(env);
+  {
+    kiln::core::AtomicDirectory out(root / "out");
+    out.write_file("new.txt", "new");
+    out.commit();
+  }
+  EXPECT_EQ(env.exchanges, 1);
+  EXPECT_EQ(kiln::faults::snapshot(root), (kiln::faults::Snapshot{{"out", "<dir>"}, {"out/new.txt", "new"}}));
+}
+
+TEST(AtomicDirectory, EveryFailedStepLeavesTheOldDirectoryOrTheNewOne) {
+  fs::path root = fresh_dir("dir_faults");
+  auto write = [&] {
+    kiln::core::AtomicDirectory out(root / "out");
+    out.write_file("a.txt", "new a");
+    out.write_file("nested/b.txt", "new b");
+    out.commit();
+  };
+  const long fresh = kiln::faults::check_every_failure(root, [&] { fs::remove_all(root / "out"); }, write);
+  EXPECT_EQ(fresh, 1 + 6 + 7 + 3);  // mkdir tmp; a.txt; mkdir nested + b.txt; fsync, rename, fsync
+  const long replace = kiln::faults::check_every_failure(
+      root,
+      [&] {
+        fs::remove_all(root / "out");
+        kiln::core::write_file_atomic(root / "out" / "a.txt", "old a");
+        kiln::core::write_file_atomic(root / "out" / "c.txt", "old c");
+      },
+      write);
+  EXPECT_GE(replace, fresh);
+}
+
+TEST(ScopedEnv, RestoresThePreviousEnv) {
+  kiln::faults::FaultEnv outer, inner;
+  EXPECT_EQ(&kiln::core::current_env(), &kiln::core::posix_env());
+  {
+    kiln::core::ScopedEnv a(outer);
+    EXPECT_EQ(&kiln::core::current_env(), &outer);
+    {
+      kiln::core::ScopedEnv b(inner);
+      EXPECT_EQ(&kiln::core::current_env(), &inner);
+    }
+    EXPECT_EQ(&kiln::core::current_env(), &outer);
+  }
+  EXPECT_EQ(&kiln::core::current_env(), &kiln::core::posix_env());
 }

@@ -5,7 +5,6 @@
 #include <string>
 #include <vector>
 
-#include "kiln/core/atomic_output.h"
 #include "kiln/core/error.h"
 #include "kiln/data/prepare.h"
 #include "output_dir.h"
@@ -59,16 +58,11 @@ void run_prepare(const PrepareFlags& f) {
                   {"labels", f.labels},       {"dedupe", f.dedupe},       {"on_bad_utf8", f.on_bad_utf8}};
   if (!f.image_col.empty()) j["options"]["image_col"] = f.image_col;
 
-  core::AtomicDirectory out(out_dir);
-  // Image paths are written relative to the split files' final folder (see data::to_csv).
-  const std::string csv_dir = out.target().string();
-  core::write_file_atomic(out.path() / "train.csv", data::to_csv(p.dataset, p.split.train, csv_dir));
-  core::write_file_atomic(out.path() / "test.csv", data::to_csv(p.dataset, p.split.test, csv_dir));
-  if (p.has_val) core::write_file_atomic(out.path() / "val.csv", data::to_csv(p.dataset, p.split.val, csv_dir));
-  core::write_file_atomic(out.path() / "report.json", j.dump(2) + "\n");
-  out.commit();
+  data::write_prepared(out_dir, p, j);
 
-  std::cout << data::summary_table(p, options) << "wrote " << out.target().string() << " (train.csv, "
+  fs::path shown = out_dir;
+  if (shown.filename().empty()) shown = shown.parent_path();  // "out/" -> "out", as written
+  std::cout << data::summary_table(p, options) << "wrote " << shown.string() << " (train.csv, "
             << (p.has_val ? "val.csv, " : "") << "test.csv, report.json)\n";
 }
 

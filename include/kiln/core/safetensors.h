@@ -19,6 +19,8 @@
 
 namespace kiln::core {
 
+class AtomicFile;
+
 /// Element type of a tensor. The names returned by dtype_name() are the on-disk contract; the
 /// numeric values are not persisted, but never renumber them anyway.
 enum class DType : std::uint8_t {
@@ -117,5 +119,10 @@ class SafetensorsFile {
 void save_safetensors(const std::filesystem::path& path,
                       const std::vector<std::pair<std::string, TensorView>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
+
+/// The same bytes as save_safetensors, streamed into `out` (the caller commits it), e.g. a file of
+/// an AtomicDirectory. Throws as save_safetensors does.
+void write_safetensors(AtomicFile& out, const std::vector<std::pair<std::string, TensorView>>& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace kiln::core

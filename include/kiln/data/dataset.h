@@ -11,6 +11,10 @@
 
 #include "kiln/data/reader.h"
 
+namespace kiln::core {
+class AtomicFile;
+}  // namespace kiln::core
+
 namespace kiln::data {
 
 /// An image as an example refers to it: a path (relative paths are relative to the data file's
@@ -128,5 +132,9 @@ struct DataReport {
 /// path exists). Throws Error for an image held as bytes (a CSV holds paths only).
 [[nodiscard]] std::string to_csv(const Dataset& ds, const std::vector<std::size_t>& indices,
                                  const std::optional<std::string>& csv_dir = std::nullopt);
+
+/// The same CSV as to_csv, streamed into `out` a row at a time (the caller commits `out`).
+void write_csv(core::AtomicFile& out, const Dataset& ds, const std::vector<std::size_t>& indices,
+               const std::optional<std::string>& csv_dir = std::nullopt);
 
 }  // namespace kiln::data

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -43,6 +44,14 @@ struct PreparedData {
 /// Throws what load_labeled and stratified_split throw (ConfigError for bad options, DataError for
 /// data that cannot be loaded or split; messages name the column, option or value and the fix).
 [[nodiscard]] PreparedData prepare_data(const std::string& path, const PrepareOptions& options);
+
+/// Writes `out_dir`/train.csv, test.csv, val.csv (when prepared.has_val) and report.json
+/// (`report`, pretty-printed) through one core::AtomicDirectory: `out_dir` is replaced whole or not
+/// at all (an earlier output stays complete when any write fails). Image paths in the CSVs are
+/// relative to `out_dir` (see write_csv). Throws IoError naming the file, the failed step and the
+/// fix. Does not check what `out_dir` held before: callers that must not replace a foreign
+/// directory check first.
+void write_prepared(const std::filesystem::path& out_dir, const PreparedData& prepared, const nlohmann::json& report);
 
 /// Rows of `ds` at `rows`, per label.
 [[nodiscard]] ClassCounts count_labels(const Dataset& ds, const std::vector<std::size_t>& rows);

@@ -12,6 +12,10 @@
 #include "kiln/text/csr.h"
 #include "kiln/text/tfidf.h"
 
+namespace kiln::core {
+class AtomicFile;
+}  // namespace kiln::core
+
 namespace kiln::text {
 
 /// "MIN,MAX" n-gram lengths, 1 <= MIN <= MAX (e.g. "1,2"). Throws ConfigError naming `field` and
@@ -20,10 +24,14 @@ namespace kiln::text {
 
 /// Writes `m` as a Matrix Market coordinate file (1-based; values as printf's %.9g for float,
 /// %.17g for double). Rows are formatted in parallel (kiln::core threads). Throws IoError naming the
-/// path when it cannot be created or written. Not atomic by itself: write into a
-/// core::AtomicDirectory.
+/// path when it cannot be created or written. Streamed through one core::AtomicFile: `path` is
+/// replaced only by the complete, synced file.
 template <typename T>
 void write_matrix_market(const std::filesystem::path& path, const CsrMatrix<T>& m);
+
+/// The same bytes, streamed into `out` (the caller commits it), e.g. a file of an AtomicDirectory.
+template <typename T>
+void write_matrix_market(core::AtomicFile& out, const CsrMatrix<T>& m);
 
 /// One term per line, each ending in "\n" (vocabulary.txt).
 [[nodiscard]] std::string vocabulary_lines(const std::vector<std::string>& terms);

@@ -1,4 +1,4 @@
-#include "kiln/tune/child_stream.h"
+#include "kiln/core/subprocess.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -19,22 +19,13 @@
 
 extern char** environ;
 
-namespace kiln::tune {
+namespace kiln::core {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
 /// A line longer than this is passed on in pieces, so a child without newlines cannot exhaust memory.
 constexpr std::size_t kMaxLine = 1 << 20;
-
-std::string joined(const std::vector<std::string>& argv) {
-  std::string s;
-  for (const auto& a : argv) {
-    if (!s.empty()) s += ' ';
-    s += a;
-  }
-  return s;
-}
 
 struct Fd {
   int fd = -1;
@@ -112,9 +103,38 @@ struct StreamState {
 
 }  // namespace
 
-ChildStreamResult run_streaming(const std::vector<std::string>& argv, const ChildStreamOptions& options,
+std::string command_line(const std::vector<std::string>& argv) {
+  std::string s;
+  for (const auto& a : argv) {
+    if (!s.empty()) s += ' ';
+    s += a;
+  }
+  return s;
+}
+
+std::string last_lines(const std::string& text, int n) {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (!line.empty()) lines.push_back(std::move(line));
+    start = end + 1;
+  }
+  std::string out;
+  const std::size_t first = lines.size() > static_cast<std::size_t>(n) ? lines.size() - n : 0;
+  for (std::size_t i = first; i < lines.size(); ++i) {
+    if (!out.empty()) out += '\n';
+    out += lines[i];
+  }
+  return out;
+}
+
+SubprocessResult run_subprocess(const std::vector<std::string>& argv, const SubprocessOptions& options,
                                 const LineHandler& on_line, const std::atomic<bool>* cancel) {
-  if (argv.empty()) throw IoError("run_streaming: empty command");
+  if (argv.empty()) throw IoError("run_subprocess: empty command");
   if (options.timeout_s < 0) throw ConfigError("child timeout must be >= 0 seconds, got " + std::to_string(options.timeout_s));
   if (options.kill_grace_s < 0) {
     throw ConfigError("child kill grace must be >= 0 seconds, got " + std::to_string(options.kill_grace_s));
@@ -122,11 +142,11 @@ ChildStreamResult run_streaming(const std::vector<std::string>& argv, const Chil
   if (!options.cwd.empty()) {
     std::error_code ec;
     if (!std::filesystem::is_directory(options.cwd, ec)) {
-      throw IoError("cannot run `" + joined(argv) + "` in " + options.cwd.string() + ": not a directory");
+      throw IoError("cannot run `" + command_line(argv) + "` in " + options.cwd.string() + ": not a directory");
     }
   }
   const std::string program = resolve_program(argv[0]);
-  if (program.empty()) throw IoError("cannot run `" + joined(argv) + "`: '" + argv[0] + "' was not found in PATH");
+  if (program.empty()) throw IoError("cannot run `" + command_line(argv) + "`: '" + argv[0] + "' was not found in PATH");
 
   // Everything the child needs is prepared before fork: between fork and exec only
   // async-signal-safe calls are allowed in a multithreaded process.
@@ -148,7 +168,7 @@ ChildStreamResult run_streaming(const std::vector<std::string>& argv, const Chil
 
   const auto start = Clock::now();
   const pid_t pid = ::fork();
-  if (pid < 0) throw IoError("cannot run `" + joined(argv) + "`: fork failed: " + std::strerror(errno));
+  if (pid < 0) throw IoError("cannot run `" + command_line(argv) + "`: fork failed: " + std::strerror(errno));
   if (pid == 0) {
     ::setpgid(0, 0);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -188,12 +208,12 @@ ChildStreamResult run_streaming(const std::vector<std::string>& argv, const Chil
       int status = 0;
       while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
-      throw IoError("cannot run `" + joined(argv) + "`: " + std::strerror(child_errno) +
+      throw IoError("cannot run `" + command_line(argv) + "`: " + std::strerror(child_errno) +
                     (cwd.empty() ? "" : " (in " + cwd + ")"));
     }
   }
 
-  ChildStreamResult result;
+  SubprocessResult result;
   bool stopping = false, exited = false;
   int status = 0;
   Clock::time_point kill_at{}, exited_at{};
@@ -242,7 +262,7 @@ ChildStreamResult run_streaming(const std::vector<std::string>& argv, const Chil
       ::kill(-pid, SIGKILL);
       while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
-      throw IoError("poll() on `" + joined(argv) + "` failed: " + std::strerror(errno));
+      throw IoError("poll() on `" + command_line(argv) + "` failed: " + std::strerror(errno));
     }
     for (int i = 0; i < 2 && n > 0; ++i) {
       if (fds[i].fd < 0 || fds[i].revents == 0) continue;
@@ -301,4 +321,4 @@ ChildStreamResult run_streaming(const std::vector<std::string>& argv, const Chil
   return result;
 }
 
-}  // namespace kiln::tune
+}  // namespace kiln::core

