@@ -1,6 +1,10 @@
 #include "dataset_converters.h"
 
 #include <algorithm>
+#include <regex>
+#include <unordered_set>
+
+#include <nlohmann/json.hpp>
 #include <set>
 #include <system_error>
 
@@ -240,6 +244,49 @@ std::string csv_field(std::string_view field) {
     out += c;
   }
   out += '"';
+  return out;
+}
+
+std::string convert_bert_vocab(std::string_view json, const std::string& where) {
+  static const std::string kWordStart = "\xE2\x96\x81";  // U+2581
+  static const std::regex kSpecial(R"(\[(PAD|UNK|CLS|SEP|MASK|unused[0-9]+)\])");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(json);
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError(where + ": not valid JSON (" + e.what() + "); the package may be corrupt, fetch it again with --force");
+  }
+  if (!j.is_array()) throw DataError(where + ": expected a JSON array of tokens, got " + std::string(j.type_name()));
+  std::string out;
+  std::unordered_set<std::string> seen;
+  for (std::size_t id = 0; id < j.size(); ++id) {
+    if (!j[id].is_string()) throw DataError(where + ": token " + std::to_string(id) + " is not a string");
+    const std::string t = j[id].get<std::string>();
+    std::string tok;
+    if (id == 1 && t == kWordStart) {
+      tok = "[unused0]";
+    } else if (std::regex_match(t, kSpecial)) {
+      tok = t;
+    } else if (t.compare(0, kWordStart.size(), kWordStart) == 0) {
+      tok = t.substr(kWordStart.size());
+    } else {
+      tok = "##" + t;
+    }
+    if (tok.empty() || tok.find_first_of("\n\r") != std::string::npos) {
+      throw DataError(where + ": token " + std::to_string(id) + " (" + t + ") converts to an empty or multi-line token");
+    }
+    if (!seen.insert(tok).second) {
+      throw DataError(where + ": token " + std::to_string(id) + " converts to '" + tok + "', which an earlier id has");
+    }
+    out += tok;
+    out += '\n';
+  }
+  const std::pair<std::size_t, const char*> specials[] = {{0, "[PAD]"}, {100, "[UNK]"}, {101, "[CLS]"}, {102, "[SEP]"}, {103, "[MASK]"}};
+  for (const auto& [id, name] : specials) {
+    if (j.size() <= id || j[id] != name) {
+      throw DataError(where + ": expected " + name + " at id " + std::to_string(id) + " as in bert-base-uncased");
+    }
+  }
   return out;
 }
 

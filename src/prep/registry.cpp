@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "bag_features.h"
+#include "wordpiece_features.h"
 #include "kiln/core/error.h"
 #include "kiln/prep/preprocessor.h"
 
@@ -18,7 +19,7 @@ struct Registry {
 Registry& registry() {
   static Registry* instance = [] {
     auto* r = new Registry();  // never destroyed: preprocessors may be built during static destruction
-    for (auto t : {tfidf_type(), hashed_ngrams_type()}) r->types.emplace(t.name, std::move(t));
+    for (auto t : {tfidf_type(), hashed_ngrams_type(), wordpiece_type()}) r->types.emplace(t.name, std::move(t));
     return r;
   }();
   return *instance;

