@@ -126,3 +126,15 @@ TEST(Selection, BadOptionsAreNamed) {
     EXPECT_NE(std::string(e.what()).find("give --val FILE or choose a model with --model NAME"), std::string::npos) << e.what();
   }
 }
+
+TEST(Selection, MaxTimeCutsAndSaysSo) {
+  const auto train = topics(300, 8), val = topics(90, 9);
+  auto o = small_options();
+  o.max_seconds = 1e-9;  // already over after the first epoch
+  const auto r = pipeline::select_model(o, train, &val, nullptr);
+  EXPECT_TRUE(r.cut_by_time);
+  EXPECT_EQ(r.candidates[0].epochs, 1);
+  EXPECT_EQ(r.candidates[0].status, "chosen");
+  EXPECT_EQ(r.candidates[1].status, "skipped: --max-time");
+  EXPECT_NE(pipeline::format_selection_table(r).find("cut short by --max-time"), std::string::npos);
+}
