@@ -80,6 +80,8 @@ TEST(KnownDatasets, NamesCountsAndSources) {
   EXPECT_EQ(all[3].expected_classes, 45);
   EXPECT_EQ(all[4].name, "foldoc");
   EXPECT_EQ(all[4].source, "apt dict-foldoc");
+  EXPECT_EQ(all[4].expected_rows, 7980);
+  EXPECT_EQ(all[4].expected_classes, 53);
 }
 
 TEST(FetchDataset, UnknownNameIsConfigErrorListingKnownNames) {
