@@ -271,13 +271,16 @@ std::vector<LabeledText> parse_wordnet_data(std::string_view content, char pos, 
     const auto all_digits = [](std::string_view f) {
       return std::all_of(f.begin(), f.end(), [](char c) { return c >= '0' && c <= '9'; });
     };
-    if (fields[0].size() != 8 || !all_digits(fields[0])) fail("synset_offset '" + std::string(fields[0]) + "' is not 8 digits");
+    if (fields[0].size() != 8 || !all_digits(fields[0]))
+      fail("synset_offset '" + std::string(fields[0]) + "' is not 8 digits");
     if (fields[1].size() != 2 || !all_digits(fields[1]) || std::stoi(std::string(fields[1])) >= 45)
       fail("lex_filenum '" + std::string(fields[1]) + "' is not a 2-digit number in 00..44");
     const std::string& label = names[static_cast<std::size_t>(std::stoi(std::string(fields[1])))];
     const std::string_view ss_type = fields[2];
     const bool type_ok = ss_type.size() == 1 && (ss_type[0] == pos || (pos == 'a' && ss_type[0] == 's'));
-    if (!type_ok) fail("ss_type '" + std::string(ss_type) + "' does not belong in this file (expected '" + std::string(1, pos) + (pos == 'a' ? "' or 's'" : "'") + ")");
+    if (!type_ok)
+      fail("ss_type '" + std::string(ss_type) + "' does not belong in this file (expected '" +
+           std::string(1, pos) + (pos == 'a' ? "' or 's'" : "'") + ")");
     if (label.compare(0, prefix.size(), prefix) != 0)
       fail("lex_filenum " + std::string(fields[1]) + " (" + label + ") does not belong in this file");
     const std::string_view gloss = trim(line.substr(bar + 1));
@@ -289,8 +292,10 @@ std::vector<LabeledText> parse_wordnet_data(std::string_view content, char pos, 
 
 std::vector<LabeledText> convert_wordnet(const fs::path& dir) {
   std::vector<LabeledText> rows;
-  for (const auto& [file, pos] : {std::pair<const char*, char>{"data.noun", 'n'}, {"data.verb", 'v'},
-                                  {"data.adj", 'a'}, {"data.adv", 'r'}}) {
+  for (const auto& [file, pos] : {std::pair<const char*, char>{"data.noun", 'n'},
+                                  {"data.verb", 'v'},
+                                  {"data.adj", 'a'},
+                                  {"data.adv", 'r'}}) {
     const fs::path path = dir / file;
     auto part = parse_wordnet_data(read_or_data_error(path, "WordNet data file"), pos, path.string());
     rows.insert(rows.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
@@ -317,11 +322,14 @@ std::vector<DictdIndexEntry> parse_dictd_index(std::string_view content, const s
     if (t2 == std::string_view::npos || line.find('\t', t2 + 1) != std::string_view::npos)
       fail("not 3 TAB-separated fields");
     auto number = [&](std::string_view digits, const char* what) {
-      if (digits.empty() || digits.size() > 10) fail(std::string(what) + " '" + std::string(digits) + "' is not 1 to 10 base64 digits");
+      if (digits.empty() || digits.size() > 10)
+        fail(std::string(what) + " '" + std::string(digits) + "' is not 1 to 10 base64 digits");
       std::uint64_t n = 0;
       for (const char c : digits) {
         const std::size_t d = kDigits.find(c);
-        if (d == std::string_view::npos) fail(std::string(what) + " '" + std::string(digits) + "' has a character outside dictd's base64 digits");
+        if (d == std::string_view::npos)
+          fail(std::string(what) + " '" + std::string(digits) +
+               "' has a character outside dictd's base64 digits");
         n = n * 64 + d;
       }
       return n;
@@ -377,8 +385,8 @@ FoldocRow foldoc_entry_row(std::string_view entry) {
   };
   if (!paragraphs.empty()) {
     const std::string& last = paragraphs.back();
-    const bool date_only = last.size() == 12 && last.front() == '(' && last.back() == ')' &&
-                           last[5] == '-' && last[8] == '-';
+    const bool date_only =
+        last.size() == 12 && last.front() == '(' && last.back() == ')' && last[5] == '-' && last[8] == '-';
     if (date_only) paragraphs.pop_back();
   }
   FoldocRow out;
@@ -410,7 +418,8 @@ FoldocConversion convert_foldoc(const fs::path& dict_file, const fs::path& index
     if (e.offset > dict.size() || e.length > dict.size() - e.offset)
       throw DataError(where + ": entry '" + e.headword + "' at bytes " + std::to_string(e.offset) + "+" +
                       std::to_string(e.length) + " lies past the end of " + dict_file.string() + " (" +
-                      std::to_string(dict.size()) + " bytes); the files do not belong together or one is "
+                      std::to_string(dict.size()) +
+                      " bytes); the files do not belong together or one is "
                       "truncated (fetch again with --force)");
     if (!seen.insert({e.offset, e.length}).second) continue;  // another headword of the same entry
     ++out.entries;

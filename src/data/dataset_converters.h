@@ -96,6 +96,12 @@ struct DictdIndexEntry {
 [[nodiscard]] std::vector<DictdIndexEntry> parse_dictd_index(std::string_view content,
                                                              const std::string& where);
 
+/// What foldoc_entry_row() makes of one entry.
+struct FoldocRow {
+  bool has_subject = false;  ///< false: the entry gives no row (`row` is then meaningless)
+  LabeledText row;
+};
+
 /// A FOLDOC entry ("headword lines, blank line, indented body paragraphs") as a row, or no row when
 /// the entry has no subject: label = the first subject of the `<subject, subject...>` tag that opens
 /// the first body paragraph (after an optional "1. " sense number); text = the body's paragraphs,
@@ -103,15 +109,11 @@ struct DictdIndexEntry {
 /// without a last paragraph that is only a "(YYYY-MM-DD)" date. Cross-references keep their braces
 /// ("{C}"). Entries whose body has no subject tag (pure cross-references, most one-line
 /// abbreviations) give no row.
-struct FoldocRow {
-  bool has_subject = false;
-  LabeledText row;
-};
 [[nodiscard]] FoldocRow foldoc_entry_row(std::string_view entry);
 
 struct FoldocConversion {
   std::vector<LabeledText> rows;      ///< kept rows, in index order of their entries
-  std::size_t entries = 0;            ///< distinct entries in the index (headwords sharing one entry count once)
+  std::size_t entries = 0;            ///< distinct entries in the index (aliases count once)
   std::size_t without_subject = 0;    ///< entries dropped because they have no subject tag
   std::size_t in_small_classes = 0;   ///< entries dropped because their subject has < min_class_size entries
   std::size_t small_classes = 0;      ///< number of such subjects

