@@ -5,6 +5,8 @@
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
+#include <iterator>
+#include <map>
 #include <set>
 #include <system_error>
 
@@ -232,6 +234,219 @@ std::vector<LabeledText> convert_spamassassin(const fs::path& data_dir) {
     for (const auto& m : mails) rows.push_back({decode_mail_bytes(core::read_file(m)), label});
   }
   return rows;
+}
+
+const std::vector<std::string>& wordnet_lexnames() {
+  static const std::vector<std::string> kNames = {
+      "adj.all",           "adj.pert",         "adv.all",         "noun.Tops",
+      "noun.act",          "noun.animal",      "noun.artifact",   "noun.attribute",
+      "noun.body",         "noun.cognition",   "noun.communication", "noun.event",
+      "noun.feeling",      "noun.food",        "noun.group",      "noun.location",
+      "noun.motive",       "noun.object",      "noun.person",     "noun.phenomenon",
+      "noun.plant",        "noun.possession",  "noun.process",    "noun.quantity",
+      "noun.relation",     "noun.shape",       "noun.state",      "noun.substance",
+      "noun.time",         "verb.body",        "verb.change",     "verb.cognition",
+      "verb.communication", "verb.competition", "verb.consumption", "verb.contact",
+      "verb.creation",     "verb.emotion",     "verb.motion",     "verb.perception",
+      "verb.possession",   "verb.social",      "verb.stative",    "verb.weather",
+      "adj.ppl",
+  };
+  return kNames;
+}
+
+std::vector<LabeledText> parse_wordnet_data(std::string_view content, char pos, const std::string& where) {
+  const auto& names = wordnet_lexnames();
+  const std::string prefix = pos == 'n' ? "noun." : pos == 'v' ? "verb." : pos == 'a' ? "adj." : "adv.";
+  std::vector<LabeledText> rows;
+  int line_no = 0;
+  for_each_line(content, [&](std::string_view line) {
+    ++line_no;
+    if (line.substr(0, 2) == "  " || trim(line).empty()) return;  // license header
+    auto fail = [&](const std::string& what) {
+      std::string shown(line.substr(0, 80));
+      if (line.size() > 80) shown += "...";
+      throw DataError(where + ":" + std::to_string(line_no) + ": " + what + " in synset line '" + shown +
+                      "'; the file is corrupt or not a WordNet 3.0 data file (fetch again with --force)");
+    };
+    const std::size_t bar = line.find('|');
+    if (bar == std::string_view::npos) fail("no '|' before the gloss");
+    const auto fields = split_ws(line.substr(0, bar));
+    if (fields.size() < 6) fail("fewer than 6 fields before the '|'");
+    const auto all_digits = [](std::string_view f) {
+      return std::all_of(f.begin(), f.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    if (fields[0].size() != 8 || !all_digits(fields[0]))
+      fail("synset_offset '" + std::string(fields[0]) + "' is not 8 digits");
+    if (fields[1].size() != 2 || !all_digits(fields[1]) || std::stoi(std::string(fields[1])) >= 45)
+      fail("lex_filenum '" + std::string(fields[1]) + "' is not a 2-digit number in 00..44");
+    const std::string& label = names[static_cast<std::size_t>(std::stoi(std::string(fields[1])))];
+    const std::string_view ss_type = fields[2];
+    const bool type_ok = ss_type.size() == 1 && (ss_type[0] == pos || (pos == 'a' && ss_type[0] == 's'));
+    if (!type_ok)
+      fail("ss_type '" + std::string(ss_type) + "' does not belong in this file (expected '" +
+           std::string(1, pos) + (pos == 'a' ? "' or 's'" : "'") + ")");
+    if (label.compare(0, prefix.size(), prefix) != 0)
+      fail("lex_filenum " + std::string(fields[1]) + " (" + label + ") does not belong in this file");
+    const std::string_view gloss = trim(line.substr(bar + 1));
+    if (gloss.empty()) fail("empty gloss");
+    rows.push_back({core::replace_invalid_utf8(gloss), label});
+  });
+  return rows;
+}
+
+std::vector<LabeledText> convert_wordnet(const fs::path& dir) {
+  std::vector<LabeledText> rows;
+  for (const auto& [file, pos] : {std::pair<const char*, char>{"data.noun", 'n'},
+                                  {"data.verb", 'v'},
+                                  {"data.adj", 'a'},
+                                  {"data.adv", 'r'}}) {
+    const fs::path path = dir / file;
+    auto part = parse_wordnet_data(read_or_data_error(path, "WordNet data file"), pos, path.string());
+    rows.insert(rows.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
+  }
+  return rows;
+}
+
+std::vector<DictdIndexEntry> parse_dictd_index(std::string_view content, const std::string& where) {
+  static constexpr std::string_view kDigits =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::vector<DictdIndexEntry> out;
+  int line_no = 0;
+  for_each_line(content, [&](std::string_view line) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (trim(line).empty()) return;
+    auto fail = [&](const std::string& what) {
+      throw DataError(where + ":" + std::to_string(line_no) + ": " + what + " in index line '" +
+                      std::string(line.substr(0, 80)) +
+                      "'; expected 'HEADWORD<TAB>OFFSET<TAB>LENGTH' (fetch again with --force)");
+    };
+    const std::size_t t1 = line.find('\t');
+    const std::size_t t2 = t1 == std::string_view::npos ? t1 : line.find('\t', t1 + 1);
+    if (t2 == std::string_view::npos || line.find('\t', t2 + 1) != std::string_view::npos)
+      fail("not 3 TAB-separated fields");
+    auto number = [&](std::string_view digits, const char* what) {
+      if (digits.empty() || digits.size() > 10)
+        fail(std::string(what) + " '" + std::string(digits) + "' is not 1 to 10 base64 digits");
+      std::uint64_t n = 0;
+      for (const char c : digits) {
+        const std::size_t d = kDigits.find(c);
+        if (d == std::string_view::npos)
+          fail(std::string(what) + " '" + std::string(digits) +
+               "' has a character outside dictd's base64 digits");
+        n = n * 64 + d;
+      }
+      return n;
+    };
+    DictdIndexEntry e;
+    e.headword = std::string(line.substr(0, t1));
+    e.offset = number(line.substr(t1 + 1, t2 - t1 - 1), "offset");
+    e.length = number(line.substr(t2 + 1), "length");
+    e.line = line_no;
+    out.push_back(std::move(e));
+  });
+  return out;
+}
+
+FoldocRow foldoc_entry_row(std::string_view entry) {
+  // Paragraphs of the body: the headword lines end at the first blank line.
+  std::vector<std::string> paragraphs;
+  bool in_body = false;
+  std::string cur;
+  auto flush = [&]() {
+    if (!cur.empty()) paragraphs.push_back(std::move(cur));
+    cur.clear();
+  };
+  for_each_line(entry, [&](std::string_view line) {
+    const std::string_view t = trim(line);
+    if (t.empty()) {
+      if (in_body) flush();
+      in_body = true;
+      return;
+    }
+    if (!in_body) return;
+    if (!cur.empty()) cur += ' ';
+    cur.append(t.data(), t.size());
+  });
+  flush();
+  // Removes "<subjects>" opening `p` (after an optional "N. "); returns the subjects, or "".
+  auto take_tag = [](std::string& p) -> std::string {
+    std::size_t i = 0;
+    while (i < p.size() && p[i] >= '0' && p[i] <= '9') ++i;
+    std::size_t start = (i > 0 && i + 1 < p.size() && p[i] == '.' && p[i + 1] == ' ') ? i + 2 : 0;
+    if (start >= p.size() || p[start] != '<') return {};
+    const std::size_t close = p.find('>', start);
+    if (close == std::string::npos) return {};
+    const std::string tag = p.substr(start + 1, close - start - 1);
+    const bool subject_like = !tag.empty() && std::all_of(tag.begin(), tag.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == ' ' || c == ',' || c == '-';
+    });
+    if (!subject_like) return {};
+    std::size_t after = close + 1;
+    while (after < p.size() && p[after] == ' ') ++after;
+    p.erase(start, after - start);
+    return tag;
+  };
+  if (!paragraphs.empty()) {
+    const std::string& last = paragraphs.back();
+    const bool date_only =
+        last.size() == 12 && last.front() == '(' && last.back() == ')' && last[5] == '-' && last[8] == '-';
+    if (date_only) paragraphs.pop_back();
+  }
+  FoldocRow out;
+  for (std::size_t k = 0; k < paragraphs.size(); ++k) {
+    const std::string tag = take_tag(paragraphs[k]);
+    if (k == 0 && !tag.empty()) {
+      out.has_subject = true;
+      out.row.label = std::string(trim(std::string_view(tag).substr(0, tag.find(','))));
+      if (out.row.label.empty()) out.has_subject = false;
+    }
+    if (paragraphs[k].empty()) continue;
+    if (!out.row.text.empty()) out.row.text += ' ';
+    out.row.text += paragraphs[k];
+  }
+  if (out.row.text.empty()) out.has_subject = false;
+  return out;
+}
+
+FoldocConversion convert_foldoc(const fs::path& dict_file, const fs::path& index_file,
+                                std::size_t min_class_size) {
+  const std::string dict = read_or_data_error(dict_file, "FOLDOC dictionary");
+  const auto index = parse_dictd_index(read_or_data_error(index_file, "FOLDOC index"), index_file.string());
+  FoldocConversion out;
+  std::set<std::pair<std::uint64_t, std::uint64_t>> seen;
+  std::vector<LabeledText> tagged;
+  for (const auto& e : index) {
+    if (e.headword.rfind("00-database-", 0) == 0 || e.headword.rfind("00database", 0) == 0) continue;
+    const std::string where = index_file.string() + ":" + std::to_string(e.line);
+    if (e.offset > dict.size() || e.length > dict.size() - e.offset)
+      throw DataError(where + ": entry '" + e.headword + "' at bytes " + std::to_string(e.offset) + "+" +
+                      std::to_string(e.length) + " lies past the end of " + dict_file.string() + " (" +
+                      std::to_string(dict.size()) +
+                      " bytes); the files do not belong together or one is "
+                      "truncated (fetch again with --force)");
+    if (!seen.insert({e.offset, e.length}).second) continue;  // another headword of the same entry
+    ++out.entries;
+    const std::string_view entry(dict.data() + e.offset, e.length);
+    if (core::find_invalid_utf8(entry) != std::string_view::npos)
+      throw DataError(where + ": entry '" + e.headword + "' is not valid UTF-8 in " + dict_file.string());
+    FoldocRow r = foldoc_entry_row(entry);
+    if (!r.has_subject) {
+      ++out.without_subject;
+      continue;
+    }
+    tagged.push_back(std::move(r.row));
+  }
+  std::map<std::string, std::size_t> sizes;
+  for (const auto& r : tagged) ++sizes[r.label];
+  for (const auto& [label, n] : sizes)
+    if (n < min_class_size) {
+      ++out.small_classes;
+      out.in_small_classes += n;
+    }
+  for (auto& r : tagged)
+    if (sizes[r.label] >= min_class_size) out.rows.push_back(std::move(r));
+  return out;
 }
 
 std::string csv_field(std::string_view field) {

@@ -26,6 +26,8 @@ constexpr const char* kBertVocabName = "bert-base-uncased-vocab";
 constexpr std::int64_t kBertVocabSize = 30522;
 
 bool is_vocabulary(const DatasetInfo& info) { return info.name == kBertVocabName; }
+// FOLDOC subjects with fewer entries than this are dropped (too few to learn or to evaluate).
+constexpr std::size_t kFoldocMinClassSize = 20;
 
 std::string env_or_empty(const char* name) {
   const char* v = std::getenv(name);
@@ -66,9 +68,12 @@ Converted fetch_npm(const std::string& spec, const fs::path& subdir, const fs::p
   return {convert(unpacked / "package" / subdir), tgz.filename().string()};
 }
 
-Converted fetch_fortunes(const fs::path& work, const FetchOptions& options) {
-  const std::vector<std::string> packages = {"fortunes", "fortunes-min"};
-  report(options, "downloading fortunes, fortunes-min with `apt-get download`");
+// Downloads `packages` with `apt-get download` and unpacks them all into work/unpacked.
+fs::path fetch_debs(const std::vector<std::string>& packages, const fs::path& work,
+                    const FetchOptions& options, std::string& downloaded) {
+  std::string names;
+  for (const auto& p : packages) names += (names.empty() ? "" : ", ") + p;
+  report(options, "downloading " + names + " with `apt-get download`");
   const fs::path download = work / "download";
   const fs::path unpacked = work / "unpacked";
   fs::create_directories(download);
@@ -78,8 +83,45 @@ Converted fetch_fortunes(const fs::path& work, const FetchOptions& options) {
     report(options, "unpacking " + deb.filename().string());
     extract_deb(deb, unpacked, options.timeout_s);
   }
+  downloaded = file_names(debs);
+  return unpacked;
+}
+
+Converted fetch_fortunes(const fs::path& work, const FetchOptions& options) {
+  Converted got;
+  const fs::path root = fetch_debs({"fortunes", "fortunes-min"}, work, options, got.downloaded);
   report(options, "converting to CSV");
-  return {convert_fortunes(unpacked / "usr" / "share" / "games" / "fortunes"), file_names(debs)};
+  got.rows = convert_fortunes(root / "usr" / "share" / "games" / "fortunes");
+  return got;
+}
+
+Converted fetch_wordnet(const fs::path& work, const FetchOptions& options) {
+  Converted got;
+  const fs::path root = fetch_debs({"wordnet-base"}, work, options, got.downloaded);
+  report(options, "converting to CSV");
+  got.rows = convert_wordnet(root / "usr" / "share" / "wordnet");
+  return got;
+}
+
+Converted fetch_foldoc(const fs::path& work, const FetchOptions& options) {
+  Converted got;
+  const fs::path root = fetch_debs({"dict-foldoc"}, work, options, got.downloaded);
+  const fs::path dictd = root / "usr" / "share" / "dictd";
+  const fs::path compressed = dictd / "foldoc.dict.dz";
+  std::error_code ec;
+  if (!fs::is_regular_file(compressed, ec))
+    throw DataError("FOLDOC dictionary " + compressed.string() + " is missing from " + got.downloaded +
+                    "; the package layout is not the expected one");
+  report(options, "uncompressing " + compressed.filename().string());
+  const fs::path dict = gunzip_file(compressed, ".dz", options.timeout_s);
+  report(options, "converting to CSV");
+  auto c = convert_foldoc(dict, dictd / "foldoc.index", kFoldocMinClassSize);
+  report(options, "FOLDOC: " + std::to_string(c.entries) + " entries; dropped " +
+                      std::to_string(c.without_subject) + " without a subject and " +
+                      std::to_string(c.in_small_classes) + " in " + std::to_string(c.small_classes) +
+                      " subjects with fewer than " + std::to_string(kFoldocMinClassSize) + " entries");
+  got.rows = std::move(c.rows);
+  return got;
 }
 
 Converted fetch_and_convert(const DatasetInfo& info, const fs::path& work,
@@ -88,6 +130,8 @@ Converted fetch_and_convert(const DatasetInfo& info, const fs::path& work,
   if (info.name == "spamassassin")
     return fetch_npm(kSpamPackage, "data", work, options, &convert_spamassassin);
   if (info.name == "fortunes") return fetch_fortunes(work, options);
+  if (info.name == "wordnet") return fetch_wordnet(work, options);
+  if (info.name == "foldoc") return fetch_foldoc(work, options);
   throw Error("dataset '" + info.name + "' has no fetcher");  // unreachable: table and code agree
 }
 
@@ -105,6 +149,14 @@ const std::vector<DatasetInfo>& known_datasets() {
        "Debian fortune cookies: one fortune per row, label = fortune file (topic)", 15217, 43},
       {kBertVocabName, std::string("npm ") + kBertVocabPackage,
        "bert-base-uncased's WordPiece vocabulary as vocab.txt (rows = tokens), for kiln tokenize", kBertVocabSize, 0},
+      {"wordnet", "apt wordnet-base",
+       "WordNet 3.0 synset glosses: one definition (with examples) per row, label = lexicographer "
+       "file (noun.animal, verb.motion, ...); held out from Kiln's defaults",
+       117659, 45},
+      {"foldoc", "apt dict-foldoc",
+       "Free On-line Dictionary of Computing: one entry's definition per row, label = its first "
+       "subject (language, networking, ...); held out from Kiln's defaults",
+       7980, 53},
   };
   return kDatasets;
 }

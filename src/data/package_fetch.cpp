@@ -94,4 +94,14 @@ void extract_deb(const fs::path& deb, const fs::path& dest, int timeout_s) {
            "dpkg-deb comes with dpkg on Debian-based systems");
 }
 
+fs::path gunzip_file(const fs::path& compressed, const std::string& suffix, int timeout_s) {
+  const std::string name = compressed.filename().string();
+  if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    throw IoError("cannot uncompress " + compressed.string() + ": its name does not end in '" + suffix + "'");
+  run_step({"gzip", "-d", "-k", "-f", "-S", suffix, compressed.string()}, {}, timeout_s,
+           "the download may be truncated or corrupt; fetch it again with --force",
+           "install gzip (Debian/Ubuntu: `apt-get install gzip`)");
+  return compressed.parent_path() / name.substr(0, name.size() - suffix.size());
+}
+
 }  // namespace kiln::data

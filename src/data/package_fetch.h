@@ -28,4 +28,10 @@ void extract_tgz(const std::filesystem::path& archive, const std::filesystem::pa
 /// IoError.
 void extract_deb(const std::filesystem::path& deb, const std::filesystem::path& dest, int timeout_s);
 
+/// Uncompresses the gzip (or dictzip) file `compressed`, whose name ends in `suffix` (".gz",
+/// ".dz"), next to itself (`gzip -d -k -f -S SUFFIX`) and returns the new file's path: the same
+/// name without the suffix. Throws IoError.
+[[nodiscard]] std::filesystem::path gunzip_file(const std::filesystem::path& compressed,
+                                                const std::string& suffix, int timeout_s);
+
 }  // namespace kiln::data

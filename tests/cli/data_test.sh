@@ -28,12 +28,12 @@ expect 2 "" -- data fetch
 expect 2 "" -- data fetch brown --bogus
 expect 2 "" -- data fetch brown --timeout 0 --dir "$T/cache"
 expect 2 "" -- data fetch brown --timeout abc --dir "$T/cache"
-expect 2 "unknown dataset 'imdb'; known datasets: brown, spamassassin, fortunes" -- data fetch imdb --dir "$T/cache"
+expect 2 "unknown dataset 'imdb'; known datasets: brown, spamassassin, fortunes, bert-base-uncased-vocab, wordnet, foldoc" -- data fetch imdb --dir "$T/cache"
 [[ -s "$T/out" ]] && { echo "FAIL: unknown dataset printed to stdout: $(cat "$T/out")"; fail=1; }
 
 # list: every dataset, not cached yet.
 expect 0 "" -- data list --dir "$T/cache"
-for name in brown spamassassin fortunes; do
+for name in brown spamassassin fortunes wordnet foldoc; do
   grep -qE "^$name .* no " "$T/out" || { echo "FAIL: list lacks uncached $name: $(cat "$T/out")"; fail=1; }
 done
 
@@ -57,6 +57,17 @@ if [[ $rc -ne 1 ]] || ! grep -qF "apt-get install npm" "$T/err" || [[ -s "$T/out
   echo "FAIL: fetch without npm: exit $rc, stdout '$(cat "$T/out")', stderr: $(cat "$T/err")"
   fail=1
 fi
+
+# apt-get missing (the Debian-package datasets): exit 1, a hint, no CSV.
+for name in wordnet foldoc; do
+  PATH=/nonexistent "$KILN" data fetch "$name" --dir "$T/cache" >"$T/out" 2>"$T/err"
+  rc=$?
+  if [[ $rc -ne 1 ]] || ! grep -qF "Debian-based system" "$T/err" || [[ -s "$T/out" ]] ||
+     [[ -e "$T/cache/$name.csv" ]]; then
+    echo "FAIL: fetch $name without apt-get: exit $rc, stdout '$(cat "$T/out")', stderr: $(cat "$T/err")"
+    fail=1
+  fi
+done
 
 [[ $fail -eq 0 ]] && echo "data_test: all passed"
 exit $fail

