@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Kiln's BERT forward vs Debian's python3-torch running the reference BERT of
+# tests/golden/make_bert_golden.py (the model Kiln's parity test checks against), both at BERT-base
+# size with random weights, eval mode, THREADS threads (default 2): throughput (sequences/s, batch 8
+# x 128 tokens, best of 5) and latency (ms, batch 1 x 128 tokens, median of 15).
+#
+# Systems (all in one run, side by side):
+#   kiln            bench/bert_forward.cpp run through build/kiln-env, which sets the OpenBLAS kernel
+#                   core Kiln picks for this CPU and OMP_WAIT_POLICY=PASSIVE, as `kiln` does
+#   kiln-unfused    the same, op by op instead of LibTorch's fused encoder-layer kernel
+#   torch-default   python3-torch as installed (OpenBLAS picks its own kernels)
+#   torch-skylakex  python3-torch with OPENBLAS_CORETYPE=SkylakeX (the best-configured baseline here)
+# and prints kiln / best torch.
+#
+# Usage: bench/bert_vs_torch.sh         env: BUILD (default ./build), THREADS, PY, CXX (default g++)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+cd "$BENCH_ROOT"
+BUILD=${BUILD:-build}
+CXX=${CXX:-g++}
+OUT="$BENCH_ROOT/bench/out/bert_vs_torch"
+mkdir -p "$OUT"
+[[ -x $PY ]] || die "$PY not found (apt-get install -y --no-install-recommends python3)"
+"$PY" -c 'import torch' 2>/dev/null || die "$PY cannot import torch (apt-get install -y --no-install-recommends python3-torch)"
+for lib in "$BUILD/src/nn/libkiln_nn.a" "$BUILD/src/core/libkiln_core.a" "$BUILD/kiln-env"; do
+  [[ -e $lib ]] || die "missing $lib; build it: cmake --build $BUILD --target kiln_nn kiln-env (or set BUILD)"
+done
+command -v "$CXX" >/dev/null || die "$CXX not found (set CXX)"
+
+BIN="$OUT/bert_forward"
+if [[ ! -x $BIN || bench/bert_forward.cpp -nt $BIN || $BUILD/src/nn/libkiln_nn.a -nt $BIN ]]; then
+  echo "compiling bench/bert_forward.cpp ..." >&2
+  "$CXX" -std=c++17 -O2 -DNDEBUG -Iinclude -I/usr/include/torch/csrc/api/include bench/bert_forward.cpp \
+    "$BUILD/src/nn/libkiln_nn.a" "$BUILD/src/core/libkiln_core.a" -ltorch -ltorch_cpu -lc10 -lyaml-cpp -pthread \
+    -o "$BIN"
+fi
+
+echo "load: $(uptime)"
+echo "cpus: $(nproc), threads per system: $THREADS"
+results="$OUT/results.jsonl"
+: >"$results"
+"$BUILD/kiln-env" "$BIN" "$THREADS" fused | tee -a "$results"
+"$BUILD/kiln-env" "$BIN" "$THREADS" unfused | tee -a "$results"
+env -u OPENBLAS_CORETYPE OMP_NUM_THREADS="$THREADS" "$PY" bench/lib/bert_torch.py "$THREADS" torch-default | tee -a "$results"
+OPENBLAS_CORETYPE=SkylakeX OMP_NUM_THREADS="$THREADS" "$PY" bench/lib/bert_torch.py "$THREADS" torch-skylakex | tee -a "$results"
+echo "kiln-env set: $("$BUILD/kiln-env" sh -c 'echo "$KILN_ENV_SET"')"
+echo "load: $(uptime)"
+"$PY" - "$results" <<'PY'
+import json, sys
+rows = {r["system"]: r for r in map(json.loads, open(sys.argv[1]))}
+kiln = rows["kiln"]
+torch_best = max((rows["torch-default"], rows["torch-skylakex"]), key=lambda r: r["throughput_seq_s"])
+print(f"throughput ratio kiln / {torch_best['system']}: {kiln['throughput_seq_s'] / torch_best['throughput_seq_s']:.2f}x "
+      f"({kiln['throughput_seq_s']} vs {torch_best['throughput_seq_s']} sequences/s, batch 8 x 128)")
+lat_best = min((rows["torch-default"], rows["torch-skylakex"]), key=lambda r: r["latency_ms"])
+print(f"latency ratio {lat_best['system']} / kiln: {lat_best['latency_ms'] / kiln['latency_ms']:.2f}x "
+      f"({kiln['latency_ms']} vs {lat_best['latency_ms']} ms, batch 1 x 128)")
+PY
