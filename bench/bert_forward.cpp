@@ -1,16 +1,18 @@
 // Forward-pass timing of Kiln's BERT (bench/bert_vs_torch.sh builds and runs this).
 //
-//   bert_forward THREADS [fused|unfused]
+//   bert_forward THREADS [fused|unfused] [ROUNDS] [LATENCY_ROUNDS]
 //
 // BERT-base-size random weights (vocab 30522, 12 layers, hidden 768, 12 heads, intermediate 3072),
 // eval mode under InferenceMode, every sequence 128 tokens, no padding. Prints one JSON line:
-// {"system", "threads", "throughput_seq_s" (batch 8, best of rounds), "latency_ms" (batch 1, median)}.
+// {"system", "threads", "throughput_seq_s" (batch 8, best of ROUNDS, default 5), "latency_ms" (batch 1,
+// median of LATENCY_ROUNDS, default 15)}. One warm-up forward of each batch size first.
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,8 @@ double seconds_of(const std::function<void()>& fn) {
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
   const bool fused = !(argc > 2 && std::string(argv[2]) == "unfused");
+  const int rounds = argc > 3 ? std::max(1, std::atoi(argv[3])) : 5;
+  const int latency_rounds = argc > 4 ? std::max(1, std::atoi(argv[4])) : 15;
   torch::set_num_threads(threads);
   torch::manual_seed(0);
   kiln::nn::BertOptions o;  // BertConfig's defaults are bert-base
@@ -45,11 +49,12 @@ int main(int argc, char** argv) {
     return b;
   };
   const auto b8 = batch_of(8), b1 = batch_of(1);
-  for (int i = 0; i < 2; ++i) (void)model.forward(b8);
+  (void)model.forward(b8);
+  (void)model.forward(b1);
   double best = 1e9;
-  for (int r = 0; r < 5; ++r) best = std::min(best, seconds_of([&] { (void)model.forward(b8); }));
+  for (int r = 0; r < rounds; ++r) best = std::min(best, seconds_of([&] { (void)model.forward(b8); }));
   std::vector<double> lat;
-  for (int r = 0; r < 15; ++r) lat.push_back(seconds_of([&] { (void)model.forward(b1); }));
+  for (int r = 0; r < latency_rounds; ++r) lat.push_back(seconds_of([&] { (void)model.forward(b1); }));
   std::sort(lat.begin(), lat.end());
   std::printf("{\"system\": \"kiln%s\", \"threads\": %d, \"throughput_seq_s\": %.2f, \"latency_ms\": %.2f}\n",
               fused ? "" : "-unfused", threads, 8.0 / best, 1000.0 * lat[lat.size() / 2]);

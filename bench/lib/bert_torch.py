@@ -2,7 +2,7 @@
 at BERT-base size (random weights), eval mode under torch.inference_mode, as bench/bert_forward.cpp
 measures Kiln: batch 8 x 128 tokens (best of 5, sequences/s) and batch 1 x 128 (median of 15, ms).
 
-    bert_torch.py THREADS LABEL      # prints one JSON line
+    bert_torch.py THREADS LABEL [ROUNDS] [LATENCY_ROUNDS]     # prints one JSON line (defaults 5, 15)
 """
 import json
 import os
@@ -38,6 +38,8 @@ class Encoder(torch.nn.Module):
 
 def main():
     threads, label = int(sys.argv[1]), sys.argv[2]
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 5
+    latency_rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 15
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = Encoder().eval()
@@ -48,15 +50,15 @@ def main():
 
     b8, b1 = batch(8), batch(1)
     with torch.inference_mode():
-        for _ in range(2):
-            model(*b8)
+        model(*b8)
+        model(*b1)
         best = 1e9
-        for _ in range(5):
+        for _ in range(rounds):
             t0 = time.perf_counter()
             model(*b8)
             best = min(best, time.perf_counter() - t0)
         lat = []
-        for _ in range(15):
+        for _ in range(latency_rounds):
             t0 = time.perf_counter()
             model(*b1)
             lat.append(time.perf_counter() - t0)

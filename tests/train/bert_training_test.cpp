@@ -53,7 +53,7 @@ TEST(BertTraining, TinyBertLearnsToyTaskThroughTrainer) {
   const auto val_set = toy_task(60, 2);
 
   train::TrainerOptions options;
-  options.epochs = 12;
+  options.epochs = 30;
   options.batch_size = 16;
   options.optimizer.lr = 3e-3;
   options.early_stopping_patience = 0;
