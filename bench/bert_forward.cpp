@@ -1,6 +1,6 @@
 // Forward-pass timing of Kiln's BERT (bench/bert_vs_torch.sh builds and runs this).
 //
-//   bert_forward THREADS [fused|unfused] [ROUNDS] [LATENCY_ROUNDS]
+//   bert_forward THREADS [default|fused] [ROUNDS] [LATENCY_ROUNDS]
 //
 // BERT-base-size random weights (vocab 30522, 12 layers, hidden 768, 12 heads, intermediate 3072),
 // eval mode under InferenceMode, every sequence 128 tokens, no padding. Prints one JSON line:
@@ -30,7 +30,7 @@ double seconds_of(const std::function<void()>& fn) {
 
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
-  const bool fused = !(argc > 2 && std::string(argv[2]) == "unfused");
+  const bool fused = argc > 2 && std::string(argv[2]) == "fused";
   const int rounds = argc > 3 ? std::max(1, std::atoi(argv[3])) : 5;
   const int latency_rounds = argc > 4 ? std::max(1, std::atoi(argv[4])) : 15;
   torch::set_num_threads(threads);
@@ -57,6 +57,6 @@ int main(int argc, char** argv) {
   for (int r = 0; r < latency_rounds; ++r) lat.push_back(seconds_of([&] { (void)model.forward(b1); }));
   std::sort(lat.begin(), lat.end());
   std::printf("{\"system\": \"kiln%s\", \"threads\": %d, \"throughput_seq_s\": %.2f, \"latency_ms\": %.2f}\n",
-              fused ? "" : "-unfused", threads, 8.0 / best, 1000.0 * lat[lat.size() / 2]);
+              fused ? "-fused" : "", threads, 8.0 / best, 1000.0 * lat[lat.size() / 2]);
   return 0;
 }

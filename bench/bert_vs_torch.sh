@@ -6,8 +6,9 @@
 #
 # Systems (all in one run, side by side):
 #   kiln            bench/bert_forward.cpp run through build/kiln-env, which sets the OpenBLAS kernel
-#                   core Kiln picks for this CPU and OMP_WAIT_POLICY=PASSIVE, as `kiln` does
-#   kiln-unfused    the same, op by op instead of LibTorch's fused encoder-layer kernel
+#                   core Kiln picks for this CPU and OMP_WAIT_POLICY=PASSIVE, as `kiln` does (op by op,
+#                   Kiln's default)
+#   kiln-fused      the same through LibTorch's fused encoder-layer kernel (set_fused_inference)
 #   torch-default   python3-torch as installed (OpenBLAS picks its own kernels)
 #   torch-skylakex  python3-torch with OPENBLAS_CORETYPE=SkylakeX
 #   torch-kiln-env  python3-torch started through build/kiln-env: the very environment Kiln runs in
@@ -53,11 +54,11 @@ run_torch() {  # LABEL [VAR=VALUE]
   env -u OPENBLAS_CORETYPE OMP_NUM_THREADS="$THREADS" "$@" "$PY" bench/lib/bert_torch.py "$THREADS" "$label" "$ROUNDS" "$LATENCY_ROUNDS"
 }
 for pass in 1 2; do
-  run_kiln fused | tee -a "$results"
+  run_kiln default | tee -a "$results"
   run_torch torch-default | tee -a "$results"
   run_torch torch-skylakex OPENBLAS_CORETYPE=SkylakeX | tee -a "$results"
   "$BUILD/kiln-env" "$PY" bench/lib/bert_torch.py "$THREADS" torch-kiln-env "$ROUNDS" "$LATENCY_ROUNDS" | tee -a "$results"
-  run_kiln unfused | tee -a "$results"
+  run_kiln fused | tee -a "$results"
 done
 echo "kiln-env set: $("$BUILD/kiln-env" sh -c 'echo "$KILN_ENV_SET"')"
 echo "load: $(uptime)"

@@ -97,7 +97,7 @@ TEST(BertGolden, MatchesReference) {
       check("mlm logits", head.forward(out.last_hidden_state), tensor_of(cases, c + ".mlm_logits"), where);
     }
   }
-  // Gradients on: the op-by-op path, as training runs it.
+  // Gradients on: the op-by-op path, as training runs it (the fused kernel needs InferenceMode).
   model.set_fused_inference(true);
   const auto logits = model.forward(batch_of(cases, "paired", true));
   check("logits (cls)", logits.detach(), tensor_of(cases, "paired.logits_cls"), "paired, autograd");

@@ -117,15 +117,17 @@ class BertModel : public Model {
   [[nodiscard]] int64_t embedding_dim() const override { return options_.config.hidden_size; }
 
   /// The encoder on int64 [batch, sequence] tensors; `token_type_ids` may be undefined (zeros).
-  /// Under InferenceMode in eval() mode this runs LibTorch's fused encoder-layer kernel where the
-  /// configuration allows it (gelu or relu, residual_scale 1); otherwise the same math op by op.
+  /// Op by op; with set_fused_inference(true), under InferenceMode in eval() mode, through LibTorch's
+  /// fused encoder-layer kernel where the configuration allows it (gelu or relu, residual_scale 1).
   [[nodiscard]] BertOutputs encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                    const torch::Tensor& token_type_ids);
 
   [[nodiscard]] const BertOptions& options() const { return options_; }
   /// embeddings.word_embeddings.weight (what an MLM head's decoder is tied to).
   [[nodiscard]] torch::Tensor word_embeddings_weight() const;
-  /// Turns the fused inference kernel off (true) or back on: tests compare the two paths.
+  /// Runs inference through at::_transformer_encoder_layer_fwd (true) or op by op (false, the
+  /// default: in LibTorch 1.13 on the CPU the fused kernel measured ~25% slower at BERT-base size,
+  /// bench/bert_vs_torch.sh). Both match Hugging Face's math within 1e-5.
   void set_fused_inference(bool on) { fused_inference_ = on; }
 
  private:
@@ -139,7 +141,7 @@ class BertModel : public Model {
   void check_inputs(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids) const;
 
   BertOptions options_;
-  bool fused_inference_ = true;
+  bool fused_inference_ = false;
   torch::nn::Embedding word_embeddings_{nullptr};
   torch::nn::Embedding position_embeddings_{nullptr};
   torch::nn::Embedding token_type_embeddings_{nullptr};
