@@ -40,7 +40,9 @@ def read_predictions(path, fmt):
                 preds.append(str(json.loads(line)["label"]))
             elif fmt == "fasttext":
                 # `fasttext predict` with k=1 prints one label per input line (empty if none).
-                preds.append(line.split(" ")[0][len("__label__"):] if line.startswith("__label__") else "")
+                # Labels with whitespace were written with U+2581 in its place (anchors.py).
+                preds.append(line.split(" ")[0][len("__label__"):].replace("\u2581", " ")
+                             if line.startswith("__label__") else "")
             elif fmt == "plain":
                 preds.append(line)
             else:

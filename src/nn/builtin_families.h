@@ -9,5 +9,6 @@ namespace kiln::nn {
 [[nodiscard]] ModelFamily linear_family();
 [[nodiscard]] ModelFamily mlp_family();
 [[nodiscard]] ModelFamily embedbag_family();
+[[nodiscard]] ModelFamily bert_family();
 
 }  // namespace kiln::nn

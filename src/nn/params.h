@@ -30,6 +30,10 @@ class ParamReader {
   /// A number in [0, 1).
   [[nodiscard]] double probability(const std::string& key) const;
   [[nodiscard]] bool boolean(const std::string& key) const;
+  /// A finite number > 0.
+  [[nodiscard]] double positive(const std::string& key) const;
+  /// True when the value is JSON null (a family's "derive this" default).
+  [[nodiscard]] bool is_null(const std::string& key) const { return value(key).is_null(); }
   /// A string equal to one of `choices`.
   [[nodiscard]] std::string choice(const std::string& key, const std::vector<std::string>& choices) const;
 

@@ -110,7 +110,8 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
       if (callbacks.on_done) callbacks.on_done(rep);
       continue;
     }
-    if (options.max_seconds > 0 && seconds_since(t_start) >= options.max_seconds) {
+    // The first candidate always starts: a cap cuts the race, it does not leave the user without a model.
+    if (best && options.max_seconds > 0 && seconds_since(t_start) >= options.max_seconds) {
       rep.status = "skipped: --max-time";
       out.cut_by_time = true;
       out.candidates.push_back(rep);

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <mutex>
 #include <set>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "bag_features.h"
@@ -283,23 +284,32 @@ class HashedNgramPreprocessor final : public Preprocessor {
       Rows& rows = chunks[chunk];
       text::AnalyzerScratch scratch;
       std::vector<std::string_view> terms;
-      std::vector<int32_t> ids;
+      std::vector<std::pair<int32_t, int32_t>> ids;  // (column, count)
+      std::vector<int32_t> grams;
+      std::unordered_map<std::string_view, int32_t> words;
       std::string padded;
       for (std::size_t d = begin; d < end; ++d) {
         hv_.analyzer().analyze(docs[d], scratch, terms);
         ids.clear();
+        words.clear();
         for (std::string_view t : terms) {
-          ids.push_back(text::hash_term(t, hv_.options()).column);
-          if (t.find(' ') == std::string_view::npos) add_char_grams(t, minn_, maxn_, buckets, padded, ids);
+          ids.emplace_back(text::hash_term(t, hv_.options()).column, 1);
+          if (t.find(' ') == std::string_view::npos) ++words[t];
         }
-        std::sort(ids.begin(), ids.end());
+        // Each distinct word's subwords once, counted as often as the word occurs: long texts repeat
+        // their words, and hashing the n-grams is the expensive part.
+        for (const auto& [word, count] : words) {
+          grams.clear();
+          add_char_grams(word, minn_, maxn_, buckets, padded, grams);
+          for (int32_t g : grams) ids.emplace_back(g, count);
+        }
+        std::sort(ids.begin(), ids.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
         for (std::size_t k = 0; k < ids.size();) {
-          const int32_t col = ids[k];
-          std::size_t m = k;
-          while (m < ids.size() && ids[m] == col) ++m;
+          const int32_t col = ids[k].first;
+          int64_t total = 0;
+          for (; k < ids.size() && ids[k].first == col; ++k) total += ids[k].second;
           rows.cols.push_back(col);
-          rows.counts.push_back(static_cast<float>(m - k));
-          k = m;
+          rows.counts.push_back(static_cast<float>(total));
         }
         rows.ends.push_back(static_cast<int64_t>(rows.cols.size()));
       }

@@ -122,7 +122,7 @@ TEST(NnModels, EmbedBagRejectsNegativeHidden) {
 
 TEST(NnModels, EmbedBagRejectsBadPooling) {
   expect_config_error([] { (void)embedbag({{"pooling", "max"}}); },
-                      {"model.params.pooling must be one of \"mean\", \"sum\", got \"max\""});
+                      {"model.params.pooling must be one of \"mean\", \"sum\", \"sqrtn\", got \"max\""});
 }
 
 TEST(NnModels, EmbedBagRejectsBadDropout) {

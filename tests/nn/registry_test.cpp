@@ -22,7 +22,7 @@ TEST(ModelRegistry, BuiltinFamiliesAreRegisteredAndSorted) {
     EXPECT_FALSE(f.description.empty()) << f.name;
   }
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
-  for (const char* builtin : {"embedbag", "linear", "mlp"}) {
+  for (const char* builtin : {"bert", "embedbag", "linear", "mlp"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), builtin), names.end()) << builtin;
   }
 }
@@ -34,7 +34,7 @@ TEST(ModelRegistry, UnknownFamilyListsKnownOnes) {
         spec.family = "mpl";
         (void)make_model(spec, 10, 2);
       },
-      {"model.family \"mpl\" is not a known model family", "embedbag, linear, mlp", "did you mean \"mlp\""});
+      {"model.family \"mpl\" is not a known model family", "bert, embedbag, linear, mlp", "did you mean \"mlp\""});
   expect_config_error(
       [] {
         ModelSpec spec;

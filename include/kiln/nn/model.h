@@ -86,7 +86,7 @@ struct ModelFamily {
 /// Adds a family (replacing one of the same name; built-ins included). Thread-safe. Throws
 /// ConfigError for an empty name or a missing factory.
 void register_model_family(ModelFamily family);
-/// Registered families, built-ins ("linear", "mlp", "embedbag") included, sorted by name.
+/// Registered families, built-ins ("bert", "embedbag", "linear", "mlp") included, sorted by name.
 [[nodiscard]] std::vector<ModelFamily> model_families();
 /// Names of the registered families, sorted.
 [[nodiscard]] std::vector<std::string> model_family_names();
