@@ -35,13 +35,16 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --datasets) DATASETS=${2:?--datasets needs a value}; shift 2 ;;
     --systems) SYSTEMS=${2:?--systems needs a value}; shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
 has() { [[ ",$SYSTEMS," == *",$1,"* ]]; }
 for s in ${SYSTEMS//,/ }; do
-  case $s in kiln-seed-recipe|kiln-default|sklearn|fasttext) ;; *) die "unknown system '$s'" ;; esac
+  case $s in
+    kiln-default|kiln-linear|kiln-seed-recipe|sklearn|sklearn-balanced|fasttext|fasttext-tuned) ;;
+    *) die "unknown system '$s'" ;;
+  esac
 done
 
 # Kiln fetches and splits the data, so it is needed even for anchors-only runs.
