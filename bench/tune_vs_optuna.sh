@@ -58,9 +58,14 @@ PY
 done
 echo "Kiln as good or better on $kiln_better of 4 functions (median best value)"
 
-printf '\n%-22s %14s %14s %12s\n' "seconds/suggestion" kiln optuna "kiln/optuna"
+echo
+echo "seconds per suggestion, sampler alone: process CPU seconds (wall in parentheses); load $(cut -d' ' -f1 /proc/loadavg)"
+printf '%-12s %22s %22s %12s   %s\n' "" "kiln sample()" "optuna sampler calls" "kiln/optuna" "optuna ask+suggests+tell (context)"
 for n in 100 1000; do
-  k=$("$OUT/tune_functions" overhead "$n" 200)
-  o=$($PY bench/lib/tune_optuna.py overhead "$n" $((n >= 1000 ? 10 : 30)))
-  printf '%-22s %14.6g %14.6g %12s\n' "history $n" "$k" "$o" "$(awk -v a="$k" -v b="$o" 'BEGIN { printf "1/%.0f", b / a }')"
+  read -r k_cpu k_wall < <(OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$OUT/tune_functions" overhead "$n" 200)
+  read -r o_cpu o_wall r_cpu r_wall < <(OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
+    $PY bench/lib/tune_optuna.py overhead "$n" $((n >= 1000 ? 10 : 30)))
+  printf '%-12s %22s %22s %12s   %s\n' "history $n" \
+    "$(printf '%.3g (%.3g)' "$k_cpu" "$k_wall")" "$(printf '%.3g (%.3g)' "$o_cpu" "$o_wall")" \
+    "$(awk -v a="$k_cpu" -v b="$o_cpu" 'BEGIN { printf "1/%.0f", b / a }')" "$(printf '%.3g (%.3g)' "$r_cpu" "$r_wall")"
 done
