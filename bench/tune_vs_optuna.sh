@@ -16,7 +16,8 @@
 # run one thread, OPENBLAS/OMP capped at 1), wall seconds printed next to them. Process start-up
 # and imports are excluded.
 #
-# Usage: bench/tune_vs_optuna.sh      (SEEDS=30 TRIALS=50 BUILD=build; ~4 min, Optuna dominates)
+# Usage: bench/tune_vs_optuna.sh      (SEEDS=30 TRIALS=50 BUILD=build; ~4 min, Optuna dominates;
+#        QUALITY=0 skips the quality part and times the overhead only)
 # Needs a built kiln_tune (cmake --build "$BUILD" --target kiln_tune) and Debian's python3-optuna.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -38,12 +39,13 @@ mkdir -p "$OUT"
   "$BUILD/src/core/libkiln_core.a" -o "$OUT/tune_functions"
 
 echo "TPE, Kiln vs Optuna $($PY -c 'import optuna; print(optuna.__version__)'): $SEEDS seeds x $TRIALS trials, minimising; nproc $(nproc), load $(cut -d' ' -f1 /proc/loadavg)"
-printf '\n%-16s %14s %14s %10s   %s\n' function kiln_median optuna_median winner "kiln wins (seeds)"
-kiln_better=0
-for fn in branin hartmann6 rosenbrock4_log mixed; do
-  "$OUT/tune_functions" quality "$fn" "$SEEDS" "$TRIALS" > "$OUT/kiln_$fn.txt"
-  $PY bench/lib/tune_optuna.py quality "$fn" "$SEEDS" "$TRIALS" > "$OUT/optuna_$fn.txt"
-  line=$($PY - "$OUT/kiln_$fn.txt" "$OUT/optuna_$fn.txt" <<'PY'
+if [[ ${QUALITY:-1} != 0 ]]; then
+  printf '\n%-16s %14s %14s %10s   %s\n' function kiln_median optuna_median winner "kiln wins (seeds)"
+  kiln_better=0
+  for fn in branin hartmann6 rosenbrock4_log mixed; do
+    "$OUT/tune_functions" quality "$fn" "$SEEDS" "$TRIALS" > "$OUT/kiln_$fn.txt"
+    $PY bench/lib/tune_optuna.py quality "$fn" "$SEEDS" "$TRIALS" > "$OUT/optuna_$fn.txt"
+    line=$($PY - "$OUT/kiln_$fn.txt" "$OUT/optuna_$fn.txt" <<'PY'
 import statistics, sys
 k = [float(l.split()[1]) for l in open(sys.argv[1])]
 o = [float(l.split()[1]) for l in open(sys.argv[2])]
@@ -52,11 +54,12 @@ wins = sum(a < b for a, b in zip(k, o))
 winner = "kiln" if mk < mo else ("tie" if mk == mo else "optuna")
 print(f"{mk:14.6g} {mo:14.6g} {winner:>10}   {wins}/{len(k)}")
 PY
-)
-  printf '%-16s %s\n' "$fn" "$line"
-  [[ $line == *" optuna "* ]] || kiln_better=$((kiln_better + 1))
-done
-echo "Kiln as good or better on $kiln_better of 4 functions (median best value)"
+  )
+    printf '%-16s %s\n' "$fn" "$line"
+    [[ $line == *" optuna "* ]] || kiln_better=$((kiln_better + 1))
+  done
+  echo "Kiln as good or better on $kiln_better of 4 functions (median best value)"
+fi
 
 echo
 echo "seconds per suggestion, sampler alone: process CPU seconds (wall in parentheses); load $(cut -d' ' -f1 /proc/loadavg)"
