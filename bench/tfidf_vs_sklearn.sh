@@ -4,12 +4,13 @@
 # (within 1e-6), side by side in one run.
 #
 # Per corpus it reports:
-#   - kiln end to end (process start to files written; best of REPEATS, the two thread counts
-#     alternated) at --threads $THREADS and --threads 1, with kiln's own read / fit_transform /
+#   - kiln end to end (process start to files written; best of REPEATS, alternated with the other
+#     thread count and with scikit-learn's run) at --threads $THREADS and --threads 1, with kiln's own read / fit_transform /
 #     write split (--timings) and fit_transform's MB/s of text (per thread);
 #   - scikit-learn in-process: pandas.read_csv, fit_transform (float64, its default) and
-#     fit_transform with dtype=np.float32 (kiln's default), each timed apart; output files written by
-#     the float64 run (not timed) for the check;
+#     fit_transform with dtype=np.float32 (kiln's default), each timed apart with time.perf_counter,
+#     each phase's best of REPEATS runs (one process per run, alternated with kiln's); output files
+#     written by the first run's float64 fit (not timed) for the check;
 #   - the ratios: the target one is scikit-learn's in-process read_csv + fit_transform over kiln's
 #     whole run (read, fit_transform, write, process start-up included; goal >= 8x), then
 #     fit_transform alone against fit_transform alone;
@@ -76,7 +77,7 @@ import numpy as np
 import pandas as pd
 import scipy.io
 from sklearn.feature_extraction.text import TfidfVectorizer
-path, out, maxf = sys.argv[1], sys.argv[2], int(sys.argv[3])
+path, out, maxf, write = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
 t = time.perf_counter()
 df = pd.read_csv(path, dtype=str, keep_default_na=False)
 read_s = time.perf_counter() - t
@@ -88,11 +89,12 @@ fit64_s = time.perf_counter() - t
 t = time.perf_counter()
 X32 = TfidfVectorizer(max_features=maxf, dtype=np.float32).fit_transform(docs)
 fit32_s = time.perf_counter() - t
-os.makedirs(out, exist_ok=True)
-scipy.io.mmwrite(f"{out}/matrix.mtx", X, precision=9)
-with open(f"{out}/vocabulary.txt", "w", encoding="utf-8") as f:
-    f.write("".join(t + "\n" for t in v.get_feature_names_out()))
-np.savetxt(f"{out}/idf.txt", v.idf_, fmt="%.9g")
+if write:  # untimed: only the output of the first repeat is kept, for the check
+    os.makedirs(out, exist_ok=True)
+    scipy.io.mmwrite(f"{out}/matrix.mtx", X, precision=9)
+    with open(f"{out}/vocabulary.txt", "w", encoding="utf-8") as f:
+        f.write("".join(t + "\n" for t in v.get_feature_names_out()))
+    np.savetxt(f"{out}/idf.txt", v.idf_, fmt="%.9g")
 mb = sum(len(d.encode("utf-8")) for d in docs) / 1e6
 print(f"{read_s:.4f} {fit64_s:.4f} {fit32_s:.4f} {mb:.3f} {len(docs)}")
 PY
@@ -123,13 +125,18 @@ if [[ -f $BUILD/src/text/libkiln_text.a ]] && command -v "$CXX" >/dev/null; then
 fi
 [[ -n $ANALYZER ]] || echo "note: no $BUILD/src/text/libkiln_text.a or no $CXX; skipping the analyzer benchmark" >&2
 
-# kiln_runs -> "BEST_N BEST_1": best wall seconds at --threads $THREADS and at --threads 1, the two
-# alternated REPEATS times (on a shared machine, back-to-back blocks of runs would measure the load
-# of their moment rather than the thread count); leaves each best run's --timings line in
-# $WORK/kiln.err.n and $WORK/kiln.err.1
-kiln_runs() {
-  local best_n="" best_1="" t s which th
+# runs: REPEATS rounds of scikit-learn (one process: read_csv, fit_transform float64, float32) then
+# kiln at --threads $THREADS then kiln at --threads 1, so all three see the same load (on a shared
+# machine, back-to-back blocks of runs would measure the load of their moment rather than the
+# system); keeps each one's best: sk_read, sk_fit64, sk_fit32 (each phase's best), kiln_n, kiln_1
+# (best wall seconds, the best run's --timings line in $WORK/kiln.err.n and $WORK/kiln.err.1).
+min_of() { if [[ -z $1 ]] || (( $(echo "$2 < $1" | bc -l) )); then echo "$2"; else echo "$1"; fi; }
+runs() {
+  local r t s which th a b c
+  sk_read=""; sk_fit64=""; sk_fit32=""; kiln_n=""; kiln_1=""
   for ((r = 0; r < REPEATS; r++)); do
+    read -r a b c mb rows < <($PY "$SK_SCRIPT" "$csv" "$WORK/sk" "$MAX_FEATURES" "$((r == 0 ? 1 : 0))")
+    sk_read=$(min_of "$sk_read" "$a"); sk_fit64=$(min_of "$sk_fit64" "$b"); sk_fit32=$(min_of "$sk_fit32" "$c")
     for which in n 1; do
       th=$THREADS
       [[ $which == 1 ]] && th=1
@@ -138,13 +145,12 @@ kiln_runs() {
         > "$WORK/kiln.log" 2> "$WORK/kiln.run.err"
       s=$(echo "$(now) - $t" | bc -l)
       if [[ $which == n ]]; then
-        if [[ -z $best_n ]] || (( $(echo "$s < $best_n" | bc -l) )); then best_n=$s; cp "$WORK/kiln.run.err" "$WORK/kiln.err.n"; fi
+        if [[ -z $kiln_n ]] || (( $(echo "$s < $kiln_n" | bc -l) )); then kiln_n=$s; cp "$WORK/kiln.run.err" "$WORK/kiln.err.n"; fi
       else
-        if [[ -z $best_1 ]] || (( $(echo "$s < $best_1" | bc -l) )); then best_1=$s; cp "$WORK/kiln.run.err" "$WORK/kiln.err.1"; fi
+        if [[ -z $kiln_1 ]] || (( $(echo "$s < $kiln_1" | bc -l) )); then kiln_1=$s; cp "$WORK/kiln.run.err" "$WORK/kiln.err.1"; fi
       fi
     done
   done
-  echo "$best_n $best_1"
 }
 field() { sed -n "s/.*$1 \\([0-9.]*\\) s[,( ].*/\\1/p" "$WORK/kiln.err"; }
 ratio() { printf "%.1f" "$(echo "$1 / $2" | bc -l)"; }
@@ -156,10 +162,9 @@ analyzer_met=1
 summary=()
 for csv in "${datasets[@]}"; do
   cat "$csv" > /dev/null  # warm the page cache once
-  read -r sk_read sk_fit64 sk_fit32 mb rows < <($PY "$SK_SCRIPT" "$csv" "$WORK/sk" "$MAX_FEATURES")
+  runs
   echo
-  echo "== $csv ($rows rows, $mb MB of text)"
-  read -r kiln_n kiln_1 < <(kiln_runs)
+  echo "== $csv ($rows rows, $mb MB of text); load $(cut -d' ' -f1-3 /proc/loadavg)"
   $PY "$CHECK_SCRIPT" "$WORK/kiln" "$WORK/sk"
   cp "$WORK/kiln.err.n" "$WORK/kiln.err"
   n_read=$(sed -n 's/^timings: read \([0-9.]*\) s.*/\1/p' "$WORK/kiln.err")

@@ -1,12 +1,13 @@
 """Tables for the training benchmarks, from the JSON-lines result files the scripts write.
 
-  anchors RESULTS.jsonl      one table per dataset + Kiln-vs-anchor comparisons
+  anchors RESULTS.jsonl      one table per dataset (mean ± std over split seeds) + paired comparisons
   schedules RESULTS.json     warmup+cosine vs constant: steps to target val loss, test macro-F1
   imbalance RESULTS.jsonl    cross-entropy vs class weighting vs focal: macro-F1, rare-class recall
 
 A result line holds "dataset", "system" and the fields of `metrics.py score` plus, where measured,
-"train_s" (wall seconds, CSV in to saved model) and "predict_s" (wall seconds, test file in to
-predictions out, process start-up included).
+"seed" (the split seed; `anchors` prints mean ± sample std over seeds), "train_s" (wall seconds, CSV
+in to saved model), "predict_s" (wall seconds, test file in to predictions out, process start-up
+included) and "load1" (the 1-minute load average when the run ended).
 """
 import json
 import sys
@@ -50,38 +51,71 @@ def ratio(a, b, key):
     return a[key] / b[key]
 
 
+def mean_std(values):
+    """(mean, sample standard deviation) of the non-None values; std is None under two values."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    m = sum(values) / len(values)
+    if len(values) < 2:
+        return m, None
+    return m, (sum((v - m) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+
+def fmt_ms(values, spec):
+    m, s = mean_std(values)
+    if m is None:
+        return "-"
+    return format(m, spec) + ("" if s is None else " ± " + format(s, spec))
+
+
+def paired(a_runs, b_runs, f):
+    """f(a, b) over the seeds both systems ran, as (mean, std)."""
+    a, b = {r.get("seed"): r for r in a_runs}, {r.get("seed"): r for r in b_runs}
+    return mean_std([f(a[k], b[k]) for k in a if k in b])
+
+
 def anchors(path):
     datasets = OrderedDict()
     for r in load_lines(path):
-        datasets.setdefault(r["dataset"], []).append(r)
-    for name, results in datasets.items():
-        first = results[0]
+        datasets.setdefault(r["dataset"], OrderedDict()).setdefault(r["system"], []).append(r)
+    for name, systems in datasets.items():
+        first = next(iter(systems.values()))[0]
+        seeds = sorted({r.get("seed") for runs in systems.values() for r in runs}, key=str)
         print(f"\n== {name}: {first.get('n_train', '?')} training rows (train+val), "
-              f"{first['n_test']} test rows, {first['classes']} classes; "
-              f"rarest quarter = {', '.join(first['rare_classes'])}")
+              f"{first['n_test']} test rows, {first['classes']} classes; split seeds "
+              f"{', '.join(map(str, seeds))} (mean ± sample std over them)")
         rows = []
-        for r in results:
-            tput = r["n_test"] / r["predict_s"] if r.get("predict_s") else None
-            rows.append([r["system"], fmt(r["accuracy"], ".4f"), fmt(r["macro_f1"], ".4f"),
-                         fmt(r["rare_recall"], ".4f"), fmt(r.get("train_s"), ".1f"),
-                         fmt(r.get("predict_s"), ".2f"), fmt(tput, ",.0f")])
-        print_table(["system", "accuracy", "macro-F1", "rare-q recall", "train s", "predict s", "texts/s"],
+        for system, runs in systems.items():
+            tput = [r["n_test"] / r["predict_s"] if r.get("predict_s") else None for r in runs]
+            rows.append([system, str(len(runs)), fmt_ms([r["accuracy"] for r in runs], ".4f"),
+                         fmt_ms([r["macro_f1"] for r in runs], ".4f"),
+                         fmt_ms([r["rare_recall"] for r in runs], ".4f"),
+                         fmt_ms([r.get("train_s") for r in runs], ".1f"),
+                         fmt_ms(tput, ",.0f")])
+        print_table(["system", "seeds", "accuracy", "macro-F1", "rare-q recall", "train s", "predict texts/s"],
                     rows, "lrrrrrr")
-        s = by_system(results)
-        kd, ks, sk, ft = (s.get(k) for k in ("kiln-default", "kiln-seed-recipe", "sklearn", "fasttext"))
-        out = []
-        d = diff(kd, ft, "macro_f1")
-        if d is not None:
-            out.append(f"kiln default vs fastText: macro-F1 {d:+.4f}, "
-                       f"train time x{ratio(kd, ft, 'train_s'):.2f} (kiln/fastText), "
-                       f"predict throughput x{ratio(ft, kd, 'predict_s'):.2f} (kiln/fastText)")
-        d = diff(ks, sk, "macro_f1")
-        if d is not None:
-            out.append(f"kiln seed recipe vs scikit-learn: macro-F1 {d:+.4f}, "
-                       f"train time x{ratio(ks, sk, 'train_s'):.2f} (kiln/sklearn), "
-                       f"predict throughput x{ratio(sk, ks, 'predict_s'):.2f} (kiln/sklearn)")
-        for line in out:
-            print("  " + line)
+        loads = [r["load1"] for runs in systems.values() for r in runs if r.get("load1") is not None]
+        if loads:
+            print(f"  1-minute load average during the runs: {min(loads):.1f} to {max(loads):.1f}")
+
+        def compare(a, b, label):
+            if a not in systems or b not in systems:
+                return
+            d = paired(systems[a], systems[b], lambda x, y: x["macro_f1"] - y["macro_f1"])
+            t = paired(systems[a], systems[b], lambda x, y: x["train_s"] / y["train_s"])
+            p = paired(systems[a], systems[b], lambda x, y: y["predict_s"] / x["predict_s"])
+            if d[0] is None:
+                return
+            sd = lambda v, spec: "" if v is None else " ± " + format(v, spec)
+            print(f"  {label}: macro-F1 {d[0]:+.4f}{sd(d[1], '.4f')}, train time x{t[0]:.2f}{sd(t[1], '.2f')}, "
+                  f"predict throughput x{p[0]:.2f}{sd(p[1], '.2f')} (paired by seed; first/second)")
+
+        compare("kiln-default", "fasttext-tuned", "kiln-default vs fasttext-tuned")
+        compare("kiln-default", "fasttext", "kiln-default vs fasttext")
+        compare("kiln-linear", "sklearn-balanced", "kiln-linear vs sklearn-balanced")
+        compare("kiln-linear", "sklearn", "kiln-linear vs sklearn")
+        compare("kiln-seed-recipe", "sklearn", "kiln-seed-recipe vs sklearn")
 
 
 def schedules(path):

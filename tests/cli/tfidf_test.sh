@@ -91,6 +91,16 @@ run df "{'min_df': 2, 'max_df': 0.9, 'binary': True}" --min-df 2 --max-df 0.9 --
 run maxf "{'max_features': 4, 'use_idf': False, 'lowercase': False}" --max-features 4 --no-idf --no-lowercase
 run f64b "{'dtype': 'float64', 'smooth_idf': False}" --dtype float64 --no-smooth-idf
 run hashing "{'mode': 'hashing', 'n_features': 64}" --hashing 64 --no-idf
+# --timings: one line on stderr with the read / fit_transform / write seconds (what
+# bench/tfidf_vs_sklearn.sh parses); stdout keeps only the summary line.
+"$KILN" --threads 1 tfidf --input "$TMP/in.csv" --out "$TMP/timed" --timings > "$TMP/timed.out" 2> "$TMP/timed.err" ||
+  fail "--timings run failed: $(cat "$TMP/timed.err")"
+grep -Eq '^timings: read [0-9.]+ s, fit_transform [0-9.]+ s, write [0-9.]+ s \(1 threads\); text [0-9.]+ MB, ' \
+  "$TMP/timed.err" || fail "--timings line missing or changed: $(cat "$TMP/timed.err")"
+! grep -q timings "$TMP/timed.out" || fail "--timings wrote to stdout: $(cat "$TMP/timed.out")"
+"$KILN" tfidf --input "$TMP/in.csv" --out "$TMP/untimed" > /dev/null 2> "$TMP/untimed.err" || fail "untimed run failed"
+! grep -q '^timings:' "$TMP/untimed.err" || fail "timings printed without --timings: $(cat "$TMP/untimed.err")"
+echo "ok timings"
 # Rerunning onto an earlier output replaces it; an unrelated non-empty directory is refused.
 "$KILN" tfidf --input "$TMP/in.csv" --out "$TMP/default" > /dev/null || fail "rerun onto an earlier output failed"
 mkdir -p "$TMP/other" && touch "$TMP/other/keep.txt"
