@@ -101,7 +101,8 @@ nn::Batch encode_all(const Preprocessors& preprocessors, const data::Examples& e
   if (preprocessors.size() == 1) return preprocessors.front()->encode(examples);
   nn::Batch out(static_cast<int64_t>(examples.size()));
   for (const auto& p : preprocessors) {
-    for (const auto& [name, t] : p->encode(examples).tensors()) out.set(name, t);
+    const nn::Batch part = p->encode(examples);  // keep it alive while its tensors are read
+    for (const auto& [name, t] : part.tensors()) out.set(name, t);
   }
   return out;
 }
