@@ -55,6 +55,7 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
   }
   if (options.max_seconds < 0) throw ConfigError("--max-time must be >= 0");
   if (options.reduction_factor < 2) throw ConfigError("selection reduction_factor must be >= 2");
+  if (options.min_resource_epochs < 1) throw ConfigError("selection min_resource_epochs must be >= 1");
   for (const auto& c : options.candidates) train::validate(c.config.trainer);
   const auto labels = training_labels(train);
   const auto t_start = std::chrono::steady_clock::now();
@@ -91,7 +92,7 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
   const double n_train = static_cast<double>(fit_on->size());
 
   tune::SuccessiveHalvingPrunerOptions po;
-  po.min_resource = 1;
+  po.min_resource = options.min_resource_epochs;
   po.reduction_factor = options.reduction_factor;
   const tune::SuccessiveHalvingPruner pruner(po);
   std::vector<tune::Trial> trials;
@@ -214,7 +215,7 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
       {"budget_passes", out.budget},
       {"work_passes", out.work},
       {"cut_by_time", out.cut_by_time},
-      {"pruner", {{"kind", "successive_halving"}, {"min_resource_epochs", 1}, {"reduction_factor", options.reduction_factor}}},
+      {"pruner", {{"kind", "successive_halving"}, {"min_resource_epochs", options.min_resource_epochs}, {"reduction_factor", options.reduction_factor}}},
       {"candidates", table}};
   return out;
 }
