@@ -32,6 +32,7 @@ class LinearModel : public Model {
   [[nodiscard]] torch::Tensor embed(const Batch& batch) override;
   [[nodiscard]] torch::Tensor classify(const torch::Tensor& pooled) override { return pooled + bias_; }
   [[nodiscard]] int64_t embedding_dim() const override { return num_classes(); }
+  [[nodiscard]] std::optional<LinearParts> linear_parts() override { return LinearParts{embedding_->weight, bias_}; }
 
  private:
   torch::nn::EmbeddingBag embedding_{nullptr};

@@ -223,7 +223,8 @@ void apply_config(const json& j, RunConfig& c, const std::string& where) {
   if (j.contains("train")) {
     const auto& t = j["train"];
     check_keys(t, {"epochs", "batch_size", "seed", "grad_clip", "early_stopping_patience", "device", "optimizer",
-                   "schedule", "loss", "sparse_gradients", "stop_after_epochs", "calibrate", "solver", "solver_threads"},
+                   "schedule", "loss", "sparse_gradients", "stop_after_epochs", "calibrate", "solver", "solver_threads", "C",
+                   "lbfgs_iterations", "tol"},
                "train", where);
     auto& o = c.trainer;
     read(t, "epochs", o.epochs, "train", where);
@@ -237,6 +238,9 @@ void apply_config(const json& j, RunConfig& c, const std::string& where) {
     read(t, "calibrate", o.calibrate, "train", where);
     read(t, "solver", o.solver, "train", where);
     read(t, "solver_threads", o.solver_threads, "train", where);
+    read(t, "C", o.C, "train", where);
+    read(t, "lbfgs_iterations", o.lbfgs_iterations, "train", where);
+    read(t, "tol", o.tol, "train", where);
     if (t.contains("optimizer")) {
       const auto& p = t["optimizer"];
       check_keys(p, {"kind", "lr", "weight_decay", "betas", "eps", "momentum", "nesterov"}, "train.optimizer", where);
@@ -328,6 +332,9 @@ json to_json(const RunConfig& c) {
             {"calibrate", o.calibrate},
             {"solver", o.solver},
             {"solver_threads", o.solver_threads},
+            {"C", o.C},
+            {"lbfgs_iterations", o.lbfgs_iterations},
+            {"tol", o.tol},
             {"optimizer",
              {{"kind", o.optimizer.kind},
               {"lr", o.optimizer.lr},

@@ -18,6 +18,7 @@
 #include "kiln/train/metrics.h"
 #include "bag_sgd.h"
 #include "checkpoint.h"
+#include "linear_lbfgs.h"
 
 namespace fs = std::filesystem;
 
@@ -118,7 +119,9 @@ void validate(const TrainerOptions& o) {
   validate(o.optimizer);
   validate(o.schedule);
   validate(o.loss);
-  if (o.solver != "minibatch" && o.solver != "per_example") fail("solver", "minibatch or per_example", "'" + o.solver + "'");
+  if (o.solver != "minibatch" && o.solver != "per_example" && o.solver != "lbfgs") {
+    fail("solver", "minibatch, per_example or lbfgs", "'" + o.solver + "'");
+  }
   if (o.solver_threads < 1) fail("solver_threads", ">= 1", std::to_string(o.solver_threads));
   if (o.solver == "per_example") {
     auto need = [](const std::string& field, const std::string& rule, const std::string& got) {
@@ -134,12 +137,36 @@ void validate(const TrainerOptions& o) {
     if (o.loss.label_smoothing != 0) need("train.label_smoothing", "0", std::to_string(o.loss.label_smoothing));
     if (o.device != "cpu") need("train.device", "cpu", "'" + o.device + "'");
   }
+  if (o.solver == "lbfgs") {
+    auto need = [](const std::string& field, const std::string& rule, const std::string& got) {
+      throw ConfigError("train.solver lbfgs needs " + field + " " + rule + " (L-BFGS on the full-batch logistic loss), got " +
+                        got + "; set it or use train.solver minibatch");
+    };
+    if (o.loss.kind != "cross_entropy") need("train.loss", "cross_entropy", "'" + o.loss.kind + "'");
+    if (o.loss.label_smoothing != 0) need("train.label_smoothing", "0", std::to_string(o.loss.label_smoothing));
+    if (o.device != "cpu") need("train.device", "cpu", "'" + o.device + "'");
+  }
+  if (!(o.C > 0) || !std::isfinite(o.C)) fail("C", "> 0 (the inverse L2 strength, as scikit-learn's C)", std::to_string(o.C));
+  if (o.lbfgs_iterations < 1) fail("lbfgs_iterations", ">= 1", std::to_string(o.lbfgs_iterations));
+  if (!(o.tol >= 0) || !std::isfinite(o.tol)) fail("tol", ">= 0", std::to_string(o.tol));
 }
 
 namespace {
 
 // Gathers a training step's examples and targets into buffers reused across steps. The views of one
 // step must be dead before the next fill (the trainer's step ends with its backward pass).
+// torch's LBFGS keeps a scratch vector `al` of history_size tensors in its state, of which only the
+// ones in use are defined, and its serializer fails on the others ("Cannot access storage of
+// UndefinedTensorImpl"). `al` is recomputed by every iteration: drop it before saving.
+class CheckpointableLbfgs : public torch::optim::LBFGS {
+ public:
+  using torch::optim::LBFGS::LBFGS;
+  void save(torch::serialize::OutputArchive& archive) const override {
+    for (const auto& entry : state_) static_cast<torch::optim::LBFGSParamState&>(*entry.second).al(c10::nullopt);
+    torch::optim::LBFGS::save(archive);
+  }
+};
+
 class BatchBuffers {
  public:
   nn::Batch fill(const LabeledBatch& rows, const int64_t* ids, int64_t count, torch::Tensor* targets) {
@@ -195,7 +222,26 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
   const int64_t total_steps = batches * options.epochs;
   auto params = model.parameters();
   std::vector<double> param_norms;  // per-parameter gradient norms of the current step, `params` order
-  auto optimizer = make_optimizer(params, options.optimizer);
+  // The L-BFGS solver optimizes the linear model's two tensors with torch's LBFGS (its history is
+  // optimizer state, so checkpoints and resume carry it like any optimizer's).
+  const bool lbfgs = options.solver == "lbfgs";
+  std::optional<nn::LinearParts> linear;
+  if (lbfgs) {
+    linear = model.linear_parts();
+    if (!linear) {
+      throw ConfigError("train.solver lbfgs trains softmax regression over sparse features (family linear); this model is "
+                        "not — use train.solver minibatch");
+    }
+  }
+  std::unique_ptr<torch::optim::Optimizer> optimizer =
+      lbfgs ? std::make_unique<CheckpointableLbfgs>(std::vector<torch::Tensor>{linear->table, linear->bias},
+                                                    torch::optim::LBFGSOptions(1.0)
+                                                        .max_iter(options.lbfgs_iterations)
+                                                        .tolerance_grad(0)
+                                                        .tolerance_change(1e-9)
+                                                        .history_size(10)
+                                                        .line_search_fn("strong_wolfe"))
+            : make_optimizer(params, options.optimizer);
   auto schedule = make_schedule(options.schedule, options.optimizer.lr, total_steps);
   auto loss_fn = make_loss(options.loss, class_counts(train.y, num_classes));
 
@@ -235,6 +281,8 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
       throw ConfigError("train.solver per_example trains models that are a feature bag plus one linear layer (family "
                         "embedbag with hidden 0 and dropout 0); this model is not — use train.solver minibatch");
     }
+  }
+  if (per_example || lbfgs) {
     const auto counts = class_counts(train.y, num_classes);
     std::vector<double> w(static_cast<std::size_t>(num_classes), 1.0);
     if (options.loss.class_weight == "balanced") {
@@ -251,6 +299,11 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
     }
     example_weights.assign(w.begin(), w.end());
   }
+  std::optional<LinearObjective> objective;
+  torch::Tensor grad_table, grad_bias;
+  if (lbfgs) objective.emplace(train.x, train.y, example_weights, linear->table.size(0), num_classes, options.C);
+  bool converged = false;
+  double last_objective = std::numeric_limits<double>::infinity();
 
   BestWeights best;
   BatchBuffers buffers;
@@ -294,7 +347,38 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
       log.write({{"type", "step"}, {"epoch", epoch}, {"step", global_step},
                  {"loss", r.examples ? r.loss_sum / static_cast<double>(r.examples) : kNaN}, {"lr", schedule->lr()}});
     }
-    for (int64_t b = 0; b < (per_example ? 0 : batches); ++b) {
+    if (lbfgs) {
+      torch::NoGradGuard no_grad;
+      auto closure = [&]() -> torch::Tensor {
+        const double f = objective->evaluate(linear->table, linear->bias, grad_table, grad_bias);
+        linear->table.mutable_grad() = grad_table;
+        linear->bias.mutable_grad() = grad_bias;
+        return torch::tensor(f, torch::kFloat64);
+      };
+      optimizer->step(closure);
+      // The objective and its gradient at the epoch's end point (LBFGS may stop at a line-search
+      // point it did not evaluate last): the epoch's train loss and the convergence test.
+      double data_loss = 0;
+      const double objective_now = objective->evaluate(linear->table, linear->bias, grad_table, grad_bias, &data_loss);
+      const double max_grad = std::max(grad_table.abs().max().item<double>(), grad_bias.abs().max().item<double>());
+      global_step += options.lbfgs_iterations;
+      if (!std::isfinite(data_loss) || !std::isfinite(max_grad)) {
+        log.flush();
+        throw Error("training diverged: a non-finite loss in epoch " + std::to_string(epoch) +
+                    " (L-BFGS); check the features for extreme values or raise train.C's regularization (lower C)");
+      }
+      // Converged at tol, or stalled: an epoch that no longer lowers the objective beyond float32's
+      // precision (torch's LBFGS then moves by rounding noise or not at all).
+      converged = max_grad * options.C * objective->weight_sum() <= options.tol ||
+                  objective_now >= last_objective - 1e-7 * std::abs(last_objective);
+      last_objective = objective_now;
+      loss_sum = data_loss;
+      loss_count = 1;
+      norm_sum = max_grad;
+      log.write({{"type", "step"}, {"epoch", epoch}, {"step", global_step}, {"loss", data_loss}, {"max_grad", max_grad}});
+      if (callbacks.on_step) callbacks.on_step(StepInfo{epoch, global_step, 1, 1, n, data_loss, 1.0, max_grad});
+    }
+    for (int64_t b = 0; b < (per_example || lbfgs ? 0 : batches); ++b) {
       const int64_t start = b * options.batch_size;
       const int64_t count = std::min(options.batch_size, n - start);
       torch::Tensor target;
@@ -375,8 +459,10 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
     EpochRecord rec;
     rec.epoch = epoch;
     rec.train_loss = loss_count ? loss_sum / static_cast<double>(loss_count) : kNaN;
-    rec.grad_norm = !per_example && (batches - skipped) > 0 ? norm_sum / static_cast<double>(batches - skipped) : kNaN;
-    rec.lr = schedule->lr();
+    rec.grad_norm = lbfgs ? norm_sum
+                    : !per_example && (batches - skipped) > 0 ? norm_sum / static_cast<double>(batches - skipped)
+                                                              : kNaN;
+    rec.lr = lbfgs ? 1.0 : schedule->lr();
     rec.skipped_steps = skipped;
     rec.val_loss = rec.val_accuracy = rec.val_macro_f1 = kNaN;
     bool improved = !val;
@@ -404,8 +490,11 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
     if (callbacks.on_epoch) callbacks.on_epoch(rec);
     ++epochs_run;
 
-    const bool stop = val && options.early_stopping_patience > 0 &&
-                      epochs_without_improvement >= options.early_stopping_patience && epoch < options.epochs;
+    // L-BFGS stops at convergence as the others stop early: a resume does not continue the run.
+    const bool stop = ((val && options.early_stopping_patience > 0 &&
+                        epochs_without_improvement >= options.early_stopping_patience) ||
+                       converged) &&
+                      epoch < options.epochs;
     if (stop) result.stopped_early = true;
     if (!options.run_dir.empty()) {
       CheckpointState st;

@@ -141,6 +141,6 @@ TEST(PerExampleSolver, RefusesWhatItCannotDoNamingTheField) {
   o.grad_clip = 1.0;
   expect_error(o, plain, "needs train.grad_clip 0");
   o = sgd_options("bogus");
-  expect_error(o, plain, "train.solver must be minibatch or per_example, got 'bogus'");
+  expect_error(o, plain, "train.solver must be minibatch, per_example or lbfgs, got 'bogus'");
   expect_error(sgd_options("per_example"), {{"dim", 8}, {"hidden", 4}}, "use train.solver minibatch");
 }

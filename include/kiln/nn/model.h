@@ -31,6 +31,13 @@ struct BagLinearParts {
   enum class Pooling { kSum, kMean, kSqrtN } pooling = Pooling::kMean;
 };
 
+/// The weights of a softmax regression over sparse features: logits = Σ w_j · table[i_j] + bias.
+/// The L-BFGS solver (scikit-learn's LogisticRegression objective) updates them in place.
+struct LinearParts {
+  torch::Tensor table;  ///< [features, classes] float32
+  torch::Tensor bias;   ///< [classes] float32
+};
+
 /// Base of every model family: forward(batch) = classify(embed(batch)).
 /// Thread-safety: forward() under torch::InferenceMode is safe from many threads once the module
 /// is in eval() mode and no longer trained.
@@ -48,6 +55,9 @@ class Model : public torch::nn::Module {
   /// The model's bag + linear weights when it has exactly that shape; std::nullopt otherwise (the
   /// default).
   [[nodiscard]] virtual std::optional<BagLinearParts> bag_linear_parts() { return std::nullopt; }
+  /// The model's weights when it is a softmax regression over sparse features (family linear);
+  /// std::nullopt otherwise (the default).
+  [[nodiscard]] virtual std::optional<LinearParts> linear_parts() { return std::nullopt; }
 
   /// Makes every EmbeddingBag table in the model produce sparse row gradients (true) or dense ones
   /// (false, the default). With sparse gradients a backward pass costs O(rows the batch touches),

@@ -54,8 +54,22 @@ struct TrainerOptions {
   /// example's step (steps = examples × epochs; "linear" decays to 0 as fastText does), each
   /// example's loss scaled by its class weight, run by a fused kernel. Needs batch_size 1,
   /// optimizer sgd without momentum or weight decay, grad_clip 0, loss cross_entropy without label
-  /// smoothing, device cpu. Default "minibatch".
+  /// smoothing, device cpu. "lbfgs": full-batch L-BFGS on scikit-learn's LogisticRegression
+  /// objective (L2 strength 1/C, class weights as sample weights, bias unpenalised; see
+  /// linear_lbfgs.h) for the linear family: each epoch is `lbfgs_iterations` L-BFGS iterations
+  /// (torch's LBFGS with the strong-Wolfe line search, history 10), stopping early when the largest
+  /// gradient component of scikit-learn's objective (C·Σ s_i ℓ_i + ½‖W‖²) falls to `tol`, or an
+  /// epoch no longer lowers the objective; the optimizer, schedule, batch size and grad_clip are not
+  /// used. Needs loss cross_entropy without label smoothing, device cpu. Default "minibatch".
   std::string solver = "minibatch";
+  /// lbfgs solver: inverse L2 strength, as scikit-learn's C. Default 1.0.
+  double C = 1.0;
+  /// lbfgs solver: L-BFGS iterations per epoch (validation, checkpoints and pruning happen per
+  /// epoch). Default 10.
+  int lbfgs_iterations = 10;
+  /// lbfgs solver: converged when the largest gradient component of scikit-learn's objective is
+  /// <= tol (scikit-learn's tol). Default 1e-4.
+  double tol = 1e-4;
   /// per_example solver: threads updating the shared weights without locks (hogwild, as fastText);
   /// 1 gives the same weights on every run, more are faster but not bit-reproducible. Default 1.
   int solver_threads = 1;

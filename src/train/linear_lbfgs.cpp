@@ -1,0 +1,171 @@
+#include "linear_lbfgs.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <string>
+
+#include "kiln/core/error.h"
+
+namespace kiln::train {
+
+namespace {
+
+// Parallel loops get at least this much work (nonzeros or rows × classes) per thread.
+constexpr int64_t kGrain = 4096;
+
+}  // namespace
+
+LinearObjective::LinearObjective(const nn::Batch& x, const std::vector<int64_t>& y,
+                                 const std::vector<float>& class_weights, int64_t features, int64_t classes,
+                                 double C)
+    : features_(features), classes_(classes), C_(C) {
+  if (!x.has(nn::kBagIndices) || !x.has(nn::kBagOffsets)) {
+    throw ConfigError("the L-BFGS solver reads bag features (bag_indices, bag_offsets); this preprocessor gives none "
+                      "— use train.solver minibatch");
+  }
+  if (!(C > 0) || !std::isfinite(C)) throw ConfigError("train.C must be > 0, got " + std::to_string(C));
+  const auto indices = x.get(nn::kBagIndices).to(torch::kInt64).contiguous();
+  const auto offsets = x.get(nn::kBagOffsets).to(torch::kInt64).contiguous();
+  const torch::Tensor values = x.has(nn::kBagWeights) ? x.get(nn::kBagWeights).to(torch::kFloat32).contiguous()
+                                                       : torch::ones({indices.numel()}, torch::kFloat32);
+  rows_ = offsets.numel();
+  const int64_t nnz = indices.numel();
+  if (static_cast<int64_t>(y.size()) != rows_) {
+    throw DataError("the L-BFGS solver got " + std::to_string(y.size()) + " labels for " + std::to_string(rows_) + " rows");
+  }
+  const int64_t* ip = indices.data_ptr<int64_t>();
+  const int64_t* op = offsets.data_ptr<int64_t>();
+  const float* vp = values.data_ptr<float>();
+  row_ptr_.resize(static_cast<std::size_t>(rows_ + 1));
+  for (int64_t i = 0; i < rows_; ++i) row_ptr_[static_cast<std::size_t>(i)] = op[i];
+  row_ptr_[static_cast<std::size_t>(rows_)] = nnz;
+  row_col_.resize(static_cast<std::size_t>(nnz));
+  row_val_.assign(vp, vp + nnz);
+  std::vector<int64_t> per_col(static_cast<std::size_t>(features + 1), 0);
+  for (int64_t j = 0; j < nnz; ++j) {
+    if (ip[j] < 0 || ip[j] >= features) {
+      throw DataError("bag_indices holds " + std::to_string(ip[j]) + ", outside the model's " +
+                      std::to_string(features) + " features");
+    }
+    row_col_[static_cast<std::size_t>(j)] = static_cast<int32_t>(ip[j]);
+    ++per_col[static_cast<std::size_t>(ip[j]) + 1];
+  }
+  col_ptr_.assign(per_col.begin(), per_col.end());
+  for (int64_t f = 0; f < features; ++f) col_ptr_[static_cast<std::size_t>(f + 1)] += col_ptr_[static_cast<std::size_t>(f)];
+  col_row_.resize(static_cast<std::size_t>(nnz));
+  col_val_.resize(static_cast<std::size_t>(nnz));
+  std::vector<int64_t> fill(col_ptr_.begin(), col_ptr_.end() - 1);
+  for (int64_t i = 0; i < rows_; ++i) {
+    for (int64_t j = row_ptr_[static_cast<std::size_t>(i)]; j < row_ptr_[static_cast<std::size_t>(i + 1)]; ++j) {
+      const auto at = static_cast<std::size_t>(fill[static_cast<std::size_t>(row_col_[static_cast<std::size_t>(j)])]++);
+      col_row_[at] = static_cast<int32_t>(i);
+      col_val_[at] = row_val_[static_cast<std::size_t>(j)];
+    }
+  }
+  y_ = y;
+  sample_weight_.resize(static_cast<std::size_t>(rows_));
+  for (int64_t i = 0; i < rows_; ++i) {
+    const int64_t c = y[static_cast<std::size_t>(i)];
+    if (c < 0 || c >= classes) throw DataError("the L-BFGS solver got label " + std::to_string(c) + " outside [0, " + std::to_string(classes) + ")");
+    sample_weight_[static_cast<std::size_t>(i)] = class_weights[static_cast<std::size_t>(c)];
+    weight_sum_ += static_cast<double>(class_weights[static_cast<std::size_t>(c)]);
+  }
+  if (!(weight_sum_ > 0)) throw ConfigError("the L-BFGS solver: the class weights of the training examples sum to 0");
+  residual_.resize(static_cast<std::size_t>(rows_ * classes_));
+}
+
+double LinearObjective::evaluate(const torch::Tensor& table, const torch::Tensor& bias, torch::Tensor& grad_table,
+                                 torch::Tensor& grad_bias, double* data_loss) {
+  auto check = [](const torch::Tensor& t, const char* what) {
+    if (!t.defined() || t.scalar_type() != torch::kFloat32 || !t.device().is_cpu() || !t.is_contiguous()) {
+      throw ConfigError(std::string("the L-BFGS solver needs the model's ") + what +
+                        " as a contiguous float32 CPU tensor; train on the CPU in float32");
+    }
+  };
+  check(table, "weight table");
+  check(bias, "bias");
+  if (table.size(0) != features_ || table.size(1) != classes_ || bias.numel() != classes_) {
+    throw ConfigError("the L-BFGS solver: the model's weights do not match the features and classes it was given");
+  }
+  if (!grad_table.defined()) grad_table = torch::empty_like(table);
+  if (!grad_bias.defined()) grad_bias = torch::empty_like(bias);
+  const float* W = table.data_ptr<float>();
+  const float* b = bias.data_ptr<float>();
+  const int64_t k = classes_;
+  const double inv_n = 1.0 / weight_sum_;
+
+  // Forward by rows: residual_i = s_i (softmax(x_i W + b) − onehot(y_i)) / n; loss_i = s_i · −log p_{y_i}.
+  const int64_t row_chunks = std::max<int64_t>(1, at::get_num_threads());
+  std::vector<double> chunk_loss(static_cast<std::size_t>(row_chunks), 0.0);
+  at::parallel_for(0, row_chunks, 1, [&](int64_t c0, int64_t c1) {
+    std::vector<float> z(static_cast<std::size_t>(k));
+    for (int64_t c = c0; c < c1; ++c) {
+      double loss = 0;
+      for (int64_t i = rows_ * c / row_chunks; i < rows_ * (c + 1) / row_chunks; ++i) {
+        float* zp = z.data();
+        for (int64_t q = 0; q < k; ++q) zp[q] = b[q];
+        for (int64_t j = row_ptr_[static_cast<std::size_t>(i)]; j < row_ptr_[static_cast<std::size_t>(i + 1)]; ++j) {
+          const float v = row_val_[static_cast<std::size_t>(j)];
+          const float* w = W + static_cast<int64_t>(row_col_[static_cast<std::size_t>(j)]) * k;
+          for (int64_t q = 0; q < k; ++q) zp[q] += v * w[q];
+        }
+        float m = zp[0];
+        for (int64_t q = 1; q < k; ++q) m = std::max(m, zp[q]);
+        double sum = 0;
+        for (int64_t q = 0; q < k; ++q) {
+          zp[q] = std::exp(zp[q] - m);
+          sum += zp[q];
+        }
+        const int64_t yi = y_[static_cast<std::size_t>(i)];
+        const float s = sample_weight_[static_cast<std::size_t>(i)];
+        // −log p_y = log Σ exp(z − m) − (z_y − m); z_y − m = log(exp(z_y − m)).
+        loss += static_cast<double>(s) * (std::log(sum) - std::log(static_cast<double>(zp[yi])));
+        const float scale = static_cast<float>(static_cast<double>(s) * inv_n / sum);
+        float* r = residual_.data() + i * k;
+        for (int64_t q = 0; q < k; ++q) r[q] = zp[q] * scale;
+        r[yi] -= static_cast<float>(static_cast<double>(s) * inv_n);
+      }
+      chunk_loss[static_cast<std::size_t>(c)] = loss;
+    }
+  });
+  double loss = 0;
+  for (double l : chunk_loss) loss += l;
+  loss *= inv_n;
+  if (data_loss) *data_loss = loss;
+
+  // Gradient by features: ∂W_f = Σ_{i ∋ f} x_if · residual_i + W_f / (C n); ∂b = Σ_i residual_i.
+  float* G = grad_table.data_ptr<float>();
+  const auto l2 = static_cast<float>(inv_n / C_);
+  at::parallel_for(0, features_, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, k)), [&](int64_t f0, int64_t f1) {
+    for (int64_t f = f0; f < f1; ++f) {
+      float* g = G + f * k;
+      const float* w = W + f * k;
+      for (int64_t q = 0; q < k; ++q) g[q] = l2 * w[q];
+      for (int64_t j = col_ptr_[static_cast<std::size_t>(f)]; j < col_ptr_[static_cast<std::size_t>(f + 1)]; ++j) {
+        const float v = col_val_[static_cast<std::size_t>(j)];
+        const float* r = residual_.data() + static_cast<int64_t>(col_row_[static_cast<std::size_t>(j)]) * k;
+        for (int64_t q = 0; q < k; ++q) g[q] += v * r[q];
+      }
+    }
+  });
+  const double w_norm = at::parallel_reduce(
+      int64_t{0}, features_ * k, kGrain, 0.0,
+      [&](int64_t a, int64_t e, double acc) {
+        for (int64_t q = a; q < e; ++q) acc += static_cast<double>(W[q]) * W[q];
+        return acc;
+      },
+      std::plus<double>());
+  float* gb = grad_bias.data_ptr<float>();
+  std::vector<double> bsum(static_cast<std::size_t>(k), 0.0);
+  for (int64_t i = 0; i < rows_; ++i) {
+    const float* r = residual_.data() + i * k;
+    for (int64_t q = 0; q < k; ++q) bsum[static_cast<std::size_t>(q)] += r[q];
+  }
+  for (int64_t q = 0; q < k; ++q) gb[q] = static_cast<float>(bsum[static_cast<std::size_t>(q)]);
+  return loss + w_norm * inv_n / (2.0 * C_);
+}
+
+}  // namespace kiln::train

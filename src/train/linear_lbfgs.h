@@ -1,0 +1,52 @@
+// The L-BFGS solver's objective for softmax regression over sparse features (nn::LinearParts):
+// scikit-learn's LogisticRegression(multinomial, solver="lbfgs") objective C·Σ s_i ℓ_i + ½‖W‖²,
+// divided by C·S (S = Σ s_i, n without class weights) as scikit-learn 1.2 does, so that its scale
+// does not grow with the data:
+//   F(W, b) = (1/S) Σ_i s_i · −log softmax(x_i W + b)_{y_i}  +  ‖W‖² / (2·C·S)
+// with s_i the example's class weight (1, or n / (classes · n_{y_i}) for "balanced", as
+// scikit-learn's class_weight="balanced") and the bias unpenalised. Its minimiser is
+// scikit-learn's coef_ᵀ and intercept_ for the same C and class weights (the objective is strictly
+// convex in W; the bias is fixed up to a common shift, which starting from Σ b = 0 keeps at 0).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "kiln/nn/batch.h"
+
+namespace kiln::train {
+
+class LinearObjective {
+ public:
+  /// `x` must hold bag_indices / bag_offsets (bag_weights optional, 1 when absent) on the CPU;
+  /// `class_weights` one weight per class. Throws DataError for an index outside [0, features).
+  LinearObjective(const nn::Batch& x, const std::vector<int64_t>& y, const std::vector<float>& class_weights,
+                  int64_t features, int64_t classes, double C);
+
+  /// F at (table [features, classes], bias [classes]), both float32 CPU contiguous; writes ∂F into
+  /// grad_table / grad_bias (same shapes, allocated when undefined). `data_loss` (optional)
+  /// receives the first term alone (the weighted mean cross-entropy).
+  double evaluate(const torch::Tensor& table, const torch::Tensor& bias, torch::Tensor& grad_table,
+                  torch::Tensor& grad_bias, double* data_loss = nullptr);
+  /// S = Σ s_i: C·S·∂F is the gradient of scikit-learn's unscaled objective, which its tol bounds.
+  [[nodiscard]] double weight_sum() const { return weight_sum_; }
+
+ private:
+  int64_t rows_ = 0, features_ = 0, classes_ = 0;
+  double C_ = 1;
+  double weight_sum_ = 0;  ///< S
+  // Rows (CSR) for the forward pass, columns (CSC) for the gradient: Xᵀ R by feature, no atomics.
+  std::vector<int64_t> row_ptr_;
+  std::vector<int32_t> row_col_;
+  std::vector<float> row_val_;
+  std::vector<int64_t> col_ptr_;
+  std::vector<int32_t> col_row_;
+  std::vector<float> col_val_;
+  std::vector<int64_t> y_;
+  std::vector<float> sample_weight_;  ///< s_i
+  std::vector<float> residual_;       ///< [rows, classes]: s_i (p_i − onehot(y_i)) / n
+};
+
+}  // namespace kiln::train

@@ -1,0 +1,148 @@
+// The L-BFGS solver (train.solver lbfgs) against scikit-learn's LogisticRegression: the same
+// objective, so the same minimiser (golden values: tests/golden/make_logreg_golden.py); exact
+// resume of its optimizer state; and the options it cannot honour refused by name.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "kiln/core/error.h"
+#include "kiln/nn/model.h"
+#include "kiln/train/trainer.h"
+#include "nn/nn_test_util.h"
+
+using namespace kiln;
+namespace fs = std::filesystem;
+
+namespace {
+
+nlohmann::json golden() {
+  std::ifstream in(std::string(KILN_GOLDEN_DIR) + "/train/logreg.json");
+  EXPECT_TRUE(in) << "missing tests/golden/train/logreg.json (run tests/golden/make_logreg_golden.py)";
+  return nlohmann::json::parse(in);
+}
+
+train::LabeledBatch batch_of(const nlohmann::json& c) {
+  const int64_t n = c["rows"];
+  train::LabeledBatch r;
+  r.x = nn::Batch(n);
+  r.x.set(nn::kBagIndices, torch::tensor(c["indices"].get<std::vector<int64_t>>(), torch::kInt64));
+  r.x.set(nn::kBagOffsets, torch::tensor(c["offsets"].get<std::vector<int64_t>>(), torch::kInt64));
+  r.x.set(nn::kBagWeights, torch::tensor(c["values"].get<std::vector<float>>(), torch::kFloat32));
+  r.y = c["labels"].get<std::vector<int64_t>>();
+  return r;
+}
+
+std::shared_ptr<nn::Model> linear(int64_t features, int64_t classes, const std::string& family = "linear") {
+  torch::manual_seed(11);
+  nn::ModelSpec spec;
+  spec.family = family;
+  spec.params = nlohmann::json::object();
+  return nn::make_model(spec, nn::bag_spec(features), classes);
+}
+
+train::TrainerOptions lbfgs_options(double C, const std::string& class_weight) {
+  train::TrainerOptions o;
+  o.solver = "lbfgs";
+  o.C = C;
+  o.epochs = 100;
+  o.lbfgs_iterations = 10;
+  o.tol = 1e-6;
+  o.early_stopping_patience = 0;
+  o.calibrate = "none";
+  o.loss.class_weight = class_weight;
+  return o;
+}
+
+}  // namespace
+
+TEST(LbfgsSolver, ReachesScikitLearnsLogisticRegression) {
+  const auto g = golden();
+  for (const auto& c : g["cases"]) {
+    const std::string name = c["name"];
+    const int64_t d = c["features"], k = c["classes"];
+    const auto data = batch_of(c);
+    auto model = linear(d, k);
+    const std::string cw = c["class_weight"] == "balanced" ? "balanced" : "none";
+    const auto result = train::train_model(*model, data, nullptr, k, lbfgs_options(c["C"], cw));
+    ASSERT_FALSE(result.history.empty());
+    EXPECT_LT(result.history.size(), 100U) << name << ": did not stop at convergence";
+    EXPECT_NEAR(result.history.back().train_loss, c["data_loss"].get<double>(), 1e-4) << name;
+    const auto parts = model->linear_parts();
+    ASSERT_TRUE(parts.has_value());
+    const auto table = parts->table.contiguous();
+    const auto coef = c["coef"].get<std::vector<double>>();
+    double worst = 0, scale = 0;
+    for (int64_t f = 0; f < d; ++f) {
+      for (int64_t q = 0; q < k; ++q) {
+        const double want = coef[static_cast<std::size_t>(q * d + f)];
+        worst = std::max(worst, std::abs(table[f][q].item<double>() - want));
+        scale = std::max(scale, std::abs(want));
+      }
+    }
+    EXPECT_LT(worst, 2e-3 * scale) << name << ": max |W - coef_ᵀ| " << worst << " (largest coefficient " << scale << ")";
+    const auto intercept = c["intercept"].get<std::vector<double>>();
+    double mean_k = 0, mean_s = 0;
+    for (int64_t q = 0; q < k; ++q) {
+      mean_k += parts->bias[q].item<double>() / static_cast<double>(k);
+      mean_s += intercept[static_cast<std::size_t>(q)] / static_cast<double>(k);
+    }
+    for (int64_t q = 0; q < k; ++q) {
+      EXPECT_NEAR(parts->bias[q].item<double>() - mean_k, intercept[static_cast<std::size_t>(q)] - mean_s, 2e-3 * scale)
+          << name << " intercept " << q;
+    }
+  }
+}
+
+TEST(LbfgsSolver, ResumesExactly) {
+  const auto c = golden()["cases"][0];
+  const int64_t d = c["features"], k = c["classes"];
+  const auto data = batch_of(c);
+  auto options = lbfgs_options(1.0, "balanced");
+  options.epochs = 4;
+  options.lbfgs_iterations = 3;
+  options.tol = 0;
+  auto whole = linear(d, k);
+  const auto r_whole = train::train_model(*whole, data, nullptr, k, options);
+
+  const fs::path dir = fs::temp_directory_path() / ("kiln_lbfgs_resume_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  options.run_dir = dir.string();
+  options.stop_after_epochs = 2;
+  auto part = linear(d, k);
+  (void)train::train_model(*part, data, nullptr, k, options);
+  options.stop_after_epochs = 0;
+  options.resume = true;
+  auto resumed = linear(d, k);
+  const auto r_resumed = train::train_model(*resumed, data, nullptr, k, options);
+  fs::remove_all(dir);
+  ASSERT_EQ(r_whole.history.size(), r_resumed.history.size());
+  EXPECT_DOUBLE_EQ(r_whole.history.back().train_loss, r_resumed.history.back().train_loss);
+  EXPECT_TRUE(torch::equal(whole->linear_parts()->table, resumed->linear_parts()->table));
+}
+
+TEST(LbfgsSolver, RefusesWhatItCannotHonour) {
+  const auto c = golden()["cases"][0];
+  const int64_t d = c["features"], k = c["classes"];
+  const auto data = batch_of(c);
+  auto expect_error = [&](train::TrainerOptions o, const std::string& family, const std::string& needle) {
+    auto model = linear(d, k, family);
+    try {
+      (void)train::train_model(*model, data, nullptr, k, o);
+      ADD_FAILURE() << "no error; expected one containing '" << needle << "'";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error(lbfgs_options(1.0, "none"), "embedbag", "family linear");
+  auto focal = lbfgs_options(1.0, "none");
+  focal.loss.kind = "focal";
+  expect_error(focal, "linear", "train.solver lbfgs needs train.loss cross_entropy");
+  expect_error(lbfgs_options(0.0, "none"), "linear", "train.C must be > 0");
+  auto iters = lbfgs_options(1.0, "none");
+  iters.lbfgs_iterations = 0;
+  expect_error(iters, "linear", "train.lbfgs_iterations must be >= 1");
+}
