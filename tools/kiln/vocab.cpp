@@ -13,6 +13,7 @@
 
 #include "kiln/core/atomic_output.h"
 #include "kiln/core/error.h"
+#include "kiln/core/log.h"
 #include "kiln/core/parallel.h"
 #include "kiln/core/utf8.h"
 #include "kiln/data/reader.h"
@@ -138,7 +139,10 @@ void run_vocab(const VocabFlags& f) {
     throw ConfigError("--limit-alphabet must be >= 1 (keep that many most frequent characters), got " +
                       std::to_string(f.limit_alphabet) + "; omit it to keep every character");
   }
-  if (f.format != "text") (void)data::parse_format(f.format);  // names the choices when wrong
+  if (f.format != "text" && f.format != "auto" && f.format != "csv" && f.format != "tsv" && f.format != "jsonl" &&
+      f.format != "json") {
+    throw ConfigError("--format must be auto, text, csv, tsv, jsonl or json, got '" + f.format + "'");
+  }
   (void)data::parse_bad_utf8_policy(f.on_bad_utf8);
   if (std::filesystem::is_directory(f.out)) {
     throw ConfigError("--out " + f.out + " is a directory; pass a file path such as " +
@@ -148,6 +152,7 @@ void run_vocab(const VocabFlags& f) {
     if (in != "-") core::require_regular_file(in, "--input file");
   }
   const auto start = std::chrono::steady_clock::now();
+  core::AtomicFile out(f.out);  // fails now, not after training, when --out cannot be written
   text::WordPieceTrainerOptions o;
   o.vocab_size = f.size;
   o.min_frequency = f.min_frequency;
@@ -172,7 +177,8 @@ void run_vocab(const VocabFlags& f) {
     for (const auto& in : f.inputs) where += (where.empty() ? "" : ", ") + in;
     throw DataError(where + " (" + std::to_string(texts) + " texts): " + m);
   }
-  core::write_file_atomic(f.out, text::wordpiece_vocab_text(r.tokens));
+  out.write(text::wordpiece_vocab_text(r.tokens));
+  out.commit();
   const auto end = std::chrono::steady_clock::now();
   const double count_s = std::chrono::duration<double>(counted - start).count();
   const double total_s = std::chrono::duration<double>(end - start).count();
@@ -184,12 +190,9 @@ void run_vocab(const VocabFlags& f) {
               with_commas(r.words).c_str(), with_commas(r.distinct_words).c_str(), with_commas(texts).c_str(), total_s,
               count_s, core::threads(), f.out.c_str());
   if (static_cast<std::int64_t>(r.tokens.size()) < f.size) {
-    std::fprintf(stderr,
-                 "kiln: warning: the corpus gave only %zu of the %lld tokens asked for (no pair left%s); a "
-                 "larger corpus%s gives more\n",
-                 r.tokens.size(), static_cast<long long>(f.size),
-                 f.min_frequency > 0 ? " with --min-frequency or more occurrences" : "",
-                 f.min_frequency > 0 ? " or a lower --min-frequency" : "");
+    core::warn("the corpus gave only " + std::to_string(r.tokens.size()) + " of the " + std::to_string(f.size) +
+               " tokens asked for (no pair left" + (f.min_frequency > 0 ? " occurring --min-frequency times" : "") +
+               "); a larger corpus" + (f.min_frequency > 0 ? " or a lower --min-frequency" : "") + " gives more");
   }
 }
 
