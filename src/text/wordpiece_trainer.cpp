@@ -191,32 +191,62 @@ class Changes {
   std::vector<std::pair<Pair, std::vector<std::uint32_t>>> appeared_;
 };
 
-// HF's Word::merge: replaces each (a, b) of word w, left to right, by `merged`, reporting the pair
-// counts that change: the pair with the previous piece and with the next one each lose one
-// occurrence and gain one with `merged`. (The pair (a, b) itself keeps its count, as in HF.)
+// HF's Word::merge: replaces each (a, b) of word w, left to right, by `merged`, reporting to
+// `change(pair, delta)` the pair counts that change: the pair with the previous piece and with the
+// next one each lose one occurrence and gain one with `merged`. (The pair (a, b) itself keeps its
+// count, as in HF.) Words are independent: different words can be merged on different threads.
+template <typename Change>
 void merge_word(Words& ws, std::uint32_t w, std::uint32_t a, std::uint32_t b, std::uint32_t merged,
-                Changes& changes, PairCounts& counts) {
+                const Change& change) {
   std::uint32_t* p = ws.pieces.data() + ws.start[w];
   const std::uint32_t n = ws.length[w];
-  const std::uint64_t c = ws.count[w];
   std::uint32_t out = 0, in = 0;
   while (in < n) {
     if (p[in] == a && in + 1 < n && p[in + 1] == b) {
       if (out > 0) {
-        changes.add(make_pair_key(p[out - 1], a), -1, w, c, counts);
-        changes.add(make_pair_key(p[out - 1], merged), 1, w, c, counts);
+        change(make_pair_key(p[out - 1], a), -1);
+        change(make_pair_key(p[out - 1], merged), 1);
       }
       p[out++] = merged;
       in += 2;
       if (in < n) {
-        changes.add(make_pair_key(b, p[in]), -1, w, c, counts);
-        changes.add(make_pair_key(merged, p[in]), 1, w, c, counts);
+        change(make_pair_key(b, p[in]), -1);
+        change(make_pair_key(merged, p[in]), 1);
       }
     } else {
       p[out++] = p[in++];
     }
   }
   ws.length[w] = out;
+}
+
+// One merge step over the words of `where`: on several threads when there are many (each records
+// its changes, applied afterwards in word order, so the result is the sequential one).
+void merge_words(Words& ws, const std::vector<std::uint32_t>& where, std::uint32_t a, std::uint32_t b,
+                 std::uint32_t merged, Changes& changes, PairCounts& counts) {
+  constexpr std::size_t kParallelWords = 4096;
+  const std::size_t chunks = where.size() >= kParallelWords ? core::chunk_count(where.size()) : 1;
+  if (chunks <= 1) {
+    for (const std::uint32_t w : where) {
+      merge_word(ws, w, a, b, merged,
+                 [&](Pair p, int delta) { changes.add(p, delta, w, ws.count[w], counts); });
+    }
+    return;
+  }
+  struct Raw {
+    Pair pair;
+    std::int32_t delta;
+    std::uint32_t word;
+  };
+  std::vector<std::vector<Raw>> raw(chunks);
+  core::parallel_chunks(where.size(), [&](std::size_t begin, std::size_t end, std::size_t c) {
+    for (std::size_t i = begin; i < end; ++i) {
+      const std::uint32_t w = where[i];
+      merge_word(ws, w, a, b, merged, [&](Pair p, int delta) { raw[c].push_back({p, delta, w}); });
+    }
+  }, static_cast<int>(chunks));
+  for (const auto& r : raw)
+    for (const Raw& x : r) changes.add(x.pair, x.delta, x.word, ws.count[x.word], counts);
 }
 
 struct Vocabulary {
@@ -465,7 +495,7 @@ WordPieceTrainerResult WordPieceTrainer::train() const {
     ++result.merges;
 
     changes.clear();
-    for (const std::uint32_t w : top.words) merge_word(ws, w, a, b, merged, changes, counts);
+    merge_words(ws, top.words, a, b, merged, changes, counts);
     for (auto& [pair, where] : changes.appeared()) {
       const std::int64_t c = counts.get(pair);
       if (c > 0) {
