@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kiln/core/error.h"
+#include "kiln/core/parallel.h"
 #include "kiln/text/wordpiece.h"
 
 namespace kiln::text {
@@ -137,6 +138,27 @@ TEST(WordPieceTrainer, FeedInBatchesEqualsOneCall) {
   for (const auto& s : texts) one.feed(std::string_view(s));
   EXPECT_EQ(one.train().tokens, r.tokens);
   EXPECT_EQ(r.tokens.size(), 200U);
+}
+
+TEST(WordPieceTrainer, ThreadsDoNotChangeTheResult) {
+  // 20,000 distinct words sharing pairs: merge steps over >= 4096 words run on several threads.
+  std::vector<std::string> texts;
+  for (int i = 0; i < 20000; ++i) {
+    std::string w = "qu";
+    for (int k = i; k > 0; k /= 26) w += static_cast<char>('a' + k % 26);
+    texts.push_back(w + " " + w + "ing");
+  }
+  WordPieceTrainerOptions o;
+  o.vocab_size = 400;
+  const int before = core::threads();
+  core::set_threads(1);
+  const auto one = train_wordpiece(texts, o);
+  core::set_threads(4);
+  const auto four = train_wordpiece(texts, o);
+  core::set_threads(before);
+  EXPECT_EQ(one.tokens, four.tokens);
+  EXPECT_EQ(one.tokens.size(), 400U);
+  EXPECT_EQ(one.tokens[5 + 26 + 26], "qu");  // the first merge: (q,##u) is in all 40,000 words
 }
 
 TEST(WordPieceTrainer, VocabularyLoadsAndTokenizes) {
