@@ -296,8 +296,13 @@ void WordPieceTrainerOptions::validate(const std::string& prefix) const {
     }
   }
   for (const auto& c : continuation_order) {
-    std::size_t i = 0;
-    if (c.empty() || core::find_invalid_utf8(c) != std::string::npos || (static_cast<void>(core::decode_utf8(c, i)), i != c.size())) {
+    bool one = !c.empty() && core::find_invalid_utf8(c) == std::string::npos;
+    if (one) {
+      std::size_t i = 0;
+      (void)core::decode_utf8(c, i);
+      one = i == c.size();
+    }
+    if (!one) {
       throw ConfigError(prefix + "continuation_order: '" + c + "' is not one character (one UTF-8 code point)");
     }
   }

@@ -216,7 +216,8 @@ void add_vocab(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--limit-alphabet", flags->limit_alphabet,
                   "Keep only the K most frequent characters (default: every character of the corpus)");
-  cmd->add_flag("--cased", flags->cased, "Keep case and accents (default: lowercase and strip accents, as bert-base-uncased)");
+  cmd->add_flag("--cased", flags->cased,
+                "Keep case and accents (default: lowercase and strip accents, as bert-base-uncased)");
   cmd->add_option("--format", flags->format,
                   "Input format: auto (by extension: .txt/.text are text), text, csv, tsv, jsonl, json")
       ->capture_default_str();
