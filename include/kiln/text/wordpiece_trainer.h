@@ -45,8 +45,8 @@ struct WordPieceTrainerOptions {
   std::int64_t min_frequency = 0;
   /// Keep at most this many alphabet characters (the most frequent); words lose the others.
   /// Default: no limit (the trainer's, and what npm tokenizers' train() uses). HF's Python
-  /// BertWordPieceTokenizer.train() passes 1000 (and min_frequency 2): set it when training on texts you do not control,
-  /// so that rare characters cannot fill (or overflow) vocab_size.
+  /// BertWordPieceTokenizer.train() passes 1000 (and min_frequency 2): set it when training on
+  /// texts you do not control, so that rare characters cannot fill (or overflow) vocab_size.
   std::optional<std::int64_t> limit_alphabet;
   /// Listed first, in this order (duplicates kept once). Default BERT's. The vocabulary must hold
   /// [PAD], [UNK], [CLS] and [SEP] for WordPieceVocab::parse (kiln tokenize) to load it.
