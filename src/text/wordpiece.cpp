@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "kiln/core/error.h"
+#include "bert_words.h"
 #include "wordpiece_chars.h"
 
 namespace kiln::text {
@@ -339,15 +340,14 @@ void WordPieceTokenizer::word_pieces(WordPieceScratch& s, std::uint32_t first, s
   }
 }
 
-void WordPieceTokenizer::tokenize_segment(std::string_view text, std::int32_t cp_base, std::vector<Token>& out,
-                                          WordPieceScratch& s) const {
+void bert_words(std::string_view text, bool lowercase, bool strip_accents, std::int32_t cp_base,
+                WordPieceScratch& s) {
   s.normalized.clear();
   s.char_bytes.clear();  // char_bytes[i] = end byte of character i
   s.char_origin.clear();
   s.word_ends.clear();
-  Normalizer norm(s, options_.lowercase, strip_accents_);
+  Normalizer norm(s, lowercase, strip_accents);
   const AsciiTable& at = ascii_table();
-  const bool lowercase = options_.lowercase;
   std::int32_t cp = cp_base;
   for (std::size_t i = 0; i < text.size(); ++cp) {
     const auto b = static_cast<unsigned char>(text[i]);
@@ -368,6 +368,11 @@ void WordPieceTokenizer::tokenize_segment(std::string_view text, std::int32_t cp
     }
   }
   norm.end_word();
+}
+
+void WordPieceTokenizer::tokenize_segment(std::string_view text, std::int32_t cp_base, std::vector<Token>& out,
+                                          WordPieceScratch& s) const {
+  bert_words(text, options_.lowercase, strip_accents_, cp_base, s);
   std::uint32_t first = 0;
   for (const std::uint32_t end : s.word_ends) {
     word_pieces(s, first, end, out);

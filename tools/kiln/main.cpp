@@ -55,6 +55,7 @@ int run(int argc, char** argv) {
   kiln::cli::add_prepare(app);
   kiln::cli::add_tfidf(app);
   kiln::cli::add_tokenize(app);
+  kiln::cli::add_vocab(app);
   kiln::cli::add_tune(app);
   kiln::cli::add_version(app);
 #ifdef KILN_CLI_ML

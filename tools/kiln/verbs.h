@@ -30,6 +30,7 @@ void add_data(CLI::App& app);
 void add_prepare(CLI::App& app);
 void add_tfidf(CLI::App& app);
 void add_tokenize(CLI::App& app);
+void add_vocab(CLI::App& app);
 void add_tune(CLI::App& app);
 void add_train(CLI::App& app);
 void add_evaluate(CLI::App& app);
