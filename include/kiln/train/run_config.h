@@ -49,7 +49,8 @@ struct RunConfig {
 /// Adds a named preset (`kiln train --model NAME`, a config's model.family), replacing one of the
 /// same name, built-ins included. Built-ins: "linear" (the recommended default), "mlp" (the classic
 /// TF-IDF 5000 + MLP recipe with AdamW and warmup + cosine), "embedbag" and "fasttext" (fastText's
-/// recipe: hashed words, bigrams and character 3-6-grams, per-example SGD). Thread-safe. Throws
+/// recipe: hashed words, bigrams and character 3-6-grams, per-example SGD), "logreg" (the linear
+/// preset solved exactly by L-BFGS on scikit-learn's LogisticRegression objective). Thread-safe. Throws
 /// ConfigError for an empty name.
 void register_preset(const std::string& name, RunConfig config);
 /// Names of the registered presets, sorted.
