@@ -17,7 +17,7 @@
 namespace kiln::serve {
 
 /// Thread-safe after construction.
-class ServedModel final : public BatchModel {
+class ServedModel : public BatchModel {
  public:
   /// Loads and validates the artifact (ArtifactError). `drift_window`: texts in the drift window;
   /// `device`: where the model runs ("cpu", "cuda[:N]").

@@ -16,7 +16,7 @@ REQUESTS="${KILN_RELIABILITY_REQUESTS:-100000}"
 make_artifact "$tmp/a" 3
 make_artifact "$tmp/b" 4
 A="$tmp/a/run/model"; B="$tmp/b/run/model"
-start_server "$A" --max-body-bytes 65536
+start_server "$A" --max-body-bytes 65536 --model-root "$tmp"
 port=$(cat "$tmp/port")
 load() { "$LOAD" --port "$port" --texts-file "$tmp/a/texts.txt" --oversize-bytes 70000 "$@"; }
 
