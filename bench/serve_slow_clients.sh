@@ -116,8 +116,10 @@ errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), time
 n = int(done.group(1)) if done else 0
 secs = float(done.group(2)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[done.group(3)] if done else 0.0
 bad = int(non2xx.group(1)) if non2xx else 0
+# No answer at all in the whole run: wrk reports 0 latencies; record them as missing, not as 0 ms.
 print(json.dumps({"system": sys.argv[2], "route": sys.argv[3], "slow": int(sys.argv[4]), "requests": n,
-                  "rps": (n - bad) / secs if secs else 0.0, "p50_ms": ms("50%"), "p99_ms": ms("99%"),
+                  "rps": (n - bad) / secs if secs else 0.0, "p50_ms": ms("50%") if n else None,
+                  "p99_ms": ms("99%") if n else None,
                   "errors": bad + (sum(map(int, errors.groups())) if errors else 0), "load1": float(sys.argv[5])}))
 PY
 }
@@ -152,9 +154,10 @@ echo "end: $(uptime)" >&2
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 by = {(r["system"], r["route"], r["slow"]): r for r in rows}
-f = lambda v: "-" if v is None else f"{v:.2f}"
+f = lambda v: "none" if v is None else f"{v:.2f}"
 systems = [s for s in ("before", "after") if any(r["system"] == s for r in rows)]
-print(f"\nvalid requests at concurrency 16 while N slow connections are held open (errors = non-2xx + socket errors)")
+print(f"\nvalid requests at concurrency 16 while N slow connections are held open (errors = non-2xx + socket errors;"
+      f" 'none': not one request answered during the run)")
 print(f"{'system':<7} {'route':<8} {'slow':>5} | {'2xx req/s':>9} {'P50 ms':>8} {'P99 ms':>8} {'errors':>6}")
 for s in systems:
     for r in [x for x in rows if x["system"] == s]:

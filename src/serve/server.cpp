@@ -7,12 +7,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <deque>
 #include <filesystem>
 #include <mutex>
 #include <random>
 #include <thread>
 
+#include "drift_worker.h"
 #include "http_server.h"
 #include "json_body.h"
 #include "kiln/core/cpu.h"
@@ -22,6 +22,7 @@
 #include "kiln/serve/auth_token.h"
 #include "kiln/serve/gpu_metrics.h"
 #include "kiln/serve/metrics.h"
+#include "predict_response.h"
 #include "served_model.h"
 #include "v2_protocol.h"
 
@@ -40,12 +41,6 @@ const char* const kRoutesHelp =
     "routes: POST /v1/predict, GET /v1/model, GET /healthz, GET /readyz, GET /metrics, POST /v1/admin/reload, "
     "GET /v2, GET /v2/health/live, GET /v2/health/ready, GET /v2/models/{name}, GET /v2/models/{name}/ready, "
     "POST /v2/models/{name}/infer";
-
-void append_float(std::string& out, double v) {
-  char buf[32];
-  const int n = std::snprintf(buf, sizeof(buf), "%.6g", v);
-  out.append(buf, static_cast<std::size_t>(n));
-}
 
 bool constant_time_equal(const std::string& a, const std::string& b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
@@ -203,20 +198,12 @@ struct Server::Impl {
 
   std::unique_ptr<Batcher> batcher;
 
-  // Drift runs off the request path on a bounded queue: under saturation it samples traffic.
-  std::mutex drift_mu;
-  std::condition_variable drift_cv;
-  std::deque<std::pair<std::shared_ptr<const ServedModel>, std::vector<std::string>>> drift_queue;
-  std::size_t drift_queued_texts = 0;
-  bool drift_stop = false;
-  std::thread drift_thread;
+  std::unique_ptr<DriftWorker> drift;
 
   std::shared_ptr<const ServedModel> current() const { return std::atomic_load(&model); }
 
   void register_metrics();
   void set_model_info(const ServedModel& m, double value);
-  void queue_drift(const std::shared_ptr<const ServedModel>& m, const std::vector<std::string>& texts);
-  void run_drift();
 
   // Answers (any thread).
   void send(http::Responder& r, http::Response resp) {
@@ -269,7 +256,6 @@ struct Server::Impl {
   void predict(http::Request& req, http::Responder& res);
   void v2_infer(http::Request& req, http::Responder& res);
   void reload_route(http::Request& req, http::Responder& res, Server& self);
-  std::string predict_body(const ServedModel& m, const BatchResult& r, std::size_t n, std::size_t k);
   void count_predictions(const ServedModel& m, const BatchResult& r, std::size_t n);
 };
 
@@ -345,37 +331,6 @@ void Server::Impl::register_metrics() {
 
 void Server::Impl::set_model_info(const ServedModel& m, double value) {
   model_info->labels({m.version(), m.family(), m.dir()}).set(value);
-}
-
-void Server::Impl::queue_drift(const std::shared_ptr<const ServedModel>& m, const std::vector<std::string>& texts) {
-  constexpr std::size_t kMaxQueuedTexts = 256;
-  if (!m->has_drift()) return;
-  {
-    std::lock_guard<std::mutex> lock(drift_mu);
-    if (drift_stop || drift_queued_texts + texts.size() > kMaxQueuedTexts) return;  // saturated: sample
-    drift_queued_texts += texts.size();
-    drift_queue.emplace_back(m, texts);
-  }
-  drift_cv.notify_one();
-}
-
-void Server::Impl::run_drift() {
-  for (;;) {
-    std::pair<std::shared_ptr<const ServedModel>, std::vector<std::string>> item;
-    {
-      std::unique_lock<std::mutex> lock(drift_mu);
-      drift_cv.wait(lock, [&] { return drift_stop || !drift_queue.empty(); });
-      if (drift_queue.empty()) return;
-      item = std::move(drift_queue.front());
-      drift_queue.pop_front();
-      drift_queued_texts -= item.second.size();
-    }
-    try {
-      item.first->observe_drift(item.second);
-    } catch (const std::exception& e) {
-      core::warn(std::string("drift measurement failed: ") + first_line(e.what()));
-    }
-  }
 }
 
 std::string Server::Impl::route_label(const std::string& path) {
@@ -523,40 +478,6 @@ void Server::Impl::count_predictions(const ServedModel& m, const BatchResult& r,
   texts->labels({}).inc(static_cast<double>(n));
 }
 
-std::string Server::Impl::predict_body(const ServedModel& m, const BatchResult& r, std::size_t n, std::size_t k) {
-  const auto& labels = m.labels();
-  const std::size_t classes = r.classes;
-  std::string body;
-  body.reserve(64 + n * (48 + k * 40));
-  body += "{\"predictions\":[";
-  std::vector<std::size_t> order(classes);
-  for (std::size_t i = 0; i < n; ++i) {
-    const float* p = r.probabilities.data() + i * classes;
-    for (std::size_t c = 0; c < classes; ++c) order[c] = c;
-    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
-                      [&](std::size_t a, std::size_t b) { return p[a] != p[b] ? p[a] > p[b] : a < b; });
-    if (i) body += ',';
-    body += "{\"label\":";
-    body += nlohmann::json(labels[order[0]]).dump();
-    body += ",\"probability\":";
-    append_float(body, p[order[0]]);
-    body += ",\"top_k\":[";
-    for (std::size_t j = 0; j < k; ++j) {
-      if (j) body += ',';
-      body += "{\"label\":";
-      body += nlohmann::json(labels[order[j]]).dump();
-      body += ",\"probability\":";
-      append_float(body, p[order[j]]);
-      body += '}';
-    }
-    body += "]}";
-  }
-  body += "],\"model_version\":";
-  body += nlohmann::json(m.version()).dump();
-  body += '}';
-  return body;
-}
-
 void Server::Impl::predict(http::Request& req, http::Responder& res) {
   PredictRequest pr;
   RequestError err;
@@ -567,7 +488,7 @@ void Server::Impl::predict(http::Request& req, http::Responder& res) {
   const auto m = current();
   const std::size_t n = pr.texts.size();
   const std::size_t k = std::min(pr.top_k, m->labels().size());
-  queue_drift(m, pr.texts);
+  drift->offer(m, pr.texts);
   auto shared = std::make_shared<http::Responder>(std::move(res));
   const bool was_arriving = req.guard.release();
   const bool queued = batcher->submit_async(m, std::move(pr.texts), was_arriving, [this, m, n, k, shared](BatchResult r) {
@@ -577,7 +498,7 @@ void Server::Impl::predict(http::Request& req, http::Responder& res) {
                                               std::to_string(r.batch_texts) + " texts: " + first_line(what_of(r.error))));
     }
     count_predictions(*m, r, n);
-    send(*shared, json(predict_body(*m, r, n, k)));
+    send(*shared, json(predict_response(m->labels(), m->version(), r.probabilities, n, k)));
   });
   if (!queued) {
     auto resp = error(503, "overloaded",
@@ -602,7 +523,7 @@ void Server::Impl::v2_infer(http::Request& req, http::Responder& res) {
   }
   const auto m = current();
   const std::size_t n = ir.texts.size();
-  queue_drift(m, ir.texts);
+  drift->offer(m, ir.texts);
   std::vector<std::string> texts_in = std::move(ir.texts);
   auto shared = std::make_shared<http::Responder>(std::move(res));
   auto request = std::make_shared<v2::InferRequest>(std::move(ir));
@@ -700,7 +621,7 @@ Server::Server(std::string artifact_dir, ServerOptions options, ModelLoader load
   m.batcher = std::make_unique<Batcher>(m.options.batching, [this](std::size_t texts) {
     impl_->batch_size->labels({}).observe(static_cast<double>(texts));
   });
-  m.drift_thread = std::thread([this] { impl_->run_drift(); });
+  m.drift = std::make_unique<DriftWorker>();
 
   http::HttpOptions ho;
   ho.host = m.options.host;
@@ -749,12 +670,7 @@ Server::~Server() {
   // Workers first (they may still be finishing a request), then the batcher they submit to.
   m.http.reset();
   if (m.batcher) m.batcher->stop();
-  {
-    std::lock_guard<std::mutex> lock(m.drift_mu);
-    m.drift_stop = true;
-  }
-  m.drift_cv.notify_all();
-  if (m.drift_thread.joinable()) m.drift_thread.join();
+  m.drift.reset();
 }
 
 void Server::bind() {
