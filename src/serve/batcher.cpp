@@ -55,17 +55,25 @@ bool Batcher::submit_async(std::shared_ptr<const BatchModel> model, std::vector<
                            std::function<void(BatchResult)> done) {
   if (!model) throw Error("Batcher::submit: no model");
   if (texts.empty()) throw Error("Batcher::submit: no texts");
-  Job job{std::move(model), nullptr, texts.size(), std::move(done)};
+  std::shared_ptr<const BatchModel::Input> input;
   try {
-    job.input = job.model->encode(texts);
+    input = model->encode(texts);
   } catch (...) {
     BatchResult r;
-    r.classes = job.model->num_classes();
+    r.classes = model->num_classes();
     r.error = std::current_exception();
     if (was_arriving) arrived();
-    job.done(std::move(r));
+    done(std::move(r));
     return true;
   }
+  return submit_encoded(std::move(model), std::move(input), texts.size(), was_arriving, std::move(done));
+}
+
+bool Batcher::submit_encoded(std::shared_ptr<const BatchModel> model, std::shared_ptr<const BatchModel::Input> input,
+                             std::size_t texts, bool was_arriving, std::function<void(BatchResult)> done) {
+  if (!model) throw Error("Batcher::submit: no model");
+  if (texts == 0 || !input) throw Error("Batcher::submit: no texts");
+  Job job{std::move(model), std::move(input), texts, std::move(done)};
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (was_arriving) --arriving_;

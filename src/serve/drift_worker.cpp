@@ -18,30 +18,31 @@ DriftWorker::~DriftWorker() {
   if (thread_.joinable()) thread_.join();
 }
 
-void DriftWorker::offer(const std::shared_ptr<const ServedModel>& model, const std::vector<std::string>& texts) {
+void DriftWorker::offer(const std::shared_ptr<const ServedModel>& model, const std::vector<std::string>& texts,
+                        std::shared_ptr<const BatchModel::Input> encoded) {
   if (!model->has_drift()) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_ || queued_texts_ + texts.size() > max_queued_) return;  // saturated: sample
     queued_texts_ += texts.size();
-    queue_.emplace_back(model, texts);
+    queue_.push_back(Item{model, texts, std::move(encoded)});
   }
   cv_.notify_one();
 }
 
 void DriftWorker::run() {
   for (;;) {
-    std::pair<std::shared_ptr<const ServedModel>, std::vector<std::string>> item;
+    Item item;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
       if (queue_.empty()) return;
       item = std::move(queue_.front());
       queue_.pop_front();
-      queued_texts_ -= item.second.size();
+      queued_texts_ -= item.texts.size();
     }
     try {
-      item.first->observe_drift(item.second);
+      item.model->observe_drift(item.texts, item.encoded.get());
     } catch (const std::exception& e) {
       const std::string what = e.what();
       core::warn("drift measurement failed: " + what.substr(0, what.find('\n')));

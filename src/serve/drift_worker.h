@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "kiln/serve/batcher.h"
+
 namespace kiln::serve {
 
 class ServedModel;
@@ -27,16 +29,23 @@ class DriftWorker {
   DriftWorker(const DriftWorker&) = delete;
   DriftWorker& operator=(const DriftWorker&) = delete;
 
-  /// Queues `texts` for `model`'s drift window (nothing when the model has no drift profile or the
-  /// queue is full).
-  void offer(const std::shared_ptr<const ServedModel>& model, const std::vector<std::string>& texts);
+  /// Queues `texts` for `model`'s drift window, with `encoded`, what the model's encode() made of
+  /// them for the prediction (kept alive until measured; nothing is featurized again). Nothing
+  /// happens when the model has no drift profile or the queue is full.
+  void offer(const std::shared_ptr<const ServedModel>& model, const std::vector<std::string>& texts,
+             std::shared_ptr<const BatchModel::Input> encoded);
 
  private:
   void run();
   const std::size_t max_queued_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::pair<std::shared_ptr<const ServedModel>, std::vector<std::string>>> queue_;
+  struct Item {
+    std::shared_ptr<const ServedModel> model;
+    std::vector<std::string> texts;
+    std::shared_ptr<const BatchModel::Input> encoded;
+  };
+  std::deque<Item> queue_;
   std::size_t queued_texts_ = 0;
   bool stop_ = false;
   std::thread thread_;

@@ -253,6 +253,10 @@ struct Server::Impl {
   void offload(http::Request&& req, http::Responder res,
                std::function<void(Impl&, http::Request&, http::Responder&)> fn, bool v2 = false);
 
+  /// The texts encoded by `m` on this thread (the prediction and drift share it); null on
+  /// failure, with the exception's first line in `failure`.
+  static std::shared_ptr<const BatchModel::Input> try_encode(const ServedModel& m, const std::vector<std::string>& texts,
+                                                             std::string& failure);
   void predict(http::Request& req, http::Responder& res);
   void v2_infer(http::Request& req, http::Responder& res);
   void reload_route(http::Request& req, http::Responder& res, Server& self);
@@ -478,6 +482,19 @@ void Server::Impl::count_predictions(const ServedModel& m, const BatchResult& r,
   texts->labels({}).inc(static_cast<double>(n));
 }
 
+std::shared_ptr<const BatchModel::Input> Server::Impl::try_encode(const ServedModel& m,
+                                                                  const std::vector<std::string>& texts,
+                                                                  std::string& failure) {
+  try {
+    return m.encode(texts);
+  } catch (const std::exception& e) {
+    failure = first_line(e.what());
+  } catch (...) {
+    failure = "unknown exception";
+  }
+  return nullptr;
+}
+
 void Server::Impl::predict(http::Request& req, http::Responder& res) {
   PredictRequest pr;
   RequestError err;
@@ -488,10 +505,17 @@ void Server::Impl::predict(http::Request& req, http::Responder& res) {
   const auto m = current();
   const std::size_t n = pr.texts.size();
   const std::size_t k = std::min(pr.top_k, m->labels().size());
-  drift->offer(m, pr.texts);
   auto shared = std::make_shared<http::Responder>(std::move(res));
+  std::string failure;
+  auto encoded = try_encode(*m, pr.texts, failure);
+  if (!encoded) {
+    req.guard = {};  // no longer arriving
+    return send(*shared, internal_error("inference_failed", "the model failed on this request",
+                                        "POST /v1/predict: encoding the texts failed: " + failure));
+  }
+  drift->offer(m, pr.texts, encoded);
   const bool was_arriving = req.guard.release();
-  const bool queued = batcher->submit_async(m, std::move(pr.texts), was_arriving, [this, m, n, k, shared](BatchResult r) {
+  const bool queued = batcher->submit_encoded(m, std::move(encoded), n, was_arriving, [this, m, n, k, shared](BatchResult r) {
     if (r.error) {
       return send(*shared, internal_error("inference_failed", "the model failed on this request",
                                           "POST /v1/predict: the model failed on a batch of " +
@@ -523,17 +547,25 @@ void Server::Impl::v2_infer(http::Request& req, http::Responder& res) {
   }
   const auto m = current();
   const std::size_t n = ir.texts.size();
-  drift->offer(m, ir.texts);
-  std::vector<std::string> texts_in = std::move(ir.texts);
   auto shared = std::make_shared<http::Responder>(std::move(res));
+  const std::string where = "POST /v2/models/" + model_name + "/infer";
+  std::string failure;
+  auto encoded = try_encode(*m, ir.texts, failure);
+  if (!encoded) {
+    req.guard = {};  // no longer arriving
+    return send(*shared, internal_error("inference_failed", "the model failed on this request",
+                                        where + ": encoding the texts failed: " + failure, true));
+  }
+  drift->offer(m, ir.texts, encoded);
+  ir.texts.clear();  // the response needs only the outputs asked for
   auto request = std::make_shared<v2::InferRequest>(std::move(ir));
   const bool was_arriving = req.guard.release();
   const bool queued =
-      batcher->submit_async(m, std::move(texts_in), was_arriving, [this, m, n, shared, request](BatchResult r) {
+      batcher->submit_encoded(m, std::move(encoded), n, was_arriving, [this, m, n, shared, request, where](BatchResult r) {
         if (r.error) {
           return send(*shared, internal_error("inference_failed", "the model failed on this request",
-                                              "POST /v2/models/" + model_name + "/infer: the model failed on a batch of " +
-                                                  std::to_string(r.batch_texts) + " texts: " + first_line(what_of(r.error)),
+                                              where + ": the model failed on a batch of " + std::to_string(r.batch_texts) +
+                                                  " texts: " + first_line(what_of(r.error)),
                                               true));
         }
         count_predictions(*m, r, n);

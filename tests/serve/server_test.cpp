@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -112,6 +115,51 @@ TEST(ServerErrors, AModelThatThrowsAnswers500WithARequestIdThatTheLogCarries) {
   }
   // The server keeps answering after failures.
   EXPECT_EQ(request(s.port(), "GET", "/healthz").status, 200);
+}
+
+/// Counts encode() calls: drift must reuse the prediction's encoding, not encode again.
+class CountingModel : public ServedModel {
+ public:
+  using ServedModel::ServedModel;
+  std::shared_ptr<const Input> encode(const std::vector<std::string>& texts) const override {
+    encodes += texts.size();
+    return ServedModel::encode(texts);
+  }
+  mutable std::atomic<std::size_t> encodes{0};
+};
+
+TEST(ServerDrift, DriftReusesThePredictionsEncoding) {
+  std::shared_ptr<const CountingModel> model;
+  Running s(kFixture.string(), {}, [&model](const std::string& dir, std::size_t window, const std::string& device) {
+    auto m = std::make_shared<CountingModel>(dir, window, device);
+    model = m;
+    return m;
+  });
+  ASSERT_EQ(request(s.port(), "POST", "/v1/predict", R"({"texts": ["moon boat", "salt pan"]})").status, 200);
+  ASSERT_EQ(request(s.port(), "POST", "/v2/models/linear/infer",
+                    R"({"inputs":[{"name":"text","shape":[1],"datatype":"BYTES","data":["tide"]}]})")
+                .status,
+            200);
+  // Drift runs on its own thread: wait (bounded) until it has seen the three texts.
+  for (int i = 0; i < 3000 && model->drift().window < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(model->drift().window, 3u);
+  EXPECT_EQ(model->encodes.load(), 3u) << "each text is encoded once, for the prediction and drift together";
+}
+
+TEST(ServerDrift, ObservingWithOrWithoutTheEncodingAgreesAndMeasuresEverySignal) {
+  const std::vector<std::string> texts = {"light anchor anchor mast rope boat tide", "moon nebula wind boat",
+                                          "salt flour oven", "zzz unknown words here"};
+  ServedModel reused(kFixture.string(), 10), fresh(kFixture.string(), 10);
+  reused.observe_drift(texts, reused.encode(texts).get());
+  fresh.observe_drift(texts);
+  const DriftReport a = reused.drift(), b = fresh.drift();
+  EXPECT_EQ(a.window, 4u);
+  EXPECT_EQ(a.window, b.window);
+  EXPECT_DOUBLE_EQ(a.length_psi, b.length_psi);
+  EXPECT_DOUBLE_EQ(a.oov_rate, b.oov_rate);
+  EXPECT_GT(a.oov_rate, 0.0);  // "zzz unknown words here" is outside the vocabulary
+  EXPECT_EQ(a.top_feature_shares, b.top_feature_shares);
+  EXPECT_GT(*std::max_element(a.top_feature_shares.begin(), a.top_feature_shares.end()), 0.0);
 }
 
 TEST(ServerErrors, MalformedInputsAnswerInTheServersOwnWords) {
