@@ -22,6 +22,7 @@
 #include "kiln/serve/auth_token.h"
 #include "kiln/serve/gpu_metrics.h"
 #include "kiln/serve/metrics.h"
+#include "server_metrics.h"
 #include "predict_response.h"
 #include "served_model.h"
 #include "v2_protocol.h"
@@ -156,6 +157,9 @@ void ServerOptions::validate() const {
 }
 
 struct Server::Impl {
+  explicit Impl(ServerOptions o)
+      : options(std::move(o)), metrics(options.batching.max_batch, gpu.available()) {}
+
   ServerOptions options;
   ModelLoader loader;
   std::string model_name;
@@ -171,30 +175,7 @@ struct Server::Impl {
   std::string request_id_prefix;
   std::atomic<uint64_t> request_seq{0};
 
-  MetricsRegistry registry;
-  Counter* requests = nullptr;
-  Counter* errors = nullptr;
-  Counter* texts = nullptr;
-  Counter* predictions = nullptr;
-  Counter* reloads = nullptr;
-  Counter* connections_accepted = nullptr;
-  Counter* connections_rejected = nullptr;
-  Counter* connection_timeouts = nullptr;
-  Gauge* connections_open = nullptr;
-  Histogram* duration = nullptr;
-  Histogram* batch_size = nullptr;
-  Histogram* confidence = nullptr;
-  Gauge* queue_depth = nullptr;
-  Gauge* model_info = nullptr;
-  Gauge* drift_psi = nullptr;
-  Gauge* drift_oov = nullptr;
-  Gauge* drift_shift = nullptr;
-  Gauge* drift_window = nullptr;
-  Gauge* ready = nullptr;
-  Gauge* gpu_util = nullptr;
-  Gauge* gpu_mem_used = nullptr;
-  Gauge* gpu_mem_total = nullptr;
-  Gauge* gpu_temp = nullptr;
+  ServerMetrics metrics;
 
   std::unique_ptr<Batcher> batcher;
 
@@ -218,11 +199,11 @@ struct Server::Impl {
   }
   http::Response error(int status, const std::string& code, const std::string& message,
                        const std::string& request_id = "") {
-    errors->labels({code}).inc();
+    metrics.errors->labels({code}).inc();
     return json(error_body(RequestError{status, code, message, request_id}), status);
   }
   http::Response v2_error(int status, const std::string& code, const std::string& message) {
-    errors->labels({code}).inc();
+    metrics.errors->labels({code}).inc();
     return json(v2::error_body(message), status);
   }
   /// A 500 whose details go to the log only, under a request id the answer carries.
@@ -232,7 +213,7 @@ struct Server::Impl {
     core::warn("serve: request " + id + ": " + detail);
     const std::string msg = public_message + " (request_id " + id + "; the server log has the details)";
     if (v2) {
-      errors->labels({code}).inc();
+      metrics.errors->labels({code}).inc();
       nlohmann::json j = {{"error", msg}, {"request_id", id}};
       return json(j.dump(), 500);
     }
@@ -264,77 +245,41 @@ struct Server::Impl {
 };
 
 void Server::Impl::register_metrics() {
-  auto& r = registry;
-  requests = &r.counter("kiln_requests_total", "HTTP requests answered, by route and status code.", {"route", "code"});
-  errors = &r.counter("kiln_request_errors_total", "Requests refused or failed, by reason (the error code).", {"reason"});
-  texts = &r.counter("kiln_texts_total", "Texts classified.");
-  predictions = &r.counter("kiln_predictions_total", "Texts classified, by predicted label.", {"label"});
-  reloads = &r.counter("kiln_model_reloads_total", "Model reloads, by result.", {"result"});
-  connections_accepted = &r.counter("kiln_connections_accepted_total", "TCP connections accepted.");
-  connections_rejected = &r.counter("kiln_connections_rejected_total",
-                                    "Connections refused at once (503, closed): over --max-connections or out of file descriptors.");
-  connection_timeouts = &r.counter("kiln_connection_timeouts_total",
-                                   "Connections closed for a timeout, by phase (header, body, idle keep-alive, write).",
-                                   {"phase"});
-  connections_open = &r.gauge("kiln_open_connections", "TCP connections open now.");
-  duration = &r.histogram("kiln_request_duration_seconds", "Time from request start to response, by route.", {"route"},
-                          latency_buckets());
-  batch_size = &r.histogram("kiln_inference_batch_size", "Texts per forward pass (dynamic batching).", {},
-                            power_of_two_buckets(static_cast<double>(std::max<std::size_t>(1024, options.batching.max_batch))));
-  confidence = &r.histogram("kiln_prediction_confidence", "Top-1 probability of each prediction.", {},
-                            probability_buckets());
-  queue_depth = &r.gauge("kiln_queue_depth", "Texts waiting for an inference thread.");
-  model_info = &r.gauge("kiln_model_info", "The loaded model (1) and models loaded before it (0).",
-                        {"version", "family", "artifact"});
-  drift_psi = &r.gauge("kiln_drift_psi", "Population stability index of live inputs vs the training profile, by signal.",
-                       {"signal"});
-  drift_oov = &r.gauge("kiln_drift_oov_rate", "Mean share of terms outside the training vocabulary, over the drift window.");
-  drift_shift = &r.gauge("kiln_drift_top_feature_shift",
-                         "Mean absolute change of the training set's top features' document shares, over the drift window.");
-  drift_window = &r.gauge("kiln_drift_window_texts", "Texts in the drift window.");
-  ready = &r.gauge("kiln_ready", "1 when a model is loaded and the server is not draining.");
-  register_process_metrics(r);
-  if (gpu.available()) {
-    gpu_util = &r.gauge("kiln_gpu_utilization_ratio", "GPU busy share over the last NVML sample period.", {"gpu"});
-    gpu_mem_used = &r.gauge("kiln_gpu_memory_used_bytes", "GPU memory in use.", {"gpu"});
-    gpu_mem_total = &r.gauge("kiln_gpu_memory_total_bytes", "GPU memory in total.", {"gpu"});
-    gpu_temp = &r.gauge("kiln_gpu_temperature_celsius", "GPU core temperature.", {"gpu"});
-  }
-  r.on_collect([this] {
-    queue_depth->labels({}).set(batcher ? static_cast<double>(batcher->queue_depth()) : 0.0);
-    ready->labels({}).set(draining ? 0.0 : 1.0);
+  metrics.registry.on_collect([this] {
+    metrics.queue_depth->labels({}).set(batcher ? static_cast<double>(batcher->queue_depth()) : 0.0);
+    metrics.ready->labels({}).set(draining ? 0.0 : 1.0);
     if (http) {
       const auto& s = http->stats();
-      connections_accepted->labels({}).mirror(static_cast<double>(s.accepted.load()));
-      connections_rejected->labels({}).mirror(static_cast<double>(s.rejected.load()));
-      connection_timeouts->labels({"header"}).mirror(static_cast<double>(s.header_timeouts.load()));
-      connection_timeouts->labels({"body"}).mirror(static_cast<double>(s.body_timeouts.load()));
-      connection_timeouts->labels({"idle"}).mirror(static_cast<double>(s.idle_timeouts.load()));
-      connection_timeouts->labels({"write"}).mirror(static_cast<double>(s.write_timeouts.load()));
-      connections_open->labels({}).set(static_cast<double>(s.open.load()));
+      metrics.connections_accepted->labels({}).mirror(static_cast<double>(s.accepted.load()));
+      metrics.connections_rejected->labels({}).mirror(static_cast<double>(s.rejected.load()));
+      metrics.connection_timeouts->labels({"header"}).mirror(static_cast<double>(s.header_timeouts.load()));
+      metrics.connection_timeouts->labels({"body"}).mirror(static_cast<double>(s.body_timeouts.load()));
+      metrics.connection_timeouts->labels({"idle"}).mirror(static_cast<double>(s.idle_timeouts.load()));
+      metrics.connection_timeouts->labels({"write"}).mirror(static_cast<double>(s.write_timeouts.load()));
+      metrics.connections_open->labels({}).set(static_cast<double>(s.open.load()));
     }
     const auto m = current();
     if (m && m->has_drift()) {
       const auto d = m->drift();
-      drift_psi->labels({"text_length"}).set(d.length_psi);
-      drift_oov->labels({}).set(d.oov_rate);
-      drift_shift->labels({}).set(d.top_feature_shift);
-      drift_window->labels({}).set(static_cast<double>(d.window));
+      metrics.drift_psi->labels({"text_length"}).set(d.length_psi);
+      metrics.drift_oov->labels({}).set(d.oov_rate);
+      metrics.drift_shift->labels({}).set(d.top_feature_shift);
+      metrics.drift_window->labels({}).set(static_cast<double>(d.window));
     }
-    if (gpu_util) {
+    if (metrics.gpu_util) {
       for (const auto& g : gpu.sample()) {
         const std::string id = std::to_string(g.index);
-        gpu_util->labels({id}).set(g.utilization_ratio);
-        gpu_mem_used->labels({id}).set(g.memory_used_bytes);
-        gpu_mem_total->labels({id}).set(g.memory_total_bytes);
-        gpu_temp->labels({id}).set(g.temperature_celsius);
+        metrics.gpu_util->labels({id}).set(g.utilization_ratio);
+        metrics.gpu_mem_used->labels({id}).set(g.memory_used_bytes);
+        metrics.gpu_mem_total->labels({id}).set(g.memory_total_bytes);
+        metrics.gpu_temp->labels({id}).set(g.temperature_celsius);
       }
     }
   });
 }
 
 void Server::Impl::set_model_info(const ServedModel& m, double value) {
-  model_info->labels({m.version(), m.family(), m.dir()}).set(value);
+  metrics.model_info->labels({m.version(), m.family(), m.dir()}).set(value);
 }
 
 std::string Server::Impl::route_label(const std::string& path) {
@@ -427,7 +372,7 @@ void Server::Impl::handle(http::Request&& req, http::Responder res, Server& self
     return offload(std::move(req), std::move(res), [](Impl& s, http::Request&, http::Responder& r) {
       http::Response m;
       m.content_type = "text/plain; version=0.0.4; charset=utf-8";
-      m.body = s.registry.render();
+      m.body = s.metrics.registry.render();
       s.send(r, std::move(m));
     });
   }
@@ -476,10 +421,10 @@ void Server::Impl::count_predictions(const ServedModel& m, const BatchResult& r,
     for (std::size_t c = 1; c < classes; ++c) {
       if (p[c] > p[best]) best = c;
     }
-    confidence->labels({}).observe(p[best]);
-    predictions->labels({labels[best]}).inc();
+    metrics.confidence->labels({}).observe(p[best]);
+    metrics.predictions->labels({labels[best]}).inc();
   }
-  texts->labels({}).inc(static_cast<double>(n));
+  metrics.texts->labels({}).inc(static_cast<double>(n));
 }
 
 std::shared_ptr<const BatchModel::Input> Server::Impl::try_encode(const ServedModel& m,
@@ -621,10 +566,9 @@ void Server::Impl::reload_route(http::Request& req, http::Responder& res, Server
   }
 }
 
-Server::Server(std::string artifact_dir, ServerOptions options, ModelLoader loader) : impl_(std::make_unique<Impl>()) {
-  options.validate();
+Server::Server(std::string artifact_dir, ServerOptions options, ModelLoader loader)
+    : impl_((options.validate(), std::make_unique<Impl>(std::move(options)))) {
   auto& m = *impl_;
-  m.options = std::move(options);
   m.loader = loader ? std::move(loader) : [](const std::string& dir, std::size_t window, const std::string& device) {
     return std::shared_ptr<const ServedModel>(std::make_shared<ServedModel>(dir, window, device));
   };
@@ -651,7 +595,7 @@ Server::Server(std::string artifact_dir, ServerOptions options, ModelLoader load
   m.register_metrics();
   m.set_model_info(*m.current(), 1.0);
   m.batcher = std::make_unique<Batcher>(m.options.batching, [this](std::size_t texts) {
-    impl_->batch_size->labels({}).observe(static_cast<double>(texts));
+    impl_->metrics.batch_size->labels({}).observe(static_cast<double>(texts));
   });
   m.drift = std::make_unique<DriftWorker>();
 
@@ -690,8 +634,8 @@ Server::Server(std::string artifact_dir, ServerOptions options, ModelLoader load
   };
   hooks.on_response = [this](const std::string&, const std::string& path, Clock::time_point started, int status) {
     const std::string route = Impl::route_label(path);
-    impl_->requests->labels({route, std::to_string(status)}).inc();
-    impl_->duration->labels({route}).observe(std::chrono::duration<double>(Clock::now() - started).count());
+    impl_->metrics.requests->labels({route, std::to_string(status)}).inc();
+    impl_->metrics.duration->labels({route}).observe(std::chrono::duration<double>(Clock::now() - started).count());
   };
   m.http = std::make_unique<http::HttpServer>(std::move(ho), std::move(hooks));
 }
@@ -756,14 +700,14 @@ std::string Server::reload(const std::string& artifact_dir) {
   try {
     fresh = m.loader(dir, m.options.drift_window, m.options.device);
   } catch (...) {
-    m.reloads->labels({"failure"}).inc();
+    m.metrics.reloads->labels({"failure"}).inc();
     throw;
   }
   const auto old = m.current();
   std::atomic_store(&m.model, fresh);
   m.set_model_info(*old, 0.0);
   m.set_model_info(*fresh, 1.0);
-  m.reloads->labels({"success"}).inc();
+  m.metrics.reloads->labels({"success"}).inc();
   core::info("serve: model reloaded from " + dir + " (version " + fresh->version() + ", was " + old->version() + ")");
   return fresh->version();
 }
