@@ -1,5 +1,7 @@
 #include "http_server.h"
 
+#include "http_parser.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -63,7 +65,6 @@ namespace {
 
 constexpr uint64_t kListenerId = 0;
 constexpr uint64_t kWakeId = 1;
-constexpr std::size_t kMaxHeaders = 100;
 constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr auto kSweepPeriod = std::chrono::milliseconds(100);
 /// After stop(): how long a partly read request may still take to arrive.
@@ -75,59 +76,6 @@ constexpr std::size_t kLingerBytes = 1u << 20;
 
 Clock::duration seconds(double s) {
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-bool is_tchar(char c) {
-  if (std::isalnum(static_cast<unsigned char>(c))) return true;
-  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != '\0';
-}
-
-bool contains_token(const std::string& value, const char* token) {
-  const std::string v = lower(value);
-  std::size_t pos = 0;
-  const std::size_t n = std::strlen(token);
-  while ((pos = v.find(token, pos)) != std::string::npos) {
-    const bool left = pos == 0 || v[pos - 1] == ',' || v[pos - 1] == ' ' || v[pos - 1] == '\t';
-    const std::size_t e = pos + n;
-    const bool right = e == v.size() || v[e] == ',' || v[e] == ' ' || v[e] == '\t';
-    if (left && right) return true;
-    pos = e;
-  }
-  return false;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-bool percent_decode(std::string_view in, std::string& out) {
-  out.clear();
-  out.reserve(in.size());
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    const int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
-    if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return false;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return true;
-}
-
-void trim(std::string_view& s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
 }
 
 class WorkerPool {
@@ -180,7 +128,6 @@ class WorkerPool {
 
 enum class State { kHeaders, kBody, kBusy, kLinger };
 enum class Phase { kNone, kIdle, kHeader, kBody, kWrite, kLinger };
-enum class Chunk { kSize, kData, kDataEnd, kTrailer };
 
 struct Conn {
   int fd = -1;
@@ -196,16 +143,13 @@ struct Conn {
   Clock::time_point deadline;
   bool request_started = false;
   Request req;
-  bool keep_alive = true;
-  bool chunked = false;
-  std::size_t content_length = 0;
-  Chunk chunk = Chunk::kSize;
-  std::size_t chunk_left = 0;
-  std::size_t trailer_bytes = 0;
+  Framing framing;
+  ChunkedDecoder chunks;
   std::size_t served = 0;
   bool close_after = false;  // close once `out` is written
   bool in_process = false;
   bool dead = false;
+  bool peer_eof = false;  // the client shut down its sending side; it may still read our answer
   std::size_t lingered = 0;
   // The request being answered (for on_response).
   std::string flight_method, flight_path;
@@ -508,7 +452,9 @@ void Loop::update_events(Conn& c) {
   uint32_t want = 0;
   const bool writing = c.out_pos < c.out.size();
   if (writing) want |= EPOLLOUT;
-  if (c.state == State::kLinger || (!writing && (c.state == State::kHeaders || c.state == State::kBody))) want |= EPOLLIN;
+  if (c.state == State::kLinger || (!writing && !c.peer_eof && (c.state == State::kHeaders || c.state == State::kBody))) {
+    want |= EPOLLIN;
+  }
   if (want == c.events) return;
   epoll_event ev{};
   ev.events = want;
@@ -528,6 +474,12 @@ void Loop::close_conn(Conn& c) {
 }
 
 void Loop::on_event(Conn& c, uint32_t ev) {
+  // Both directions are gone (or an error): no answer can reach the client any more. (A client that
+  // only shut down its sending side shows as a read of 0 bytes instead; see read_some.)
+  if (ev & (EPOLLHUP | EPOLLERR)) {
+    close_conn(c);
+    return;
+  }
   if (ev & EPOLLOUT) {
     flush(c);
     if (c.dead) return;
@@ -535,13 +487,7 @@ void Loop::on_event(Conn& c, uint32_t ev) {
     if (c.out_pos >= c.out.size() && c.state == State::kHeaders && c.pos < c.in.size()) process(c);
     if (c.dead) return;
   }
-  if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-    if ((ev & EPOLLERR) && !(ev & EPOLLIN)) {
-      close_conn(c);
-      return;
-    }
-    read_some(c);
-  }
+  if (ev & EPOLLIN) read_some(c);
 }
 
 void Loop::read_some(Conn& c) {
@@ -563,9 +509,13 @@ void Loop::read_some(Conn& c) {
       if (static_cast<std::size_t>(n) < sizeof(buf)) break;
       continue;
     }
-    if (n == 0) {  // the peer closed (or half-closed): nothing more can arrive
-      close_conn(c);
-      return;
+    if (n == 0) {  // the peer closed or half-closed: nothing more arrives, but an answer may still go out
+      if (c.state == State::kLinger) {
+        close_conn(c);
+        return;
+      }
+      c.peer_eof = true;
+      break;
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -617,12 +567,11 @@ void Loop::process(Conn& c) {
       }
       if (!parse_headers(c, end)) break;
       c.pos = end;
-      if (hooks.on_headers) hooks.on_headers(c.req);
       c.state = State::kBody;
       set_phase(c, Phase::kBody, now);
-      const bool body_pending = c.chunked || c.in.size() - c.pos < c.content_length;
+      const bool body_pending = c.framing.chunked || c.in.size() - c.pos < c.framing.content_length;
       if (body_pending) {
-        if (const std::string* e = c.req.header("expect"); e && lower(*e) == "100-continue") {
+        if (const std::string* e = c.req.header("expect"); e && ascii_lower(*e) == "100-continue") {
           c.out += "HTTP/1.1 100 Continue\r\n\r\n";
           flush(c);
           if (c.dead) break;
@@ -637,202 +586,53 @@ void Loop::process(Conn& c) {
     break;  // kBusy or kLinger: wait
   }
   c.in_process = false;
-  if (!c.dead) update_events(c);
+  if (c.dead) return;
+  // After the client's end of input, a request still being read can never complete: close once
+  // what was answered is written. (Requests read in full are answered first.)
+  if (c.peer_eof && (c.state == State::kHeaders || c.state == State::kBody) && c.out_pos >= c.out.size()) {
+    close_conn(c);
+    return;
+  }
+  update_events(c);
 }
 
 bool Loop::parse_headers(Conn& c, std::size_t end) {
-  std::string_view head(c.in.data() + c.pos, end - c.pos);
-  auto next_line = [&](std::string_view& line) {
-    const auto nl = head.find('\n');
-    line = head.substr(0, nl);
-    head.remove_prefix(nl + 1);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  };
-  const auto bad = [&](const std::string& why) {
-    fail(c, 400, "bad_request", "malformed HTTP request: " + why);
-    return false;
-  };
-  std::string_view line;
-  next_line(line);
-  const auto sp1 = line.find(' ');
-  const auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos) {
-    return bad("the request line must be METHOD SP TARGET SP HTTP/1.1");
-  }
-  const std::string_view method = line.substr(0, sp1), target = line.substr(sp1 + 1, sp2 - sp1 - 1),
-                         version = line.substr(sp2 + 1);
-  if (method.empty() || method.size() > 32 || !std::all_of(method.begin(), method.end(), is_tchar)) {
-    return bad("the method is not a token");
-  }
-  if (target.empty() || target.front() != '/') return bad("the request target must start with '/'");
-  for (const char ch : target) {
-    if (static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f) return bad("the request target holds a control character");
-  }
-  if (version == "HTTP/1.1") {
-    c.req.minor_version = 1;
-  } else if (version == "HTTP/1.0") {
-    c.req.minor_version = 0;
-  } else if (version.size() == 8 && version.substr(0, 5) == "HTTP/") {
-    fail(c, 505, "http_version_not_supported", "the server speaks HTTP/1.0 and HTTP/1.1");
-    return false;
-  } else {
-    return bad("the protocol version must be HTTP/1.1 or HTTP/1.0");
-  }
-  c.req.method.assign(method);
-  c.req.target.assign(target);
-  const auto q = target.find('?');
-  if (!percent_decode(target.substr(0, q), c.req.path)) return bad("the request path has a bad %-escape");
-  if (q != std::string_view::npos) c.req.query.assign(target.substr(q + 1));
-  while (!head.empty()) {
-    next_line(line);
-    if (line.empty()) break;
-    if (line.front() == ' ' || line.front() == '\t') return bad("folded header lines are not allowed");
-    const auto colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) return bad("a header line has no name");
-    const std::string_view name = line.substr(0, colon);
-    if (!std::all_of(name.begin(), name.end(), is_tchar)) return bad("a header name is not a token");
-    std::string_view value = line.substr(colon + 1);
-    trim(value);
-    if (c.req.headers.size() >= kMaxHeaders) {
-      fail(c, 431, "headers_too_large", "more than " + std::to_string(kMaxHeaders) + " headers");
-      return false;
-    }
-    c.req.headers.emplace_back(lower(std::string(name)), std::string(value));
-  }
-  c.chunked = false;
-  c.content_length = 0;
-  bool have_length = false;
-  for (const auto& [k, v] : c.req.headers) {
-    if (k == "transfer-encoding") {
-      if (lower(v) != "chunked") {
-        fail(c, 501, "not_implemented", "Transfer-Encoding '" + v + "' is not supported; send Content-Length or chunked");
-        return false;
-      }
-      c.chunked = true;
-    } else if (k == "content-length") {
-      if (v.empty() || v.size() > 18 || !std::all_of(v.begin(), v.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
-        return bad("Content-Length is not a number");
-      }
-      const std::size_t n = std::stoull(v);
-      if (have_length && n != c.content_length) return bad("two different Content-Length headers");
-      have_length = true;
-      c.content_length = n;
-    }
-  }
-  if (c.chunked && have_length) return bad("both Content-Length and Transfer-Encoding");
-  if (c.content_length > opt.max_body_bytes) {
-    fail(c, 413, "body_too_large",
-         "request body exceeds " + std::to_string(opt.max_body_bytes) + " bytes; send fewer or shorter texts per request");
+  if (auto e = parse_head(std::string_view(c.in).substr(c.pos, end - c.pos), opt.max_body_bytes, c.req, c.framing)) {
+    fail(c, e->status, e->code, e->message);
     return false;
   }
-  c.chunk = Chunk::kSize;
-  c.chunk_left = c.trailer_bytes = 0;
-  const std::string* conn_hdr = c.req.header("connection");
-  if (c.req.minor_version == 0) {
-    c.keep_alive = conn_hdr && contains_token(*conn_hdr, "keep-alive");
-  } else {
-    c.keep_alive = !(conn_hdr && contains_token(*conn_hdr, "close"));
-  }
+  c.chunks = ChunkedDecoder{};
   return true;
 }
 
 bool Loop::read_body(Conn& c) {
-  if (!c.chunked) {
-    if (c.in.size() - c.pos < c.content_length) return false;
-    c.req.body.assign(c.in, c.pos, c.content_length);
-    c.pos += c.content_length;
+  if (!c.framing.chunked) {
+    if (c.in.size() - c.pos < c.framing.content_length) return false;
+    c.req.body.assign(c.in, c.pos, c.framing.content_length);
+    c.pos += c.framing.content_length;
     return true;
   }
-  for (;;) {
-    switch (c.chunk) {
-      case Chunk::kSize: {
-        const auto nl = c.in.find('\n', c.pos);
-        if (nl == std::string::npos) {
-          if (c.in.size() - c.pos > 1024) fail(c, 400, "bad_request", "malformed HTTP request: a chunk size line is too long");
-          return false;
-        }
-        std::string_view l(c.in.data() + c.pos, nl - c.pos);
-        if (const auto semi = l.find(';'); semi != std::string_view::npos) l = l.substr(0, semi);
-        trim(l);
-        if (l.empty() || l.size() > 15) {
-          fail(c, 400, "bad_request", "malformed HTTP request: a chunk size is not a hex number");
-          return false;
-        }
-        std::size_t size = 0;
-        for (const char ch : l) {
-          const int h = hex_value(ch);
-          if (h < 0) {
-            fail(c, 400, "bad_request", "malformed HTTP request: a chunk size is not a hex number");
-            return false;
-          }
-          size = size * 16 + static_cast<std::size_t>(h);
-        }
-        c.pos = nl + 1;
-        if (size == 0) {
-          c.chunk = Chunk::kTrailer;
-          break;
-        }
-        if (c.req.body.size() + size > opt.max_body_bytes) {
-          fail(c, 413, "body_too_large",
-               "request body exceeds " + std::to_string(opt.max_body_bytes) + " bytes; send fewer or shorter texts per request");
-          return false;
-        }
-        c.chunk_left = size;
-        c.chunk = Chunk::kData;
-        break;
-      }
-      case Chunk::kData: {
-        const std::size_t take = std::min(c.chunk_left, c.in.size() - c.pos);
-        c.req.body.append(c.in, c.pos, take);
-        c.pos += take;
-        c.chunk_left -= take;
-        if (c.chunk_left > 0) {
-          // Keep the input buffer small while a large chunked body streams in.
-          c.in.erase(0, c.pos);
-          c.pos = 0;
-          return false;
-        }
-        c.chunk = Chunk::kDataEnd;
-        break;
-      }
-      case Chunk::kDataEnd: {
-        if (c.in.size() - c.pos < 1) return false;
-        if (c.in[c.pos] == '\n') {
-          c.pos += 1;
-        } else {
-          if (c.in.size() - c.pos < 2) return false;
-          if (c.in.compare(c.pos, 2, "\r\n") != 0) {
-            fail(c, 400, "bad_request", "malformed HTTP request: a chunk is longer than its size");
-            return false;
-          }
-          c.pos += 2;
-        }
-        c.chunk = Chunk::kSize;
-        break;
-      }
-      case Chunk::kTrailer: {
-        const auto nl = c.in.find('\n', c.pos);
-        if (nl == std::string::npos) return false;
-        const std::size_t len = nl - c.pos;
-        c.trailer_bytes += len + 1;
-        if (c.trailer_bytes > opt.max_header_bytes) {
-          fail(c, 431, "headers_too_large", "chunked trailers exceed " + std::to_string(opt.max_header_bytes) + " bytes");
-          return false;
-        }
-        const bool blank = len == 0 || (len == 1 && c.in[c.pos] == '\r');
-        c.pos = nl + 1;
-        if (blank) return true;
-        break;
-      }
-    }
+  ParseError e;
+  switch (c.chunks.feed(c.in, c.pos, c.req.body, opt.max_body_bytes, opt.max_header_bytes, e)) {
+    case ChunkedDecoder::Status::kDone:
+      return true;
+    case ChunkedDecoder::Status::kNeedMore:
+      // Keep the input buffer small while a large chunked body streams in.
+      c.in.erase(0, c.pos);
+      c.pos = c.header_scan = 0;
+      return false;
+    case ChunkedDecoder::Status::kError:
+      fail(c, e.status, e.code, e.message);
+      return false;
   }
+  return false;
 }
 
 void Loop::dispatch(Conn& c) {
   c.state = State::kBusy;
   set_phase(c, Phase::kNone, Clock::now());
   ++c.served;
-  if (!c.keep_alive || c.served >= opt.keep_alive_max || stop_seen) c.close_after = true;
+  if (!c.framing.keep_alive || c.served >= opt.keep_alive_max || stop_seen) c.close_after = true;
   c.flight_method = c.req.method;
   c.flight_path = c.req.path;
   c.flight_started = c.req.started;
@@ -901,7 +701,7 @@ void Loop::deliver(uint64_t id, Response r) {
   if (it == conns.end() || it->second->dead) return;  // the client went away
   Conn& c = *it->second;
   if (c.state != State::kBusy) return;
-  if (r.close || stop_seen) c.close_after = true;
+  if (r.close || stop_seen || (c.peer_eof && c.pos >= c.in.size())) c.close_after = true;
   queue_response(c, r);
   if (hooks.on_response) hooks.on_response(c.flight_method, c.flight_path, c.flight_started, r.status);
   c.state = State::kHeaders;

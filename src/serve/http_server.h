@@ -65,7 +65,7 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   Clock::time_point started;  ///< first byte of this request arrived
-  /// Set by Hooks::on_headers; runs when the request is answered (or dropped).
+  /// Set by the handler for bookkeeping tied to this request; runs when the request is destroyed.
   ScopeGuard guard;
 
   /// The first value of header `lower_name`, or nullptr.
@@ -137,8 +137,6 @@ struct HttpStats {
 };
 
 struct Hooks {
-  /// On the loop thread when a request's headers are complete (cheap; may set request.guard).
-  std::function<void(Request&)> on_headers;
   /// On the loop thread with each complete request. Answer through the responder, now or later,
   /// from any thread; offload() anything slower than a few microseconds.
   std::function<void(Request&&, Responder)> handle;

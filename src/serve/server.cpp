@@ -228,7 +228,7 @@ struct Server::Impl {
 
   // Routing: on the event loop; cheap routes answer there, the rest go to the workers.
   void handle(http::Request&& req, http::Responder res, Server& self);
-  void on_headers(http::Request& req);
+  void announce_arrival(http::Request& req);
   static std::string route_label(const std::string& path);
   /// Runs `fn(req, res)` on a worker; an exception answers 500 with a request id.
   void offload(http::Request&& req, http::Responder res,
@@ -296,13 +296,10 @@ std::string Server::Impl::route_label(const std::string& path) {
   return "other";
 }
 
-void Server::Impl::on_headers(http::Request& req) {
-  if (req.method != "POST") return;
-  bool inference = req.path == "/v1/predict";
-  V2ModelPath v;
-  if (!inference && parse_v2_model_path(req.path, v)) inference = v.action == "infer";
-  if (!inference) return;
-  // The batcher may hold a batch open (max_delay_ms) for requests still being read.
+void Server::Impl::announce_arrival(http::Request& req) {
+  // The request is read and about to be parsed and encoded on a worker: a batch may wait
+  // (max_delay_ms) for it. Counted from here, not from its headers, so a client that sends its
+  // body slowly never holds batches back.
   batcher->arriving();
   Batcher* b = batcher.get();
   req.guard = http::ScopeGuard([b] { b->arrived(); });
@@ -347,6 +344,7 @@ void Server::Impl::handle(http::Request&& req, http::Responder res, Server& self
   }
   if (path == "/v1/predict") {
     if (method != "POST") return method_not_allowed("POST");
+    announce_arrival(req);
     return offload(std::move(req), std::move(res), [](Impl& s, http::Request& q, http::Responder& r) { s.predict(q, r); });
   }
   if (path == "/v1/admin/reload") {
@@ -399,6 +397,7 @@ void Server::Impl::handle(http::Request&& req, http::Responder res, Server& self
     }
     if (v.action == "infer") {
       if (method != "POST") return method_not_allowed("POST");
+      announce_arrival(req);
       return offload(
           std::move(req), std::move(res), [](Impl& s, http::Request& q, http::Responder& r) { s.v2_infer(q, r); }, true);
     }
@@ -610,7 +609,6 @@ Server::Server(std::string artifact_dir, ServerOptions options, ModelLoader load
   ho.keep_alive_max = m.options.keep_alive_max;
   ho.workers = m.options.http_threads;
   http::Hooks hooks;
-  hooks.on_headers = [this](http::Request& req) { impl_->on_headers(req); };
   hooks.handle = [this](http::Request&& req, http::Responder res) {
     try {
       impl_->handle(std::move(req), std::move(res), *this);

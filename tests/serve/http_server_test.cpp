@@ -79,6 +79,27 @@ TEST(HttpServer, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_TRUE(c.closed_by_server());
 }
 
+TEST(HttpServer, AClientThatShutsDownItsSendingSideStillGetsItsAnswers) {
+  HttpServer* srv = nullptr;
+  EchoServer s({}, [&srv](Request&& req, Responder res) {
+    auto shared = std::make_shared<Responder>(std::move(res));
+    srv->offload([shared, path = req.path] {
+      Response r;
+      r.body = "late " + path;
+      shared->send(std::move(r));
+    });
+  });
+  srv = s.server.get();
+  RawClient c(s.port());
+  ASSERT_TRUE(c.send("GET /one HTTP/1.1\r\n\r\nGET /two HTTP/1.1\r\n\r\n"));
+  c.shutdown_write();
+  EXPECT_EQ(c.read_response().body, "late /one");
+  EXPECT_EQ(c.read_response().body, "late /two");
+  // Whether the last answer says `Connection: close` depends on when the server saw the end of
+  // input; either way the connection closes after it.
+  EXPECT_TRUE(c.closed_by_server());
+}
+
 TEST(HttpServer, ChunkedBodyIsDecoded) {
   EchoServer s;
   RawClient c(s.port());

@@ -110,6 +110,9 @@ class RawClient {
     }
   }
 
+  /// Shuts down the sending side (the request is complete); the answer can still be read.
+  void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
+
   int fd() const { return fd_; }
 
  private:
