@@ -68,6 +68,13 @@ std::string too_large(std::size_t max_body_bytes) {
 
 }  // namespace
 
+const std::string* Request::header(std::string_view lower_name) const {
+  for (const auto& [k, v] : headers) {
+    if (k == lower_name) return &v;
+  }
+  return nullptr;
+}
+
 std::string ascii_lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;

@@ -54,13 +54,6 @@ const char* reason_phrase(int status) {
   }
 }
 
-const std::string* Request::header(std::string_view lower_name) const {
-  for (const auto& [k, v] : headers) {
-    if (k == lower_name) return &v;
-  }
-  return nullptr;
-}
-
 namespace {
 
 constexpr uint64_t kListenerId = 0;
