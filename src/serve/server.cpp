@@ -480,12 +480,15 @@ void Server::Impl::predict(http::Request& req, http::Responder& res) {
 void Server::Impl::v2_infer(http::Request& req, http::Responder& res) {
   v2::InferRequest ir;
   RequestError err;
-  if (req.header("inference-header-content-length")) {
-    req.guard = {};
-    return send(res, v2_error(400, "invalid_request",
-                              "the binary tensor data extension is not supported; send the texts as JSON strings"));
+  std::optional<std::size_t> json_bytes;
+  if (const std::string* h = req.header("inference-header-content-length")) {
+    if (h->empty() || h->size() > 18 || !std::all_of(h->begin(), h->end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      req.guard = {};
+      return send(res, v2_error(400, "invalid_request", "Inference-Header-Content-Length must be a byte count"));
+    }
+    json_bytes = std::stoull(*h);
   }
-  if (!v2::parse_infer_request(req.body, options.limits, ir, err)) {
+  if (!v2::parse_infer_request(req.body, options.limits, ir, err, json_bytes)) {
     req.guard = {};
     return send(res, v2_error(err.status, err.code, err.message));
   }

@@ -1,6 +1,8 @@
 #include "v2_protocol.h"
 
 #include <cstdio>
+#include <optional>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -51,6 +53,37 @@ bool flatten(const nlohmann::json& j, std::vector<std::string>& out, std::string
   return true;
 }
 
+// A BYTES tensor in the binary extension's layout: per element a 4-byte little-endian length, then
+// that many bytes.
+bool decode_bytes_tensor(std::string_view bytes, std::vector<std::string>& out, const RequestLimits& limits,
+                         RequestError& error) {
+  while (!bytes.empty()) {
+    if (bytes.size() < 4) {
+      return fail(error, 400, "invalid_request", "binary input 'text' ends inside an element's 4-byte length");
+    }
+    const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
+    const std::size_t n = std::size_t{b[0]} | std::size_t{b[1]} << 8 | std::size_t{b[2]} << 16 | std::size_t{b[3]} << 24;
+    bytes.remove_prefix(4);
+    if (n > bytes.size()) {
+      return fail(error, 400, "invalid_request",
+                  "binary input 'text' element " + std::to_string(out.size()) + " claims " + std::to_string(n) +
+                      " bytes but " + std::to_string(bytes.size()) + " remain");
+    }
+    if (n > limits.max_text_bytes) {
+      return fail(error, 413, "text_too_long",
+                  "input 'text' element " + std::to_string(out.size()) + " is " + std::to_string(n) +
+                      " bytes; the limit is " + std::to_string(limits.max_text_bytes));
+    }
+    if (out.size() >= limits.max_texts) {
+      return fail(error, 413, "too_many_texts",
+                  "input 'text' has more than " + std::to_string(limits.max_texts) + " elements (split it)");
+    }
+    out.emplace_back(bytes.substr(0, n));
+    bytes.remove_prefix(n);
+  }
+  return true;
+}
+
 void append_float(std::string& out, double v) {
   char buf[32];
   const int n = std::snprintf(buf, sizeof(buf), "%.9g", v);
@@ -59,7 +92,8 @@ void append_float(std::string& out, double v) {
 
 }  // namespace
 
-bool parse_infer_request(const std::string& body, const RequestLimits& limits, InferRequest& out, RequestError& error) {
+bool parse_infer_request(const std::string& body, const RequestLimits& limits, InferRequest& out, RequestError& error,
+                         std::optional<std::size_t> json_bytes) {
   out = InferRequest{};
   const std::string hint = "send {\"inputs\": [{\"name\": \"text\", \"shape\": [n], \"datatype\": \"BYTES\", \"data\": [...]}]}";
   if (body.size() > limits.max_body_bytes) {
@@ -74,8 +108,19 @@ bool parse_infer_request(const std::string& body, const RequestLimits& limits, I
     return fail(error, 400, "nesting_too_deep",
                 "JSON nests arrays/objects deeper than " + std::to_string(limits.max_nesting) + " levels; " + hint);
   }
+  // The binary tensor data extension: the JSON part is the first Inference-Header-Content-Length
+  // bytes; binary tensors follow it, in the order of the inputs that declare binary_data_size.
+  std::string_view binary;
+  if (json_bytes) {
+    if (*json_bytes > body.size()) {
+      return fail(error, 400, "invalid_request",
+                  "Inference-Header-Content-Length is " + std::to_string(*json_bytes) + " but the body has only " +
+                      std::to_string(body.size()) + " bytes");
+    }
+    binary = std::string_view(body).substr(*json_bytes);
+  }
   nlohmann::json j;
-  if (!parse_json_body(body, j, error, hint)) return false;
+  if (!parse_json_body(json_bytes ? body.substr(0, *json_bytes) : body, j, error, hint)) return false;
   if (!j.is_object()) return fail(error, 400, "invalid_request", "the inference request must be a JSON object; " + hint);
   if (j.contains("id")) {
     if (!j["id"].is_string()) return fail(error, 400, "wrong_type", "field 'id' must be a string");
@@ -95,7 +140,7 @@ bool parse_infer_request(const std::string& body, const RequestLimits& limits, I
     const auto& t = inputs[i];
     const std::string at = "inputs[" + std::to_string(i) + "]";
     if (!t.is_object()) return fail(error, 400, "wrong_type", at + " must be an object {name, shape, datatype, data}");
-    for (const char* key : {"name", "shape", "datatype", "data"}) {
+    for (const char* key : {"name", "shape", "datatype"}) {
       if (!t.contains(key)) return fail(error, 400, "missing_field", at + " has no '" + key + "'; " + hint);
     }
     if (!t["name"].is_string()) return fail(error, 400, "wrong_type", at + ".name must be a string");
@@ -110,13 +155,28 @@ bool parse_infer_request(const std::string& body, const RequestLimits& limits, I
       return fail(error, 400, "wrong_type",
                   "input 'text' must have datatype BYTES (UTF-8 strings), got " + t["datatype"].dump());
     }
+    std::optional<std::size_t> binary_size;
     if (t.contains("parameters")) {
       const auto& p = t["parameters"];
       if (!p.is_object()) return fail(error, 400, "wrong_type", at + ".parameters must be an object");
       if (p.contains("binary_data_size")) {
-        return fail(error, 400, "invalid_request",
-                    "binary tensor data is not supported; send the texts as JSON strings in 'data'");
+        if (!p["binary_data_size"].is_number_unsigned() && !p["binary_data_size"].is_number_integer()) {
+          return fail(error, 400, "wrong_type", at + ".parameters.binary_data_size must be a byte count");
+        }
+        const int64_t n = p["binary_data_size"].get<int64_t>();
+        if (n < 0) return fail(error, 400, "wrong_type", at + ".parameters.binary_data_size must be >= 0");
+        binary_size = static_cast<std::size_t>(n);
       }
+    }
+    if (binary_size && !json_bytes) {
+      return fail(error, 400, "invalid_request",
+                  "input 'text' has binary_data_size but the request has no Inference-Header-Content-Length header");
+    }
+    if (binary_size && t.contains("data")) {
+      return fail(error, 400, "invalid_request", "input 'text' has both 'data' and binary_data_size; send one");
+    }
+    if (!binary_size && !t.contains("data")) {
+      return fail(error, 400, "missing_field", at + " has no 'data'; " + hint);
     }
     const auto& shape = t["shape"];
     if (!shape.is_array() || shape.empty()) {
@@ -130,10 +190,20 @@ bool parse_infer_request(const std::string& body, const RequestLimits& limits, I
       elements *= static_cast<uint64_t>(d.get<int64_t>());
       if (elements > (uint64_t{1} << 40)) break;
     }
-    const auto& data = t["data"];
-    if (!data.is_array()) return fail(error, 400, "wrong_type", "input 'text' data must be a list of strings");
-    std::string where;
-    if (!flatten(data, out.texts, where, limits, error, "")) return false;
+    if (binary_size) {
+      if (*binary_size > binary.size()) {
+        return fail(error, 400, "invalid_request",
+                    "input 'text' declares " + std::to_string(*binary_size) + " bytes of binary data but " +
+                        std::to_string(binary.size()) + " follow the JSON header");
+      }
+      if (!decode_bytes_tensor(binary.substr(0, *binary_size), out.texts, limits, error)) return false;
+      binary.remove_prefix(*binary_size);
+    } else {
+      const auto& data = t["data"];
+      if (!data.is_array()) return fail(error, 400, "wrong_type", "input 'text' data must be a list of strings");
+      std::string where;
+      if (!flatten(data, out.texts, where, limits, error, "")) return false;
+    }
     if (elements != out.texts.size()) {
       return fail(error, 400, "invalid_shape",
                   "input 'text' has shape " + shape.dump() + " (" + std::to_string(elements) + " elements) but " +
@@ -162,9 +232,8 @@ bool parse_infer_request(const std::string& body, const RequestLimits& limits, I
         return fail(error, 400, "unknown_output",
                     "unexpected inference output '" + name + "' for this model; its outputs are 'probabilities' and 'label'");
       }
-      if (o.contains("parameters") && o["parameters"].is_object() && o["parameters"].value("binary_data", false)) {
-        return fail(error, 400, "invalid_request", "binary output data is not supported; leave 'binary_data' unset");
-      }
+      // An output asked for as binary ("binary_data": true) is answered as JSON data, which the
+      // protocol's clients read as well.
     }
   }
   return true;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,13 +28,17 @@ struct InferRequest {
   bool want_label = true;
 };
 
-/// Parses an inference request body. Never throws: returns false and fills `error` (status 400 or
-/// 413, a stable code for metrics, a message naming the field and the fix) for anything the
-/// protocol or this model cannot take: not JSON, no `inputs`, an input other than `text`, a
-/// datatype other than BYTES, a shape that does not match the data, elements that are not strings,
-/// too many or too long texts, unknown or binary outputs.
+/// Parses an inference request body. `json_bytes`: the Inference-Header-Content-Length header of the
+/// binary tensor data extension (the JSON is that many leading bytes; inputs with
+/// parameters.binary_data_size take their elements, each a 4-byte little-endian length and the
+/// bytes, from what follows). Never throws: returns false and fills `error` (status 400 or 413, a
+/// stable code for metrics, a message naming the field and the fix) for anything the protocol or
+/// this model cannot take: not JSON, no `inputs`, an input other than `text`, a datatype other than
+/// BYTES, a shape that does not match the data, elements that are not strings, binary data that
+/// does not add up, too many or too long texts, unknown outputs. Outputs asked for as binary are
+/// answered as JSON data.
 [[nodiscard]] bool parse_infer_request(const std::string& body, const RequestLimits& limits, InferRequest& out,
-                                       RequestError& error);
+                                       RequestError& error, std::optional<std::size_t> json_bytes = std::nullopt);
 
 /// The inference response for `request`: `probabilities` row-major [n, labels.size()].
 [[nodiscard]] std::string infer_response(const std::string& model_name, const std::string& model_version,

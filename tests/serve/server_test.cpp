@@ -368,6 +368,43 @@ TEST(ServerV2, ErrorsAreTheProtocolsErrorObject) {
   EXPECT_EQ(request(s.port(), "GET", "/v2/models/linear/infer").status, 405);
 }
 
+// The binary tensor data extension as Triton's HTTP client sends it by default
+// (InferInput.set_data_from_numpy(binary_data=True), InferRequestedOutput(binary_data=True)).
+std::string bytes_element(const std::string& s) {
+  const auto n = static_cast<uint32_t>(s.size());
+  std::string out = {static_cast<char>(n & 0xff), static_cast<char>((n >> 8) & 0xff), static_cast<char>((n >> 16) & 0xff),
+                     static_cast<char>((n >> 24) & 0xff)};
+  return out + s;
+}
+
+TEST(ServerV2, BinaryTensorDataExtension) {
+  Running s(kFixture.string(), {});
+  const std::string binary =
+      bytes_element("light anchor anchor mast rope boat tide") + bytes_element("moon nebula wind boat");
+  const auto send = [&](const std::string& json, const std::string& tail) {
+    return request(s.port(), "POST", "/v2/models/linear/infer", json + tail,
+                   "Inference-Header-Content-Length: " + std::to_string(json.size()) + "\r\n");
+  };
+  const std::string header = R"({"inputs":[{"name":"text","shape":[2],"datatype":"BYTES","parameters":{"binary_data_size":)" +
+                             std::to_string(binary.size()) + R"(}}],"outputs":[{"name":"label","parameters":{"binary_data":true}}]})";
+  const RawResponse ok = send(header, binary);
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  const auto j = body_json(ok);
+  ASSERT_EQ(j["outputs"].size(), 1u);
+  EXPECT_EQ(j["outputs"][0]["data"], nlohmann::json::parse(R"(["sail", "sail"])"));  // answered as JSON data
+
+  const RawResponse short_data = send(header, binary.substr(0, binary.size() - 3));
+  EXPECT_EQ(short_data.status, 400);
+  EXPECT_NE(body_json(short_data)["error"].get<std::string>().find("follow the JSON header"), std::string::npos);
+  std::string bad = binary;
+  bad[0] = static_cast<char>(0xff);  // the first element claims 255+ bytes
+  const RawResponse overrun = send(header, bad);
+  EXPECT_EQ(overrun.status, 400);
+  EXPECT_NE(body_json(overrun)["error"].get<std::string>().find("claims"), std::string::npos);
+  const RawResponse no_header = request(s.port(), "POST", "/v2/models/linear/infer", header + binary);
+  EXPECT_EQ(no_header.status, 400);  // JSON followed by bytes, without the header: not JSON
+}
+
 TEST(ServerV2, ModelNameFlagRenamesTheModel) {
   ServerOptions o;
   o.model_name = "topics";
