@@ -42,32 +42,50 @@ void Batcher::stop() {
 
 std::optional<std::future<BatchResult>> Batcher::submit(std::shared_ptr<const BatchModel> model,
                                                         std::vector<std::string> texts, bool was_arriving) {
+  auto promise = std::make_shared<std::promise<BatchResult>>();
+  auto future = promise->get_future();
+  if (!submit_async(std::move(model), std::move(texts), was_arriving,
+                    [promise](BatchResult r) { promise->set_value(std::move(r)); })) {
+    return std::nullopt;
+  }
+  return future;
+}
+
+bool Batcher::submit_async(std::shared_ptr<const BatchModel> model, std::vector<std::string> texts, bool was_arriving,
+                           std::function<void(BatchResult)> done) {
   if (!model) throw Error("Batcher::submit: no model");
   if (texts.empty()) throw Error("Batcher::submit: no texts");
-  Job job{std::move(model), nullptr, texts.size(), {}};
-  auto future = job.promise.get_future();
+  std::shared_ptr<const BatchModel::Input> input;
   try {
-    job.input = job.model->encode(texts);
+    input = model->encode(texts);
   } catch (...) {
     BatchResult r;
-    r.classes = job.model->num_classes();
+    r.classes = model->num_classes();
     r.error = std::current_exception();
-    job.promise.set_value(std::move(r));
     if (was_arriving) arrived();
-    return future;
+    done(std::move(r));
+    return true;
   }
+  return submit_encoded(std::move(model), std::move(input), texts.size(), was_arriving, std::move(done));
+}
+
+bool Batcher::submit_encoded(std::shared_ptr<const BatchModel> model, std::shared_ptr<const BatchModel::Input> input,
+                             std::size_t texts, bool was_arriving, std::function<void(BatchResult)> done) {
+  if (!model) throw Error("Batcher::submit: no model");
+  if (texts == 0 || !input) throw Error("Batcher::submit: no texts");
+  Job job{std::move(model), std::move(input), texts, std::move(done)};
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (was_arriving) --arriving_;
     // One oversized request may still enter an empty queue, so no request is unservable.
     if (stopping_ || (queued_texts_ > 0 && queued_texts_ + job.texts > options_.max_queue)) {
-      return std::nullopt;
+      return false;
     }
     queued_texts_ += job.texts;
     queue_.push_back(std::move(job));
   }
   cv_.notify_all();
-  return future;
+  return true;
 }
 
 void Batcher::arriving() noexcept {
@@ -130,33 +148,37 @@ void Batcher::run_batch(std::vector<Job>& jobs) {
   for (const auto& j : jobs) total += j.texts;
   const auto& model = *jobs.front().model;
   const std::size_t classes = model.num_classes();
+  std::vector<float> probs;
+  std::exception_ptr error;
   try {
     std::vector<const BatchModel::Input*> inputs;
     inputs.reserve(jobs.size());
     for (const auto& j : jobs) inputs.push_back(j.input.get());
-    const std::vector<float> probs = model.predict_proba(inputs);
+    probs = model.predict_proba(inputs);
     if (probs.size() != total * classes) {
       throw Error("model returned " + std::to_string(probs.size()) + " probabilities for " + std::to_string(total) +
                   " texts x " + std::to_string(classes) + " classes");
     }
-    std::size_t row = 0;
-    for (auto& j : jobs) {
-      BatchResult r;
-      r.classes = classes;
-      r.batch_texts = total;
-      const std::size_t n = j.texts;
+  } catch (...) {
+    error = std::current_exception();
+  }
+  std::size_t row = 0;
+  for (auto& j : jobs) {
+    BatchResult r;
+    r.classes = classes;
+    r.batch_texts = total;
+    const std::size_t n = j.texts;
+    if (error) {
+      r.error = error;
+    } else {
       r.probabilities.assign(probs.begin() + static_cast<std::ptrdiff_t>(row * classes),
                              probs.begin() + static_cast<std::ptrdiff_t>((row + n) * classes));
-      row += n;
-      j.promise.set_value(std::move(r));
     }
-  } catch (...) {
-    for (auto& j : jobs) {
-      BatchResult r;
-      r.classes = classes;
-      r.batch_texts = total;
-      r.error = std::current_exception();
-      j.promise.set_value(std::move(r));
+    row += n;
+    try {
+      j.done(std::move(r));
+    } catch (...) {
+      // The callback's own failure is its caller's to report; the other requests still get answers.
     }
   }
   if (on_batch_) on_batch_(total);

@@ -1,6 +1,10 @@
 #include "kiln/serve/request.h"
 
+#include <cstdio>
+
 #include <nlohmann/json.hpp>
+
+#include "json_body.h"
 
 namespace kiln::serve {
 
@@ -60,18 +64,7 @@ bool parse_predict_request(const std::string& body, const RequestLimits& limits,
                     " levels; a predict request is {\"texts\": [\"...\"], \"top_k\": k}");
   }
   nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(body);
-  } catch (const nlohmann::json::parse_error& e) {
-    std::string what = e.what();
-    const auto pos = what.find("parse error");
-    return fail(error, 400, "invalid_json",
-                "request body is not valid UTF-8 JSON at byte " + std::to_string(e.byte) + ": " +
-                    (pos == std::string::npos ? what : what.substr(pos)));
-  } catch (const nlohmann::json::exception& e) {
-    // Syntactically fine but not representable, e.g. a number beyond double's range.
-    return fail(error, 400, "invalid_json", std::string("request body is not usable JSON: ") + e.what());
-  }
+  if (!parse_json_body(body, j, error, "send {\"texts\": [\"...\"]}")) return false;
   if (!j.is_object()) {
     return fail(error, 400, "invalid_request",
                 "request body must be a JSON object {\"texts\": [...]}, got " + type_name(j));
@@ -128,8 +121,46 @@ bool parse_predict_request(const std::string& body, const RequestLimits& limits,
 }
 
 std::string error_body(const RequestError& error) {
-  return nlohmann::json{{"error", {{"code", error.code}, {"message", error.message}}}}.dump(
-      -1, ' ', false, nlohmann::json::error_handler_t::replace);
+  nlohmann::json e = {{"code", error.code}, {"message", error.message}};
+  if (!error.request_id.empty()) e["request_id"] = error.request_id;
+  return nlohmann::json{{"error", std::move(e)}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+bool parse_json_body(const std::string& body, nlohmann::json& out, RequestError& error, const std::string& hint) {
+  // Our own words only: the library's messages name its internals ("[json.exception.out_of_range.406]").
+  try {
+    out = nlohmann::json::parse(body);
+    return true;
+  } catch (const nlohmann::json::parse_error& e) {
+    const std::string what = e.what();
+    std::string reason;
+    const std::size_t at = e.byte == 0 ? 0 : e.byte - 1;
+    if (what.find("UTF-8") != std::string::npos) {
+      reason = "a string holds bytes that are not UTF-8";
+    } else if (what.find("control character") != std::string::npos) {
+      reason = "a string holds an unescaped control character (write \\n, \\t, \\u0000...)";
+    } else if (what.find("escape") != std::string::npos || what.find("surrogate") != std::string::npos) {
+      reason = "a string holds an invalid escape sequence";
+    } else if (at >= body.size() || what.find("end of input") != std::string::npos) {
+      reason = "the body ends before the JSON value does";
+    } else {
+      const unsigned char c = static_cast<unsigned char>(body[at]);
+      char buf[48];
+      if (c >= 0x21 && c < 0x7f) {
+        std::snprintf(buf, sizeof(buf), "unexpected character '%c'", c);
+      } else {
+        std::snprintf(buf, sizeof(buf), "unexpected byte 0x%02x", c);
+      }
+      reason = buf;
+    }
+    return fail(error, 400, "invalid_json",
+                "request body is not valid UTF-8 JSON at byte " + std::to_string(e.byte) + ": " + reason + "; " + hint);
+  } catch (const nlohmann::json::out_of_range&) {
+    return fail(error, 400, "invalid_json",
+                "request body holds a number outside the range of a 64-bit float (e.g. 1e400); " + hint);
+  } catch (const std::exception&) {
+    return fail(error, 400, "invalid_json", "request body is not usable JSON; " + hint);
+  }
 }
 
 }  // namespace kiln::serve

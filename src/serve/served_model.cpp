@@ -76,12 +76,16 @@ std::vector<float> ServedModel::predict_proba(const std::vector<std::string>& te
   return std::vector<float>(p, p + probs.numel());
 }
 
-void ServedModel::observe_drift(const std::vector<std::string>& texts) const {
+void ServedModel::observe_drift(const std::vector<std::string>& texts, const Input* encoded) const {
   if (!window_ || texts.empty()) return;
   const auto& features = *predictor_->preprocessors().front();
-  data::Examples examples;
-  examples.texts = texts;
-  const nn::Batch batch = features.encode(examples);
+  std::shared_ptr<const Input> own;
+  if (!encoded) {
+    own = encode(texts);
+    encoded = own.get();
+  }
+  const nn::Batch& batch = static_cast<const EncodedTexts*>(encoded)->batch;
+  // Sparse features, when the model reads them: the columns each text contains.
   const torch::Tensor indices = batch.get(nn::kBagIndices), offsets = batch.get(nn::kBagOffsets);
   const int64_t* ip = indices.defined() ? indices.data_ptr<int64_t>() : nullptr;
   const int64_t* op = offsets.defined() ? offsets.data_ptr<int64_t>() : nullptr;

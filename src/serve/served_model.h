@@ -17,7 +17,7 @@
 namespace kiln::serve {
 
 /// Thread-safe after construction.
-class ServedModel final : public BatchModel {
+class ServedModel : public BatchModel {
  public:
   /// Loads and validates the artifact (ArtifactError). `drift_window`: texts in the drift window;
   /// `device`: where the model runs ("cpu", "cuda[:N]").
@@ -38,9 +38,11 @@ class ServedModel final : public BatchModel {
   /// The GET /v1/model body.
   [[nodiscard]] const std::string& info_json() const { return info_json_; }
 
-  /// Measures `texts` and adds them to the drift window. Featurizes them again, so the server
-  /// calls it off the request path.
-  void observe_drift(const std::vector<std::string>& texts) const;
+  /// Measures `texts` and adds them to the drift window, reading their features from `encoded`
+  /// (what encode() made of them for the prediction: nothing is featurized twice); null encodes
+  /// them here. The out-of-vocabulary rate comes from the first preprocessor's oov_rates(). Slow
+  /// enough that the server calls it off the request path.
+  void observe_drift(const std::vector<std::string>& texts, const Input* encoded = nullptr) const;
   [[nodiscard]] DriftReport drift() const;
   [[nodiscard]] bool has_drift() const { return window_ != nullptr; }
 

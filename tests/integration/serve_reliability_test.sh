@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kiln serve under load: 100,000 requests with 1% malformed (bad JSON, wrong types, empty, oversize)
 # -> no crash, every valid request 200, every malformed one a 4xx JSON error, resident memory growth
-# under 5% after warm-up; hot reloads during load drop nothing; SIGTERM during load answers every
+# under 5% after warm-up, while 10,000 keep-alive connections are opened and closed; hot reloads
+# during load drop nothing; SIGTERM during load answers every
 # request in flight and exits 0.
 set -euo pipefail
 KILN="$1"
@@ -16,13 +17,35 @@ REQUESTS="${KILN_RELIABILITY_REQUESTS:-100000}"
 make_artifact "$tmp/a" 3
 make_artifact "$tmp/b" 4
 A="$tmp/a/run/model"; B="$tmp/b/run/model"
-start_server "$A" --max-body-bytes 65536
+start_server "$A" --max-body-bytes 65536 --model-root "$tmp"
 port=$(cat "$tmp/port")
 load() { "$LOAD" --port "$port" --texts-file "$tmp/a/texts.txt" --oversize-bytes 70000 "$@"; }
 
 load --requests 5000 --concurrency 8 --malformed-rate 0.01 >"$tmp/warm.json" || { cat "$tmp/warm.json"; fail "warm-up"; }
 rss0=$(rss_kib "$SERVER_PID")
+# Meanwhile 10,000 keep-alive connections are opened and closed: every other one sends a request
+# first, the rest close without a word (as load balancers' health checks and port scanners do).
+/usr/bin/python3 - "$port" >"$tmp/churn.out" 2>&1 <<'PY' &
+import socket, sys
+port, ok = int(sys.argv[1]), 0
+for i in range(10000):
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    if i % 2 == 0:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data or not data.endswith(b"}"):
+            chunk = s.recv(4096)
+            if not chunk: break
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 200"), data
+        ok += 1
+    s.close()
+print(f"churn: 10000 connections opened and closed, {ok} answered")
+PY
+churn=$!
 load --requests "$REQUESTS" --concurrency 8 --malformed-rate 0.01 >"$tmp/main.json" || { cat "$tmp/main.json"; fail "main load"; }
+wait "$churn" || { cat "$tmp/churn.out"; fail "connection churn during the main load"; }
+cat "$tmp/churn.out"
 kill -0 "$SERVER_PID" || fail "server died under load"
 rss1=$(rss_kib "$SERVER_PID")
 /usr/bin/python3 - "$tmp/main.json" "$rss0" "$rss1" "$REQUESTS" <<'PY' || fail "main load results"

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -96,6 +97,21 @@ TEST(Batcher, AnswersEachRequestWithItsOwnRows) {
   ASSERT_EQ(r.probabilities.size(), 4u);
   EXPECT_FLOAT_EQ(r.probabilities[0], 0.03f);
   EXPECT_FLOAT_EQ(r.probabilities[2], 0.10f);
+}
+
+TEST(Batcher, SubmitEncodedRunsTheCallersEncodingAndAnswersThroughTheCallback) {
+  Batcher b({});
+  auto model = std::make_shared<FakeModel>();
+  auto input = model->encode({"abcde"});
+  std::promise<BatchResult> got;
+  ASSERT_TRUE(b.submit_encoded(model, input, 1, false, [&](BatchResult r) { got.set_value(std::move(r)); }));
+  const auto r = got.get_future().get();
+  ASSERT_FALSE(r.error);
+  ASSERT_EQ(r.probabilities.size(), 2u);
+  EXPECT_FLOAT_EQ(r.probabilities[0], 0.05f);
+  EXPECT_THROW((void)b.submit_encoded(model, nullptr, 1, false, [](BatchResult) {}), Error);
+  b.stop();
+  EXPECT_FALSE(b.submit_encoded(model, input, 1, false, [](BatchResult) { FAIL() << "a stopped batcher answered"; }));
 }
 
 TEST(Batcher, GroupsConcurrentRequestsUpToMaxBatch) {

@@ -50,7 +50,8 @@ TEST(PredictRequest, RefusesEachBadBodyWithItsCodeAndMessage) {
   e = refused(R"({"texts": ["a",]})");
   EXPECT_EQ(e.status, 400);
   EXPECT_EQ(e.code, "invalid_json");
-  EXPECT_EQ(e.message.rfind("request body is not valid UTF-8 JSON at byte 16: parse error at line 1, column 16: syntax error", 0), 0u) << e.message;
+  // The server's own words: the offset and what was wrong, never the JSON library's message.
+  EXPECT_EQ(e.message, "request body is not valid UTF-8 JSON at byte 16: unexpected character ']'; send {\"texts\": [\"...\"]}");
 
   e = refused("{\"texts\": [\"\xff\"]}");
   EXPECT_EQ(e.code, "invalid_json");
@@ -58,7 +59,8 @@ TEST(PredictRequest, RefusesEachBadBodyWithItsCodeAndMessage) {
 
   e = refused(R"({"texts": 1e99999})");  // found by fuzz_predict_request: out_of_range, not parse_error
   EXPECT_EQ(e.code, "invalid_json");
-  EXPECT_NE(e.message.find("number overflow"), std::string::npos) << e.message;
+  EXPECT_EQ(e.message, "request body holds a number outside the range of a 64-bit float (e.g. 1e400); send {\"texts\": [\"...\"]}");
+  EXPECT_EQ(e.message.find("json.exception"), std::string::npos) << e.message;
 
   e = refused(R"(["a"])");
   EXPECT_EQ(e.code, "invalid_request");
@@ -108,7 +110,7 @@ TEST(PredictRequest, NestingCountsOnlyStructureOutsideStrings) {
 }
 
 TEST(PredictRequest, ErrorBodyIsTheDocumentedJson) {
-  EXPECT_EQ(error_body({400, "wrong_type", "texts[1] must be a \"string\""}),
+  EXPECT_EQ(error_body({400, "wrong_type", "texts[1] must be a \"string\"", ""}),
             R"({"error":{"code":"wrong_type","message":"texts[1] must be a \"string\""}})");
 }
 

@@ -59,9 +59,25 @@ void add_serve(CLI::App& app) {
   cmd->add_option("artifact", f->artifact, "Artifact directory (the --out/model of kiln train; the run directory --out works too)")->required();
   cmd->add_option("--host", o.host, "Address to bind (0.0.0.0 for every interface)")->capture_default_str();
   cmd->add_option("--port", o.port, "TCP port (0 = any free port)")->check(CLI::Range(0, 65535))->capture_default_str();
-  cmd->add_option("--http-threads", o.http_threads, "HTTP worker threads = connections served at once")
+  cmd->add_option("--http-threads", o.http_threads,
+                  "Threads that parse and encode requests (connections need none: one event loop serves them)")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
+  cmd->add_option("--max-connections", o.max_connections, "Open connections beyond which new ones get 503 and are closed")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
+      ->capture_default_str();
+  cmd->add_option("--header-timeout-s", o.header_timeout_s, "Seconds a request's headers may take to arrive (then 408)")
+      ->check(CLI::Range(0.001, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--body-timeout-s", o.body_timeout_s, "Seconds a request's body may take to arrive (then 408)")
+      ->check(CLI::Range(0.001, 3600.0))
+      ->capture_default_str();
+  cmd->add_option("--keep-alive-timeout-s", o.keep_alive_timeout_s, "Seconds an idle keep-alive connection stays open")
+      ->check(CLI::Range(0.001, 86400.0))
+      ->capture_default_str();
+  cmd->add_option("--model-root", o.model_root,
+                  "Reload loads artifacts under this directory only (default: the served artifact's parent)");
+  cmd->add_option("--model-name", o.model_name, "Model name on /v2/models/{name} (default: the artifact directory's name)");
   cmd->add_option("--max-batch", o.batching.max_batch, "Most texts per forward pass (dynamic batching; 1 = off)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 16))
       ->capture_default_str();

@@ -81,6 +81,16 @@ class Batcher {
   [[nodiscard]] std::optional<std::future<BatchResult>> submit(std::shared_ptr<const BatchModel> model,
                                                                std::vector<std::string> texts,
                                                                bool was_arriving = false);
+  /// As submit(), without blocking anyone: `done` runs once with the result, on an inference thread
+  /// (or on the calling thread when encoding throws). Returns false, without calling `done`, when
+  /// the queue is full or the batcher is stopping.
+  [[nodiscard]] bool submit_async(std::shared_ptr<const BatchModel> model, std::vector<std::string> texts,
+                                  bool was_arriving, std::function<void(BatchResult)> done);
+  /// As submit_async() for `texts` texts that the caller already encoded with `model` (so that it
+  /// can reuse the encoding, e.g. for drift). Never calls `done` on the calling thread.
+  [[nodiscard]] bool submit_encoded(std::shared_ptr<const BatchModel> model,
+                                    std::shared_ptr<const BatchModel::Input> input, std::size_t texts,
+                                    bool was_arriving, std::function<void(BatchResult)> done);
 
   /// A request has arrived and is being read: batches may wait (up to max_delay_ms) for it.
   /// Pair each with one `arrived()` when it is submitted or refused.
@@ -99,7 +109,7 @@ class Batcher {
     std::shared_ptr<const BatchModel> model;
     std::shared_ptr<const BatchModel::Input> input;
     std::size_t texts = 0;
-    std::promise<BatchResult> promise;
+    std::function<void(BatchResult)> done;
   };
   void run_worker();
   void run_batch(std::vector<Job>& jobs);

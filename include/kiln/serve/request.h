@@ -27,6 +27,8 @@ struct RequestError {
   int status = 400;
   std::string code;
   std::string message;
+  /// Set on 5xx answers: the id the server's log line with the details carries.
+  std::string request_id;
 };
 
 /// Parses `{"texts": ["...", ...], "top_k": k}` (top_k optional, default 1). Never throws for any
@@ -39,7 +41,7 @@ struct RequestError {
 [[nodiscard]] bool parse_predict_request(const std::string& body, const RequestLimits& limits, PredictRequest& out,
                                          RequestError& error);
 
-/// `{"error": {"code": code, "message": message}}`.
+/// `{"error": {"code": code, "message": message}}`, plus `"request_id"` inside "error" when set.
 [[nodiscard]] std::string error_body(const RequestError& error);
 
 /// The deepest array/object nesting in `body`, scanning no further than depth `stop_at` + 1 (brackets

@@ -4,12 +4,17 @@
 //   GET  /healthz           alive (200 while the process serves HTTP)
 //   GET  /readyz            200 when a model is loaded and the server is not draining, else 503
 //   GET  /metrics           Prometheus text format 0.0.4
-//   POST /v1/admin/reload   {"artifact": "dir"} (optional) swaps in a new model atomically
-// Every 4xx/5xx carries {"error": {"code", "message"}}. Concurrent predict requests are batched
-// (batcher.h). Admin routes need `Authorization: Bearer <token>` when a token is set.
+//   POST /v1/admin/reload   {"artifact": "dir"} (optional, under the model root) swaps in a new model
+// and the Open Inference Protocol (KServe v2): GET /v2, /v2/health/live, /v2/health/ready,
+// /v2/models/{name}[/versions/{v}], .../ready, POST .../infer (v2_protocol.h).
+// Every 4xx/5xx carries {"error": {"code", "message"}} ({"error": "message"} on /v2); a 5xx adds a
+// request_id that the server's log line with the details carries too. Connections are served by one
+// event loop (http_server.h); concurrent predict requests are batched (batcher.h). Admin routes need
+// `Authorization: Bearer <token>` when a token is set, and a token is required off loopback.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -18,14 +23,34 @@
 
 namespace kiln::serve {
 
+class ServedModel;
+/// Loads an artifact for serving (tests substitute models that fail on purpose).
+using ModelLoader =
+    std::function<std::shared_ptr<const ServedModel>(const std::string& artifact_dir, std::size_t drift_window,
+                                                     const std::string& device)>;
+
+/// True for 127.0.0.0/8, ::1 and "localhost".
+[[nodiscard]] bool is_loopback_host(const std::string& host);
+
 struct ServerOptions {
   /// Address to bind. Default 127.0.0.1 (loopback only); "0.0.0.0" for every interface.
   std::string host = "127.0.0.1";
   /// TCP port; 0 picks a free one (see Server::port()). Default 8080.
   int port = 8080;
-  /// HTTP worker threads; each holds one keep-alive connection at a time, so this bounds the
-  /// connections served concurrently (>= 1). Default 128.
-  int http_threads = 128;
+  /// Threads that parse and encode requests and run admin work; connections need no thread of
+  /// their own (one event loop serves them all). >= 1. Default 4.
+  int http_threads = 4;
+  /// Open connections beyond which a new one gets 503 and is closed (kiln_connections_rejected_total).
+  /// >= 1. Default 10000.
+  std::size_t max_connections = 10000;
+  /// Seconds from a request's first byte to the end of its headers (408 beyond). Default 10.
+  double header_timeout_s = 10;
+  /// Seconds from the end of a request's headers to the end of its body (408 beyond). Default 30.
+  double body_timeout_s = 30;
+  /// Name of the model on /v2/models/{name}; empty = the artifact directory's name. Default empty.
+  std::string model_name;
+  /// Reload loads only artifacts under this directory; empty = the served artifact's parent. Default empty.
+  std::string model_root;
   /// Threads inside each forward pass (featurizing and LibTorch); 0 = keep the process-wide
   /// setting (--threads). Default 1: batches are small, and spare cores serve HTTP and run other
   /// inference workers; more threads here spin and steal them.
@@ -34,7 +59,8 @@ struct ServerOptions {
   BatcherOptions batching;
   /// Request body, texts per request, text length, nesting and top_k limits.
   RequestLimits limits;
-  /// Bearer token for the admin routes; empty = admin routes open (loopback use). Default empty.
+  /// Bearer token for the admin routes; empty = admin routes open (only allowed on a loopback host).
+  /// Default empty.
   std::string auth_token;
   /// Texts in the drift window (>= 1). Default 2000.
   std::size_t drift_window = 2000;
@@ -42,8 +68,8 @@ struct ServerOptions {
   std::string device = "cpu";
   /// Requests per keep-alive connection before the server closes it (>= 1). Default 100000.
   std::size_t keep_alive_max = 100000;
-  /// Seconds an idle keep-alive connection stays open (>= 1). Default 5.
-  int keep_alive_timeout_s = 5;
+  /// Seconds an idle keep-alive connection stays open (> 0). Default 5.
+  double keep_alive_timeout_s = 5;
 
   /// Throws ConfigError naming the field and the value.
   void validate() const;
@@ -54,7 +80,7 @@ struct ServerOptions {
 class Server {
  public:
   /// Loads the artifact (ArtifactError when it is missing or corrupt) and validates the options.
-  Server(std::string artifact_dir, ServerOptions options);
+  Server(std::string artifact_dir, ServerOptions options, ModelLoader loader = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -75,6 +101,7 @@ class Server {
   /// Loads `artifact_dir` (empty: the current one again) and swaps it in atomically: requests
   /// already batched finish on the old model, later ones use the new one. On failure the old model
   /// keeps serving and the ArtifactError propagates. Returns the new model's version string.
+  /// Trusted callers only (SIGHUP, tests): the HTTP route checks the model root first.
   std::string reload(const std::string& artifact_dir = "");
   /// The loaded model's version: its artifact's created_at and 8 hex digits of a manifest digest.
   [[nodiscard]] std::string model_version() const;
