@@ -1,0 +1,512 @@
+// The training-run page.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+
+#include "kiln/report/figures.h"
+#include "kiln/report/page.h"
+#include "kiln/report/run_report.h"
+#include "run_page_parts.h"
+
+namespace kiln::report {
+
+namespace detail {
+
+double jnum(const nlohmann::json& j, const char* key) {
+  if (!j.is_object()) return std::numeric_limits<double>::quiet_NaN();
+  const auto it = j.find(key);
+  return (it != j.end() && it->is_number()) ? it->get<double>() : std::numeric_limits<double>::quiet_NaN();
+}
+
+std::string jstr(const nlohmann::json& j, const char* key) {
+  if (!j.is_object()) return "";
+  const auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return "";
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
+const nlohmann::json& jobj(const nlohmann::json& j, const char* key) {
+  static const nlohmann::json kEmpty = nlohmann::json::object();
+  if (!j.is_object()) return kEmpty;
+  const auto it = j.find(key);
+  return (it != j.end() && it->is_object()) ? *it : kEmpty;
+}
+
+std::pair<std::string, const nlohmann::json*> final_metrics(const nlohmann::json& manifest) {
+  const auto& m = jobj(manifest, "metrics");
+  if (m.contains("test") && m["test"].is_object()) return {"test", &m["test"]};
+  if (m.contains("validation") && m["validation"].is_object()) return {"validation", &m["validation"]};
+  return {"", nullptr};
+}
+
+std::vector<std::string> metric_labels(const nlohmann::json& metrics, const nlohmann::json& manifest) {
+  std::vector<std::string> labels;
+  const auto& l = metrics.contains("labels") ? metrics["labels"] : manifest.value("labels", nlohmann::json::array());
+  for (const auto& x : l)
+    if (x.is_string()) labels.push_back(x.get<std::string>());
+  return labels;
+}
+
+std::set<std::string> tail_classes(const std::map<std::string, double>& counts, double fraction) {
+  std::set<std::string> tail;
+  if (counts.empty()) return tail;
+  std::vector<double> v;
+  for (const auto& [k, c] : counts) v.push_back(c);
+  std::sort(v.begin(), v.end());
+  const std::size_t k = std::max<std::size_t>(1, static_cast<std::size_t>(std::floor(fraction * v.size())));
+  const double cut = v[std::min(k, v.size()) - 1];
+  for (const auto& [name, c] : counts)
+    if (c <= cut) tail.insert(name);
+  return tail;
+}
+
+void add_classification(Page& page, const nlohmann::json& m, const std::vector<std::string>& labels,
+                        const std::set<std::string>& tail, const std::string& split, const std::string& prefix) {
+  const auto& per = jobj(m, "per_class");
+  // Classification report.
+  Table t;
+  t.id = prefix + "classification-report";
+  t.title = "Classification report (" + split + " set, " + format_value(jnum(m, "n"), 10) + " examples)";
+  t.header = {"class", "precision", "recall", "F1", "support"};
+  t.numeric = {false, true, true, true, true};
+  nlohmann::json rows_data = nlohmann::json::object();
+  for (const auto& l : labels) {
+    const auto& c = jobj(per, l.c_str());
+    t.rows.push_back({l, format_value(jnum(c, "precision"), 4), format_value(jnum(c, "recall"), 4),
+                      format_value(jnum(c, "f1"), 4), format_value(jnum(c, "support"), 10)});
+    t.highlight_rows.push_back(tail.count(l) > 0);
+    rows_data[l] = c;
+  }
+  for (const char* avg : {"macro", "weighted", "micro"}) {
+    const std::string p = avg;
+    t.rows.push_back({p + " avg", format_value(jnum(m, (p + "_precision").c_str()), 4),
+                      format_value(jnum(m, (p + "_recall").c_str()), 4), format_value(jnum(m, (p + "_f1").c_str()), 4),
+                      format_value(jnum(m, "n"), 10)});
+    t.highlight_rows.push_back(false);
+  }
+  t.rows.push_back({"accuracy", "", "", format_value(jnum(m, "accuracy"), 4), format_value(jnum(m, "n"), 10)});
+  t.rows.push_back({"log loss", "", "", format_value(jnum(m, "log_loss"), 4), ""});
+  t.highlight_rows.push_back(false);
+  t.highlight_rows.push_back(false);
+  t.data = {{"per_class", rows_data},
+            {"accuracy", m.value("accuracy", nlohmann::json())},
+            {"macro_f1", m.value("macro_f1", nlohmann::json())},
+            {"weighted_f1", m.value("weighted_f1", nlohmann::json())},
+            {"log_loss", m.value("log_loss", nlohmann::json())},
+            {"n", m.value("n", nlohmann::json())}};
+  if (!tail.empty()) t.note = "Highlighted rows: tail classes (the fewest training examples).";
+  page.add(table(t));
+
+  // Per-class F1, sorted, tail highlighted.
+  BarChart f1;
+  f1.id = prefix + "per-class-f1";
+  f1.title = "F1 per class (" + split + " set), best first";
+  f1.value = Axis("F1", "", false, 0.0, 1.0);
+  for (const auto& l : labels) {
+    const auto& c = jobj(per, l.c_str());
+    f1.bars.push_back(Bar(l, jnum(c, "f1"), tail.count(l) > 0, "support " + format_value(jnum(c, "support"), 10)));
+  }
+  if (!tail.empty()) f1.highlight_legend = "tail classes (fewest training examples)";
+  page.add(bar_chart(f1));
+
+  // Confusion matrix, counts and normalized by true class.
+  const auto& cm = m.contains("confusion_matrix") ? m["confusion_matrix"] : nlohmann::json();
+  if (cm.is_array() && cm.size() == labels.size()) {
+    std::vector<std::vector<double>> counts, shares;
+    for (const auto& row : cm) {
+      std::vector<double> r;
+      double sum = 0;
+      for (const auto& v : row) {
+        r.push_back(v.is_number() ? v.get<double>() : 0);
+        sum += r.back();
+      }
+      std::vector<double> s(r.size(), 0);
+      for (std::size_t i = 0; i < r.size(); ++i) s[i] = sum > 0 ? r[i] / sum : 0;
+      counts.push_back(std::move(r));
+      shares.push_back(std::move(s));
+    }
+    HeatMap norm;
+    norm.id = prefix + "confusion-normalized";
+    norm.title = "Confusion matrix, normalized by true class (" + split + " set)";
+    norm.row_axis = "true class";
+    norm.col_axis = "predicted class";
+    norm.row_labels = labels;
+    norm.col_labels = labels;
+    norm.values = shares;
+    norm.value_label = "share of the true class";
+    norm.decimals = 2;
+    norm.note = "Each row sums to 1: the diagonal is the class's recall. Hover a cell for its value.";
+    page.add(heat_map(norm));
+    HeatMap raw = norm;
+    raw.id = prefix + "confusion-counts";
+    raw.title = "Confusion matrix, counts (" + split + " set)";
+    raw.values = counts;
+    raw.value_label = "examples";
+    raw.decimals = 0;
+    raw.note = "Rows: true class; columns: predicted class.";
+    page.add(heat_map(raw));
+  } else {
+    page.paragraph("No confusion matrix in the metrics.");
+  }
+
+  // Reliability diagram.
+  const auto& rel = m.contains("reliability") ? m["reliability"] : nlohmann::json();
+  if (rel.is_array() && !rel.empty()) {
+    ReliabilityDiagram d;
+    d.id = prefix + "reliability";
+    d.ece = jnum(m, "ece");
+    d.title = "Reliability diagram (" + split + " set), ECE " + format_value(d.ece, 4);
+    for (const auto& b : rel) {
+      d.bins.push_back(ReliabilityBin{jnum(b, "mean_confidence"), jnum(b, "accuracy"),
+                                      static_cast<int64_t>(std::isfinite(jnum(b, "count")) ? jnum(b, "count") : 0)});
+    }
+    d.note = "Bars: accuracy of the examples whose top-class probability falls in the bin; the strip along the "
+             "bottom shades each bin by its share of examples. ECE over " +
+             format_value(jnum(m, "ece_bins"), 4) + " bins.";
+    page.add(reliability_diagram(d));
+  }
+}
+
+}  // namespace detail
+
+using namespace detail;
+
+namespace {
+
+void add_data_section(Page& page, const RunFiles& run, const std::set<std::string>& tail) {
+  page.section("Data");
+  const auto& dr = run.data_report;
+  const auto& profile = jobj(run.manifest, "data_profile");
+  if (dr.is_object()) {
+    std::vector<std::pair<std::string, std::string>> kv = {
+        {"input", jstr(dr, "input")},
+        {"rows read", format_value(jnum(dr, "rows_read"), 12)},
+        {"rows kept", format_value(jnum(dr, "rows_kept"), 12)},
+        {"imbalance (largest / smallest class)", format_value(jnum(dr, "imbalance_ratio"), 4)},
+        {"data report", run.data_report_path}};
+    page.key_values(kv);
+    // Drop reasons.
+    BarChart drops;
+    drops.id = "drop-reasons";
+    drops.title = "Rows dropped by cleaning, by reason";
+    drops.value = Axis("rows dropped", "rows", false, std::nullopt, std::nullopt);
+    for (const auto& [reason, n] : jobj(dr, "dropped").items()) drops.bars.push_back(Bar(reason, n.is_number() ? n.get<double>() : 0));
+    drops.note = "Every reason that applies to this load is listed, with 0 when it dropped nothing.";
+    page.add(bar_chart(drops));
+    // Class distribution before / after cleaning, per split.
+    const auto& before = jobj(dr, "class_counts_before");
+    const auto& after = jobj(dr, "class_counts_after");
+    const auto& splits = jobj(dr, "splits");
+    std::vector<std::string> split_names;
+    for (const char* s : {"train", "val", "test"})
+      if (jobj(splits, s).contains("class_counts")) split_names.push_back(s);
+    Table t;
+    t.id = "class-counts";
+    t.title = "Class counts before and after cleaning, and per split";
+    t.header = {"class", "before cleaning", "after cleaning"};
+    for (const auto& s : split_names) t.header.push_back(s);
+    t.numeric.assign(t.header.size(), true);
+    t.numeric[0] = false;
+    std::set<std::string> classes;
+    for (const auto& [k, v] : before.items()) classes.insert(k);
+    for (const auto& [k, v] : after.items()) classes.insert(k);
+    std::map<std::string, double> totals;
+    nlohmann::json tdata = nlohmann::json::object();
+    for (const auto& c : classes) {
+      std::vector<std::string> row = {c, format_value(jnum(before, c.c_str()), 12), format_value(jnum(after, c.c_str()), 12)};
+      nlohmann::json cd = {{"before", before.value(c, nlohmann::json())}, {"after", after.value(c, nlohmann::json())}};
+      for (const auto& s : split_names) {
+        const double n = jnum(jobj(jobj(splits, s.c_str()), "class_counts"), c.c_str());
+        row.push_back(format_value(std::isfinite(n) ? n : 0, 12));
+        totals[s] += std::isfinite(n) ? n : 0;
+        cd[s] = std::isfinite(n) ? n : 0;
+      }
+      t.rows.push_back(std::move(row));
+      t.highlight_rows.push_back(tail.count(c) > 0);
+      tdata[c] = std::move(cd);
+    }
+    std::vector<std::string> total_row = {"total", format_value(jnum(dr, "rows_read"), 12), format_value(jnum(dr, "rows_kept"), 12)};
+    for (const auto& s : split_names) total_row.push_back(format_value(totals[s], 12));
+    t.rows.push_back(std::move(total_row));
+    t.data = {{"classes", tdata}, {"split_rows", totals}};
+    if (!tail.empty()) t.note = "Highlighted rows: tail classes.";
+    page.add(table(t));
+    BarChart dist;
+    dist.id = "class-distribution";
+    dist.title = "Class distribution after cleaning";
+    dist.value = Axis("examples", "rows", false, std::nullopt, std::nullopt);
+    for (const auto& c : classes) {
+      dist.bars.push_back(Bar{c, jnum(after, c.c_str()), tail.count(c) > 0,
+                              "before cleaning " + format_value(jnum(before, c.c_str()), 12)});
+    }
+    if (!tail.empty()) dist.highlight_legend = "tail classes";
+    page.add(bar_chart(dist));
+  } else if (profile.contains("label_distribution")) {
+    page.paragraph("No data report in the run directory (kiln run writes data_report.json; kiln train finds "
+                   "kiln prepare's report.json next to its --train file): showing the training set's profile "
+                   "from the artifact.");
+    BarChart dist;
+    dist.id = "class-distribution";
+    dist.title = "Class distribution of the training set";
+    dist.value = Axis("share of training examples", "", false, std::nullopt, std::nullopt);
+    for (const auto& [k, v] : profile["label_distribution"].items())
+      dist.bars.push_back(Bar(k, v.is_number() ? v.get<double>() : 0, tail.count(k) > 0));
+    if (!tail.empty()) dist.highlight_legend = "tail classes";
+    page.add(bar_chart(dist));
+  } else {
+    page.paragraph("No data report and no data profile in this run.");
+  }
+  const auto& tl = jobj(profile, "text_length");
+  if (tl.contains("edges") && tl.contains("shares")) {
+    Histogram h;
+    h.id = "text-length";
+    h.title = "Text length of the training set";
+    h.x = Axis("text length", "code points", false, std::nullopt, std::nullopt);
+    h.y = Axis("share of training examples", "", false, std::nullopt, std::nullopt);
+    for (const auto& e : tl["edges"]) h.edges.push_back(e.is_number() ? e.get<double>() : 0);
+    for (const auto& s : tl["shares"]) h.values.push_back(s.is_number() ? s.get<double>() : 0);
+    h.open_last = h.values.size() == h.edges.size();
+    h.note = "Mean " + format_value(jnum(tl, "mean"), 4) + " code points over " + format_value(jnum(profile, "n"), 12) +
+             " training examples (the artifact's data profile, which the server compares traffic against).";
+    if (h.values.size() == h.edges.size() || h.values.size() + 1 == h.edges.size()) page.add(histogram(h));
+  }
+}
+
+void add_training_section(Page& page, const RunFiles& run, const RunPageOptions& o) {
+  page.section("Training");
+  const auto& training = jobj(run.manifest, "training");
+  const double best = jnum(training, "best_epoch");
+  if (run.epochs.empty() && run.steps.empty()) {
+    page.paragraph(run.metrics_path.empty() ? "No metrics.jsonl in this run directory: no training curves."
+                                            : "metrics.jsonl holds no records yet.");
+    return;
+  }
+  // The last step of each epoch: where epoch-level marks sit on step axes.
+  std::map<int, long long> last_step;
+  for (const auto& s : run.steps) last_step[s.epoch] = std::max(last_step[s.epoch], s.step);
+  std::vector<Marker> best_marker;
+  if (std::isfinite(best) && best > 0) best_marker.push_back(Marker(best, "best epoch " + format_value(best, 6)));
+  if (!run.steps.empty()) {
+    XYChart c;
+    c.id = "loss-per-step";
+    c.title = "Training loss per step, with the learning-rate schedule";
+    c.x = Axis("optimizer step");
+    c.x.integer = true;
+    c.y = Axis("training loss", "per example", false, std::nullopt, std::nullopt);
+    c.y2 = Axis("learning rate", "", false, 0.0, std::nullopt);
+    c.max_points = o.max_points;
+    Series loss("loss"), lr("learning rate");
+    lr.right_axis = true;
+    lr.dashed = true;
+    lr.color = 4;
+    for (const auto& s : run.steps) {
+      loss.x.push_back(static_cast<double>(s.step));
+      loss.y.push_back(s.loss);
+      lr.x.push_back(static_cast<double>(s.step));
+      lr.y.push_back(s.lr);
+    }
+    c.series = {loss, lr};
+    if (std::isfinite(best) && last_step.count(static_cast<int>(best))) {
+      c.markers.push_back(Marker(static_cast<double>(last_step[static_cast<int>(best)]), "end of best epoch " + format_value(best, 6)));
+    }
+    c.note = std::to_string(run.steps.size()) + " steps" +
+             (run.steps.size() > o.max_points ? ", drawn as the minimum and maximum of each of " +
+                                                    std::to_string((o.max_points - 2) / 2) + " buckets (nothing dropped from the extremes)"
+                                              : "") + ".";
+    page.add(xy_chart(c));
+  }
+  if (!run.epochs.empty()) {
+    XYChart c;
+    c.id = "loss-per-epoch";
+    c.title = "Loss per epoch, with the learning rate at each epoch's end";
+    c.x = Axis("epoch");
+    c.x.integer = true;
+    c.y = Axis("loss", "per example", false, std::nullopt, std::nullopt);
+    c.y2 = Axis("learning rate", "", false, 0.0, std::nullopt);
+    Series tr("training loss"), vl("validation loss"), lr("learning rate");
+    tr.mark = vl.mark = Mark::kLineAndPoints;
+    vl.color = 1;
+    lr.right_axis = true;
+    lr.dashed = true;
+    lr.color = 4;
+    bool any_val = false;
+    for (const auto& e : run.epochs) {
+      tr.x.push_back(e.epoch);
+      tr.y.push_back(e.train_loss);
+      vl.x.push_back(e.epoch);
+      vl.y.push_back(e.val_loss);
+      lr.x.push_back(e.epoch);
+      lr.y.push_back(e.lr);
+      any_val = any_val || std::isfinite(e.val_loss);
+    }
+    c.series = {tr};
+    if (any_val) c.series.push_back(vl);
+    c.series.push_back(lr);
+    c.markers = best_marker;
+    page.add(xy_chart(c));
+    if (any_val) {
+      XYChart v;
+      v.id = "validation-metrics";
+      v.title = "Validation metrics per epoch, with the learning rate";
+      v.x = c.x;
+      v.y = Axis("validation metric", "", false, std::nullopt, std::nullopt);
+      v.y2 = c.y2;
+      Series f1("macro-F1"), acc("accuracy");
+      f1.mark = acc.mark = Mark::kLineAndPoints;
+      acc.color = 2;
+      for (const auto& e : run.epochs) {
+        f1.x.push_back(e.epoch);
+        f1.y.push_back(e.val_macro_f1);
+        acc.x.push_back(e.epoch);
+        acc.y.push_back(e.val_accuracy);
+      }
+      v.series = {f1, acc, lr};
+      v.markers = best_marker;
+      v.note = "The best epoch (highest validation macro-F1) is the one whose weights the artifact holds.";
+      page.add(xy_chart(v));
+    } else {
+      page.paragraph("No validation set: no validation curves, and the last epoch's weights were kept.");
+    }
+  }
+  // Gradient norms: the trainer logs the global norm (before clipping) per step and its epoch mean.
+  XYChart g;
+  g.id = "gradient-norm";
+  g.title = "Gradient norm (all parameters, before clipping)";
+  g.x = Axis("optimizer step");
+  g.x.integer = true;
+  g.y = Axis("gradient L2 norm", "", true, std::nullopt, std::nullopt);
+  g.max_points = o.max_points;
+  Series gs("per step");
+  for (const auto& s : run.steps) {
+    gs.x.push_back(static_cast<double>(s.step));
+    gs.y.push_back(s.grad_norm);
+  }
+  Series ge("epoch mean");
+  ge.mark = Mark::kLineAndPoints;
+  ge.color = 3;
+  for (const auto& e : run.epochs) {
+    if (!last_step.count(e.epoch)) continue;
+    ge.x.push_back(static_cast<double>(last_step[e.epoch]));
+    ge.y.push_back(e.grad_norm);
+  }
+  bool any = false;
+  for (double v : gs.y) any = any || (std::isfinite(v) && v > 0);
+  if (any) {
+    g.series = {gs};
+    if (!ge.x.empty()) g.series.push_back(ge);
+    long long skipped = 0;
+    for (const auto& e : run.epochs) skipped += e.skipped_steps;
+    g.note = "Log scale. The trainer logs the global norm over all parameters (per-layer norms are not logged); "
+             "a norm falling towards 0 flags vanishing gradients, spikes flag instability. Non-finite steps "
+             "skipped: " + std::to_string(skipped) + ".";
+    page.add(xy_chart(g));
+  }
+}
+
+void add_selection_section(Page& page, const RunFiles& run) {
+  const auto& sel = jobj(jobj(run.manifest, "training"), "selection");
+  if (!sel.contains("candidates")) return;
+  page.section("Model selection");
+  page.key_values({{"metric", jstr(sel, "metric")},
+                   {"validation", jstr(sel, "validation")},
+                   {"chosen", jstr(sel, "chosen")},
+                   {"budget (passes over the training set)", format_value(jnum(sel, "budget_passes"), 4)},
+                   {"work done (passes)", format_value(jnum(sel, "work_passes"), 4)}});
+  Table t;
+  t.id = "selection";
+  t.title = "Candidates";
+  t.header = {"candidate", "status", "epochs", "best epoch", "val macro-F1", "work (passes)", "seconds"};
+  t.numeric = {false, false, true, true, true, true, true};
+  for (const auto& c : sel["candidates"]) {
+    t.rows.push_back({jstr(c, "name"), jstr(c, "status"), format_value(jnum(c, "epochs"), 6),
+                      format_value(jnum(c, "best_epoch"), 6), format_value(jnum(c, "val_macro_f1"), 4),
+                      format_value(jnum(c, "work_passes"), 3), format_value(jnum(c, "seconds"), 3)});
+    t.highlight_rows.push_back(jstr(c, "name") == jstr(sel, "chosen"));
+  }
+  nlohmann::json d = sel["candidates"];
+  for (auto& c : d) c.erase("config");
+  t.data = d;
+  t.note = "Highlighted: the chosen candidate, trained into this artifact.";
+  page.add(table(t));
+  if (!run.selected_config.empty()) page.details("The chosen recipe (selected_config.yaml)", run.selected_config);
+}
+
+}  // namespace
+
+std::string run_page(const RunFiles& run, const RunPageOptions& o) {
+  const auto& m = run.manifest;
+  const auto& training = jobj(m, "training");
+  const auto [split, metrics] = final_metrics(m);
+  std::string subtitle = run.dir;
+  if (m.is_object()) {
+    subtitle += " · " + jstr(jobj(m, "model"), "family") + " model · " + std::to_string(m.value("labels", nlohmann::json::array()).size()) +
+                " classes · created " + jstr(m, "created_at");
+  }
+  Page page("Kiln training run: " + run.dir, subtitle);
+
+  // Tail classes from the training counts: the data report's train split, else the profile's shares.
+  std::map<std::string, double> train_counts;
+  const auto& tr_counts = jobj(jobj(jobj(run.data_report, "splits"), "train"), "class_counts");
+  for (const auto& [k, v] : tr_counts.items()) train_counts[k] = v.is_number() ? v.get<double>() : 0;
+  if (train_counts.empty()) {
+    for (const auto& [k, v] : jobj(jobj(m, "data_profile"), "label_distribution").items())
+      train_counts[k] = v.is_number() ? v.get<double>() : 0;
+  }
+  const auto tail = tail_classes(train_counts, o.tail_fraction);
+
+  page.section("Summary");
+  std::vector<std::pair<std::string, std::string>> kv;
+  if (m.is_object()) {
+    kv.push_back({"task", jstr(m, "task")});
+    kv.push_back({"model family", jstr(jobj(m, "model"), "family")});
+    kv.push_back({"features", jstr(jobj(training, "featurizer"), "type")});
+    kv.push_back({"training rows", format_value(jnum(training, "train_rows"), 12)});
+    kv.push_back({"epochs run", format_value(jnum(training, "epochs_run"), 6)});
+    kv.push_back({"best epoch", format_value(jnum(training, "best_epoch"), 6)});
+    kv.push_back({"training time", format_value(jnum(training, "train_seconds"), 4) + " s (+ " +
+                                         format_value(jnum(training, "featurize_seconds"), 3) + " s featurizing)"});
+    if (metrics) {
+      kv.push_back({split + " accuracy", format_value(jnum(*metrics, "accuracy"), 4)});
+      kv.push_back({split + " macro-F1", format_value(jnum(*metrics, "macro_f1"), 4)});
+      kv.push_back({split + " ECE", format_value(jnum(*metrics, "ece"), 4)});
+    }
+    const auto& cal = jobj(m, "calibration");
+    if (jstr(cal, "method") == "temperature") {
+      kv.push_back({"calibration", "temperature " + format_value(jnum(cal, "temperature"), 4) + " (validation ECE " +
+                                       format_value(jnum(cal, "ece_before"), 4) + " → " + format_value(jnum(cal, "ece_after"), 4) + ")"});
+    } else if (cal.contains("reason")) {
+      kv.push_back({"calibration", "none (" + jstr(cal, "reason") + ")"});
+    }
+    kv.push_back({"artifact", run.manifest_path});
+  } else {
+    kv.push_back({"artifact", "none yet (no model/kiln.json): the run has not finished, or failed"});
+  }
+  kv.push_back({"training log", run.metrics_path.empty() ? "none" : run.metrics_path});
+  page.key_values(kv);
+
+  add_data_section(page, run, tail);
+  add_training_section(page, run, o);
+  if (metrics) {
+    page.section(split == "test" ? "Test set" : "Validation set");
+    if (split != "test") page.paragraph("No test set was given: these are the validation metrics.");
+    add_classification(page, *metrics, metric_labels(*metrics, m), tail, split, "");
+  }
+  add_selection_section(page, run);
+  if (m.is_object()) {
+    page.section("Config and versions");
+    page.key_values({{"kiln version", jstr(m, "kiln_version")},
+                     {"artifact format", jstr(m, "format_version")},
+                     {"created at", jstr(m, "created_at")},
+                     {"report generated by", o.generator}});
+    page.details("Training config (kiln.json \"training\")", training.dump(2));
+    page.details("Model and preprocessors", nlohmann::json{{"model", m.value("model", nlohmann::json())},
+                                                           {"preprocessors", m.value("preprocessors", nlohmann::json())},
+                                                           {"inputs", m.value("inputs", nlohmann::json())}}.dump(2));
+    page.data("config", training);
+  }
+  return page.render(o.generator);
+}
+
+}  // namespace kiln::report
