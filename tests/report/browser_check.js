@@ -167,8 +167,10 @@ async function checkPage(file, problems) {
   }
   clearTimeout(watchdog);
   try { await Promise.race([send('Browser.close'), new Promise((r) => setTimeout(r, 3000))]); } catch (e) { /* closing */ }
+  const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGKILL');
-  fs.rmSync(profile, { recursive: true, force: true });
+  await exited;
+  try { fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5 }); } catch (e) { /* a temporary profile */ }
   if (problems.length) {
     console.error(problems.join('\n'));
     process.exit(1);
