@@ -20,7 +20,7 @@ Figure parallel_coordinates(const ParallelCoordinates& p) {
     }
   }
   const std::size_t k = p.axes.size();
-  const double left = 60, right = 60, top = 40, bottom = 40;
+  const double left = 60, right = 90, top = 40, bottom = 40;
   const double W = p.width, H = p.height;
   svg::Builder b(p.width, p.height, p.title);
   std::vector<svg::Scale> scales;
@@ -55,8 +55,8 @@ Figure parallel_coordinates(const ParallelCoordinates& p) {
       for (std::size_t c = 0; c < ax.categories.size(); ++c)
         b.text(x + 4, scales.back()(static_cast<double>(c)) + 4, ax.categories[c], "tk", "start");
     } else {
-      b.text(x + 4, H - bottom + 14, svg::tick_label(lo), "tk", "start");
-      b.text(x + 4, top + 10, svg::tick_label(hi), "tk", "start");
+      b.text(x + 4, H - bottom + 14, format_value(lo, 4), "tk", "start");
+      b.text(x + 4, top + 10, format_value(hi, 4), "tk", "start");
     }
   }
   // Colour by quintile of color_values (q4 = highest).

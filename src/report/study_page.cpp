@@ -118,7 +118,8 @@ std::string study_page(const tune::StudyInfo& study, const std::vector<tune::Tri
     XYChart c;
     c.id = "intermediate";
     c.title = "Intermediate values per trial (pruned trials end in a mark at their last step)";
-    c.x = Axis("step", "epoch", false, std::nullopt, std::nullopt);
+    c.x = Axis("step", "epoch");
+    c.x.integer = true;
     c.y = Axis(metric, "", false, std::nullopt, std::nullopt);
     Series ends("pruned: last step");
     ends.mark = Mark::kPoints;
@@ -148,6 +149,7 @@ std::string study_page(const tune::StudyInfo& study, const std::vector<tune::Tri
     }
     if (any) {
       Series key_done("complete / other"), key_pruned("pruned");
+      key_done.color = 0;
       key_pruned.color = 1;
       key_pruned.dashed = true;
       c.series.push_back(key_done);
