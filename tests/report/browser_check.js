@@ -3,7 +3,8 @@
 // --remote-debugging-pipe: no WebSocket library, nothing fetched from npm) and checks each page:
 // no console errors or exceptions, no network request but the page itself, every figure listed in
 // the page's embedded JSON present and non-empty (an <svg> or <table> with a non-zero box and
-// content), and a screenshot written.
+// content), the colours switching under prefers-color-scheme: dark, and screenshots written (light
+// and dark).
 //
 //   node browser_check.js CHROMIUM OUT_DIR PAGE.html [PAGE.html ...]
 //
@@ -137,6 +138,15 @@ async function checkPage(file, problems) {
   const shot = await send('Page.captureScreenshot', { format: 'png', captureBeyondViewport: true }, sessionId);
   const png = path.join(outDir, path.basename(file, '.html') + '.png');
   fs.writeFileSync(png, Buffer.from(shot.data, 'base64'));
+  // Dark mode: the page's colours follow prefers-color-scheme (a second screenshot).
+  const bg = async () => (await send('Runtime.evaluate', { expression: 'getComputedStyle(document.body).backgroundColor', returnByValue: true }, sessionId)).result.value;
+  const light = await bg();
+  await send('Emulation.setEmulatedMedia', { features: [{ name: 'prefers-color-scheme', value: 'dark' }] }, sessionId);
+  const dark = await bg();
+  if (light === dark) problems.push(file + ': the background stays ' + light + ' under prefers-color-scheme: dark');
+  const darkShot = await send('Page.captureScreenshot', { format: 'png', captureBeyondViewport: true }, sessionId);
+  fs.writeFileSync(path.join(outDir, path.basename(file, '.html') + '-dark.png'), Buffer.from(darkShot.data, 'base64'));
+  await send('Emulation.setEmulatedMedia', { features: [{ name: 'prefers-color-scheme', value: 'light' }] }, sessionId);
   if (process.env.KILN_FIGURE_SHOTS) {  // one picture per figure, for a person to look at
     for (const f of figs.filter((x) => x.present)) {
       const clip = { x: 0, y: Math.max(0, f.top - 10), width: 1280, height: Math.min(2000, f.height + 80), scale: 1 };
