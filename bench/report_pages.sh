@@ -35,6 +35,7 @@ times() {
   "$PY" - "$label" "${walls[*]}" "${inner[*]}" <<'PY'
 import statistics, sys
 label, walls, inner = sys.argv[1], [float(x) for x in sys.argv[2].split()], [float(x) for x in sys.argv[3].split() if x]
+open("last_best.txt", "w").write(str(min(walls)))
 print(f"{label:34s} wall best {min(walls):.3f} s  median {statistics.median(walls):.3f} s"
       + (f"   generation best {min(inner):.3f} s  median {statistics.median(inner):.3f} s" if inner else "")
       + f"   target < 1 s: {'met' if statistics.median(walls) < 1 else 'MISSED'}")
@@ -78,7 +79,7 @@ echo "study page: $(wc -c <"$OUT/study.html") bytes"
 
 # 3. Optuna's plots of the same trials, when plotly is there.
 if "$PY" -c 'import optuna, plotly' 2>/dev/null; then
-  "$PY" - "$OUT/study/run/study.db" "$ROUNDS" <<'PY'
+  "$PY" - "$OUT/study/run/study.db" "$ROUNDS" "$(cat last_best.txt)" <<'PY'
 import sqlite3, statistics, sys, time, json
 import optuna
 from optuna.distributions import FloatDistribution, CategoricalDistribution
@@ -104,7 +105,10 @@ for _ in range(int(sys.argv[2])):
         for i, fig in enumerate(figs):
             f.write(fig.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False))
     walls.append(time.perf_counter() - t0)
-print(f"{'optuna.visualization (5 plots)':34s} in-process best {min(walls):.3f} s  median {statistics.median(walls):.3f} s")
+import os
+print(f"{'optuna.visualization (5 plots)':34s} in-process best {min(walls):.3f} s  median {statistics.median(walls):.3f} s"
+      f"   page {os.path.getsize('optuna.html')} bytes")
+print(f"optuna best / kiln best (whole kiln process): {min(walls) / float(sys.argv[3]):.1f}x")
 PY
 else
   echo "optuna.visualization: skipped (python3 lacks optuna or plotly: apt-get install python3-optuna python3-plotly)"
