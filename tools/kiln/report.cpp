@@ -1,6 +1,10 @@
 // kiln report: one self-contained HTML page for a training run, several runs side by side, or a
 // tuning study. No LibTorch: it reads the run's files and the study storage.
+#include <httplib.h>
+
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -10,6 +14,7 @@
 #include "kiln/core/log.h"
 #include "kiln/core/version.h"
 #include "kiln/report/run_report.h"
+#include "kiln/report/server_report.h"
 #include "kiln/report/study_report.h"
 #include "kiln/tune/storage.h"
 #include "kiln/tune/study_setup.h"
@@ -23,8 +28,42 @@ namespace {
 
 struct ReportFlags {
   std::vector<std::string> runs;
-  std::string out, study, storage;
+  std::string out, study, storage, server;
 };
+
+// The /metrics text of a server (http://HOST:PORT, /metrics added when the URL has no path), or a
+// saved scrape (a file: `curl URL/metrics > FILE`).
+std::string fetch_metrics(const std::string& where) {
+  const auto scheme = where.find("://");
+  if (scheme == std::string::npos) {
+    std::ifstream in(where, std::ios::binary);
+    if (!in) {
+      throw IoError(where + ": cannot read; --server takes a server URL (http://HOST:PORT) or a file holding a "
+                            "scrape of its /metrics");
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  const auto path_at = where.find('/', scheme + 3);
+  const std::string base = where.substr(0, path_at);
+  std::string path = path_at == std::string::npos ? "" : where.substr(path_at);
+  if (path.empty() || path == "/") path = "/metrics";
+  httplib::Client client(base);
+  if (!client.is_valid()) throw ConfigError("--server " + where + ": not an http:// or https:// URL");
+  client.set_connection_timeout(5);
+  client.set_read_timeout(30);
+  const auto res = client.Get(path);
+  if (!res) {
+    throw IoError("--server " + where + ": cannot fetch " + path + " (" + httplib::to_string(res.error()) +
+                  "); is `kiln serve` running there?");
+  }
+  if (res->status != 200) {
+    throw IoError("--server " + where + ": GET " + path + " answered HTTP " + std::to_string(res->status) +
+                  "; point --server at a kiln serve address");
+  }
+  return res->body;
+}
 
 void write_page(const std::string& out, const std::string& html, double seconds) {
   if (out == "-") {
@@ -60,10 +99,28 @@ void add_report(CLI::App& app) {
                   "HTML file to write, - for stdout (default: RUN_DIR/report.html; the study's directory/report.html)");
   cmd->add_option("--study", f->study, "Report a tuning study of this name instead of a run");
   cmd->add_option("--storage", f->storage, "Study storage URL (default: the study's own, as kiln tune uses)");
+  cmd->add_option("--server", f->server,
+                  "Report a running server instead: its URL (http://HOST:PORT; /metrics is read) or a saved scrape");
   cmd->callback([f]() {
     const auto t0 = std::chrono::steady_clock::now();
     auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
     const std::string generator = "kiln " + kiln::version();
+    if (!f->server.empty()) {
+      if (!f->runs.empty() || !f->study.empty() || !f->storage.empty()) {
+        throw ConfigError("--server reports a running server and takes no run directory, --study or --storage; "
+                          "drop one of them");
+      }
+      if (f->out.empty()) throw ConfigError("--server needs --out FILE (where to write the snapshot page)");
+      report::ServerPageOptions o;
+      o.generator = generator;
+      o.source = f->server;
+      const std::string text = fetch_metrics(f->server);
+      if (f->server.find("://") != std::string::npos) {
+        o.scraped_at = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+      }
+      write_page(f->out, report::server_page(report::parse_prometheus_text(text, f->server), o), elapsed());
+      return;
+    }
     if (!f->study.empty()) {
       if (!f->runs.empty()) {
         throw ConfigError("--study reports a tuning study and takes no run directory (got " + f->runs.front() +
