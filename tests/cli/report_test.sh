@@ -3,7 +3,8 @@
 # each checked for strict HTML structure and for the numbers behind the figures (equal to
 # metrics.jsonl, kiln.json, the data report, `kiln evaluate --json` and the study database), then
 # opened in headless Chromium over the DevTools protocol (no console errors, no requests, every
-# figure present and non-empty, a screenshot); plus the bad-input messages.
+# figure present and non-empty, a screenshot); a served model's /metrics snapshot; plus the bad-input
+# messages.
 set -euo pipefail
 KILN="$1"
 SRC="${KILN_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -109,9 +110,56 @@ print(json.dumps({"direction": "maximize" if direction == 1 else "minimize", "tr
 PY
 $CHECK study study.html trials.json || fail "study report: structure or numbers"
 
+# 3b. A served model: a snapshot of its /metrics; the numbers equal what was sent, and the latency
+# percentiles equal PromQL's histogram_quantile recomputed here from the page's own samples.
+server_html=""
+if command -v curl >/dev/null; then
+  "$KILN" serve run --port 0 --port-file port.txt >serve.log 2>&1 &
+  serve_pid=$!
+  for _ in $(seq 1 300); do [[ -s port.txt ]] && break; sleep 0.1; done
+  [[ -s port.txt ]] || { kill "$serve_pid" 2>/dev/null || true; cat serve.log; fail "kiln serve did not start"; }
+  port=$(cat port.txt)
+  for i in 1 2 3 4 5; do
+    curl -sf -X POST "http://127.0.0.1:$port/v1/predict" -H 'Content-Type: application/json' \
+      -d '{"texts": ["goal match team score", "stock market bank rate"]}' >/dev/null || fail "predict request $i"
+  done
+  "$KILN" -q report --server "http://127.0.0.1:$port" --out server.html >/dev/null 2>server.err \
+    || { kill "$serve_pid"; cat server.err; fail "kiln report --server"; }
+  kill "$serve_pid"
+  wait "$serve_pid" 2>/dev/null || true
+  $CHECK html server.html >/dev/null || fail "server report structure"
+  /usr/bin/python3 - <<'PY2' || fail "server report numbers"
+import json, math, re
+page = open("server.html").read()
+data = json.loads(re.search(r'<script type="application/json" id="kiln-report-data">(.*?)</script>', page, re.S)[1])
+samples = data["samples"]["data"]
+def total(name):
+    return sum(s["value"] for s in samples if s["name"] == name)
+assert total("kiln_texts_total") == 10, total("kiln_texts_total")
+assert total("kiln_requests_total") == 5, total("kiln_requests_total")
+buckets = sorted(((float(s["labels"]["le"]), s["value"]) for s in samples
+                  if s["name"] == "kiln_request_duration_seconds_bucket"), key=lambda b: b[0])
+def quantile(q):  # PromQL histogram_quantile
+    rank, prev_b, prev_c = q * buckets[-1][1], 0.0, 0.0
+    for b, c in buckets:
+        if c >= rank:
+            if math.isinf(b): return prev_b
+            return prev_b + (b - prev_b) * (rank - prev_c) / (c - prev_c) if c > prev_c else b
+        prev_b, prev_c = b, c
+fig = [k for k in data if k.startswith("kiln-request-duration-seconds")][0]
+p = data[fig]["data"]["percentiles"]
+for q, key in ((0.5, "p50"), (0.9, "p90"), (0.99, "p99")):
+    assert abs(p[key] - 1000 * quantile(q)) < 1e-9, (key, p[key], 1000 * quantile(q))
+assert sum(data["predictions-per-label"]["data"]["values"]) == 10
+PY2
+  server_html=server.html
+else
+  missing_tool curl curl "the served-model page"
+fi
+
 # 4. In a browser: no console errors, no requests, every figure drawn, a screenshot.
 if command -v chromium >/dev/null && command -v node >/dev/null; then
-  node "$SRC/tests/report/browser_check.js" "$(command -v chromium)" shots run.html cmp.html study.html \
+  node "$SRC/tests/report/browser_check.js" "$(command -v chromium)" shots run.html cmp.html study.html $server_html \
     >browser.out 2>&1 || { cat browser.out; fail "browser check"; }
   cat browser.out
   for p in run cmp study; do test -s "shots/$p.png" || fail "no screenshot shots/$p.png"; done
@@ -140,5 +188,11 @@ expect_fail 2 "needs --out FILE" "$KILN" report run run2
 expect_fail 2 "--study reports a tuning study and takes no run directory" "$KILN" report run --study quad
 expect_fail 2 "--storage applies with --study NAME only" "$KILN" report run --storage "sqlite:///x.db"
 expect_fail 2 "give a run directory" "$KILN" report
+expect_fail 2 "--server needs --out FILE" "$KILN" report --server "http://127.0.0.1:1"
+expect_fail 2 "--server reports a running server and takes no run directory" "$KILN" report run --server x --out x.html
+expect_fail 1 "--server http://127.0.0.1:1: cannot fetch /metrics (" "$KILN" report --server "http://127.0.0.1:1" --out x.html
+expect_fail 1 "nothere.txt: cannot read; --server takes a server URL" "$KILN" report --server nothere.txt --out x.html
+printf 'kiln_up 1\nkiln_texts_total{a="1} 2\n' >bad.prom
+expect_fail 1 "bad.prom:2: unterminated label value of 'a' in kiln_texts_total" "$KILN" report --server bad.prom --out x.html
 expect_fail 2 "no study 'nosuch'" "$KILN" report --study nosuch --storage "sqlite:///$tmp/runs/tune/quad/study.db"
 echo "report_test: ok"
