@@ -52,6 +52,7 @@ double num_field(const nlohmann::json& j, const char* key, const std::string& wh
 void parse_metrics_jsonl(const std::string& text, const std::string& path, RunFiles& run) {
   std::map<long long, StepRecord> steps;
   std::map<int, EpochLog> epochs;
+  std::vector<TrainWarning> warnings;
   std::size_t pos = 0;
   long long line_no = 0;
   while (pos < text.size()) {
@@ -82,6 +83,9 @@ void parse_metrics_jsonl(const std::string& text, const std::string& path, RunFi
       s.loss = num_field(j, "loss", where, true);
       s.lr = num_field(j, "lr", where, false);
       s.grad_norm = num_field(j, "grad_norm", where, false);
+      if (const auto it = j.find("layer_grad_norms"); it != j.end() && it->is_object()) {
+        for (const auto& [name, v] : it->items()) s.layer_grad_norms[name] = v.is_number() ? v.get<double>() : kNaN;
+      }
       steps[s.step] = s;
     } else if (type == "epoch") {
       EpochLog e;
@@ -97,12 +101,18 @@ void parse_metrics_jsonl(const std::string& text, const std::string& path, RunFi
       e.skipped_steps = std::isfinite(sk) ? static_cast<long long>(sk) : 0;
       epochs[e.epoch] = e;
     }
+    else if (type == "warning") {
+      const double st = num_field(j, "step", where, false);
+      warnings.push_back(TrainWarning{std::isfinite(st) ? static_cast<long long>(st) : 0,
+                                      j.value("message", std::string())});
+    }
     // Other record types (added by later versions) are not drawn.
   }
   run.steps.clear();
   run.epochs.clear();
   for (auto& [k, s] : steps) run.steps.push_back(s);
   for (auto& [k, e] : epochs) run.epochs.push_back(e);
+  run.warnings = std::move(warnings);
 }
 
 RunFiles load_run(const std::string& dir) {

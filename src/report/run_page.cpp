@@ -398,10 +398,66 @@ void add_training_section(Page& page, const RunFiles& run, const RunPageOptions&
     if (!ge.x.empty()) g.series.push_back(ge);
     long long skipped = 0;
     for (const auto& e : run.epochs) skipped += e.skipped_steps;
-    g.note = "Log scale. The trainer logs the global norm over all parameters (per-layer norms are not logged); "
-             "a norm falling towards 0 flags vanishing gradients, spikes flag instability. Non-finite steps "
-             "skipped: " + std::to_string(skipped) + ".";
+    g.note = "Log scale. A norm falling towards 0 flags vanishing gradients, spikes flag instability. "
+             "Non-finite steps skipped: " + std::to_string(skipped) + ".";
     page.add(xy_chart(g));
+  }
+  // Per-parameter gradient norms, logged every 50th step and at each epoch's end.
+  std::map<std::string, Series> layers;
+  const StepRecord* last_logged = nullptr;
+  for (const auto& s : run.steps) {
+    if (s.layer_grad_norms.empty()) continue;
+    last_logged = &s;
+    for (const auto& [name, v] : s.layer_grad_norms) {
+      auto& se = layers.try_emplace(name, Series(name)).first->second;
+      se.x.push_back(static_cast<double>(s.step));
+      se.y.push_back(v);
+    }
+  }
+  if (!layers.empty()) {
+    std::set<std::string> flagged;
+    for (const auto& w : run.warnings)
+      for (const auto& [name, se] : layers)
+        if (w.message.find("'" + name + "'") != std::string::npos) flagged.insert(name);
+    XYChart l;
+    l.id = "layer-gradient-norms";
+    l.title = "Gradient norm per parameter tensor";
+    l.x = Axis("optimizer step");
+    l.x.integer = true;
+    l.y = Axis("gradient L2 norm", "", true);
+    l.max_points = o.max_points;
+    const bool legend = layers.size() <= 10;
+    int i = 0;
+    for (auto& [name, se] : layers) {
+      se.mark = Mark::kLineAndPoints;
+      se.legend = legend;
+      se.color = i++ % 8;
+      l.series.push_back(se);
+    }
+    l.note = "Logged every 50th step and at the end of each epoch (" + std::to_string(layers.size()) + " tensors" +
+             (legend ? "" : "; hover a point for its tensor, or see the bars below") + ").";
+    page.add(xy_chart(l));
+    BarChart b;
+    b.id = "layer-gradient-norms-last";
+    b.title = "Gradient norm per parameter tensor at step " + std::to_string(last_logged->step);
+    b.value = Axis("gradient L2 norm");
+    for (const auto& [name, v] : last_logged->layer_grad_norms) b.bars.push_back(Bar(name, v, flagged.count(name) > 0));
+    if (!flagged.empty()) b.highlight_legend = "named in a vanishing-gradient warning";
+    page.add(bar_chart(b));
+  }
+  if (!run.warnings.empty()) {
+    Table t;
+    t.id = "training-warnings";
+    t.title = "Warnings the trainer logged";
+    t.header = {"step", "warning"};
+    t.numeric = {true, false};
+    nlohmann::json d = nlohmann::json::array();
+    for (const auto& w : run.warnings) {
+      t.rows.push_back({std::to_string(w.step), w.message});
+      d.push_back({{"step", w.step}, {"message", w.message}});
+    }
+    t.data = d;
+    page.add(table(t));
   }
 }
 

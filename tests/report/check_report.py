@@ -179,6 +179,18 @@ def check_run(data, run_dir, eval_path, problems):
     want(min(losses) in s["y"] and max(losses) in s["y"], "loss-per-step: the smallest or largest loss was dropped")
     want(s["drawn"] <= 1000, "loss-per-step: %d points drawn, over the limit" % s["drawn"])
 
+    # Per-parameter gradient norms: every logged value, exactly.
+    layer_steps = [k for k in ks if "layer_grad_norms" in steps[k]]
+    if layer_steps:
+        names = sorted(steps[layer_steps[0]]["layer_grad_norms"])
+        for n in names:
+            s = series(data, "layer-gradient-norms", n)
+            want_x = [k for k in layer_steps if n in steps[k]["layer_grad_norms"]]
+            want(s["x"] == want_x, "layer-gradient-norms/%s: steps %s != %s" % (n, s["x"][:5], want_x[:5]))
+            want(s["y"] == [steps[k]["layer_grad_norms"][n] for k in want_x], "layer-gradient-norms/%s values differ" % n)
+    else:
+        want("layer-gradient-norms" not in data, "layer norms drawn but none logged")
+
     # Classification numbers: equal kiln.json (and kiln evaluate's JSON when given).
     refs = [("kiln.json metrics.%s" % split, m)]
     if eval_path:

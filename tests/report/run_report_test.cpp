@@ -75,6 +75,26 @@ TEST(MetricsJsonl, ReadsStepsAndEpochsWithNulls) {
   EXPECT_TRUE(std::isnan(run.epochs[1].val_macro_f1));
 }
 
+TEST(MetricsJsonl, LayerNormsAndWarnings) {
+  RunFiles run;
+  parse_metrics_jsonl(std::string(kLog) +
+                          "{\"epoch\":2,\"grad_norm\":0.2,\"layer_grad_norms\":{\"fc.weight\":0.001,\"fc.bias\":0.2},"
+                          "\"loss\":0.9,\"lr\":0.05,\"step\":50,\"type\":\"step\"}\n"
+                          "{\"type\":\"warning\",\"step\":50,\"message\":\"vanishing gradient: 'fc.weight' has had ...\"}\n",
+                      "m.jsonl", run);
+  ASSERT_EQ(run.steps.back().layer_grad_norms.size(), 2u);
+  EXPECT_EQ(run.steps.back().layer_grad_norms.at("fc.weight"), 0.001);
+  ASSERT_EQ(run.warnings.size(), 1u);
+  EXPECT_EQ(run.warnings[0].step, 50);
+  const std::string html = run_page(run);
+  const auto data = data_block(html);
+  EXPECT_EQ(data["layer-gradient-norms"]["data"]["series"].size(), 2u);
+  const auto& last = data["layer-gradient-norms-last"]["data"];
+  EXPECT_EQ(last["labels"], (nlohmann::json{"fc.bias", "fc.weight"}));
+  EXPECT_EQ(last["highlight"], (nlohmann::json{false, true})) << "the parameter a warning names is highlighted";
+  EXPECT_EQ(data["training-warnings"]["data"][0]["step"], 50);
+}
+
 TEST(MetricsJsonl, ResumedRunReplacesReloggedRecords) {
   RunFiles run;
   parse_metrics_jsonl(std::string(kLog) +

@@ -15,6 +15,15 @@ struct StepRecord {
   int epoch = 0;
   long long step = 0;
   double loss = 0, lr = 0, grad_norm = 0;  ///< NaN when the file has null
+  /// Per-parameter gradient norms, on the steps the trainer logs them (every 50th and each
+  /// epoch's last); empty on the others.
+  std::map<std::string, double> layer_grad_norms;
+};
+
+/// A {"type":"warning"} record of metrics.jsonl (vanishing gradients, skipped steps).
+struct TrainWarning {
+  long long step = 0;
+  std::string message;
 };
 
 /// One epoch record of metrics.jsonl ({"type":"epoch",...}); NaN for null fields.
@@ -33,6 +42,7 @@ struct RunFiles {
   /// By step and by epoch; a record logged again (a resumed run) replaces the earlier one.
   std::vector<StepRecord> steps;
   std::vector<EpochLog> epochs;
+  std::vector<TrainWarning> warnings;
   std::string data_report_path; ///< RUN/data_report.json, or report.json next to the training file
   nlohmann::json data_report;   ///< prepare's report.json format, null without one
   std::string selected_config;  ///< RUN/selected_config.yaml's text (model selection), "" without
