@@ -45,10 +45,11 @@ Figure bar_chart(const BarChart& c) {
   b.line(left, H - bottom, W - right, H - bottom, "ax");
   b.text((left + W - right) / 2, H - 10, svg::axis_title(c.value.label, c.value.unit), "at", "middle");
   if (!c.highlight_legend.empty()) {
+    const double gap = 34 + 6.5 * static_cast<double>(c.other_legend.size());
     b.rect(left, 10, 12, 10, "bar");
-    b.text(left + 16, 19, "other", "lg");
-    b.rect(left + 70, 10, 12, 10, "bar hi");
-    b.text(left + 86, 19, c.highlight_legend, "lg");
+    b.text(left + 16, 19, c.other_legend, "lg");
+    b.rect(left + gap, 10, 12, 10, "bar hi");
+    b.text(left + gap + 16, 19, c.highlight_legend, "lg");
   }
   nlohmann::json labels = nlohmann::json::array(), values = nlohmann::json::array(), hl = nlohmann::json::array();
   const double zero = sx(std::clamp(0.0, lo, hi));

@@ -124,6 +124,7 @@ std::string comparison_page(const std::vector<RunFiles>& runs, const RunPageOpti
       d.bars.push_back(Bar(l, b - a, b - a < 0, "F1 " + format_value(a, 4) + " → " + format_value(b, 4)));
     }
     d.highlight_legend = "worse";
+    d.other_legend = "better or equal";
     d.note = "Sorted from the largest gain to the largest loss.";
     page.add(bar_chart(d));
   }

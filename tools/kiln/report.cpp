@@ -92,7 +92,7 @@ std::string write_run_report(const std::string& run_dir, const std::string& out)
 void add_report(CLI::App& app) {
   auto f = std::make_shared<ReportFlags>();
   auto* cmd = app.add_subcommand(
-      "report", "Write a self-contained HTML report: a training run, runs side by side, or a tuning study");
+      "report", "Write a self-contained HTML report: a training run, runs side by side, a tuning study or a served model");
   cmd->add_option("runs", f->runs,
                   "Run directories (--out of kiln train/run): one gives its report, several compare them");
   cmd->add_option("--out", f->out,

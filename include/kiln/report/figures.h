@@ -106,6 +106,8 @@ struct BarChart {
   bool sort_descending = true;
   /// Legend text for highlighted bars (e.g. "tail classes"); empty: no legend.
   std::string highlight_legend;
+  /// Legend text for the other bars, shown with highlight_legend.
+  std::string other_legend = "other";
   int width = 760;
 };
 [[nodiscard]] Figure bar_chart(const BarChart& chart);
