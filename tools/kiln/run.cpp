@@ -1,6 +1,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "kiln/core/atomic_output.h"
 #include "kiln/core/error.h"
 #include "kiln/core/log.h"
 #include "kiln/data/datasets.h"
@@ -49,6 +50,9 @@ void add_run(CLI::App& app) {
     core::info(config.data.dataset + ": " + std::to_string(ds.size()) + " rows, " +
                std::to_string(report.class_counts_after.size()) + " classes; train " + std::to_string(train_ds.size()) +
                ", validation " + std::to_string(val_ds.size()) + ", test " + std::to_string(test_ds.size()));
+    // The data report (cleaning, class counts, splits) for `kiln report`, in kiln prepare's format.
+    std::filesystem::create_directories(out);
+    core::write_file_atomic(std::filesystem::path(out) / "data_report.json", data::to_json(report).dump(2) + "\n");
     const data::Dataset* val = val_ds.size() ? &val_ds : nullptr;
     const data::Dataset* test = test_ds.size() ? &test_ds : nullptr;
     if (auto selection = f->train.selection()) {

@@ -11,6 +11,7 @@
 #include "kiln/core/log.h"
 #include "kiln/core/progress.h"
 #include "kiln/pipeline/pipeline.h"
+#include "verbs.h"
 
 namespace fs = std::filesystem;
 
@@ -87,6 +88,12 @@ TrainRunOutput save_and_report(const pipeline::PipelineResult& result, const tra
     out.metrics = metrics["validation"];
   }
   std::cout << "artifact: " << artifact_dir << "\n";
+  // The run's report page; the model is saved either way, so a report that cannot be drawn warns.
+  try {
+    std::cout << "report: " << write_run_report(out_dir) << "\n";
+  } catch (const Error& e) {
+    core::warn(std::string("report not written: ") + e.what() + " (run `kiln report " + out_dir + "` to retry)");
+  }
   return out;
 }
 

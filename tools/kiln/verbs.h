@@ -32,11 +32,16 @@ void add_tfidf(CLI::App& app);
 void add_tokenize(CLI::App& app);
 void add_vocab(CLI::App& app);
 void add_tune(CLI::App& app);
+void add_report(CLI::App& app);
 void add_train(CLI::App& app);
 void add_evaluate(CLI::App& app);
 void add_predict(CLI::App& app);
 void add_run(CLI::App& app);
 void add_serve(CLI::App& app);
 void add_doctor(CLI::App& app);
+
+/// Writes the training-run report of `run_dir` to `out` (default RUN_DIR/report.html; "-" is
+/// stdout) and returns the path. Throws what report::load_run and the writer throw.
+std::string write_run_report(const std::string& run_dir, const std::string& out = "");
 
 }  // namespace kiln::cli
