@@ -6,7 +6,8 @@
 # mean ± std, and Kiln minus fastText.
 #
 # Usage: bench/select_vs_fasttext.sh [--datasets brown,spamassassin,fortunes] [--seeds 42,43,44]
-# Environment: KILN (default ./build/kiln), THREADS (default 2), PY (default /usr/bin/python3).
+# Environment: KILN (default ./build/kiln), THREADS (default 2), PY (default /usr/bin/python3),
+# SKLEARN (default 1; 0 skips the scikit-learn baseline, which takes minutes a set).
 #
 # Split: `kiln prepare --test-size 0.2 --val-size 0.1 --seed S` (70/10/20). Kiln trains on train.csv
 # and selects and early-stops on val.csv; fastText and scikit-learn train on train.csv + val.csv, so
@@ -64,6 +65,7 @@ for ds in ${DATASETS//,/ }; do
     fasttext predict "$W/fasttext.bin" "$W/ft.test.txt" > "$W/fasttext.pred.txt"
     record "$RESULTS" "$(score "$W/fasttext.pred.txt" fasttext)" dataset="$ds" seed="$seed" system=fasttext train_s="$t"
 
+    if [[ ${SKLEARN:-1} == 0 ]]; then echo "== $ds seed $seed: kiln chose $chosen"; continue; fi
     timed t env THREADS="$THREADS" MAX_FEATURES=0 SK_NGRAM_MAX=2 SK_CLASS_WEIGHT=balanced \
       "$PY" "$LIB/anchors.py" sklearn-train "$W/sklearn.pkl" "$train" "$val"
     env THREADS="$THREADS" "$PY" "$LIB/anchors.py" sklearn-predict "$W/sklearn.pkl" "$test" "$W/sklearn.pred.txt"

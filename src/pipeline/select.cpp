@@ -36,7 +36,7 @@ struct Trained {
 
 std::vector<Candidate> default_candidates() {
   return {{"fasttext", train::preset_config("fasttext")},
-          {"linear", train::preset_config("linear")},
+          {"logreg", train::preset_config("logreg")},
           {"mlp", train::preset_config("mlp")}};
 }
 

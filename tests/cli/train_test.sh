@@ -82,10 +82,10 @@ expect_fail() {  # expected-exit-code expected-text command...
   [[ $rc -eq $code ]] || { cat "$tmp/err"; fail "expected exit $code, got $rc: $*"; }
   grep -qF -- "$text" "$tmp/err" || { cat "$tmp/err"; fail "expected '$text' in stderr: $*"; }
 }
-expect_fail 2 "--model: 'forest' is not a registered model family or preset; known: bert, embedbag, fasttext, linear, mlp" \
+expect_fail 2 "--model: 'forest' is not a registered model family or preset; known: bert, embedbag, fasttext, linear, logreg, mlp" \
   "$KILN" train --train "$tmp/train.csv" --model forest --out "$tmp/x"
 # --help lists the families from the registry.
-"$KILN" train --help | grep -qF "Model family or preset: bert | embedbag | fasttext | linear | mlp" || fail "train --help does not list the model families"
+"$KILN" train --help | grep -qF "Model family or preset: bert | embedbag | fasttext | linear | logreg | mlp" || fail "train --help does not list the model families"
 # A run directory (the --out of train) works wherever an artifact is expected, and says which it used.
 printf 'bake the butter in the oven\n' | "$KILN" predict "$tmp/run-linear" >"$tmp/pred-run.jsonl" 2>"$tmp/pred-run.err"
 grep -q '"label":"cooking"' "$tmp/pred-run.jsonl" || fail "predict on a run directory: $(cat "$tmp/pred-run.jsonl")"
@@ -110,9 +110,9 @@ test ! -e "$tmp/x/model" || fail "a failed train left an artifact"
 # No --model and no --config: model selection among the candidates, a table, the winner's recipe.
 "$KILN" train --train "$tmp/train.csv" --val "$tmp/val.csv" --test "$tmp/test.csv" --epochs 4 --out "$tmp/sel" \
   >"$tmp/sel.out" 2>"$tmp/sel.err" || { cat "$tmp/sel.err"; fail "kiln train with model selection failed"; }
-grep -qF "model selection among fasttext, linear, mlp on validation macro-F1; budget 12 passes" "$tmp/sel.err" \
+grep -qF "model selection among fasttext, logreg, mlp on validation macro-F1; budget 12 passes" "$tmp/sel.err" \
   || { cat "$tmp/sel.err"; fail "selection did not print its candidates and budget"; }
-for c in fasttext linear mlp; do
+for c in fasttext logreg mlp; do
   grep -qE "^$c +(chosen|complete|pruned at epoch [0-9]+|stopped: budget|skipped: budget) " "$tmp/sel.out" \
     || { cat "$tmp/sel.out"; fail "the selection table has no row for $c"; }
 done
@@ -123,7 +123,7 @@ import json, sys
 m = json.load(open(sys.argv[1]))
 sel = m["training"]["selection"]
 assert sel["chosen"] == sys.argv[2], sel["chosen"]
-assert [c["name"] for c in sel["candidates"]] == ["fasttext", "linear", "mlp"], sel["candidates"]
+assert [c["name"] for c in sel["candidates"]] == ["fasttext", "logreg", "mlp"], sel["candidates"]
 assert sel["work_passes"] <= sel["budget_passes"] == 12, sel
 PY
 # The written recipe trains the chosen model again, as one model.
