@@ -62,12 +62,15 @@ nlohmann::json fit_calibration(const artifact::Predictor& predictor, const train
 Encoded encode_splits(const Setup& s, const data::Dataset* val) {
   const auto t0 = std::chrono::steady_clock::now();
   Encoded e;
-  e.train = train::LabeledBatch{prep::encode_all(s.preprocessors, s.train.rows), s.train.y};
+  e.train = train::LabeledBatch{prep::encode_all(s.preprocessors, s.train.rows), s.train.y, {}};
+  if (prep::any_augments(s.preprocessors)) {
+    e.train.augment = [pre = s.preprocessors](const nn::Batch& b) { return prep::augment_all(pre, b); };
+  }
   if (val && val->size() > 0) {
     e.val_rows = keep_known_labels(*val, s.labels, "validation set");
     if (!e.val_rows.warning.empty()) e.warnings.push_back(e.val_rows.warning);
     e.has_val = e.val_rows.rows.size() > 0;
-    if (e.has_val) e.val = train::LabeledBatch{prep::encode_all(s.preprocessors, e.val_rows.rows), e.val_rows.y};
+    if (e.has_val) e.val = train::LabeledBatch{prep::encode_all(s.preprocessors, e.val_rows.rows), e.val_rows.y, {}};
   }
   e.seconds = seconds_since(t0);
   return e;
