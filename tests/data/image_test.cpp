@@ -10,6 +10,7 @@
 #include "kiln/core/error.h"
 #include "kiln/data/dataset.h"
 #include "kiln/data/image.h"
+#include "kiln/data/prepare.h"
 
 namespace fs = std::filesystem;
 using kiln::data::Image;
@@ -185,5 +186,59 @@ TEST(CheckImages, ErrorNamesRowAndFileOrSkipCounts) {
     FAIL() << "no error";
   } catch (const kiln::ConfigError& e) {
     EXPECT_STREQ(e.what(), "--on-bad-image must be 'error' or 'skip', got 'ignore'");
+  }
+}
+
+TEST(ImageFolder, ClassFoldersBecomeLabelsAndPathsResolveFromTheSplitFiles) {
+  const fs::path dir = temp_dir() / "folder";
+  fs::create_directories(dir / "cat");
+  fs::create_directories(dir / "dog" / "more");
+  for (int i = 0; i < 4; ++i) {
+    write(dir / "cat" / ("c" + std::to_string(i) + ".png"), kiln::data::encode_png(make_image(3, 3, 1)));
+    write(dir / "dog" / "more" / ("d" + std::to_string(i) + ".jpg"), kiln::data::encode_jpeg(make_image(3, 3, 3)));
+  }
+  write(dir / "cat" / "notes.txt", "not an image");
+  kiln::data::DataReport report;
+  const auto ds = kiln::data::load_labeled(dir.string(), {}, &report);
+  ASSERT_EQ(ds.size(), 8u);
+  EXPECT_FALSE(ds.has_text());
+  EXPECT_EQ(ds.images[0].path, "cat/c0.png");
+  EXPECT_EQ(ds.images[4].path, "dog/more/d0.jpg");
+  EXPECT_EQ(ds.labels[4], "dog");
+  EXPECT_EQ(report.dropped.at("not_an_image"), 1);
+  EXPECT_EQ(report.rows_kept, 8);
+  // prepare: split files elsewhere; their image paths resolve from the split file's folder.
+  kiln::data::PrepareOptions po;
+  po.split.test_size = 0.5;
+  const auto prepared = kiln::data::prepare_data(dir.string(), po);
+  const fs::path out = temp_dir() / "prepared";
+  kiln::data::write_prepared(out, prepared, nlohmann::json::object());
+  kiln::data::LoadOptions lo;
+  lo.text_col = "";
+  lo.image_col = "image";
+  const auto train = kiln::data::load_labeled((out / "train.csv").string(), lo, nullptr);
+  ASSERT_EQ(train.size(), 4u);
+  for (const auto& im : train.images) {
+    EXPECT_TRUE(fs::exists(kiln::data::resolve_image_path(train.base_dir, im.path))) << im.path;
+  }
+  kiln::data::Dataset checked = train;
+  EXPECT_EQ(kiln::data::check_images(checked, {}, kiln::data::BadImagePolicy::kError, nullptr, "train.csv"), 0);
+  // Errors: an empty folder, a folder of files only.
+  const fs::path empty = temp_dir() / "empty";
+  fs::create_directories(empty);
+  try {
+    (void)kiln::data::load_labeled(empty.string(), {}, nullptr);
+    FAIL();
+  } catch (const kiln::DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("no class folders"), std::string::npos);
+  }
+  fs::create_directories(empty / "x");
+  write(empty / "x" / "a.gif", "GIF89a");
+  try {
+    (void)kiln::data::load_labeled(empty.string(), {}, nullptr);
+    FAIL();
+  } catch (const kiln::DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("no images kept (1 files read, 1 without a .png/.jpg/.jpeg extension"),
+              std::string::npos) << e.what();
   }
 }
