@@ -28,7 +28,7 @@ PACKAGES=(
 # failure (KILN_REQUIRE_TOOLS=1): python3 + sklearn/scipy (tfidf, safetensors, data generators),
 # prometheus (promtool, the Prometheus tests), postgresql (study storage), strace (doctor), curl
 # (serving tests); fasttext, hyperfine, wrk, gunicorn/flask, optuna, pandas for bench/.
-TEST_PACKAGES=(python3 python3-sklearn python3-torch strace python3-pandas python3-numpy python3-scipy hyperfine prometheus curl postgresql python3-optuna
+TEST_PACKAGES=(python3 python3-sklearn python3-torch python3-torchvision strace python3-pandas python3-numpy python3-scipy hyperfine prometheus curl postgresql python3-optuna
   python3-flask gunicorn wrk fasttext)
 
 missing_packages() {

@@ -81,9 +81,15 @@ Setup fit_setup(const train::RunConfig& config, const data::Dataset& train, cons
   s.config = config;
   s.labels = labels;
   s.train = keep_known_labels(train, s.labels, "training set");
-  std::shared_ptr<prep::Preprocessor> pre = prep::make_preprocessor(config.featurizer);
-  pre->fit(s.train.rows);
-  s.preprocessors = {pre};
+  // One preprocessor, or a list of them (one per modality: text + image).
+  const std::vector<nlohmann::json> specs =
+      config.featurizer.is_array() ? config.featurizer.get<std::vector<nlohmann::json>>()
+                                   : std::vector<nlohmann::json>{config.featurizer};
+  for (const auto& spec : specs) {
+    std::shared_ptr<prep::Preprocessor> pre = prep::make_preprocessor(spec);
+    pre->fit(s.train.rows);
+    s.preprocessors.push_back(pre);
+  }
   torch::manual_seed(config.trainer.seed);
   s.model_spec = nn::resolve_spec(config.model);
   s.model = nn::make_model(s.model_spec, prep::combined_input_spec(s.preprocessors), static_cast<int64_t>(s.labels.size()));
@@ -225,7 +231,12 @@ PipelineResult warm_start(const artifact::Artifact& parent, const train::RunConf
   s.labels = parent.manifest.labels;
   s.model_spec = parent.manifest.model;
   s.config.model = parent.manifest.model;
-  s.config.featurizer = parent.preprocessors.front()->spec();
+  if (parent.preprocessors.size() == 1) {
+    s.config.featurizer = parent.preprocessors.front()->spec();
+  } else {
+    s.config.featurizer = nlohmann::json::array();
+    for (const auto& p : parent.preprocessors) s.config.featurizer.push_back(p->spec());
+  }
   s.preprocessors = parent.preprocessors;
   const auto t0 = std::chrono::steady_clock::now();
   s.train = keep_known_labels(train, s.labels, "training set");

@@ -1,7 +1,7 @@
 // The "image" preprocessor: PNG/JPEG files (or bytes) → pixel_values float32 [batch, C, H, W],
 // decoded (data::decode_image), converted to 1 or 3 channels (data::to_channels: alpha over white,
 // BT.601 luma), resized (resize_image), scaled to [0, 1] and normalized per channel with a mean and
-// standard deviation fitted on the training images (state file image_stats.json) or given.
+// standard deviation fitted on the training images (state file image.json) or given.
 // Training augmentation (augment_pixels) runs per step in the trainer, never at evaluation.
 //
 // Options (featurizer.<name>; after fit, options() holds the derived values, persisted in kiln.json):
@@ -91,7 +91,8 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kImageStatsFile = "image_stats.json";
+// The fitted mean and std; the artifact stores it as image.json.
+constexpr const char* kImageStatsFile = "state";
 
 struct ImageSpec {
   int64_t height = 0, width = 0;  ///< 0 = derive at fit
@@ -316,18 +317,18 @@ class ImagePreprocessor final : public Preprocessor {
       spec_.mean = j.at("mean").get<std::vector<double>>();
       spec_.std = j.at("std").get<std::vector<double>>();
     } catch (const json::exception& e) {
-      throw ArtifactError(std::string("the image preprocessor's image_stats.json is malformed: ") + e.what());
+      throw ArtifactError(std::string("the image preprocessor's image.json is malformed: ") + e.what());
     }
     if (spec_.height == 0 || spec_.channels == 0) {
       throw ArtifactError("the image preprocessor's spec lacks size or channels; the artifact is incomplete");
     }
     if (static_cast<int>(spec_.mean.size()) != spec_.channels || spec_.std.size() != spec_.mean.size()) {
-      throw ArtifactError("the image preprocessor's image_stats.json has " + std::to_string(spec_.mean.size()) +
+      throw ArtifactError("the image preprocessor's image.json has " + std::to_string(spec_.mean.size()) +
                           " means and " + std::to_string(spec_.std.size()) + " stds for " +
                           std::to_string(spec_.channels) + " channel(s)");
     }
     for (double s : spec_.std) {
-      if (!(s > 0) || !std::isfinite(s)) throw ArtifactError("the image preprocessor's image_stats.json has a std <= 0");
+      if (!(s > 0) || !std::isfinite(s)) throw ArtifactError("the image preprocessor's image.json has a std <= 0");
     }
   }
 
@@ -366,7 +367,7 @@ std::unique_ptr<Preprocessor> make_image(const json& spec) { return std::make_un
 
 std::unique_ptr<Preprocessor> load_image(const json& spec, const StateFiles& files) {
   const auto it = files.find(kImageStatsFile);
-  if (it == files.end()) throw ArtifactError("the image preprocessor's state file image_stats.json is missing");
+  if (it == files.end()) throw ArtifactError("the image preprocessor's state file image.json is missing");
   json clean = spec;
   clean.erase("mean");
   clean.erase("std");

@@ -82,7 +82,7 @@ expect_fail() {  # expected-exit-code expected-text command...
   [[ $rc -eq $code ]] || { cat "$tmp/err"; fail "expected exit $code, got $rc: $*"; }
   grep -qF -- "$text" "$tmp/err" || { cat "$tmp/err"; fail "expected '$text' in stderr: $*"; }
 }
-expect_fail 2 "--model: 'forest' is not a registered model family or preset; known: bert, embedbag, fasttext, linear, mlp" \
+expect_fail 2 "--model: 'forest' is not a registered model family or preset; known: bert, cnn, embedbag, fasttext, linear, mlp, multimodal" \
   "$KILN" train --train "$tmp/train.csv" --model forest --out "$tmp/x"
 # --help lists the families from the registry.
 "$KILN" train --help | grep -qF "Model family or preset: bert | embedbag | fasttext | linear | mlp" || fail "train --help does not list the model families"

@@ -96,10 +96,10 @@ TEST_F(ImageFeatures, GivenMeanStdAndStateRoundTrip) {
     (void)kiln::prep::load_preprocessor(p->spec(), {});
     FAIL();
   } catch (const kiln::ArtifactError& e) {
-    EXPECT_NE(std::string(e.what()).find("image_stats.json is missing"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("image.json is missing"), std::string::npos);
   }
   try {
-    (void)kiln::prep::load_preprocessor(p->spec(), {{"image_stats.json", "{\"mean\": [0.1], \"std\": [1]}"}});
+    (void)kiln::prep::load_preprocessor(p->spec(), {{"state", "{\"mean\": [0.1], \"std\": [1]}"}});
     FAIL();
   } catch (const kiln::ArtifactError& e) {
     EXPECT_NE(std::string(e.what()).find("has 1 means and 1 stds for 3 channel(s)"), std::string::npos);
