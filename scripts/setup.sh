@@ -20,6 +20,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache git ca-certificates
   libtorch-dev libopenblas0-pthread libopenblas-dev
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libutf8proc-dev libsqlite3-dev libpq-dev libcpp-httplib-dev
+  libpng-dev libjpeg62-turbo-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
 )
@@ -28,7 +29,7 @@ PACKAGES=(
 # prometheus (promtool, the Prometheus tests), postgresql (study storage), strace (doctor), curl
 # (serving tests), chromium (report pages in a browser); fasttext, hyperfine, wrk, gunicorn/flask, optuna,
 # pandas, plotly for bench/.
-TEST_PACKAGES=(python3 python3-sklearn python3-torch strace python3-pandas python3-numpy python3-scipy hyperfine prometheus curl postgresql python3-optuna
+TEST_PACKAGES=(python3 python3-sklearn python3-torch python3-torchvision strace python3-pandas python3-numpy python3-scipy hyperfine prometheus curl postgresql python3-optuna
   python3-flask gunicorn wrk fasttext chromium python3-plotly)
 
 missing_packages() {

@@ -188,6 +188,7 @@ std::vector<std::string> drop_reasons(const LoadOptions& options) {
 }
 
 Dataset load_labeled(const std::string& path, const LoadOptions& options, DataReport* report) {
+  if (path != "-" && std::filesystem::is_directory(path)) return load_image_folder(path, options, report);
   const bool has_text = !options.text_col.empty(), has_image = !options.image_col.empty();
   if (!has_text && !has_image) {
     throw ConfigError("text_col is empty; name the column that holds the text (or set image_col for images)");

@@ -6,12 +6,17 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <cstdio>
+#include <fstream>
+#include <set>
 #include <system_error>
 
 #include "temp_dir.h"
 #include "dataset_converters.h"
+#include "image_datasets.h"
 #include "kiln/core/atomic_output.h"
 #include "kiln/core/error.h"
+#include "kiln/data/image.h"
 #include "package_fetch.h"
 
 namespace kiln::data {
@@ -26,6 +31,8 @@ constexpr const char* kBertVocabName = "bert-base-uncased-vocab";
 constexpr std::int64_t kBertVocabSize = 30522;
 
 bool is_vocabulary(const DatasetInfo& info) { return info.name == kBertVocabName; }
+// Image sets: a folder of PNGs per class beside an image,label CSV (see fetch_image_set).
+bool is_image_set(const DatasetInfo& info) { return info.name == "digits"; }
 // FOLDOC subjects with fewer entries than this are dropped (too few to learn or to evaluate).
 constexpr std::size_t kFoldocMinClassSize = 20;
 
@@ -135,6 +142,55 @@ Converted fetch_and_convert(const DatasetInfo& info, const fs::path& work,
   throw Error("dataset '" + info.name + "' has no fetcher");  // unreachable: table and code agree
 }
 
+// `dir`/<name>/<label>/<index>.png (one folder per class: also an input for `kiln prepare --input`)
+// and `csv` = `dir`/<name>.csv with image paths relative to it. The folder is written in a temporary
+// sibling and renamed whole, then the CSV atomically: a cached CSV always has all its images.
+std::string fetch_image_set(const DatasetInfo& info, const fs::path& csv, const FetchOptions& options) {
+  std::vector<LabeledImage> images;
+  std::string downloaded;
+  try {
+    TempDir work("kiln-fetch-" + info.name + "-");
+    const fs::path root = fetch_debs({"python3-sklearn"}, work.path(), options, downloaded);
+    const fs::path gz = root / "usr" / "lib" / "python3" / "dist-packages" / "sklearn" / "datasets" / "data" / "digits.csv.gz";
+    std::error_code ec;
+    if (!fs::is_regular_file(gz, ec)) {
+      throw DataError("digits.csv.gz is missing from " + downloaded + " (looked for " + gz.string() +
+                      "); the package layout is not the expected one");
+    }
+    report(options, "uncompressing digits.csv.gz");
+    const fs::path plain = gunzip_file(gz, ".gz", options.timeout_s);
+    images = convert_digits_csv(core::read_file(plain), downloaded + ":digits.csv.gz");
+  } catch (const fs::filesystem_error& e) {
+    throw IoError(std::string("fetching ") + info.name + ": " + e.what() +
+                  "; check free space and permissions of the temporary directory (TMPDIR)");
+  }
+  std::set<std::string> classes;
+  for (const auto& im : images) classes.insert(im.label);
+  const auto rows = static_cast<std::int64_t>(images.size());
+  if (rows != info.expected_rows || static_cast<std::int64_t>(classes.size()) != info.expected_classes) {
+    throw DataError(info.name + ": expected " + std::to_string(info.expected_rows) + " images and " +
+                    std::to_string(info.expected_classes) + " classes, got " + std::to_string(rows) + " and " +
+                    std::to_string(classes.size()) + " from " + downloaded + " (nothing was written)");
+  }
+  report(options, "writing " + std::to_string(rows) + " PNG images to " + (csv.parent_path() / info.name).string());
+  core::AtomicDirectory folder(csv.parent_path() / info.name);
+  std::string table = "image,label\n";
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "%05zu.png", i);
+    const fs::path rel = fs::path(images[i].label) / name;
+    fs::create_directories(folder.path() / images[i].label);
+    const std::string png = encode_png(images[i].image);
+    std::ofstream out(folder.path() / rel, std::ios::binary);
+    out.write(png.data(), static_cast<std::streamsize>(png.size()));
+    if (!out) throw IoError("cannot write " + (folder.target() / rel).string() + "; check free space");
+    table += info.name + "/" + rel.generic_string() + "," + images[i].label + "\n";
+  }
+  folder.commit();
+  core::write_file_atomic(csv, table);
+  return csv.string();
+}
+
 }  // namespace
 
 const std::vector<DatasetInfo>& known_datasets() {
@@ -157,6 +213,9 @@ const std::vector<DatasetInfo>& known_datasets() {
        "Free On-line Dictionary of Computing: one entry's definition per row, label = its first "
        "subject (language, networking, ...); held out from Kiln's defaults",
        7980, 53},
+      {"digits", "apt python3-sklearn",
+       "scikit-learn's 8x8 handwritten digits (UCI optdigits test set): 1,797 gray PNG images, label = digit; "
+       "the CSV's image column holds paths relative to it", 1797, 10},
   };
   return kDatasets;
 }
@@ -240,6 +299,7 @@ std::string fetch_dataset(const std::string& name, const FetchOptions& options) 
     core::write_file_atomic(csv, vocab);
     return csv.string();
   }
+  if (is_image_set(info)) return fetch_image_set(info, csv, options);
   Converted got;
   try {
     TempDir work("kiln-fetch-" + info.name + "-");

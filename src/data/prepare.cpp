@@ -48,6 +48,9 @@ const char* rare_class_policy_name(RareClassPolicy policy) {
 PreparedData prepare_data(const std::string& path, const PrepareOptions& options) {
   PreparedData p;
   p.dataset = load_labeled(path, options.load, &p.report);
+  if (options.on_bad_image && p.dataset.has_images()) {
+    (void)check_images(p.dataset, options.image_limits, *options.on_bad_image, &p.report, path);
+  }
   p.split = stratified_split(p.dataset.labels, options.split);
   p.has_val = options.split.val_size > 0;
   const Dataset& ds = p.dataset;
@@ -89,7 +92,11 @@ std::string summary_table(const PreparedData& prepared, const PrepareOptions& op
   o << "rows read      " << r.rows_read << "\n";
   o << "rows kept      " << r.rows_kept << "\n";
   o << "rows dropped\n";
-  for (const std::string& reason : drop_reasons(options.load)) {
+  std::vector<std::string> reasons = drop_reasons(options.load);
+  for (const auto& [reason, n] : r.dropped) {  // reasons of other loaders (image folders, bad images)
+    if (std::find(reasons.begin(), reasons.end(), reason) == reasons.end()) reasons.push_back(reason);
+  }
+  for (const std::string& reason : reasons) {
     o << "  " << pad_right(reason, 17) << "  " << pad_left(std::to_string(count_of(r.dropped, reason)), 8) << "\n";
   }
   o << "imbalance      " << fixed(r.imbalance_ratio, 2) << " (largest class / smallest, after cleaning)\n";

@@ -10,5 +10,11 @@ namespace kiln::nn {
 [[nodiscard]] ModelFamily mlp_family();
 [[nodiscard]] ModelFamily embedbag_family();
 [[nodiscard]] ModelFamily bert_family();
+[[nodiscard]] ModelFamily cnn_family();
+[[nodiscard]] ModelFamily multimodal_family();
+
+/// The channel count of the inputs' pixel_values [batch, C, H, W]; ConfigError naming `family` and
+/// the fix (the image preprocessor) when there is none.
+[[nodiscard]] int64_t pixel_channels(const std::string& family, const InputSpec& inputs);
 
 }  // namespace kiln::nn

@@ -24,7 +24,8 @@ struct Registry {
 Registry& registry() {
   static Registry* instance = [] {
     auto* r = new Registry();  // never destroyed: factories may be used during static destruction
-    for (auto family : {linear_family(), mlp_family(), embedbag_family(), bert_family()}) {
+    for (auto family : {linear_family(), mlp_family(), embedbag_family(), bert_family(), cnn_family(),
+                        multimodal_family()}) {
       r->families.emplace(family.name, std::move(family));
     }
     return r;

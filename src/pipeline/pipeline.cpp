@@ -62,12 +62,15 @@ nlohmann::json fit_calibration(const artifact::Predictor& predictor, const train
 Encoded encode_splits(const Setup& s, const data::Dataset* val) {
   const auto t0 = std::chrono::steady_clock::now();
   Encoded e;
-  e.train = train::LabeledBatch{prep::encode_all(s.preprocessors, s.train.rows), s.train.y};
+  e.train = train::LabeledBatch{prep::encode_all(s.preprocessors, s.train.rows), s.train.y, {}};
+  if (prep::any_augments(s.preprocessors)) {
+    e.train.augment = [pre = s.preprocessors](const nn::Batch& b) { return prep::augment_all(pre, b); };
+  }
   if (val && val->size() > 0) {
     e.val_rows = keep_known_labels(*val, s.labels, "validation set");
     if (!e.val_rows.warning.empty()) e.warnings.push_back(e.val_rows.warning);
     e.has_val = e.val_rows.rows.size() > 0;
-    if (e.has_val) e.val = train::LabeledBatch{prep::encode_all(s.preprocessors, e.val_rows.rows), e.val_rows.y};
+    if (e.has_val) e.val = train::LabeledBatch{prep::encode_all(s.preprocessors, e.val_rows.rows), e.val_rows.y, {}};
   }
   e.seconds = seconds_since(t0);
   return e;
@@ -78,9 +81,15 @@ Setup fit_setup(const train::RunConfig& config, const data::Dataset& train, cons
   s.config = config;
   s.labels = labels;
   s.train = keep_known_labels(train, s.labels, "training set");
-  std::shared_ptr<prep::Preprocessor> pre = prep::make_preprocessor(config.featurizer);
-  pre->fit(s.train.rows);
-  s.preprocessors = {pre};
+  // One preprocessor, or a list of them (one per modality: text + image).
+  const std::vector<nlohmann::json> specs =
+      config.featurizer.is_array() ? config.featurizer.get<std::vector<nlohmann::json>>()
+                                   : std::vector<nlohmann::json>{config.featurizer};
+  for (const auto& spec : specs) {
+    std::shared_ptr<prep::Preprocessor> pre = prep::make_preprocessor(spec);
+    pre->fit(s.train.rows);
+    s.preprocessors.push_back(pre);
+  }
   torch::manual_seed(config.trainer.seed);
   s.model_spec = nn::resolve_spec(config.model);
   s.model = nn::make_model(s.model_spec, prep::combined_input_spec(s.preprocessors), static_cast<int64_t>(s.labels.size()));
@@ -222,7 +231,12 @@ PipelineResult warm_start(const artifact::Artifact& parent, const train::RunConf
   s.labels = parent.manifest.labels;
   s.model_spec = parent.manifest.model;
   s.config.model = parent.manifest.model;
-  s.config.featurizer = parent.preprocessors.front()->spec();
+  if (parent.preprocessors.size() == 1) {
+    s.config.featurizer = parent.preprocessors.front()->spec();
+  } else {
+    s.config.featurizer = nlohmann::json::array();
+    for (const auto& p : parent.preprocessors) s.config.featurizer.push_back(p->spec());
+  }
   s.preprocessors = parent.preprocessors;
   const auto t0 = std::chrono::steady_clock::now();
   s.train = keep_known_labels(train, s.labels, "training set");

@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "bag_features.h"
+#include "image_features.h"
 #include "wordpiece_features.h"
 #include "kiln/core/error.h"
 #include "kiln/prep/preprocessor.h"
@@ -19,7 +20,7 @@ struct Registry {
 Registry& registry() {
   static Registry* instance = [] {
     auto* r = new Registry();  // never destroyed: preprocessors may be built during static destruction
-    for (auto t : {tfidf_type(), hashed_ngrams_type(), wordpiece_type()}) r->types.emplace(t.name, std::move(t));
+    for (auto t : {tfidf_type(), hashed_ngrams_type(), wordpiece_type(), image_type()}) r->types.emplace(t.name, std::move(t));
     return r;
   }();
   return *instance;
@@ -95,6 +96,21 @@ nn::InputSpec combined_input_spec(const Preprocessors& preprocessors) {
   nn::InputSpec spec;
   for (const auto& p : preprocessors) spec.merge(p->input_spec());
   return spec;
+}
+
+nn::Batch augment_all(const Preprocessors& preprocessors, const nn::Batch& batch) {
+  nn::Batch out = batch;
+  for (const auto& p : preprocessors) {
+    if (p->augments()) out = p->augment(out);
+  }
+  return out;
+}
+
+bool any_augments(const Preprocessors& preprocessors) {
+  for (const auto& p : preprocessors) {
+    if (p->augments()) return true;
+  }
+  return false;
 }
 
 nn::Batch encode_all(const Preprocessors& preprocessors, const data::Examples& examples) {

@@ -127,11 +127,37 @@ RunConfig builtin_fasttext() {
   return c;
 }
 
+// Images: the "image" preprocessor (size and channels from the data, fitted normalization, mild
+// augmentation) and the "small" ResNet-style CNN, AdamW 1e-3 with warmup + cosine. The data reads
+// an image column and no text.
+RunConfig builtin_cnn() {
+  RunConfig c = preset_base();
+  c.data.text_col = "";
+  c.data.image_col = "image";
+  c.featurizer = {{"type", "image"}};
+  c.model.family = "cnn";
+  c.model.params = json::object();
+  c.trainer.epochs = 10;
+  c.trainer.batch_size = 64;
+  c.trainer.optimizer.lr = 1e-3;
+  return c;
+}
+
+// Text + image: TF-IDF text (pooled into one token) attending over the small CNN's patch grid.
+RunConfig builtin_multimodal() {
+  RunConfig c = builtin_cnn();
+  c.data.text_col = "text";
+  c.featurizer = json::array({json{{"type", "tfidf"}, {"ngram_range", {1, 2}}, {"min_df", 2}, {"sublinear_tf", true}},
+                              json{{"type", "image"}}});
+  c.model.family = "multimodal";
+  return c;
+}
+
 struct PresetRegistry {
   std::mutex mu;
   std::map<std::string, RunConfig> presets = {
-      {"linear", builtin_linear()}, {"mlp", builtin_mlp()}, {"embedbag", builtin_embedbag()}, {"fasttext", builtin_fasttext()},
-      {"logreg", builtin_logreg()}};
+      {"linear", builtin_linear()}, {"mlp", builtin_mlp()},   {"embedbag", builtin_embedbag()}, {"fasttext", builtin_fasttext()},
+      {"logreg", builtin_logreg()}, {"cnn", builtin_cnn()}, {"multimodal", builtin_multimodal()}};
 };
 
 PresetRegistry& presets() {
@@ -199,9 +225,10 @@ void apply_config(const json& j, RunConfig& c, const std::string& where) {
   check_keys(j, {"data", "featurizer", "model", "train"}, "config", where);
   if (j.contains("data")) {
     const auto& d = j["data"];
-    check_keys(d, {"dataset", "text_col", "label_col", "labels", "test_size", "val_size", "seed", "dedupe"}, "data", where);
+    check_keys(d, {"dataset", "text_col", "image_col", "label_col", "labels", "test_size", "val_size", "seed", "dedupe"}, "data", where);
     read(d, "dataset", c.data.dataset, "data", where);
     read(d, "text_col", c.data.text_col, "data", where);
+    read(d, "image_col", c.data.image_col, "data", where);
     read(d, "label_col", c.data.label_col, "data", where);
     read(d, "labels", c.data.labels, "data", where);
     read(d, "test_size", c.data.test_size, "data", where);
@@ -211,9 +238,21 @@ void apply_config(const json& j, RunConfig& c, const std::string& where) {
   }
   if (j.contains("featurizer")) {
     const auto& f = j["featurizer"];
-    if (!f.is_object()) throw ConfigError(where + ": featurizer must be a mapping, got " + f.dump());
-    // A new type replaces the preset's options; the same type overrides them key by key.
-    if (f.contains("type") && f["type"] != c.featurizer.value("type", json())) {
+    // A list: one preprocessor per modality (text + image for the multimodal family), each a mapping.
+    if (f.is_array()) {
+      if (f.empty()) throw ConfigError(where + ": featurizer must not be an empty list");
+      for (std::size_t i = 0; i < f.size(); ++i) {
+        if (!f[i].is_object() || !f[i].contains("type")) {
+          throw ConfigError(where + ": featurizer[" + std::to_string(i) + "] must be a mapping with a \"type\", got " +
+                            f[i].dump());
+        }
+      }
+      c.featurizer = f;
+    } else if (!f.is_object()) {
+      throw ConfigError(where + ": featurizer must be a mapping (or a list of them, one per modality), got " + f.dump());
+    } else if (!c.featurizer.is_object() ||
+               (f.contains("type") && f["type"] != c.featurizer.value("type", json()))) {
+      // A new type replaces the preset's options; the same type overrides them key by key.
       c.featurizer = f;
     } else {
       c.featurizer.merge_patch(f);
@@ -318,6 +357,7 @@ RunConfig load_run_config(const std::string& path) {
 json to_json(const RunConfig& c) {
   const auto& o = c.trainer;
   json data = {{"text_col", c.data.text_col},
+               {"image_col", c.data.image_col},
                {"label_col", c.data.label_col},
                {"labels", c.data.labels},
                {"test_size", c.data.test_size},

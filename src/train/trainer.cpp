@@ -383,6 +383,7 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
       const int64_t count = std::min(options.batch_size, n - start);
       torch::Tensor target;
       auto batch = buffers.fill(train, order.data() + start, count, &target);
+      if (train.augment) batch = train.augment(batch);
       if (!device.is_cpu()) {
         batch = batch.to(device);
         target = target.to(device);

@@ -82,10 +82,10 @@ expect_fail() {  # expected-exit-code expected-text command...
   [[ $rc -eq $code ]] || { cat "$tmp/err"; fail "expected exit $code, got $rc: $*"; }
   grep -qF -- "$text" "$tmp/err" || { cat "$tmp/err"; fail "expected '$text' in stderr: $*"; }
 }
-expect_fail 2 "--model: 'forest' is not a registered model family or preset; known: bert, embedbag, fasttext, linear, logreg, mlp" \
+expect_fail 2 "--model: 'forest' is not a registered model family or preset; known: bert, cnn, embedbag, fasttext, linear, logreg, mlp, multimodal" \
   "$KILN" train --train "$tmp/train.csv" --model forest --out "$tmp/x"
 # --help lists the families from the registry.
-"$KILN" train --help | grep -qF "Model family or preset: bert | embedbag | fasttext | linear | logreg | mlp" || fail "train --help does not list the model families"
+"$KILN" train --help | grep -qF "Model family or preset: bert | cnn | embedbag | fasttext | linear | logreg | mlp | multimodal" || fail "train --help does not list the model families"
 # A run directory (the --out of train) works wherever an artifact is expected, and says which it used.
 printf 'bake the butter in the oven\n' | "$KILN" predict "$tmp/run-linear" >"$tmp/pred-run.jsonl" 2>"$tmp/pred-run.err"
 grep -q '"label":"cooking"' "$tmp/pred-run.jsonl" || fail "predict on a run directory: $(cat "$tmp/pred-run.jsonl")"

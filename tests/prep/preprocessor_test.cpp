@@ -70,7 +70,7 @@ TEST(Preprocessor, OutOfVocabularyRates) {
 
 TEST(Preprocessor, BadSpecsAndStatesAreNamed) {
   EXPECT_NE(error_of([] { (void)make_preprocessor({{"type", "wordpeace"}}); })
-                .find("featurizer.type 'wordpeace' is unknown; use one of: hashed_ngrams, tfidf"),
+                .find("featurizer.type 'wordpeace' is unknown; use one of: hashed_ngrams, image, tfidf"),
             std::string::npos);
   EXPECT_NE(error_of([] { (void)make_preprocessor({{"type", "tfidf"}, {"min_dff", 2}}); })
                 .find("featurizer.min_dff is not an option of featurizer type 'tfidf'"),

@@ -16,7 +16,7 @@ namespace kiln::cli {
 
 void add_evaluate(CLI::App& app) {
   struct Flags {
-    std::string artifact, data, json_out, format = "auto", text_col = "text", label_col = "label";
+    std::string artifact, data, json_out, format = "auto", text_col = "text", label_col = "label", image_col;
   };
   auto f = std::make_shared<Flags>();
   auto* cmd = app.add_subcommand("evaluate", ml_verb_description("evaluate"));
@@ -25,12 +25,15 @@ void add_evaluate(CLI::App& app) {
   cmd->add_option("--json", f->json_out, "Also write the metrics as JSON to this file");
   cmd->add_option("--format", f->format, "Input format (auto|csv|tsv|jsonl|json)")->capture_default_str();
   cmd->add_option("--text-col", f->text_col, "Text column")->capture_default_str();
+  cmd->add_option("--image-col", f->image_col, "Image-path column (default: the one the model was trained with)");
   cmd->add_option("--label-col", f->label_col, "Label column")->capture_default_str();
-  cmd->callback([f]() {
+  cmd->callback([f, cmd]() {
     artifact::Predictor predictor(artifact_arg(f->artifact));
+    const ArtifactColumns trained = artifact_columns(predictor.manifest().training);
     data::LoadOptions lo;
     lo.reader.format = data::parse_format(f->format);
-    lo.text_col = f->text_col;
+    lo.text_col = cmd->count("--text-col") ? f->text_col : trained.text_col;
+    lo.image_col = cmd->count("--image-col") ? f->image_col : trained.image_col;
     lo.label_col = f->label_col;
     data::DataReport report;
     auto ds = data::load_labeled(f->data, lo, &report);

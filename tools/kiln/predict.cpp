@@ -1,3 +1,4 @@
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -19,13 +20,14 @@ struct PredictFlags {
   std::string input = "-";
   std::string format = "lines";
   std::string text_col = "text";
+  std::string image_col;
   std::string device = "cpu";
   int top_k = 1;
   int64_t batch = 1024;
 };
 
 // Reads the input texts: "lines" = one text per line (stdin allowed), csv/jsonl via the data readers.
-std::vector<std::string> read_inputs(const PredictFlags& f) {
+std::vector<std::string> read_inputs(const PredictFlags& f, const std::string& text_col) {
   std::vector<std::string> texts;
   if (f.format == "lines") {
     std::unique_ptr<std::ifstream> file;
@@ -45,7 +47,24 @@ std::vector<std::string> read_inputs(const PredictFlags& f) {
   if (f.input == "-") throw ConfigError("--input - (stdin) needs --format lines; csv and jsonl are read from files");
   data::ReaderOptions ro;
   ro.format = data::parse_format(f.format);
-  return data::read_column(f.input, ro, f.text_col);
+  return data::read_column(f.input, ro, text_col);
+}
+
+// The examples of an image (or text + image) model: image paths from --image-col (relative to the
+// input file's folder), or one path per line (relative to the current directory) with --format lines.
+data::Examples read_image_inputs(const PredictFlags& f, const std::string& text_col, const std::string& image_col) {
+  data::Examples ex;
+  if (f.format == "lines") {
+    for (auto& p : read_inputs(f, text_col)) ex.images.push_back({std::move(p), {}});
+    return ex;
+  }
+  if (f.input == "-") throw ConfigError("--input - (stdin) needs --format lines; csv and jsonl are read from files");
+  data::ReaderOptions ro;
+  ro.format = data::parse_format(f.format);
+  for (auto& p : data::read_column(f.input, ro, image_col)) ex.images.push_back({std::move(p), {}});
+  if (!text_col.empty()) ex.texts = data::read_column(f.input, ro, text_col);
+  ex.base_dir = std::filesystem::path(f.input).parent_path().string();
+  return ex;
 }
 
 }  // namespace
@@ -59,22 +78,30 @@ void add_predict(CLI::App& app) {
       ->check(CLI::IsMember({"lines", "csv", "tsv", "jsonl", "json"}))
       ->capture_default_str();
   cmd->add_option("--text-col", flags->text_col, "Text column for csv/tsv/jsonl/json input")->capture_default_str();
+  cmd->add_option("--image-col", flags->image_col,
+                  "Image-path column for csv/tsv/jsonl/json input (paths relative to the file's folder); default: the "
+                  "one an image model was trained with. With --format lines, each line is an image path");
   cmd->add_option("--device", flags->device, "Where the model runs: cpu | cuda[:N]")->capture_default_str();
   cmd->add_option("--top-k", flags->top_k, "Also list the K most probable labels")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
-  cmd->callback([flags]() {
+  cmd->callback([flags, cmd]() {
     artifact::PredictorOptions po;
     po.device = flags->device;
     artifact::Predictor predictor(artifact_arg(flags->artifact), po);
-    auto texts = read_inputs(*flags);
+    const ArtifactColumns trained = artifact_columns(predictor.manifest().training);
+    const std::string image_col = cmd->count("--image-col") ? flags->image_col : trained.image_col;
+    const std::string text_col = cmd->count("--text-col") ? flags->text_col : (image_col.empty() ? flags->text_col : trained.text_col);
+    data::Examples examples;
+    if (image_col.empty()) examples.texts = read_inputs(*flags, text_col);
+    else examples = read_image_inputs(*flags, text_col, image_col);
     std::string out;
     // Predict in slices so output starts early and memory stays bounded on large inputs.
     const std::size_t slice = 4096;
-    for (std::size_t start = 0; start < texts.size(); start += slice) {
-      std::vector<std::string> chunk(texts.begin() + static_cast<std::ptrdiff_t>(start),
-                                     texts.begin() + static_cast<std::ptrdiff_t>(std::min(texts.size(), start + slice)));
-      auto preds = predictor.predict(chunk, flags->top_k);
+    for (std::size_t start = 0; start < examples.size(); start += slice) {
+      std::vector<std::size_t> ids;
+      for (std::size_t i = start; i < std::min(examples.size(), start + slice); ++i) ids.push_back(i);
+      auto preds = predictor.predict(examples.select(ids), flags->top_k);
       out.clear();
       for (const auto& p : preds) {
         nlohmann::json j = {{"label", p.label}, {"probability", p.probability}};

@@ -28,6 +28,7 @@ struct PrepareFlags {
   bool dedupe = false;
   std::string on_bad_utf8 = "error";
   std::string rare_classes = "error";
+  std::string on_bad_image = "error";
   std::string out;
 };
 
@@ -48,6 +49,7 @@ void run_prepare(const PrepareFlags& f) {
   options.split.val_size = f.val_size;
   options.split.seed = f.seed;
   options.split.rare_classes = data::parse_rare_class_policy(f.rare_classes);
+  options.on_bad_image = data::bad_image_policy_from_name(f.on_bad_image, "--on-bad-image");
 
   const fs::path out_dir = f.out;
   check_output_dir(out_dir, "report.json", "kiln prepare");
@@ -57,6 +59,7 @@ void run_prepare(const PrepareFlags& f) {
   j["options"] = {{"format", f.format},       {"text_col", f.text_col},   {"label_col", f.label_col},
                   {"labels", f.labels},       {"dedupe", f.dedupe},       {"on_bad_utf8", f.on_bad_utf8}};
   if (!f.image_col.empty()) j["options"]["image_col"] = f.image_col;
+  if (p.dataset.has_images()) j["options"]["on_bad_image"] = f.on_bad_image;
 
   data::write_prepared(out_dir, p, j);
 
@@ -74,7 +77,9 @@ void add_prepare(CLI::App& app) {
       "prepare",
       "Clean, profile and split a labelled text file (CSV, TSV, JSONL or JSON) into train/test(/val) CSVs and a "
       "report");
-  cmd->add_option("--input", flags->input, "Input file; '-' reads standard input")->required();
+  cmd->add_option("--input", flags->input,
+                  "Input file ('-' reads standard input), or a folder holding one folder of PNG/JPEG images per class")
+      ->required();
   cmd->add_option("--format", flags->format, "Input format: auto (by extension, else by content), csv, tsv, jsonl, json")
       ->capture_default_str();
   cmd->add_option("--text-col", flags->text_col,
@@ -99,6 +104,10 @@ void add_prepare(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--rare-classes", flags->rare_classes,
                   "Classes with a single row: error, drop, or train-only (keep them in train)")
+      ->capture_default_str();
+  cmd->add_option("--on-bad-image", flags->on_bad_image,
+                  "An image that is missing, corrupt, truncated or too large: error (naming the row and file) or "
+                  "skip (drop the row, counted as bad_image in the report)")
       ->capture_default_str();
   cmd->add_option("--out", flags->out, "Output directory (replaced whole if it holds an earlier prepare output)")
       ->required();

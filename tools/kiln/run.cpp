@@ -35,6 +35,7 @@ void add_run(CLI::App& app) {
 
     data::PrepareOptions po;
     po.load.text_col = config.data.text_col;
+    po.load.image_col = config.data.image_col;
     po.load.label_col = config.data.label_col;
     po.load.allowed_labels = config.data.labels;
     po.load.dedupe = config.data.dedupe;

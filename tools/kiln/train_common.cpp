@@ -152,6 +152,15 @@ TrainRunOutput select_and_save(pipeline::SelectionOptions options, const train::
   return save_and_report(selected.result, *winner, out_dir);
 }
 
+ArtifactColumns artifact_columns(const nlohmann::json& training) {
+  ArtifactColumns c;
+  if (!training.is_object() || !training.contains("data") || !training["data"].is_object()) return c;
+  const auto& d = training["data"];
+  if (d.contains("text_col") && d["text_col"].is_string()) c.text_col = d["text_col"].get<std::string>();
+  if (d.contains("image_col") && d["image_col"].is_string()) c.image_col = d["image_col"].get<std::string>();
+  return c;
+}
+
 std::string artifact_arg(const std::string& dir) {
   const auto loc = artifact::locate_artifact(dir);
   if (loc.from_run_dir) core::info("using the artifact " + loc.dir + " of run directory " + dir);

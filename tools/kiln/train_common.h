@@ -27,6 +27,14 @@ TrainRunOutput select_and_save(pipeline::SelectionOptions options, const train::
                                const data::Dataset& train, const data::Dataset* val, const data::Dataset* test,
                                const std::string& out_dir);
 
+/// The data columns the artifact was trained with (its training config's data.text_col and
+/// data.image_col; "text" and "" for artifacts that do not record them).
+struct ArtifactColumns {
+  std::string text_col = "text";
+  std::string image_col;
+};
+[[nodiscard]] ArtifactColumns artifact_columns(const nlohmann::json& training_config);
+
 /// The artifact directory a verb was given: the directory itself, or OUT/model when given a run
 /// directory OUT (said on stderr). Throws ArtifactError naming the fix when neither holds kiln.json.
 [[nodiscard]] std::string artifact_arg(const std::string& dir);

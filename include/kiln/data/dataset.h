@@ -116,13 +116,19 @@ struct DataReport {
 /// The drop reasons, in the order a row is checked, that apply to a load with these options.
 [[nodiscard]] std::vector<std::string> drop_reasons(const LoadOptions& options);
 
-/// Reads and cleans `path`: drops rows whose text, image path or label is missing, empty or
+/// Reads and cleans `path` (a folder: see load_image_folder): drops rows whose text, image path or label is missing, empty or
 /// whitespace-only, rows whose label is not allowed, and (with dedupe) duplicates. With an image
 /// column, image paths are kept as written and `base_dir` is the data file's folder (relative to
 /// the current directory; "" for a file there or standard input). Throws ConfigError for empty or
 /// equal column names, DataError for a column the file lacks (naming the columns found) and when
 /// every row is dropped, naming the filter that dropped them.
 [[nodiscard]] Dataset load_labeled(const std::string& path, const LoadOptions& options, DataReport* report);
+
+/// Reads a folder holding one folder per class (DIR/<label>/**/*.png|jpg|jpeg, sorted): image paths
+/// relative to `dir` (base_dir = dir), no text. Only options.allowed_labels applies; files with
+/// another extension are counted under dropped["not_an_image"]. load_labeled calls it for a folder.
+/// Throws DataError for a folder without class folders or images.
+[[nodiscard]] Dataset load_image_folder(const std::string& dir, const LoadOptions& options, DataReport* report);
 
 /// Writes a CSV (RFC 4180 quoting, "\n" line ends) for rows `indices` of `ds`, with the columns
 /// the data set has: `text,label`, `text,image,label` or `image,label`. Image paths: absolute ones

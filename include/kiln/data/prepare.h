@@ -5,10 +5,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "kiln/data/dataset.h"
+#include "kiln/data/image.h"
 #include "kiln/data/stratified_split.h"
 
 namespace kiln::data {
@@ -18,6 +20,11 @@ struct PrepareOptions {
   LoadOptions load;
   /// Test/validation shares, seed, rare-class policy (see SplitOptions; its defaults).
   SplitOptions split;
+  /// When set and the rows have images, every image is read and decoded before splitting
+  /// (check_images): kError throws naming the row and file, kSkip drops the row and counts it under
+  /// "bad_image". Unset (default): images are not opened here.
+  std::optional<BadImagePolicy> on_bad_image;
+  ImageLimits image_limits;
 };
 
 /// Rows per label.

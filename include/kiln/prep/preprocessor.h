@@ -45,6 +45,12 @@ class Preprocessor {
   [[nodiscard]] virtual std::string feature_name(int64_t j) const { return {}; }
   /// The fitted state as files (role → contents); empty when there is none.
   [[nodiscard]] virtual StateFiles state_files() const = 0;
+  /// Whether augment() changes batches (training-time augmentation is on). Default false.
+  [[nodiscard]] virtual bool augments() const { return false; }
+  /// Training-time augmentation of a batch this preprocessor encoded (random crops, flips, ...),
+  /// drawn from LibTorch's global generator; the trainer applies it to each training step's batch,
+  /// never at evaluation. The batch as it is by default.
+  [[nodiscard]] virtual nn::Batch augment(const nn::Batch& batch) const { return batch; }
   /// For drift: per text, the share of its terms outside the fitted vocabulary. nullopt when the
   /// preprocessor has no vocabulary (hashed features, images).
   [[nodiscard]] virtual std::optional<std::vector<double>> oov_rates(const std::vector<std::string>& texts) const {
@@ -79,6 +85,10 @@ void register_preprocessor(PreprocessorType type);
 /// The tensors of several preprocessors together (a model may read one per modality). Throws
 /// ConfigError when two produce the same tensor.
 [[nodiscard]] nn::InputSpec combined_input_spec(const Preprocessors& preprocessors);
+/// `batch` passed through every preprocessor's augment() (the trainer's per-step augmentation).
+[[nodiscard]] nn::Batch augment_all(const Preprocessors& preprocessors, const nn::Batch& batch);
+/// Whether any of the preprocessors augments().
+[[nodiscard]] bool any_augments(const Preprocessors& preprocessors);
 /// Encodes `examples` with every preprocessor into one Batch.
 [[nodiscard]] nn::Batch encode_all(const Preprocessors& preprocessors,
                                    const data::Examples& examples);

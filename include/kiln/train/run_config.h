@@ -16,7 +16,10 @@ namespace kiln::train {
 struct DataConfig {
   /// Dataset for `kiln run` (a `kiln data list` name). Default "spamassassin".
   std::string dataset = "spamassassin";
+  /// Text column; "" = the rows have no text. Default "text".
   std::string text_col = "text";
+  /// Image-path column; "" (default) = the rows have no image. The "cnn" preset reads "image".
+  std::string image_col;
   std::string label_col = "label";
   /// Keep only these labels; empty keeps all.
   std::vector<std::string> labels;

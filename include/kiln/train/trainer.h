@@ -22,6 +22,9 @@ namespace kiln::train {
 struct LabeledBatch {
   nn::Batch x;
   std::vector<int64_t> y;
+  /// Training-time augmentation applied to each training step's batch (e.g. prep::augment_all over
+  /// the preprocessors); empty = none. Never applied to validation data.
+  std::function<nn::Batch(const nn::Batch&)> augment;
 };
 
 struct TrainerOptions {
