@@ -195,7 +195,9 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
   const int64_t total_steps = batches * options.epochs;
   auto params = model.parameters();
   std::vector<double> param_norms;  // per-parameter gradient norms of the current step, `params` order
-  auto optimizer = make_optimizer(params, options.optimizer);
+  std::vector<bool> no_decay;
+  for (const auto& item : model.named_parameters()) no_decay.push_back(model.weight_decay_exempt(item.key()));
+  auto optimizer = make_optimizer(params, options.optimizer, no_decay);
   auto schedule = make_schedule(options.schedule, options.optimizer.lr, total_steps);
   auto loss_fn = make_loss(options.loss, class_counts(train.y, num_classes));
 

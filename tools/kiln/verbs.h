@@ -37,5 +37,7 @@ void add_predict(CLI::App& app);
 void add_run(CLI::App& app);
 void add_serve(CLI::App& app);
 void add_doctor(CLI::App& app);
+void add_pretrain(CLI::App& app);
+void add_embed(CLI::App& app);
 
 }  // namespace kiln::cli

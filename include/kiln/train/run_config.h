@@ -39,6 +39,10 @@ struct RunConfig {
   /// The preprocessor spec ({"type": "tfidf" | "hashed_ngrams" | any registered type, ...options}).
   nlohmann::json featurizer;
   nn::ModelSpec model;
+  /// A pretrained directory the model starts from (YAML `model.init`, `kiln train --init DIR`): the
+  /// family reads its size, weights and vocabulary (nn::pretrained_start). Empty: random init.
+  /// Default empty.
+  std::string init;
   TrainerOptions trainer;
 };
 
@@ -49,7 +53,9 @@ struct RunConfig {
 /// Adds a named preset (`kiln train --model NAME`, a config's model.family), replacing one of the
 /// same name, built-ins included. Built-ins: "linear" (the recommended default), "mlp" (the classic
 /// TF-IDF 5000 + MLP recipe with AdamW and warmup + cosine), "embedbag" and "fasttext" (fastText's
-/// recipe: hashed words, bigrams and character 3-6-grams, per-example SGD). Thread-safe. Throws
+/// recipe: hashed words, bigrams and character 3-6-grams, per-example SGD), "bert" (the mini BERT
+/// preset from random init on WordPiece ids of at most 128 tokens, 3 epochs of AdamW with warmup +
+/// cosine). Thread-safe. Throws
 /// ConfigError for an empty name.
 void register_preset(const std::string& name, RunConfig config);
 /// Names of the registered presets, sorted.
