@@ -67,6 +67,28 @@ grep -q "macro avg" "$tmp/eval.out" || fail "evaluate printed no table"
 printf 'goal match team\nbake the salt\n' | "$KILN" -q predict "$tmp/ft" >"$tmp/pred.out" || fail "predict on a bert artifact"
 [[ $(grep -c '"label"' "$tmp/pred.out") -eq 2 ]] || fail "predict: $(cat "$tmp/pred.out")"
 
+# kiln serve batches token tensors padded to the batch's longest: a batch of texts of different
+# lengths gets the probabilities each text gets alone (kiln predict, one text at a time).
+if command -v curl >/dev/null && [[ -n ${KILN_SOURCE_DIR:-} ]]; then
+  source "$KILN_SOURCE_DIR/tests/serve/serve_lib.sh"
+  trap 'stop_server; [[ -n ${KEEP:-} ]] || rm -rf "$tmp"' EXIT
+  start_server "$tmp/ft"
+  curl -s -X POST "$BASE/v1/predict" -H 'Content-Type: application/json' \
+    --data-binary '{"texts": ["goal", "bake the salt oven flour garlic pan sauce", "team win"]}' >"$tmp/served.json"
+  stop_server
+  for t in "goal" "bake the salt oven flour garlic pan sauce" "team win"; do
+    echo "$t" | "$KILN" -q predict "$tmp/ft"
+  done >"$tmp/alone.jsonl"
+  /usr/bin/python3 - "$tmp/served.json" "$tmp/alone.jsonl" <<'PY' || fail "served batch differs from predictions one at a time"
+import json, sys
+served = json.load(open(sys.argv[1]))["predictions"]
+alone = [json.loads(l) for l in open(sys.argv[2])]
+assert len(served) == 3, served
+for s, a in zip(served, alone):
+    assert s["label"] == a["label"] and abs(s["probability"] - a["probability"]) < 1e-5, (s, a)
+PY
+fi
+
 # kiln embed: artifact (jsonl) and the pretrained directory (.npy).
 printf 'goal match\nbake the salt oven\nthe\n' > "$tmp/texts.txt"
 "$KILN" -q embed "$tmp/ft" --input "$tmp/texts.txt" --out "$tmp/emb.jsonl" || fail "embed an artifact"
