@@ -211,8 +211,8 @@ std::string train_wordpiece_vocabulary(const std::vector<std::string>& texts, st
   (void)options;
   throw ConfigError("the wordpiece featurizer has no vocabulary: pass one with --vocab FILE (e.g. the path `kiln data "
                     "fetch bert-base-uncased-vocab` prints) or start from a pretrained directory with --init DIR "
-                    "(YAML: featurizer.vocab, model.init); learning a " + std::to_string(size) +
-                    "-token vocabulary on the training texts needs the WordPiece trainer (`kiln vocab`), which this "
+                    "(YAML: featurizer.vocab, model.init); learning a vocabulary of " + std::to_string(size) +
+                    " tokens on the training texts needs the WordPiece trainer (`kiln vocab`), which this "
                     "build does not have yet");
 }
 
