@@ -226,6 +226,7 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
   auto named = model.named_parameters();
   std::vector<int> vanishing(named.size(), 0);
   std::vector<bool> warned(named.size(), false);
+  for (std::size_t p = 0; p < named.size(); ++p) warned[p] = model.zero_gradient_by_design(named[p].key());
 
   // The per-example solver's fused kernel updates the bag table and the output layer in place.
   const bool per_example = options.solver == "per_example";

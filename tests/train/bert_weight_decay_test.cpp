@@ -33,6 +33,8 @@ TEST(BertWeightDecay, ExemptsBiasesAndLayerNormWeights) {
   EXPECT_TRUE(model.weight_decay_exempt("classifier.bias"));
   EXPECT_FALSE(model.weight_decay_exempt("encoder.layer.0.attention.self.query.weight"));
   EXPECT_FALSE(model.weight_decay_exempt("embeddings.word_embeddings.weight"));
+  EXPECT_TRUE(model.zero_gradient_by_design("encoder.layer.0.attention.self.key.bias"));
+  EXPECT_FALSE(model.zero_gradient_by_design("encoder.layer.0.attention.self.query.bias"));
   EXPECT_GT(exempt, 0);
   EXPECT_GT(decayed, 0);
 }

@@ -118,6 +118,10 @@ class BertModel : public Model {
   /// Biases and LayerNorm weights (names ending in "bias" or holding "LayerNorm."), as Hugging
   /// Face's Trainer leaves them out of weight decay.
   [[nodiscard]] bool weight_decay_exempt(const std::string& name) const override;
+  /// attention.self.key.bias: q . (k + b) shifts every key's score by q . b, which softmax ignores.
+  [[nodiscard]] bool zero_gradient_by_design(const std::string& name) const override {
+    return name.size() >= 23 && name.compare(name.size() - 23, 23, "attention.self.key.bias") == 0;
+  }
   /// Changes how embed() pools (kiln embed --pooling on a model trained with the other one).
   void set_pooling(BertPooling pooling) { options_.pooling = pooling; }
 

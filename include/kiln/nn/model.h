@@ -52,6 +52,10 @@ class Model : public torch::nn::Module {
   /// default decays every parameter; BERT exempts biases and LayerNorm weights, as Hugging Face's
   /// Trainer does.
   [[nodiscard]] virtual bool weight_decay_exempt(const std::string& name) const { return false; }
+  /// Whether parameter `name`'s gradient is zero by construction (the trainer then does not warn
+  /// that it vanishes). Default false; BERT's attention key biases (softmax ignores a shift shared
+  /// by all keys).
+  [[nodiscard]] virtual bool zero_gradient_by_design(const std::string& name) const { return false; }
 
   /// Makes every EmbeddingBag table in the model produce sparse row gradients (true) or dense ones
   /// (false, the default). With sparse gradients a backward pass costs O(rows the batch touches),
