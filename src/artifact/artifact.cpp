@@ -92,8 +92,10 @@ void save_artifact(const std::string& dir, Manifest manifest,
   for (const auto& p : preprocessors) {
     PreprocessorEntry entry{p->spec(), {}};
     for (const auto& [role, contents] : p->state_files()) {
-      std::string name = p->type() + (role == "state" ? "" : "." + role) + ".json";
-      for (int k = 2; used.count(name); ++k) name = p->type() + "-" + std::to_string(k) + "." + role + ".json";
+      // A role naming its own format ("vocab.txt") keeps it; other state files are JSON.
+      const std::string ext = role.find('.') == std::string::npos ? ".json" : "";
+      std::string name = p->type() + (role == "state" ? "" : "." + role) + ext;
+      for (int k = 2; used.count(name); ++k) name = p->type() + "-" + std::to_string(k) + "." + role + ext;
       used.insert(name);
       out.write_file(name, contents.empty() || contents.back() == '\n' ? contents : contents + "\n");
       entry.files[role] = name;

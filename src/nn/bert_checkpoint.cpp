@@ -63,6 +63,41 @@ nlohmann::json read_config_json(const fs::path& path) {
   }
 }
 
+// config.json as save_hf_checkpoint / save_hf_mlm_checkpoint write it, without the head fields.
+nlohmann::json checkpoint_config(const BertOptions& o) {
+  nlohmann::json j = o.config.to_json();
+  j["torch_dtype"] = "float32";
+  j["kiln"] = {{"pooling", o.pooling == BertPooling::kMean ? "mean" : "cls"},
+               {"pre_ln", o.pre_ln},
+               {"residual_scale", o.residual_scale}};
+  return j;
+}
+
+// Float32 CPU copies of tensors and the views save_safetensors reads.
+struct TensorList {
+  std::vector<torch::Tensor> keep;  // owns the bytes the views point at
+  std::vector<std::pair<std::string, core::TensorView>> views;
+
+  void add(const std::string& name, const torch::Tensor& value) {
+    auto t = value.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    keep.push_back(t);
+    core::TensorView view;
+    view.dtype = core::DType::kF32;
+    view.shape.assign(t.sizes().begin(), t.sizes().end());
+    view.data = static_cast<const std::byte*>(t.data_ptr());
+    view.nbytes = static_cast<std::size_t>(t.numel()) * sizeof(float);
+    views.emplace_back(name, view);
+  }
+};
+
+// Lines of vocab.txt (HF reads one token a line; a trailing newline ends the last).
+int64_t count_vocab_lines(const std::string& text) {
+  int64_t n = 0;
+  for (char c : text) n += c == '\n';
+  if (!text.empty() && text.back() != '\n') ++n;
+  return n;
+}
+
 }  // namespace
 
 LoadedBert load_hf_checkpoint(const fs::path& dir, const BertLoadOptions& options) {
@@ -183,7 +218,7 @@ LoadedBert load_hf_checkpoint(const fs::path& dir, const BertLoadOptions& option
 
 void save_hf_checkpoint(BertModel& model, const fs::path& dir) {
   const BertOptions& o = model.options();
-  nlohmann::json j = o.config.to_json();
+  nlohmann::json j = checkpoint_config(o);
   j["architectures"] = {"BertForSequenceClassification"};
   j["classifier_dropout"] = o.classifier_dropout;
   nlohmann::json id2label = nlohmann::json::object(), label2id = nlohmann::json::object();
@@ -193,27 +228,151 @@ void save_hf_checkpoint(BertModel& model, const fs::path& dir) {
   }
   j["id2label"] = id2label;
   j["label2id"] = label2id;
-  j["torch_dtype"] = "float32";
-  j["kiln"] = {{"pooling", o.pooling == BertPooling::kMean ? "mean" : "cls"},
-               {"pre_ln", o.pre_ln},
-               {"residual_scale", o.residual_scale}};
 
-  std::vector<torch::Tensor> keep;  // owns the bytes the views point at
-  std::vector<std::pair<std::string, core::TensorView>> tensors;
+  TensorList tensors;
   for (const auto& item : model.named_parameters()) {
-    auto t = item.value().detach().to(torch::kCPU, torch::kFloat32).contiguous();
-    keep.push_back(t);
-    core::TensorView view;
-    view.dtype = core::DType::kF32;
-    view.shape.assign(t.sizes().begin(), t.sizes().end());
-    view.data = static_cast<const std::byte*>(t.data_ptr());
-    view.nbytes = static_cast<std::size_t>(t.numel()) * sizeof(float);
-    tensors.emplace_back(has_prefix(item.key(), "classifier.") ? item.key() : "bert." + item.key(), view);
+    tensors.add(has_prefix(item.key(), "classifier.") ? item.key() : "bert." + item.key(), item.value());
   }
   core::AtomicDirectory out(dir);
   core::write_file_atomic(out.path() / "config.json", j.dump(2) + "\n");
-  core::save_safetensors(out.path() / "model.safetensors", tensors, {{"format", "pt"}});
+  core::save_safetensors(out.path() / "model.safetensors", tensors.views, {{"format", "pt"}});
   out.commit();
+}
+
+void save_hf_mlm_checkpoint(BertModel& model, BertMlmHead& head, const std::string& vocab_text, const fs::path& dir) {
+  nlohmann::json j = checkpoint_config(model.options());
+  j["architectures"] = {"BertForMaskedLM"};
+  TensorList tensors;
+  for (const auto& item : model.named_parameters()) {
+    // BertForMaskedLM has no pooler and no classifier.
+    if (has_prefix(item.key(), "classifier.") || has_prefix(item.key(), "pooler.")) continue;
+    tensors.add("bert." + item.key(), item.value());
+  }
+  for (const auto& item : head.named_parameters()) tensors.add("cls.predictions." + item.key(), item.value());
+  core::AtomicDirectory out(dir);
+  core::write_file_atomic(out.path() / "config.json", j.dump(2) + "\n");
+  core::save_safetensors(out.path() / "model.safetensors", tensors.views, {{"format", "pt"}});
+  core::write_file_atomic(out.path() / "vocab.txt", vocab_text);
+  out.commit();
+}
+
+void load_hf_mlm_head(const fs::path& dir, BertMlmHead& head) {
+  const fs::path weights_path = dir / "model.safetensors";
+  if (!fs::exists(weights_path)) {
+    throw ArtifactError(weights_path.string() + " is missing; a BertForMaskedLM checkpoint directory holds config.json "
+                                                "and model.safetensors");
+  }
+  const auto file = core::SafetensorsFile::load(weights_path);
+  const std::string source = weights_path.string();
+  torch::NoGradGuard no_grad;
+  for (auto& item : head.named_parameters()) {
+    const std::string name = "cls.predictions." + item.key();
+    if (!file.has(name)) {
+      throw ArtifactError(source + ": tensor '" + name + "' is missing; the directory holds no masked-LM head "
+                          "(BertForMaskedLM, as `kiln pretrain` writes)");
+    }
+    const auto& view = file.get(name);
+    if (c10::IntArrayRef(view.shape) != item.value().sizes()) {
+      throw ArtifactError(source + ": tensor '" + name + "' has shape " + shape_text(view.shape) + ", expected " +
+                          shape_text(item.value().sizes()) + "; the weights do not match config.json");
+    }
+    item.value().copy_(to_float(view, name, source));
+  }
+}
+
+PretrainedStart bert_pretrained_start(const std::string& dir_text, const nlohmann::json& params) {
+  fs::path dir(dir_text);
+  // A `kiln pretrain` run directory holds the model in model/.
+  if (!fs::exists(dir / "config.json") && fs::exists(dir / "model" / "config.json")) dir /= "model";
+  const std::string layout = "a Hugging Face BERT directory (config.json, model.safetensors, vocab.txt), as "
+                             "`kiln pretrain --out` or transformers' save_pretrained writes";
+  if (!fs::is_directory(dir)) throw IoError(dir_text + ": not a directory; expected " + layout);
+  const fs::path config_path = dir / "config.json";
+  const fs::path vocab_path = dir / "vocab.txt";
+  if (!fs::exists(config_path)) {
+    throw ArtifactError(dir_text + ": " + config_path.string() + " is missing; expected " + layout);
+  }
+  if (!fs::exists(vocab_path)) {
+    throw ArtifactError(dir_text + ": " + vocab_path.string() +
+                        " is missing; the checkpoint's vocabulary must come with it (transformers' "
+                        "tokenizer.save_pretrained(DIR) writes vocab.txt)");
+  }
+  if (!fs::exists(dir / "model.safetensors")) {
+    if (fs::exists(dir / "pytorch_model.bin")) {
+      throw ArtifactError(dir_text + ": has pytorch_model.bin but no model.safetensors. " +
+                          conversion_hint(dir));
+    }
+    throw ArtifactError(dir_text + ": " + (dir / "model.safetensors").string() + " is missing; expected " +
+                        layout);
+  }
+  const nlohmann::json j = read_config_json(config_path);
+  const BertConfig c = BertConfig::from_json(j, config_path.string() + ": ");
+  const int64_t vocab_lines = count_vocab_lines(core::read_file(vocab_path));
+  if (vocab_lines > c.vocab_size) {
+    throw ArtifactError(dir_text + ": " + vocab_path.string() + " has " + std::to_string(vocab_lines) +
+                        " tokens but " + config_path.string() + " says vocab_size " + std::to_string(c.vocab_size) +
+                        "; the vocabulary does not belong to this checkpoint");
+  }
+  // What the checkpoint fixes may not be set by the run as well ("preset" is replaced).
+  static const char* const kFixed[] = {"vocab_size",      "hidden_size",      "num_hidden_layers", "num_attention_heads",
+                                       "intermediate_size", "hidden_act",     "max_position_embeddings",
+                                       "type_vocab_size", "layer_norm_eps",   "initializer_range", "pad_token_id",
+                                       "pre_ln",          "residual_scale"};
+  for (const char* key : kFixed) {
+    if (params.contains(key) && !params[key].is_null()) {
+      throw ConfigError("model.params." + std::string(key) + " is set (" + params[key].dump() + ") but the pretrained "
+                        "directory " + dir_text + " fixes it (" + config_path.string() + "); drop model.params." + key);
+    }
+  }
+  PretrainedStart start;
+  nlohmann::json p = params.is_object() ? params : nlohmann::json::object();
+  const nlohmann::json cj = c.to_json();
+  for (const char* key : kFixed) {
+    if (cj.contains(key)) p[key] = cj[key];
+  }
+  for (const char* key : {"hidden_dropout_prob", "attention_probs_dropout_prob"}) {
+    if (!p.contains(key) || p[key].is_null()) p[key] = cj[key];
+  }
+  const nlohmann::json kiln = j.contains("kiln") && j["kiln"].is_object() ? j["kiln"] : nlohmann::json::object();
+  p["pre_ln"] = kiln.value("pre_ln", false);
+  p["residual_scale"] = kiln.value("residual_scale", 1.0);
+  if ((!p.contains("pooling") || p["pooling"].is_null()) && kiln.contains("pooling")) p["pooling"] = kiln["pooling"];
+  p.erase("preset");
+  start.params = p;
+
+  start.featurizer = {{"type", "wordpiece"}, {"vocab", vocab_path.string()}};
+  const fs::path tokenizer_config = dir / "tokenizer_config.json";
+  if (fs::exists(tokenizer_config)) {
+    const nlohmann::json t = read_config_json(tokenizer_config);
+    if (t.is_object() && t.contains("do_lower_case") && t["do_lower_case"].is_boolean()) {
+      start.featurizer["lowercase"] = t["do_lower_case"];
+    }
+  }
+  start.load_weights = [dir](Model& model) {
+    auto* bert = dynamic_cast<BertModel*>(&model);
+    if (!bert) throw ConfigError(dir.string() + ": a BERT checkpoint, but the model is not a bert model");
+    BertLoadOptions lo;
+    lo.num_classes = model.num_classes();
+    const LoadedBert loaded = load_hf_checkpoint(dir, lo);
+    torch::NoGradGuard no_grad;
+    auto from = loaded.model->named_parameters();
+    for (auto& item : bert->named_parameters()) {
+      if (has_prefix(item.key(), "classifier.")) continue;  // the new task's head starts new
+      item.value().copy_(from[item.key()]);
+    }
+    std::vector<std::string> notes;
+    const auto& r = loaded.report;
+    auto list = [](const std::vector<std::string>& names) {
+      std::string out;
+      for (size_t i = 0; i < names.size() && i < 8; ++i) out += (i ? ", " : "") + names[i];
+      if (names.size() > 8) out += ", ... (" + std::to_string(names.size()) + " in all)";
+      return out;
+    };
+    if (!r.missing.empty()) notes.push_back("pretrained weights: " + r.source + " lacks " + list(r.missing) + "; initialised new");
+    if (!r.unexpected.empty()) notes.push_back("pretrained weights: " + r.source + " has tensors the model does not use: " + list(r.unexpected));
+    return notes;
+  };
+  return start;
 }
 
 }  // namespace kiln::nn

@@ -276,6 +276,13 @@ torch::Tensor BertModel::embed(const Batch& batch) {
   return (out.last_hidden_state * weights).sum(1) / weights.sum(1).clamp_min(1.0);
 }
 
+bool BertModel::weight_decay_exempt(const std::string& name) const {
+  const auto ends_with = [&](const std::string& suffix) {
+    return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return ends_with("bias") || name.find("LayerNorm.") != std::string::npos || name.rfind("LayerNorm", 0) == 0;
+}
+
 torch::Tensor BertModel::classify(const torch::Tensor& pooled) {
   return classifier_->forward(nn::dropout(pooled, options_.classifier_dropout, is_training()));
 }
@@ -306,6 +313,7 @@ ModelFamily bert_family() {
   family.default_params = bert_default_params();
   family.validate = [](const nlohmann::json& params) { (void)parse_bert_params(params, 0, 2); };
   family.inputs = {{kInputIds, kAttentionMask}, {kTokenTypeIds}};
+  family.pretrained = bert_pretrained_start;
   family.factory = [](const nlohmann::json& params, const InputSpec& inputs, int64_t num_classes) {
     return std::make_shared<BertModel>(
         parse_bert_params(params, input_vocab_size("bert", inputs, kInputIds), num_classes));

@@ -105,6 +105,20 @@ std::shared_ptr<Model> make_model(const ModelSpec& spec, const InputSpec& inputs
   return model;
 }
 
+PretrainedStart pretrained_start(const ModelSpec& spec, const std::string& dir) {
+  const ModelFamily family = find_family(spec.family);
+  if (!family.pretrained) {
+    std::vector<std::string> able;
+    for (const auto& f : model_families()) {
+      if (f.pretrained) able.push_back(f.name);
+    }
+    throw ConfigError("--init " + dir + ": model family \"" + family.name +
+                      "\" cannot start from a pretrained directory; families that can: " + join_names(able, false));
+  }
+  check_known_keys(family.name, spec.params, family.default_params);
+  return family.pretrained(dir, spec.params);
+}
+
 int64_t input_vocab_size(const std::string& family, const InputSpec& inputs, const std::string& name) {
   const TensorSpec* t = inputs.find(name);
   if (!t || t->vocab_size < 1) {

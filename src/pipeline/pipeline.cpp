@@ -81,18 +81,42 @@ Setup fit_setup(const train::RunConfig& config, const data::Dataset& train, cons
   s.config = config;
   s.labels = labels;
   s.train = keep_known_labels(train, s.labels, "training set");
+  nn::PretrainedStart start;
+  if (!config.init.empty()) {
+    if (config.featurizer.is_array()) {
+      throw ConfigError("--init " + config.init + " starts one pretrained text model, but the run lists several featurizers; "
+                        "give one featurizer section (or none)");
+    }
+    // The pretrained directory fixes the model's size and the featurizer's vocabulary.
+    start = nn::pretrained_start(config.model, config.init);
+    s.config.model.params = start.params;
+    const auto type = config.featurizer.value("type", std::string());
+    const auto want = start.featurizer.value("type", std::string());
+    if (type != want) {
+      throw ConfigError("--init " + config.init + " needs the " + want + " featurizer, but the run's featurizer is '" +
+                        type + "'; drop the featurizer section or set featurizer.type: " + want);
+    }
+    if (config.featurizer.contains("vocab") && !config.featurizer["vocab"].is_null() && start.featurizer.contains("vocab")) {
+      throw ConfigError("featurizer.vocab (--vocab " + config.featurizer["vocab"].get<std::string>() +
+                        ") conflicts with --init " + config.init + ", which brings its own vocabulary (" +
+                        start.featurizer["vocab"].get<std::string>() + "); drop --vocab");
+    }
+    s.config.featurizer.merge_patch(start.featurizer);
+    s.lineage = {{"init", config.init}};
+  }
   // One preprocessor, or a list of them (one per modality: text + image).
   const std::vector<nlohmann::json> specs =
-      config.featurizer.is_array() ? config.featurizer.get<std::vector<nlohmann::json>>()
-                                   : std::vector<nlohmann::json>{config.featurizer};
+      s.config.featurizer.is_array() ? s.config.featurizer.get<std::vector<nlohmann::json>>()
+                                     : std::vector<nlohmann::json>{s.config.featurizer};
   for (const auto& spec : specs) {
     std::shared_ptr<prep::Preprocessor> pre = prep::make_preprocessor(spec);
     pre->fit(s.train.rows);
     s.preprocessors.push_back(pre);
   }
   torch::manual_seed(config.trainer.seed);
-  s.model_spec = nn::resolve_spec(config.model);
+  s.model_spec = nn::resolve_spec(s.config.model);
   s.model = nn::make_model(s.model_spec, prep::combined_input_spec(s.preprocessors), static_cast<int64_t>(s.labels.size()));
+  if (start.load_weights) s.warnings = start.load_weights(*s.model);
   return s;
 }
 
@@ -219,7 +243,9 @@ PipelineResult run_pipeline(const train::RunConfig& config, const data::Dataset&
   train::validate(config.trainer);
   const auto labels = training_labels(train);
   const auto t0 = std::chrono::steady_clock::now();
-  return finish(fit_setup(config, train, labels), val, test, callbacks, t0, {});
+  Setup s = fit_setup(config, train, labels);
+  auto warnings = s.warnings;
+  return finish(std::move(s), val, test, callbacks, t0, std::move(warnings));
 }
 
 PipelineResult warm_start(const artifact::Artifact& parent, const train::RunConfig& config, const data::Dataset& train,

@@ -25,6 +25,7 @@ struct Setup {
   std::shared_ptr<nn::Model> model;
   KnownLabels train;
   nlohmann::json lineage = nlohmann::json::object();
+  std::vector<std::string> warnings;  ///< notes from building the model (an --init directory's unused tensors)
 };
 
 /// The training and validation rows encoded by a setup's preprocessors.

@@ -2,6 +2,7 @@
 // Face tokenizers) as input_ids / attention_mask / token_type_ids, int64 [batch, sequence], padded
 // to the batch's longest. The vocabulary is given, never learnt here: fit() without one is an error.
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -9,7 +10,9 @@
 #include "wordpiece_features.h"
 
 #include "kiln/core/error.h"
+#include "kiln/data/datasets.h"
 #include "kiln/text/wordpiece.h"
+#include "kiln/text/wordpiece_trainer.h"
 
 namespace kiln::prep {
 namespace {
@@ -22,6 +25,8 @@ struct WordPieceSpec {
   std::string vocab_path;  ///< where the vocabulary was read from ("" when loaded from an artifact)
   text::WordPieceOptions options;
   bool truncation = true;
+  /// Tokens of the vocabulary learnt on the training texts when none is given. Default 8000.
+  std::int64_t vocab_size = 8000;
 };
 
 template <typename T>
@@ -35,13 +40,14 @@ T field(const json& spec, const char* key, T fallback) {
 }
 
 WordPieceSpec parse_spec(const json& spec) {
-  static const std::set<std::string> kKnown = {"vocab", "lowercase", "strip_accents", "max_length", "truncation"};
+  static const std::set<std::string> kKnown = {"vocab", "lowercase", "strip_accents", "max_length", "truncation",
+                                               "vocab_size"};
   if (!spec.is_object()) throw ConfigError("featurizer must be a mapping with a \"type\", got " + spec.dump());
   for (const auto& [k, v] : spec.items()) {
     if (k != "type" && !kKnown.count(k)) {
       throw ConfigError("featurizer." + k +
                         " is not an option of featurizer type 'wordpiece'; valid options: lowercase, max_length, "
-                        "strip_accents, truncation, vocab");
+                        "strip_accents, truncation, vocab, vocab_size");
     }
   }
   WordPieceSpec s;
@@ -51,6 +57,11 @@ WordPieceSpec parse_spec(const json& spec) {
     s.options.strip_accents = field(spec, "strip_accents", true);
   s.options.max_length = field<std::int64_t>(spec, "max_length", 128);
   s.truncation = field(spec, "truncation", true);
+  s.vocab_size = field<std::int64_t>(spec, "vocab_size", 8000);
+  if (s.vocab_size < 5) {
+    throw ConfigError("featurizer.vocab_size must be >= 5 (the special tokens and one more), got " +
+                      std::to_string(s.vocab_size));
+  }
   if (s.options.max_length < 3) {
     throw ConfigError("featurizer.max_length must be >= 3 (room for [CLS], [SEP] and a token), got " +
                       std::to_string(s.options.max_length));
@@ -71,7 +82,8 @@ class WordPiecePreprocessor final : public Preprocessor {
     json j = {{"lowercase", spec_.options.lowercase},
               {"strip_accents", spec_.options.strip_accents.value_or(spec_.options.lowercase)},
               {"max_length", spec_.options.max_length},
-              {"truncation", spec_.truncation}};
+              {"truncation", spec_.truncation},
+              {"vocab_size", spec_.vocab_size}};
     if (!spec_.vocab_path.empty()) j["vocab"] = spec_.vocab_path;
     return j;
   }
@@ -81,8 +93,8 @@ class WordPiecePreprocessor final : public Preprocessor {
                       "data a text column (--text-col) or use an image model");
     }
     if (!tokenizer_) {
-      throw ConfigError("featurizer.vocab is not set: the wordpiece preprocessor does not learn a vocabulary; pass "
-                        "one, e.g. featurizer.vocab: vocab.txt from `kiln data fetch bert-base-uncased-vocab`");
+      set_vocab(train_wordpiece_vocabulary(examples.texts, spec_.vocab_size, spec_.options),
+                "the vocabulary learnt on the training texts");
     }
   }
   [[nodiscard]] nn::Batch encode(const data::Examples& examples) const override {
@@ -157,7 +169,16 @@ class WordPiecePreprocessor final : public Preprocessor {
 std::unique_ptr<Preprocessor> make_wordpiece(const json& spec) {
   WordPieceSpec s = parse_spec(spec);
   if (s.vocab_path.empty()) return std::make_unique<WordPiecePreprocessor>(s);
-  std::ifstream in(s.vocab_path, std::ios::binary);
+  std::string path = s.vocab_path;
+  // A vocabulary Kiln fetches may be named instead of given as a file (configs/bert_tiny.yaml).
+  if (!std::filesystem::exists(path) && path.find('/') == std::string::npos) {
+    for (const auto& d : data::known_datasets()) {
+      if (d.name == path && path.size() > 6 && path.compare(path.size() - 6, 6, "-vocab") == 0) {
+        path = data::fetch_dataset(path, {});
+      }
+    }
+  }
+  std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw ConfigError("featurizer.vocab: cannot open '" + s.vocab_path +
                       "'; pass a BERT vocab.txt, e.g. the path `kiln data fetch bert-base-uncased-vocab` prints");
@@ -182,6 +203,20 @@ std::unique_ptr<Preprocessor> load_wordpiece(const json& spec, const StateFiles&
 }
 
 }  // namespace
+
+std::string train_wordpiece_vocabulary(const std::vector<std::string>& texts, std::int64_t size,
+                                       const text::WordPieceOptions& options) {
+  // Hugging Face's BertWordPieceTokenizer.train() settings for texts nobody curated: an alphabet of
+  // at most 1,000 characters and pairs seen at least twice, so rare characters cannot fill the
+  // vocabulary (see text::WordPieceTrainerOptions).
+  text::WordPieceTrainerOptions o;
+  o.vocab_size = size;
+  o.lowercase = options.lowercase;
+  o.strip_accents = options.strip_accents;
+  o.limit_alphabet = 1000;
+  o.min_frequency = 2;
+  return text::wordpiece_vocab_text(text::train_wordpiece(texts, o).tokens);
+}
 
 PreprocessorType wordpiece_type() {
   PreprocessorType t;

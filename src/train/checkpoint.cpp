@@ -66,13 +66,15 @@ void set_cpu_rng_state(const torch::Tensor& state) {
 }
 
 nlohmann::json state_json(const CheckpointState& s) {
-  return {{"epoch", s.epoch},
+  nlohmann::json j = {{"epoch", s.epoch},
           {"best_epoch", s.best_epoch},
           {"best_val_macro_f1", s.best_val_macro_f1},
           {"epochs_without_improvement", s.epochs_without_improvement},
           {"stopped_early", s.stopped_early},
           {"schedule", s.schedule},
           {"history", s.history}};
+  if (!s.extra.is_null()) j["extra"] = s.extra;
+  return j;
 }
 
 }  // namespace
@@ -123,6 +125,7 @@ CheckpointState load_checkpoint(const std::string& run_dir, torch::nn::Module& m
     s.stopped_early = j.at("stopped_early").get<bool>();
     s.schedule = j.at("schedule");
     for (const auto& h : j.at("history")) s.history.push_back(h);
+    if (j.contains("extra")) s.extra = j["extra"];
   } catch (const c10::Error& e) {
     throw ArtifactError(path.string() + ": cannot resume: the checkpoint is corrupt or was written for a different "
                         "model (" + e.what_without_backtrace() + "); resume with the same config, or start fresh "

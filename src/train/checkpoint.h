@@ -22,6 +22,8 @@ struct CheckpointState {
   bool stopped_early = false;
   nlohmann::json schedule;
   std::vector<nlohmann::json> history;
+  /// Loop-specific state of other training loops (pretraining's global step); null when none.
+  nlohmann::json extra;
 };
 
 /// Saves checkpoint.pt (+ best.pt when `is_best`) and checkpoint.json. Throws IoError.

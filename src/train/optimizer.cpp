@@ -233,23 +233,44 @@ double effective_weight_decay(const OptimizerOptions& o) {
 }
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(std::vector<torch::Tensor> params,
-                                                        const OptimizerOptions& options) {
+                                                        const OptimizerOptions& options,
+                                                        const std::vector<bool>& no_decay) {
   validate(options);
+  if (!no_decay.empty() && no_decay.size() != params.size()) {
+    throw ConfigError("make_optimizer: no_decay has " + std::to_string(no_decay.size()) + " flags for " +
+                      std::to_string(params.size()) + " parameters");
+  }
   const double wd = effective_weight_decay(options);
+  // Group 0: decayed parameters; group 1 (only when some are exempt and wd > 0): weight decay 0.
+  std::vector<torch::Tensor> decayed, exempt;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    (!no_decay.empty() && no_decay[i] && wd != 0 ? exempt : decayed).push_back(params[i]);
+  }
+  auto groups = [&](const auto& o) {
+    using Options = std::decay_t<decltype(o)>;
+    std::vector<torch::optim::OptimizerParamGroup> g;
+    if (!decayed.empty() || exempt.empty()) g.emplace_back(decayed, std::make_unique<Options>(o));
+    if (!exempt.empty()) {
+      auto none = std::make_unique<Options>(o);
+      none->weight_decay(0.0);
+      g.emplace_back(exempt, std::move(none));
+    }
+    return g;
+  };
   if (options.kind == "adamw") {
     auto o = torch::optim::AdamWOptions(options.lr)
                  .betas(std::make_tuple(options.betas[0], options.betas[1]))
                  .eps(options.eps)
                  .weight_decay(wd)
                  .amsgrad(false);
-    return std::make_unique<RowSparseAdamW>(std::move(params), o);
+    return std::make_unique<RowSparseAdamW>(groups(o), o);
   }
   auto o = torch::optim::SGDOptions(options.lr)
                .momentum(options.momentum)
                .dampening(0.0)
                .weight_decay(wd)
                .nesterov(options.nesterov);
-  return std::make_unique<RowSparseSGD>(std::move(params), o);
+  return std::make_unique<RowSparseSGD>(groups(o), o);
 }
 
 void clear_gradients(const std::vector<torch::Tensor>& params) {

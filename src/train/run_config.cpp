@@ -153,11 +153,30 @@ RunConfig builtin_multimodal() {
   return c;
 }
 
+// BERT fine-tuning as Hugging Face's run_glue does it (AdamW, linear warmup over 10% of the steps,
+// weight decay 0.01 off biases and LayerNorm weights, gradient clipping at 1, 3 epochs), with the
+// cosine decay Kiln's other presets use, at rate 1e-4 (the small BERTs' fine-tuning grid, Turc et
+// al. 2019, spans 3e-5..3e-4; it also trains them from random init). The wordpiece featurizer needs a vocabulary:
+// `featurizer.vocab`, the one `init` brings, or (once the trainer lands) one learnt on the
+// training texts (prep's train_wordpiece_vocabulary).
+RunConfig builtin_bert() {
+  RunConfig c = preset_base();
+  c.featurizer = {{"type", "wordpiece"}, {"max_length", 128}, {"vocab_size", 8000}};
+  c.model.family = "bert";
+  c.model.params = {{"preset", "mini"}};
+  c.trainer.epochs = 3;
+  c.trainer.batch_size = 32;
+  c.trainer.optimizer.lr = 1e-4;
+  c.trainer.optimizer.weight_decay = 0.01;
+  c.trainer.early_stopping_patience = 0;
+  return c;
+}
+
 struct PresetRegistry {
   std::mutex mu;
   std::map<std::string, RunConfig> presets = {
       {"linear", builtin_linear()}, {"mlp", builtin_mlp()},   {"embedbag", builtin_embedbag()}, {"fasttext", builtin_fasttext()},
-      {"logreg", builtin_logreg()}, {"cnn", builtin_cnn()}, {"multimodal", builtin_multimodal()}};
+      {"logreg", builtin_logreg()}, {"cnn", builtin_cnn()}, {"multimodal", builtin_multimodal()}, {"bert", builtin_bert()}};
 };
 
 PresetRegistry& presets() {
@@ -260,7 +279,8 @@ void apply_config(const json& j, RunConfig& c, const std::string& where) {
   }
   if (j.contains("model")) {
     const auto& m = j["model"];
-    check_keys(m, {"family", "params"}, "model", where);
+    check_keys(m, {"family", "params", "init"}, "model", where);
+    read(m, "init", c.init, "model", where);
     if (m.contains("family")) {
       std::string fam;
       read(m, "family", fam, "model", where);
@@ -371,9 +391,11 @@ json to_json(const RunConfig& c) {
     if (!c.data.val_file.empty()) data["val_file"] = c.data.val_file;
     if (!c.data.test_file.empty()) data["test_file"] = c.data.test_file;
   }
+  json model = nn::to_json(c.model);
+  if (!c.init.empty()) model["init"] = c.init;
   return {{"data", data},
           {"featurizer", c.featurizer},
-          {"model", nn::to_json(c.model)},
+          {"model", model},
           {"train",
            {{"epochs", o.epochs},
             {"batch_size", o.batch_size},

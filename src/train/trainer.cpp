@@ -222,6 +222,8 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
   const int64_t total_steps = batches * options.epochs;
   auto params = model.parameters();
   std::vector<double> param_norms;  // per-parameter gradient norms of the current step, `params` order
+  std::vector<bool> no_decay;
+  for (const auto& item : model.named_parameters()) no_decay.push_back(model.weight_decay_exempt(item.key()));
   // The L-BFGS solver optimizes the linear model's two tensors with torch's LBFGS (its history is
   // optimizer state, so checkpoints and resume carry it like any optimizer's).
   const bool lbfgs = options.solver == "lbfgs";
@@ -241,7 +243,7 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
                                                         .tolerance_change(1e-9)
                                                         .history_size(10)
                                                         .line_search_fn("strong_wolfe"))
-            : make_optimizer(params, options.optimizer);
+            : make_optimizer(params, options.optimizer, no_decay);
   auto schedule = make_schedule(options.schedule, options.optimizer.lr, total_steps);
   auto loss_fn = make_loss(options.loss, class_counts(train.y, num_classes));
 
@@ -270,6 +272,7 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
   auto named = model.named_parameters();
   std::vector<int> vanishing(named.size(), 0);
   std::vector<bool> warned(named.size(), false);
+  for (std::size_t p = 0; p < named.size(); ++p) warned[p] = model.zero_gradient_by_design(named[p].key());
 
   // The per-example solver's fused kernel updates the bag table and the output layer in place.
   const bool per_example = options.solver == "per_example";

@@ -80,9 +80,22 @@ TEST_F(WordPieceFeatures, StateFileRoundTrips) {
   EXPECT_THROW((void)kiln::prep::load_preprocessor(spec, {}), kiln::ArtifactError);
 }
 
-TEST_F(WordPieceFeatures, FitWithoutVocabularyNamesTheFix) {
-  EXPECT_NE(message_of({{"type", "wordpiece"}}).find("featurizer.vocab is not set: the wordpiece preprocessor does not "
-                                                     "learn a vocabulary; pass one"),
+TEST_F(WordPieceFeatures, FitWithoutVocabularyLearnsOneOnTheTrainingTexts) {
+  // No featurizer.vocab: an uncased WordPiece vocabulary of vocab_size is learnt on the texts (the
+  // trainer's own tests pin its tokens); the special tokens come first, and the texts' words encode
+  // without [UNK].
+  auto p = make_preprocessor({{"type", "wordpiece"}, {"vocab_size", 40}});
+  std::vector<std::string> corpus;
+  for (int i = 0; i < 20; ++i) corpus.push_back(i % 2 ? "Hello hello world" : "hello worlds, hello");
+  p->fit(texts(corpus));
+  const auto files = p->state_files();
+  ASSERT_EQ(files.count("vocab.txt"), 1u);
+  EXPECT_EQ(files.at("vocab.txt").rfind("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n", 0), 0u) << files.at("vocab.txt");
+  EXPECT_LE(p->input_spec().find(kiln::nn::kInputIds)->vocab_size, 40);
+  const auto ids = p->encode(texts({"hello worlds"})).get(kiln::nn::kInputIds);
+  for (const auto id : row(ids, 0)) EXPECT_NE(id, 1) << "[UNK] in the encoding of a training word";
+  EXPECT_NE(message_of({{"type", "wordpiece"}, {"vocab_size", 2}})
+                .find("featurizer.vocab_size must be >= 5 (the special tokens and one more), got 2"),
             std::string::npos);
 }
 

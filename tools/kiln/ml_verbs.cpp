@@ -18,6 +18,8 @@ const std::vector<MlVerb>& ml_verbs() {
       {"run", "The whole flow: fetch a dataset, prepare, train, evaluate on the test split"},
       {"serve", "Serve an artifact over HTTP with dynamic batching and Prometheus metrics"},
       {"doctor", "Check this machine and build: CPU, BLAS kernels, threads, GEMM speed against peak"},
+      {"pretrain", "Pretrain a BERT from scratch on unlabelled text (masked LM); writes a Hugging Face-layout model"},
+      {"embed", "Embed texts with an artifact or a Hugging Face BERT directory (JSON lines or .npy)"},
   };
   return verbs;
 }

@@ -4,6 +4,7 @@
 
 #include "kiln/core/error.h"
 #include "kiln/core/yaml.h"
+#include "kiln/nn/bert.h"
 #include "kiln/tune/tune_config.h"
 
 namespace kiln::cli {
@@ -41,6 +42,19 @@ void TrainFlags::add_to(CLI::App& cmd) {
   cmd.add_option("--patience", patience, "Early stopping patience in epochs (0 = off)")->check(CLI::Range(0, 100000));
   cmd.add_option("--seed", seed, "Seed for init, shuffling and dropout");
   cmd.add_option("--max-features", max_features, "TF-IDF vocabulary size (0 = all)")->check(CLI::Range(int64_t{0}, int64_t{1} << 31));
+  cmd.add_option("--vocab", vocab, "bert: WordPiece vocabulary (vocab.txt; e.g. `kiln data fetch bert-base-uncased-vocab`)");
+  cmd.add_option("--init", init,
+                 "bert: start from a pretrained Hugging Face-layout directory (config.json, model.safetensors, "
+                 "vocab.txt; e.g. `kiln pretrain --out`); the classification head starts new");
+  std::string presets;
+  for (const auto& n : nn::kBertPresets) presets += (presets.empty() ? "" : " | ") + n;
+  cmd.add_option("--preset", preset, "bert: model size, " + presets + " (default mini)")
+      ->check(CLI::IsMember(nn::kBertPresets));
+  cmd.add_option("--max-length", max_length, "bert: longest input in WordPiece tokens, longer texts truncated (default 128)")
+      ->check(CLI::Range(int64_t{3}, int64_t{1} << 20));
+  cmd.add_option("--vocab-size", vocab_size,
+                 "bert without --vocab/--init: tokens of the WordPiece vocabulary learnt on the training texts (default 8000)")
+      ->check(CLI::Range(int64_t{6}, int64_t{1} << 24));
   cmd.add_option("--device", device, "cpu | cuda");
   cmd.add_option("--calibrate", calibrate, "Fit temperature scaling on the validation split: temperature | none")
       ->check(CLI::IsMember({"temperature", "none"}));
@@ -67,7 +81,8 @@ nlohmann::json TrainFlags::general_patch() const {
 std::optional<pipeline::SelectionOptions> TrainFlags::selection() const {
   static const char* const kSpecific[] = {"--batch-size", "--grad-clip",   "--lr",         "--weight-decay",
                                           "--optimizer",  "--schedule",    "--warmup-ratio", "--loss",
-                                          "--focal-gamma", "--label-smoothing", "--max-features"};
+                                          "--focal-gamma", "--label-smoothing", "--max-features",
+                                          "--vocab", "--init", "--preset", "--max-length", "--vocab-size"};
   std::string one_model;
   if (!config_path.empty()) one_model = "--config";
   else if (!model.empty()) one_model = "--model";
@@ -136,7 +151,39 @@ train::RunConfig TrainFlags::resolve() const {
     }
     patch["featurizer"] = {{"max_features", max_features}};
   }
+  // The bert flags fill the wordpiece featurizer and the bert family's params.
+  const bool bert = c.model.family == "bert";
+  for (const char* flag : {"--vocab", "--init", "--preset", "--max-length", "--vocab-size"}) {
+    if (given(flag) && !bert) {
+      throw ConfigError(std::string(flag) + " applies to --model bert, but this run trains '" + c.model.family +
+                        "'; drop " + flag + " or use --model bert");
+    }
+  }
+  if (given("--init") && given("--preset")) {
+    throw ConfigError("--preset " + preset + " conflicts with --init " + init +
+                      ": the pretrained directory's config.json fixes the model's size; drop --preset");
+  }
+  if (given("--init") && given("--vocab")) {
+    throw ConfigError("--vocab " + vocab + " conflicts with --init " + init +
+                      ": the pretrained directory brings its own vocab.txt, which its embeddings were trained on; "
+                      "drop --vocab");
+  }
+  if (given("--vocab-size") && (given("--vocab") || given("--init"))) {
+    throw ConfigError("--vocab-size sizes the vocabulary learnt on the training texts, but --vocab or --init brings one; "
+                      "drop --vocab-size");
+  }
+  if (bert && (given("--vocab") || given("--max-length") || given("--vocab-size"))) {
+    if (c.featurizer.value("type", std::string()) != "wordpiece") {
+      throw ConfigError("--vocab, --max-length and --vocab-size set the wordpiece featurizer, but this run's featurizer is '" +
+                        c.featurizer.value("type", std::string()) + "'");
+    }
+    if (given("--vocab")) patch["featurizer"]["vocab"] = vocab;
+    if (given("--max-length")) patch["featurizer"]["max_length"] = max_length;
+    if (given("--vocab-size")) patch["featurizer"]["vocab_size"] = vocab_size;
+  }
+  if (given("--preset")) patch["model"]["params"]["preset"] = preset;
   train::apply_config(patch, c, where);
+  if (given("--init")) c.init = init;
   train::validate(c.trainer);
   return c;
 }

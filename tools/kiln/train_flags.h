@@ -38,6 +38,9 @@ class TrainFlags {
   int patience = 0;
   uint64_t seed = 0;
   int64_t max_features = 0;
+  int64_t max_length = 0;
+  int64_t vocab_size = 0;
+  std::string vocab, init, preset;
   std::string optimizer, schedule, loss, class_weight, device, calibrate, max_time;
   double budget = 0;
   /// The given flags, as a config patch (general ones and model-specific ones apart).

@@ -39,6 +39,8 @@ void add_predict(CLI::App& app);
 void add_run(CLI::App& app);
 void add_serve(CLI::App& app);
 void add_doctor(CLI::App& app);
+void add_pretrain(CLI::App& app);
+void add_embed(CLI::App& app);
 
 /// Writes the training-run report of `run_dir` to `out` (default RUN_DIR/report.html; "-" is
 /// stdout) and returns the path. Throws what report::load_run and the writer throw.

@@ -115,6 +115,15 @@ class BertModel : public Model {
   /// classifier(dropout(pooled)).
   [[nodiscard]] torch::Tensor classify(const torch::Tensor& pooled) override;
   [[nodiscard]] int64_t embedding_dim() const override { return options_.config.hidden_size; }
+  /// Biases and LayerNorm weights (names ending in "bias" or holding "LayerNorm."), as Hugging
+  /// Face's Trainer leaves them out of weight decay.
+  [[nodiscard]] bool weight_decay_exempt(const std::string& name) const override;
+  /// attention.self.key.bias: q . (k + b) shifts every key's score by q . b, which softmax ignores.
+  [[nodiscard]] bool zero_gradient_by_design(const std::string& name) const override {
+    return name.size() >= 23 && name.compare(name.size() - 23, 23, "attention.self.key.bias") == 0;
+  }
+  /// Changes how embed() pools (kiln embed --pooling on a model trained with the other one).
+  void set_pooling(BertPooling pooling) { options_.pooling = pooling; }
 
   /// The encoder on int64 [batch, sequence] tensors; `token_type_ids` may be undefined (zeros).
   /// Op by op; with set_fused_inference(true), under InferenceMode in eval() mode, through LibTorch's
@@ -213,6 +222,25 @@ struct LoadedBert {
 /// model.safetensors with "bert."-prefixed names plus classifier.*, atomically (a failure leaves
 /// `dir` as it was). load_hf_checkpoint reads it back.
 void save_hf_checkpoint(BertModel& model, const std::filesystem::path& dir);
+
+/// Writes `model` and its MLM head as a BertForMaskedLM checkpoint directory, atomically:
+/// config.json (architectures ["BertForMaskedLM"], Kiln's own fields under "kiln"),
+/// model.safetensors ("bert."-prefixed encoder names without the pooler, as BertForMaskedLM has
+/// none, plus cls.predictions.{transform.dense,transform.LayerNorm}.{weight,bias} and
+/// cls.predictions.bias; the decoder weight is tied to the word embeddings and not stored) and
+/// vocab.txt (`vocab_text`). load_hf_checkpoint and transformers' BertForMaskedLM read it.
+void save_hf_mlm_checkpoint(BertModel& model, BertMlmHead& head, const std::string& vocab_text,
+                            const std::filesystem::path& dir);
+
+/// Copies a checkpoint's cls.predictions.* tensors (model.safetensors in `dir`) into `head`.
+/// Throws ArtifactError naming the file and the tensor when one is missing or has another shape.
+void load_hf_mlm_head(const std::filesystem::path& dir, BertMlmHead& head);
+
+/// The "bert" family's `kiln train --init DIR`: reads DIR/config.json (the model's size and
+/// settings), DIR/vocab.txt (the featurizer's vocabulary; DIR/tokenizer_config.json's
+/// do_lower_case when present) and DIR/model.safetensors (every weight but the classifier, which
+/// starts new). Throws IoError/ArtifactError/ConfigError naming the missing or bad file and the fix.
+[[nodiscard]] PretrainedStart bert_pretrained_start(const std::string& dir, const nlohmann::json& params);
 
 /// Registers nothing: the "bert" family is built in (model_families() lists it).
 [[nodiscard]] nlohmann::json bert_default_params();

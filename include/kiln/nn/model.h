@@ -58,6 +58,14 @@ class Model : public torch::nn::Module {
   /// The model's weights when it is a softmax regression over sparse features (family linear);
   /// std::nullopt otherwise (the default).
   [[nodiscard]] virtual std::optional<LinearParts> linear_parts() { return std::nullopt; }
+  /// Whether the optimizer's weight decay skips parameter `name` (a named_parameters() key). The
+  /// default decays every parameter; BERT exempts biases and LayerNorm weights, as Hugging Face's
+  /// Trainer does.
+  [[nodiscard]] virtual bool weight_decay_exempt(const std::string& name) const { return false; }
+  /// Whether parameter `name`'s gradient is zero by construction (the trainer then does not warn
+  /// that it vanishes). Default false; BERT's attention key biases (softmax ignores a shift shared
+  /// by all keys).
+  [[nodiscard]] virtual bool zero_gradient_by_design(const std::string& name) const { return false; }
 
   /// Makes every EmbeddingBag table in the model produce sparse row gradients (true) or dense ones
   /// (false, the default). With sparse gradients a backward pass costs O(rows the batch touches),
@@ -80,6 +88,19 @@ class Model : public torch::nn::Module {
 using ModelFactory =
     std::function<std::shared_ptr<Model>(const nlohmann::json& params, const InputSpec& inputs, int64_t num_classes)>;
 
+/// What starting a family's model from a pretrained directory means (`kiln train --init DIR`).
+struct PretrainedStart {
+  /// The family params to build the model with: the caller's, with what the directory fixes
+  /// (sizes, activation, ...) filled in.
+  nlohmann::json params;
+  /// Options the featurizer must take to read the directory's inputs (e.g. its vocabulary), merged
+  /// over the run's featurizer spec; must name the featurizer "type".
+  nlohmann::json featurizer;
+  /// Copies the directory's weights into a model built from `params` (new heads stay as
+  /// initialised); returns notes for the user (tensors missing, unused, re-initialised).
+  std::function<std::vector<std::string>(Model& model)> load_weights;
+};
+
 struct ModelFamily {
   std::string name;
   std::string description;
@@ -91,6 +112,9 @@ struct ModelFamily {
   ModelFactory factory;
   /// Optional: throws ConfigError for bad params without building a model (resolve_spec runs it).
   std::function<void(const nlohmann::json& params)> validate;
+  /// Optional: reads a pretrained directory for `kiln train --init DIR` (`params`: the run's family
+  /// params). Throws IoError/ConfigError/ArtifactError naming the file and the fix.
+  std::function<PretrainedStart(const std::string& dir, const nlohmann::json& params)> pretrained;
 };
 
 /// Adds a family (replacing one of the same name; built-ins included). Thread-safe. Throws
@@ -107,6 +131,10 @@ void register_model_family(ModelFamily family);
 /// The spec with every default filled in (what gets persisted). Throws ConfigError like make_model
 /// for an unknown family, unknown parameter keys, or (when the family has `validate`) bad values.
 [[nodiscard]] ModelSpec resolve_spec(const ModelSpec& spec);
+
+/// The family's PretrainedStart for directory `dir`; throws ConfigError when the family cannot
+/// start from a pretrained directory (naming the families that can).
+[[nodiscard]] PretrainedStart pretrained_start(const ModelSpec& spec, const std::string& dir);
 
 /// The number of ids of the input tensor `name` (its vocab_size); throws ConfigError naming the
 /// family when the tensor is missing or has none.

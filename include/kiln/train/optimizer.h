@@ -46,8 +46,12 @@ void validate(const OptimizerOptions& options);
 /// and sparse SGD updates run as one fused in-place pass per tensor (or per touched row), equal to
 /// torch's ops up to floating-point reordering; elsewhere torch's ops run. State saves and loads
 /// as torch's does. Throws ConfigError.
+/// `no_decay` (empty, or one flag per parameter): parameters flagged true form a second parameter
+/// group with weight decay 0 (Hugging Face's Trainer exempts biases and LayerNorm weights so).
+/// Without flags set, one group, as before.
 [[nodiscard]] std::unique_ptr<torch::optim::Optimizer> make_optimizer(std::vector<torch::Tensor> params,
-                                                                      const OptimizerOptions& options);
+                                                                      const OptimizerOptions& options,
+                                                                      const std::vector<bool>& no_decay = {});
 
 /// Zeroes dense gradients in place (as torch's zero_grad) and drops sparse ones (the next backward
 /// makes new ones; accumulating onto an emptied sparse tensor would only grow it).

@@ -42,6 +42,10 @@ struct RunConfig {
   /// The preprocessor spec ({"type": "tfidf" | "hashed_ngrams" | any registered type, ...options}).
   nlohmann::json featurizer;
   nn::ModelSpec model;
+  /// A pretrained directory the model starts from (YAML `model.init`, `kiln train --init DIR`): the
+  /// family reads its size, weights and vocabulary (nn::pretrained_start). Empty: random init.
+  /// Default empty.
+  std::string init;
   TrainerOptions trainer;
 };
 
@@ -53,7 +57,9 @@ struct RunConfig {
 /// same name, built-ins included. Built-ins: "linear" (the recommended default), "mlp" (the classic
 /// TF-IDF 5000 + MLP recipe with AdamW and warmup + cosine), "embedbag" and "fasttext" (fastText's
 /// recipe: hashed words, bigrams and character 3-6-grams, per-example SGD), "logreg" (the linear
-/// preset solved exactly by L-BFGS on scikit-learn's LogisticRegression objective). Thread-safe. Throws
+/// preset solved exactly by L-BFGS on scikit-learn's LogisticRegression objective), "bert" (the mini
+/// BERT preset from random init on WordPiece ids of at most 128 tokens, 3 epochs of AdamW with
+/// warmup + cosine). Thread-safe. Throws
 /// ConfigError for an empty name.
 void register_preset(const std::string& name, RunConfig config);
 /// Names of the registered presets, sorted.
