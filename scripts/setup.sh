@@ -26,9 +26,9 @@ PACKAGES=(
 # Reference tools used by tests (goldens) and benchmarks. scripts/test.sh makes a missing one a test
 # failure (KILN_REQUIRE_TOOLS=1): python3 + sklearn/scipy (tfidf, safetensors, data generators),
 # prometheus (promtool, the Prometheus tests), postgresql (study storage), strace (doctor), curl
-# (serving tests); fasttext, hyperfine, wrk, gunicorn/flask, optuna, pandas for bench/.
+# (serving tests), python3-onnx (kiln export checker); fasttext, hyperfine, wrk, gunicorn/flask, optuna, pandas for bench/.
 TEST_PACKAGES=(python3 python3-sklearn python3-torch strace python3-pandas python3-numpy python3-scipy hyperfine prometheus curl postgresql python3-optuna
-  python3-flask gunicorn wrk fasttext)
+  python3-flask gunicorn wrk fasttext python3-onnx)
 
 missing_packages() {
   local p

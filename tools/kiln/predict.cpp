@@ -20,6 +20,7 @@ struct PredictFlags {
   std::string format = "lines";
   std::string text_col = "text";
   std::string device = "cpu";
+  std::string variant;
   int top_k = 1;
   int64_t batch = 1024;
 };
@@ -60,13 +61,17 @@ void add_predict(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--text-col", flags->text_col, "Text column for csv/tsv/jsonl/json input")->capture_default_str();
   cmd->add_option("--device", flags->device, "Where the model runs: cpu | cuda[:N]")->capture_default_str();
+  cmd->add_option("--variant", flags->variant,
+                  "Weights to run: fp32 or a variant kiln optimize made (default: the artifact's default variant)");
   cmd->add_option("--top-k", flags->top_k, "Also list the K most probable labels")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
   cmd->callback([flags]() {
     artifact::PredictorOptions po;
     po.device = flags->device;
+    po.variant = flags->variant;
     artifact::Predictor predictor(artifact_arg(flags->artifact), po);
+    if (predictor.variant() != "fp32") std::cerr << "kiln: running variant " << predictor.variant() << "\n";
     auto texts = read_inputs(*flags);
     std::string out;
     // Predict in slices so output starts early and memory stays bounded on large inputs.

@@ -38,5 +38,7 @@ void add_predict(CLI::App& app);
 void add_run(CLI::App& app);
 void add_serve(CLI::App& app);
 void add_doctor(CLI::App& app);
+void add_optimize(CLI::App& app);
+void add_export(CLI::App& app);
 
 }  // namespace kiln::cli
