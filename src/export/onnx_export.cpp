@@ -190,8 +190,9 @@ std::string export_bert(GraphBuilder& g, nn::Model& model, const nlohmann::json&
     pooled = g.node("Tanh", {dense(g, w, first, "pooler.dense")}, "pooled");
   } else {
     auto m = g.node("Unsqueeze", {maskf, g.ints("mask.last", {-1})}, "mask.weights");
-    auto sum = g.node("ReduceSum", {g.node("Mul", {x, m}, "masked"), "one_axis"}, "masked.sum", {Attribute::integer("keepdims", 0)});
-    auto count = g.node("ReduceSum", {m, "one_axis"}, "mask.count", {Attribute::integer("keepdims", 0)});
+    const auto seq_axis = g.ints("sequence.axis", {1});
+    auto sum = g.node("ReduceSum", {g.node("Mul", {x, m}, "masked"), seq_axis}, "masked.sum", {Attribute::integer("keepdims", 0)});
+    auto count = g.node("ReduceSum", {m, seq_axis}, "mask.count", {Attribute::integer("keepdims", 0)});
     count = g.node("Max", {count, g.scalar("count.min", 1.0f)}, "mask.count.clamped");
     pooled = g.node("Div", {sum, count}, "pooled");
   }
@@ -230,7 +231,6 @@ std::string export_onnx(const artifact::Artifact& artifact, const OnnxExportOpti
     throw ConfigError("onnx export: family '" + family + "' has no ONNX exporter in this Kiln (known: " + known + ")");
   }
   GraphBuilder g;
-  if (family == "bert") g.constant("one_axis", torch::tensor(std::vector<int64_t>{1}));
   const auto logits = it->second(g, *artifact.model, artifact.manifest.model.params);
   g.output(logits, kFloat, {{0, "batch"}, {static_cast<int64_t>(artifact.manifest.labels.size()), ""}});
   nlohmann::json labels = artifact.manifest.labels;

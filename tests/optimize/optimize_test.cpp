@@ -402,3 +402,26 @@ TEST(Optimize, LinearFamilyHasNothingToQuantize) {
              "no layer of this linear model can be quantized (int8 covers the Linear layers of mlp and bert)");
   fs::remove_all(root);
 }
+
+TEST(Optimize, GateFailsAndNamesTheLayerThatCostsTheMost) {
+  const auto root = fresh_dir("gate");
+  const auto dir = save_mlp(root);
+  auto art = artifact::load_artifact(dir.string());
+  optimize::OptimizeOptions o;
+  auto v = optimize::quantize(art, nullptr, o);
+  // Break the output layer (its class rows reversed): its int8 result swaps two classes.
+  for (auto& [name, t] : v.tensors) {
+    if (name == "output.weight_int8") t = t.flip({0}).contiguous();
+  }
+  artifact::PredictorOptions fp;
+  fp.variant = "fp32";
+  artifact::Predictor fp32(dir.string(), fp);
+  const auto gate = optimize::check_accuracy(fp32, v, artifact::load_heldout(dir.string()), "heldout", o);
+  EXPECT_FALSE(gate.passed);
+  EXPECT_GT(gate.drop_points, 1.0);
+  ASSERT_EQ(gate.worst_layers.size(), 2u);
+  EXPECT_EQ(gate.worst_layers[0].first, "output");
+  EXPECT_GT(gate.worst_layers[0].second, gate.worst_layers[1].second);
+  EXPECT_TRUE(fp32.model()->kernels().empty());
+  fs::remove_all(root);
+}
