@@ -100,7 +100,7 @@ void add_optimize(CLI::App& app) {
   cmd->add_option("--val", f->val, "Labelled file for the accuracy gate (default: the artifact's held-out sample)");
   cmd->add_option("--max-drop", f->max_drop, "Largest macro-F1 drop allowed, in points")->capture_default_str();
   cmd->add_flag("--force", f->force, "Write the artifact even when the accuracy gate fails or cannot run");
-  cmd->add_flag("--bf16", f->bf16, "bf16 weights and activations (CUDA, or CPUs with AVX-512 BF16)");
+  cmd->add_flag("--bf16", f->bf16, "bf16 weights and activations: not available in this Kiln yet (refused with a message)");
   cmd->add_option("--json", f->json_out, "Also write the report (layers, accuracy, before/after table) as JSON here");
   cmd->add_option("--bench-seconds", f->bench_seconds, "Seconds per timing measurement")->capture_default_str();
   cmd->add_flag("--no-bench", f->no_bench, "Skip the before/after timing table");
