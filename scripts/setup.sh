@@ -27,10 +27,10 @@ PACKAGES=(
 # Reference tools used by tests (goldens) and benchmarks. scripts/test.sh makes a missing one a test
 # failure (KILN_REQUIRE_TOOLS=1): python3 + sklearn/scipy (tfidf, safetensors, data generators),
 # prometheus (promtool, the Prometheus tests), postgresql (study storage), strace (doctor), curl
-# (serving tests), chromium (report pages in a browser); fasttext, hyperfine, wrk, gunicorn/flask, optuna,
-# pandas, plotly for bench/.
+# (serving tests), chromium (report pages in a browser), python3-onnx (kiln export checker); fasttext,
+# hyperfine, wrk, gunicorn/flask, optuna, pandas, plotly for bench/.
 TEST_PACKAGES=(python3 python3-sklearn python3-torch python3-torchvision strace python3-pandas python3-numpy python3-scipy hyperfine prometheus curl postgresql python3-optuna
-  python3-flask gunicorn wrk fasttext chromium python3-plotly)
+  python3-flask gunicorn wrk fasttext chromium python3-plotly python3-onnx)
 
 missing_packages() {
   local p

@@ -51,7 +51,7 @@ json to_json(const Manifest& m) {
   if (!m.heldout.file.empty()) {
     heldout = {{"file", m.heldout.file}, {"examples", m.heldout.examples}, {"source", m.heldout.source}};
   }
-  return {{"format_version", m.format_version},
+  json out = {{"format_version", m.format_version},
           {"kiln_version", m.kiln_version},
           {"created_at", m.created_at},
           {"task", m.task},
@@ -66,6 +66,8 @@ json to_json(const Manifest& m) {
           {"heldout", heldout},
           {"calibration", m.calibration},
           {"lineage", m.lineage}};
+  if (!m.default_variant.empty()) out["default_variant"] = m.default_variant;
+  return out;
 }
 
 Manifest manifest_from_json(const json& j, const std::string& where) {
@@ -122,6 +124,11 @@ Manifest manifest_from_json(const json& j, const std::string& where) {
       if (j.contains("variants") && !j["variants"].is_null()) {
         for (const auto& [name, v] : j.at("variants").items()) m.variants[name] = variant_from_json(v);
       }
+      m.default_variant = j.value("default_variant", std::string());
+      if (!m.default_variant.empty() && m.default_variant != "fp32" && !m.variants.count(m.default_variant)) {
+        fail("\"default_variant\" is '" + m.default_variant + "' but \"variants\" has no such entry");
+      }
+      if (m.default_variant == "fp32") m.default_variant.clear();
       if (j.contains("heldout") && !j["heldout"].is_null()) {
         const json& h = j["heldout"];
         m.heldout.file = h.at("file").get<std::string>();

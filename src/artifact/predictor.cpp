@@ -3,6 +3,10 @@
 #include <algorithm>
 
 #include "kiln/core/error.h"
+#include "kiln/core/safetensors.h"
+
+#include <cstring>
+#include <filesystem>
 
 namespace kiln::artifact {
 namespace {
@@ -17,7 +21,78 @@ data::Examples wrap_texts(const std::vector<std::string>& texts) {
   return e;
 }
 
+torch::ScalarType scalar_type_of(core::DType d, const std::string& where) {
+  switch (d) {
+    case core::DType::kF32: return torch::kFloat32;
+    case core::DType::kI8: return torch::kInt8;
+    case core::DType::kU8: return torch::kUInt8;
+    case core::DType::kI32: return torch::kInt32;
+    case core::DType::kI64: return torch::kInt64;
+    default: throw ArtifactError(where + ": dtype " + std::string(core::dtype_name(d)) + " is not used by any variant op");
+  }
+}
+
 }  // namespace
+
+void apply_variant(Artifact& artifact, const std::string& name, const Variant& variant) {
+  const std::string where = artifact.dir.empty() ? std::string("the artifact") : "artifact " + artifact.dir;
+  for (const auto& op : variant.ops) {
+    if (!nn::find_variant_op(op)) {
+      throw ArtifactError("variant '" + name + "' of " + where + " needs the op '" + op +
+                          "', which this Kiln does not know; upgrade kiln or use the fp32 weights (--variant fp32)");
+    }
+  }
+  if (variant.ops.empty()) {
+    throw ArtifactError("variant '" + name + "' of " + where + " needs the op '(none listed)', which this Kiln does not "
+                        "know; upgrade kiln or use the fp32 weights (--variant fp32)");
+  }
+  const auto modules = variant.details.value("modules", nlohmann::json::object());
+  if (!modules.is_object() || modules.empty()) {
+    throw ArtifactError("variant '" + name + "' of " + where + ": kiln.json lists no \"modules\" in its details; "
+                        "the variant is corrupt: run kiln optimize again");
+  }
+  const std::filesystem::path file = std::filesystem::path(artifact.dir) / variant.file;
+  if (variant.file.empty() || variant.file.find("..") != std::string::npos || !std::filesystem::exists(file)) {
+    throw ArtifactError(file.string() + ": missing; kiln.json lists variant '" + name +
+                        "' here: run kiln optimize again or use --variant fp32");
+  }
+  const auto st = core::SafetensorsFile::load(file);
+  nn::VariantTensors tensors;
+  for (const auto& t : st.names()) {
+    const core::TensorView& v = st.get(t);
+    auto copy = torch::empty(v.shape, torch::TensorOptions().dtype(scalar_type_of(v.dtype, file.string() + ": tensor '" + t + "'")));
+    std::memcpy(copy.data_ptr(), v.data, v.nbytes);
+    tensors[t] = copy;
+  }
+  apply_variant(*artifact.model, name, variant, tensors, file.string());
+}
+
+void apply_variant(nn::Model& model, const std::string& name, const Variant& variant,
+                   const nn::VariantTensors& tensors, const std::string& source) {
+  const auto modules = variant.details.value("modules", nlohmann::json::object());
+  std::map<std::string, torch::nn::Module*> by_name;
+  for (const auto& item : model.named_modules("", false)) by_name[item.key()] = item.value().get();
+  for (const auto& [module, op_json] : modules.items()) {
+    const std::string op = op_json.is_string() ? op_json.get<std::string>() : op_json.dump();
+    const auto factory = nn::find_variant_op(op);
+    if (!factory) {
+      throw ArtifactError(source + ": variant '" + name + "' needs the op '" + op +
+                          "', which this Kiln does not know; upgrade kiln or use the fp32 weights (--variant fp32)");
+    }
+    const auto m = by_name.find(module);
+    if (m == by_name.end()) {
+      throw ArtifactError(source + ": variant '" + name + "' replaces module '" + module +
+                          "', which the model does not have; the variant belongs to another model: run kiln optimize again");
+    }
+    try {
+      model.set_kernel(module, factory(module, *m->second, tensors));
+    } catch (const ConfigError& e) {
+      throw ArtifactError(source + ": " + e.what());
+    } catch (const ArtifactError& e) {
+      throw ArtifactError(source + ": " + e.what());
+    }
+  }
+}
 
 void validate(const PredictorOptions& o) {
   if (o.batch_size < 1) throw ConfigError("predictor.batch_size must be >= 1, got " + std::to_string(o.batch_size));
@@ -33,19 +108,22 @@ Predictor::Predictor(Artifact artifact, PredictorOptions options)
     : artifact_(std::move(artifact)), options_(std::move(options)) {
   validate(options_);
   const std::string where = artifact_.dir.empty() ? std::string("the artifact") : "artifact " + artifact_.dir;
-  if (!options_.variant.empty()) {
-    const auto it = artifact_.manifest.variants.find(options_.variant);
+  std::string chosen = options_.variant.empty() ? artifact_.manifest.default_variant : options_.variant;
+  if (chosen == "fp32") chosen.clear();
+  if (!chosen.empty()) {
+    const auto it = artifact_.manifest.variants.find(chosen);
     if (it == artifact_.manifest.variants.end()) {
       std::string have;
       for (const auto& [name, v] : artifact_.manifest.variants) have += (have.empty() ? "" : ", ") + name;
-      throw ConfigError("variant '" + options_.variant + "' is not in " + where + " (it has: " +
-                        (have.empty() ? "none" : have) + "); make it with kiln optimize or drop --variant");
+      throw ConfigError("variant '" + chosen + "' is not in " + where + " (it has: " +
+                        (have.empty() ? std::string("none") : have) + "); make it with kiln optimize or drop --variant");
     }
-    // No optimized kernels are known to this Kiln yet: every variant is refused by its first op.
-    const std::string op = it->second.ops.empty() ? std::string("(none listed)") : it->second.ops.front();
-    throw ArtifactError("variant '" + options_.variant + "' of " + where + " needs the op '" + op +
-                        "', which this Kiln does not know; upgrade kiln or use the fp32 weights (no --variant)");
+    if (options_.device != "cpu") {
+      throw ConfigError("variant '" + chosen + "' of " + where + " runs on the CPU only; use --device cpu or --variant fp32");
+    }
+    apply_variant(artifact_, chosen, it->second);
   }
+  variant_ = chosen.empty() ? std::string("fp32") : chosen;
   device_ = torch::Device(options_.device);
   if (device_.is_cuda() && !torch::cuda::is_available()) {
     throw ConfigError("device is '" + options_.device +

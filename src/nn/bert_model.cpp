@@ -111,6 +111,14 @@ BertModel::BertModel(const BertOptions& options) : Model(options.num_classes), o
   pooler_ = make_linear(*pooler, "dense", H, H, std);
   classifier_ = make_linear(*this, "classifier", H, options_.num_classes, std);
   fused_.resize(layers_.size());
+  // Every Linear runs through run_linear: an int8 variant (kiln optimize) may replace it.
+  for (const auto& l : layers_) {
+    for (const auto* linear : {&l->query, &l->key, &l->value, &l->attention_dense, &l->intermediate, &l->output_dense}) {
+      mark_replaceable(*linear);
+    }
+  }
+  mark_replaceable(pooler_);
+  mark_replaceable(classifier_);
 }
 
 torch::Tensor BertModel::word_embeddings_weight() const { return word_embeddings_->weight; }
@@ -164,16 +172,16 @@ torch::Tensor BertModel::layer_forward(Layer& l, const torch::Tensor& x, const t
     return s == 1.0 ? branch + input : branch + s * input;
   };
   auto attention = [&](const torch::Tensor& in) {
-    auto split = [&](torch::nn::Linear& proj) { return proj->forward(in).view({B, L, heads, d}).transpose(1, 2); };
+    auto split = [&](torch::nn::Linear& proj) { return run_linear(proj, in).view({B, L, heads, d}).transpose(1, 2); };
     auto scores = torch::matmul(split(l.query), split(l.key).transpose(-1, -2)) / std::sqrt(static_cast<double>(d));
     auto probs = torch::softmax(scores + additive_mask, -1);
     probs = nn::dropout(probs, c.attention_probs_dropout_prob, training);
     auto context = torch::matmul(probs, split(l.value)).transpose(1, 2).reshape({B, L, H});
-    return nn::dropout(l.attention_dense->forward(context), c.hidden_dropout_prob, training);
+    return nn::dropout(run_linear(l.attention_dense, context), c.hidden_dropout_prob, training);
   };
   auto feed_forward = [&](const torch::Tensor& in) {
-    auto h = bert_activate(l.intermediate->forward(in), c.hidden_act);
-    return nn::dropout(l.output_dense->forward(h), c.hidden_dropout_prob, training);
+    auto h = bert_activate(run_linear(l.intermediate, in), c.hidden_act);
+    return nn::dropout(run_linear(l.output_dense, h), c.hidden_dropout_prob, training);
   };
   if (options_.pre_ln) {
     auto a = residual(x, attention(l.attention_norm->forward(x)));
@@ -221,7 +229,7 @@ BertOutputs BertModel::encode(const torch::Tensor& input_ids, const torch::Tenso
   const int64_t B = input_ids.size(0), L = input_ids.size(1);
   // The fused kernel's masked softmax gives a row whose keys are all masked zeros where the
   // additive mask gives uniform weights: such batches take the op-by-op path.
-  bool fuse = can_fuse() && !layers_.empty();
+  bool fuse = can_fuse() && !layers_.empty() && !has_kernels();  // kernels replace Linears one by one
   torch::Tensor padding;  // bool [B, L], true = not attended (the fused kernel's key padding mask)
   if (fuse) {
     padding = attention_mask.eq(0);
@@ -251,7 +259,7 @@ BertOutputs BertModel::encode(const torch::Tensor& input_ids, const torch::Tenso
   }
   if (final_norm_) x = final_norm_->forward(x);
   BertOutputs out;
-  out.pooler_output = torch::tanh(pooler_->forward(x.select(1, 0)));
+  out.pooler_output = torch::tanh(run_linear(pooler_, x.select(1, 0)));
   out.last_hidden_state = x;
   return out;
 }
@@ -284,7 +292,7 @@ bool BertModel::weight_decay_exempt(const std::string& name) const {
 }
 
 torch::Tensor BertModel::classify(const torch::Tensor& pooled) {
-  return classifier_->forward(nn::dropout(pooled, options_.classifier_dropout, is_training()));
+  return run_linear(classifier_, nn::dropout(pooled, options_.classifier_dropout, is_training()));
 }
 
 BertMlmHead::BertMlmHead(const BertConfig& config, torch::Tensor word_embeddings)

@@ -38,6 +38,7 @@ MlpModel::MlpModel(int64_t input_dim, int64_t num_classes, const MlpParams& para
     init_weight(layer->weight, params_.init, widths[k - 1], widths[k]);
     init_zeros(layer->bias);
     hidden_.push_back(layer);
+    mark_replaceable(layer);
   }
   if (params_.layer_norm) {
     for (size_t k = 0; k < widths.size(); ++k) {
@@ -51,6 +52,7 @@ MlpModel::MlpModel(int64_t input_dim, int64_t num_classes, const MlpParams& para
   output_ = register_module("output", torch::nn::Linear(widths.back(), num_classes));
   init_weight(output_->weight, params_.init, widths.back(), num_classes);
   init_zeros(output_->bias);
+  mark_replaceable(output_);
 }
 
 torch::Tensor MlpModel::finish_layer(torch::Tensor pre, size_t k) {
@@ -64,7 +66,7 @@ torch::Tensor MlpModel::embed(const Batch& batch) {
   auto h = finish_layer(embed_sparse(embedding_, bag_of(batch), Pooling::kSum) + embedding_bias_, 0);
   const auto& widths = params_.hidden;
   for (size_t k = 1; k < widths.size(); ++k) {
-    auto f = finish_layer(hidden_[k - 1]->forward(h), k);
+    auto f = finish_layer(run_linear(hidden_[k - 1], h), k);
     h = (params_.residual && widths[k] == widths[k - 1]) ? h + f : f;
   }
   return h;

@@ -48,7 +48,7 @@ class MlpModel : public Model {
   MlpModel(int64_t input_dim, int64_t num_classes, const MlpParams& params);
   /// The last hidden layer (after its activation and dropout), [batch, hidden.back()].
   [[nodiscard]] torch::Tensor embed(const Batch& batch) override;
-  [[nodiscard]] torch::Tensor classify(const torch::Tensor& pooled) override { return output_->forward(pooled); }
+  [[nodiscard]] torch::Tensor classify(const torch::Tensor& pooled) override { return run_linear(output_, pooled); }
   [[nodiscard]] int64_t embedding_dim() const override { return params_.hidden.back(); }
 
  private:

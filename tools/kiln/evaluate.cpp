@@ -16,7 +16,7 @@ namespace kiln::cli {
 
 void add_evaluate(CLI::App& app) {
   struct Flags {
-    std::string artifact, data, json_out, format = "auto", text_col = "text", label_col = "label", image_col;
+    std::string artifact, data, json_out, format = "auto", text_col = "text", label_col = "label", image_col, variant;
   };
   auto f = std::make_shared<Flags>();
   auto* cmd = app.add_subcommand("evaluate", ml_verb_description("evaluate"));
@@ -27,8 +27,13 @@ void add_evaluate(CLI::App& app) {
   cmd->add_option("--text-col", f->text_col, "Text column")->capture_default_str();
   cmd->add_option("--image-col", f->image_col, "Image-path column (default: the one the model was trained with)");
   cmd->add_option("--label-col", f->label_col, "Label column")->capture_default_str();
+  cmd->add_option("--variant", f->variant,
+                  "Weights to run: fp32 or a variant kiln optimize made (default: the artifact's default variant)");
   cmd->callback([f, cmd]() {
-    artifact::Predictor predictor(artifact_arg(f->artifact));
+    artifact::PredictorOptions po;
+    po.variant = f->variant;
+    artifact::Predictor predictor(artifact_arg(f->artifact), po);
+    if (predictor.variant() != "fp32") std::cerr << "kiln: running variant " << predictor.variant() << "\n";
     const ArtifactColumns trained = artifact_columns(predictor.manifest().training);
     data::LoadOptions lo;
     lo.reader.format = data::parse_format(f->format);

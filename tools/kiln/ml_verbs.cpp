@@ -17,6 +17,8 @@ const std::vector<MlVerb>& ml_verbs() {
       {"predict", "Predict labels for texts with a trained artifact (one JSON line each)"},
       {"run", "The whole flow: fetch a dataset, prepare, train, evaluate on the test split"},
       {"serve", "Serve an artifact over HTTP with dynamic batching and Prometheus metrics"},
+      {"optimize", "int8 variant of an artifact (dynamic or calibrated static), gated on held-out macro-F1"},
+      {"export", "Export an artifact's model as ONNX (opset 14+) for ONNX Runtime, TensorRT or Triton"},
       {"doctor", "Check this machine and build: CPU, BLAS kernels, threads, GEMM speed against peak"},
       {"pretrain", "Pretrain a BERT from scratch on unlabelled text (masked LM); writes a Hugging Face-layout model"},
       {"embed", "Embed texts with an artifact or a Hugging Face BERT directory (JSON lines or .npy)"},

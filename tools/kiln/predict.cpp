@@ -22,6 +22,7 @@ struct PredictFlags {
   std::string text_col = "text";
   std::string image_col;
   std::string device = "cpu";
+  std::string variant;
   int top_k = 1;
   int64_t batch = 1024;
 };
@@ -82,13 +83,17 @@ void add_predict(CLI::App& app) {
                   "Image-path column for csv/tsv/jsonl/json input (paths relative to the file's folder); default: the "
                   "one an image model was trained with. With --format lines, each line is an image path");
   cmd->add_option("--device", flags->device, "Where the model runs: cpu | cuda[:N]")->capture_default_str();
+  cmd->add_option("--variant", flags->variant,
+                  "Weights to run: fp32 or a variant kiln optimize made (default: the artifact's default variant)");
   cmd->add_option("--top-k", flags->top_k, "Also list the K most probable labels")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
   cmd->callback([flags, cmd]() {
     artifact::PredictorOptions po;
     po.device = flags->device;
+    po.variant = flags->variant;
     artifact::Predictor predictor(artifact_arg(flags->artifact), po);
+    if (predictor.variant() != "fp32") std::cerr << "kiln: running variant " << predictor.variant() << "\n";
     const ArtifactColumns trained = artifact_columns(predictor.manifest().training);
     const std::string image_col = cmd->count("--image-col") ? flags->image_col : trained.image_col;
     const std::string text_col = cmd->count("--text-col") ? flags->text_col : (image_col.empty() ? flags->text_col : trained.text_col);

@@ -8,6 +8,7 @@
 
 #include "kiln/artifact/artifact.h"
 #include "kiln/core/atomic_output.h"
+#include "kiln/core/error.h"
 #include "kiln/core/log.h"
 #include "kiln/core/progress.h"
 #include "kiln/pipeline/pipeline.h"
@@ -91,7 +92,7 @@ TrainRunOutput save_and_report(const pipeline::PipelineResult& result, const tra
   // The run's report page; the model is saved either way, so a report that cannot be drawn warns.
   try {
     std::cout << "report: " << write_run_report(out_dir) << "\n";
-  } catch (const Error& e) {
+  } catch (const kiln::Error& e) {
     core::warn(std::string("report not written: ") + e.what() + " (run `kiln report " + out_dir + "` to retry)");
   }
   return out;

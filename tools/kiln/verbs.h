@@ -41,6 +41,8 @@ void add_serve(CLI::App& app);
 void add_doctor(CLI::App& app);
 void add_pretrain(CLI::App& app);
 void add_embed(CLI::App& app);
+void add_optimize(CLI::App& app);
+void add_export(CLI::App& app);
 
 /// Writes the training-run report of `run_dir` to `out` (default RUN_DIR/report.html; "-" is
 /// stdout) and returns the path. Throws what report::load_run and the writer throw.

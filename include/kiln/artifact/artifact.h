@@ -66,6 +66,9 @@ struct Manifest {
   nlohmann::json metrics = nlohmann::json::object();       ///< final metrics (test or validation)
   nlohmann::json data_profile = nlohmann::json::object();  ///< see profile.h
   std::map<std::string, Variant> variants;                 ///< written empty by train
+  /// The variant predict/evaluate/serve run when no --variant is given (kiln optimize sets it);
+  /// empty = the fp32 weights. Persisted as "default_variant", omitted when empty.
+  std::string default_variant;
   HeldOutInfo heldout;
   /// {"method": "temperature", "temperature": T, ...fit details} or {"method": "none"}: how the
   /// Predictor turns logits into probabilities (softmax(logits / T)). Format 1 and a missing

@@ -28,13 +28,22 @@ struct PredictorOptions {
   int64_t batch_size = 256;
   /// "cpu" or "cuda[:N]" (a CUDA LibTorch with a visible GPU). Default "cpu".
   std::string device = "cpu";
-  /// Run an optimized variant of the weights (kiln.json "variants"); empty = the fp32 weights.
-  /// Default empty.
+  /// Run an optimized variant of the weights (kiln.json "variants"); "fp32" = the fp32 weights;
+  /// empty = the artifact's default_variant (kiln optimize sets it), else fp32. Default empty.
   std::string variant;
 };
 
 /// Throws ConfigError naming the field and the value.
 void validate(const PredictorOptions& options);
+
+/// Installs variant `name` (an entry of artifact.manifest.variants) into artifact.model: reads
+/// variants/<name>.safetensors and builds each listed module's kernel. Throws ArtifactError for an op
+/// this Kiln does not know, a missing or corrupt file, or a module the model lacks.
+void apply_variant(Artifact& artifact, const std::string& name, const Variant& variant);
+/// The same with the variant's tensors already in memory (kiln optimize's accuracy gate); `source`
+/// names them in messages.
+void apply_variant(nn::Model& model, const std::string& name, const Variant& variant,
+                   const nn::VariantTensors& tensors, const std::string& source);
 
 class Predictor {
  public:
@@ -68,12 +77,15 @@ class Predictor {
   /// The model (eval() mode, on device()). Shared: do not train it while the Predictor serves.
   [[nodiscard]] const std::shared_ptr<nn::Model>& model() const { return artifact_.model; }
   [[nodiscard]] torch::Device device() const { return device_; }
+  /// The variant this predictor runs: "fp32" or a name of manifest().variants.
+  [[nodiscard]] const std::string& variant() const { return variant_; }
   /// The artifact directory ("" for an artifact built in memory).
   [[nodiscard]] const std::string& dir() const { return artifact_.dir; }
 
  private:
   Artifact artifact_;
   PredictorOptions options_;
+  std::string variant_ = "fp32";
   torch::Device device_ = torch::kCPU;
 };
 

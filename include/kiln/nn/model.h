@@ -9,13 +9,16 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "kiln/nn/batch.h"
 #include "kiln/nn/input_spec.h"
 #include "kiln/nn/model_spec.h"
+#include "kiln/nn/module_kernel.h"
 
 namespace kiln::nn {
 
@@ -70,6 +73,20 @@ class Model : public torch::nn::Module {
   /// Makes every EmbeddingBag table in the model produce sparse row gradients (true) or dense ones
   /// (false, the default). With sparse gradients a backward pass costs O(rows the batch touches),
   /// not O(table); the trainer turns it on because its optimizers update such rows lazily.
+  /// Replaces the forward pass of the module named `module` (a path of named_modules(), e.g.
+  /// "hidden1" or "bert.encoder.layer.0.attention.self.query") with `kernel`; nullptr restores the
+  /// fp32 module. Only modules the family routes through run_linear() can be replaced: throws
+  /// ConfigError naming the module and the replaceable ones otherwise. Not thread-safe: install
+  /// kernels before serving.
+  void set_kernel(const std::string& module, std::shared_ptr<ModuleKernel> kernel);
+  /// Removes every installed kernel (the model runs its fp32 modules again).
+  void clear_kernels() { kernels_.clear(); }
+  /// Installed kernels by module name.
+  [[nodiscard]] std::map<std::string, std::shared_ptr<ModuleKernel>> kernels() const;
+  /// Names of the Linear modules the family routes through run_linear(), in named_modules() order:
+  /// the layers an int8 variant may replace.
+  [[nodiscard]] std::vector<std::string> replaceable_linears();
+
   void set_sparse_gradients(bool on) {
     for (const auto& m : modules(/*include_self=*/false)) {
       if (auto* bag = m->as<torch::nn::EmbeddingBag>()) bag->options.sparse(on);
@@ -78,9 +95,28 @@ class Model : public torch::nn::Module {
 
  protected:
   explicit Model(int64_t num_classes) : num_classes_(num_classes) {}
+  /// `layer`'s output for `x`: the installed kernel's when set_kernel() replaced it, else the fp32
+  /// Linear. Families call this for every Linear an optimized variant may replace.
+  [[nodiscard]] torch::Tensor run_linear(const torch::nn::Linear& layer, const torch::Tensor& x) {
+    if (!kernels_.empty()) {
+      const auto it = kernels_.find(layer.get());
+      if (it != kernels_.end()) return it->second.kernel->forward(x);
+    }
+    return layer.ptr()->forward(x);
+  }
+  /// True when some module runs an installed kernel (families then skip fused fp32 paths).
+  [[nodiscard]] bool has_kernels() const { return !kernels_.empty(); }
+  /// Declares `layer` replaceable (families call it once per Linear they route through run_linear).
+  void mark_replaceable(const torch::nn::Linear& layer) { replaceable_.insert(layer.get()); }
 
  private:
+  struct Installed {
+    std::string name;
+    std::shared_ptr<ModuleKernel> kernel;
+  };
   int64_t num_classes_;
+  std::map<const torch::nn::Module*, Installed> kernels_;
+  std::set<const torch::nn::Module*> replaceable_;
 };
 
 /// Builds a family's model for inputs `inputs` (already checked against the family's needs); throws

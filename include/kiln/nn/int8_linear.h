@@ -1,0 +1,54 @@
+// int8 Linear kernels (the ops of kiln optimize's int8 variants), on LibTorch's quantized engines.
+//   weights: int8, symmetric, one scale per output channel: W ≈ W_q · s_w[o]
+//   "linear_int8_dynamic": activations quantized per batch (each call's min/max), fp32 out
+//   "linear_int8_static":  activations quantized with a calibrated per-tensor scale s_x (symmetric,
+//                          |x| <= 127·s_x), the output with a calibrated s_y, fp32 out
+// Variant tensors (persisted in variants/<name>.safetensors, never rename):
+//   "<module>.weight_int8" I8 [out, in], "<module>.weight_scale" F32 [out],
+//   static only: "<module>.input_scale" F32 [1], "<module>.output_scale" F32 [1].
+// The bias stays the fp32 module's.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kiln/nn/module_kernel.h"
+
+namespace kiln::nn {
+
+/// Symmetric per-output-channel int8 weights: {W_q int8 [out, in], scales float32 [out]} with
+/// s = max|W[o]| / 127 (1 for an all-zero row), W_q = clamp(round(W / s), -127, 127).
+[[nodiscard]] std::pair<torch::Tensor, torch::Tensor> quantize_weight_per_channel(const torch::Tensor& weight);
+
+/// The quantized engine int8 kernels run on: the best this LibTorch supports (fbgemm, else onednn,
+/// else qnnpack), or "" when it has none. Selecting it is process-wide (at::globalContext()).
+[[nodiscard]] std::string select_quantized_engine();
+/// The engines this LibTorch supports, in LibTorch's names.
+[[nodiscard]] std::vector<std::string> supported_quantized_engines();
+
+class Int8LinearKernel : public ModuleKernel {
+ public:
+  /// Dynamic when input_scale <= 0, static otherwise (then output_scale > 0 too). Throws
+  /// ArtifactError naming `module` for mismatched shapes, and when this LibTorch has no quantized engine.
+  Int8LinearKernel(std::string module, const torch::Tensor& weight_int8, const torch::Tensor& weight_scale,
+                   const torch::Tensor& bias, double input_scale = 0, double output_scale = 0);
+  [[nodiscard]] torch::Tensor forward(const torch::Tensor& input) override;
+  [[nodiscard]] std::string op() const override {
+    return input_scale_ > 0 ? "linear_int8_static" : "linear_int8_dynamic";
+  }
+  /// Bytes of the packed weights as stored (int8 + scales + bias).
+  [[nodiscard]] int64_t weight_bytes() const { return weight_bytes_; }
+
+ private:
+  std::string module_;
+  c10::IValue packed_;
+  double input_scale_ = 0;
+  double output_scale_ = 0;
+  int64_t out_features_ = 0;
+  int64_t weight_bytes_ = 0;
+};
+
+}  // namespace kiln::nn

@@ -1,0 +1,109 @@
+#include "kiln/nn/int8_linear.h"
+
+#include <ATen/core/dispatch/Dispatcher.h>
+
+#include <mutex>
+
+#include "kiln/core/error.h"
+
+namespace kiln::nn {
+namespace {
+
+std::string engine_name(at::QEngine e) {
+  switch (e) {
+    case at::QEngine::FBGEMM: return "fbgemm";
+    case at::QEngine::QNNPACK: return "qnnpack";
+    case at::QEngine::ONEDNN: return "onednn";
+    default: return "none";
+  }
+}
+
+// Boxed call of a quantized:: operator (its packed-weight argument is a TorchScript class, which
+// the typed API cannot name without ATen's private headers).
+c10::IValue call_op(const char* name, std::vector<c10::IValue> args) {
+  const auto handle = c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
+  torch::jit::Stack stack(std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
+  handle.callBoxed(&stack);
+  return std::move(stack.back());
+}
+
+}  // namespace
+
+std::vector<std::string> supported_quantized_engines() {
+  std::vector<std::string> out;
+  for (const auto e : at::globalContext().supportedQEngines()) {
+    if (e != at::QEngine::NoQEngine) out.push_back(engine_name(e));
+  }
+  return out;
+}
+
+std::string select_quantized_engine() {
+  static std::once_flag once;
+  static std::string chosen;
+  std::call_once(once, [] {
+    const auto& engines = at::globalContext().supportedQEngines();
+    for (const auto want : {at::QEngine::FBGEMM, at::QEngine::ONEDNN, at::QEngine::QNNPACK}) {
+      if (std::find(engines.begin(), engines.end(), want) != engines.end()) {
+        at::globalContext().setQEngine(want);
+        chosen = engine_name(want);
+        return;
+      }
+    }
+  });
+  return chosen;
+}
+
+std::pair<torch::Tensor, torch::Tensor> quantize_weight_per_channel(const torch::Tensor& weight) {
+  auto w = weight.detach().to(torch::kFloat32).contiguous();
+  auto scale = std::get<0>(w.abs().max(1)) / 127.0;
+  scale = torch::where(scale > 0, scale, torch::ones_like(scale));
+  auto q = torch::clamp(torch::round(w / scale.unsqueeze(1)), -127, 127).to(torch::kInt8);
+  return {q, scale};
+}
+
+Int8LinearKernel::Int8LinearKernel(std::string module, const torch::Tensor& weight_int8, const torch::Tensor& weight_scale,
+                                   const torch::Tensor& bias, double input_scale, double output_scale)
+    : module_(std::move(module)), input_scale_(input_scale), output_scale_(output_scale) {
+  if (select_quantized_engine().empty()) {
+    throw ArtifactError("module '" + module_ + "': the int8 variant needs a LibTorch quantized engine (fbgemm, onednn or "
+                        "qnnpack) and this LibTorch has none; run the fp32 weights (--variant fp32)");
+  }
+  if (weight_int8.dim() != 2 || weight_int8.scalar_type() != torch::kInt8) {
+    throw ArtifactError("variant tensor '" + module_ + ".weight_int8' must be int8 [out, in], got " +
+                        std::string(c10::toString(weight_int8.scalar_type())) + " of " + std::to_string(weight_int8.dim()) +
+                        " dims");
+  }
+  out_features_ = weight_int8.size(0);
+  if (weight_scale.dim() != 1 || weight_scale.size(0) != out_features_) {
+    throw ArtifactError("variant tensor '" + module_ + ".weight_scale' must have " + std::to_string(out_features_) +
+                        " values (one per output channel)");
+  }
+  if (input_scale_ > 0 && !(output_scale_ > 0)) {
+    throw ArtifactError("module '" + module_ + "': a static int8 layer needs an output scale > 0");
+  }
+  auto scales = weight_scale.to(torch::kDouble).contiguous();
+  auto zeros = torch::zeros({out_features_}, torch::kLong);
+  auto qw = at::_make_per_channel_quantized_tensor(weight_int8.contiguous(), scales, zeros, 0);
+  const torch::Tensor b = bias.defined() ? bias.detach().to(torch::kFloat32).contiguous() : torch::Tensor();
+  c10::IValue bias_value = b.defined() ? c10::IValue(b) : c10::IValue();
+  try {
+    packed_ = call_op("quantized::linear_prepack", {qw, bias_value});
+  } catch (const c10::Error& e) {
+    throw ArtifactError("module '" + module_ + "': packing int8 weights failed on engine " + select_quantized_engine() +
+                        ": " + e.what_without_backtrace());
+  }
+  weight_bytes_ = weight_int8.numel() + 4 * out_features_ + (b.defined() ? 4 * b.numel() : 0);
+}
+
+torch::Tensor Int8LinearKernel::forward(const torch::Tensor& input) {
+  auto x = input.contiguous();
+  if (input_scale_ <= 0) {
+    return call_op("quantized::linear_dynamic", {x, packed_, false}).toTensor();
+  }
+  // Symmetric activations: quint8 with zero point 128 holds [-128, 127]·s; clamp to ±127·s.
+  auto qx = at::quantize_per_tensor(x, input_scale_, 128, torch::kQUInt8);
+  auto qy = call_op("quantized::linear", {qx, packed_, output_scale_, int64_t{128}}).toTensor();
+  return qy.dequantize();
+}
+
+}  // namespace kiln::nn

@@ -1,0 +1,98 @@
+#include "kiln/nn/module_kernel.h"
+
+#include <algorithm>
+#include <mutex>
+
+#include "kiln/core/error.h"
+#include "kiln/nn/int8_linear.h"
+#include "kiln/nn/model.h"
+
+namespace kiln::nn {
+namespace {
+
+std::mutex& ops_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+torch::Tensor tensor_of(const VariantTensors& tensors, const std::string& name) {
+  const auto it = tensors.find(name);
+  if (it == tensors.end()) {
+    throw ArtifactError("variant tensor '" + name + "' is missing; the variant file is incomplete: run kiln optimize again");
+  }
+  return it->second;
+}
+
+std::map<std::string, VariantOpFactory>& ops() {
+  static std::map<std::string, VariantOpFactory> m = [] {
+    std::map<std::string, VariantOpFactory> out;
+    for (const bool is_static : {false, true}) {
+      out[is_static ? "linear_int8_static" : "linear_int8_dynamic"] =
+          [is_static](const std::string& module, torch::nn::Module& fp32, const VariantTensors& t) -> std::shared_ptr<ModuleKernel> {
+        auto* linear = fp32.as<torch::nn::Linear>();
+        if (!linear) throw ArtifactError("variant op linear_int8 names module '" + module + "', which is not a Linear");
+        const double in_scale = is_static ? tensor_of(t, module + ".input_scale").item<double>() : 0.0;
+        const double out_scale = is_static ? tensor_of(t, module + ".output_scale").item<double>() : 0.0;
+        return std::make_shared<Int8LinearKernel>(module, tensor_of(t, module + ".weight_int8"),
+                                                  tensor_of(t, module + ".weight_scale"), linear->bias, in_scale,
+                                                  out_scale);
+      };
+    }
+    return out;
+  }();
+  return m;
+}
+
+}  // namespace
+
+void register_variant_op(const std::string& name, VariantOpFactory factory) {
+  std::lock_guard<std::mutex> lock(ops_mutex());
+  ops()[name] = std::move(factory);
+}
+
+VariantOpFactory find_variant_op(const std::string& name) {
+  std::lock_guard<std::mutex> lock(ops_mutex());
+  const auto it = ops().find(name);
+  return it == ops().end() ? nullptr : it->second;
+}
+
+std::vector<std::string> variant_op_names() {
+  std::lock_guard<std::mutex> lock(ops_mutex());
+  std::vector<std::string> out;
+  for (const auto& [name, f] : ops()) out.push_back(name);
+  return out;
+}
+
+void Model::set_kernel(const std::string& module, std::shared_ptr<ModuleKernel> kernel) {
+  for (const auto& item : named_modules("", /*include_self=*/false)) {
+    if (item.key() != module) continue;
+    const torch::nn::Module* m = item.value().get();
+    if (!replaceable_.count(m)) break;
+    if (kernel) {
+      kernels_[m] = {module, std::move(kernel)};
+    } else {
+      kernels_.erase(m);
+    }
+    return;
+  }
+  std::string names;
+  for (const auto& n : replaceable_linears()) names += (names.empty() ? "" : ", ") + n;
+  throw ConfigError("module '" + module + "' is not a replaceable layer of this model (replaceable: " +
+                    (names.empty() ? std::string("none") : names) + ")");
+}
+
+std::map<std::string, std::shared_ptr<ModuleKernel>> Model::kernels() const {
+  std::map<std::string, std::shared_ptr<ModuleKernel>> out;
+  for (const auto& [m, k] : kernels_) out[k.name] = k.kernel;
+  return out;
+}
+
+std::vector<std::string> Model::replaceable_linears() {
+  std::vector<std::string> out;
+  for (const auto& item : named_modules("", /*include_self=*/false)) {
+    if (replaceable_.count(item.value().get())) out.push_back(item.key());
+  }
+  return out;
+}
+
+}  // namespace kiln::nn
