@@ -103,9 +103,10 @@ run 1 --input missing.csv --out bad
 stderr_has "missing.csv: input file not found"
 no_output "$WORK/bad"
 
+# A directory is read as an image data set (a folder per class); an empty one says so.
 mkdir adir
 run 1 --input adir --out bad
-stderr_has "adir: is a directory"
+stderr_has "adir: no class folders; an image data set is a folder holding one folder per class"
 no_output "$WORK/bad"
 
 : >empty.csv
@@ -203,12 +204,25 @@ no_output "$WORK/bad"
 
 # --- an image column: paths relative to the input's folder are rewritten relative to --out; absolute
 # paths stay; a row without an image is dropped as missing_image; image-only data has no text column.
-mkdir -p photos/img
+# prepare checks that every image decodes: write real (1x1 gray) PNGs.
+mkdir -p photos/img abs
+png() {
+  /usr/bin/python3 - "$@" <<'EOF2'
+import struct, sys, zlib
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)) + \
+    chunk(b"IDAT", zlib.compress(b"\x00\x80")) + chunk(b"IEND", b"")
+for path in sys.argv[1:]:
+    open(path, "wb").write(png)
+EOF2
+}
 {
   echo 'caption,image,label'
   for i in $(seq 1 10); do
     echo "cat $i,img/cat$i.png,cat"
-    echo "dog $i,/abs/dog$i.png,dog"
+    echo "dog $i,$WORK/abs/dog$i.png,dog"
+    png "photos/img/cat$i.png" "abs/dog$i.png"
   done
   echo 'no picture,,dog'
 } >photos/both.csv
@@ -216,7 +230,7 @@ run 0 --input photos/both.csv --text-col caption --image-col image --out splits/
 head -1 splits/both/train.csv | grep -qx 'text,image,label' || fail "train.csv header is not text,image,label"
 grep -q '^cat 1,\.\./\.\./photos/img/cat1\.png,cat$' splits/both/train.csv splits/both/test.csv \
   || fail "relative image path not rewritten relative to --out"
-grep -q '^dog 1,/abs/dog1\.png,dog$' splits/both/train.csv splits/both/test.csv || fail "absolute image path changed"
+grep -qF "dog 1,$WORK/abs/dog1.png,dog" splits/both/train.csv splits/both/test.csv || fail "absolute image path changed"
 stdout_has "missing_image"
 /usr/bin/python3 - <<'EOF2' || fail "report.json with an image column"
 import json
@@ -231,6 +245,7 @@ EOF2
   echo '{"image": "img/b1.png", "label": "b"}'
   echo '{"image": "img/b2.png", "label": "b"}'
 } >photos/only.jsonl
+png photos/img/a1.png photos/img/a2.png photos/img/b1.png photos/img/b2.png
 run 0 --input photos/only.jsonl --text-col '' --image-col image --test-size 2 --out photos/split
 head -1 photos/split/train.csv | grep -qx 'image,label' || fail "image-only train.csv header is not image,label"
 grep -q '^\.\./img/a1\.png,a$' photos/split/train.csv photos/split/test.csv || fail "image-only path not relative to --out"
