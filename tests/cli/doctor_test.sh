@@ -60,5 +60,6 @@ if command -v strace >/dev/null; then
 else
   missing_tool strace strace "that kiln version does not start kiln-ml"
 fi
-"$KILN" version | grep -q "^libtorch [0-9]" || fail "kiln version lacks the LibTorch version"
+version_out=$("$KILN" version)  # not piped into grep -q: its early exit would SIGPIPE kiln under pipefail
+grep -q "^libtorch [0-9]" <<<"$version_out" || fail "kiln version lacks the LibTorch version"
 echo "doctor: all checks passed"
