@@ -58,6 +58,7 @@ int run(int argc, char** argv) {
   kiln::cli::add_vocab(app);
   kiln::cli::add_tune(app);
   kiln::cli::add_report(app);
+  kiln::cli::add_plan(app);
   kiln::cli::add_version(app);
 #ifdef KILN_CLI_ML
   kiln::cli::add_train(app);

@@ -33,6 +33,7 @@ void add_tokenize(CLI::App& app);
 void add_vocab(CLI::App& app);
 void add_tune(CLI::App& app);
 void add_report(CLI::App& app);
+void add_plan(CLI::App& app);
 void add_train(CLI::App& app);
 void add_evaluate(CLI::App& app);
 void add_predict(CLI::App& app);
