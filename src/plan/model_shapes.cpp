@@ -308,6 +308,8 @@ ModelShape resolve_model(const std::string& model, JobSpec& job) {
     }
     const auto& labels = field(j, "labels");
     if (labels.is_array() && !labels.empty()) job.classes = static_cast<int64_t>(labels.size());
+    const auto& input_dim = field(j, "input_dim");  // format 1
+    if (input_dim.is_number_integer()) job.features = input_dim.get<int64_t>();
     for (const auto& t : field(j, "inputs")) {
       const auto& v = field(t, "vocab_size");
       const auto& n = field(t, "name");
