@@ -108,7 +108,7 @@ void add_try_it(Page& page, const RunFiles& run, const LivePageOptions& o, bool 
   page.html("<noscript><p>The try-it box needs JavaScript; the same request from a shell:</p></noscript>\n");
   page.details("From the command line", "curl -s http://HOST:PORT" + o.predict_path +
                                             " -H 'Content-Type: application/json' -d '" + body + "'\n");
-  const auto labels = run.manifest.value("labels", nlohmann::json::array());
+  const auto labels = run.manifest.is_object() ? run.manifest.value("labels", nlohmann::json::array()) : nlohmann::json::array();
   page.paragraph("Sends to " + o.predict_path + " on this server and shows the label and the top " +
                  std::to_string(std::min<std::size_t>(o.top_k, std::max<std::size_t>(1, labels.size()))) +
                  " probabilities; Explain asks " + o.explain_path +
@@ -119,7 +119,8 @@ void add_try_it(Page& page, const RunFiles& run, const LivePageOptions& o, bool 
 
 std::string server_page(const RunFiles& run, const std::string& model_name, const LivePageOptions& o) {
   o.validate();
-  const auto& m = run.manifest;
+  static const nlohmann::json kNone = nlohmann::json::object();
+  const auto& m = run.manifest.is_object() ? run.manifest : kNone;
   const auto [split, metrics] = final_metrics(m);
   bool has_text = false, has_image = false;
   for (const auto& in : m.value("inputs", nlohmann::json::array())) {
@@ -139,14 +140,13 @@ std::string server_page(const RunFiles& run, const std::string& model_name, cons
   auto kv = summary_rows(run);
   kv.insert(kv.begin(), {"served as", model_name});
   page.key_values(kv);
-  if (!run.dir.empty() && m.is_null()) page.paragraph("The artifact's files could not be read for this page.");
   const auto tail = run_tail_classes(run, 0.25);
   if (metrics) {
     page.section(split == "test" ? "Test set" : "Validation set");
     if (split != "test") page.paragraph("The artifact holds no test-set metrics: these are the validation metrics.");
     add_classification(page, *metrics, metric_labels(*metrics, m), tail, split, "");
   }
-  if (m.is_object()) add_importance(page, run, artifact_dir_of(run));
+  if (run.manifest.is_object()) add_importance(page, run, artifact_dir_of(run));
   add_data_section(page, run, tail);
   add_config_section(page, run, o.generator);
 
@@ -164,16 +164,12 @@ std::string server_page(const RunFiles& run, const std::string& model_name, cons
 }
 
 std::string server_page(const std::string& artifact_dir, const std::string& model_name, const LivePageOptions& o) {
-  RunFiles run;
   std::string problem;
   try {
-    run = load_run(artifact_dir);
+    return server_page(load_run(artifact_dir), model_name, o);
   } catch (const Error& e) {
     problem = e.what();
-    run = RunFiles{};
-    run.dir = artifact_dir;
   }
-  if (problem.empty()) return server_page(run, model_name, o);
   // The report part failed: keep what serves (the live panel and the try-it box) and say why.
   RunFiles bare;
   bare.dir = artifact_dir;

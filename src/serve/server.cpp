@@ -39,9 +39,9 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kMinDrain{200};
 
 const char* const kRoutesHelp =
-    "routes: GET / (the model's page), POST /v1/predict, GET /v1/model, GET /healthz, GET /readyz, GET /metrics, POST /v1/admin/reload, "
+    "routes: POST /v1/predict, GET /v1/model, GET /healthz, GET /readyz, GET /metrics, POST /v1/admin/reload, "
     "GET /v2, GET /v2/health/live, GET /v2/health/ready, GET /v2/models/{name}, GET /v2/models/{name}/ready, "
-    "POST /v2/models/{name}/infer";
+    "POST /v2/models/{name}/infer, GET / (the model's page)";
 
 bool constant_time_equal(const std::string& a, const std::string& b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
