@@ -89,10 +89,12 @@ const origin = new URL(url).origin;
       while (Date.now() < end) {
         if (document.getElementById('try-explain').hidden) return 'hidden';
         if (document.getElementById('try-highlights')) return 'explained';
+        const err = document.querySelector('#try-answer .err');
+        if (err) return 'error: ' + err.textContent;
         await new Promise((r) => setTimeout(r, 50));
       }
       return 'no answer';`);
-    if (explain === 'no answer') problems.push('the explain button got no answer');
+    if (explain !== 'hidden' && explain !== 'explained') problems.push('the explain button: ' + explain);
     explainAbsent = explain === 'hidden';
     // Token highlights from an explanation of the documented shape (drawn by the page's own code).
     const marks = await run(`kilnLive.showExplanation({label: 'L', output: 1.5, base_value: 0.25, space: 'logit', method: 'linear',
