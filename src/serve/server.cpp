@@ -41,7 +41,7 @@ constexpr std::chrono::milliseconds kMinDrain{200};
 const char* const kRoutesHelp =
     "routes: POST /v1/predict, GET /v1/model, GET /healthz, GET /readyz, GET /metrics, POST /v1/admin/reload, "
     "GET /v2, GET /v2/health/live, GET /v2/health/ready, GET /v2/models/{name}, GET /v2/models/{name}/ready, "
-    "POST /v2/models/{name}/infer";
+    "POST /v2/models/{name}/infer, GET / (the model's page)";
 
 bool constant_time_equal(const std::string& a, const std::string& b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
@@ -181,7 +181,13 @@ struct Server::Impl {
 
   std::unique_ptr<DriftWorker> drift;
 
+  /// options.home_page's HTML for the current model (std::atomic_load / atomic_store); null when
+  /// unset or when it failed (the log says why).
+  std::shared_ptr<const std::string> page;
+
   std::shared_ptr<const ServedModel> current() const { return std::atomic_load(&model); }
+  /// Regenerates `page` for the current model (at start and after a reload).
+  void refresh_page();
 
   void register_metrics();
   void set_model_info(const ServedModel& m, double value);
@@ -278,12 +284,24 @@ void Server::Impl::register_metrics() {
   });
 }
 
+void Server::Impl::refresh_page() {
+  if (!options.home_page) return;
+  std::shared_ptr<const std::string> fresh;
+  try {
+    fresh = std::make_shared<const std::string>(options.home_page(current()->dir(), model_name));
+  } catch (const std::exception& e) {
+    core::warn("serve: the model page (GET /) failed to render, GET / answers 500 until a reload: " + first_line(e.what()));
+  }
+  std::atomic_store(&page, std::move(fresh));
+}
+
 void Server::Impl::set_model_info(const ServedModel& m, double value) {
   metrics.model_info->labels({m.version(), m.family(), m.dir()}).set(value);
 }
 
 std::string Server::Impl::route_label(const std::string& path) {
-  static const char* const kKnown[] = {"/v1/predict", "/v1/model", "/healthz",      "/readyz",
+  if (path == "/index.html") return "/";
+  static const char* const kKnown[] = {"/", "/v1/predict", "/v1/model", "/healthz",      "/readyz",
                                        "/metrics",    "/v1/admin/reload", "/v2", "/v2/health/live",
                                        "/v2/health/ready"};
   for (const char* r : kKnown) {
@@ -364,6 +382,17 @@ void Server::Impl::handle(http::Request&& req, http::Responder res, Server& self
   if (path == "/v1/model") {
     if (method != "GET") return method_not_allowed("GET");
     return send(res, json(current()->info_json()));
+  }
+  if (path == "/" || path == "/index.html") {
+    if (method != "GET") return method_not_allowed("GET");
+    if (!options.home_page) return send(res, error(404, "not_found", "this server has no page (--no-page); " + std::string(kRoutesHelp)));
+    const auto html = std::atomic_load(&page);
+    if (!html) return send(res, internal_error("internal_error", "the model page failed to render", "GET /: no page"));
+    http::Response r;
+    r.content_type = "text/html; charset=utf-8";
+    r.body = *html;
+    r.headers = {{"Cache-Control", "no-cache"}, {"X-Content-Type-Options", "nosniff"}};
+    return send(res, std::move(r));
   }
   if (path == "/metrics") {
     if (method != "GET") return method_not_allowed("GET");
@@ -596,6 +625,7 @@ Server::Server(std::string artifact_dir, ServerOptions options, ModelLoader load
   }
   m.register_metrics();
   m.set_model_info(*m.current(), 1.0);
+  m.refresh_page();
   m.batcher = std::make_unique<Batcher>(m.options.batching, [this](std::size_t texts) {
     impl_->metrics.batch_size->labels({}).observe(static_cast<double>(texts));
   });
@@ -709,6 +739,7 @@ std::string Server::reload(const std::string& artifact_dir) {
   m.set_model_info(*old, 0.0);
   m.set_model_info(*fresh, 1.0);
   m.metrics.reloads->labels({"success"}).inc();
+  m.refresh_page();
   core::info("serve: model reloaded from " + dir + " (version " + fresh->version() + ", was " + old->version() + ")");
   return fresh->version();
 }
