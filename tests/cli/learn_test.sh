@@ -121,7 +121,7 @@ for round in 1 2; do
   "$KILN" -q learn "$art" --stream "$tmp/long.jsonl" --out "$crash" --allow-new-labels --update-every 30 --capacity 100 \
     --batch 16 --epochs 2 >/dev/null 2>"$tmp/crash$round.err" &
   pid=$!; pids+=("$pid")
-  want=$((round * 3))
+  want=$((round * 2))
   for _ in $(seq 1 1200); do  # wait (up to ~120 s) until updates are under way
     ups="$(grep -c '"event":"update"' "$crash/curve.jsonl" 2>/dev/null || true)"
     [[ "${ups:-0}" -ge "$want" ]] && break

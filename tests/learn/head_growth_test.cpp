@@ -16,7 +16,7 @@ TEST(HeadGrowth, OldClassesKeepTheirLogitsAndNewRowsAreTheFamilysInit) {
   for (const std::string family : {"linear", "mlp", "embedbag"}) {
     SCOPED_TRACE(family);
     auto config = learn_test::small_config(family);
-    if (family == "embedbag") config.featurizer = {{"type", "hashed_ngrams"}, {"n_features", 4096}};
+    if (family == "embedbag") config.featurizer = {{"type", "hashed_ngrams"}, {"buckets", 4096}};
     config.trainer.epochs = 1;
     const auto parent = pipeline::run_pipeline(config, train, nullptr, nullptr).artifact;
     const auto grown = learn::grow_labels(parent, {"music", "poetry"}, 5);
