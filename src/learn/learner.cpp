@@ -90,7 +90,9 @@ Learner::Learner(const std::string& artifact_dir, const std::string& state_dir, 
   for (const auto& e : fs::directory_iterator(fs::path(state_dir_) / "versions")) {
     const auto name = e.path().filename().string();
     if (!name.empty() && name[0] == '.' && name.find(".tmp-") != std::string::npos) fs::remove_all(e.path());
-    if (name.size() == 5 && name[0] == 'v') next_version_ = std::max<int64_t>(next_version_, std::stoll(name.substr(1)) + 1);
+    if (name.size() == 5 && name[0] == 'v' && name.find_first_not_of("0123456789", 1) == std::string::npos) {
+      next_version_ = std::max<int64_t>(next_version_, std::stoll(name.substr(1)) + 1);
+    }
   }
   if (fs::exists(fs::path(state_dir_) / "state.json")) resume();
   known_labels_.insert(served_.manifest.labels.begin(), served_.manifest.labels.end());
