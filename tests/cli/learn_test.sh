@@ -122,7 +122,7 @@ for round in 1 2; do
     --batch 16 --epochs 2 >/dev/null 2>"$tmp/crash$round.err" &
   pid=$!; pids+=("$pid")
   want=$((round * 2))
-  for _ in $(seq 1 1200); do  # wait (up to ~120 s) until updates are under way
+  for _ in $(seq 1 3000); do  # wait (up to ~300 s, however loaded the machine) until updates are under way
     ups="$(grep -c '"event":"update"' "$crash/curve.jsonl" 2>/dev/null || true)"
     [[ "${ups:-0}" -ge "$want" ]] && break
     kill -0 "$pid" 2>/dev/null || { cat "$tmp/crash$round.err"; fail "kiln learn ended before it was killed"; }
