@@ -124,16 +124,22 @@ for round in 1 2; do
   want=$((round * 2))
   for _ in $(seq 1 3000); do  # wait (up to ~300 s, however loaded the machine) until updates are under way
     ups="$(grep -c '"event":"update"' "$crash/curve.jsonl" 2>/dev/null || true)"
-    [[ "${ups:-0}" -ge "$want" ]] && break
+    [[ "${ups:-0}" -ge "$want" ]] && compgen -G "$crash/versions/v*" >/dev/null && break
     kill -0 "$pid" 2>/dev/null || { cat "$tmp/crash$round.err"; fail "kiln learn ended before it was killed"; }
     sleep 0.1
   done
   kill -9 "$pid"; wait "$pid" 2>/dev/null || true
+  last=""
   for v in "$crash"/versions/v*; do
     [[ -e "$v" ]] || continue
-    test -s "$v/kiln.json" && test -s "$v/model.safetensors" || fail "incomplete version $v after kill -9"
-    "$KILN" -q evaluate "$v" --data "$tmp/val.csv" >/dev/null 2>"$tmp/ev.err" || { cat "$tmp/ev.err"; fail "$v does not load after kill -9"; }
+    test -s "$v/kiln.json" && test -s "$v/model.safetensors" && test -s "$v/heldout.jsonl" \
+      || fail "incomplete version $v after kill -9"
+    /usr/bin/python3 -c 'import json,sys; json.load(open(sys.argv[1]))["lineage"]["items_seen"]' "$v/kiln.json" \
+      || fail "$v/kiln.json is not a complete manifest after kill -9"
+    last="$v"
   done
+  [[ -n "$last" ]] || fail "no version was promoted before the kill"
+  "$KILN" -q evaluate "$last" --data "$tmp/val.csv" >/dev/null 2>"$tmp/ev.err" || { cat "$tmp/ev.err"; fail "$last does not load after kill -9"; }
 done
 head -40 "$tmp/long.jsonl" | "$KILN" -q learn "$art" --stream - --out "$crash" --allow-new-labels --update-every 30 --capacity 100 \
   --batch 16 >"$tmp/resume.out" 2>"$tmp/resume.err" || { cat "$tmp/resume.err"; fail "resume after kill -9"; }
