@@ -71,6 +71,7 @@ int run(int argc, char** argv) {
   kiln::cli::add_embed(app);
   kiln::cli::add_optimize(app);
   kiln::cli::add_export(app);
+  kiln::cli::add_learn(app);
 #else
   // Listed for --help; running one goes through exec_ml_binary above.
   for (const auto& v : kiln::cli::ml_verbs()) app.add_subcommand(v.name, v.description)->allow_extras();

@@ -44,6 +44,7 @@ void add_pretrain(CLI::App& app);
 void add_embed(CLI::App& app);
 void add_optimize(CLI::App& app);
 void add_export(CLI::App& app);
+void add_learn(CLI::App& app);
 
 /// Writes the training-run report of `run_dir` to `out` (default RUN_DIR/report.html; "-" is
 /// stdout) and returns the path. Throws what report::load_run and the writer throw.
