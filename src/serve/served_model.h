@@ -35,6 +35,8 @@ class ServedModel : public BatchModel {
   [[nodiscard]] const std::string& dir() const { return dir_; }
   [[nodiscard]] const std::string& version() const { return version_; }
   [[nodiscard]] const std::string& family() const { return family_; }
+  /// The artifact's Predictor (explanations run through it).
+  [[nodiscard]] const artifact::Predictor& predictor() const { return *predictor_; }
   /// The GET /v1/model body.
   [[nodiscard]] const std::string& info_json() const { return info_json_; }
 

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Kernel SHAP speed: `kiln explain --method kernel` vs the same algorithm in numpy
+# (bench/lib/kernel_shap.py: shap's KernelExplainer steps, scikit-learn's TfidfVectorizer and a numpy
+# matmul for the model, words dropped as Kiln drops them) on the same linear-family artifact, at
+# M = 20, 50, 200 words per text and the default budget (2M + 2048 coalitions). Kiln's time per text
+# is (time for N texts − time for 1 text) / (N − 1) of whole `kiln explain` runs (start-up and
+# artifact loading cancel); numpy's is timed in-process per text. Also Kiln alone on an mlp artifact,
+# and how close the two implementations' values are (max |φ_kiln − φ_numpy| / max |φ|: both sample,
+# with different random streams, so this is sampling noise, not a bias).
+#
+# Usage: bench/explain_vs_numpy.sh [path/to/kiln]      Environment: N (texts per M, default 4).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KILN=${1:-$ROOT/build/kiln}
+N=${N:-4}
+PY=/usr/bin/python3
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+echo "machine: $(nproc) cores; $(uptime)"
+
+$PY - "$WORK" "$N" <<'PY'
+import csv, random, sys
+random.seed(1)
+vocab = [f"w{i}x" for i in range(900)]
+classes = {c: vocab[i * 300:(i + 1) * 300] for i, c in enumerate(("alpha", "beta", "gamma"))}
+with open(f"{sys.argv[1]}/train.csv", "w", newline="") as f:
+    w = csv.writer(f); w.writerow(["text", "label"])
+    for i in range(1500):
+        c = list(classes)[i % 3]
+        toks = random.sample(classes[c], 12) + random.sample(vocab, 12)
+        random.shuffle(toks); w.writerow([" ".join(toks), c])
+for m in (20, 50, 200):
+    rows = [" ".join(random.sample(vocab, m)) for _ in range(int(sys.argv[2]) if len(sys.argv) > 2 else 4)]
+    for n, part in (("all", rows), ("one", rows[:1])):
+        with open(f"{sys.argv[1]}/m{m}_{n}.csv", "w", newline="") as f:
+            w = csv.writer(f); w.writerow(["text"]); [w.writerow([r]) for r in part]
+    open(f"{sys.argv[1]}/m{m}.txt", "w").write("\n".join(rows) + "\n")
+PY
+
+"$KILN" -q train --train "$WORK/train.csv" --model logreg --out "$WORK/lin" >/dev/null 2>"$WORK/err" || { cat "$WORK/err"; exit 1; }
+"$KILN" -q train --train "$WORK/train.csv" --model mlp --epochs 3 --out "$WORK/mlp" >/dev/null 2>"$WORK/err" || { cat "$WORK/err"; exit 1; }
+
+secs() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); echo "$t1 - $t0" | bc -l; }
+printf '%-6s %4s %14s %14s %8s %12s\n' model M "kiln s/text" "numpy s/text" ratio "rel. diff"
+for m in 20 50 200; do
+  all=$(secs "$KILN" explain "$WORK/lin/model" --data "$WORK/m${m}_all.csv" --method kernel --json "$WORK/k$m.jsonl")
+  one=$(secs "$KILN" explain "$WORK/lin/model" --data "$WORK/m${m}_one.csv" --method kernel --json "$WORK/k1.jsonl")
+  kiln=$(echo "($all - $one) / ($N - 1)" | bc -l)
+  $PY "$ROOT/bench/lib/kernel_shap.py" "$WORK/lin/model" "$WORK/m$m.txt" >"$WORK/n$m.jsonl"
+  read -r numpy diff < <($PY - "$WORK/k$m.jsonl" "$WORK/n$m.jsonl" "$WORK/lin/model/kiln.json" <<'PY'
+import json, sys
+import numpy as np
+labels = json.load(open(sys.argv[3]))["labels"]
+k = [json.loads(l) for l in open(sys.argv[1])]
+n = [json.loads(l) for l in open(sys.argv[2])]
+secs = np.mean([r["seconds"] for r in n])
+worst = 0.0
+for a, b in zip(k, n):
+    c = labels.index(a["label"])
+    pk = np.array([x["value"] for x in a["attributions"]])
+    pn = np.array(b["phi"])[:, c]
+    assert len(pk) == len(pn), (len(pk), len(pn))
+    worst = max(worst, np.abs(pk - pn).max() / np.abs(pn).max())
+print(secs, worst)
+PY
+)
+  printf '%-6s %4d %14.4f %14.4f %7.1fx %12.3f\n' linear "$m" "$kiln" "$numpy" "$(echo "$numpy / $kiln" | bc -l)" "$diff"
+done
+for m in 20 50 200; do
+  all=$(secs "$KILN" explain "$WORK/mlp/model" --data "$WORK/m${m}_all.csv" --method kernel --json "$WORK/x.jsonl")
+  one=$(secs "$KILN" explain "$WORK/mlp/model" --data "$WORK/m${m}_one.csv" --method kernel --json "$WORK/x.jsonl")
+  printf '%-6s %4d %14.4f %14s %8s %12s\n' mlp "$m" "$(echo "($all - $one) / ($N - 1)" | bc -l)" "-" "-" "-"
+done
+echo "after: $(uptime)"
