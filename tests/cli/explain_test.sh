@@ -50,7 +50,7 @@ check_importance "$art/importance.json" 30
   >"$tmp/lin.out" 2>"$tmp/lin.err" || { cat "$tmp/lin.err"; fail "kiln explain (linear)"; }
 grep -q "^example 3: .* (logit .*, method linear)" "$tmp/lin.out" || { cat "$tmp/lin.out"; fail "no per-example header"; }
 grep -q "base .* + sum(phi) .* vs f(x) .* (error " "$tmp/lin.out" || fail "no additivity line"
-test "$(grep -c '^  [+-]' "$tmp/lin.out")" = 9 || fail "--top 3 should print 3 attributions per example"
+test "$(grep -cE '^ +[+-][0-9]' "$tmp/lin.out")" = 9 || fail "--top 3 should print 3 attributions per example"
 check_jsonl() {
 /usr/bin/python3 - "$tmp/explain.csv" "$1" "$2" <<'PY' || fail "JSON lines of $2"
 import csv, json, sys
