@@ -214,6 +214,45 @@ TEST(Explainer, GlobalImportanceOfLinearShapIsMeanAbsolutePhi) {
   EXPECT_EQ(j["space"], "logit");
 }
 
+// A tiny BERT over a WordPiece vocabulary learnt on the golden texts: auto picks Owen values, hidden
+// words become [MASK] (the base value is the model on the all-[MASK] text), and IG is refused.
+TEST(Explainer, WordPieceModelsGetOwenValuesWithMaskTokens) {
+  std::shared_ptr<prep::Preprocessor> pre = prep::make_preprocessor({{"type", "wordpiece"}, {"vocab_size", 60}});
+  pre->fit(texts(golden()["train"]));
+  artifact::Artifact a;
+  a.preprocessors = {pre};
+  nn::ModelSpec spec;
+  spec.family = "bert";
+  spec.params = {{"preset", "tiny"}};
+  torch::manual_seed(3);
+  a.model = nn::make_model(spec, pre->input_spec(), 3);
+  a.model->eval();
+  a.manifest.labels = {"a", "b", "c"};
+  a.manifest.model = nn::resolve_spec(spec);
+  a.manifest.inputs = pre->input_spec();
+  const artifact::Predictor p(std::move(a));
+  const Explainer e(p, {});
+  EXPECT_EQ(e.method(), Method::kPartition);
+  data::Examples ex;
+  ex.texts = {"the cat sat on the log"};
+  const auto all = e.explain_all(ex);
+  ASSERT_EQ(all[0].features.size(), 6u);
+  data::Examples masked;
+  masked.texts = {"[MASK] [MASK] [MASK] [MASK] [MASK] [MASK]"};
+  const auto f0 = p.forward(p.encode(masked)).to(torch::kFloat64);
+  const auto fx = p.forward(p.encode(ex)).to(torch::kFloat64);
+  for (std::size_t c = 0; c < 3; ++c) {
+    EXPECT_NEAR(all[0].base[c], f0[0][static_cast<int64_t>(c)].item<double>(), 1e-5);
+    EXPECT_NEAR(all[0].output[c], fx[0][static_cast<int64_t>(c)].item<double>(), 1e-5);
+    double sum = all[0].base[c];
+    for (std::size_t f = 0; f < 6; ++f) sum += all[0].values[f * 3 + c];
+    EXPECT_NEAR(sum, all[0].output[c], 1e-6);
+  }
+  ExplainOptions ig;
+  ig.method = Method::kIntegratedGradients;
+  EXPECT_NE(config_error(p, ig).find("needs gradients at the embedding layer"), std::string::npos);
+}
+
 TEST(Explainer, ErrorsNameTheProblemAndTheFix) {
   const artifact::Predictor mlp(golden_artifact("mlp"));
   EXPECT_NE(config_error(mlp, with_background(Method::kLinear)).find("needs a model of family linear"), std::string::npos);
