@@ -266,6 +266,7 @@ void Server::Impl::register_metrics() {
       metrics.drift_oov->labels({}).set(d.oov_rate);
       metrics.drift_shift->labels({}).set(d.top_feature_shift);
       metrics.drift_window->labels({}).set(static_cast<double>(d.window));
+      if (const auto shift = m->importance_shift()) metrics.importance_shift->labels({}).set(*shift);
     }
     if (metrics.gpu_util) {
       for (const auto& g : gpu.sample()) {
