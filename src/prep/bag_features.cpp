@@ -12,7 +12,9 @@
 #include "kiln/core/parallel.h"
 #include "kiln/text/analyzer.h"
 #include "kiln/text/hashing_vectorizer.h"
+#include "kiln/text/term_spans.h"
 #include "kiln/text/tfidf.h"
+#include "kiln/prep/text_features.h"
 
 namespace kiln::prep {
 
@@ -158,7 +160,7 @@ json tfidf_spec(const TfidfOptions& o) {
   return j;
 }
 
-class TfidfPreprocessor final : public Preprocessor {
+class TfidfPreprocessor final : public Preprocessor, public TextFeatures {
  public:
   explicit TfidfPreprocessor(TfidfVectorizer v) : v_(std::move(v)) {}
   [[nodiscard]] std::string type() const override { return "tfidf"; }
@@ -180,6 +182,23 @@ class TfidfPreprocessor final : public Preprocessor {
     const auto& vocab = v_.vocabulary();
     if (j >= 0 && j < static_cast<int64_t>(vocab.size())) return vocab[static_cast<std::size_t>(j)];
     return "bucket:" + std::to_string(j);
+  }
+  [[nodiscard]] std::optional<std::vector<FeatureSpan>> feature_spans(std::string_view text) const override {
+    if (v_.options().analyzer != text::AnalyzerKind::kWord) return std::nullopt;
+    const text::Analyzer analyzer(v_.options().analyzer_options());
+    const auto& vocab = v_.vocabulary();  // sorted by code point = by UTF-8 bytes: the column order
+    std::vector<FeatureSpan> out;
+    for (const auto& t : text::term_spans(analyzer, text)) {
+      int64_t column = -1;
+      if (v_.options().hashing) {
+        column = text::hash_term(t.term, *v_.options().hashing).column;
+      } else {
+        const auto it = std::lower_bound(vocab.begin(), vocab.end(), t.term);
+        if (it != vocab.end() && *it == t.term) column = it - vocab.begin();
+      }
+      if (column >= 0) out.push_back({column, t.begin, t.end});
+    }
+    return out;
   }
   [[nodiscard]] std::optional<std::vector<double>> oov_rates(const std::vector<std::string>& texts) const override {
     if (v_.vocabulary().empty()) return std::nullopt;  // hashed columns: no out-of-vocabulary terms
@@ -238,7 +257,7 @@ void add_char_grams(std::string_view word, int minn, int maxn, int64_t buckets, 
 // Words and word n-grams hashed into buckets (fastText's bucket trick), counts as weights; with
 // char_ngram_range, also each word's character n-grams (fastText's subword information).
 // Stateless: fit() learns nothing, so it suits streams and many machines.
-class HashedNgramPreprocessor final : public Preprocessor {
+class HashedNgramPreprocessor final : public Preprocessor, public TextFeatures {
  public:
   HashedNgramPreprocessor(AnalyzerOptions a, HashingOptions h, int minn, int maxn) : hv_(a, h), minn_(minn), maxn_(maxn) {}
   [[nodiscard]] std::string type() const override { return "hashed_ngrams"; }
@@ -267,6 +286,19 @@ class HashedNgramPreprocessor final : public Preprocessor {
   }
   [[nodiscard]] StateFiles state_files() const override { return {}; }
   [[nodiscard]] std::string feature_name(int64_t j) const override { return "bucket:" + std::to_string(j); }
+  [[nodiscard]] std::optional<std::vector<FeatureSpan>> feature_spans(std::string_view text) const override {
+    std::vector<FeatureSpan> out;
+    std::vector<int32_t> grams;
+    std::string padded;
+    for (const auto& t : text::term_spans(hv_.analyzer(), text)) {
+      out.push_back({text::hash_term(t.term, hv_.options()).column, t.begin, t.end});
+      if (maxn_ == 0 || t.term.find(' ') != std::string::npos) continue;
+      grams.clear();  // a word's subwords lie inside the word
+      add_char_grams(t.term, minn_, maxn_, hv_.options().n_features, padded, grams);
+      for (int32_t g : grams) out.push_back({g, t.begin, t.end});
+    }
+    return out;
+  }
 
  private:
   // Word n-gram buckets (as HashingVectorizer without signs) plus the character n-grams of every

@@ -11,6 +11,7 @@
 
 #include "kiln/core/error.h"
 #include "kiln/data/datasets.h"
+#include "kiln/prep/text_features.h"
 #include "kiln/text/wordpiece.h"
 #include "kiln/text/wordpiece_trainer.h"
 
@@ -69,7 +70,7 @@ WordPieceSpec parse_spec(const json& spec) {
   return s;
 }
 
-class WordPiecePreprocessor final : public Preprocessor {
+class WordPiecePreprocessor final : public Preprocessor, public TextFeatures {
  public:
   explicit WordPiecePreprocessor(WordPieceSpec spec) : spec_(std::move(spec)) {}
   WordPiecePreprocessor(WordPieceSpec spec, const std::string& vocab_text, const std::string& name)
@@ -149,6 +150,11 @@ class WordPiecePreprocessor final : public Preprocessor {
   [[nodiscard]] std::string feature_name(std::int64_t j) const override {
     return tokenizer_ ? std::string(tokenizer_->vocab().token(j)) : std::string();
   }
+  // Words cannot be placed as vocabulary features (subwords); only the mask token is offered.
+  [[nodiscard]] std::optional<std::vector<FeatureSpan>> feature_spans(std::string_view) const override {
+    return std::nullopt;
+  }
+  [[nodiscard]] std::string mask_token() const override { return "[MASK]"; }
   [[nodiscard]] StateFiles state_files() const override {
     if (!tokenizer_) return {};
     return {{kVocabFile, tokenizer_->vocab().to_text()}};

@@ -41,6 +41,11 @@ ServedModel::ServedModel(const std::string& artifact_dir, std::size_t drift_wind
       if (f.contains("index") && f["index"].is_number_integer()) top_position_[f["index"].get<int64_t>()] = pos;
       ++pos;
     }
+    try {  // live importance shift: linear-family artifacts with importance.json (kiln train writes it)
+      importance_ = ImportanceWindow::load(*predictor_, drift_window);
+    } catch (const Error& e) {
+      core::warn("artifact " + artifact_dir + ": no feature-importance shift metric: " + e.what());
+    }
   } else {
     core::warn("artifact " + artifact_dir + " has no data profile (kiln.json data_profile): drift metrics stay 0");
   }
@@ -90,6 +95,8 @@ void ServedModel::observe_drift(const std::vector<std::string>& texts, const Inp
   const int64_t* ip = indices.defined() ? indices.data_ptr<int64_t>() : nullptr;
   const int64_t* op = offsets.defined() ? offsets.data_ptr<int64_t>() : nullptr;
   const int64_t nnz = indices.defined() ? indices.numel() : 0;
+  const torch::Tensor values = batch.get(nn::kBagWeights);
+  const float* wp = values.defined() ? values.data_ptr<float>() : nullptr;
   const auto oov = features.oov_rates(texts);
   for (std::size_t i = 0; i < texts.size(); ++i) {
     DriftSample s;
@@ -100,6 +107,7 @@ void ServedModel::observe_drift(const std::vector<std::string>& texts, const Inp
       const auto it = top_position_.find(ip[k]);
       if (it != top_position_.end()) s.top_features.push_back(it->second);
     }
+    if (importance_ && ip && wp) importance_->observe(ip + begin, wp + begin, end - begin);
     std::sort(s.top_features.begin(), s.top_features.end());
     s.top_features.erase(std::unique(s.top_features.begin(), s.top_features.end()), s.top_features.end());
     window_->observe(s);
@@ -107,5 +115,9 @@ void ServedModel::observe_drift(const std::vector<std::string>& texts, const Inp
 }
 
 DriftReport ServedModel::drift() const { return window_ ? window_->report() : DriftReport{}; }
+
+std::optional<double> ServedModel::importance_shift() const {
+  return importance_ ? importance_->shift() : std::nullopt;
+}
 
 }  // namespace kiln::serve

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -13,6 +14,7 @@
 #include "kiln/artifact/predictor.h"
 #include "kiln/serve/batcher.h"
 #include "kiln/serve/drift.h"
+#include "importance_window.h"
 
 namespace kiln::serve {
 
@@ -35,6 +37,8 @@ class ServedModel : public BatchModel {
   [[nodiscard]] const std::string& dir() const { return dir_; }
   [[nodiscard]] const std::string& version() const { return version_; }
   [[nodiscard]] const std::string& family() const { return family_; }
+  /// The artifact's Predictor (explanations run through it).
+  [[nodiscard]] const artifact::Predictor& predictor() const { return *predictor_; }
   /// The GET /v1/model body.
   [[nodiscard]] const std::string& info_json() const { return info_json_; }
 
@@ -45,6 +49,9 @@ class ServedModel : public BatchModel {
   void observe_drift(const std::vector<std::string>& texts, const Input* encoded = nullptr) const;
   [[nodiscard]] DriftReport drift() const;
   [[nodiscard]] bool has_drift() const { return window_ != nullptr; }
+  /// kiln_feature_importance_shift (importance_window.h): nullopt without the window (not a linear
+  /// model, no importance.json) or before the first text.
+  [[nodiscard]] std::optional<double> importance_shift() const;
 
  private:
   std::string dir_;
@@ -55,6 +62,7 @@ class ServedModel : public BatchModel {
   // from the first preprocessor, where it has a vocabulary).
   std::unique_ptr<DriftWindow> window_;
   std::unordered_map<int64_t, int32_t> top_position_;
+  std::unique_ptr<ImportanceWindow> importance_;
 };
 
 }  // namespace kiln::serve

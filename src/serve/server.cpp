@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "drift_worker.h"
+#include "explain_route.h"
 #include "http_server.h"
 #include "json_body.h"
 #include "kiln/core/cpu.h"
@@ -39,7 +40,7 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kMinDrain{200};
 
 const char* const kRoutesHelp =
-    "routes: POST /v1/predict, GET /v1/model, GET /healthz, GET /readyz, GET /metrics, POST /v1/admin/reload, "
+    "routes: POST /v1/predict, POST /v1/explain, GET /v1/model, GET /healthz, GET /readyz, GET /metrics, POST /v1/admin/reload, "
     "GET /v2, GET /v2/health/live, GET /v2/health/ready, GET /v2/models/{name}, GET /v2/models/{name}/ready, "
     "POST /v2/models/{name}/infer, GET / (the model's page)";
 
@@ -271,6 +272,7 @@ void Server::Impl::register_metrics() {
       metrics.drift_oov->labels({}).set(d.oov_rate);
       metrics.drift_shift->labels({}).set(d.top_feature_shift);
       metrics.drift_window->labels({}).set(static_cast<double>(d.window));
+      if (const auto shift = m->importance_shift()) metrics.importance_shift->labels({}).set(*shift);
     }
     if (metrics.gpu_util) {
       for (const auto& g : gpu.sample()) {
@@ -301,7 +303,7 @@ void Server::Impl::set_model_info(const ServedModel& m, double value) {
 
 std::string Server::Impl::route_label(const std::string& path) {
   if (path == "/index.html") return "/";
-  static const char* const kKnown[] = {"/", "/v1/predict", "/v1/model", "/healthz",      "/readyz",
+  static const char* const kKnown[] = {"/", "/v1/predict", "/v1/explain", "/v1/model", "/healthz",      "/readyz",
                                        "/metrics",    "/v1/admin/reload", "/v2", "/v2/health/live",
                                        "/v2/health/ready"};
   for (const char* r : kKnown) {
@@ -364,6 +366,16 @@ void Server::Impl::handle(http::Request&& req, http::Responder res, Server& self
     if (method != "POST") return method_not_allowed("POST");
     announce_arrival(req);
     return offload(std::move(req), std::move(res), [](Impl& s, http::Request& q, http::Responder& r) { s.predict(q, r); });
+  }
+  if (path == "/v1/explain") {  // explain_route.cpp
+    if (method != "POST") return method_not_allowed("POST");
+    return offload(std::move(req), std::move(res), [](Impl& s, http::Request& q, http::Responder& r) {
+      const auto m = s.current();
+      auto a = explain_route(m->predictor(), m->version(), q.body, s.options.limits);
+      if (a.status == 200) return s.send(r, s.json(std::move(a.body)));
+      if (a.status == 500) return s.send(r, s.internal_error(a.code, "the server could not explain these texts", a.message));
+      s.send(r, s.error(a.status, a.code, a.message));
+    });
   }
   if (path == "/v1/admin/reload") {
     if (method != "POST") return method_not_allowed("POST");

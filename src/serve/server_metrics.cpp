@@ -33,6 +33,9 @@ ServerMetrics::ServerMetrics(std::size_t max_batch, bool gpu) {
   drift_shift = &r.gauge("kiln_drift_top_feature_shift",
                          "Mean absolute change of the training set's top features' document shares, over the drift window.");
   drift_window = &r.gauge("kiln_drift_window_texts", "Texts in the drift window.");
+  importance_shift = &r.gauge("kiln_feature_importance_shift",
+                              "Total variation distance between the training and live shares of mean |SHAP| over the "
+                              "artifact's top-20 features (linear-family models with importance.json).");
   ready = &r.gauge("kiln_ready", "1 when a model is loaded and the server is not draining.");
   register_process_metrics(r);
   if (gpu) {

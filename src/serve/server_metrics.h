@@ -34,6 +34,7 @@ struct ServerMetrics {
   Gauge* drift_oov = nullptr;
   Gauge* drift_shift = nullptr;
   Gauge* drift_window = nullptr;
+  Gauge* importance_shift = nullptr;
   Gauge* ready = nullptr;
   Gauge* gpu_util = nullptr;
   Gauge* gpu_mem_used = nullptr;

@@ -18,6 +18,12 @@
 #include "kiln/core/parallel.h"
 #include "verbs.h"
 
+#ifdef KILN_CLI_ML
+namespace kiln::cli {
+void add_explain(CLI::App& app);  // tools/kiln/explain.cpp
+}  // namespace kiln::cli
+#endif
+
 namespace {
 
 int run(int argc, char** argv) {
@@ -72,6 +78,7 @@ int run(int argc, char** argv) {
   kiln::cli::add_optimize(app);
   kiln::cli::add_export(app);
   kiln::cli::add_learn(app);
+  kiln::cli::add_explain(app);
 #else
   // Listed for --help; running one goes through exec_ml_binary above.
   for (const auto& v : kiln::cli::ml_verbs()) app.add_subcommand(v.name, v.description)->allow_extras();

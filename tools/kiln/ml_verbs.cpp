@@ -21,6 +21,7 @@ const std::vector<MlVerb>& ml_verbs() {
       {"export", "Export an artifact's model as ONNX (opset 14+) for ONNX Runtime, TensorRT or Triton"},
       {"doctor", "Check this machine and build: CPU, BLAS kernels, threads, GEMM speed against peak"},
       {"pretrain", "Pretrain a BERT from scratch on unlabelled text (masked LM); writes a Hugging Face-layout model"},
+      {"explain", "Explain predictions: exact linear SHAP, Kernel SHAP, Owen values, integrated gradients"},
       {"embed", "Embed texts with an artifact or a Hugging Face BERT directory (JSON lines or .npy)"},
       {"learn", "Keep an artifact learning from labelled feedback: replay buffer, gated updates, drift detection"},
   };

@@ -11,6 +11,7 @@
 #include "kiln/core/error.h"
 #include "kiln/core/log.h"
 #include "kiln/core/progress.h"
+#include "kiln/explain/explainer.h"
 #include "kiln/pipeline/pipeline.h"
 #include "verbs.h"
 
@@ -62,6 +63,13 @@ TrainRunOutput save_and_report(const pipeline::PipelineResult& result, const tra
   }
   const std::string artifact_dir = (fs::path(out_dir) / "model").string();
   pipeline::save(result, artifact_dir);
+  try {  // exact and cheap for linear models; the artifact is saved either way
+    if (explain::write_linear_importance(result.artifact, result.heldout, artifact_dir)) {
+      core::info("importance: exact linear SHAP over the held-out sample -> " + artifact_dir + "/importance.json");
+    }
+  } catch (const kiln::Error& e) {
+    core::warn(std::string("importance.json not written: ") + e.what());
+  }
   const auto& labels = result.artifact.manifest.labels;
   const auto& cal = result.artifact.manifest.calibration;
   if (cal.value("method", std::string()) == "temperature") {

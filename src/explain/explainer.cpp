@@ -1,0 +1,227 @@
+// Explainer: method choice, dispatch, and exact linear SHAP.
+#include "kiln/explain/explainer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "kiln/artifact/artifact.h"
+#include "kiln/core/error.h"
+#include "kiln/nn/input_spec.h"
+#include "text_features_of.h"
+
+namespace kiln::explain {
+
+std::string space_name(Space s) { return s == Space::kLogit ? "logit" : "probability"; }
+
+std::optional<Method> parse_method(const std::string& name, const std::string& field) {
+  if (name == "auto") return std::nullopt;
+  if (name == "linear") return Method::kLinear;
+  if (name == "kernel") return Method::kKernel;
+  if (name == "partition") return Method::kPartition;
+  if (name == "ig") return Method::kIntegratedGradients;
+  throw ConfigError(field + " must be one of auto, linear, kernel, partition, ig, got '" + name + "'");
+}
+
+Space parse_space(const std::string& name, const std::string& field) {
+  if (name == "logit") return Space::kLogit;
+  if (name == "probability") return Space::kProbability;
+  throw ConfigError(field + " must be logit or probability, got '" + name + "'");
+}
+
+void ExplainOptions::validate() const {
+  kernel.validate();
+  if (ig_steps < 1 || ig_steps > 100000) {
+    throw ConfigError("ig_steps must be in [1, 100000], got " + std::to_string(ig_steps));
+  }
+  if (batch_size < 1) throw ConfigError("batch_size must be >= 1, got " + std::to_string(batch_size));
+}
+
+namespace {
+
+bool reads(const artifact::Predictor& p, const char* tensor) {
+  for (const auto& t : p.manifest().inputs.tensors) {
+    if (t.name == tensor) return true;
+  }
+  return false;
+}
+
+std::string family(const artifact::Predictor& p) { return p.manifest().model.family; }
+
+// The bag (indices, weights) of row `row` of an encoded batch.
+std::pair<const int64_t*, const float*> bag_row(const nn::Batch& batch, int64_t row, int64_t& count) {
+  const auto& idx = batch.at(nn::kBagIndices);
+  const auto& off = batch.at(nn::kBagOffsets);
+  const int64_t begin = off.data_ptr<int64_t>()[row];
+  const int64_t end = row + 1 < off.size(0) ? off.data_ptr<int64_t>()[row + 1] : idx.size(0);
+  count = end - begin;
+  return {idx.data_ptr<int64_t>() + begin, batch.at(nn::kBagWeights).data_ptr<float>() + begin};
+}
+
+}  // namespace
+
+Explainer::Explainer(const artifact::Predictor& predictor, ExplainOptions options)
+    : predictor_(predictor), options_(std::move(options)) {
+  options_.validate();
+  const bool has_text = predictor_.manifest().inputs.tensors.empty() || reads(predictor_, nn::kBagIndices) ||
+                        reads(predictor_, nn::kInputIds);
+  auto linear = predictor_.model()->linear_parts();
+  if (options_.method) {
+    method_ = *options_.method;
+  } else if (linear) {
+    method_ = Method::kLinear;
+  } else if (reads(predictor_, nn::kInputIds)) {
+    method_ = Method::kPartition;
+  } else if (has_text) {
+    method_ = Method::kKernel;
+  } else {
+    method_ = Method::kIntegratedGradients;
+  }
+  const std::string fam = family(predictor_);
+  if (method_ == Method::kLinear) {
+    if (!linear) {
+      throw ConfigError("--method linear (exact linear SHAP) needs a model of family linear (or the logreg preset), "
+                        "this artifact's family is '" + fam + "'; use --method kernel or partition (or auto)");
+    }
+    if (options_.space != Space::kLogit) {
+      throw ConfigError("exact linear SHAP is additive in logits only, got --space probability; use --space logit, "
+                        "or --method kernel to explain probabilities");
+    }
+    weight_ = linear->table.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    const auto b = linear->bias.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+    bias_.assign(b.data_ptr<double>(), b.data_ptr<double>() + b.numel());
+    data::Examples background = options_.background;
+    if (background.size() == 0 && !predictor_.dir().empty()) background = artifact::load_heldout(predictor_.dir());
+    if (background.size() == 0) {
+      throw ConfigError("exact linear SHAP needs a background set for E[x], and this artifact has no held-out sample "
+                        "(heldout.jsonl); pass --background FILE with texts like the training data");
+    }
+    const int64_t v = weight_.size(0), c = weight_.size(1);
+    mean_.assign(static_cast<std::size_t>(v), 0.0);
+    const nn::Batch batch = predictor_.encode(background);
+    for (int64_t r = 0; r < batch.size(); ++r) {
+      int64_t n = 0;
+      auto [idx, w] = bag_row(batch, r, n);
+      for (int64_t k = 0; k < n; ++k) mean_[static_cast<std::size_t>(idx[k])] += w[k];
+    }
+    const double rows = static_cast<double>(batch.size());
+    weight_mean_.assign(static_cast<std::size_t>(c), 0.0);
+    const float* wp = weight_.data_ptr<float>();
+    for (int64_t j = 0; j < v; ++j) {
+      double& m = mean_[static_cast<std::size_t>(j)];
+      m /= rows;
+      if (m == 0) continue;
+      for (int64_t k = 0; k < c; ++k) weight_mean_[static_cast<std::size_t>(k)] += m * wp[j * c + k];
+    }
+    base_.resize(static_cast<std::size_t>(c));
+    for (int64_t k = 0; k < c; ++k) base_[static_cast<std::size_t>(k)] = bias_[static_cast<std::size_t>(k)] + weight_mean_[static_cast<std::size_t>(k)];
+  } else if ((method_ == Method::kKernel || method_ == Method::kPartition) && !has_text) {
+    throw ConfigError("--method " + method_name(method_) + " hides words of the text, and this model (family '" + fam +
+                      "') reads no text; use --method ig (or auto) for image models");
+  } else if (method_ == Method::kIntegratedGradients && reads(predictor_, nn::kInputIds)) {
+    throw ConfigError("--method ig on a WordPiece model (family '" + fam + "') needs gradients at the embedding layer, "
+                      "which this Kiln does not expose yet; use --method partition (or auto)");
+  }
+}
+
+ClassAttributions Explainer::linear_one(const nn::Batch& batch, int64_t row, const std::string* text) const {
+  const int64_t c = weight_.size(1);
+  const float* wp = weight_.data_ptr<float>();
+  int64_t n = 0;
+  auto [idx, x] = bag_row(batch, row, n);
+  // Features in column order, duplicates merged.
+  std::map<int64_t, double> present;
+  for (int64_t k = 0; k < n; ++k) present[idx[k]] += x[k];
+  std::map<int64_t, std::vector<std::pair<int64_t, int64_t>>> spans;
+  if (text != nullptr) {
+    if (const auto fs = feature_spans_of(*predictor_.preprocessors().front(), *text)) {
+      for (const auto& s : *fs) {
+        spans[s.feature].emplace_back(code_point_offset(*text, s.begin), code_point_offset(*text, s.end));
+      }
+    }
+  }
+  const auto& pre = *predictor_.preprocessors().front();
+  ClassAttributions out;
+  out.base = base_;
+  out.output = bias_;
+  std::vector<double> absent(weight_mean_.size());
+  for (std::size_t k = 0; k < absent.size(); ++k) absent[k] = -weight_mean_[k];
+  for (const auto& [j, xj] : present) {
+    if (xj == 0) continue;  // a stored zero is an absent feature
+    Attribution a;
+    a.feature = pre.feature_name(j);
+    if (a.feature.empty()) a.feature = "feature:" + std::to_string(j);
+    const auto it = spans.find(j);
+    if (it != spans.end()) a.spans = it->second;
+    out.features.push_back(std::move(a));
+    const double mj = mean_[static_cast<std::size_t>(j)];
+    for (int64_t k = 0; k < c; ++k) {
+      const double w = wp[j * c + k];
+      out.values.push_back(w * (xj - mj));
+      out.output[static_cast<std::size_t>(k)] += w * xj;
+      absent[static_cast<std::size_t>(k)] += w * mj;
+    }
+  }
+  Attribution rest;
+  rest.feature = kAbsentFeatures;
+  out.features.push_back(rest);
+  out.values.insert(out.values.end(), absent.begin(), absent.end());
+  return out;
+}
+
+torch::Tensor Explainer::outputs(const data::Examples& examples) const {
+  std::vector<torch::Tensor> parts;
+  const auto n = examples.size();
+  const auto step = static_cast<std::size_t>(options_.batch_size);
+  const double t = predictor_.manifest().temperature();
+  for (std::size_t start = 0; start < n; start += step) {
+    std::vector<std::size_t> ids;
+    for (std::size_t i = start; i < std::min(n, start + step); ++i) ids.push_back(i);
+    torch::Tensor logits = predictor_.forward(predictor_.encode(examples.select(ids))).to(torch::kCPU, torch::kFloat64);
+    if (options_.space == Space::kProbability) logits = torch::softmax(logits / t, 1);
+    parts.push_back(logits);
+  }
+  if (parts.empty()) return torch::zeros({0, static_cast<int64_t>(predictor_.labels().size())}, torch::kFloat64);
+  return torch::cat(parts, 0);
+}
+
+std::vector<ClassAttributions> Explainer::explain_all(const data::Examples& examples) const {
+  std::vector<ClassAttributions> out;
+  out.reserve(examples.size());
+  if (method_ == Method::kLinear) {
+    const nn::Batch batch = predictor_.encode(examples);
+    for (std::size_t i = 0; i < examples.size(); ++i) {
+      out.push_back(linear_one(batch, static_cast<int64_t>(i), examples.has_text() ? &examples.texts[i] : nullptr));
+    }
+    return out;
+  }
+  for (std::size_t i = 0; i < examples.size(); ++i) {
+    out.push_back(method_ == Method::kIntegratedGradients ? ig_one(examples, i) : masked_one(examples, i));
+  }
+  return out;
+}
+
+std::vector<Explanation> Explainer::explain(const data::Examples& examples) const {
+  std::vector<Explanation> out;
+  const auto& labels = predictor_.labels();
+  for (auto& all : explain_all(examples)) {
+    const auto c = static_cast<int64_t>(all.output.size());
+    Explanation e;
+    e.class_id = std::max_element(all.output.begin(), all.output.end()) - all.output.begin();
+    e.label = labels[static_cast<std::size_t>(e.class_id)];
+    e.output = all.output[static_cast<std::size_t>(e.class_id)];
+    e.base_value = all.base[static_cast<std::size_t>(e.class_id)];
+    e.space = space_name(options_.space);
+    e.method = method_;
+    for (std::size_t f = 0; f < all.features.size(); ++f) {
+      Attribution a = std::move(all.features[f]);
+      a.value = all.values[f * static_cast<std::size_t>(c) + static_cast<std::size_t>(e.class_id)];
+      e.attributions.push_back(std::move(a));
+    }
+    if (all.delta) e.delta = (*all.delta)[static_cast<std::size_t>(e.class_id)];
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace kiln::explain

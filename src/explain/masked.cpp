@@ -1,0 +1,93 @@
+// Kernel SHAP and Owen values over the words of a text: a coalition keeps some words and masks the
+// others ([MASK] for WordPiece models, dropped for bag models); all coalitions of one explanation
+// are encoded and forwarded through the Predictor in batches.
+#include <algorithm>
+#include <cstring>
+
+#include "kiln/core/error.h"
+#include "kiln/explain/explainer.h"
+#include "kiln/text/unicode.h"
+#include "text_features_of.h"
+
+namespace kiln::explain {
+
+std::vector<Word> text_words(const std::string& text, const std::optional<std::vector<prep::FeatureSpan>>& bag) {
+  std::vector<Word> words;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const std::size_t begin = i;
+    if (!text::is_word_char(text::next_code_point(text, i))) continue;
+    std::size_t end = i;
+    while (i < text.size()) {
+      std::size_t j = i;
+      if (!text::is_word_char(text::next_code_point(text, j))) break;
+      i = end = j;
+    }
+    words.push_back({begin, end});
+  }
+  if (!bag) return words;
+  // Keep the words some feature covers (a bag cannot see the others, only their gaps).
+  std::vector<Word> kept;
+  for (const auto& w : words) {
+    const bool covered = std::any_of(bag->begin(), bag->end(),
+                                     [&](const prep::FeatureSpan& s) { return s.begin < w.end && w.begin < s.end; });
+    if (covered) kept.push_back(w);
+  }
+  return kept;
+}
+
+std::string masked_text(const std::string& text, const std::vector<Word>& words, const bool* mask,
+                        const std::string& mask_token) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t at = 0;
+  for (std::size_t k = 0; k < words.size(); ++k) {
+    if (mask[k]) continue;
+    out.append(text, at, words[k].begin - at);
+    out += mask_token;
+    at = words[k].end;
+  }
+  out.append(text, at, std::string::npos);
+  return out;
+}
+
+ClassAttributions Explainer::masked_one(const data::Examples& examples, std::size_t i) const {
+  if (!examples.has_text()) {
+    throw DataError("--method " + method_name(method_) + " explains texts, and these examples have none; give the "
+                    "data a text column (--text-col)");
+  }
+  const std::string& text = examples.texts[i];
+  const auto& pre = *predictor_.preprocessors().front();
+  const std::vector<Word> words = text_words(text, feature_spans_of(pre, text));
+  const std::string mask_token = mask_token_of(pre);
+  const auto m = static_cast<int64_t>(words.size());
+  const bool has_image = examples.has_images();
+  CoalitionValue value = [&](const torch::Tensor& masks) {
+    data::Examples batch;
+    batch.base_dir = examples.base_dir;
+    const int64_t n = masks.size(0);
+    const bool* mp = masks.data_ptr<bool>();
+    batch.texts.reserve(static_cast<std::size_t>(n));
+    for (int64_t r = 0; r < n; ++r) {
+      batch.texts.push_back(masked_text(text, words, mp + r * m, mask_token));
+      if (has_image) batch.images.push_back(examples.images[i]);
+    }
+    return outputs(batch);
+  };
+  const ShapValues shap = method_ == Method::kKernel ? kernel_shap(m, value, options_.kernel) : owen_values(m, value);
+  ClassAttributions out;
+  const auto c = shap.base.size(0);
+  out.base.assign(shap.base.data_ptr<double>(), shap.base.data_ptr<double>() + c);
+  out.output.assign(shap.output.data_ptr<double>(), shap.output.data_ptr<double>() + c);
+  const auto values = shap.values.contiguous();
+  out.values.assign(values.data_ptr<double>(), values.data_ptr<double>() + values.numel());
+  for (const auto& w : words) {
+    Attribution a;
+    a.feature = text.substr(w.begin, w.end - w.begin);
+    a.spans.emplace_back(code_point_offset(text, w.begin), code_point_offset(text, w.end));
+    out.features.push_back(std::move(a));
+  }
+  return out;
+}
+
+}  // namespace kiln::explain

@@ -1,0 +1,29 @@
+// POST /v1/explain: the body of /v1/predict ({"texts": [...], "top_k": k}, same limits and errors),
+// answered with {"model_version": v, "explanations": [<kiln explain --json line>, ...]} (method
+// auto, logit space; docs/explain.md), within a time budget per request.
+#pragma once
+
+#include <string>
+
+#include "kiln/artifact/predictor.h"
+#include "kiln/serve/request.h"
+
+namespace kiln::serve {
+
+/// Seconds one explain request may take; past it the answer is 503 explain_timeout.
+inline constexpr double kExplainBudgetSeconds = 10.0;
+
+struct ExplainAnswer {
+  int status = 200;
+  std::string body;        ///< 200: the JSON answer
+  std::string code;        ///< errors: the stable error code ("invalid_json", "explain_timeout", ...)
+  std::string message;     ///< 4xx/503: what was wrong and the fix; 500: what to log (never sent)
+};
+
+/// Never throws: a bad body gives the 4xx parse_predict_request gives /v1/predict; a method that
+/// does not apply, or a model failure, 500 explain_failed (details in log_detail).
+[[nodiscard]] ExplainAnswer explain_route(const artifact::Predictor& predictor, const std::string& version,
+                                          const std::string& body, const RequestLimits& limits,
+                                          double budget_seconds = kExplainBudgetSeconds);
+
+}  // namespace kiln::serve
