@@ -6,6 +6,7 @@
 #include <iostream>
 #include <memory>
 
+#include "kiln/core/atomic_output.h"
 #include "kiln/core/error.h"
 #include "kiln/core/log.h"
 #include "kiln/core/progress.h"
