@@ -1,4 +1,4 @@
-// kiln serve ARTIFACT: the HTTP model server. Flags, the auth token file, signals and exit codes;
+// kiln serve DIR: the HTTP model server, over one artifact or a model repository. Flags, the auth token file, signals and exit codes;
 // the server itself lives in the serve module.
 #include <signal.h>
 #include <unistd.h>
@@ -56,7 +56,10 @@ void add_serve(CLI::App& app) {
   auto f = std::make_shared<ServeFlags>();
   auto* cmd = app.add_subcommand("serve", ml_verb_description("serve"));
   auto& o = f->options;
-  cmd->add_option("artifact", f->artifact, "Artifact directory (the --out/model of kiln train; the run directory --out works too)")->required();
+  cmd->add_option("artifact", f->artifact,
+                  "Artifact directory (the --out/model of kiln train; the run directory --out works too), or a model "
+                  "repository: a directory with one artifact per subdirectory, each served under its subdirectory's name")
+      ->required();
   cmd->add_option("--host", o.host, "Address to bind (0.0.0.0 for every interface)")->capture_default_str();
   cmd->add_option("--port", o.port, "TCP port (0 = any free port)")->check(CLI::Range(0, 65535))->capture_default_str();
   cmd->add_option("--http-threads", o.http_threads,
@@ -76,8 +79,13 @@ void add_serve(CLI::App& app) {
       ->check(CLI::Range(0.001, 86400.0))
       ->capture_default_str();
   cmd->add_option("--model-root", o.model_root,
-                  "Reload loads artifacts under this directory only (default: the served artifact's parent)");
-  cmd->add_option("--model-name", o.model_name, "Model name on /v2/models/{name} (default: the artifact directory's name)");
+                  "Load and reload read artifacts under this directory only (default: the repository, or the served "
+                  "artifact's parent)");
+  cmd->add_option("--model-name", o.model_name,
+                  "Name of a single served artifact's model on /v1/models/{name} and /v2/models/{name} (default: its "
+                  "directory's name)");
+  cmd->add_option("--default-model", o.default_model,
+                  "The repository's model that /v1/predict, /v1/model and /readyz serve (default: the only one)");
   cmd->add_option("--max-batch", o.batching.max_batch, "Most texts per forward pass (dynamic batching; 1 = off)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 16))
       ->capture_default_str();
@@ -122,7 +130,6 @@ void add_serve(CLI::App& app) {
     }
     install_signal_pipe();  // before the server starts any thread (see above)
 
-    f->artifact = artifact_arg(f->artifact);
     serve::Server server(f->artifact, f->options);
     server.bind();
     // Atomically: whoever polls the file for the port never reads it half-written.
@@ -136,10 +143,14 @@ void add_serve(CLI::App& app) {
         const int sig = b;
         if (sig == 0) return;  // run() ended on its own
         if (sig == SIGHUP) {
-          try {
-            server.reload();
-          } catch (const std::exception& e) {
-            core::warn(std::string("serve: reload on SIGHUP failed, the previous model keeps serving: ") + e.what());
+          // Every loaded model, each from its own directory; one that fails keeps its previous artifact.
+          for (const auto& name : server.model_names()) {
+            try {
+              server.load_model(name);
+            } catch (const std::exception& e) {
+              core::warn("serve: reload of model " + name + " on SIGHUP failed, its previous artifact keeps serving: " +
+                         e.what());
+            }
           }
           continue;
         }
@@ -151,8 +162,11 @@ void add_serve(CLI::App& app) {
         return;
       }
     });
-    core::info("serve: " + f->artifact + " (version " + server.model_version() + ") on http://" + f->options.host +
-               ":" + std::to_string(server.port()) + "  (POST /v1/predict, GET /metrics)");
+    const auto names = server.model_names();
+    std::string served = names.size() == 1 ? f->artifact : f->artifact + " (" + std::to_string(names.size()) + " models)";
+    core::info("serve: " + served + ", default model " + server.default_model() + " (version " + server.model_version() +
+               ") on http://" + f->options.host + ":" + std::to_string(server.port()) +
+               "  (POST /v1/predict, POST /v1/models/{name}/predict, GET /metrics)");
     server.run();
     // run() also returns when the listener fails: then wake the signal thread so it can end.
     if (!server.draining()) {
