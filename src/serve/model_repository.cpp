@@ -170,7 +170,7 @@ std::string ModelRepository::directory_of(const std::string& name) const {
 
 std::vector<std::shared_ptr<const ModelSlot>> ModelRepository::loaded() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
-  return {slots_.begin(), slots_.end()};
+  return std::vector<std::shared_ptr<const ModelSlot>>(slots_.begin(), slots_.end());
 }
 
 std::string ModelRepository::artifact_of(const std::string& name) const {
