@@ -187,8 +187,7 @@ TEST(ModelRepositoryServer, EachModelAnswersOnItsOwnRoutesAndMetricsLabel) {
   EXPECT_EQ(request(s.port(), "GET", "/v2/models/beta/ready").status, 200);
 
   const std::string metrics = request(s.port(), "GET", "/metrics").body;
-  for (const std::string line :
-       {"kiln_texts_total{model=\"alpha\"} 2", "kiln_texts_total{model=\"beta\"} 2", "kiln_queue_depth{model=\"alpha\"} 0",
+  for (const std::string& line : std::vector<std::string>{"kiln_texts_total{model=\"alpha\"} 2", "kiln_texts_total{model=\"beta\"} 2", "kiln_queue_depth{model=\"alpha\"} 0",
         "kiln_queue_depth{model=\"beta\"} 0", "kiln_inference_batch_size_count{model=\"beta\"} 2",
         "kiln_prediction_confidence_count{model=\"alpha\"} 2",
         "kiln_model_info{model=\"beta\",version=\"" + vb + "\"", "kiln_drift_window_texts{model=\"beta\"}",
@@ -279,28 +278,22 @@ TEST(ModelRepositoryServer, RepositoryRoutesNeedTheAdminToken) {
   EXPECT_EQ(request(s.port(), "POST", "/v2/repository/index", "", "Authorization: Bearer " + o.auth_token + "\r\n").status, 200);
 }
 
-/// Blocks every forward pass until opened; counts encodes (each request encodes once, after it was
-/// routed to the model and holds it).
+/// Holds every request inside encode() (after the server routed it to the model and before it
+/// reaches the batcher) until opened, counting the requests held.
 class GatedModel : public ServedModel {
  public:
   using ServedModel::ServedModel;
-  using ServedModel::predict_proba;
   std::shared_ptr<const Input> encode(const std::vector<std::string>& texts) const override {
-    auto out = ServedModel::encode(texts);
-    std::lock_guard<std::mutex> lock(mu_);
-    ++encoded_;
-    cv_.notify_all();
-    return out;
-  }
-  std::vector<float> predict_proba(const std::vector<const Input*>& inputs) const override {
     std::unique_lock<std::mutex> lock(mu_);
+    ++held_;
+    cv_.notify_all();
     cv_.wait(lock, [&] { return open_; });
     lock.unlock();
-    return ServedModel::predict_proba(inputs);
+    return ServedModel::encode(texts);
   }
-  bool wait_encoded(int n) const {
+  bool wait_held(int n) const {
     std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(60), [&] { return encoded_ >= n; });
+    return cv_.wait_for(lock, std::chrono::seconds(60), [&] { return held_ >= n; });
   }
   void open() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -311,7 +304,7 @@ class GatedModel : public ServedModel {
  private:
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
-  mutable int encoded_ = 0;
+  mutable int held_ = 0;
   mutable bool open_ = false;
 };
 
@@ -324,6 +317,7 @@ TEST(ModelRepositoryServer, UnloadAnswersEveryRequestItHadAccepted) {
   ServerOptions o;
   o.default_model = "alpha";
   o.batching.max_batch = 2;  // the requests ride in several forward passes
+  o.http_threads = 8;        // the held requests, the unload, and a request to alpha each need one
   Running s(t.path.string(), o, [&](const std::string& dir, std::size_t window, const std::string& device) {
     auto m = std::make_shared<GatedModel>(dir, window, device);
     if (fs::path(dir).filename() == "alpha") m->open();
@@ -337,8 +331,8 @@ TEST(ModelRepositoryServer, UnloadAnswersEveryRequestItHadAccepted) {
   for (int i = 0; i < kRequests; ++i) {
     clients.emplace_back([&, i] { statuses[static_cast<std::size_t>(i)] = request(s.port(), "POST", "/v1/models/beta/predict", kPredict).status; });
   }
-  // Every request has been accepted and encoded by beta; the first forward pass is held.
-  ASSERT_TRUE(beta->wait_encoded(kRequests));
+  // Every request has been accepted and routed to beta, and none has reached its batcher yet.
+  ASSERT_TRUE(beta->wait_held(kRequests));
   std::atomic<int> unload_status{0};
   std::thread unloader([&] { unload_status = request(s.port(), "POST", "/v2/repository/models/beta/unload").status; });
   // The unload has begun once beta is off the routes; it cannot finish while its requests wait.
