@@ -210,7 +210,8 @@ TEST(ModelRepositoryServer, LoadUnloadAndReloadByApiWithinTheRoot) {
   const auto post = [&](const std::string& path, const std::string& body = "") {
     return request(s.port(), "POST", path, body);
   };
-  // Triton's repository extension.
+  // Triton's repository extension, announced in the server metadata.
+  EXPECT_EQ(body_json(request(s.port(), "GET", "/v2"))["extensions"], nlohmann::json::parse(R"(["model_repository"])"));
   RawResponse r = post("/v2/repository/models/beta/unload");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(post("/v1/models/beta/predict", kPredict).status, 404);
