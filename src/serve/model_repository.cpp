@@ -107,8 +107,9 @@ RepositoryLayout discover_models(const std::string& dir, const std::string& mode
   return out;
 }
 
-ModelSlot::ModelSlot(std::string name, std::shared_ptr<const ServedModel> model, std::unique_ptr<Batcher> batcher)
-    : name_(std::move(name)), model_(std::move(model)), batcher_(std::move(batcher)) {}
+ModelSlot::ModelSlot(std::string name, std::shared_ptr<const ServedModel> model, std::unique_ptr<Batcher> batcher,
+                     Metrics metrics)
+    : name_(std::move(name)), model_(std::move(model)), batcher_(std::move(batcher)), metrics_(metrics) {}
 
 ModelLease::ModelLease(std::shared_ptr<ModelSlot> slot) : slot_(std::move(slot)) {
   if (slot_) slot_->in_flight_.fetch_add(1, std::memory_order_acq_rel);
@@ -227,9 +228,11 @@ std::string ModelRepository::load(const std::string& name, const std::string& di
     return fresh->version();
   }
   ServerMetrics& metrics = metrics_;
-  auto slot = std::make_shared<ModelSlot>(name, fresh, std::make_unique<Batcher>(batching_, [&metrics, name](std::size_t n) {
-    metrics.batch_size->labels({name}).observe(static_cast<double>(n));
-  }));
+  HistogramChild* batch_size = &metrics.batch_size->labels({name});
+  auto slot = std::make_shared<ModelSlot>(
+      name, fresh,
+      std::make_unique<Batcher>(batching_, [batch_size](std::size_t n) { batch_size->observe(static_cast<double>(n)); }),
+      ModelSlot::Metrics{&metrics.texts->labels({name}), &metrics.confidence->labels({name})});
   {
     std::unique_lock<std::shared_mutex> lock(mu_);
     const auto at = std::lower_bound(slots_.begin(), slots_.end(), name,

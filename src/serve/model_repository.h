@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "kiln/serve/batcher.h"
+#include "kiln/serve/metrics.h"
 #include "kiln/serve/server.h"
 
 namespace kiln::serve {
@@ -53,8 +54,15 @@ struct RepositoryLayout {
 /// Thread-safe.
 class ModelSlot {
  public:
-  ModelSlot(std::string name, std::shared_ptr<const ServedModel> model, std::unique_ptr<Batcher> batcher);
+  /// The model's metric children that every prediction updates (found once, not per request).
+  struct Metrics {
+    CounterChild* texts = nullptr;
+    HistogramChild* confidence = nullptr;
+  };
+  ModelSlot(std::string name, std::shared_ptr<const ServedModel> model, std::unique_ptr<Batcher> batcher,
+            Metrics metrics);
   [[nodiscard]] const std::string& name() const { return name_; }
+  [[nodiscard]] const Metrics& metrics() const { return metrics_; }
   [[nodiscard]] std::shared_ptr<const ServedModel> model() const { return std::atomic_load(&model_); }
   [[nodiscard]] Batcher& batcher() const { return *batcher_; }
 
@@ -64,6 +72,7 @@ class ModelSlot {
   const std::string name_;
   std::shared_ptr<const ServedModel> model_;  // std::atomic_load / atomic_store
   std::unique_ptr<Batcher> batcher_;
+  const Metrics metrics_;
   std::atomic<std::size_t> in_flight_{0};
   std::mutex mu_;
   std::condition_variable drained_;

@@ -284,11 +284,12 @@ bool Server::Impl::handle_model_route(http::Request& req, http::Responder& res) 
   return true;
 }
 
-void Server::Impl::count_predictions(const std::string& model, const ServedModel& m, const BatchResult& r,
+void Server::Impl::count_predictions(const ModelSlot& slot, const ServedModel& m, const BatchResult& r,
                                      std::size_t n) {
   const auto& labels = m.labels();
   const std::size_t classes = r.classes;
-  auto& confidence = metrics.confidence->labels({model});
+  const std::string& model = slot.name();
+  HistogramChild& confidence = *slot.metrics().confidence;
   for (std::size_t i = 0; i < n; ++i) {
     const float* p = r.probabilities.data() + i * classes;
     std::size_t best = 0;
@@ -298,7 +299,7 @@ void Server::Impl::count_predictions(const std::string& model, const ServedModel
     confidence.observe(p[best]);
     metrics.predictions->labels({model, labels[best]}).inc();
   }
-  metrics.texts->labels({model}).inc(static_cast<double>(n));
+  slot.metrics().texts->inc(static_cast<double>(n));
 }
 
 namespace {
@@ -337,7 +338,7 @@ void Server::Impl::predict(http::Request& req, http::Responder& res, const Model
     return send(*shared, internal_error("inference_failed", "the model failed on this request",
                                         "POST /v1/predict (model " + lease->name() + "): encoding the texts failed: " + failure));
   }
-  drift->offer(m, pr.texts, encoded);
+  drift->offer(m, std::move(pr.texts), encoded);  // the texts are not read again
   const bool was_arriving = req.guard.release();
   const bool queued = lease->batcher().submit_encoded(m, std::move(encoded), n, was_arriving,
                                                      [this, lease, m, n, k, shared](BatchResult r) {
@@ -346,7 +347,7 @@ void Server::Impl::predict(http::Request& req, http::Responder& res, const Model
                                           "POST /v1/predict (model " + lease->name() + "): the model failed on a batch of " +
                                               std::to_string(r.batch_texts) + " texts: " + first_line(what_of(r.error))));
     }
-    count_predictions(lease->name(), *m, r, n);
+    count_predictions(*lease, *m, r, n);
     send(*shared, json(predict_response(m->labels(), m->version(), r.probabilities, n, k)));
   });
   if (!queued) {
@@ -384,7 +385,7 @@ void Server::Impl::v2_infer(http::Request& req, http::Responder& res, const Mode
     return send(*shared, internal_error("inference_failed", "the model failed on this request",
                                         where + ": encoding the texts failed: " + failure, true));
   }
-  drift->offer(m, ir.texts, encoded);
+  drift->offer(m, std::move(ir.texts), encoded);
   ir.texts.clear();  // the response needs only the outputs asked for
   auto request = std::make_shared<v2::InferRequest>(std::move(ir));
   const bool was_arriving = req.guard.release();
@@ -396,7 +397,7 @@ void Server::Impl::v2_infer(http::Request& req, http::Responder& res, const Mode
                                                   " texts: " + first_line(what_of(r.error)),
                                               true));
         }
-        count_predictions(lease->name(), *m, r, n);
+        count_predictions(*lease, *m, r, n);
         send(*shared, json(v2::infer_response(lease->name(), m->version(), *request, r.probabilities, m->labels())));
       });
   if (!queued) {
