@@ -162,6 +162,17 @@ RunFiles load_run(const std::string& dir) {
   }
   if (!run.data_report_path.empty()) run.data_report = read_json(run.data_report_path, "the data report");
   if (fs::exists(run_dir / "selected_config.yaml")) run.selected_config = read_text(run_dir / "selected_config.yaml");
+  if (!run.manifest_path.empty()) {
+    const fs::path importance = fs::path(run.manifest_path).parent_path() / "importance.json";
+    if (fs::exists(importance, ec)) {
+      run.importance_path = importance.string();
+      try {
+        run.importance = parse_importance(read_text(importance), run.importance_path);
+      } catch (const Error& e) {
+        run.importance_error = e.what();
+      }
+    }
+  }
   return run;
 }
 

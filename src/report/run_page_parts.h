@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kiln/report/page.h"
+#include "kiln/report/run_report.h"
 
 namespace kiln::report::detail {
 
@@ -28,5 +29,21 @@ namespace kiln::report::detail {
 /// figure ids start with `prefix`.
 void add_classification(Page& page, const nlohmann::json& metrics, const std::vector<std::string>& labels,
                         const std::set<std::string>& tail, const std::string& split, const std::string& prefix);
+
+/// The "Data" section: the data report (class counts, drop reasons) or the artifact's profile, and
+/// the text-length histogram.
+void add_data_section(Page& page, const RunFiles& run, const std::set<std::string>& tail);
+/// Tail classes of a run: by the data report's train split counts, else the profile's shares.
+[[nodiscard]] std::set<std::string> run_tail_classes(const RunFiles& run, double fraction);
+/// The summary's rows: task, family, sizes, final metrics, calibration, files.
+[[nodiscard]] std::vector<std::pair<std::string, std::string>> summary_rows(const RunFiles& run);
+/// The "Config and versions" section (when the run has kiln.json).
+void add_config_section(Page& page, const RunFiles& run, const std::string& generator);
+/// The "Top features per class" section from run.importance: an overall chart and one <details>
+/// per class with its `top` features; or why there is none and the `kiln explain ARTIFACT --global`
+/// command (`artifact` as the reader should type it) that makes it.
+void add_importance(Page& page, const RunFiles& run, const std::string& artifact, std::size_t top = 10);
+/// The artifact directory of a run (where kiln.json is), or the run directory without one.
+[[nodiscard]] std::string artifact_dir_of(const RunFiles& run);
 
 }  // namespace kiln::report::detail

@@ -1,11 +1,13 @@
 // The admin routes: Kiln's POST /v1/admin/{reload,load,unload} and Triton's model repository
 // extension (POST /v2/repository/index, /v2/repository/models/{name}/load, .../unload). All behind
-// the bearer token when one is set; all read artifacts under the model root only.
+// the bearer token when one is set; all read artifacts under the model root only. Also the default
+// model's page, which follows its loads.
 #include <algorithm>
 #include <filesystem>
 
 #include "json_body.h"
 #include "kiln/core/error.h"
+#include "kiln/core/log.h"
 #include "route_paths.h"
 #include "served_model.h"
 #include "server_impl.h"
@@ -64,6 +66,18 @@ bool parse_admin_body(const std::string& body, const std::vector<std::string>& k
 }
 
 }  // namespace
+
+void Server::Impl::refresh_page() {
+  if (!options.home_page) return;
+  std::shared_ptr<const std::string> fresh;
+  try {
+    const ModelLease lease = models->acquire_default();
+    if (lease) fresh = std::make_shared<const std::string>(options.home_page(lease->model()->dir(), lease->name()));
+  } catch (const std::exception& e) {
+    core::warn("serve: the model page (GET /) failed to render, GET / answers 500 until a reload: " + first_line(e.what()));
+  }
+  std::atomic_store(&page, std::move(fresh));
+}
 
 bool Server::Impl::authorized(const http::Request& req, http::Responder& res) {
   if (options.auth_token.empty()) return true;
@@ -163,7 +177,7 @@ void Server::Impl::reload_route(http::Request& req, http::Responder& res) {
   }
   try {
     std::string previous;
-    const std::string version = models->load(name, dir, &previous);
+    const std::string version = load_model(name, dir, &previous);
     nlohmann::json out = {{"status", "reloaded"}, {"model", name},       {"version", version},
                           {"previous_version", previous}, {"artifact", dir}};
     send(res, json(out.dump()));
@@ -216,7 +230,7 @@ void Server::Impl::load_route(http::Request& req, http::Responder& res, const st
   }
   try {
     std::string previous;
-    const std::string version = models->load(name, checked, &previous);
+    const std::string version = load_model(name, checked, &previous);
     if (v2) return send(res, json(""));
     nlohmann::json out = {{"status", previous.empty() ? "loaded" : "reloaded"}, {"model", name}, {"version", version},
                           {"artifact", checked}};

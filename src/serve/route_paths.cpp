@@ -55,7 +55,8 @@ bool parse_repository_path(const std::string& path, ModelPath& out) {
 }
 
 std::string route_label(const std::string& path) {
-  static const char* const kKnown[] = {"/v1/predict",     "/v1/model",        "/v1/models",       "/healthz",
+  if (path == "/index.html") return "/";
+  static const char* const kKnown[] = {"/",               "/v1/predict",     "/v1/model",        "/v1/models",       "/healthz",
                                        "/readyz",         "/metrics",         "/v1/admin/reload", "/v1/admin/load",
                                        "/v1/admin/unload", "/v2",             "/v2/health/live",  "/v2/health/ready",
                                        "/v2/repository/index"};

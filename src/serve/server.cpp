@@ -37,7 +37,7 @@ const char* const kRoutesHelp =
     "GET /healthz, GET /readyz, GET /metrics, POST /v1/admin/reload, POST /v1/admin/load, POST /v1/admin/unload, "
     "GET /v2, GET /v2/health/live, GET /v2/health/ready, GET /v2/models/{name}, GET /v2/models/{name}/ready, "
     "POST /v2/models/{name}/infer, POST /v2/repository/index, POST /v2/repository/models/{name}/load, "
-    "POST /v2/repository/models/{name}/unload";
+    "POST /v2/repository/models/{name}/unload, GET / (the default model's page)";
 
 std::string what_of(const std::exception_ptr& ep) {
   try {
@@ -157,6 +157,17 @@ void Server::Impl::handle(http::Request&& req, http::Responder res, Server&) {
     const ModelLease lease = models->acquire_default();
     if (draining || !lease) return send(res, json("{\"status\":\"draining\"}", 503));
     return send(res, json("{\"status\":\"ready\",\"model_version\":" + nlohmann::json(lease->model()->version()).dump() + "}"));
+  }
+  if (path == "/" || path == "/index.html") {
+    if (method != "GET") return method_not_allowed(req, res, "GET");
+    if (!options.home_page) return send(res, error(404, "not_found", "this server has no page (--no-page); " + std::string(kRoutesHelp)));
+    const auto html = std::atomic_load(&page);
+    if (!html) return send(res, internal_error("internal_error", "the model page failed to render", "GET /: no page"));
+    http::Response r;
+    r.content_type = "text/html; charset=utf-8";
+    r.body = *html;
+    r.headers = {{"Cache-Control", "no-cache"}, {"X-Content-Type-Options", "nosniff"}};
+    return send(res, std::move(r));
   }
   if (path == "/metrics") {
     if (method != "GET") return method_not_allowed(req, res, "GET");
@@ -444,6 +455,7 @@ Server::Server(std::string artifact_dir, ServerOptions options, ModelLoader load
   m.models = std::make_unique<ModelRepository>(layout, m.model_root.string(), m.loader, m.options.batching,
                                                m.options.drift_window, m.options.device, m.metrics);
   m.register_metrics();
+  m.refresh_page();
   m.drift = std::make_unique<DriftWorker>();
 
   http::HttpOptions ho;
@@ -556,7 +568,7 @@ std::string Server::load_model(const std::string& name, const std::string& artif
   std::string dir = artifact_dir;
   if (dir.empty()) dir = m.models->artifact_of(name);
   if (dir.empty()) dir = m.models->directory_of(name);
-  return m.models->load(name, dir);
+  return m.load_model(name, dir);
 }
 
 bool Server::unload_model(const std::string& name) {

@@ -47,6 +47,18 @@ struct Server::Impl {
   std::unique_ptr<ModelRepository> models;
   std::unique_ptr<DriftWorker> drift;
 
+  /// options.home_page's HTML for the default model (std::atomic_load / atomic_store); null when
+  /// unset or when it failed (the log says why).
+  std::shared_ptr<const std::string> page;
+  /// Regenerates `page` for the default model (at start and after it was reloaded).
+  void refresh_page();
+  /// models->load(), then the page when `name` is the default model.
+  std::string load_model(const std::string& name, const std::string& dir, std::string* previous = nullptr) {
+    std::string version = models->load(name, dir, previous);
+    if (name == models->default_name()) refresh_page();
+    return version;
+  }
+
   void register_metrics();
 
   // Answers (any thread).

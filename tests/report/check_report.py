@@ -6,6 +6,10 @@
                                                        data_report.json and `kiln evaluate --json`
   check_report.py study PAGE.html TRIALS.json        + the numbers equal the study's trials
                                                        (a JSON list of {number, state, value, params})
+  check_report.py live PAGE.html                     a served model's page (GET / of kiln serve):
+                                                       exactly one inline script, allowed by its
+                                                       SHA-256 in the page's CSP, which allows requests
+                                                       to its own origin only and names no admin route
 
 Structure: one doctype, every non-void element closed in order (html.parser, no recovery), unique
 ids, no element that loads anything (img, link, iframe, script with src, object, embed; no src=,
@@ -23,8 +27,9 @@ LOADERS = {"img", "link", "iframe", "object", "embed", "audio", "video", "source
 
 
 class Strict(html.parser.HTMLParser):
-    def __init__(self):
+    def __init__(self, live=False):
         super().__init__(convert_charrefs=True)
+        self.live, self.scripts, self.in_script = live, [], False
         self.stack, self.problems, self.ids, self.doctypes = [], [], {}, 0
         self.figures, self.svg_titles, self.data_text, self.in_data = [], [], None, False
         self.svgs = 0
@@ -44,15 +49,19 @@ class Strict(html.parser.HTMLParser):
             if a["id"] in self.ids:
                 self.problems.append("duplicate id %r at %s (first at %s)" % (a["id"], self.where(), self.ids[a["id"]]))
             self.ids[a["id"]] = self.where()
-        if tag in LOADERS:
+        if tag in LOADERS and not (self.live and tag == "img" and "src" not in a):
             self.problems.append("<%s> loads a resource at %s" % (tag, self.where()))
         if "src" in a:
             self.problems.append("src=%r at %s" % (a["src"], self.where()))
         href = a.get("href") or a.get("xlink:href")
-        if href and not href.startswith("#"):
+        same_origin = self.live and href and href.startswith("/") and not href.startswith("//")
+        if href and not href.startswith("#") and not same_origin:
             self.problems.append("link to %r at %s: reports link within the page only" % (href, self.where()))
         if tag == "script" and a.get("type") != "application/json":
-            self.problems.append("executable <script> at %s" % self.where())
+            if not self.live:
+                self.problems.append("executable <script> at %s" % self.where())
+            self.in_script = True
+            self.scripts.append("")
         if tag == "figure" and a.get("class") == "fig":
             self.figures.append(a.get("id"))
         if tag == "script" and a.get("id") == "kiln-report-data":
@@ -89,15 +98,18 @@ class Strict(html.parser.HTMLParser):
         self.stack.pop()
         if tag == "script":
             self.in_data = False
+            self.in_script = False
 
     def handle_data(self, data):
+        if self.in_script:
+            self.scripts[-1] += data
         if self.in_data:
             self.data_text += data
 
 
-def parse(path):
+def parse(path, live=False):
     text = open(path, encoding="utf-8").read()
-    p = Strict()
+    p = Strict(live)
     p.feed(text)
     p.close()
     problems = list(p.problems)
@@ -110,6 +122,8 @@ def parse(path):
     for bad in ("prefers-color-scheme", "@media print", "Content-Security-Policy"):
         if bad not in text:
             problems.append("the page has no %s" % bad)
+    if live:
+        problems += check_live(text, p.scripts)
     data = None
     if p.data_text is None:
         problems.append("no <script type=application/json id=kiln-report-data>")
@@ -121,6 +135,32 @@ def parse(path):
             if f not in data:
                 problems.append("figure %s has no numbers in the embedded data" % f)
     return text, data, problems
+
+
+def check_live(text, scripts):
+    """The served page's one script: allowed by hash, talking to its own origin only."""
+    import base64, hashlib, re
+    problems = []
+    m = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', text)
+    if not m:
+        return ["no Content-Security-Policy meta element"]
+    csp = dict((d.strip().split(" ", 1) + [""])[:2] for d in m[1].split(";"))
+    if csp.get("default-src") != "'none'":
+        problems.append("CSP default-src is %r, expected 'none'" % csp.get("default-src"))
+    if csp.get("connect-src") != "'self'":
+        problems.append("CSP connect-src is %r, expected 'self' (the page asks its own server only)" % csp.get("connect-src"))
+    if len(scripts) != 1:
+        problems.append("%d executable scripts, expected 1" % len(scripts))
+    for s in scripts:
+        h = "'sha256-%s'" % base64.b64encode(hashlib.sha256(s.encode("utf-8")).digest()).decode()
+        if csp.get("script-src") != h:
+            problems.append("CSP script-src %r does not allow the script (its hash is %s)" % (csp.get("script-src"), h))
+        if "/v1/admin" in s or "Authorization" in s:
+            problems.append("the page's script names an admin route or a token")
+        # The SVG namespace is a name and HOST:PORT the curl example's placeholder, not requests.
+        if re.search(r"https?://(?!www\.w3\.org/2000/svg|HOST:PORT)", s):
+            problems.append("the page's script names another host")
+    return problems
 
 
 def close(a, b, tol=1e-12):
@@ -262,7 +302,7 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     mode, page = sys.argv[1], sys.argv[2]
-    text, data, problems = parse(page)
+    text, data, problems = parse(page, live=(mode == "live"))
     if data is not None and not problems:
         try:
             if mode == "run":

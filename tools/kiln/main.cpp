@@ -58,6 +58,7 @@ int run(int argc, char** argv) {
   kiln::cli::add_vocab(app);
   kiln::cli::add_tune(app);
   kiln::cli::add_report(app);
+  kiln::cli::add_plan(app);
   kiln::cli::add_version(app);
 #ifdef KILN_CLI_ML
   kiln::cli::add_train(app);
@@ -70,6 +71,7 @@ int run(int argc, char** argv) {
   kiln::cli::add_embed(app);
   kiln::cli::add_optimize(app);
   kiln::cli::add_export(app);
+  kiln::cli::add_learn(app);
 #else
   // Listed for --help; running one goes through exec_ml_binary above.
   for (const auto& v : kiln::cli::ml_verbs()) app.add_subcommand(v.name, v.description)->allow_extras();

@@ -22,6 +22,7 @@ const std::vector<MlVerb>& ml_verbs() {
       {"doctor", "Check this machine and build: CPU, BLAS kernels, threads, GEMM speed against peak"},
       {"pretrain", "Pretrain a BERT from scratch on unlabelled text (masked LM); writes a Hugging Face-layout model"},
       {"embed", "Embed texts with an artifact or a Hugging Face BERT directory (JSON lines or .npy)"},
+      {"learn", "Keep an artifact learning from labelled feedback: replay buffer, gated updates, drift detection"},
   };
   return verbs;
 }

@@ -153,8 +153,11 @@ void add_report(CLI::App& app) {
     o.generator = generator;
     if (f->runs.size() == 1) {
       const std::string out = f->out.empty() ? (fs::path(f->runs[0]) / "report.html").string() : f->out;
-      const std::string html = report::run_page(report::load_run(f->runs[0]), o);
-      write_page(out, html, elapsed());
+      const report::RunFiles run = report::load_run(f->runs[0]);
+      if (!run.importance_error.empty()) {
+        core::warn("report: skipping the top features: " + run.importance_error + " (the page says so too)");
+      }
+      write_page(out, report::run_page(run, o), elapsed());
       return;
     }
     if (f->out.empty()) {

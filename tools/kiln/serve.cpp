@@ -13,6 +13,8 @@
 #include "kiln/core/atomic_output.h"
 #include "kiln/core/error.h"
 #include "kiln/core/log.h"
+#include "kiln/core/version.h"
+#include "kiln/report/live_page.h"
 #include "kiln/serve/auth_token.h"
 #include "kiln/serve/server.h"
 #include "train_common.h"
@@ -27,6 +29,7 @@ struct ServeFlags {
   std::string auth_token_file;
   double drain_grace_s = 0;
   std::string port_file;
+  bool no_page = false;
 };
 
 // Signals reach the server through a self-pipe: the handler only writes the signal number (async-
@@ -122,6 +125,8 @@ void add_serve(CLI::App& app) {
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
   cmd->add_option("--port-file", f->port_file, "Write the bound port to this file once listening (for --port 0)");
+  cmd->add_flag("--no-page", f->no_page,
+                "GET / answers 404 instead of the default model's page (its report, a live /metrics panel, a try-it box)");
   cmd->callback([f]() {
     if (!f->auth_token_file.empty()) {
       const auto token = serve::read_auth_token_file(f->auth_token_file);
@@ -130,6 +135,13 @@ void add_serve(CLI::App& app) {
     }
     install_signal_pipe();  // before the server starts any thread (see above)
 
+    if (!f->no_page) {
+      f->options.home_page = [](const std::string& dir, const std::string& name) {
+        report::LivePageOptions o;
+        o.generator = "kiln " + kiln::version();
+        return report::server_page(dir, name, o);
+      };
+    }
     serve::Server server(f->artifact, f->options);
     server.bind();
     // Atomically: whoever polls the file for the port never reads it half-written.
@@ -166,7 +178,8 @@ void add_serve(CLI::App& app) {
     std::string served = names.size() == 1 ? f->artifact : f->artifact + " (" + std::to_string(names.size()) + " models)";
     core::info("serve: " + served + ", default model " + server.default_model() + " (version " + server.model_version() +
                ") on http://" + f->options.host + ":" + std::to_string(server.port()) +
-               "  (POST /v1/predict, POST /v1/models/{name}/predict, GET /metrics)");
+               "  (" + (f->no_page ? "" : "GET / the default model's page, ") +
+               "POST /v1/predict, POST /v1/models/{name}/predict, GET /metrics)");
     server.run();
     // run() also returns when the listener fails: then wake the signal thread so it can end.
     if (!server.draining()) {

@@ -33,6 +33,7 @@ void add_tokenize(CLI::App& app);
 void add_vocab(CLI::App& app);
 void add_tune(CLI::App& app);
 void add_report(CLI::App& app);
+void add_plan(CLI::App& app);
 void add_train(CLI::App& app);
 void add_evaluate(CLI::App& app);
 void add_predict(CLI::App& app);
@@ -43,6 +44,7 @@ void add_pretrain(CLI::App& app);
 void add_embed(CLI::App& app);
 void add_optimize(CLI::App& app);
 void add_export(CLI::App& app);
+void add_learn(CLI::App& app);
 
 /// Writes the training-run report of `run_dir` to `out` (default RUN_DIR/report.html; "-" is
 /// stdout) and returns the path. Throws what report::load_run and the writer throw.

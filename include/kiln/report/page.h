@@ -1,6 +1,7 @@
 // The page half of the report kit: one self-contained HTML file (inline CSS and SVG, no script that
 // runs, no request to any host: a Content-Security-Policy of default-src 'none' says so to the
-// browser), light and dark colours (prefers-color-scheme), a print stylesheet, and the numbers
+// browser; a server's own page adds one inline script allowed by its hash, which talks to its own
+// origin only), light and dark colours (prefers-color-scheme), a print stylesheet, and the numbers
 // every figure is drawn from embedded as one JSON block
 // (<script type="application/json" id="kiln-report-data">) that tests and tools can read back.
 // Formatting only: nothing here reads or writes files.
@@ -45,6 +46,14 @@ class Page {
   /// Extra numbers for the embedded JSON block under `key` (figures add theirs under their ids).
   /// Throws Error when the key is taken.
   void data(const std::string& key, nlohmann::json value);
+  /// Markup from the kit itself (a form, a live panel's frame): added as is, never user text.
+  void html(const std::string& markup);
+  /// An inline script, run at the end of the body. The page's Content-Security-Policy then allows
+  /// exactly this script (by its SHA-256 hash), requests to the page's own origin (connect-src
+  /// 'self', for a server's page that polls its /metrics) and data: images (a preview of a chosen
+  /// file); without scripts it forbids every script and request. `js` must not contain "</script".
+  /// Throws Error when it does.
+  void script(const std::string& js);
   /// Number of figures added so far.
   [[nodiscard]] std::size_t figure_count() const { return figure_ids_.size(); }
 
@@ -58,6 +67,7 @@ class Page {
   std::vector<std::pair<std::string, std::string>> toc_;  // (anchor, title)
   std::vector<std::string> figure_ids_;
   nlohmann::json data_ = nlohmann::json::object();
+  std::vector<std::string> scripts_;
   bool in_section_ = false;
 };
 

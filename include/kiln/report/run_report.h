@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,33 @@ struct EpochLog {
   long long skipped_steps = 0;
 };
 
+/// One feature's mean absolute attribution over the explained rows.
+struct FeatureWeight {
+  std::string feature;
+  double mean_abs = 0;
+};
+
+/// One class's features, largest mean |attribution| first.
+struct ClassImportance {
+  std::string label;
+  std::vector<FeatureWeight> features;
+};
+
+/// importance.json in an artifact directory, written by `kiln explain ARTIFACT --global`:
+/// {"method": "linear"|"kernel"|"partition"|"ig", "space": "logit"|"probability", "rows": N,
+///  "classes": [{"label", "features": [{"feature", "mean_abs"}]}], "overall": [{"feature", "mean_abs"}]}.
+struct GlobalImportance {
+  std::string method;  ///< the attribution method
+  std::string space;   ///< what the attributions add up to: "logit" or "probability"
+  long long rows = 0;  ///< examples explained
+  std::vector<ClassImportance> classes;
+  std::vector<FeatureWeight> overall;  ///< may be empty
+};
+
+/// Parses importance.json's text (`path` names it in errors). Features are sorted by mean_abs,
+/// largest first. Throws DataError naming the file, the field, what was found and the fix.
+[[nodiscard]] GlobalImportance parse_importance(const std::string& text, const std::string& path);
+
 /// What a run directory holds. Every part but `dir` may be missing (empty / null).
 struct RunFiles {
   std::string dir;              ///< the run directory as given
@@ -46,10 +74,18 @@ struct RunFiles {
   std::string data_report_path; ///< RUN/data_report.json, or report.json next to the training file
   nlohmann::json data_report;   ///< prepare's report.json format, null without one
   std::string selected_config;  ///< RUN/selected_config.yaml's text (model selection), "" without
+  /// ARTIFACT/importance.json (next to kiln.json): its path when the file exists, "" without one.
+  std::string importance_path;
+  /// The parsed file; empty when it is absent or malformed.
+  std::optional<GlobalImportance> importance;
+  /// Why a present importance.json was skipped (its DataError message, naming the file), else "".
+  /// A malformed optional file does not fail the report: the page says what is wrong.
+  std::string importance_error;
 };
 
 /// Reads `dir`: a run directory (--out of kiln train/run) or an artifact directory. Throws IoError
-/// when `dir` does not exist or is not a directory; DataError when it holds neither kiln.json nor
+/// when `dir` does not exist or is not a directory (a malformed importance.json is not an error: see
+/// RunFiles::importance_error); DataError when it holds neither kiln.json nor
 /// metrics.jsonl (naming both paths and what makes them), when a metrics.jsonl line is not a JSON
 /// object of a known record (naming file:line and the fix), and when kiln.json or the data report
 /// does not parse.

@@ -9,6 +9,7 @@
 //   GET  /metrics           Prometheus text format 0.0.4
 //   POST /v1/admin/reload   {"model": name, "artifact": "dir"} (both optional; the artifact under the
 //                           model root) swaps in a new artifact; /v1/admin/load, /v1/admin/unload
+//   GET  / , /index.html    the default model's page (ServerOptions::home_page), when one is set
 // and the Open Inference Protocol (KServe v2): GET /v2, /v2/health/live, /v2/health/ready,
 // /v2/models/{name}[/versions/{v}], .../ready, POST .../infer (v2_protocol.h), and Triton's model
 // repository extension: POST /v2/repository/index, /v2/repository/models/{name}/load, .../unload.
@@ -75,6 +76,11 @@ struct ServerOptions {
   std::string auth_token;
   /// Texts in the drift window (>= 1). Default 2000.
   std::size_t drift_window = 2000;
+  /// The page GET / and GET /index.html answer: called with the artifact directory and the model's
+  /// name when the server starts and after each reload; its HTML is cached until the next reload.
+  /// Unset: those routes answer 404. `kiln serve` sets it to the model's report page
+  /// (report::server_page) unless --no-page. Default unset.
+  std::function<std::string(const std::string& artifact_dir, const std::string& model_name)> home_page;
   /// Where the model runs: "cpu" or "cuda[:N]". Default "cpu".
   std::string device = "cpu";
   /// Requests per keep-alive connection before the server closes it (>= 1). Default 100000.

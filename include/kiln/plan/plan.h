@@ -1,0 +1,132 @@
+// kiln plan: memory and time estimates of a training (or inference) job per model, device and
+// device count, with data-parallel scaling from a ring all-reduce model. Free of LibTorch: model
+// sizes are counted from the families' layouts (tests check them against the built models).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace kiln::plan {
+
+/// One layer group of a model's layout, as the estimate sees it.
+struct ModelShape {
+  std::string name;    ///< "bert-base", "resnet18", "mlp", ... or the config/artifact it came from
+  std::string family;  ///< "bert", "cnn", "mlp", "embedbag", "linear"
+  int64_t params = 0;            ///< trainable parameters
+  int64_t embedding_params = 0;  ///< of which in lookup tables (no FLOPs, sparse gradients in bag models)
+  int64_t buffers = 0;           ///< non-trainable tensors (BatchNorm running statistics)
+  /// Forward FLOPs of one example (multiply-add = 2 FLOPs), at the request's sequence length / image size.
+  double forward_flops = 0;
+  /// Activation bytes kept for backward per example, in 16-bit precision with dropout masks of one
+  /// byte (scaled by the estimate to the activation dtype).
+  double activation_bytes_16 = 0;
+  /// Of those, the bytes that are one-byte dropout masks (not scaled by the dtype).
+  double mask_bytes = 0;
+  /// Inference: the largest tensors live at once per example (16-bit), as nothing is kept for backward.
+  double working_bytes_16 = 0;
+  /// Bag models: only the rows an example touches get gradients and optimizer updates.
+  bool sparse_embedding = false;
+  std::vector<std::string> notes;  ///< what the counts assume (printed)
+};
+
+/// What the job looks like. Every field has the CLI flag's default.
+struct JobSpec {
+  int64_t seq_len = 128;     ///< tokens per text (bag models: non-zero features per text)
+  int64_t batch = 32;        ///< per device
+  int64_t samples = 100000;  ///< per epoch
+  int64_t epochs = 1;
+  int64_t classes = 2;
+  int64_t image_size = 0;    ///< 0: the preset's default (224 for resnet18, 28 for cnn-small)
+  int64_t features = 50000;  ///< bag models' input dimension (TF-IDF vocabulary)
+  int64_t vocab_size = 30522;
+  bool inference = false;    ///< forward only: no gradients, no optimizer state, no kept activations
+  double dropout = 0.1;      ///< > 0: masks are kept for backward
+};
+
+/// A device type from the hardware table (src/plan/hardware.json), or this machine's CPU.
+struct Device {
+  std::string name;
+  std::string description;
+  double memory_bytes = 0;
+  double peak_flops_fp32 = 0;
+  double peak_flops_bf16 = 0;   ///< 0: no bf16 arithmetic
+  double runtime_bytes = 0;     ///< framework/runtime memory outside the model (context, workspace)
+  std::string source;           ///< where the figures come from
+  struct Link {
+    std::string name;           ///< "pcie", "nvlink", "ib", "shm"
+    double bandwidth_bytes = 0; ///< per direction, per device
+    double efficiency = 0;      ///< achieved fraction in a ring all-reduce
+    std::string source;
+  };
+  std::vector<Link> links;
+  [[nodiscard]] const Link* link(const std::string& name) const;
+};
+
+/// Devices in the hardware table plus "cpu" (this machine, from cpuid and /proc/meminfo).
+[[nodiscard]] std::vector<std::string> device_names();
+/// Throws ConfigError naming the known devices for an unknown name.
+[[nodiscard]] Device device(const std::string& name);
+
+/// Model presets: bert-tiny ... bert-large, resnet18, cnn-small, mlp, embedbag, linear.
+[[nodiscard]] std::vector<std::string> model_presets();
+/// A preset's shape for `job` (sequence length, classes, image size, features).
+[[nodiscard]] ModelShape preset_shape(const std::string& preset, const JobSpec& job);
+/// The shape of a model spec {"family": ..., "params": {...}} (a run config's `model:` section or
+/// an artifact's kiln.json `model`); `where` names the file in errors.
+[[nodiscard]] ModelShape spec_shape(const nlohmann::json& model_spec, const JobSpec& job, const std::string& where);
+/// --model: a preset name, a run config (.yaml/.yml) or an artifact directory (holding kiln.json).
+[[nodiscard]] ModelShape resolve_model(const std::string& model, JobSpec& job);
+
+/// How the job runs.
+struct RunSpec {
+  std::string device = "cpu";
+  int n = 1;                        ///< data-parallel ranks
+  std::string interconnect;         ///< "" = the device's first link
+  double overlap = 0.9;             ///< share of backward time the all-reduce can hide behind
+  std::string grad_dtype = "fp32";  ///< or "bf16"
+  std::string dtype;                ///< "" = bf16 where the device has it (mixed precision), else fp32
+  double mfu = 0.4;                 ///< achieved share of peak FLOP/s
+};
+
+struct Estimate {
+  // Memory per device, bytes.
+  double params_bytes = 0, grads_bytes = 0, optimizer_bytes = 0, activation_bytes = 0, runtime_bytes = 0;
+  double memory_per_device = 0;
+  bool fits = true;
+  // Time.
+  double flops_per_step = 0;     ///< per device
+  double compute_s = 0;          ///< one step's compute on one device
+  double backward_s = 0;         ///< the backward share of compute_s
+  double allreduce_s = 0;        ///< ring all-reduce of the gradients, T_c
+  double exposed_comm_s = 0;     ///< max(0, T_c - overlap * backward)
+  double step_s = 0;             ///< compute + exposed communication
+  double samples_per_s = 0;      ///< all devices
+  double speedup = 1;            ///< N devices vs 1 at the same per-device batch
+  double scaling_efficiency = 1; ///< speedup / N
+  double total_s = 0;            ///< epochs x samples
+  int64_t steps_per_epoch = 0;
+  double gradient_bytes = 0;     ///< all-reduced per step
+  std::string dtype;
+  Device::Link link;
+  std::vector<std::string> assumptions;  ///< printed with their sources
+};
+
+/// The estimate. Throws ConfigError for inconsistent requests (an interconnect the device lacks,
+/// bf16 on a device without it, n < 1, ...), naming the flag.
+[[nodiscard]] Estimate estimate(const ModelShape& model, const JobSpec& job, const RunSpec& run);
+
+/// The estimate as JSON: memory_per_gpu_bytes (and parts), step_time_s, samples_per_s, speedup,
+/// scaling_efficiency, ...
+[[nodiscard]] nlohmann::json to_json(const ModelShape& model, const JobSpec& job, const RunSpec& run,
+                                     const Estimate& e);
+/// The human-readable report of one estimate.
+[[nodiscard]] std::string format_estimate(const ModelShape& model, const JobSpec& job, const RunSpec& run,
+                                          const Estimate& e);
+/// `kiln plan --table`: small/medium/large × 1/4/8 devices, and 8 devices over PCIe vs NVLink with
+/// the batch at which the formula gives the flow's 6.8x.
+[[nodiscard]] std::string format_table(const JobSpec& job, const RunSpec& run);
+
+}  // namespace kiln::plan

@@ -1,0 +1,193 @@
+// The device table (hardware.json, compiled in), this machine as the "cpu" device, and the memory /
+// time / data-parallel scaling estimate.
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <string>
+
+#include "kiln/core/cpu.h"
+#include "kiln/core/error.h"
+#include "kiln/plan/plan.h"
+
+namespace kiln::plan {
+namespace {
+
+constexpr double kMiB = 1024.0 * 1024.0;
+constexpr double kGiB = 1024.0 * kMiB;
+
+const nlohmann::json& table() {
+  static const nlohmann::json j = nlohmann::json::parse(
+#include "hardware_json.inc"
+  );
+  return j;
+}
+
+std::vector<Device::Link> parse_links(const nlohmann::json& links) {
+  std::vector<Device::Link> out;
+  for (const auto& l : links) {
+    out.push_back({l.at("name").get<std::string>(), l.at("gbps_per_direction").get<double>() * 1e9,
+                   l.at("efficiency").get<double>(), l.at("source").get<std::string>()});
+  }
+  return out;
+}
+
+double mem_total_bytes() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  double kb = 0;
+  std::string unit;
+  while (in >> key >> kb >> unit) {
+    if (key == "MemTotal:") return kb * 1024.0;
+  }
+  return 0;
+}
+
+Device cpu_device() {
+  const core::CpuInfo& cpu = core::cpu_info();
+  const nlohmann::json& t = table().at("cpu");
+  Device d;
+  d.name = "cpu";
+  d.description = (cpu.model_name.empty() ? std::string("this CPU") : cpu.model_name) + ", " +
+                  std::to_string(cpu.logical_cores) + " cores";
+  d.memory_bytes = mem_total_bytes();
+  const double mhz = cpu.mhz > 0 ? cpu.mhz : 2000.0;
+  d.peak_flops_fp32 = mhz * 1e6 * cpu.fp32_flops_per_cycle() * std::max(1, cpu.logical_cores);
+  // AVX-512 BF16 (vdpbf16ps) does two multiply-adds per fp32 lane.
+  d.peak_flops_bf16 = cpu.avx512_bf16 && cpu.os_avx512 ? 2 * d.peak_flops_fp32 : 0;
+  d.runtime_bytes = t.at("runtime_mib").get<double>() * kMiB;
+  d.source = "cpuid: clock " + std::to_string(static_cast<int>(mhz)) + " MHz x " +
+             std::to_string(cpu.fp32_flops_per_cycle()) + " fp32 FLOP/cycle x cores; memory: /proc/meminfo; runtime: " +
+             t.at("runtime_source").get<std::string>();
+  d.links = parse_links(t.at("links"));
+  return d;
+}
+
+std::string fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+}  // namespace
+
+const Device::Link* Device::link(const std::string& want) const {
+  for (const auto& l : links) {
+    if (l.name == want) return &l;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> device_names() {
+  std::vector<std::string> out;
+  for (const auto& d : table().at("devices")) out.push_back(d.at("name").get<std::string>());
+  out.emplace_back("cpu");
+  return out;
+}
+
+Device device(const std::string& name) {
+  if (name == "cpu") return cpu_device();
+  for (const auto& j : table().at("devices")) {
+    if (j.at("name").get<std::string>() != name) continue;
+    Device d;
+    d.name = name;
+    d.description = j.at("description").get<std::string>();
+    d.memory_bytes = j.at("memory_mib").get<double>() * kMiB;
+    d.peak_flops_fp32 = j.at("peak_tflops_fp32").get<double>() * 1e12;
+    d.peak_flops_bf16 = j.at("peak_tflops_bf16").get<double>() * 1e12;
+    d.runtime_bytes = j.at("runtime_gib").get<double>() * kGiB;
+    d.source = j.at("source").get<std::string>();
+    d.links = parse_links(j.at("links"));
+    return d;
+  }
+  std::string names;
+  for (const auto& n : device_names()) names += (names.empty() ? "" : ", ") + n;
+  throw ConfigError("plan: --gpu \"" + name + "\" is not in the device table (" + names +
+                    "); add it to src/plan/hardware.json");
+}
+
+Estimate estimate(const ModelShape& m, const JobSpec& job, const RunSpec& run) {
+  if (run.n < 1 || run.n > 4096) throw ConfigError("plan: --n must be between 1 and 4096, got " + std::to_string(run.n));
+  if (job.batch < 1) throw ConfigError("plan: --batch must be >= 1, got " + std::to_string(job.batch));
+  if (run.mfu <= 0 || run.mfu > 1) throw ConfigError("plan: --mfu must be in (0, 1], got " + fixed(run.mfu, 3));
+  if (run.overlap < 0 || run.overlap > 1) throw ConfigError("plan: --overlap must be in [0, 1], got " + fixed(run.overlap, 3));
+  if (run.grad_dtype != "fp32" && run.grad_dtype != "bf16") {
+    throw ConfigError("plan: --grad-dtype must be fp32 or bf16, got \"" + run.grad_dtype + "\"");
+  }
+  const Device dev = device(run.device);
+  Estimate e;
+  e.dtype = run.dtype.empty() ? (dev.name != "cpu" && dev.peak_flops_bf16 > 0 ? "bf16" : "fp32") : run.dtype;
+  if (e.dtype != "fp32" && e.dtype != "bf16") throw ConfigError("plan: --dtype must be fp32 or bf16, got \"" + e.dtype + "\"");
+  if (e.dtype == "bf16" && dev.peak_flops_bf16 <= 0) {
+    throw ConfigError("plan: --dtype bf16: " + dev.description + " has no bf16 arithmetic; use --dtype fp32");
+  }
+  if (!run.interconnect.empty() || run.n > 1) {
+    const std::string want = run.interconnect.empty() ? dev.links.front().name : run.interconnect;
+    const Device::Link* l = dev.link(want);
+    if (l == nullptr) {
+      std::string names;
+      for (const auto& k : dev.links) names += (names.empty() ? "" : ", ") + k.name;
+      throw ConfigError("plan: --interconnect " + want + ": " + dev.name + " has " + names + "; pick one of those");
+    }
+    e.link = *l;
+  }
+  const bool bf16 = e.dtype == "bf16";
+  const double P = static_cast<double>(m.params), B = static_cast<double>(job.batch);
+  const double dense = m.sparse_embedding ? P - static_cast<double>(m.embedding_params) : P;
+  // Row-sparse gradients of a bag model: the rows a batch touches (at most the table).
+  const double width = m.embedding_params > 0 && job.features > 0
+                           ? static_cast<double>(m.embedding_params) / static_cast<double>(job.features)
+                           : 0;
+  const double touched_rows =
+      m.sparse_embedding ? std::min(B * static_cast<double>(job.seq_len), static_cast<double>(job.features)) : 0;
+  const double grad_elem = run.grad_dtype == "bf16" ? 2 : 4;
+  const double act_scale = bf16 ? 1.0 : 2.0;  // the shapes count 16-bit values
+  if (job.inference) {
+    e.params_bytes = P * (bf16 ? 2 : 4);
+    e.activation_bytes = m.working_bytes_16 * act_scale * B;
+    e.assumptions.push_back("inference: weights in " + e.dtype + ", no gradients or optimizer state; working "
+                            "memory = the largest tensors live at once");
+  } else {
+    // fp32 master weights; under bf16 autocast the matmul weights are also cached in bf16.
+    e.params_bytes = 4 * P + (bf16 ? 2 * (P - static_cast<double>(m.embedding_params)) : 0);
+    e.grads_bytes = grad_elem * dense + 4 * touched_rows * width;
+    e.optimizer_bytes = 8 * P;  // AdamW: first and second moments, fp32
+    e.activation_bytes = ((m.activation_bytes_16 - m.mask_bytes) * act_scale + m.mask_bytes) * B;
+    e.assumptions.push_back("AdamW: m and v in fp32 (8 bytes a parameter); fp32 master weights" +
+                            std::string(bf16 ? " plus a bf16 copy of the matmul weights (autocast)" : ""));
+  }
+  e.runtime_bytes = dev.runtime_bytes;
+  e.memory_per_device = e.params_bytes + e.grads_bytes + e.optimizer_bytes + e.activation_bytes + e.runtime_bytes;
+  const double memory = dev.name == "cpu" ? dev.memory_bytes / run.n : dev.memory_bytes;
+  e.fits = e.memory_per_device <= memory;
+
+  // Ranks on one CPU share its cores.
+  const double peak = (bf16 ? dev.peak_flops_bf16 : dev.peak_flops_fp32) / (dev.name == "cpu" ? run.n : 1);
+  e.flops_per_step = (job.inference ? 1.0 : 3.0) * m.forward_flops * B;
+  e.compute_s = e.flops_per_step / (peak * run.mfu);
+  e.backward_s = job.inference ? 0 : e.compute_s * 2.0 / 3.0;
+  e.gradient_bytes = job.inference ? 0 : grad_elem * dense + touched_rows * (4 * width + 8);
+  if (run.n > 1 && !job.inference) {
+    const double n = run.n;
+    e.allreduce_s = 2.0 * (n - 1) / n * e.gradient_bytes / (e.link.bandwidth_bytes * e.link.efficiency);
+  }
+  e.exposed_comm_s = std::max(0.0, e.allreduce_s - run.overlap * e.backward_s);
+  e.step_s = e.compute_s + e.exposed_comm_s;
+  e.samples_per_s = run.n * B / e.step_s;
+  e.speedup = run.n * e.compute_s / e.step_s;
+  e.scaling_efficiency = e.speedup / run.n;
+  const double per_step = B * run.n;
+  e.steps_per_epoch = static_cast<int64_t>(std::ceil(static_cast<double>(job.samples) / per_step));
+  e.total_s = static_cast<double>(job.epochs) * static_cast<double>(e.steps_per_epoch) * e.step_s;
+  e.assumptions.push_back("time = FLOPs / (peak x MFU " + fixed(run.mfu, 2) + "); peak " +
+                          fixed(peak / 1e12, 2) + " TFLOP/s " + e.dtype + " from " + dev.source);
+  if (run.n > 1 && !job.inference) {
+    e.assumptions.push_back("ring all-reduce T_c = 2(N-1)/N x gradient bytes / (" + fixed(e.link.bandwidth_bytes / 1e9, 1) +
+                            " GB/s x " + fixed(e.link.efficiency, 2) + "): " + e.link.source);
+    e.assumptions.push_back("exposed communication = max(0, T_c - overlap " + fixed(run.overlap, 2) +
+                            " x backward); speed-up = N x T_step / (T_step + exposed)");
+  }
+  if (dev.name == "cpu" && run.n > 1) e.assumptions.push_back("ranks on one CPU share its cores and memory");
+  return e;
+}
+
+}  // namespace kiln::plan

@@ -1,0 +1,334 @@
+// Model layouts counted without building them: parameters, forward FLOPs and kept activations of
+// the families Kiln trains (src/nn), at a job's sequence length / image size. tests/plan checks the
+// parameter counts against the built LibTorch models.
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "kiln/core/error.h"
+#include "kiln/core/yaml.h"
+#include "kiln/plan/plan.h"
+
+namespace kiln::plan {
+namespace {
+
+struct BertSize {
+  const char* name;
+  int64_t layers, hidden, heads, intermediate;
+};
+// The bert family's presets (src/nn/bert_config.cpp) plus BERT-large, which users bring.
+constexpr BertSize kBertSizes[] = {{"tiny", 2, 128, 2, 512},     {"mini", 4, 256, 4, 1024},
+                                   {"small", 4, 512, 8, 2048},   {"medium", 8, 512, 8, 2048},
+                                   {"base", 12, 768, 12, 3072},  {"large", 24, 1024, 16, 4096}};
+
+struct BertLayout {
+  int64_t vocab = 30522, hidden = 768, layers = 12, heads = 12, intermediate = 3072;
+  int64_t positions = 512, type_vocab = 2;
+  bool pre_ln = false;
+};
+
+ModelShape bert_shape(const std::string& name, const BertLayout& b, const JobSpec& job) {
+  const double H = static_cast<double>(b.hidden), I = static_cast<double>(b.intermediate);
+  const double s = static_cast<double>(job.seq_len), a = static_cast<double>(b.heads);
+  const double C = static_cast<double>(job.classes), L = static_cast<double>(b.layers);
+  if (job.seq_len > b.positions) {
+    throw ConfigError("plan: --seq-len " + std::to_string(job.seq_len) + " is longer than the model's " +
+                      std::to_string(b.positions) + " position embeddings; use --seq-len " +
+                      std::to_string(b.positions) + " or less (texts are truncated or windowed to it)");
+  }
+  ModelShape m;
+  m.name = name;
+  m.family = "bert";
+  m.embedding_params = (b.vocab + b.positions + b.type_vocab) * b.hidden;
+  const int64_t per_layer = 4 * (b.hidden * b.hidden + b.hidden) + 2 * b.hidden * b.intermediate + b.intermediate +
+                            b.hidden + 4 * b.hidden;
+  m.params = m.embedding_params + 2 * b.hidden + b.layers * per_layer + (b.pre_ln ? 2 * b.hidden : 0) +
+             (b.hidden * b.hidden + b.hidden) + (b.hidden * job.classes + job.classes);
+  // Per sequence: every projection is a matmul over s tokens, attention scores and their use of V
+  // are 2·s²·H each per layer; the pooler and classifier run on [CLS] only.
+  m.forward_flops = L * (2 * s * (4 * H * H + 2 * H * I) + 4 * s * s * H) + 2 * H * H + 2 * H * C;
+  // Korthikanti et al. (2022), per layer s·b·h·(34 + 5·a·s/h) bytes at b = 1 (16-bit values, one-byte
+  // dropout masks: 2·s·h for the two hidden dropouts, a·s² for attention dropout), plus the
+  // embedding LayerNorm and dropout (5·s·h).
+  const bool masks = job.dropout > 0;
+  m.activation_bytes_16 = L * (34 * s * H + 5 * a * s * s) + 5 * s * H;
+  m.mask_bytes = masks ? L * (2 * s * H + a * s * s) + s * H : 0;
+  if (!masks) m.activation_bytes_16 -= L * (2 * s * H + a * s * s) + s * H;
+  m.working_bytes_16 = 2 * (a * s * s + s * I + s * H);  // scores, the feed-forward's inner layer, the residual
+  m.notes.push_back("activations per layer s*b*h*(34 + 5*a*s/h) bytes at 16 bits (Korthikanti et al. 2022)");
+  m.notes.push_back("training FLOPs = 3 x forward (backward = 2 x forward); ~ 6 x params x tokens");
+  return m;
+}
+
+BertLayout bert_layout_of(const std::string& size) {
+  BertLayout b;
+  for (const auto& p : kBertSizes) {
+    if (size == p.name) {
+      b.layers = p.layers, b.hidden = p.hidden, b.heads = p.heads, b.intermediate = p.intermediate;
+      return b;
+    }
+  }
+  std::string names;
+  for (const auto& p : kBertSizes) names += std::string(names.empty() ? "" : ", ") + p.name;
+  throw ConfigError("plan: bert size \"" + size + "\" is not one of " + names);
+}
+
+struct CnnLayout {
+  bool resnet_stem = false;
+  std::vector<int64_t> widths{32, 64, 128};
+  std::vector<int64_t> blocks{1, 1, 1};
+  bool residual = true;
+  int64_t channels = 1;
+};
+
+ModelShape cnn_shape(const std::string& name, const CnnLayout& c, const JobSpec& job) {
+  ModelShape m;
+  m.name = name;
+  m.family = "cnn";
+  int64_t hw = job.image_size;
+  double flops = 0, act = 0;
+  // Conv (no bias) + BatchNorm; kept for backward: the conv output, the BatchNorm output and the
+  // ReLU output (3 tensors of the output's size, 16-bit).
+  auto conv_bn = [&](int64_t cin, int64_t cout, int64_t k, int64_t stride, int64_t pad, int64_t& size) {
+    m.params += k * k * cin * cout + 2 * cout;
+    m.buffers += 2 * cout + 1;
+    size = (size + 2 * pad - k) / stride + 1;
+    const double out = static_cast<double>(size) * static_cast<double>(size) * static_cast<double>(cout);
+    flops += 2.0 * static_cast<double>(k * k * cin) * out;
+    act += 3 * 2 * out;
+    m.working_bytes_16 = std::max(m.working_bytes_16, 2 * 2 * out);
+  };
+  const int64_t w0 = c.widths.front();
+  if (c.resnet_stem) {
+    conv_bn(c.channels, w0, 7, 2, 3, hw);
+    hw = (hw + 2 - 3) / 2 + 1;  // max pool 3x3, stride 2, padding 1
+  } else {
+    conv_bn(c.channels, w0, 3, 1, 1, hw);
+  }
+  int64_t in = w0;
+  for (std::size_t s = 0; s < c.widths.size(); ++s) {
+    for (int64_t b = 0; b < c.blocks[s]; ++b) {
+      const int64_t stride = (s > 0 && b == 0) ? 2 : 1;
+      const int64_t out = c.widths[s];
+      int64_t block_in = hw;
+      conv_bn(in, out, 3, stride, 1, hw);
+      conv_bn(out, out, 3, 1, 1, hw);
+      if (c.residual && (stride != 1 || in != out)) conv_bn(in, out, 1, stride, 0, block_in);
+      in = out;
+    }
+  }
+  m.params += in * job.classes + job.classes;
+  m.forward_flops = flops + 2.0 * static_cast<double>(in * job.classes);
+  m.activation_bytes_16 = act;
+  m.notes.push_back("conv FLOPs 2*k*k*c_in*c_out*h_out*w_out; BatchNorm and ReLU counted as memory, not FLOPs");
+  m.notes.push_back("image " + std::to_string(job.image_size) + "x" + std::to_string(job.image_size) + ", " +
+                    std::to_string(c.channels) + " channel(s)");
+  return m;
+}
+
+/// Bag models over `features` inputs: an EmbeddingBag (sum over the text's non-zero features)
+/// into `widths`, then dense layers.
+ModelShape bag_shape(const std::string& name, const std::string& family, std::vector<int64_t> widths, bool layer_norm,
+                     const JobSpec& job) {
+  ModelShape m;
+  m.name = name;
+  m.family = family;
+  m.sparse_embedding = true;
+  const double nnz = static_cast<double>(job.seq_len);
+  if (family == "linear") widths = {job.classes};
+  m.embedding_params = job.features * widths.front();
+  // mlp's table has a bias (embedding_bias), linear's is the model's bias; embedbag's has none.
+  m.params = m.embedding_params + (family == "embedbag" ? 0 : widths.front());
+  double flops = 2 * nnz * static_cast<double>(widths.front());
+  double act = 0;
+  for (std::size_t k = 1; k < widths.size(); ++k) {
+    m.params += widths[k - 1] * widths[k] + widths[k];
+    flops += 2.0 * static_cast<double>(widths[k - 1] * widths[k]);
+  }
+  if (layer_norm) {
+    for (const auto w : widths) m.params += 2 * w;
+  }
+  if (family != "linear") {
+    m.params += widths.back() * job.classes + job.classes;
+    flops += 2.0 * static_cast<double>(widths.back() * job.classes);
+  }
+  for (const auto w : widths) act += 3 * 2 * static_cast<double>(w);  // pre-activation, activation, dropout out
+  m.forward_flops = flops;
+  m.activation_bytes_16 = act;
+  m.working_bytes_16 = 2 * 2 * static_cast<double>(*std::max_element(widths.begin(), widths.end()));
+  m.notes.push_back("bag input: " + std::to_string(job.features) + " features, " + std::to_string(job.seq_len) +
+                    " non-zero per text (--features, --seq-len); only touched rows get gradients");
+  return m;
+}
+
+const nlohmann::json& field(const nlohmann::json& j, const char* key) {
+  static const nlohmann::json kNull;
+  return j.is_object() && j.contains(key) ? j.at(key) : kNull;
+}
+
+int64_t int_or(const nlohmann::json& params, const char* key, int64_t fallback, const std::string& where) {
+  const auto& v = field(params, key);
+  if (v.is_null()) return fallback;
+  if (!v.is_number_integer() || v.get<int64_t>() < 0) {
+    throw ConfigError(where + ": model.params." + key + " must be a non-negative integer, got " + v.dump());
+  }
+  return v.get<int64_t>();
+}
+
+std::vector<int64_t> list_or(const nlohmann::json& params, const char* key, std::vector<int64_t> fallback,
+                             const std::string& where) {
+  const auto& v = field(params, key);
+  if (v.is_null()) return fallback;
+  if (v.is_number_integer()) return {v.get<int64_t>()};
+  if (!v.is_array() || v.empty()) {
+    throw ConfigError(where + ": model.params." + key + " must be a list of positive integers, got " + v.dump());
+  }
+  std::vector<int64_t> out;
+  for (const auto& e : v) {
+    if (!e.is_number_integer() || e.get<int64_t>() < 1) {
+      throw ConfigError(where + ": model.params." + key + " must be a list of positive integers, got " + v.dump());
+    }
+    out.push_back(e.get<int64_t>());
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> model_presets() {
+  std::vector<std::string> out;
+  for (const auto& p : kBertSizes) out.push_back(std::string("bert-") + p.name);
+  for (const char* n : {"resnet18", "cnn-small", "mlp", "embedbag", "linear"}) out.emplace_back(n);
+  return out;
+}
+
+ModelShape preset_shape(const std::string& preset, const JobSpec& job) {
+  nlohmann::json spec;
+  const auto names = model_presets();
+  const bool known = std::find(names.begin(), names.end(), preset) != names.end();
+  if (known && preset.rfind("bert-", 0) == 0) {
+    spec = {{"family", "bert"}, {"params", {{"preset", preset.substr(5)}}}};
+  } else if (preset == "resnet18") {
+    spec = {{"family", "cnn"}, {"params", {{"preset", "resnet18"}}}};
+  } else if (preset == "cnn-small") {
+    spec = {{"family", "cnn"}, {"params", {{"preset", "small"}}}};
+  } else if (preset == "mlp") {
+    spec = {{"family", "mlp"}, {"params", {{"hidden", {512}}}}};  // the seed recipe's MLP 512
+  } else if (preset == "embedbag") {
+    spec = {{"family", "embedbag"}, {"params", nlohmann::json::object()}};
+  } else if (preset == "linear") {
+    spec = {{"family", "linear"}, {"params", nlohmann::json::object()}};
+  } else {
+    std::string names;
+    for (const auto& n : model_presets()) names += (names.empty() ? "" : ", ") + n;
+    throw ConfigError("plan: --model \"" + preset + "\" is not a preset (" + names +
+                      "), a run config (.yaml) or an artifact directory (holding kiln.json)");
+  }
+  ModelShape m = spec_shape(spec, job, "preset " + preset);
+  m.name = preset;
+  return m;
+}
+
+ModelShape spec_shape(const nlohmann::json& model_spec, const JobSpec& job_in, const std::string& where) {
+  JobSpec job = job_in;
+  const auto& fam = field(model_spec, "family");
+  if (!fam.is_string()) throw ConfigError(where + ": model.family is missing; give one of bert, cnn, mlp, embedbag, linear");
+  const std::string family = fam.get<std::string>();
+  const nlohmann::json& params = field(model_spec, "params");
+  const std::string name = where;
+  if (family == "bert") {
+    const auto& size = field(params, "preset");
+    BertLayout b = bert_layout_of(size.is_string() ? size.get<std::string>() : "base");
+    b.vocab = int_or(params, "vocab_size", job.vocab_size, where);
+    b.hidden = int_or(params, "hidden_size", b.hidden, where);
+    b.layers = int_or(params, "num_hidden_layers", b.layers, where);
+    b.heads = int_or(params, "num_attention_heads", b.heads, where);
+    b.intermediate = int_or(params, "intermediate_size", b.intermediate, where);
+    b.positions = int_or(params, "max_position_embeddings", b.positions, where);
+    b.type_vocab = int_or(params, "type_vocab_size", b.type_vocab, where);
+    const auto& pre = field(params, "pre_ln");
+    b.pre_ln = pre.is_boolean() && pre.get<bool>();
+    return bert_shape(name, b, job);
+  }
+  if (family == "cnn") {
+    CnnLayout c;
+    const auto& p = field(params, "preset");
+    const std::string preset = p.is_string() ? p.get<std::string>() : "small";
+    if (preset == "resnet18") {
+      c.resnet_stem = true, c.widths = {64, 128, 256, 512}, c.blocks = {2, 2, 2, 2}, c.channels = 3;
+    } else if (preset != "small") {
+      throw ConfigError(where + ": model.params.preset must be small or resnet18 for the cnn family, got \"" + preset + "\"");
+    }
+    c.widths = list_or(params, "widths", c.widths, where);
+    c.blocks = list_or(params, "blocks", c.blocks, where);
+    if (c.widths.size() != c.blocks.size()) {
+      throw ConfigError(where + ": model.params.blocks must have one entry per entry of model.params.widths");
+    }
+    const auto& r = field(params, "residual");
+    if (r.is_boolean()) c.residual = r.get<bool>();
+    c.channels = int_or(params, "channels", c.channels, where);
+    if (job.image_size == 0) job.image_size = c.resnet_stem ? 224 : 28;
+    return cnn_shape(name, c, job);
+  }
+  if (family == "mlp" || family == "embedbag" || family == "linear") {
+    std::vector<int64_t> widths{1};
+    bool layer_norm = false;
+    if (family == "mlp") {
+      widths = list_or(params, "hidden", {256}, where);
+      const auto& ln = field(params, "layer_norm");
+      layer_norm = ln.is_boolean() && ln.get<bool>();
+    } else if (family == "embedbag") {
+      widths = {int_or(params, "dim", 100, where)};
+      const int64_t hidden = int_or(params, "hidden", 0, where);
+      if (hidden > 0) widths.push_back(hidden);
+    }
+    return bag_shape(name, family, widths, layer_norm, job);
+  }
+  throw ConfigError(where + ": kiln plan does not know the model family \"" + family +
+                    "\"; it estimates bert, cnn, mlp, embedbag and linear");
+}
+
+ModelShape resolve_model(const std::string& model, JobSpec& job) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const bool dir = fs::is_directory(model, ec);
+  const bool yaml = model.size() > 5 && (model.substr(model.size() - 5) == ".yaml" || model.substr(model.size() - 4) == ".yml");
+  if (!dir && !yaml) return preset_shape(model, job);
+  if (dir) {
+    const fs::path manifest = fs::path(model) / "kiln.json";
+    std::ifstream in(manifest);
+    if (!in) throw DataError(manifest.string() + ": missing; --model takes a preset name, a run config (.yaml) or an artifact directory");
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception&) {
+      throw DataError(manifest.string() + ": not valid JSON; re-save the artifact with kiln train");
+    }
+    const auto& labels = field(j, "labels");
+    if (labels.is_array() && !labels.empty()) job.classes = static_cast<int64_t>(labels.size());
+    const auto& input_dim = field(j, "input_dim");  // format 1
+    if (input_dim.is_number_integer()) job.features = input_dim.get<int64_t>();
+    for (const auto& t : field(j, "inputs")) {
+      const auto& v = field(t, "vocab_size");
+      const auto& n = field(t, "name");
+      if (!v.is_number_integer() || !n.is_string()) continue;
+      if (n.get<std::string>() == "input_ids") job.vocab_size = v.get<int64_t>();
+      else job.features = v.get<int64_t>();
+    }
+    ModelShape m = spec_shape(field(j, "model"), job, manifest.string());
+    m.name = model;
+    return m;
+  }
+  if (!fs::exists(model, ec)) throw DataError(model + ": no such file; give a run config that exists or a preset name");
+  const nlohmann::json config = core::load_yaml_file(model);
+  const auto& feat = field(config, "featurizer");
+  const auto& max_features = field(feat, "max_features");
+  if (max_features.is_number_integer()) job.features = max_features.get<int64_t>();
+  ModelShape m = spec_shape(field(config, "model"), job, model);
+  m.name = model;
+  return m;
+}
+
+}  // namespace kiln::plan

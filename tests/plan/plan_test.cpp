@@ -1,0 +1,176 @@
+// kiln plan: the counted layouts equal the built LibTorch models, the formulas as documented, and
+// every bad request's message.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <string>
+
+#include "kiln/core/error.h"
+#include "kiln/nn/input_spec.h"
+#include "kiln/nn/model.h"
+#include "kiln/plan/plan.h"
+
+using namespace kiln;
+
+namespace {
+
+struct Counted {
+  int64_t params = 0, buffers = 0;
+};
+
+Counted built(const std::string& family, const nlohmann::json& params, const nn::InputSpec& inputs, int64_t classes) {
+  nn::ModelSpec spec;
+  spec.family = family;
+  spec.params = params;
+  auto model = nn::make_model(spec, inputs, classes);
+  Counted c;
+  for (const auto& p : model->parameters()) c.params += p.numel();
+  for (const auto& b : model->buffers()) c.buffers += b.numel();
+  return c;
+}
+
+nn::InputSpec bag(int64_t features) {
+  nn::InputSpec s;
+  s.tensors.push_back({nn::kBagIndices, "int64", {"nnz"}, features});
+  s.tensors.push_back({nn::kBagOffsets, "int64", {"batch"}, 0});
+  s.tensors.push_back({nn::kBagWeights, "float32", {"nnz"}, 0});
+  return s;
+}
+
+nn::InputSpec tokens(int64_t vocab) {
+  nn::InputSpec s;
+  s.tensors.push_back({nn::kInputIds, "int64", {"batch", "sequence"}, vocab});
+  s.tensors.push_back({nn::kAttentionMask, "int64", {"batch", "sequence"}, 0});
+  s.tensors.push_back({nn::kTokenTypeIds, "int64", {"batch", "sequence"}, 0});
+  return s;
+}
+
+nn::InputSpec pixels(int64_t channels, int64_t side) {
+  nn::InputSpec s;
+  s.tensors.push_back({nn::kPixelValues, "float32", {"batch", std::to_string(channels), std::to_string(side), std::to_string(side)}, 0});
+  return s;
+}
+
+plan::ModelShape counted(const std::string& family, const nlohmann::json& params, plan::JobSpec job) {
+  return plan::spec_shape({{"family", family}, {"params", params}}, job, "test");
+}
+
+}  // namespace
+
+TEST(PlanShapes, ParameterCountsEqualTheBuiltModels) {
+  plan::JobSpec job;
+  job.classes = 7;
+  job.features = 3000;
+  job.vocab_size = 1000;
+  job.image_size = 32;
+  for (const std::string size : {"tiny", "mini"}) {
+    for (const bool pre_ln : {false, true}) {
+      const nlohmann::json p = {{"preset", size}, {"pre_ln", pre_ln}};
+      EXPECT_EQ(counted("bert", p, job).params, built("bert", p, tokens(1000), 7).params) << size << " pre_ln " << pre_ln;
+    }
+  }
+  for (const auto& p : {nlohmann::json{{"hidden", {64}}}, nlohmann::json{{"hidden", {64, 32}}, {"layer_norm", true}}}) {
+    EXPECT_EQ(counted("mlp", p, job).params, built("mlp", p, bag(3000), 7).params) << p.dump();
+  }
+  for (const auto& p : {nlohmann::json::object(), nlohmann::json{{"dim", 16}, {"hidden", 8}}}) {
+    EXPECT_EQ(counted("embedbag", p, job).params, built("embedbag", p, bag(3000), 7).params) << p.dump();
+  }
+  EXPECT_EQ(counted("linear", nlohmann::json::object(), job).params, built("linear", nlohmann::json::object(), bag(3000), 7).params);
+  const nlohmann::json small = {{"preset", "small"}};
+  const plan::ModelShape s = counted("cnn", small, job);
+  const Counted sb = built("cnn", small, pixels(1, 32), 7);
+  EXPECT_EQ(s.params, sb.params);
+  EXPECT_EQ(s.buffers, sb.buffers);
+  const nlohmann::json resnet = {{"preset", "resnet18"}};
+  job.classes = 1000;
+  EXPECT_EQ(counted("cnn", resnet, job).params, built("cnn", resnet, pixels(3, 64), 1000).params);
+  EXPECT_EQ(counted("cnn", resnet, job).params, 11689512);  // torchvision's resnet18, 1000 classes
+}
+
+TEST(PlanShapes, BertFlopsAndActivationsFollowTheFormulas) {
+  plan::JobSpec job;
+  job.seq_len = 128;
+  const plan::ModelShape m = plan::preset_shape("bert-base", job);
+  EXPECT_EQ(m.params, 109483778);  // BertForSequenceClassification, 2 labels
+  const double s = 128, h = 768, a = 12, L = 12;
+  EXPECT_DOUBLE_EQ(m.activation_bytes_16, L * s * h * (34 + 5 * a * s / h) + 5 * s * h);
+  // 6 x params x tokens, give or take the attention scores and the embeddings (no FLOPs).
+  const double six_p_t = 6.0 * static_cast<double>(m.params - m.embedding_params) * s;
+  EXPECT_NEAR(3 * m.forward_flops / six_p_t, 1.0, 0.1);
+}
+
+TEST(PlanEstimate, RingAllReduceAndExposedCommunication) {
+  plan::JobSpec job;
+  job.batch = 16;
+  const plan::ModelShape m = plan::preset_shape("bert-base", job);
+  plan::RunSpec one;
+  one.device = "a100-80g";
+  const plan::Estimate e1 = plan::estimate(m, job, one);
+  plan::RunSpec eight = one;
+  eight.n = 8;
+  eight.interconnect = "pcie";
+  const plan::Estimate e8 = plan::estimate(m, job, eight);
+  const double bytes = 4.0 * static_cast<double>(m.params);
+  EXPECT_DOUBLE_EQ(e8.gradient_bytes, bytes);
+  EXPECT_NEAR(e8.allreduce_s, 2.0 * 7 / 8 * bytes / (32e9 * 0.7), 1e-12);
+  EXPECT_NEAR(e8.exposed_comm_s, std::max(0.0, e8.allreduce_s - 0.9 * e1.compute_s * 2 / 3), 1e-12);
+  EXPECT_NEAR(e8.speedup, 8 * e1.step_s / (e1.step_s + e8.exposed_comm_s), 1e-9);
+  EXPECT_LT(e8.speedup, 8.0);
+  eight.interconnect = "nvlink";
+  EXPECT_GT(plan::estimate(m, job, eight).speedup, e8.speedup);  // a faster link hides more
+  // Memory: fp32 master + bf16 copy, fp32 grads, AdamW m and v.
+  EXPECT_DOUBLE_EQ(e1.optimizer_bytes, 8.0 * static_cast<double>(m.params));
+  EXPECT_DOUBLE_EQ(e1.grads_bytes, 4.0 * static_cast<double>(m.params));
+  plan::RunSpec bf16 = eight;
+  bf16.grad_dtype = "bf16";
+  EXPECT_DOUBLE_EQ(plan::estimate(m, job, bf16).gradient_bytes, bytes / 2);
+  EXPECT_TRUE(e1.fits);
+  job.batch = 4096;
+  EXPECT_FALSE(plan::estimate(m, job, one).fits);
+}
+
+TEST(PlanEstimate, BagModelsAllReduceOnlyTouchedRows) {
+  plan::JobSpec job;
+  job.features = 1000000;
+  job.seq_len = 20;
+  job.batch = 8;
+  const plan::ModelShape m = plan::preset_shape("mlp", job);
+  plan::RunSpec run;
+  run.device = "a100-40g";
+  run.n = 2;
+  const plan::Estimate e = plan::estimate(m, job, run);
+  const double dense = static_cast<double>(m.params - m.embedding_params);
+  EXPECT_DOUBLE_EQ(e.gradient_bytes, 4 * dense + 160 * (4 * 512 + 8));
+}
+
+TEST(PlanErrors, NameTheFlagAndTheFix) {
+  plan::JobSpec job;
+  auto message = [&](auto&& fn) {
+    try {
+      fn();
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    } catch (const DataError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message([&] { (void)plan::preset_shape("bert-huge", job); }).find("is not a preset (bert-tiny"), std::string::npos);
+  EXPECT_NE(message([&] { (void)plan::device("tpu"); }).find("--gpu \"tpu\" is not in the device table"), std::string::npos);
+  const plan::ModelShape m = plan::preset_shape("bert-tiny", job);
+  plan::RunSpec l4;
+  l4.device = "l4";
+  l4.n = 2;
+  l4.interconnect = "nvlink";
+  EXPECT_NE(message([&] { (void)plan::estimate(m, job, l4); }).find("l4 has pcie, ib; pick one of those"), std::string::npos);
+  plan::RunSpec bad;
+  bad.mfu = 0;
+  EXPECT_NE(message([&] { (void)plan::estimate(m, job, bad); }).find("--mfu must be in (0, 1]"), std::string::npos);
+  job.seq_len = 1024;
+  EXPECT_NE(message([&] { (void)plan::preset_shape("bert-tiny", job); }).find("longer than the model's 512 position"),
+            std::string::npos);
+  EXPECT_NE(message([&] { (void)plan::spec_shape({{"family", "gru"}}, job, "x.yaml"); })
+                .find("x.yaml: kiln plan does not know the model family \"gru\""),
+            std::string::npos);
+}

@@ -1,0 +1,72 @@
+// `kiln plan`: memory and time of a training or inference job per model, device and device count,
+// with data-parallel scaling (kiln/plan/plan.h). No LibTorch: answered by the front binary.
+#include <iostream>
+#include <string>
+
+#include "kiln/core/error.h"
+#include "kiln/plan/plan.h"
+#include "verbs.h"
+
+namespace kiln::cli {
+
+void add_plan(CLI::App& app) {
+  struct Flags {
+    std::string model;
+    plan::JobSpec job;
+    plan::RunSpec run;
+    bool json = false, table = false;
+    std::int64_t seq_len = 0;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* cmd = app.add_subcommand("plan", "Estimate memory and time of a training job per model size and device count");
+  cmd->add_option("--model", f->model,
+                  "A preset (bert-tiny ... bert-large, resnet18, cnn-small, mlp, embedbag, linear), a run config "
+                  "(.yaml) or an artifact directory");
+  cmd->add_option("--seq-len", f->seq_len, "Tokens per text (bag models: non-zero features per text; default 128)")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--batch", f->job.batch, "Examples per device per step (default 32)")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--samples", f->job.samples, "Training examples per epoch (default 100000)")->check(CLI::Range(1LL, 1LL << 50));
+  cmd->add_option("--epochs", f->job.epochs, "Epochs (default 1)")->check(CLI::Range(1, 100000));
+  cmd->add_option("--classes", f->job.classes, "Classes of the head (default 2; an artifact's own labels)")
+      ->check(CLI::Range(1, 1 << 24));
+  cmd->add_option("--image-size", f->job.image_size, "Image side in pixels (default 224 for resnet18, 28 for cnn-small)")
+      ->check(CLI::Range(8, 8192));
+  cmd->add_option("--features", f->job.features, "Bag models' input features (default 50000; a config's max_features)")
+      ->check(CLI::Range(1LL, 1LL << 40));
+  cmd->add_option("--vocab-size", f->job.vocab_size, "BERT vocabulary (default 30522)")->check(CLI::Range(1, 1 << 24));
+  cmd->add_option("--gpu", f->run.device, "Device: " + [] {
+    std::string s;
+    for (const auto& n : plan::device_names()) s += (s.empty() ? "" : "|") + n;
+    return s;
+  }() + " (default cpu: this machine)");
+  cmd->add_option("--n", f->run.n, "Data-parallel ranks (devices; default 1)")->check(CLI::Range(1, 4096));
+  cmd->add_option("--interconnect", f->run.interconnect, "pcie|nvlink|ib (cpu: shm; default the device's first link)");
+  cmd->add_option("--overlap", f->run.overlap, "Share of backward the all-reduce hides behind (default 0.9)");
+  cmd->add_option("--grad-dtype", f->run.grad_dtype, "Gradient dtype all-reduced: fp32 (default) or bf16");
+  cmd->add_option("--dtype", f->run.dtype, "Compute dtype: fp32 or bf16 (default bf16 on GPUs, fp32 on cpu)");
+  cmd->add_option("--mfu", f->run.mfu, "Achieved share of peak FLOP/s (default 0.4)");
+  cmd->add_flag("--inference", f->job.inference, "Forward only: no gradients, optimizer or kept activations");
+  cmd->add_flag("--json", f->json, "Print one JSON object");
+  cmd->add_flag("--table", f->table, "Print the resource table (BERT small/base/large x 1/4/8 GPUs, PCIe vs NVLink)");
+  cmd->callback([f]() {
+    if (f->seq_len > 0) f->job.seq_len = f->seq_len;
+    if (f->table) {
+      std::cout << plan::format_table(f->job, f->run);
+      return;
+    }
+    if (f->model.empty()) {
+      throw ConfigError("kiln plan needs --model (a preset such as bert-base, a run config .yaml or an artifact "
+                        "directory), or --table");
+    }
+    plan::JobSpec job = f->job;
+    const plan::ModelShape m = plan::resolve_model(f->model, job);
+    const plan::Estimate e = plan::estimate(m, job, f->run);
+    if (f->json) {
+      std::cout << plan::to_json(m, job, f->run, e).dump(2) << "\n";
+    } else {
+      std::cout << plan::format_estimate(m, job, f->run, e);
+    }
+  });
+}
+
+}  // namespace kiln::cli
