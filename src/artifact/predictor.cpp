@@ -134,8 +134,8 @@ Predictor::Predictor(Artifact artifact, PredictorOptions options)
   artifact_.model->eval();
 }
 
-nn::Batch Predictor::encode(const data::Examples& examples) const {
-  return prep::encode_all(artifact_.preprocessors, examples);
+nn::Batch Predictor::encode(const data::Examples& examples, prep::EncodeObservations* observed) const {
+  return prep::encode_all(artifact_.preprocessors, examples, observed);
 }
 
 torch::Tensor Predictor::forward(const nn::Batch& batch, bool gradients) const {

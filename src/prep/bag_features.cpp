@@ -176,6 +176,16 @@ class TfidfPreprocessor final : public Preprocessor, public TextFeatures {
   [[nodiscard]] nn::Batch encode(const data::Examples& examples) const override {
     return bag_batch(v_.transform<float>(texts_of(examples, "tfidf")));
   }
+  [[nodiscard]] nn::Batch encode_observed(const data::Examples& examples, EncodeObservations& observed) const override {
+    observed = {};
+    std::vector<text::TermCounts> counts;
+    nn::Batch batch = bag_batch(v_.transform<float>(texts_of(examples, "tfidf"), &counts));
+    observed.oov_rates.reserve(counts.size());
+    for (const auto& c : counts) {
+      observed.oov_rates.push_back(c.terms == 0 ? 0.0 : static_cast<double>(c.out_of_vocabulary) / static_cast<double>(c.terms));
+    }
+    return batch;
+  }
   [[nodiscard]] nn::InputSpec input_spec() const override { return bag_input_spec(v_.n_columns()); }
   [[nodiscard]] StateFiles state_files() const override { return {{"state", v_.to_json()}}; }
   [[nodiscard]] std::string feature_name(int64_t j) const override {

@@ -113,11 +113,17 @@ bool any_augments(const Preprocessors& preprocessors) {
   return false;
 }
 
-nn::Batch encode_all(const Preprocessors& preprocessors, const data::Examples& examples) {
-  if (preprocessors.size() == 1) return preprocessors.front()->encode(examples);
+nn::Batch encode_all(const Preprocessors& preprocessors, const data::Examples& examples,
+                     EncodeObservations* observed) {
+  if (observed) *observed = {};
+  const auto encode_one = [&](const Preprocessor& p) {
+    if (!observed || !observed->oov_rates.empty()) return p.encode(examples);
+    return p.encode_observed(examples, *observed);
+  };
+  if (preprocessors.size() == 1) return encode_one(*preprocessors.front());
   nn::Batch out(static_cast<int64_t>(examples.size()));
   for (const auto& p : preprocessors) {
-    const nn::Batch part = p->encode(examples);  // keep it alive while its tensors are read
+    const nn::Batch part = encode_one(*p);  // keep it alive while its tensors are read
     for (const auto& [name, t] : part.tensors()) out.set(name, t);
   }
   return out;

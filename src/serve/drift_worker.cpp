@@ -18,14 +18,14 @@ DriftWorker::~DriftWorker() {
   if (thread_.joinable()) thread_.join();
 }
 
-void DriftWorker::offer(const std::shared_ptr<const ServedModel>& model, const std::vector<std::string>& texts,
+void DriftWorker::offer(const std::shared_ptr<const ServedModel>& model, std::vector<std::string> texts,
                         std::shared_ptr<const BatchModel::Input> encoded) {
   if (!model->has_drift()) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_ || queued_texts_ + texts.size() > max_queued_) return;  // saturated: sample
     queued_texts_ += texts.size();
-    queue_.push_back(Item{model, texts, std::move(encoded)});
+    queue_.push_back(Item{model, std::move(texts), std::move(encoded)});
   }
   cv_.notify_one();
 }

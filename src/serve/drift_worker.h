@@ -32,7 +32,7 @@ class DriftWorker {
   /// Queues `texts` for `model`'s drift window, with `encoded`, what the model's encode() made of
   /// them for the prediction (kept alive until measured; nothing is featurized again). Nothing
   /// happens when the model has no drift profile or the queue is full.
-  void offer(const std::shared_ptr<const ServedModel>& model, const std::vector<std::string>& texts,
+  void offer(const std::shared_ptr<const ServedModel>& model, std::vector<std::string> texts,
              std::shared_ptr<const BatchModel::Input> encoded);
 
  private:

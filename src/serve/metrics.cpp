@@ -114,6 +114,12 @@ Child& Family<Child>::labels(const std::vector<std::string>& values) {
 }
 
 template <typename Child>
+void Family<Child>::remove(const std::vector<std::string>& values) {
+  std::lock_guard<std::mutex> lock(mu_);
+  children_.erase(values);
+}
+
+template <typename Child>
 void Family<Child>::for_each(const std::function<void(const std::vector<std::string>&, const Child&)>& fn) const {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [values, child] : children_) fn(values, *child);

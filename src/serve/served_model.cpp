@@ -53,9 +53,10 @@ ServedModel::ServedModel(const std::string& artifact_dir, std::size_t drift_wind
 
 namespace {
 
+/// The prediction's encoding and what the preprocessors saw making it (drift reads both).
 struct EncodedTexts final : BatchModel::Input {
-  explicit EncodedTexts(nn::Batch b) : batch(std::move(b)) {}
   nn::Batch batch;
+  prep::EncodeObservations observed;
 };
 
 }  // namespace
@@ -63,7 +64,9 @@ struct EncodedTexts final : BatchModel::Input {
 std::shared_ptr<const BatchModel::Input> ServedModel::encode(const std::vector<std::string>& texts) const {
   data::Examples examples;
   examples.texts = texts;
-  return std::make_shared<EncodedTexts>(predictor_->encode(examples));
+  auto out = std::make_shared<EncodedTexts>();
+  out->batch = predictor_->encode(examples, window_ ? &out->observed : nullptr);
+  return out;
 }
 
 std::vector<float> ServedModel::predict_proba(const std::vector<const Input*>& inputs) const {
@@ -83,13 +86,15 @@ std::vector<float> ServedModel::predict_proba(const std::vector<std::string>& te
 
 void ServedModel::observe_drift(const std::vector<std::string>& texts, const Input* encoded) const {
   if (!window_ || texts.empty()) return;
-  const auto& features = *predictor_->preprocessors().front();
   std::shared_ptr<const Input> own;
   if (!encoded) {
     own = encode(texts);
     encoded = own.get();
   }
-  const nn::Batch& batch = static_cast<const EncodedTexts*>(encoded)->batch;
+  const auto& enc = *static_cast<const EncodedTexts*>(encoded);
+  const nn::Batch& batch = enc.batch;
+  // Out-of-vocabulary rates as the preprocessor counted them while encoding (none without a vocabulary).
+  const std::vector<double>& oov = enc.observed.oov_rates;
   // Sparse features, when the model reads them: the columns each text contains.
   const torch::Tensor indices = batch.get(nn::kBagIndices), offsets = batch.get(nn::kBagOffsets);
   const int64_t* ip = indices.defined() ? indices.data_ptr<int64_t>() : nullptr;
@@ -97,11 +102,10 @@ void ServedModel::observe_drift(const std::vector<std::string>& texts, const Inp
   const int64_t nnz = indices.defined() ? indices.numel() : 0;
   const torch::Tensor values = batch.get(nn::kBagWeights);
   const float* wp = values.defined() ? values.data_ptr<float>() : nullptr;
-  const auto oov = features.oov_rates(texts);
   for (std::size_t i = 0; i < texts.size(); ++i) {
     DriftSample s;
     s.length = static_cast<int64_t>(core::utf8_length(texts[i]));
-    if (oov) s.oov_rate = (*oov)[i];
+    if (i < oov.size()) s.oov_rate = oov[i];
     const int64_t begin = op ? op[i] : 0, end = op ? (i + 1 < texts.size() ? op[i + 1] : nnz) : 0;
     for (int64_t k = begin; k < end; ++k) {
       const auto it = top_position_.find(ip[k]);

@@ -42,10 +42,10 @@ class ServedModel : public BatchModel {
   /// The GET /v1/model body.
   [[nodiscard]] const std::string& info_json() const { return info_json_; }
 
-  /// Measures `texts` and adds them to the drift window, reading their features from `encoded`
-  /// (what encode() made of them for the prediction: nothing is featurized twice); null encodes
-  /// them here. The out-of-vocabulary rate comes from the first preprocessor's oov_rates(). Slow
-  /// enough that the server calls it off the request path.
+  /// Measures `texts` and adds them to the drift window, reading their features and their
+  /// out-of-vocabulary rates from `encoded` (what encode() made of them for the prediction, with the
+  /// preprocessors' observations: nothing is analyzed twice); null encodes them here. Slow enough
+  /// that the server calls it off the request path.
   void observe_drift(const std::vector<std::string>& texts, const Input* encoded = nullptr) const;
   [[nodiscard]] DriftReport drift() const;
   [[nodiscard]] bool has_drift() const { return window_ != nullptr; }

@@ -1,10 +1,8 @@
 #include "kiln/serve/server.h"
 
-#include <arpa/inet.h>
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -12,21 +10,17 @@
 #include <random>
 #include <thread>
 
-#include "drift_worker.h"
 #include "explain_route.h"
-#include "http_server.h"
 #include "json_body.h"
 #include "kiln/core/cpu.h"
 #include "kiln/core/error.h"
 #include "kiln/core/log.h"
 #include "kiln/core/parallel.h"
-#include "kiln/serve/auth_token.h"
-#include "kiln/serve/gpu_metrics.h"
 #include "kiln/serve/metrics.h"
-#include "server_metrics.h"
 #include "predict_response.h"
+#include "route_paths.h"
 #include "served_model.h"
-#include "v2_protocol.h"
+#include "server_impl.h"
 
 namespace kiln::serve {
 
@@ -40,18 +34,11 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kMinDrain{200};
 
 const char* const kRoutesHelp =
-    "routes: POST /v1/predict, POST /v1/explain, GET /v1/model, GET /healthz, GET /readyz, GET /metrics, POST /v1/admin/reload, "
+    "routes: POST /v1/predict, POST /v1/explain, POST /v1/models/{name}/predict, GET /v1/model, GET /v1/models, GET /v1/models/{name}, "
+    "GET /healthz, GET /readyz, GET /metrics, POST /v1/admin/reload, POST /v1/admin/load, POST /v1/admin/unload, "
     "GET /v2, GET /v2/health/live, GET /v2/health/ready, GET /v2/models/{name}, GET /v2/models/{name}/ready, "
-    "POST /v2/models/{name}/infer, GET / (the model's page)";
-
-bool constant_time_equal(const std::string& a, const std::string& b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % std::max<std::size_t>(1, b.size())]);
-  return diff == 0;
-}
-
-/// The first line of an exception's text: LibTorch appends its C++ backtrace on the next lines.
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+    "POST /v2/models/{name}/infer, POST /v2/repository/index, POST /v2/repository/models/{name}/load, "
+    "POST /v2/repository/models/{name}/unload, GET / (the default model's page)";
 
 std::string what_of(const std::exception_ptr& ep) {
   try {
@@ -70,190 +57,23 @@ fs::path lexical_absolute(const std::string& p) {
   return path.lexically_normal();
 }
 
-bool is_under(const fs::path& path, const fs::path& root) {
-  const auto rel = path.lexically_relative(root);
-  if (rel.empty()) return false;
-  const auto first = *rel.begin();
-  return first != ".." && rel.is_relative();
-}
-
-/// A route of the v2 protocol's model endpoints: /v2/models/{name}[/versions/{version}][/ready|/infer].
-struct V2ModelPath {
-  std::string name, version, action;  // action: "", "ready", "infer"
-};
-
-bool parse_v2_model_path(const std::string& path, V2ModelPath& out) {
-  const std::string prefix = "/v2/models/";
-  if (path.rfind(prefix, 0) != 0) return false;
-  std::vector<std::string> parts;
-  std::size_t i = prefix.size();
-  while (i <= path.size()) {
-    const auto j = path.find('/', i);
-    parts.push_back(path.substr(i, j == std::string::npos ? std::string::npos : j - i));
-    if (j == std::string::npos) break;
-    i = j + 1;
-  }
-  if (parts.empty() || parts[0].empty()) return false;
-  out = V2ModelPath{parts[0], "", ""};
-  std::size_t k = 1;
-  if (k + 1 < parts.size() + 1 && k < parts.size() && parts[k] == "versions") {
-    if (k + 1 >= parts.size() || parts[k + 1].empty()) return false;
-    out.version = parts[k + 1];
-    k += 2;
-  }
-  if (k == parts.size()) return true;
-  if (k + 1 == parts.size() && (parts[k] == "ready" || parts[k] == "infer")) {
-    out.action = parts[k];
-    return true;
-  }
-  return false;
-}
-
 }  // namespace
 
-bool is_loopback_host(const std::string& host) {
-  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
-  in_addr a{};
-  if (::inet_pton(AF_INET, host.c_str(), &a) == 1) return (ntohl(a.s_addr) >> 24) == 127;
-  return false;
-}
-
-void ServerOptions::validate() const {
-  if (host.empty()) throw ConfigError("serve.host is empty; use 127.0.0.1 (loopback) or 0.0.0.0 (all interfaces)");
-  if (port < 0 || port > 65535) throw ConfigError("serve.port must be in [0, 65535], got " + std::to_string(port));
-  if (http_threads < 1 || http_threads > 4096) {
-    throw ConfigError("serve.threads must be in [1, 4096], got " + std::to_string(http_threads));
-  }
-  if (inference_threads < 0) {
-    throw ConfigError("serve.inference_threads must be >= 0 (0 = keep --threads), got " + std::to_string(inference_threads));
-  }
-  batching.validate();
-  if (!auth_token.empty() && auth_token.size() < kMinAuthTokenChars) {
-    throw ConfigError("serve.auth_token has " + std::to_string(auth_token.size()) + " characters; use at least " +
-                      std::to_string(kMinAuthTokenChars) + ", or none to leave the admin routes open");
-  }
-  if (auth_token.empty() && !is_loopback_host(host)) {
-    throw ConfigError("--host " + host +
-                      " serves beyond this machine, and the admin routes (POST /v1/admin/reload) need a token "
-                      "there: write one with `head -c 32 /dev/urandom | base64 > token && chmod 600 token` and pass "
-                      "--auth-token-file token (or bind --host 127.0.0.1)");
-  }
-  if (drift_window < 1) throw ConfigError("serve.drift_window must be >= 1, got 0");
-  if (keep_alive_max < 1) throw ConfigError("serve.keep_alive_max must be >= 1, got 0");
-  if (!(keep_alive_timeout_s > 0) || keep_alive_timeout_s > 86400) {
-    throw ConfigError("serve.keep_alive_timeout_s must be in (0, 86400], got " + std::to_string(keep_alive_timeout_s));
-  }
-  if (!(header_timeout_s > 0) || header_timeout_s > 3600) {
-    throw ConfigError("serve.header_timeout_s must be in (0, 3600], got " + std::to_string(header_timeout_s));
-  }
-  if (!(body_timeout_s > 0) || body_timeout_s > 3600) {
-    throw ConfigError("serve.body_timeout_s must be in (0, 3600], got " + std::to_string(body_timeout_s));
-  }
-  if (max_connections < 1) throw ConfigError("serve.max_connections must be >= 1, got 0");
-  if (limits.max_texts < 1 || limits.max_body_bytes < 16 || limits.max_text_bytes < 1 || limits.max_nesting < 2 ||
-      limits.max_top_k < 1) {
-    throw ConfigError("serve limits must be positive (max_texts >= 1, max_body_bytes >= 16, max_text_bytes >= 1, "
-                      "max_nesting >= 2, max_top_k >= 1)");
-  }
-}
-
-struct Server::Impl {
-  explicit Impl(ServerOptions o)
-      : options(std::move(o)), metrics(options.batching.max_batch, gpu.available()) {}
-
-  ServerOptions options;
-  ModelLoader loader;
-  std::string model_name;
-  fs::path model_root;  // canonical
-  std::shared_ptr<const ServedModel> model;  // std::atomic_load / atomic_store
-  std::mutex reload_mu;
-  std::atomic<bool> draining{false};
-  std::mutex drain_mu;
-  Clock::time_point drain_started;
-  std::atomic<bool> bound{false};
-  std::unique_ptr<http::HttpServer> http;
-  GpuMonitor gpu;
-  std::string request_id_prefix;
-  std::atomic<uint64_t> request_seq{0};
-
-  ServerMetrics metrics;
-
-  std::unique_ptr<Batcher> batcher;
-
-  std::unique_ptr<DriftWorker> drift;
-
-  /// options.home_page's HTML for the current model (std::atomic_load / atomic_store); null when
-  /// unset or when it failed (the log says why).
-  std::shared_ptr<const std::string> page;
-
-  std::shared_ptr<const ServedModel> current() const { return std::atomic_load(&model); }
-  /// Regenerates `page` for the current model (at start and after a reload).
-  void refresh_page();
-
-  void register_metrics();
-  void set_model_info(const ServedModel& m, double value);
-
-  // Answers (any thread).
-  void send(http::Responder& r, http::Response resp) {
-    if (draining) resp.close = true;
-    r.send(std::move(resp));
-  }
-  http::Response json(std::string body, int status = 200) {
-    http::Response r;
-    r.status = status;
-    r.body = std::move(body);
-    return r;
-  }
-  http::Response error(int status, const std::string& code, const std::string& message,
-                       const std::string& request_id = "") {
+http::Response Server::Impl::internal_error(const std::string& code, const std::string& public_message,
+                                            const std::string& detail, bool v2) {
+  const std::string id = next_request_id();
+  core::warn("serve: request " + id + ": " + detail);
+  const std::string msg = public_message + " (request_id " + id + "; the server log has the details)";
+  if (v2) {
     metrics.errors->labels({code}).inc();
-    return json(error_body(RequestError{status, code, message, request_id}), status);
+    nlohmann::json j = {{"error", msg}, {"request_id", id}};
+    return json(j.dump(), 500);
   }
-  http::Response v2_error(int status, const std::string& code, const std::string& message) {
-    metrics.errors->labels({code}).inc();
-    return json(v2::error_body(message), status);
-  }
-  /// A 500 whose details go to the log only, under a request id the answer carries.
-  http::Response internal_error(const std::string& code, const std::string& public_message, const std::string& detail,
-                                bool v2 = false) {
-    const std::string id = next_request_id();
-    core::warn("serve: request " + id + ": " + detail);
-    const std::string msg = public_message + " (request_id " + id + "; the server log has the details)";
-    if (v2) {
-      metrics.errors->labels({code}).inc();
-      nlohmann::json j = {{"error", msg}, {"request_id", id}};
-      return json(j.dump(), 500);
-    }
-    return error(500, code, msg, id);
-  }
-  std::string next_request_id() {
-    char buf[40];
-    std::snprintf(buf, sizeof(buf), "%s-%08llx", request_id_prefix.c_str(),
-                  static_cast<unsigned long long>(++request_seq));
-    return buf;
-  }
-
-  // Routing: on the event loop; cheap routes answer there, the rest go to the workers.
-  void handle(http::Request&& req, http::Responder res, Server& self);
-  void announce_arrival(http::Request& req);
-  static std::string route_label(const std::string& path);
-  /// Runs `fn(req, res)` on a worker; an exception answers 500 with a request id.
-  void offload(http::Request&& req, http::Responder res,
-               std::function<void(Impl&, http::Request&, http::Responder&)> fn, bool v2 = false);
-
-  /// The texts encoded by `m` on this thread (the prediction and drift share it); null on
-  /// failure, with the exception's first line in `failure`.
-  static std::shared_ptr<const BatchModel::Input> try_encode(const ServedModel& m, const std::vector<std::string>& texts,
-                                                             std::string& failure);
-  void predict(http::Request& req, http::Responder& res);
-  void v2_infer(http::Request& req, http::Responder& res);
-  void reload_route(http::Request& req, http::Responder& res, Server& self);
-  void count_predictions(const ServedModel& m, const BatchResult& r, std::size_t n);
-};
+  return error(500, code, msg, id);
+}
 
 void Server::Impl::register_metrics() {
   metrics.registry.on_collect([this] {
-    metrics.queue_depth->labels({}).set(batcher ? static_cast<double>(batcher->queue_depth()) : 0.0);
     metrics.ready->labels({}).set(draining ? 0.0 : 1.0);
     if (http) {
       const auto& s = http->stats();
@@ -265,14 +85,21 @@ void Server::Impl::register_metrics() {
       metrics.connection_timeouts->labels({"write"}).mirror(static_cast<double>(s.write_timeouts.load()));
       metrics.connections_open->labels({}).set(static_cast<double>(s.open.load()));
     }
-    const auto m = current();
-    if (m && m->has_drift()) {
-      const auto d = m->drift();
-      metrics.drift_psi->labels({"text_length"}).set(d.length_psi);
-      metrics.drift_oov->labels({}).set(d.oov_rate);
-      metrics.drift_shift->labels({}).set(d.top_feature_shift);
-      metrics.drift_window->labels({}).set(static_cast<double>(d.window));
-      if (const auto shift = m->importance_shift()) metrics.importance_shift->labels({}).set(*shift);
+    if (models) {
+      models->with_loaded([this](const std::vector<std::shared_ptr<const ModelSlot>>& slots) {
+        for (const auto& slot : slots) {
+          const std::string& name = slot->name();
+          metrics.queue_depth->labels({name}).set(static_cast<double>(slot->batcher().queue_depth()));
+          const auto m = slot->model();
+          if (!m->has_drift()) continue;
+          const auto d = m->drift();
+          metrics.drift_psi->labels({name, "text_length"}).set(d.length_psi);
+          metrics.drift_oov->labels({name}).set(d.oov_rate);
+          metrics.drift_shift->labels({name}).set(d.top_feature_shift);
+          metrics.drift_window->labels({name}).set(static_cast<double>(d.window));
+          if (const auto shift = m->importance_shift()) metrics.importance_shift->labels({name}).set(*shift);
+        }
+      });
     }
     if (metrics.gpu_util) {
       for (const auto& g : gpu.sample()) {
@@ -286,42 +113,12 @@ void Server::Impl::register_metrics() {
   });
 }
 
-void Server::Impl::refresh_page() {
-  if (!options.home_page) return;
-  std::shared_ptr<const std::string> fresh;
-  try {
-    fresh = std::make_shared<const std::string>(options.home_page(current()->dir(), model_name));
-  } catch (const std::exception& e) {
-    core::warn("serve: the model page (GET /) failed to render, GET / answers 500 until a reload: " + first_line(e.what()));
-  }
-  std::atomic_store(&page, std::move(fresh));
-}
-
-void Server::Impl::set_model_info(const ServedModel& m, double value) {
-  metrics.model_info->labels({m.version(), m.family(), m.dir()}).set(value);
-}
-
-std::string Server::Impl::route_label(const std::string& path) {
-  if (path == "/index.html") return "/";
-  static const char* const kKnown[] = {"/", "/v1/predict", "/v1/explain", "/v1/model", "/healthz",      "/readyz",
-                                       "/metrics",    "/v1/admin/reload", "/v2", "/v2/health/live",
-                                       "/v2/health/ready"};
-  for (const char* r : kKnown) {
-    if (path == r) return r;
-  }
-  V2ModelPath v;
-  if (parse_v2_model_path(path, v)) {
-    return v.action.empty() ? "/v2/models/{name}" : "/v2/models/{name}/" + v.action;
-  }
-  return "other";
-}
-
-void Server::Impl::announce_arrival(http::Request& req) {
+void Server::Impl::announce_arrival(http::Request& req, const ModelSlot& slot) {
   // The request is read and about to be parsed and encoded on a worker: a batch may wait
   // (max_delay_ms) for it. Counted from here, not from its headers, so a client that sends its
   // body slowly never holds batches back.
-  batcher->arriving();
-  Batcher* b = batcher.get();
+  Batcher* b = &slot.batcher();
+  b->arriving();
   req.guard = http::ScopeGuard([b] { b->arrived(); });
 }
 
@@ -342,61 +139,41 @@ void Server::Impl::offload(http::Request&& req, http::Responder res,
   });
 }
 
-void Server::Impl::handle(http::Request&& req, http::Responder res, Server& self) {
+void Server::Impl::method_not_allowed(http::Request& req, http::Responder& res, const char* allow) {
+  auto r = error(405, "method_not_allowed", req.method + " " + req.path + " is not supported; use " + allow + " " + req.path);
+  r.headers.emplace_back("Allow", allow);
+  send(res, std::move(r));
+}
+
+void Server::Impl::handle(http::Request&& req, http::Responder res, Server&) {
   const std::string& path = req.path;
   const std::string& method = req.method;
-  auto method_not_allowed = [&](const char* allow) {
-    auto r = error(405, "method_not_allowed", method + " " + path + " is not supported; use " + allow + " " + path);
-    r.headers.emplace_back("Allow", allow);
-    send(res, std::move(r));
-  };
-  if (path.rfind("/v1/admin/", 0) == 0 && !options.auth_token.empty()) {
-    const std::string* auth = req.header("authorization");
-    const std::string prefix = "Bearer ";
-    if (!auth || auth->rfind(prefix, 0) != 0 || !constant_time_equal(auth->substr(prefix.size()), options.auth_token)) {
-      auto r = error(401, "unauthorized",
-                     !auth ? "admin routes need the header `Authorization: Bearer <token>` (the server's --auth-token-file)"
-                           : "the bearer token does not match the server's --auth-token-file");
-      r.headers.emplace_back("WWW-Authenticate", "Bearer");
-      send(res, std::move(r));
-      return;
-    }
-  }
-  if (path == "/v1/predict") {
-    if (method != "POST") return method_not_allowed("POST");
-    announce_arrival(req);
-    return offload(std::move(req), std::move(res), [](Impl& s, http::Request& q, http::Responder& r) { s.predict(q, r); });
-  }
-  if (path == "/v1/explain") {  // explain_route.cpp
-    if (method != "POST") return method_not_allowed("POST");
-    return offload(std::move(req), std::move(res), [](Impl& s, http::Request& q, http::Responder& r) {
-      const auto m = s.current();
+  if ((path.rfind("/v1/admin/", 0) == 0 || path.rfind("/v2/repository/", 0) == 0) && !authorized(req, res)) return;
+  if (handle_model_route(req, res)) return;
+  if (path == "/v1/explain") {  // explain_route.cpp; the default model
+    if (method != "POST") return method_not_allowed(req, res, "POST");
+    ModelLease lease = models->acquire_default();
+    if (!lease) return send(res, error(503, "not_ready", "the default model is not loaded"));
+    return offload(std::move(req), std::move(res), [lease](Impl& s, http::Request& q, http::Responder& r) {
+      const auto m = lease->model();
       auto a = explain_route(m->predictor(), m->version(), q.body, s.options.limits);
       if (a.status == 200) return s.send(r, s.json(std::move(a.body)));
       if (a.status == 500) return s.send(r, s.internal_error(a.code, "the server could not explain these texts", a.message));
       s.send(r, s.error(a.status, a.code, a.message));
     });
   }
-  if (path == "/v1/admin/reload") {
-    if (method != "POST") return method_not_allowed("POST");
-    return offload(std::move(req), std::move(res),
-                   [&self](Impl& s, http::Request& q, http::Responder& r) { s.reload_route(q, r, self); });
-  }
   if (path == "/healthz") {
-    if (method != "GET") return method_not_allowed("GET");
+    if (method != "GET") return method_not_allowed(req, res, "GET");
     return send(res, json("{\"status\":\"ok\"}"));
   }
   if (path == "/readyz") {
-    if (method != "GET") return method_not_allowed("GET");
-    if (draining) return send(res, json("{\"status\":\"draining\"}", 503));
-    return send(res, json("{\"status\":\"ready\",\"model_version\":" + nlohmann::json(current()->version()).dump() + "}"));
-  }
-  if (path == "/v1/model") {
-    if (method != "GET") return method_not_allowed("GET");
-    return send(res, json(current()->info_json()));
+    if (method != "GET") return method_not_allowed(req, res, "GET");
+    const ModelLease lease = models->acquire_default();
+    if (draining || !lease) return send(res, json("{\"status\":\"draining\"}", 503));
+    return send(res, json("{\"status\":\"ready\",\"model_version\":" + nlohmann::json(lease->model()->version()).dump() + "}"));
   }
   if (path == "/" || path == "/index.html") {
-    if (method != "GET") return method_not_allowed("GET");
+    if (method != "GET") return method_not_allowed(req, res, "GET");
     if (!options.home_page) return send(res, error(404, "not_found", "this server has no page (--no-page); " + std::string(kRoutesHelp)));
     const auto html = std::atomic_load(&page);
     if (!html) return send(res, internal_error("internal_error", "the model page failed to render", "GET /: no page"));
@@ -407,7 +184,7 @@ void Server::Impl::handle(http::Request&& req, http::Responder res, Server& self
     return send(res, std::move(r));
   }
   if (path == "/metrics") {
-    if (method != "GET") return method_not_allowed("GET");
+    if (method != "GET") return method_not_allowed(req, res, "GET");
     return offload(std::move(req), std::move(res), [](Impl& s, http::Request&, http::Responder& r) {
       http::Response m;
       m.content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -417,59 +194,145 @@ void Server::Impl::handle(http::Request&& req, http::Responder res, Server& self
   }
   // The Open Inference Protocol.
   if (path == "/v2" || path == "/v2/health/live" || path == "/v2/health/ready") {
-    if (method != "GET") return method_not_allowed("GET");
+    if (method != "GET") return method_not_allowed(req, res, "GET");
     if (path == "/v2") return send(res, json(v2::server_metadata()));
     // Health answers are the status code alone, with an empty body (the protocol's "Health").
     if (path == "/v2/health/live") return send(res, json(""));
     if (draining) return send(res, v2_error(400, "not_ready", "the server is draining"));
     return send(res, json(""));
   }
-  V2ModelPath v;
-  if (parse_v2_model_path(path, v)) {
-    const auto m = current();
-    if (v.name != model_name) {
-      return send(res, v2_error(404, "model_not_found",
-                                "unknown model '" + v.name + "'; this server serves '" + model_name + "'"));
-    }
-    if (!v.version.empty() && v.version != m->version()) {
-      return send(res, v2_error(404, "model_not_found",
-                                "unknown version '" + v.version + "' of model '" + v.name + "'; the served version is '" +
-                                    m->version() + "'"));
-    }
-    if (v.action == "infer") {
-      if (method != "POST") return method_not_allowed("POST");
-      announce_arrival(req);
-      return offload(
-          std::move(req), std::move(res), [](Impl& s, http::Request& q, http::Responder& r) { s.v2_infer(q, r); }, true);
-    }
-    if (method != "GET") return method_not_allowed("GET");
-    if (v.action == "ready") {
-      if (draining) return send(res, v2_error(400, "not_ready", "model '" + v.name + "' is not ready: the server is draining"));
-      return send(res, json(""));
-    }
-    return send(res, json(v2::model_metadata(model_name, m->version(), m->labels().size())));
+  if (path.rfind("/v1/admin/", 0) == 0 || path.rfind("/v2/repository/", 0) == 0) {
+    if (method != "POST") return method_not_allowed(req, res, "POST");
+    auto run = [](Impl& s, http::Request& q, http::Responder& r) {
+      if (!s.handle_admin_route(q, r)) {
+        s.send(r, s.error(404, "not_found", "no route " + q.method + " " + q.path + "; " + kRoutesHelp));
+      }
+    };
+    return offload(std::move(req), std::move(res), run, path.rfind("/v2/", 0) == 0);
   }
   send(res, error(404, "not_found", "no route " + method + " " + path + "; " + kRoutesHelp));
 }
 
-void Server::Impl::count_predictions(const ServedModel& m, const BatchResult& r, std::size_t n) {
+bool Server::Impl::handle_model_route(http::Request& req, http::Responder& res) {
+  const std::string& path = req.path;
+  const std::string& method = req.method;
+  const auto unknown = [&](const std::string& name) {
+    std::string names;
+    for (const auto& s : models->loaded()) names += (names.empty() ? "'" : ", '") + s->name() + "'";
+    return "unknown model '" + name + "'; this server serves " + names;
+  };
+  if (path == "/v1/predict" || path == "/v1/model") {
+    if (method != (path == "/v1/model" ? "GET" : "POST")) {
+      method_not_allowed(req, res, path == "/v1/model" ? "GET" : "POST");
+      return true;
+    }
+    ModelLease lease = models->acquire_default();
+    if (!lease) {
+      send(res, error(503, "not_ready", "the default model is not loaded"));
+    } else if (path == "/v1/model") {
+      send(res, json(lease->model()->info_json()));
+    } else {
+      announce_arrival(req, *lease);
+      offload(std::move(req), std::move(res),
+              [lease](Impl& s, http::Request& q, http::Responder& r) { s.predict(q, r, lease); });
+    }
+    return true;
+  }
+  if (path == "/v1/models") {
+    if (method != "GET") {
+      method_not_allowed(req, res, "GET");
+      return true;
+    }
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& s : models->loaded()) {
+      const auto m = s->model();
+      list.push_back({{"name", s->name()}, {"version", m->version()}, {"artifact", m->dir()},
+                      {"default", s->name() == models->default_name()}});
+    }
+    send(res, json(nlohmann::json{{"models", list}, {"default_model", models->default_name()}}.dump()));
+    return true;
+  }
+  ModelPath p;
+  if (parse_v1_model_path(path, p)) {
+    const char* allow = p.action.empty() ? "GET" : "POST";
+    if (method != allow) {
+      method_not_allowed(req, res, allow);
+      return true;
+    }
+    ModelLease lease = models->acquire(p.name);
+    if (!lease) {
+      send(res, error(404, "model_not_found", unknown(p.name)));
+    } else if (p.action.empty()) {
+      send(res, json(lease->model()->info_json()));
+    } else {
+      announce_arrival(req, *lease);
+      offload(std::move(req), std::move(res),
+              [lease](Impl& s, http::Request& q, http::Responder& r) { s.predict(q, r, lease); });
+    }
+    return true;
+  }
+  if (!parse_v2_model_path(path, p)) return false;
+  ModelLease lease = models->acquire(p.name);
+  if (!lease) {
+    send(res, v2_error(404, "model_not_found", unknown(p.name)));
+    return true;
+  }
+  const auto m = lease->model();
+  if (!p.version.empty() && p.version != m->version()) {
+    send(res, v2_error(404, "model_not_found",
+                       "unknown version '" + p.version + "' of model '" + p.name + "'; the served version is '" +
+                           m->version() + "'"));
+    return true;
+  }
+  if (p.action == "infer") {
+    if (method != "POST") {
+      method_not_allowed(req, res, "POST");
+      return true;
+    }
+    announce_arrival(req, *lease);
+    offload(
+        std::move(req), std::move(res),
+        [lease](Impl& s, http::Request& q, http::Responder& r) { s.v2_infer(q, r, lease); }, true);
+    return true;
+  }
+  if (method != "GET") {
+    method_not_allowed(req, res, "GET");
+  } else if (p.action == "ready") {
+    if (draining) {
+      send(res, v2_error(400, "not_ready", "model '" + p.name + "' is not ready: the server is draining"));
+    } else {
+      send(res, json(""));
+    }
+  } else {
+    send(res, json(v2::model_metadata(p.name, m->version(), m->labels().size())));
+  }
+  return true;
+}
+
+void Server::Impl::count_predictions(const ModelSlot& slot, const ServedModel& m, const BatchResult& r,
+                                     std::size_t n) {
   const auto& labels = m.labels();
   const std::size_t classes = r.classes;
+  const std::string& model = slot.name();
+  HistogramChild& confidence = *slot.metrics().confidence;
   for (std::size_t i = 0; i < n; ++i) {
     const float* p = r.probabilities.data() + i * classes;
     std::size_t best = 0;
     for (std::size_t c = 1; c < classes; ++c) {
       if (p[c] > p[best]) best = c;
     }
-    metrics.confidence->labels({}).observe(p[best]);
-    metrics.predictions->labels({labels[best]}).inc();
+    confidence.observe(p[best]);
+    metrics.predictions->labels({model, labels[best]}).inc();
   }
-  metrics.texts->labels({}).inc(static_cast<double>(n));
+  slot.metrics().texts->inc(static_cast<double>(n));
 }
 
-std::shared_ptr<const BatchModel::Input> Server::Impl::try_encode(const ServedModel& m,
-                                                                  const std::vector<std::string>& texts,
-                                                                  std::string& failure) {
+namespace {
+
+/// The texts encoded by `m` on this thread (the prediction and drift share it); null on failure,
+/// with the exception's first line in `failure`.
+std::shared_ptr<const BatchModel::Input> try_encode(const ServedModel& m, const std::vector<std::string>& texts,
+                                                    std::string& failure) {
   try {
     return m.encode(texts);
   } catch (const std::exception& e) {
@@ -480,14 +343,16 @@ std::shared_ptr<const BatchModel::Input> Server::Impl::try_encode(const ServedMo
   return nullptr;
 }
 
-void Server::Impl::predict(http::Request& req, http::Responder& res) {
+}  // namespace
+
+void Server::Impl::predict(http::Request& req, http::Responder& res, const ModelLease& lease) {
   PredictRequest pr;
   RequestError err;
   if (!parse_predict_request(req.body, options.limits, pr, err)) {
     req.guard = {};  // no longer arriving
     return send(res, error(err.status, err.code, err.message));
   }
-  const auto m = current();
+  const auto m = lease->model();
   const std::size_t n = pr.texts.size();
   const std::size_t k = std::min(pr.top_k, m->labels().size());
   auto shared = std::make_shared<http::Responder>(std::move(res));
@@ -496,17 +361,18 @@ void Server::Impl::predict(http::Request& req, http::Responder& res) {
   if (!encoded) {
     req.guard = {};  // no longer arriving
     return send(*shared, internal_error("inference_failed", "the model failed on this request",
-                                        "POST /v1/predict: encoding the texts failed: " + failure));
+                                        "POST /v1/predict (model " + lease->name() + "): encoding the texts failed: " + failure));
   }
-  drift->offer(m, pr.texts, encoded);
+  drift->offer(m, std::move(pr.texts), encoded);  // the texts are not read again
   const bool was_arriving = req.guard.release();
-  const bool queued = batcher->submit_encoded(m, std::move(encoded), n, was_arriving, [this, m, n, k, shared](BatchResult r) {
+  const bool queued = lease->batcher().submit_encoded(m, std::move(encoded), n, was_arriving,
+                                                     [this, lease, m, n, k, shared](BatchResult r) {
     if (r.error) {
       return send(*shared, internal_error("inference_failed", "the model failed on this request",
-                                          "POST /v1/predict: the model failed on a batch of " +
+                                          "POST /v1/predict (model " + lease->name() + "): the model failed on a batch of " +
                                               std::to_string(r.batch_texts) + " texts: " + first_line(what_of(r.error))));
     }
-    count_predictions(*m, r, n);
+    count_predictions(*lease, *m, r, n);
     send(*shared, json(predict_response(m->labels(), m->version(), r.probabilities, n, k)));
   });
   if (!queued) {
@@ -518,7 +384,7 @@ void Server::Impl::predict(http::Request& req, http::Responder& res) {
   }
 }
 
-void Server::Impl::v2_infer(http::Request& req, http::Responder& res) {
+void Server::Impl::v2_infer(http::Request& req, http::Responder& res, const ModelLease& lease) {
   v2::InferRequest ir;
   RequestError err;
   std::optional<std::size_t> json_bytes;
@@ -533,10 +399,10 @@ void Server::Impl::v2_infer(http::Request& req, http::Responder& res) {
     req.guard = {};
     return send(res, v2_error(err.status, err.code, err.message));
   }
-  const auto m = current();
+  const auto m = lease->model();
   const std::size_t n = ir.texts.size();
   auto shared = std::make_shared<http::Responder>(std::move(res));
-  const std::string where = "POST /v2/models/" + model_name + "/infer";
+  const std::string where = "POST /v2/models/" + lease->name() + "/infer";
   std::string failure;
   auto encoded = try_encode(*m, ir.texts, failure);
   if (!encoded) {
@@ -544,20 +410,20 @@ void Server::Impl::v2_infer(http::Request& req, http::Responder& res) {
     return send(*shared, internal_error("inference_failed", "the model failed on this request",
                                         where + ": encoding the texts failed: " + failure, true));
   }
-  drift->offer(m, ir.texts, encoded);
+  drift->offer(m, std::move(ir.texts), encoded);
   ir.texts.clear();  // the response needs only the outputs asked for
   auto request = std::make_shared<v2::InferRequest>(std::move(ir));
   const bool was_arriving = req.guard.release();
   const bool queued =
-      batcher->submit_encoded(m, std::move(encoded), n, was_arriving, [this, m, n, shared, request, where](BatchResult r) {
+      lease->batcher().submit_encoded(m, std::move(encoded), n, was_arriving, [this, lease, m, n, shared, request, where](BatchResult r) {
         if (r.error) {
           return send(*shared, internal_error("inference_failed", "the model failed on this request",
                                               where + ": the model failed on a batch of " + std::to_string(r.batch_texts) +
                                                   " texts: " + first_line(what_of(r.error)),
                                               true));
         }
-        count_predictions(*m, r, n);
-        send(*shared, json(v2::infer_response(model_name, m->version(), *request, r.probabilities, m->labels())));
+        count_predictions(*lease, *m, r, n);
+        send(*shared, json(v2::infer_response(lease->name(), m->version(), *request, r.probabilities, m->labels())));
       });
   if (!queued) {
     auto resp = v2_error(503, "overloaded",
@@ -565,47 +431,6 @@ void Server::Impl::v2_infer(http::Request& req, http::Responder& res) {
                              " texts); retry after 1 s");
     resp.headers.emplace_back("Retry-After", "1");
     send(*shared, std::move(resp));
-  }
-}
-
-void Server::Impl::reload_route(http::Request& req, http::Responder& res, Server& self) {
-  std::string dir;
-  const std::string hint = "send {\"artifact\": \"DIR\"} or an empty body";
-  if (!req.body.empty()) {
-    nlohmann::json j;
-    RequestError err;
-    if (!parse_json_body(req.body, j, err, hint)) return send(res, error(400, "invalid_json", err.message));
-    if (!j.is_object() || (j.contains("artifact") && !j["artifact"].is_string()) ||
-        std::any_of(j.items().begin(), j.items().end(), [](const auto& kv) { return kv.key() != "artifact"; })) {
-      return send(res, error(400, "invalid_request",
-                             "reload body must be {\"artifact\": \"DIR\"} (or empty to reload the current artifact)"));
-    }
-    if (j.contains("artifact")) dir = j["artifact"].get<std::string>();
-  }
-  if (!dir.empty()) {
-    // Decide on the path's text first: nothing outside the root is ever opened or stat'ed, so the
-    // answer says nothing about what exists there. Then resolve symbolic links inside the root.
-    const std::string refusal = "reload loads artifacts under the server's --model-root " + model_root.string() +
-                                " only; copy the artifact there or restart with another --model-root";
-    const fs::path lexical = lexical_absolute(dir);
-    if (!is_under(lexical, model_root)) return send(res, error(403, "forbidden", refusal));
-    std::error_code ec;
-    const fs::path resolved = fs::weakly_canonical(lexical, ec);
-    if (ec || !is_under(resolved, model_root)) return send(res, error(403, "forbidden", refusal));
-    dir = resolved.string();
-  }
-  const std::string previous = self.model_version();
-  try {
-    const std::string version = self.reload(dir);
-    nlohmann::json out = {{"status", "reloaded"}, {"version", version}, {"previous_version", previous},
-                          {"artifact", current()->dir()}};
-    send(res, json(out.dump()));
-  } catch (const Error& e) {
-    // Kiln's own messages (which file, what is wrong) for an artifact under the model root.
-    send(res, error(422, "reload_failed", first_line(e.what()) + "; the previous model keeps serving"));
-  } catch (const std::exception& e) {
-    send(res, internal_error("reload_failed", "the artifact did not load; the previous model keeps serving",
-                             "reload of " + dir + ": " + first_line(e.what())));
   }
 }
 
@@ -620,12 +445,18 @@ Server::Server(std::string artifact_dir, ServerOptions options, ModelLoader load
     at::set_num_threads(m.options.inference_threads);
     core::set_blas_threads(m.options.inference_threads);  // OpenBLAS's pool is not LibTorch's
   }
-  std::atomic_store(&m.model, m.loader(artifact_dir, m.options.drift_window, m.options.device));
+  const RepositoryLayout layout = discover_models(artifact_dir, m.options.model_name, m.options.default_model);
   {
+    // Load and reload read under the model root: the repository, or the single artifact's parent.
     std::error_code ec;
-    const fs::path served = fs::weakly_canonical(lexical_absolute(artifact_dir), ec);
-    m.model_name = m.options.model_name.empty() ? served.filename().string() : m.options.model_name;
-    const fs::path root = m.options.model_root.empty() ? served.parent_path() : lexical_absolute(m.options.model_root);
+    fs::path root;
+    if (!m.options.model_root.empty()) {
+      root = lexical_absolute(m.options.model_root);
+    } else if (!layout.repository.empty()) {
+      root = layout.repository;
+    } else {
+      root = fs::weakly_canonical(lexical_absolute(layout.models.front().second), ec).parent_path();
+    }
     m.model_root = fs::weakly_canonical(root, ec);
     if (ec) throw ConfigError("--model-root " + root.string() + ": " + ec.message());
   }
@@ -635,12 +466,10 @@ Server::Server(std::string artifact_dir, ServerOptions options, ModelLoader load
     std::snprintf(buf, sizeof(buf), "%06x", rd() & 0xffffffu);
     m.request_id_prefix = buf;
   }
+  m.models = std::make_unique<ModelRepository>(layout, m.model_root.string(), m.loader, m.options.batching,
+                                               m.options.drift_window, m.options.device, m.metrics);
   m.register_metrics();
-  m.set_model_info(*m.current(), 1.0);
   m.refresh_page();
-  m.batcher = std::make_unique<Batcher>(m.options.batching, [this](std::size_t texts) {
-    impl_->metrics.batch_size->labels({}).observe(static_cast<double>(texts));
-  });
   m.drift = std::make_unique<DriftWorker>();
 
   http::HttpOptions ho;
@@ -676,7 +505,7 @@ Server::Server(std::string artifact_dir, ServerOptions options, ModelLoader load
     return r;
   };
   hooks.on_response = [this](const std::string&, const std::string& path, Clock::time_point started, int status) {
-    const std::string route = Impl::route_label(path);
+    const std::string route = route_label(path);
     impl_->metrics.requests->labels({route, std::to_string(status)}).inc();
     impl_->metrics.duration->labels({route}).observe(std::chrono::duration<double>(Clock::now() - started).count());
   };
@@ -686,10 +515,11 @@ Server::Server(std::string artifact_dir, ServerOptions options, ModelLoader load
 Server::~Server() {
   shutdown();
   auto& m = *impl_;
-  // Workers first (they may still be finishing a request), then the batcher they submit to.
+  // Workers first (they may still be finishing a request), then the batchers they submit to.
   m.http.reset();
-  if (m.batcher) m.batcher->stop();
+  if (m.models) m.models->stop();
   m.drift.reset();
+  m.models.reset();
 }
 
 void Server::bind() {
@@ -706,7 +536,7 @@ void Server::run() {
   auto& m = *impl_;
   m.http->run();
   // Every accepted request has been answered; finish what is queued.
-  m.batcher->stop();
+  m.models->stop();
 }
 
 void Server::begin_drain() {
@@ -736,26 +566,39 @@ void Server::shutdown() {
 bool Server::draining() const { return impl_->draining; }
 
 std::string Server::reload(const std::string& artifact_dir) {
-  auto& m = *impl_;
-  std::lock_guard<std::mutex> lock(m.reload_mu);
-  const std::string dir = artifact_dir.empty() ? m.current()->dir() : artifact_dir;
-  std::shared_ptr<const ServedModel> fresh;
-  try {
-    fresh = m.loader(dir, m.options.drift_window, m.options.device);
-  } catch (...) {
-    m.metrics.reloads->labels({"failure"}).inc();
-    throw;
-  }
-  const auto old = m.current();
-  std::atomic_store(&m.model, fresh);
-  m.set_model_info(*old, 0.0);
-  m.set_model_info(*fresh, 1.0);
-  m.metrics.reloads->labels({"success"}).inc();
-  m.refresh_page();
-  core::info("serve: model reloaded from " + dir + " (version " + fresh->version() + ", was " + old->version() + ")");
-  return fresh->version();
+  return load_model(impl_->models->default_name(), artifact_dir);
 }
 
-std::string Server::model_version() const { return impl_->current()->version(); }
+std::string Server::model_version() const {
+  const ModelLease lease = impl_->models->acquire_default();
+  return lease ? lease->model()->version() : std::string();
+}
+
+std::string Server::load_model(const std::string& name, const std::string& artifact_dir) {
+  auto& m = *impl_;
+  if (!valid_model_name(name)) {
+    throw ConfigError("model name '" + name + "' cannot name a model in a URL (letters, digits, '.', '_', '-')");
+  }
+  std::string dir = artifact_dir;
+  if (dir.empty()) dir = m.models->artifact_of(name);
+  if (dir.empty()) dir = m.models->directory_of(name);
+  return m.load_model(name, dir);
+}
+
+bool Server::unload_model(const std::string& name) {
+  if (name == impl_->models->default_name()) {
+    throw ConfigError("model '" + name + "' is the default model (/v1/predict) and stays loaded; reload it instead, "
+                      "or restart with another --default-model");
+  }
+  return impl_->models->unload(name);
+}
+
+std::vector<std::string> Server::model_names() const {
+  std::vector<std::string> out;
+  for (const auto& s : impl_->models->loaded()) out.push_back(s->name());
+  return out;
+}
+
+std::string Server::default_model() const { return impl_->models->default_name(); }
 
 }  // namespace kiln::serve

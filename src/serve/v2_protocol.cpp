@@ -296,7 +296,7 @@ std::string model_metadata(const std::string& model_name, const std::string& mod
 }
 
 std::string server_metadata() {
-  return nlohmann::json{{"name", "kiln"}, {"version", kiln::version()}, {"extensions", nlohmann::json::array()}}.dump();
+  return nlohmann::json{{"name", "kiln"}, {"version", kiln::version()}, {"extensions", nlohmann::json::array({"model_repository"})}}.dump();
 }
 
 std::string error_body(const std::string& message) {

@@ -306,9 +306,10 @@ CsrMatrix<T> TfidfVectorizer::fit_transform(const std::vector<std::string>& docs
 }
 
 template <typename T>
-CsrMatrix<T> TfidfVectorizer::transform(const std::vector<std::string>& docs) const {
+CsrMatrix<T> TfidfVectorizer::transform(const std::vector<std::string>& docs, std::vector<TermCounts>* counts) const {
   check_dtype<T>("transform");
   if (!fitted_) throw Error("TfidfVectorizer::transform called before fit (or from_json)");
+  if (counts) counts->clear();
   if (options_.hashing) {
     HashingVectorizer hv(options_.analyzer_options(), *options_.hashing);
     auto chunks = hashed_chunks(hv.transform(docs));
@@ -319,10 +320,25 @@ CsrMatrix<T> TfidfVectorizer::transform(const std::vector<std::string>& docs) co
   const std::vector<std::size_t> bounds = detail::work_pieces(docs, workers);
   std::vector<RowCounts> chunks(bounds.size() - 1);
   const TermTable& table = lookup_->terms;
+  if (counts) counts->assign(docs.size(), TermCounts{});
   detail::run_workers(workers, chunks.size(), [&](std::size_t, auto&& next) {
     detail::DocumentCounter counter(analyzer, docs.size() > detail::kSmallBatchDocs);
     for (std::size_t p = next(); p < chunks.size(); p = next()) {
-      counter.count(docs, bounds[p], bounds[p + 1], table, chunks[p], [&](const TermKey& k) { return table.find(k); });
+      if (!counts) {
+        counter.count(docs, bounds[p], bounds[p + 1], table, chunks[p], [&](const TermKey& k) { return table.find(k); });
+        continue;
+      }
+      // The document being counted is the one after the rows finished so far.
+      RowCounts& rows = chunks[p];
+      TermCounts* const first = counts->data() + bounds[p];
+      const std::size_t finished = rows.indptr.size();
+      counter.count(docs, bounds[p], bounds[p + 1], table, rows, [&](const TermKey& k) {
+        const std::int32_t id = table.find(k);
+        TermCounts& c = first[rows.indptr.size() - finished];
+        ++c.terms;
+        c.out_of_vocabulary += id < 0;
+        return id;
+      });
     }
   });
   std::vector<const std::vector<std::int32_t>*> remaps(chunks.size(), nullptr);
@@ -333,8 +349,10 @@ CsrMatrix<T> TfidfVectorizer::transform(const std::vector<std::string>& docs) co
 
 template CsrMatrix<float> TfidfVectorizer::fit_transform<float>(const std::vector<std::string>&);
 template CsrMatrix<double> TfidfVectorizer::fit_transform<double>(const std::vector<std::string>&);
-template CsrMatrix<float> TfidfVectorizer::transform<float>(const std::vector<std::string>&) const;
-template CsrMatrix<double> TfidfVectorizer::transform<double>(const std::vector<std::string>&) const;
+template CsrMatrix<float> TfidfVectorizer::transform<float>(const std::vector<std::string>&,
+                                                            std::vector<TermCounts>*) const;
+template CsrMatrix<double> TfidfVectorizer::transform<double>(const std::vector<std::string>&,
+                                                              std::vector<TermCounts>*) const;
 
 // ---- persistence ------------------------------------------------------------------------------
 

@@ -59,9 +59,9 @@ wait_metrics() {
 import sys
 m = {}
 for line in open(sys.argv[1]):
-    if line.startswith(("kiln_feature_importance_shift ", "kiln_drift_window_texts ")):
-        k, v = line.split()
-        m[k] = float(v)
+    if line.startswith(("kiln_feature_importance_shift{", "kiln_drift_window_texts{")):
+        k, v = line.rsplit(None, 1)  # one model: the series' name without its labels
+        m[k.split("{")[0]] = float(v)
 shift, window = m.get("kiln_feature_importance_shift"), m.get("kiln_drift_window_texts", 0)
 ok = shift is not None and eval(sys.argv[2])
 if ok:

@@ -64,8 +64,8 @@ curl -sf "$BASE/v1/model" >"$tmp/model.json" || fail "GET /v1/model"
 curl -sf "$BASE/metrics" >"$tmp/metrics.txt" || fail "GET /metrics"
 for m in 'kiln_requests_total{route="/v1/predict",code="200"}' 'kiln_requests_total{route="/v1/predict",code="413"}' \
          'kiln_request_errors_total{reason="invalid_json"} 1' kiln_request_duration_seconds_bucket kiln_inference_batch_size_count \
-         kiln_prediction_confidence_bucket 'kiln_predictions_total{label="sports"}' kiln_texts_total kiln_queue_depth \
-         'kiln_drift_psi{signal="text_length"}' kiln_drift_oov_rate 'kiln_model_info{' process_resident_memory_bytes \
+         kiln_prediction_confidence_bucket 'kiln_predictions_total{model="model",label="sports"}' kiln_texts_total kiln_queue_depth \
+         'kiln_drift_psi{model="model",signal="text_length"}' kiln_drift_oov_rate 'kiln_model_info{' process_resident_memory_bytes \
          process_cpu_seconds_total process_open_fds kiln_open_connections kiln_connections_accepted_total \
          kiln_connections_rejected_total 'kiln_connection_timeouts_total{phase="header"}'; do
   grep -qF "$m" "$tmp/metrics.txt" || fail "/metrics lacks $m"
@@ -90,7 +90,7 @@ kill -HUP "$SERVER_PID"
 reloaded=""
 for i in $(seq 1 100); do
   metrics=$(curl -sf "$BASE/metrics")
-  if grep -qF 'kiln_model_reloads_total{result="success"} 2' <<<"$metrics"; then reloaded=1; break; fi
+  if grep -qF 'kiln_model_reloads_total{model="model",result="success"} 2' <<<"$metrics"; then reloaded=1; break; fi
   sleep 0.1
 done
 [[ -n "$reloaded" ]] || fail "SIGHUP did not reload"

@@ -68,6 +68,45 @@ TEST(Preprocessor, OutOfVocabularyRates) {
   EXPECT_FALSE(make_preprocessor({{"type", "hashed_ngrams"}})->oov_rates({"x"}).has_value());
 }
 
+// Serving measures drift from what encoding saw (encode_observed), not from a second analysis
+// (oov_rates): both must give the same numbers, on the ASCII fast path, the general analyzer
+// (non-ASCII, n-grams) and batches large enough to be split over threads.
+TEST(Preprocessor, EncodeObservedReportsTheOutOfVocabularyRatesOfASecondAnalysis) {
+  std::vector<std::string> input = {"the cat zebra yak", "", "Zebra, THE dog!! sat-down café naïve", "the the the",
+                                    "x y z", "down the road to the sea", "日本語 the cat"};
+  for (int i = 0; i < 150; ++i) input.push_back(input[static_cast<std::size_t>(i) % 7] + " w" + std::to_string(i % 11));
+  for (const auto& spec : {nlohmann::json{{"type", "tfidf"}}, nlohmann::json{{"type", "tfidf"}, {"ngram_range", {1, 2}}},
+                           nlohmann::json{{"type", "tfidf"}, {"analyzer", "char_wb"}, {"ngram_range", {2, 3}}}}) {
+    SCOPED_TRACE(spec.dump());
+    auto p = make_preprocessor(spec);
+    p->fit(texts(kDocs));
+    for (const std::size_t n : {std::size_t{7}, input.size()}) {
+      const std::vector<std::string> batch(input.begin(), input.begin() + static_cast<std::ptrdiff_t>(n));
+      EncodeObservations observed;
+      const auto encoded = p->encode_observed(texts(batch), observed);
+      const auto again = p->oov_rates(batch);
+      ASSERT_TRUE(again.has_value());
+      ASSERT_EQ(observed.oov_rates.size(), n);
+      for (std::size_t i = 0; i < n; ++i) EXPECT_DOUBLE_EQ(observed.oov_rates[i], (*again)[i]) << batch[i];
+      EXPECT_GT(observed.oov_rates[0], 0.0);
+      // The encoding itself is encode()'s.
+      const auto plain = p->encode(texts(batch));
+      for (const auto& [name, t] : plain.tensors()) EXPECT_TRUE(torch::equal(t, encoded.at(name))) << name;
+    }
+  }
+  // A preprocessor without a vocabulary observes nothing, and encode_all passes observations on.
+  EncodeObservations observed;
+  observed.oov_rates = {1.0};
+  (void)make_preprocessor({{"type", "hashed_ngrams"}})->encode_observed(texts({"x"}), observed);
+  EXPECT_TRUE(observed.oov_rates.empty());
+  Preprocessors both;
+  auto tfidf = make_preprocessor({{"type", "tfidf"}});
+  tfidf->fit(texts(kDocs));
+  both.push_back(std::move(tfidf));
+  (void)encode_all(both, texts({"the cat zebra yak"}), &observed);
+  EXPECT_EQ(observed.oov_rates, std::vector<double>{0.5});
+}
+
 TEST(Preprocessor, BadSpecsAndStatesAreNamed) {
   EXPECT_NE(error_of([] { (void)make_preprocessor({{"type", "wordpeace"}}); })
                 .find("featurizer.type 'wordpeace' is unknown; use one of: hashed_ngrams, image, tfidf"),

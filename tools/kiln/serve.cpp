@@ -1,4 +1,4 @@
-// kiln serve ARTIFACT: the HTTP model server. Flags, the auth token file, signals and exit codes;
+// kiln serve DIR: the HTTP model server, over one artifact or a model repository. Flags, the auth token file, signals and exit codes;
 // the server itself lives in the serve module.
 #include <signal.h>
 #include <unistd.h>
@@ -59,7 +59,10 @@ void add_serve(CLI::App& app) {
   auto f = std::make_shared<ServeFlags>();
   auto* cmd = app.add_subcommand("serve", ml_verb_description("serve"));
   auto& o = f->options;
-  cmd->add_option("artifact", f->artifact, "Artifact directory (the --out/model of kiln train; the run directory --out works too)")->required();
+  cmd->add_option("artifact", f->artifact,
+                  "Artifact directory (the --out/model of kiln train; the run directory --out works too), or a model "
+                  "repository: a directory with one artifact per subdirectory, each served under its subdirectory's name")
+      ->required();
   cmd->add_option("--host", o.host, "Address to bind (0.0.0.0 for every interface)")->capture_default_str();
   cmd->add_option("--port", o.port, "TCP port (0 = any free port)")->check(CLI::Range(0, 65535))->capture_default_str();
   cmd->add_option("--http-threads", o.http_threads,
@@ -79,8 +82,13 @@ void add_serve(CLI::App& app) {
       ->check(CLI::Range(0.001, 86400.0))
       ->capture_default_str();
   cmd->add_option("--model-root", o.model_root,
-                  "Reload loads artifacts under this directory only (default: the served artifact's parent)");
-  cmd->add_option("--model-name", o.model_name, "Model name on /v2/models/{name} (default: the artifact directory's name)");
+                  "Load and reload read artifacts under this directory only (default: the repository, or the served "
+                  "artifact's parent)");
+  cmd->add_option("--model-name", o.model_name,
+                  "Name of a single served artifact's model on /v1/models/{name} and /v2/models/{name} (default: its "
+                  "directory's name)");
+  cmd->add_option("--default-model", o.default_model,
+                  "The repository's model that /v1/predict, /v1/model and /readyz serve (default: the only one)");
   cmd->add_option("--max-batch", o.batching.max_batch, "Most texts per forward pass (dynamic batching; 1 = off)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 16))
       ->capture_default_str();
@@ -118,7 +126,7 @@ void add_serve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--port-file", f->port_file, "Write the bound port to this file once listening (for --port 0)");
   cmd->add_flag("--no-page", f->no_page,
-                "GET / answers 404 instead of the model's page (its report, a live /metrics panel, a try-it box)");
+                "GET / answers 404 instead of the default model's page (its report, a live /metrics panel, a try-it box)");
   cmd->callback([f]() {
     if (!f->auth_token_file.empty()) {
       const auto token = serve::read_auth_token_file(f->auth_token_file);
@@ -127,7 +135,6 @@ void add_serve(CLI::App& app) {
     }
     install_signal_pipe();  // before the server starts any thread (see above)
 
-    f->artifact = artifact_arg(f->artifact);
     if (!f->no_page) {
       f->options.home_page = [](const std::string& dir, const std::string& name) {
         report::LivePageOptions o;
@@ -148,10 +155,14 @@ void add_serve(CLI::App& app) {
         const int sig = b;
         if (sig == 0) return;  // run() ended on its own
         if (sig == SIGHUP) {
-          try {
-            server.reload();
-          } catch (const std::exception& e) {
-            core::warn(std::string("serve: reload on SIGHUP failed, the previous model keeps serving: ") + e.what());
+          // Every loaded model, each from its own directory; one that fails keeps its previous artifact.
+          for (const auto& name : server.model_names()) {
+            try {
+              server.load_model(name);
+            } catch (const std::exception& e) {
+              core::warn("serve: reload of model " + name + " on SIGHUP failed, its previous artifact keeps serving: " +
+                         e.what());
+            }
           }
           continue;
         }
@@ -163,9 +174,12 @@ void add_serve(CLI::App& app) {
         return;
       }
     });
-    core::info("serve: " + f->artifact + " (version " + server.model_version() + ") on http://" + f->options.host +
-               ":" + std::to_string(server.port()) + "  (" + (f->no_page ? "" : "GET / the model's page, ") +
-               "POST /v1/predict, GET /metrics)");
+    const auto names = server.model_names();
+    std::string served = names.size() == 1 ? f->artifact : f->artifact + " (" + std::to_string(names.size()) + " models)";
+    core::info("serve: " + served + ", default model " + server.default_model() + " (version " + server.model_version() +
+               ") on http://" + f->options.host + ":" + std::to_string(server.port()) +
+               "  (" + (f->no_page ? "" : "GET / the default model's page, ") +
+               "POST /v1/predict, POST /v1/models/{name}/predict, GET /metrics)");
     server.run();
     // run() also returns when the listener fails: then wake the signal thread so it can end.
     if (!server.draining()) {

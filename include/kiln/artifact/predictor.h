@@ -50,8 +50,9 @@ class Predictor {
   explicit Predictor(const std::string& artifact_dir, PredictorOptions options = {});
   explicit Predictor(Artifact artifact, PredictorOptions options = {});
 
-  /// The examples' tensors, on the CPU (every preprocessor's).
-  [[nodiscard]] nn::Batch encode(const data::Examples& examples) const;
+  /// The examples' tensors, on the CPU (every preprocessor's). `observed`, when given, gets what
+  /// the preprocessors saw while encoding (prep::encode_all).
+  [[nodiscard]] nn::Batch encode(const data::Examples& examples, prep::EncodeObservations* observed = nullptr) const;
   /// Logits [examples, classes] on the predictor's device, before calibration (probabilities are
   /// softmax(logits / manifest().temperature())). Under InferenceMode unless `gradients`:
   /// then autograd records the pass, so gradients reach the model's parameters and any input

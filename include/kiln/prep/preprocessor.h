@@ -25,6 +25,13 @@ namespace kiln::prep {
 /// file and lists them in kiln.json; load_preprocessor gets the same map back.
 using StateFiles = std::map<std::string, std::string>;
 
+/// What encode_observed() saw of each example while encoding it (for drift).
+struct EncodeObservations {
+  /// Per example, the share of its terms outside the fitted vocabulary (what oov_rates() returns);
+  /// empty when the preprocessor has no vocabulary.
+  std::vector<double> oov_rates;
+};
+
 class Preprocessor {
  public:
   virtual ~Preprocessor() = default;
@@ -39,6 +46,12 @@ class Preprocessor {
   /// The examples' tensors, examples in input order. Requires fit() (or a loaded state). Throws
   /// DataError naming the modality the examples lack.
   [[nodiscard]] virtual nn::Batch encode(const data::Examples& examples) const = 0;
+  /// encode() that also fills `observed` from the same analysis of each example (nothing is
+  /// analyzed twice): serving measures drift from it. Default: encode(), `observed` left empty.
+  [[nodiscard]] virtual nn::Batch encode_observed(const data::Examples& examples, EncodeObservations& observed) const {
+    observed = {};
+    return encode(examples);
+  }
   /// The tensors encode() produces.
   [[nodiscard]] virtual nn::InputSpec input_spec() const = 0;
   /// Human-readable name of feature j (a term, "bucket:N"); empty when features have no names.
@@ -51,8 +64,9 @@ class Preprocessor {
   /// drawn from LibTorch's global generator; the trainer applies it to each training step's batch,
   /// never at evaluation. The batch as it is by default.
   [[nodiscard]] virtual nn::Batch augment(const nn::Batch& batch) const { return batch; }
-  /// For drift: per text, the share of its terms outside the fitted vocabulary. nullopt when the
-  /// preprocessor has no vocabulary (hashed features, images).
+  /// Per text, the share of its terms outside the fitted vocabulary, analyzing the texts anew
+  /// (encode_observed() reports the same numbers while encoding). nullopt when the preprocessor has
+  /// no vocabulary (hashed features, images).
   [[nodiscard]] virtual std::optional<std::vector<double>> oov_rates(const std::vector<std::string>& texts) const {
     return std::nullopt;
   }
@@ -89,8 +103,9 @@ void register_preprocessor(PreprocessorType type);
 [[nodiscard]] nn::Batch augment_all(const Preprocessors& preprocessors, const nn::Batch& batch);
 /// Whether any of the preprocessors augments().
 [[nodiscard]] bool any_augments(const Preprocessors& preprocessors);
-/// Encodes `examples` with every preprocessor into one Batch.
+/// Encodes `examples` with every preprocessor into one Batch. `observed`, when given, gets the
+/// first preprocessor's observations that are not empty (encode_observed()).
 [[nodiscard]] nn::Batch encode_all(const Preprocessors& preprocessors,
-                                   const data::Examples& examples);
+                                   const data::Examples& examples, EncodeObservations* observed = nullptr);
 
 }  // namespace kiln::prep

@@ -101,6 +101,9 @@ class Family {
   [[nodiscard]] const std::string& name() const { return name_; }
   [[nodiscard]] const std::string& help() const { return help_; }
   [[nodiscard]] const std::vector<std::string>& label_names() const { return label_names_; }
+  /// Drops the child of these label values (its series leaves the exposition); nothing when there
+  /// is none. Only for children no one holds a reference to (e.g. gauges set at collect time).
+  void remove(const std::vector<std::string>& values);
   /// Calls fn(label values, child) for every child, in label-value order.
   void for_each(const std::function<void(const std::vector<std::string>&, const Child&)>& fn) const;
 

@@ -1,13 +1,18 @@
-// `kiln serve`: an HTTP/1.1 model server over one artifact. Routes:
-//   POST /v1/predict        {"texts": [...], "top_k": k} -> per text label, probability, top-k
-//   GET  /v1/model          labels, featurizer and model specs, metrics, version
+// `kiln serve`: an HTTP/1.1 model server over one artifact or a model repository (a directory with
+// one artifact per subdirectory, as Triton's; each model named, with its own batcher). Routes:
+//   POST /v1/predict        {"texts": [...], "top_k": k} -> per text label, probability, top-k (default model)
+//   POST /v1/models/{name}/predict   the same for model {name}; GET /v1/models/{name}: its /v1/model
+//   GET  /v1/models         the loaded models
+//   GET  /v1/model          labels, featurizer and model specs, metrics, version (default model)
 //   GET  /healthz           alive (200 while the process serves HTTP)
-//   GET  /readyz            200 when a model is loaded and the server is not draining, else 503
+//   GET  /readyz            200 when the default model is loaded and the server is not draining, else 503
 //   GET  /metrics           Prometheus text format 0.0.4
-//   POST /v1/admin/reload   {"artifact": "dir"} (optional, under the model root) swaps in a new model
-//   GET  / , /index.html    the model's page (ServerOptions::home_page), when one is set
+//   POST /v1/admin/reload   {"model": name, "artifact": "dir"} (both optional; the artifact under the
+//                           model root) swaps in a new artifact; /v1/admin/load, /v1/admin/unload
+//   GET  / , /index.html    the default model's page (ServerOptions::home_page), when one is set
 // and the Open Inference Protocol (KServe v2): GET /v2, /v2/health/live, /v2/health/ready,
-// /v2/models/{name}[/versions/{v}], .../ready, POST .../infer (v2_protocol.h).
+// /v2/models/{name}[/versions/{v}], .../ready, POST .../infer (v2_protocol.h), and Triton's model
+// repository extension: POST /v2/repository/index, /v2/repository/models/{name}/load, .../unload.
 // Every 4xx/5xx carries {"error": {"code", "message"}} ({"error": "message"} on /v2); a 5xx adds a
 // request_id that the server's log line with the details carries too. Connections are served by one
 // event loop (http_server.h); concurrent predict requests are batched (batcher.h). Admin routes need
@@ -18,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kiln/serve/batcher.h"
 #include "kiln/serve/request.h"
@@ -48,9 +54,14 @@ struct ServerOptions {
   double header_timeout_s = 10;
   /// Seconds from the end of a request's headers to the end of its body (408 beyond). Default 30.
   double body_timeout_s = 30;
-  /// Name of the model on /v2/models/{name}; empty = the artifact directory's name. Default empty.
+  /// Name of a single served artifact's model; empty = the artifact directory's name (a repository's
+  /// models are named by their subdirectories). Default empty.
   std::string model_name;
-  /// Reload loads only artifacts under this directory; empty = the served artifact's parent. Default empty.
+  /// The model of a repository that /v1/predict, /v1/model and /readyz serve; empty = the only one.
+  /// Default empty.
+  std::string default_model;
+  /// Load and reload read only artifacts under this directory; empty = the repository, or the
+  /// served artifact's parent. Default empty.
   std::string model_root;
   /// Threads inside each forward pass (featurizing and LibTorch); 0 = keep the process-wide
   /// setting (--threads). Default 1: batches are small, and spare cores serve HTTP and run other
@@ -85,7 +96,9 @@ struct ServerOptions {
 /// handlers' thread, admin requests) while run() serves.
 class Server {
  public:
-  /// Loads the artifact (ArtifactError when it is missing or corrupt) and validates the options.
+  /// Loads the artifact, or every artifact of the repository `artifact_dir` (ArtifactError naming the
+  /// model when one is corrupt; ConfigError for a directory that is neither, or a repository with
+  /// several models and no default_model), and validates the options.
   Server(std::string artifact_dir, ServerOptions options, ModelLoader loader = {});
   ~Server();
   Server(const Server&) = delete;
@@ -109,8 +122,18 @@ class Server {
   /// keeps serving and the ArtifactError propagates. Returns the new model's version string.
   /// Trusted callers only (SIGHUP, tests): the HTTP route checks the model root first.
   std::string reload(const std::string& artifact_dir = "");
-  /// The loaded model's version: its artifact's created_at and 8 hex digits of a manifest digest.
+  /// The default model's version: its artifact's created_at and 8 hex digits of a manifest digest.
   [[nodiscard]] std::string model_version() const;
+
+  /// Loads (or, when loaded, reloads) model `name` from `artifact_dir` (empty: its current directory,
+  /// or the repository's NAME subdirectory). Throws as reload(); returns the version.
+  std::string load_model(const std::string& name, const std::string& artifact_dir = "");
+  /// Takes model `name` off the routes, answers every request it had accepted, then frees it. False
+  /// when it is not loaded. Throws ConfigError for the default model.
+  bool unload_model(const std::string& name);
+  /// The loaded models' names, sorted; the default model's name.
+  [[nodiscard]] std::vector<std::string> model_names() const;
+  [[nodiscard]] std::string default_model() const;
 
  private:
   struct Impl;

@@ -80,6 +80,13 @@ struct TfidfOptions {
   [[nodiscard]] AnalyzerOptions analyzer_options() const;
 };
 
+/// What transform() saw of one document: its terms (n-grams included, as the analyzer makes them)
+/// and how many of them are outside the fitted vocabulary (ignored in the output).
+struct TermCounts {
+  std::int64_t terms = 0;
+  std::int64_t out_of_vocabulary = 0;
+};
+
 /// Fit on a corpus, then transform batches into CSR rows. Thread-safe for concurrent const use
 /// (transform) after fit; fit is not. Work is split over core::threads() threads.
 class TfidfVectorizer {
@@ -98,9 +105,11 @@ class TfidfVectorizer {
   [[nodiscard]] CsrMatrix<T> fit_transform(const std::vector<std::string>& docs);
 
   /// Rows in input order, columns in vocabulary order; terms not in the vocabulary are ignored.
-  /// Throws Error if not fitted; T as in fit_transform.
+  /// Throws Error if not fitted; T as in fit_transform. `counts`, when given, gets one TermCounts
+  /// per document from the same analysis (left empty in hashing mode: no vocabulary).
   template <typename T>
-  [[nodiscard]] CsrMatrix<T> transform(const std::vector<std::string>& docs) const;
+  [[nodiscard]] CsrMatrix<T> transform(const std::vector<std::string>& docs,
+                                       std::vector<TermCounts>* counts = nullptr) const;
 
   [[nodiscard]] bool fitted() const { return fitted_; }
   [[nodiscard]] const TfidfOptions& options() const { return options_; }
