@@ -9,6 +9,7 @@
 //                  batch 1, random BatchNorm statistics; systems kiln-fp32 (unfused), kiln-fused (BN
 //                  folded, ReLU fused, fp32) and kiln-int8 (folded + int8 static convolutions,
 //                  calibrated by entropy on 32 random images)
+// With KILN_BENCH_BF16=1 on a CPU with bf16, also kiln-bf16 (kiln optimize --bf16's linear_bf16 kernels).
 //     FAMILY linear: SIZE "IN,OUT": one Linear layer IN -> OUT (a dense input), batch 32 / batch 1:
 //                  where dynamic int8 starts to pay (bench/int8_threshold.sh)
 // Random weights (seed 0), eval mode under InferenceMode. Writes OUT_DIR/model.onnx (kiln export's
@@ -21,6 +22,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -31,6 +33,7 @@
 #include "kiln/artifact/artifact.h"
 #include "kiln/export/onnx.h"
 #include "kiln/nn/bert.h"
+#include "kiln/nn/bf16_linear.h"
 #include "kiln/nn/int8_linear.h"
 #include "kiln/optimize/optimize.h"
 
@@ -176,6 +179,7 @@ int main(int argc, char** argv) {
   }
   torch::InferenceMode guard;
   std::vector<std::string> modes = {"fp32", "int8"};
+  if (kiln::nn::cpu_has_bf16() && std::getenv("KILN_BENCH_BF16")) modes.push_back("bf16");
   if (family == "cnn") modes = {"fp32", "fused", "int8"};
   for (const std::string& mode : modes) {
     if (family == "cnn" && mode != "fp32") {
@@ -188,6 +192,12 @@ int main(int argc, char** argv) {
           torch::nn::Module& m = *a.model->named_modules()[module];
           a.model->set_kernel(module, kiln::nn::find_variant_op(op.get<std::string>())(module, m, t));
         }
+      }
+    } else if (mode == "bf16") {
+      a.model->clear_kernels();
+      for (const auto& name : a.model->replaceable_linears()) {
+        torch::nn::Linear l(std::dynamic_pointer_cast<torch::nn::LinearImpl>(a.model->named_modules()[name]));
+        a.model->set_kernel(name, std::make_shared<kiln::nn::Bf16LinearKernel>(name, l->weight.to(torch::kBFloat16), l->bias));
       }
     } else if (mode == "int8") {
       for (const auto& name : a.model->replaceable_linears()) {

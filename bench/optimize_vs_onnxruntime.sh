@@ -7,6 +7,7 @@
 #   ort-int8    ONNX Runtime on that graph with each weight MatMul replaced by com.microsoft
 #               DynamicQuantizeMatMul (int8 symmetric weights, one scale per tensor, bias folded in;
 #               bench/lib/ort_quantize.py, python3-onnx) — how the issue's anchors were made
+#   kiln-bf16   (KILN_BENCH_BF16=1, CPUs with bf16) kiln optimize --bf16's kernels: bf16 weights, LibTorch bf16 linear
 #   kiln-fused  (cnn) BatchNorm folded into the convolutions, ReLU fused, fp32 (kiln optimize's conv_bn_fp32)
 #   kiln-int8   (cnn) the folded convolutions in int8: per-channel weights, activations calibrated
 #               (entropy) on random images, ReLU fused into quantized::conv2d_relu
@@ -67,11 +68,11 @@ import json, sys
 print(f"\n{'model':<12} {'system':<10} {'examples/s':>11} {'batch-1 ms':>11}")
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    for s in ("kiln-fp32", "kiln-fused", "kiln-int8", "ort-fp32", "ort-int8"):
+    for s in ("kiln-fp32", "kiln-fused", "kiln-int8", "kiln-bf16", "ort-fp32", "ort-int8"):
         if s in r:
             print(f"{r['model']:<12} {s:<10} {r[s]['throughput']:>11.1f} {r[s]['latency_ms']:>11.2f}")
     for a, b in (("kiln-int8", "ort-int8"), ("kiln-fp32", "ort-fp32"), ("kiln-int8", "kiln-fp32"),
-                 ("kiln-fused", "kiln-fp32"), ("kiln-int8", "ort-fp32")):
+                 ("kiln-fused", "kiln-fp32"), ("kiln-int8", "ort-fp32"), ("kiln-bf16", "kiln-fp32")):
         if a in r and b in r:
             print(f"{'':<12} {a} / {b}: throughput x{r[a]['throughput'] / r[b]['throughput']:.2f}, "
                   f"latency x{r[a]['latency_ms'] / r[b]['latency_ms']:.2f} (lower is better)")

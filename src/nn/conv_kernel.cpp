@@ -59,7 +59,7 @@ torch::Tensor ConvBnKernel::forward(const torch::Tensor& input) {
   return torch::conv2d(input, weight_, bias_, stride_, padding_, dilation_, groups_);
 }
 
-torch::Tensor ConvBnKernel::forward_relu(const torch::Tensor& input) { return torch::relu_(forward(input)); }
+torch::Tensor ConvBnKernel::forward_relu(const torch::Tensor& input) { return forward(input).relu_(); }
 
 Int8ConvKernel::Int8ConvKernel(std::string module, const torch::nn::Conv2d& conv, const torch::Tensor& weight_int8,
                                const torch::Tensor& weight_scale, const torch::Tensor& bias, QParams input, QParams output)
