@@ -86,6 +86,7 @@ FlowResult run_optimize(const std::string& dir, const std::string& out_dir, cons
   const OptimizeOptions& o = f.optimize;
   validate(o);
   if (f.bench) validate(f.benchmark);
+  check_out_dir(dir, out_dir);
   const bool is_static = o.precision == Precision::kInt8 && o.int8 == Int8Mode::kStatic;
   if (!is_static && !f.calibration_file.empty()) {
     throw ConfigError("--calibration is for --int8 static (dynamic int8 and bf16 need no calibration); drop it or add "

@@ -222,12 +222,17 @@ AccuracyGate check_accuracy(const artifact::Predictor& predictor, const Quantize
   return g;
 }
 
-void save_optimized(const std::string& source_dir, const std::string& out_dir, const QuantizedVariant& variant,
-                    const nlohmann::json& details) {
+void check_out_dir(const std::string& source_dir, const std::string& out_dir) {
   const fs::path src(artifact::locate_artifact(source_dir).dir);
   if (fs::weakly_canonical(src) == fs::weakly_canonical(fs::path(out_dir))) {
     throw ConfigError("--out " + out_dir + " is the input artifact itself; write the optimized artifact to a new directory");
   }
+}
+
+void save_optimized(const std::string& source_dir, const std::string& out_dir, const QuantizedVariant& variant,
+                    const nlohmann::json& details) {
+  check_out_dir(source_dir, out_dir);
+  const fs::path src(artifact::locate_artifact(source_dir).dir);
   const auto manifest_path = src / "kiln.json";
   auto manifest = artifact::manifest_from_json(nlohmann::json::parse(core::read_file(manifest_path)), manifest_path.string());
   core::AtomicDirectory out(out_dir);

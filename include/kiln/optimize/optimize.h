@@ -35,9 +35,12 @@ enum class Precision { kInt8, kBf16 };
 
 /// Linear layers with fewer weights (in × out) than this stay fp32 under int8: quantizing and
 /// dequantizing their activations costs more than the int8 product saves. Measured with
-/// bench/int8_threshold.sh (2 threads, batch 32 and 1): dynamic int8 is slower than fp32 below
-/// about 64k weights on this machine's Xeon (e.g. 256 x 5: 0.5x), faster above 256k.
-inline constexpr int64_t kMinInt8Weights = 65536;
+/// bench/int8_threshold.sh (one Linear, dense input, 2 threads, onednn, this machine's Xeon at load
+/// 12-16), int8/fp32 throughput at batch 32: 256x3 0.06x, 256x64 0.38x, 256x256 0.75-0.78x,
+/// 512x128 0.83x, 512x256 1.17x, 384x384 1.11x, 512x512 0.91-1.57x, 768x768 2.29x, 1024x1024 2.94x
+/// (batch-1 latency favours fp32 up to about 600k weights). The default is the first size where
+/// int8 was not slower.
+inline constexpr int64_t kMinInt8Weights = 131072;
 
 struct OptimizeOptions {
   /// Reduced precision of the Linear layers: int8 (default) or bf16 (CPUs with AVX-512 BF16/AMX).
@@ -137,6 +140,9 @@ struct AccuracyGate {
 [[nodiscard]] AccuracyGate check_accuracy(const artifact::Predictor& predictor, const QuantizedVariant& variant,
                                           const data::Dataset& val, const std::string& where,
                                           const OptimizeOptions& options);
+
+/// Throws ConfigError when `out_dir` is the artifact at `source_dir` itself.
+void check_out_dir(const std::string& source_dir, const std::string& out_dir);
 
 /// Writes `out_dir` (atomically): every file of the artifact at `source_dir`, the variant's tensors
 /// in variants/<name>.safetensors and kiln.json with the variant added and made the default.
