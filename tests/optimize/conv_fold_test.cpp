@@ -146,43 +146,46 @@ TEST(ConvBnFold, FoldedModelEqualsTheUnfusedEvalModel) {
 }
 
 TEST(ConvBnFold, Int8StaticConvolutionsStayWithinTolerance) {
-  // Stated tolerance (random weights, 64 calibration images, entropy calibration, 40 other images):
-  // mean |int8 - fp32| logit error <= 5% of the fp32 logits' range, max <= 20%, the same argmax on
-  // >= 80% of the rows. (Measured: max 13% of the range.)
+  // Stated tolerance (random weights, 64 calibration images, 40 other images), as a share of the
+  // fp32 logits' range: minmax (no clipping) mean |int8 - fp32| <= 5%, max <= 15%; entropy (clips
+  // the heavy tails of random-weight activations, which shifts the pooled features) max <= 20%;
+  // both keep the argmax on >= 80% of the rows. Measured: see the printed line.
   auto model = cnn({{"preset", "small"}, {"widths", {8, 16}}, {"blocks", {1, 1}}}, 16, 4);
-  artifact::Artifact art;
-  art.model = model;
-  art.manifest.model.family = "cnn";
-  optimize::OptimizeOptions o;
-  o.int8 = optimize::Int8Mode::kStatic;
-  o.calibration_size = 64;
-  // quantize() encodes Examples; calibrate the conv pass directly on encoded batches instead.
-  optimize::QuantizedVariant v;
-  model->eval();
-  optimize::make_conv_bn_pass()->run(*model, {pixels(32, 16, 1), pixels(32, 16, 2)}, o, v);
-  ASSERT_EQ(v.variant.ops, (std::vector<std::string>{"conv_bn_int8_static"}));
-  for (const auto& l : v.layers) {
-    EXPECT_GT(l.input_threshold, 0) << l.module;
-    EXPECT_GT(l.output_threshold, 0) << l.module;
-  }
   const auto batch = pixels(40, 16, 7);
-  torch::InferenceMode im;
-  const auto want = model->forward(batch);
-  nn::VariantTensors t;
-  for (const auto& [n, x] : v.tensors) t[n] = x;
-  v.name = "int8";
-  artifact::apply_variant(*model, v.name, v.variant, t, "test");
-  const auto got = model->forward(batch);
-  model->clear_kernels();
-  const double range = (want.max() - want.min()).item<double>();
-  const double mean_err = (got - want).abs().mean().item<double>(), max_err = (got - want).abs().max().item<double>();
-  const double agree = got.argmax(1).eq(want.argmax(1)).to(torch::kFloat32).mean().item<double>();
-  std::cout << "int8 vs fp32 logits: range " << range << ", mean |diff| " << mean_err << ", max |diff| " << max_err
-            << ", argmax agreement " << agree << "\n";
-  EXPECT_LT(mean_err, 0.05 * range);
-  EXPECT_LT(max_err, 0.2 * range);
-  EXPECT_GE(agree, 0.8);
-  EXPECT_GT((got - want).abs().max().item<double>(), 0.0);  // it did run in int8
+  for (const auto calibrator : {optimize::CalibratorKind::kMinMax, optimize::CalibratorKind::kEntropy}) {
+    optimize::OptimizeOptions o;
+    o.int8 = optimize::Int8Mode::kStatic;
+    o.calibrator = calibrator;
+    // quantize() encodes Examples; calibrate the conv pass directly on encoded batches instead.
+    optimize::QuantizedVariant v;
+    model->eval();
+    optimize::make_conv_bn_pass()->run(*model, {pixels(32, 16, 1), pixels(32, 16, 2)}, o, v);
+    ASSERT_EQ(v.variant.ops, (std::vector<std::string>{"conv_bn_int8_static"}));
+    for (const auto& l : v.layers) {
+      EXPECT_GT(l.input_threshold, 0) << l.module;
+      EXPECT_GT(l.output_threshold, 0) << l.module;
+    }
+    torch::InferenceMode im;
+    const auto want = model->forward(batch);
+    nn::VariantTensors t;
+    for (const auto& [n, x] : v.tensors) t[n] = x;
+    artifact::apply_variant(*model, "int8", v.variant, t, "test");
+    const auto got = model->forward(batch);
+    model->clear_kernels();
+    const double range = (want.max() - want.min()).item<double>();
+    const double mean_err = (got - want).abs().mean().item<double>(), max_err = (got - want).abs().max().item<double>();
+    const double agree = got.argmax(1).eq(want.argmax(1)).to(torch::kFloat32).mean().item<double>();
+    const std::string name = optimize::calibrator_name(calibrator);
+    std::cout << name << " int8 vs fp32 logits: range " << range << ", mean |diff| " << mean_err << ", max |diff| "
+              << max_err << ", argmax agreement " << agree << "\n";
+    if (calibrator == optimize::CalibratorKind::kMinMax) {
+      EXPECT_LT(mean_err, 0.05 * range) << name;
+      EXPECT_LT(max_err, 0.15 * range) << name;
+    }
+    EXPECT_LT(max_err, 0.2 * range) << name;
+    EXPECT_GE(agree, 0.8) << name;
+    EXPECT_GT(max_err, 0.0) << name;  // it did run in int8
+  }
 }
 
 TEST(ConvBnFold, FlowOnACnnArtifactWritesAFusedInt8Variant) {
