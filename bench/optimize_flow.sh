@@ -43,7 +43,7 @@ for label, (r, g, b) in {"red": (200, 40, 40), "green": (40, 200, 40), "blue": (
         png(f"{out}/images/{label}/{i}.png", px, side)
 PY
 table() { echo; echo "== $1 (load: $(uptime))"; shift; "$KILN" optimize "$@" --bench-seconds "$BENCH_SECONDS" 2>&1 | grep -v "^kiln: running"; }
-size() { du -b "$1" | cut -f1; }
+size() { du -sb "$1" | cut -f1; }
 
 "$KILN" -q train --train "$OUT/train.csv" --val "$OUT/val.csv" --model mlp --epochs 5 --out "$OUT/mlp" >/dev/null
 table "mlp (default model), default flags: refused" "$OUT/mlp/model" --out "$OUT/mlp-default" || true
@@ -61,6 +61,18 @@ if grep -qwE "avx512_bf16|amx_bf16" /proc/cpuinfo; then
 fi
 
 "$KILN" -q prepare --input "$OUT/images" --val-size 0.2 --out "$OUT/prep" >/dev/null
+# Absolute image paths: the artifact's held-out sample keeps the paths as given, and a relative one
+# would be read against the artifact's directory later.
+"$PY" - "$OUT/prep" <<'PY'
+import csv, os, sys
+for name in ("train.csv", "val.csv"):
+    path = os.path.join(sys.argv[1], name)
+    rows = list(csv.DictReader(open(path)))
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0])); w.writeheader()
+        for r in rows:
+            r["image"] = os.path.abspath(os.path.join(sys.argv[1], r["image"])); w.writerow(r)
+PY
 "$KILN" -q train --train "$OUT/prep/train.csv" --val "$OUT/prep/val.csv" --model cnn --epochs 2 --out "$OUT/cnn" >/dev/null
 table "cnn small, Conv+BN folded + ReLU fused (fp32)" "$OUT/cnn/model" --out "$OUT/cnn-fused"
 table "cnn small, folded + int8 static convolutions" "$OUT/cnn/model" --out "$OUT/cnn-int8" --int8 static

@@ -90,8 +90,6 @@ class ConvBnPass : public OptimizePass {
       if (!int8 || keep.count(n)) {
         d.op = "conv_bn_fp32";
         if (keep.count(n)) d.reason = "--keep-fp32 (BatchNorm still folded)";
-        else if (options.precision == Precision::kBf16) d.reason = "bf16 covers Linear layers; BatchNorm folded in fp32";
-        else d.reason = "int8 convolutions need --int8 static (calibrated activations); BatchNorm folded in fp32";
         out.tensors.emplace_back(n + ".weight_folded", w);
       } else {
         const auto& o = *observers.at(n);
@@ -111,6 +109,12 @@ class ConvBnPass : public OptimizePass {
     }
     out.variant.details["conv_bn"] = "BatchNorm folded into each convolution (W' = W*gamma/sqrt(var+eps), "
                                      "b' = (b-mean)*gamma/sqrt(var+eps)+beta), ReLU fused";
+    if (!int8) {
+      out.variant.details["conv_bn_precision"] =
+          options.precision == Precision::kBf16
+              ? "fp32: bf16 covers Linear layers"
+              : "fp32: int8 convolutions need --int8 static (activations calibrated on the held-out images)";
+    }
   }
 };
 

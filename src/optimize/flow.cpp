@@ -151,6 +151,9 @@ FlowResult run_optimize(const std::string& dir, const std::string& out_dir, cons
   r.notes.push_back("variant '" + v.name + "'" +
                     (v.variant.details.contains("engine") ? " on engine " + v.variant.details["engine"].get<std::string>() : "") +
                     ": " + summary + "; not reduced: " + (kept.empty() ? "none" : kept));
+  if (v.variant.details.contains("conv_bn_precision")) {
+    r.notes.push_back("convolutions: BatchNorm folded, ReLU fused, in " + v.variant.details["conv_bn_precision"].get<std::string>());
+  }
   r.report = {{"artifact", dir}, {"out", out_dir}, {"variant", v.name}, {"details", v.variant.details}, {"layers", layers}};
 
   nlohmann::json accuracy;
