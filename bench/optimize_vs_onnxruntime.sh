@@ -7,38 +7,34 @@
 #   ort-int8    ONNX Runtime on that graph with each weight MatMul replaced by com.microsoft
 #               DynamicQuantizeMatMul (int8 symmetric weights, one scale per tensor, bias folded in;
 #               bench/lib/ort_quantize.py, python3-onnx) — how the issue's anchors were made
+#   kiln-bf16   (KILN_BENCH_BF16=1, CPUs with bf16) kiln optimize --bf16's kernels: bf16 weights, LibTorch bf16 linear
+#   kiln-fused  (cnn) BatchNorm folded into the convolutions, ReLU fused, fp32 (kiln optimize's conv_bn_fp32)
+#   kiln-int8   (cnn) the folded convolutions in int8: per-channel weights, activations calibrated
+#               (entropy) on random images, ReLU fused into quantized::conv2d_relu
 # Models (random weights): mlp (50000 sparse features, hidden 3 x 512; batch 32, latency batch 1;
 # ONNX gets the dense [batch, 50000] input), bert-mini and bert-base (batch 8 x 128 tokens, latency
-# batch 1 x 128). THREADS threads each (default 2). Prints throughput (examples/s), batch-1 latency
-# (ms) and ratios kiln-int8 / ort-int8 and kiln-fp32 / ort-fp32.
+# batch 1 x 128), cnn:64 and cnn:224 (the resnet18 layout at 64x64 and 224x224, batch 8, latency
+# batch 1; ONNX Runtime runs kiln export's graph, whose BatchNorms are folded too; no ort-int8 for cnn:
+# DynamicQuantizeMatMul covers MatMul only, and ONNX Runtime's static QDQ quantizer is Python-only).
+# THREADS threads each (default 2). Prints throughput (examples/s), batch-1 latency (ms) and ratios
+# kiln-int8 / ort-int8, kiln-fp32 / ort-fp32, kiln-int8 / kiln-fp32 and kiln-fused / kiln-fp32.
 #
 # Usage: bench/optimize_vs_onnxruntime.sh   env: BUILD (default ./build), THREADS, ROUNDS (default 5),
-#        LATENCY_ROUNDS (default 15), MODELS (default "mlp:512 bert:mini bert:base"), CXX (default g++)
+#        LATENCY_ROUNDS (default 15), MODELS (default "mlp:512 bert:mini bert:base cnn:64 cnn:224"), CXX (default g++)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/optimize_forward.sh"
 cd "$BENCH_ROOT"
 BUILD=${BUILD:-build}
 ROUNDS=${ROUNDS:-5}
 LATENCY_ROUNDS=${LATENCY_ROUNDS:-15}
-MODELS=${MODELS:-"mlp:512 bert:mini bert:base"}
+MODELS=${MODELS:-"mlp:512 bert:mini bert:base cnn:64 cnn:224"}
 CXX=${CXX:-g++}
 OUT="$BENCH_ROOT/bench/out/optimize_vs_onnxruntime"
 mkdir -p "$OUT"
-for lib in export artifact prep text data nn core; do
-  [[ -e $BUILD/src/$lib/libkiln_$lib.a ]] || die "missing $BUILD/src/$lib/libkiln_$lib.a; build: cmake --build $BUILD --target kiln_export kiln-env"
-done
-[[ -x $BUILD/kiln-env ]] || die "missing $BUILD/kiln-env; build: cmake --build $BUILD --target kiln-env"
 "$PY" -c 'import onnx' 2>/dev/null || die "$PY cannot import onnx (apt-get install -y --no-install-recommends python3-onnx)"
 ORT=$(bash tests/golden/onnxruntime_node.sh) || die "onnxruntime-node@1.30.0 unavailable (npm registry?)"
-
-BIN="$OUT/optimize_forward"
-if [[ ! -x $BIN || bench/optimize_forward.cpp -nt $BIN || $BUILD/src/nn/libkiln_nn.a -nt $BIN || $BUILD/src/export/libkiln_export.a -nt $BIN ]]; then
-  echo "compiling bench/optimize_forward.cpp ..." >&2
-  "$CXX" -std=c++17 -O2 -DNDEBUG -Iinclude -I/usr/include/torch/csrc/api/include bench/optimize_forward.cpp \
-    "$BUILD/src/export/libkiln_export.a" "$BUILD/src/artifact/libkiln_artifact.a" "$BUILD/src/prep/libkiln_prep.a" \
-    "$BUILD/src/text/libkiln_text.a" "$BUILD/src/data/libkiln_data.a" "$BUILD/src/nn/libkiln_nn.a" \
-    "$BUILD/src/core/libkiln_core.a" -ltorch -ltorch_cpu -lc10 -lyaml-cpp -pthread -o "$BIN"
-fi
+BIN=$(build_optimize_forward "$OUT")
 
 echo "load: $(uptime)"
 echo "cpus: $(nproc), threads per system: $THREADS"
@@ -49,11 +45,11 @@ for spec in $MODELS; do
   dir="$OUT/$family-$size"
   mkdir -p "$dir"
   "$BUILD/kiln-env" "$BIN" "$THREADS" "$family" "$size" "$dir" "$ROUNDS" "$LATENCY_ROUNDS" >"$dir/kiln.jsonl"
-  "$PY" bench/lib/ort_quantize.py "$dir/model.onnx" "$dir/model.int8.onnx"
+  [[ $family == cnn ]] || "$PY" bench/lib/ort_quantize.py "$dir/model.onnx" "$dir/model.int8.onnx"
   for pass in 1 2; do  # interleaved, each system keeps its better run
     if [[ $pass == 2 ]]; then "$BUILD/kiln-env" "$BIN" "$THREADS" "$family" "$size" "$dir" "$ROUNDS" "$LATENCY_ROUNDS" >>"$dir/kiln.jsonl"; fi
     node bench/lib/ort_bench.js "$ORT" "$dir/model.onnx" "$dir/inputs.json" "$THREADS" ort-fp32 "$ROUNDS" "$LATENCY_ROUNDS" >>"$dir/ort.jsonl"
-    node bench/lib/ort_bench.js "$ORT" "$dir/model.int8.onnx" "$dir/inputs.json" "$THREADS" ort-int8 "$ROUNDS" "$LATENCY_ROUNDS" >>"$dir/ort.jsonl"
+    [[ $family == cnn ]] || node bench/lib/ort_bench.js "$ORT" "$dir/model.int8.onnx" "$dir/inputs.json" "$THREADS" ort-int8 "$ROUNDS" "$LATENCY_ROUNDS" >>"$dir/ort.jsonl"
   done
   "$PY" - "$family-$size" "$dir/kiln.jsonl" "$dir/ort.jsonl" <<'PY' | tee -a "$results"
 import json, sys
@@ -72,10 +68,11 @@ import json, sys
 print(f"\n{'model':<12} {'system':<10} {'examples/s':>11} {'batch-1 ms':>11}")
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    for s in ("kiln-fp32", "kiln-int8", "ort-fp32", "ort-int8"):
+    for s in ("kiln-fp32", "kiln-fused", "kiln-int8", "kiln-bf16", "ort-fp32", "ort-int8"):
         if s in r:
             print(f"{r['model']:<12} {s:<10} {r[s]['throughput']:>11.1f} {r[s]['latency_ms']:>11.2f}")
-    for a, b in (("kiln-int8", "ort-int8"), ("kiln-fp32", "ort-fp32"), ("kiln-int8", "kiln-fp32")):
+    for a, b in (("kiln-int8", "ort-int8"), ("kiln-fp32", "ort-fp32"), ("kiln-int8", "kiln-fp32"),
+                 ("kiln-fused", "kiln-fp32"), ("kiln-int8", "ort-fp32"), ("kiln-bf16", "kiln-fp32")):
         if a in r and b in r:
             print(f"{'':<12} {a} / {b}: throughput x{r[a]['throughput'] / r[b]['throughput']:.2f}, "
                   f"latency x{r[a]['latency_ms'] / r[b]['latency_ms']:.2f} (lower is better)")

@@ -28,6 +28,7 @@ torch::ScalarType scalar_type_of(core::DType d, const std::string& where) {
     case core::DType::kU8: return torch::kUInt8;
     case core::DType::kI32: return torch::kInt32;
     case core::DType::kI64: return torch::kInt64;
+    case core::DType::kBF16: return torch::kBFloat16;
     default: throw ArtifactError(where + ": dtype " + std::string(core::dtype_name(d)) + " is not used by any variant op");
   }
 }

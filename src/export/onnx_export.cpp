@@ -6,31 +6,20 @@
 
 #include "kiln/core/error.h"
 #include "kiln/nn/bert.h"
-#include "onnx_builder.h"
+#include "onnx_parts.h"
 
 namespace kiln::onnx {
-namespace {
 
-constexpr int kFloat = 1;
-constexpr int kInt64 = 7;
+Weights::Weights(nn::Model& model) {
+  for (const auto& p : model.named_parameters()) map_[p.key()] = p.value().detach().to(torch::kCPU);
+  for (const auto& b : model.named_buffers()) map_[b.key()] = b.value().detach().to(torch::kCPU);
+}
 
-// The model's tensors by name (parameters and buffers), on the CPU.
-class Weights {
- public:
-  explicit Weights(nn::Model& model) {
-    for (const auto& p : model.named_parameters()) map_[p.key()] = p.value().detach().to(torch::kCPU);
-    for (const auto& b : model.named_buffers()) map_[b.key()] = b.value().detach().to(torch::kCPU);
-  }
-  [[nodiscard]] bool has(const std::string& n) const { return map_.count(n) != 0; }
-  [[nodiscard]] const torch::Tensor& at(const std::string& n) const {
-    const auto it = map_.find(n);
-    if (it == map_.end()) throw ConfigError("onnx export: the model has no tensor '" + n + "'");
-    return it->second;
-  }
-
- private:
-  std::map<std::string, torch::Tensor> map_;
-};
+const torch::Tensor& Weights::at(const std::string& n) const {
+  const auto it = map_.find(n);
+  if (it == map_.end()) throw ConfigError("onnx export: the model has no tensor '" + n + "'");
+  return it->second;
+}
 
 // y = x W^T + b, with W stored transposed as MatMul's second input.
 std::string dense(GraphBuilder& g, const Weights& w, const std::string& x, const std::string& module) {
@@ -68,6 +57,8 @@ std::string layer_norm(GraphBuilder& g, const Weights& w, const std::string& x, 
 void bag_input(GraphBuilder& g, int64_t features) {
   g.input("features", kFloat, {{0, "batch"}, {features, ""}});
 }
+
+namespace {
 
 std::string export_linear(GraphBuilder& g, nn::Model& model, const nlohmann::json&) {
   Weights w(model);
@@ -126,7 +117,6 @@ std::string export_bert(GraphBuilder& g, nn::Model& model, const nlohmann::json&
   if (!bert) throw ConfigError("onnx export: the bert artifact's model is not a BertModel");
   const nn::BertOptions& o = bert->options();
   const nn::BertConfig& c = o.config;
-  if (o.pre_ln) throw ConfigError("onnx export: bert with pre_ln is not exportable in this Kiln yet (post-LN only)");
   Weights w(model);
   const int64_t H = c.hidden_size, heads = c.num_attention_heads, d = H / heads;
   const std::vector<Dim> bl = {{0, "batch"}, {0, "sequence"}};
@@ -166,8 +156,9 @@ std::string export_bert(GraphBuilder& g, nn::Model& model, const nlohmann::json&
   };
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = "encoder.layer." + std::to_string(i) + ".";
+    const std::string in = o.pre_ln ? layer_norm(g, w, x, p + "attention.LayerNorm", c.layer_norm_eps) : x;
     auto heads_of = [&](const std::string& proj, const std::vector<int64_t>& perm) {
-      auto y = g.node("Reshape", {dense(g, w, x, p + "attention.self." + proj), split_shape}, p + proj + ".heads");
+      auto y = g.node("Reshape", {dense(g, w, in, p + "attention.self." + proj), split_shape}, p + proj + ".heads");
       return g.node("Transpose", {y}, p + proj + ".t", {Attribute::integers("perm", perm)});
     };
     auto q = heads_of("query", {0, 2, 1, 3});
@@ -178,12 +169,20 @@ std::string export_bert(GraphBuilder& g, nn::Model& model, const nlohmann::json&
     auto context = g.node("Transpose", {g.node("MatMul", {probs, v}, p + "context.heads")}, p + "context.t",
                           {Attribute::integers("perm", {0, 2, 1, 3})});
     context = g.node("Reshape", {context, merge_shape}, p + "context");
+    if (o.pre_ln) {  // a = x + attention(LN(x)); x = a + ffn(LN(a))
+      auto a = residual(x, dense(g, w, context, p + "attention.output.dense"), p + "attention.residual");
+      auto n = layer_norm(g, w, a, p + "intermediate.LayerNorm", c.layer_norm_eps);
+      auto h = activation(g, dense(g, w, n, p + "intermediate.dense"), c.hidden_act, p + "intermediate.act");
+      x = residual(a, dense(g, w, h, p + "output.dense"), p + "output.residual");
+      continue;
+    }
     auto a = layer_norm(g, w, residual(x, dense(g, w, context, p + "attention.output.dense"), p + "attention.residual"),
                         p + "attention.output.LayerNorm", c.layer_norm_eps);
     auto h = activation(g, dense(g, w, a, p + "intermediate.dense"), c.hidden_act, p + "intermediate.act");
     x = layer_norm(g, w, residual(a, dense(g, w, h, p + "output.dense"), p + "output.residual"), p + "output.LayerNorm",
                    c.layer_norm_eps);
   }
+  if (o.pre_ln) x = layer_norm(g, w, x, "LayerNorm", c.layer_norm_eps);
   std::string pooled;
   if (o.pooling == nn::BertPooling::kCls) {
     auto first = g.node("Gather", {x, "zero_i64"}, "cls", {Attribute::integer("axis", 1)});
@@ -203,7 +202,8 @@ using Exporter = std::function<std::string(GraphBuilder&, nn::Model&, const nloh
 
 const std::map<std::string, Exporter>& exporters() {
   static const std::map<std::string, Exporter> m = {
-      {"bert", export_bert}, {"embedbag", export_embedbag}, {"linear", export_linear}, {"mlp", export_mlp}};
+      {"bert", export_bert}, {"cnn", export_cnn},  {"embedbag", export_embedbag},
+      {"linear", export_linear}, {"mlp", export_mlp}, {"multimodal", export_multimodal}};
   return m;
 }
 
@@ -239,7 +239,12 @@ std::string export_onnx(const artifact::Artifact& artifact, const OnnxExportOpti
       {"kiln.labels", labels.dump()},
       {"kiln.temperature", std::to_string(artifact.manifest.temperature())},
       {"kiln.inputs", family == "bert" ? "input_ids, attention_mask, token_type_ids: int64 [batch, sequence]"
-                                       : "features: float32 [batch, features], the preprocessor's bag as a dense row"},
+                      : family == "cnn" ? "pixel_values: float32 [batch, channels, height, width], normalized as the "
+                                          "image preprocessor does"
+                      : family == "multimodal"
+                          ? "features: float32 [batch, features], the text preprocessor's bag as a dense row; "
+                            "pixel_values: float32 [batch, channels, height, width]"
+                          : "features: float32 [batch, features], the preprocessor's bag as a dense row"},
   };
   return g.model(options.opset, "kiln_" + family, meta);
 }
@@ -254,11 +259,15 @@ std::map<std::string, torch::Tensor> onnx_inputs(const artifact::Artifact& artif
     out["token_type_ids"] = types.defined() ? types.to(torch::kInt64) : torch::zeros_like(ids);
     return out;
   }
+  if (batch.get(nn::kPixelValues).defined()) out["pixel_values"] = batch.at(nn::kPixelValues).to(torch::kFloat32);
+  if (artifact.manifest.model.family == "cnn") return out;
   const auto& idx = batch.at(nn::kBagIndices);
   const auto& off = batch.at(nn::kBagOffsets);
   const auto w = batch.get(nn::kBagWeights);
   const int64_t rows = off.size(0), nnz = idx.size(0);
-  const int64_t features = artifact.model->named_parameters()["embedding.weight"].size(0);
+  const auto params = artifact.model->named_parameters();
+  const int64_t features =
+      (params.contains("embedding.weight") ? params["embedding.weight"] : params["text_embedding.weight"]).size(0);
   auto dense = torch::zeros({rows, features}, torch::kFloat32);
   const auto ends = torch::cat({off.slice(0, 1), torch::full({1}, nnz, off.options())});
   const auto row_of = torch::repeat_interleave(torch::arange(rows, off.options()), ends - off);

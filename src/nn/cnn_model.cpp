@@ -56,10 +56,33 @@ CnnBlockImpl::CnnBlockImpl(int64_t in, int64_t out, int64_t stride, bool residua
 }
 
 torch::Tensor CnnBlockImpl::forward(const torch::Tensor& x) {
-  auto h = torch::relu(bn1_->forward(conv1_->forward(x)));
-  h = bn2_->forward(conv2_->forward(h));
-  if (residual_) h = h + (downsample_ ? downsample_->forward(x) : x);
+  return forward_with(x, [](const torch::nn::Conv2d& c, const torch::nn::BatchNorm2d& b, bool relu, const torch::Tensor& in) {
+    auto y = b.ptr()->forward(c.ptr()->forward(in));
+    return relu ? torch::relu(y) : y;
+  });
+}
+
+torch::Tensor CnnBlockImpl::forward_with(const torch::Tensor& x, const ConvBnRunner& run) {
+  auto h = run(conv1_, bn1_, true, x);
+  h = run(conv2_, bn2_, false, h);
+  if (residual_) {
+    if (downsample_) {
+      const auto pairs = conv_bn_pairs();
+      h = h + run(pairs[2].first, pairs[2].second, false, x);
+    } else {
+      h = h + x;
+    }
+  }
   return torch::relu(h);
+}
+
+std::vector<std::pair<torch::nn::Conv2d, torch::nn::BatchNorm2d>> CnnBlockImpl::conv_bn_pairs() const {
+  std::vector<std::pair<torch::nn::Conv2d, torch::nn::BatchNorm2d>> out = {{conv1_, bn1_}, {conv2_, bn2_}};
+  if (downsample_) {
+    out.emplace_back(torch::nn::Conv2d(std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(downsample_->ptr(0))),
+                     torch::nn::BatchNorm2d(std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(downsample_->ptr(1))));
+  }
+  return out;
 }
 
 CnnModel::CnnModel(int64_t in_channels, int64_t num_classes, const CnnParams& params)
@@ -78,6 +101,13 @@ CnnModel::CnnModel(int64_t in_channels, int64_t num_classes, const CnnParams& pa
     }
     stages_.push_back(register_module("layer" + std::to_string(s + 1), stage));
   }
+  // Every Conv+BN pair runs through run_conv_bn: a folded (fp32 or int8) variant may replace it.
+  mark_replaceable(conv1_, bn1_);
+  for (auto& stage : stages_) {
+    for (const auto& block : stage->children()) {
+      for (const auto& [c, b] : block->as<CnnBlockImpl>()->conv_bn_pairs()) mark_replaceable(c, b);
+    }
+  }
   if (num_classes > 0) {
     fc_ = register_module("fc", torch::nn::Linear(in, num_classes));
     init_weight(fc_->weight, "kaiming", in, num_classes);
@@ -91,9 +121,13 @@ torch::Tensor CnnModel::features(const torch::Tensor& pixels) {
                     ", height, width], got shape " + c10::str(pixels.sizes()) +
                     "; encode the images with the preprocessor the model was trained with");
   }
-  auto h = torch::relu(bn1_->forward(conv1_->forward(pixels)));
+  const ConvBnRunner run = [this](const torch::nn::Conv2d& c, const torch::nn::BatchNorm2d& b, bool relu,
+                                  const torch::Tensor& x) { return run_conv_bn(c, b, relu, x); };
+  auto h = run(conv1_, bn1_, true, pixels);
   if (params_.preset == "resnet18") h = torch::max_pool2d(h, 3, 2, 1);
-  for (auto& stage : stages_) h = stage->forward(h);
+  for (auto& stage : stages_) {
+    for (const auto& block : stage->children()) h = block->as<CnnBlockImpl>()->forward_with(h, run);
+  }
   return h;
 }
 

@@ -18,6 +18,8 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -44,10 +46,19 @@ struct CnnParams {
 /// Throws ConfigError naming the field for unknown keys, wrong types or values out of range.
 [[nodiscard]] CnnParams parse_cnn_params(const nlohmann::json& params);
 
+/// relu?(bn(conv(x))): how a block runs each Conv+BN pair (the model's run_conv_bn, so that a
+/// folded or int8 kernel can replace the pair).
+using ConvBnRunner = std::function<torch::Tensor(const torch::nn::Conv2d&, const torch::nn::BatchNorm2d&, bool relu,
+                                                 const torch::Tensor&)>;
+
 class CnnBlockImpl : public torch::nn::Module {
  public:
   CnnBlockImpl(int64_t in, int64_t out, int64_t stride, bool residual);
   [[nodiscard]] torch::Tensor forward(const torch::Tensor& x);
+  /// The same through `run` (each Conv+BN(+ReLU) pair).
+  [[nodiscard]] torch::Tensor forward_with(const torch::Tensor& x, const ConvBnRunner& run);
+  /// The block's Conv+BN pairs: conv1/bn1, conv2/bn2, and the downsample's when present.
+  [[nodiscard]] std::vector<std::pair<torch::nn::Conv2d, torch::nn::BatchNorm2d>> conv_bn_pairs() const;
 
  private:
   bool residual_;

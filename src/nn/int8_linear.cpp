@@ -18,16 +18,16 @@ std::string engine_name(at::QEngine e) {
   }
 }
 
-// Boxed call of a quantized:: operator (its packed-weight argument is a TorchScript class, which
-// the typed API cannot name without ATen's private headers).
-c10::IValue call_op(const char* name, std::vector<c10::IValue> args) {
-  const auto handle = c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
+c10::IValue call_op(const char* name, std::vector<c10::IValue> args) { return call_boxed_op(name, "", std::move(args)); }
+
+}  // namespace
+
+c10::IValue call_boxed_op(const char* name, const char* overload, std::vector<c10::IValue> args) {
+  const auto handle = c10::Dispatcher::singleton().findSchemaOrThrow(name, overload);
   torch::jit::Stack stack(std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
   handle.callBoxed(&stack);
   return std::move(stack.back());
 }
-
-}  // namespace
 
 std::vector<std::string> supported_quantized_engines() {
   std::vector<std::string> out;

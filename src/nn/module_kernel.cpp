@@ -4,6 +4,8 @@
 #include <mutex>
 
 #include "kiln/core/error.h"
+#include "kiln/nn/bf16_linear.h"
+#include "kiln/nn/conv_kernel.h"
 #include "kiln/nn/int8_linear.h"
 #include "kiln/nn/model.h"
 
@@ -38,6 +40,34 @@ std::map<std::string, VariantOpFactory>& ops() {
                                                   out_scale);
       };
     }
+    out["linear_bf16"] = [](const std::string& module, torch::nn::Module& fp32,
+                            const VariantTensors& t) -> std::shared_ptr<ModuleKernel> {
+      auto* linear = fp32.as<torch::nn::Linear>();
+      if (!linear) throw ArtifactError("variant op linear_bf16 names module '" + module + "', which is not a Linear");
+      return std::make_shared<Bf16LinearKernel>(module, tensor_of(t, module + ".weight_bf16"), linear->bias);
+    };
+    const auto conv_of = [](const std::string& module, torch::nn::Module& m, const char* op) {
+      auto* conv = m.as<torch::nn::Conv2d>();
+      if (!conv) throw ArtifactError(std::string("variant op ") + op + " names module '" + module + "', which is not a Conv2d");
+      return torch::nn::Conv2d(std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(conv->shared_from_this()));
+    };
+    out["conv_bn_fp32"] = [conv_of](const std::string& module, torch::nn::Module& fp32,
+                                    const VariantTensors& t) -> std::shared_ptr<ModuleKernel> {
+      return std::make_shared<ConvBnKernel>(module, conv_of(module, fp32, "conv_bn_fp32"),
+                                            tensor_of(t, module + ".weight_folded"), tensor_of(t, module + ".bias_folded"));
+    };
+    out["conv_bn_int8_static"] = [conv_of](const std::string& module, torch::nn::Module& fp32,
+                                           const VariantTensors& t) -> std::shared_ptr<ModuleKernel> {
+      const auto qparams = [&](const std::string& name) {
+        const auto q = tensor_of(t, module + "." + name).to(torch::kFloat32).flatten();
+        if (q.numel() != 2) throw ArtifactError("variant tensor '" + module + "." + name + "' must hold {scale, zero point}");
+        return QParams{q[0].item<double>(), static_cast<int64_t>(q[1].item<float>())};
+      };
+      return std::make_shared<Int8ConvKernel>(module, conv_of(module, fp32, "conv_bn_int8_static"),
+                                              tensor_of(t, module + ".weight_int8"), tensor_of(t, module + ".weight_scale"),
+                                              tensor_of(t, module + ".bias_folded"), qparams("input_qparams"),
+                                              qparams("output_qparams"));
+    };
     return out;
   }();
   return m;
@@ -77,6 +107,7 @@ void Model::set_kernel(const std::string& module, std::shared_ptr<ModuleKernel> 
   }
   std::string names;
   for (const auto& n : replaceable_linears()) names += (names.empty() ? "" : ", ") + n;
+  for (const auto& n : replaceable_convs()) names += (names.empty() ? "" : ", ") + n;
   throw ConfigError("module '" + module + "' is not a replaceable layer of this model (replaceable: " +
                     (names.empty() ? std::string("none") : names) + ")");
 }
@@ -90,9 +121,27 @@ std::map<std::string, std::shared_ptr<ModuleKernel>> Model::kernels() const {
 std::vector<std::string> Model::replaceable_linears() {
   std::vector<std::string> out;
   for (const auto& item : named_modules("", /*include_self=*/false)) {
-    if (replaceable_.count(item.value().get())) out.push_back(item.key());
+    if (replaceable_.count(item.value().get()) && item.value()->as<torch::nn::Linear>()) out.push_back(item.key());
   }
   return out;
+}
+
+std::vector<std::string> Model::replaceable_convs() {
+  std::vector<std::string> out;
+  for (const auto& item : named_modules("", /*include_self=*/false)) {
+    if (replaceable_.count(item.value().get()) && item.value()->as<torch::nn::Conv2d>()) out.push_back(item.key());
+  }
+  return out;
+}
+
+torch::nn::BatchNorm2d Model::batch_norm_after(const std::string& conv) {
+  for (const auto& item : named_modules("", /*include_self=*/false)) {
+    if (item.key() != conv) continue;
+    const auto it = bn_after_.find(item.value().get());
+    if (it != bn_after_.end()) return it->second;
+    break;
+  }
+  throw ConfigError("module '" + conv + "' is not a convolution followed by a BatchNorm in this model");
 }
 
 }  // namespace kiln::nn

@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "kiln/core/error.h"
-#include "kiln/nn/int8_linear.h"
 
 namespace kiln::optimize {
 namespace {
@@ -95,7 +94,7 @@ Measurement measure(const artifact::Predictor& predictor, const nn::Batch& examp
   m.latency_p99_ms = pct(0.99);
   std::map<std::string, int64_t> variant_bytes;
   for (const auto& [name, k] : predictor.model()->kernels()) {
-    if (auto* q = dynamic_cast<nn::Int8LinearKernel*>(k.get())) variant_bytes[name] = q->weight_bytes();
+    if (k->weight_bytes() >= 0) variant_bytes[name] = k->weight_bytes();
   }
   m.weight_bytes = weight_bytes(*predictor.model(), variant_bytes);
   m.rss_mib = current_rss_mib();

@@ -8,6 +8,7 @@
 #include "kiln/core/atomic_output.h"
 #include "kiln/core/error.h"
 #include "kiln/core/safetensors.h"
+#include "kiln/nn/bf16_linear.h"
 #include "kiln/nn/int8_linear.h"
 #include "kiln/train/trainer.h"
 
@@ -16,35 +17,12 @@ namespace fs = std::filesystem;
 namespace kiln::optimize {
 namespace {
 
-// Records a Linear's input and output ranges while running it in fp32 (static calibration).
-class ObserverKernel : public nn::ModuleKernel {
- public:
-  explicit ObserverKernel(torch::nn::Linear layer) : layer_(std::move(layer)) {}
-  torch::Tensor forward(const torch::Tensor& x) override {
-    auto y = layer_->forward(x);
-    if (histogram_pass_) {
-      input.observe_histogram(x);
-      output.observe_histogram(y);
-    } else {
-      input.observe_max(x);
-      output.observe_max(y);
-    }
-    return y;
-  }
-  std::string op() const override { return "observer"; }
-  void start_histogram_pass() { histogram_pass_ = true; }
-  RangeObserver input, output;
-
- private:
-  torch::nn::Linear layer_;
-  bool histogram_pass_ = false;
-};
-
 core::TensorView view_of(const torch::Tensor& t) {
   core::TensorView v;
   switch (t.scalar_type()) {
     case torch::kInt8: v.dtype = core::DType::kI8; break;
     case torch::kFloat32: v.dtype = core::DType::kF32; break;
+    case torch::kBFloat16: v.dtype = core::DType::kBF16; break;
     default: throw ArtifactError("variant tensor of unsupported dtype " + std::string(c10::toString(t.scalar_type())));
   }
   v.shape.assign(t.sizes().begin(), t.sizes().end());
@@ -53,82 +31,13 @@ core::TensorView view_of(const torch::Tensor& t) {
   return v;
 }
 
-std::string dtype_label(const torch::Tensor& t) { return t.scalar_type() == torch::kInt8 ? "int8" : "float32"; }
-
-class Int8LinearPass : public OptimizePass {
- public:
-  std::string name() const override { return "int8_linear"; }
-
-  void run(nn::Model& model, const std::vector<nn::Batch>& calibration, const OptimizeOptions& options,
-           QuantizedVariant& out) override {
-    const auto names = model.replaceable_linears();
-    const std::set<std::string> keep(options.keep_fp32.begin(), options.keep_fp32.end());
-    for (const auto& k : keep) {
-      if (std::find(names.begin(), names.end(), k) == names.end()) {
-        std::string list;
-        for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-        throw ConfigError("--keep-fp32: module '" + k + "' is not a Linear layer of this model (its layers: " +
-                          (list.empty() ? std::string("none") : list) + ")");
-      }
-    }
-    std::map<std::string, torch::nn::Linear> linears;
-    for (const auto& item : model.named_modules("", false)) {
-      if (auto* l = item.value()->as<torch::nn::Linear>()) {
-        linears.emplace(item.key(), torch::nn::Linear(std::dynamic_pointer_cast<torch::nn::LinearImpl>(item.value())));
-        (void)l;
-      }
-    }
-    const bool is_static = options.int8 == Int8Mode::kStatic;
-    std::map<std::string, std::shared_ptr<ObserverKernel>> observers;
-    if (is_static) {
-      for (const auto& n : names) {
-        if (keep.count(n)) continue;
-        auto obs = std::make_shared<ObserverKernel>(linears.at(n));
-        observers[n] = obs;
-        model.set_kernel(n, obs);
-      }
-      torch::InferenceMode guard;
-      const bool need_hist = options.calibrator != CalibratorKind::kMinMax;
-      for (int pass = 0; pass < (need_hist ? 2 : 1); ++pass) {
-        if (pass == 1) {
-          for (auto& [n, o] : observers) o->start_histogram_pass();
-        }
-        for (const auto& b : calibration) (void)model.forward(b);
-      }
-      model.clear_kernels();
-    }
-    const std::string op = is_static ? "linear_int8_static" : "linear_int8_dynamic";
-    bool used = false;
-    for (const auto& n : names) {
-      LayerDecision d;
-      d.module = n;
-      if (keep.count(n)) {
-        d.op = "fp32";
-        d.reason = "--keep-fp32";
-        out.layers.push_back(d);
-        continue;
-      }
-      auto [wq, ws] = nn::quantize_weight_per_channel(linears.at(n)->weight);
-      out.tensors.emplace_back(n + ".weight_int8", wq);
-      out.tensors.emplace_back(n + ".weight_scale", ws.to(torch::kFloat32));
-      if (is_static) {
-        const auto& o = *observers.at(n);
-        d.input_threshold = o.input.threshold(options.calibrator, options.percentile);
-        d.output_threshold = o.output.threshold(options.calibrator, options.percentile);
-        const auto scale = [](double t) { return torch::full({1}, static_cast<float>(t > 0 ? t / 127.0 : 1.0 / 127.0)); };
-        out.tensors.emplace_back(n + ".input_scale", scale(d.input_threshold));
-        out.tensors.emplace_back(n + ".output_scale", scale(d.output_threshold));
-      }
-      d.op = op;
-      out.variant.details["modules"][n] = op;
-      out.layers.push_back(d);
-      used = true;
-    }
-    if (used && std::find(out.variant.ops.begin(), out.variant.ops.end(), op) == out.variant.ops.end()) {
-      out.variant.ops.push_back(op);
-    }
+std::string dtype_label(const torch::Tensor& t) {
+  switch (t.scalar_type()) {
+    case torch::kInt8: return "int8";
+    case torch::kBFloat16: return "bfloat16";
+    default: return "float32";
   }
-};
+}
 
 nn::VariantTensors tensor_map(const QuantizedVariant& v) {
   nn::VariantTensors m;
@@ -157,19 +66,33 @@ void validate(const OptimizeOptions& o) {
     throw ConfigError("optimize.max_drop (--max-drop) must be >= 0 points of macro-F1, got " + std::to_string(o.max_drop));
   }
   if (o.batch_size < 1) throw ConfigError("optimize.batch_size must be >= 1, got " + std::to_string(o.batch_size));
-  if (o.variant_name.empty() || o.variant_name == "fp32" ||
-      o.variant_name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos) {
+  if (o.min_int8_weights < 0) {
+    throw ConfigError("optimize.min_int8_weights (--min-int8-weights) must be >= 0, got " +
+                      std::to_string(o.min_int8_weights));
+  }
+  if (o.precision == Precision::kBf16 && o.int8 == Int8Mode::kStatic) {
+    throw ConfigError("--bf16 and --int8 static are two precisions for the same layers: choose one");
+  }
+  if (!o.variant_name.empty() && (o.variant_name == "fp32" ||
+      o.variant_name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos)) {
     throw ConfigError("optimize.variant_name must be lowercase letters, digits, '_' or '-' and not 'fp32', got '" +
                       o.variant_name + "'");
   }
 }
 
-std::unique_ptr<OptimizePass> make_int8_linear_pass() { return std::make_unique<Int8LinearPass>(); }
+void require_bf16(const core::CpuInfo& cpu) {
+  if (nn::cpu_has_bf16(cpu)) return;
+  throw ConfigError("--bf16 needs a CPU with AVX-512 BF16 or AMX-BF16 instructions (cpuinfo flags avx512_bf16, amx_bf16) "
+                    "and this one (" + (cpu.model_name.empty() ? std::string("unknown model") : cpu.model_name) +
+                    ") has neither; use --int8 dynamic or --int8 static instead");
+}
 
 QuantizedVariant quantize(artifact::Artifact& artifact, const data::Examples* calibration, const OptimizeOptions& options) {
   validate(options);
   if (!artifact.model) throw ConfigError("optimize: the artifact has no model");
-  if (nn::select_quantized_engine().empty()) {
+  const bool bf16 = options.precision == Precision::kBf16;
+  if (bf16) require_bf16(core::cpu_info());
+  if (!bf16 && nn::select_quantized_engine().empty()) {
     throw ConfigError("optimize: this LibTorch has no quantized engine (fbgemm, onednn or qnnpack); int8 cannot run here");
   }
   std::vector<nn::Batch> batches;
@@ -185,32 +108,63 @@ QuantizedVariant quantize(artifact::Artifact& artifact, const data::Examples* ca
       batches.push_back(prep::encode_all(artifact.preprocessors, calibration->select(ids)));
     }
   }
-  QuantizedVariant out;
-  out.name = options.variant_name;
-  out.variant.file = "variants/" + options.variant_name + ".safetensors";
-  artifact.model->clear_kernels();
-  artifact.model->eval();
-  std::vector<std::unique_ptr<OptimizePass>> passes;
-  passes.push_back(make_int8_linear_pass());
-  for (auto& p : passes) p->run(*artifact.model, batches, options, out);
-  if (out.variant.ops.empty()) {
-    throw ConfigError("optimize: no layer of this " + artifact.manifest.model.family +
-                      " model can be quantized (int8 covers the Linear layers of mlp and bert" +
-                      (options.keep_fp32.empty() ? std::string() : "; --keep-fp32 kept every one") + ")");
+  auto& model = *artifact.model;
+  {
+    const auto linears = model.replaceable_linears();
+    const auto convs = model.replaceable_convs();
+    for (const auto& k : options.keep_fp32) {
+      if (std::find(linears.begin(), linears.end(), k) != linears.end()) continue;
+      if (std::find(convs.begin(), convs.end(), k) != convs.end()) continue;
+      std::string list;
+      for (const auto& n : linears) list += (list.empty() ? "" : ", ") + n;
+      for (const auto& n : convs) list += (list.empty() ? "" : ", ") + n;
+      throw ConfigError("--keep-fp32: module '" + k + "' is not a Linear or Conv+BN layer of this model (its layers: " +
+                        (list.empty() ? std::string("none") : list) + ")");
+    }
   }
+  QuantizedVariant out;
+  model.clear_kernels();
+  model.eval();
+  std::vector<std::unique_ptr<OptimizePass>> passes;
+  passes.push_back(make_conv_bn_pass());
+  passes.push_back(bf16 ? make_bf16_linear_pass() : make_int8_linear_pass());
+  for (auto& p : passes) p->run(model, batches, options, out);
+  if (out.variant.ops.empty()) {
+    std::string why;
+    for (const auto& l : out.layers) why += (why.empty() ? "" : "; ") + l.module + ": " + l.reason;
+    throw ConfigError("optimize: no layer of this " + artifact.manifest.model.family + " model is left to optimize (" +
+                      (why.empty() ? std::string("int8 and bf16 cover the Linear layers of mlp and bert, BatchNorm folding "
+                                                 "the convolutions of cnn")
+                                   : why) +
+                      "); nothing would be faster than fp32" +
+                      (out.layers.empty() ? std::string()
+                                          : ": lower --min-int8-weights (0 quantizes every layer) or drop --keep-fp32"));
+  }
+  bool any_int8 = false;
+  for (const auto& op : out.variant.ops) any_int8 = any_int8 || op.find("int8") != std::string::npos;
+  out.name = !options.variant_name.empty() ? options.variant_name : bf16 ? "bf16" : any_int8 ? "int8" : "fused";
+  out.variant.file = "variants/" + out.name + ".safetensors";
   for (const auto& [n, t] : out.tensors) out.variant.dtypes[n] = dtype_label(t);
   auto& d = out.variant.details;
-  d["int8"] = int8_mode_name(options.int8);
-  d["weights"] = "int8 symmetric, one scale per output channel";
-  d["engine"] = nn::select_quantized_engine();
-  if (options.int8 == Int8Mode::kStatic) {
+  d["precision"] = bf16 ? "bf16" : "int8";
+  if (bf16) {
+    d["weights"] = "bfloat16 (Linear layers)";
+  } else {
+    d["int8"] = int8_mode_name(options.int8);
+    d["weights"] = "int8 symmetric, one scale per output channel";
+    d["engine"] = nn::select_quantized_engine();
+    d["min_int8_weights"] = options.min_int8_weights;
+  }
+  if (!bf16 && options.int8 == Int8Mode::kStatic) {
     d["calibrator"] = calibrator_name(options.calibrator);
     if (options.calibrator == CalibratorKind::kPercentile) d["percentile"] = options.percentile;
     d["calibration_examples"] = std::min<int64_t>(options.calibration_size, static_cast<int64_t>(calibration->size()));
   }
   nlohmann::json fp32 = nlohmann::json::array();
   for (const auto& l : out.layers) {
-    if (l.op == "fp32") fp32.push_back({{"module", l.module}, {"reason", l.reason}});
+    if (l.op == "fp32" || (l.op == "conv_bn_fp32" && !bf16 && options.int8 == Int8Mode::kStatic)) {
+      fp32.push_back({{"module", l.module}, {"reason", l.reason}});
+    }
   }
   d["fp32_layers"] = fp32;
   return out;
@@ -268,12 +222,17 @@ AccuracyGate check_accuracy(const artifact::Predictor& predictor, const Quantize
   return g;
 }
 
-void save_optimized(const std::string& source_dir, const std::string& out_dir, const QuantizedVariant& variant,
-                    const nlohmann::json& details) {
+void check_out_dir(const std::string& source_dir, const std::string& out_dir) {
   const fs::path src(artifact::locate_artifact(source_dir).dir);
   if (fs::weakly_canonical(src) == fs::weakly_canonical(fs::path(out_dir))) {
     throw ConfigError("--out " + out_dir + " is the input artifact itself; write the optimized artifact to a new directory");
   }
+}
+
+void save_optimized(const std::string& source_dir, const std::string& out_dir, const QuantizedVariant& variant,
+                    const nlohmann::json& details) {
+  check_out_dir(source_dir, out_dir);
+  const fs::path src(artifact::locate_artifact(source_dir).dir);
   const auto manifest_path = src / "kiln.json";
   auto manifest = artifact::manifest_from_json(nlohmann::json::parse(core::read_file(manifest_path)), manifest_path.string());
   core::AtomicDirectory out(out_dir);

@@ -58,7 +58,7 @@ nn::Batch bag_batch() {
   return b;
 }
 
-artifact::Artifact bert_artifact(nn::BertPooling pooling, const std::string& act) {
+artifact::Artifact bert_artifact(nn::BertPooling pooling, const std::string& act, bool pre_ln = false) {
   nn::BertOptions o;
   nn::apply_bert_preset("tiny", o.config);
   o.config.vocab_size = 50;
@@ -69,6 +69,7 @@ artifact::Artifact bert_artifact(nn::BertPooling pooling, const std::string& act
   o.config.max_position_embeddings = 16;
   o.config.hidden_act = act;
   o.pooling = pooling;
+  o.pre_ln = pre_ln;
   o.num_classes = 3;
   torch::manual_seed(5);
   artifact::Artifact a;
@@ -77,6 +78,41 @@ artifact::Artifact bert_artifact(nn::BertPooling pooling, const std::string& act
   a.model = std::make_shared<nn::BertModel>(o);
   a.model->eval();
   return a;
+}
+
+nn::InputSpec image_spec(bool with_bag) {
+  nn::InputSpec s = with_bag ? bag_spec() : nn::InputSpec{};
+  s.tensors.push_back({nn::kPixelValues, "float32", {"batch", "3", "height", "width"}, 0});
+  return s;
+}
+
+// A cnn or multimodal model with random BatchNorm statistics (a trained model's are not 0 and 1).
+artifact::Artifact image_artifact(const std::string& family, const nlohmann::json& params) {
+  artifact::Artifact a;
+  nn::ModelSpec spec;
+  spec.family = family;
+  spec.params = params;
+  a.manifest.model = nn::resolve_spec(spec);
+  a.manifest.labels = {"a", "b", "c"};
+  torch::manual_seed(6);
+  a.model = nn::make_model(a.manifest.model, image_spec(family == "multimodal"), 3);
+  torch::NoGradGuard g;
+  for (auto& b : a.model->named_buffers()) {
+    if (b.key().find("running_mean") != std::string::npos) b.value().uniform_(-0.2, 0.2);
+    if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 2.0);
+  }
+  for (auto& p : a.model->named_parameters()) {
+    if (p.key().find("bias") != std::string::npos) p.value().uniform_(-0.3, 0.3);
+  }
+  a.model->eval();
+  return a;
+}
+
+nn::Batch image_batch(bool with_bag, int64_t size) {
+  nn::Batch b = with_bag ? bag_batch() : nn::Batch(5);
+  torch::manual_seed(8);
+  b.set(nn::kPixelValues, torch::randn({5, 3, size, size}));
+  return b;
 }
 
 nn::Batch bert_batch() {
@@ -113,7 +149,15 @@ double onnx_runtime_diff(const artifact::Artifact& a, const nn::Batch& batch, co
   }
   torch::InferenceMode guard;
   nlohmann::json ex;
-  for (const auto& [n, t] : onnx::onnx_inputs(a, batch)) ex["inputs"][n] = rows(t);
+  for (const auto& [n, t] : onnx::onnx_inputs(a, batch)) {
+    if (t.dim() == 2) {
+      ex["inputs"][n] = rows(t);
+    } else {
+      const auto c = t.contiguous().to(torch::kFloat32);
+      ex["inputs"][n] = {{"dims", t.sizes().vec()},
+                         {"data", std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel())}};
+    }
+  }
   ex["logits"] = rows(a.model->forward(batch));
   std::ofstream(dir / "examples.json") << ex.dump();
   core::SubprocessOptions so;
@@ -158,6 +202,26 @@ TEST(OnnxExport, BertMatchesOnnxRuntime) {
   CHECK_ORT(bert_artifact(nn::BertPooling::kMean, "relu"), bert_batch(), "bert_mean");
 }
 
+TEST(OnnxExport, BertPreLnMatchesOnnxRuntime) {
+  CHECK_ORT(bert_artifact(nn::BertPooling::kCls, "gelu", /*pre_ln=*/true), bert_batch(), "bert_pre_ln");
+}
+
+TEST(OnnxExport, CnnMatchesOnnxRuntime) {
+  CHECK_ORT(image_artifact("cnn", {{"widths", {8, 16}}, {"blocks", {1, 2}}}), image_batch(false, 12), "cnn_small");
+  CHECK_ORT(image_artifact("cnn", {{"preset", "resnet18"}, {"widths", {8, 8, 16, 16}}, {"blocks", {2, 2, 2, 2}}}),
+            image_batch(false, 32), "cnn_resnet18_layout");
+  CHECK_ORT(image_artifact("cnn", {{"widths", {8, 16}}, {"blocks", {1, 1}}, {"residual", false}}), image_batch(false, 10),
+            "cnn_plain");
+}
+
+TEST(OnnxExport, MultimodalMatchesOnnxRuntime) {
+  // concat's ops (ReduceMean, Concat) are a subset of gated's.
+  for (const char* fusion : {"cross_attention", "gated"}) {
+    CHECK_ORT(image_artifact("multimodal", {{"fusion", fusion}, {"dim", 16}}), image_batch(true, 12),
+              std::string("multimodal_") + fusion);
+  }
+}
+
 TEST(OnnxExport, DenseFeaturesAreTheBagSums) {
   const auto a = bag_artifact("linear", nlohmann::json::object());
   const auto in = onnx::onnx_inputs(a, bag_batch());
@@ -177,12 +241,22 @@ TEST(OnnxExport, BadInputsAreNamed) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("onnx.opset (--opset) must be in [14, 17], got 11"), std::string::npos) << e.what();
   }
-  a.manifest.model.family = "cnn";
+  a.manifest.model.family = "transformer";
   try {
     (void)onnx::export_onnx(a, {});
     ADD_FAILURE() << "expected an error";
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("family 'cnn' has no ONNX exporter in this Kiln (known: bert, embedbag, linear, mlp)"),
+    EXPECT_NE(std::string(e.what()).find("family 'transformer' has no ONNX exporter in this Kiln (known: bert, cnn, embedbag, "
+                                         "linear, mlp, multimodal)"),
+              std::string::npos)
+        << e.what();
+  }
+  auto mm = image_artifact("multimodal", {{"fusion", "cross_attention"}, {"dim", 16}, {"heads", 2}});
+  try {
+    (void)onnx::export_onnx(mm, {});
+    ADD_FAILURE() << "expected an error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("multimodal cross attention with heads 2 (multi-head + LayerNorm) is not exportable"),
               std::string::npos)
         << e.what();
   }

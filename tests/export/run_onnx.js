@@ -1,5 +1,5 @@
 // Runs an ONNX model with ONNX Runtime (npm onnxruntime-node) on the inputs of a kiln export
-// examples file ({"inputs": {name: rows}, "logits": rows}) and prints
+// examples file ({"inputs": {name: rows or {"dims", "data"}}, "logits": rows}) and prints
 // {"max_abs_diff": d, "rows": n, "classes": c} comparing ONNX Runtime's logits with Kiln's.
 // Usage: node run_onnx.js NODE_MODULES_DIR MODEL.onnx EXAMPLES.json
 const path = require('path')
@@ -10,11 +10,13 @@ async function main() {
   const ex = JSON.parse(fs.readFileSync(process.argv[4], 'utf8'))
   const session = await ort.InferenceSession.create(process.argv[3], {intraOpNumThreads: 1, interOpNumThreads: 1})
   const feeds = {}
-  for (const [name, rows] of Object.entries(ex.inputs)) {
-    const flat = rows.flat()
-    const dims = [rows.length, rows[0].length]
-    feeds[name] = name === 'features' ? new ort.Tensor('float32', Float32Array.from(flat), dims)
-                                      : new ort.Tensor('int64', BigInt64Array.from(flat.map(BigInt)), dims)
+  for (const [name, value] of Object.entries(ex.inputs)) {
+    // rows [[...], ...], or {"dims": [...], "data": [...]} for tensors of other ranks (pixel_values)
+    const flat = value.dims ? value.data : value.flat()
+    const dims = value.dims ? value.dims : [value.length, value[0].length]
+    feeds[name] = name === 'features' || name === 'pixel_values'
+      ? new ort.Tensor('float32', Float32Array.from(flat), dims)
+      : new ort.Tensor('int64', BigInt64Array.from(flat.map(BigInt)), dims)
   }
   const out = await session.run(feeds)
   const logits = out[session.outputNames[0]]

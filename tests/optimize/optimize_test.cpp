@@ -91,6 +91,13 @@ fs::path save_mlp(const fs::path& root) {
   return dir;
 }
 
+// The test mlp's layers are far below the default --min-int8-weights: quantize them anyway.
+optimize::OptimizeOptions every_layer() {
+  optimize::OptimizeOptions o;
+  o.min_int8_weights = 0;
+  return o;
+}
+
 nlohmann::json read_json(const fs::path& p) {
   std::ifstream in(p);
   return nlohmann::json::parse(in);
@@ -241,7 +248,7 @@ TEST(Optimize, DynamicVariantIsTheDefaultAndPassesTheGate) {
   const auto root = fresh_dir("dynamic");
   const auto dir = save_mlp(root);
   auto art = artifact::load_artifact(dir.string());
-  optimize::OptimizeOptions o;
+  optimize::OptimizeOptions o = every_layer();
   const auto v = optimize::quantize(art, nullptr, o);
   EXPECT_EQ(v.variant.ops, (std::vector<std::string>{"linear_int8_dynamic"}));
   ASSERT_EQ(v.layers.size(), 2u);  // hidden1, output
@@ -299,7 +306,7 @@ TEST(Optimize, StaticCalibratorsAllProduceWorkingVariants) {
   const auto val = artifact::load_heldout(dir.string());
   for (const char* c : {"entropy", "percentile", "minmax"}) {
     auto art = artifact::load_artifact(dir.string());
-    optimize::OptimizeOptions o;
+    optimize::OptimizeOptions o = every_layer();
     o.int8 = optimize::Int8Mode::kStatic;
     o.calibrator = optimize::parse_calibrator(c);
     o.calibration_size = 60;
@@ -316,7 +323,7 @@ TEST(Optimize, StaticCalibratorsAllProduceWorkingVariants) {
     EXPECT_TRUE(gate.passed) << c << " drop " << gate.drop_points;
   }
   auto art = artifact::load_artifact(dir.string());
-  optimize::OptimizeOptions o;
+  optimize::OptimizeOptions o = every_layer();
   o.int8 = optimize::Int8Mode::kStatic;
   EXPECT_HAS(error_of<ConfigError>([&] { (void)optimize::quantize(art, nullptr, o); }),
              "--int8 static needs calibration examples: pass --calibration FILE");
@@ -327,7 +334,7 @@ TEST(Optimize, KeepFp32AndItsErrors) {
   const auto root = fresh_dir("keep");
   const auto dir = save_mlp(root);
   auto art = artifact::load_artifact(dir.string());
-  optimize::OptimizeOptions o;
+  optimize::OptimizeOptions o = every_layer();
   o.keep_fp32 = {"output"};
   const auto v = optimize::quantize(art, nullptr, o);
   EXPECT_EQ(v.layers[1].op, "fp32");
@@ -336,10 +343,10 @@ TEST(Optimize, KeepFp32AndItsErrors) {
   EXPECT_FALSE(v.variant.details["modules"].contains("output"));
   o.keep_fp32 = {"hidden9"};
   EXPECT_HAS(error_of<ConfigError>([&] { (void)optimize::quantize(art, nullptr, o); }),
-             "--keep-fp32: module 'hidden9' is not a Linear layer of this model (its layers: hidden1, output)");
+             "--keep-fp32: module 'hidden9' is not a Linear or Conv+BN layer of this model (its layers: hidden1, output)");
   o.keep_fp32 = {"hidden1", "output"};
   EXPECT_HAS(error_of<ConfigError>([&] { (void)optimize::quantize(art, nullptr, o); }),
-             "no layer of this mlp model can be quantized");
+             "no layer of this mlp model is left to optimize (hidden1: --keep-fp32; output: --keep-fp32)");
   fs::remove_all(root);
 }
 
@@ -347,7 +354,7 @@ TEST(Optimize, LoaderRefusesAVariantItCannotRun) {
   const auto root = fresh_dir("refuse");
   const auto dir = save_mlp(root);
   auto art = artifact::load_artifact(dir.string());
-  const auto v = optimize::quantize(art, nullptr, {});
+  const auto v = optimize::quantize(art, nullptr, every_layer());
   const auto out = root / "opt";
   optimize::save_optimized(dir.string(), out.string(), v);
   auto j = read_json(out / "kiln.json");
@@ -398,8 +405,9 @@ TEST(Optimize, LinearFamilyHasNothingToQuantize) {
   m.model = nn::resolve_spec(spec);
   artifact::save_artifact((root / "m").string(), m, {pre}, *model);
   auto art = artifact::load_artifact((root / "m").string());
-  EXPECT_HAS(error_of<ConfigError>([&] { (void)optimize::quantize(art, nullptr, {}); }),
-             "no layer of this linear model can be quantized (int8 covers the Linear layers of mlp and bert)");
+  EXPECT_HAS(error_of<ConfigError>([&] { (void)optimize::quantize(art, nullptr, every_layer()); }),
+             "no layer of this linear model is left to optimize (int8 and bf16 cover the Linear layers of mlp and bert, "
+             "BatchNorm folding the convolutions of cnn); nothing would be faster than fp32");
   fs::remove_all(root);
 }
 
@@ -407,7 +415,7 @@ TEST(Optimize, GateFailsAndNamesTheLayerThatCostsTheMost) {
   const auto root = fresh_dir("gate");
   const auto dir = save_mlp(root);
   auto art = artifact::load_artifact(dir.string());
-  optimize::OptimizeOptions o;
+  optimize::OptimizeOptions o = every_layer();
   auto v = optimize::quantize(art, nullptr, o);
   // Break the output layer (its class rows reversed): its int8 result swaps two classes.
   for (auto& [name, t] : v.tensors) {

@@ -15,10 +15,15 @@
 namespace kiln::cli {
 namespace {
 
+// Rows for 2-D tensors; {"dims", "data"} (flattened) for other ranks (pixel_values).
 nlohmann::json nested(const torch::Tensor& t) {
   const auto c = t.contiguous();
-  nlohmann::json rows = nlohmann::json::array();
   const bool f = c.scalar_type() == torch::kFloat32;
+  if (c.dim() != 2) {
+    const auto x = c.to(torch::kFloat32);
+    return {{"dims", c.sizes().vec()}, {"data", std::vector<float>(x.data_ptr<float>(), x.data_ptr<float>() + x.numel())}};
+  }
+  nlohmann::json rows = nlohmann::json::array();
   for (int64_t i = 0; i < c.size(0); ++i) {
     nlohmann::json row = nlohmann::json::array();
     for (int64_t j = 0; j < c.size(1); ++j) {
@@ -48,7 +53,7 @@ void add_export(CLI::App& app) {
   cmd->add_option("--out", f->out, "Model file to write (model.onnx)")->required();
   cmd->add_option("--opset", f->opset, "ONNX opset of the default domain (14..17)")->capture_default_str();
   cmd->add_option("--examples", f->examples,
-                  "Texts (one per line): also write the graph's inputs for them and Kiln's logits to --examples-out");
+                  "Texts (image paths for cnn), one per line: also write the graph's inputs and Kiln's logits to --examples-out");
   cmd->add_option("--examples-out", f->examples_out, "JSON file for --examples: {\"inputs\": {...}, \"logits\": [...]}");
   cmd->callback([f]() {
     if (f->format != "onnx") throw ConfigError("--format must be onnx, got '" + f->format + "'");
@@ -75,7 +80,16 @@ void add_export(CLI::App& app) {
       }
       if (texts.empty()) throw DataError(f->examples + ": no texts (one per line)");
       data::Examples ex;
-      ex.texts = texts;
+      const auto& family = art.manifest.model.family;
+      if (family == "multimodal") {
+        throw ConfigError("--examples reads one text or image path per line; a multimodal model needs both: export "
+                          "without --examples");
+      }
+      if (family == "cnn") {
+        for (auto& t : texts) ex.images.push_back({std::move(t), {}});
+      } else {
+        ex.texts = texts;
+      }
       const auto batch = predictor.encode(ex);
       nlohmann::json inputs = nlohmann::json::object();
       for (const auto& [name, t] : onnx::onnx_inputs(art, batch)) inputs[name] = nested(t);

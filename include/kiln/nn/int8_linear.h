@@ -26,6 +26,9 @@ namespace kiln::nn {
 /// The quantized engine int8 kernels run on: the best this LibTorch supports (fbgemm, else onednn,
 /// else qnnpack), or "" when it has none. Selecting it is process-wide (at::globalContext()).
 [[nodiscard]] std::string select_quantized_engine();
+/// Boxed call of operator `name`.`overload` (quantized:: ops take packed weights, a TorchScript
+/// class the typed API cannot name without ATen's private headers); returns its last output.
+[[nodiscard]] c10::IValue call_boxed_op(const char* name, const char* overload, std::vector<c10::IValue> args);
 /// The engines this LibTorch supports, in LibTorch's names.
 [[nodiscard]] std::vector<std::string> supported_quantized_engines();
 
@@ -40,7 +43,7 @@ class Int8LinearKernel : public ModuleKernel {
     return input_scale_ > 0 ? "linear_int8_static" : "linear_int8_dynamic";
   }
   /// Bytes of the packed weights as stored (int8 + scales + bias).
-  [[nodiscard]] int64_t weight_bytes() const { return weight_bytes_; }
+  [[nodiscard]] int64_t weight_bytes() const override { return weight_bytes_; }
 
  private:
   std::string module_;

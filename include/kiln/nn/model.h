@@ -86,6 +86,12 @@ class Model : public torch::nn::Module {
   /// Names of the Linear modules the family routes through run_linear(), in named_modules() order:
   /// the layers an int8 variant may replace.
   [[nodiscard]] std::vector<std::string> replaceable_linears();
+  /// Names of the Conv2d modules the family routes through run_conv_bn() (each followed by its
+  /// BatchNorm), in named_modules() order: the convolutions a folded variant may replace.
+  [[nodiscard]] std::vector<std::string> replaceable_convs();
+  /// The BatchNorm that follows replaceable convolution `conv` (a name of replaceable_convs()).
+  /// Throws ConfigError naming the module when it is not one.
+  [[nodiscard]] torch::nn::BatchNorm2d batch_norm_after(const std::string& conv);
 
   void set_sparse_gradients(bool on) {
     for (const auto& m : modules(/*include_self=*/false)) {
@@ -104,6 +110,23 @@ class Model : public torch::nn::Module {
     }
     return layer.ptr()->forward(x);
   }
+  /// relu?(bn(conv(x))) in eval mode: the installed kernel's (BN folded into the convolution, ReLU
+  /// fused) when set_kernel() replaced `conv`, else the fp32 modules one by one.
+  [[nodiscard]] torch::Tensor run_conv_bn(const torch::nn::Conv2d& conv, const torch::nn::BatchNorm2d& bn, bool relu,
+                                          const torch::Tensor& x) {
+    if (!kernels_.empty()) {
+      const auto it = kernels_.find(conv.get());
+      if (it != kernels_.end()) return relu ? it->second.kernel->forward_relu(x) : it->second.kernel->forward(x);
+    }
+    auto y = bn.ptr()->forward(conv.ptr()->forward(x));
+    return relu ? torch::relu(y) : y;
+  }
+  /// Declares `conv` (followed by `bn`) replaceable; families call it once per pair they route
+  /// through run_conv_bn.
+  void mark_replaceable(const torch::nn::Conv2d& conv, const torch::nn::BatchNorm2d& bn) {
+    replaceable_.insert(conv.get());
+    bn_after_.insert_or_assign(conv.get(), bn);
+  }
   /// True when some module runs an installed kernel (families then skip fused fp32 paths).
   [[nodiscard]] bool has_kernels() const { return !kernels_.empty(); }
   /// Declares `layer` replaceable (families call it once per Linear they route through run_linear).
@@ -117,6 +140,7 @@ class Model : public torch::nn::Module {
   int64_t num_classes_;
   std::map<const torch::nn::Module*, Installed> kernels_;
   std::set<const torch::nn::Module*> replaceable_;
+  std::map<const torch::nn::Module*, torch::nn::BatchNorm2d> bn_after_;
 };
 
 /// Builds a family's model for inputs `inputs` (already checked against the family's needs); throws

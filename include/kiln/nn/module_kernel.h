@@ -21,8 +21,13 @@ class ModuleKernel {
   virtual ~ModuleKernel() = default;
   /// The module's output for `input` (same shapes and dtype as the fp32 module's forward).
   [[nodiscard]] virtual torch::Tensor forward(const torch::Tensor& input) = 0;
+  /// relu(forward(input)); kernels that fuse the ReLU into their op override it.
+  [[nodiscard]] virtual torch::Tensor forward_relu(const torch::Tensor& input) { return torch::relu(forward(input)); }
   /// The op name persisted in kiln.json's variant "ops" (e.g. "linear_int8_dynamic").
   [[nodiscard]] virtual std::string op() const = 0;
+  /// Bytes of the tensors the kernel runs with (replacing the module's weight and bias); -1 when
+  /// it keeps the module's own (observers).
+  [[nodiscard]] virtual int64_t weight_bytes() const { return -1; }
 };
 
 /// A variant op: builds the kernel of module `module` (its fp32 module given) from the variant's
@@ -35,7 +40,8 @@ using VariantOpFactory = std::function<std::shared_ptr<ModuleKernel>(
 void register_variant_op(const std::string& name, VariantOpFactory factory);
 /// The factory of op `name`, or nullptr when this Kiln does not know it.
 [[nodiscard]] VariantOpFactory find_variant_op(const std::string& name);
-/// Known op names, sorted (built-ins: "linear_int8_dynamic", "linear_int8_static").
+/// Known op names, sorted (built-ins: "linear_int8_dynamic", "linear_int8_static", "linear_bf16",
+/// "conv_bn_fp32", "conv_bn_int8_static").
 [[nodiscard]] std::vector<std::string> variant_op_names();
 
 }  // namespace kiln::nn

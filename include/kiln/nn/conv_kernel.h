@@ -1,0 +1,75 @@
+// Folded Conv+BN(+ReLU) kernels (the ops of kiln optimize's CNN variants).
+//   fold: a convolution followed by an eval-mode BatchNorm is one convolution with
+//         W' = W · γ / √(σ² + ε)   (per output channel)
+//         b' = (b − μ) · γ / √(σ² + ε) + β   (b = 0 for a convolution without bias)
+//   "conv_bn_fp32":        the folded convolution in fp32; the ReLU that follows (when the family
+//                          asks for one) runs in place on its output.
+//   "conv_bn_int8_static": the folded convolution on LibTorch's quantized engine: weights int8
+//                          symmetric per output channel, activations quint8 per tensor with
+//                          calibrated scales; the ReLU is fused into the quantized op
+//                          (quantized::conv2d_relu), output dequantized to fp32.
+// Variant tensors (persisted in variants/<name>.safetensors, never rename):
+//   fp32: "<conv>.weight_folded" F32 [out, in, kh, kw], "<conv>.bias_folded" F32 [out]
+//   int8: "<conv>.weight_int8" I8 [out, in, kh, kw], "<conv>.weight_scale" F32 [out],
+//         "<conv>.bias_folded" F32 [out], "<conv>.input_qparams" and "<conv>.output_qparams"
+//         F32 [2] = {scale, zero point} (zero point 0: a non-negative tensor on [0, 255·scale];
+//         128: a signed one on [−128·scale, 127·scale]).
+// Stride, padding, dilation and groups are the fp32 module's (the artifact's model spec).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "kiln/nn/module_kernel.h"
+
+namespace kiln::nn {
+
+/// {W', b'} of `conv` followed by eval-mode `bn` (formulas above), float32.
+[[nodiscard]] std::pair<torch::Tensor, torch::Tensor> fold_conv_bn(const torch::nn::Conv2d& conv,
+                                                                   const torch::nn::BatchNorm2d& bn);
+
+/// Per-tensor activation quantization parameters of a calibrated range: zero point 0 and
+/// scale = threshold / 255 for a tensor never below 0, else zero point 128 and scale = threshold / 127.
+struct QParams {
+  double scale = 1.0;
+  int64_t zero_point = 128;
+};
+[[nodiscard]] QParams activation_qparams(double threshold, bool non_negative);
+
+class ConvBnKernel : public ModuleKernel {
+ public:
+  /// Throws ArtifactError naming `module` when the shapes do not match the convolution.
+  ConvBnKernel(std::string module, const torch::nn::Conv2d& conv, const torch::Tensor& weight, const torch::Tensor& bias);
+  [[nodiscard]] torch::Tensor forward(const torch::Tensor& input) override;
+  [[nodiscard]] torch::Tensor forward_relu(const torch::Tensor& input) override;
+  [[nodiscard]] std::string op() const override { return "conv_bn_fp32"; }
+  [[nodiscard]] int64_t weight_bytes() const override { return 4 * (weight_.numel() + bias_.numel()); }
+
+ private:
+  torch::Tensor weight_, bias_;
+  std::vector<int64_t> stride_, padding_, dilation_;
+  int64_t groups_ = 1;
+};
+
+class Int8ConvKernel : public ModuleKernel {
+ public:
+  /// Throws ArtifactError naming `module` for mismatched tensors or a LibTorch without a quantized engine.
+  Int8ConvKernel(std::string module, const torch::nn::Conv2d& conv, const torch::Tensor& weight_int8,
+                 const torch::Tensor& weight_scale, const torch::Tensor& bias, QParams input, QParams output);
+  [[nodiscard]] torch::Tensor forward(const torch::Tensor& input) override;
+  [[nodiscard]] torch::Tensor forward_relu(const torch::Tensor& input) override;
+  [[nodiscard]] std::string op() const override { return "conv_bn_int8_static"; }
+  [[nodiscard]] int64_t weight_bytes() const override { return weight_bytes_; }
+
+ private:
+  [[nodiscard]] torch::Tensor quantize_input(const torch::Tensor& input) const;
+  std::string module_;
+  c10::IValue packed_;
+  QParams input_, output_;
+  int64_t weight_bytes_ = 0;
+};
+
+}  // namespace kiln::nn

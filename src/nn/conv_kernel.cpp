@@ -1,0 +1,119 @@
+#include "kiln/nn/conv_kernel.h"
+
+#include "kiln/core/error.h"
+#include "kiln/nn/int8_linear.h"
+
+namespace kiln::nn {
+namespace {
+
+std::vector<int64_t> vec(torch::ExpandingArray<2> a) { return {(*a)[0], (*a)[1]}; }
+
+std::vector<int64_t> padding_of(const torch::nn::Conv2d& conv, const std::string& module) {
+  const auto& p = conv->options.padding();
+  if (const auto* fixed = c10::get_if<torch::ExpandingArray<2>>(&p)) return vec(*fixed);
+  throw ArtifactError("module '" + module + "': folded kernels need a convolution with explicit padding");
+}
+
+void check_shapes(const std::string& module, const torch::nn::Conv2d& conv, const torch::Tensor& weight,
+                  const torch::Tensor& bias, const char* weight_name) {
+  if (weight.sizes() != conv->weight.sizes()) {
+    throw ArtifactError("variant tensor '" + module + "." + weight_name + "' has shape " + c10::str(weight.sizes()) +
+                        " but the convolution's weight is " + c10::str(conv->weight.sizes()) +
+                        "; the variant belongs to another model: run kiln optimize again");
+  }
+  if (bias.dim() != 1 || bias.size(0) != weight.size(0)) {
+    throw ArtifactError("variant tensor '" + module + ".bias_folded' must have " + std::to_string(weight.size(0)) +
+                        " values (one per output channel)");
+  }
+}
+
+}  // namespace
+
+std::pair<torch::Tensor, torch::Tensor> fold_conv_bn(const torch::nn::Conv2d& conv, const torch::nn::BatchNorm2d& bn) {
+  torch::NoGradGuard no_grad;
+  const auto w = conv->weight.detach().to(torch::kFloat32);
+  const int64_t out = w.size(0);
+  const auto b = conv->bias.defined() ? conv->bias.detach().to(torch::kFloat32) : torch::zeros({out});
+  const auto gamma = bn->weight.defined() ? bn->weight.detach().to(torch::kFloat32) : torch::ones({out});
+  const auto beta = bn->bias.defined() ? bn->bias.detach().to(torch::kFloat32) : torch::zeros({out});
+  const auto factor = gamma / torch::sqrt(bn->running_var.detach().to(torch::kFloat32) + bn->options.eps());
+  auto folded_w = (w * factor.view({out, 1, 1, 1})).contiguous();
+  auto folded_b = ((b - bn->running_mean.detach().to(torch::kFloat32)) * factor + beta).contiguous();
+  return {folded_w, folded_b};
+}
+
+QParams activation_qparams(double threshold, bool non_negative) {
+  const double t = threshold > 0 ? threshold : 1.0;
+  return non_negative ? QParams{t / 255.0, 0} : QParams{t / 127.0, 128};
+}
+
+ConvBnKernel::ConvBnKernel(std::string module, const torch::nn::Conv2d& conv, const torch::Tensor& weight,
+                           const torch::Tensor& bias)
+    : weight_(weight.to(torch::kFloat32).contiguous()), bias_(bias.to(torch::kFloat32).contiguous()),
+      stride_(vec(conv->options.stride())), padding_(padding_of(conv, module)), dilation_(vec(conv->options.dilation())),
+      groups_(conv->options.groups()) {
+  check_shapes(module, conv, weight_, bias_, "weight_folded");
+}
+
+torch::Tensor ConvBnKernel::forward(const torch::Tensor& input) {
+  return torch::conv2d(input, weight_, bias_, stride_, padding_, dilation_, groups_);
+}
+
+torch::Tensor ConvBnKernel::forward_relu(const torch::Tensor& input) { return forward(input).relu_(); }
+
+Int8ConvKernel::Int8ConvKernel(std::string module, const torch::nn::Conv2d& conv, const torch::Tensor& weight_int8,
+                               const torch::Tensor& weight_scale, const torch::Tensor& bias, QParams input, QParams output)
+    : module_(std::move(module)), input_(input), output_(output) {
+  if (select_quantized_engine().empty()) {
+    throw ArtifactError("module '" + module_ + "': the int8 variant needs a LibTorch quantized engine (fbgemm, onednn or "
+                        "qnnpack) and this LibTorch has none; run the fp32 weights (--variant fp32)");
+  }
+  if (weight_int8.scalar_type() != torch::kInt8) {
+    throw ArtifactError("variant tensor '" + module_ + ".weight_int8' must be int8, got " +
+                        std::string(c10::toString(weight_int8.scalar_type())));
+  }
+  const auto b = bias.to(torch::kFloat32).contiguous();
+  check_shapes(module_, conv, weight_int8, b, "weight_int8");
+  const int64_t out = weight_int8.size(0);
+  if (weight_scale.dim() != 1 || weight_scale.size(0) != out) {
+    throw ArtifactError("variant tensor '" + module_ + ".weight_scale' must have " + std::to_string(out) +
+                        " values (one per output channel)");
+  }
+  if (!(input_.scale > 0) || !(output_.scale > 0)) {
+    throw ArtifactError("module '" + module_ + "': a static int8 convolution needs input and output scales > 0");
+  }
+  auto qw = at::_make_per_channel_quantized_tensor(weight_int8.contiguous(), weight_scale.to(torch::kDouble).contiguous(),
+                                                   torch::zeros({out}, torch::kLong), 0);
+  const auto list = [](const std::vector<int64_t>& v) { return c10::IValue(v); };
+  try {
+    packed_ = call_boxed_op("quantized::conv2d_prepack", "",
+                            {qw, c10::IValue(b), list(vec(conv->options.stride())), list(padding_of(conv, module_)),
+                             list(vec(conv->options.dilation())), c10::IValue(conv->options.groups())});
+  } catch (const c10::Error& e) {
+    throw ArtifactError("module '" + module_ + "': packing int8 convolution weights failed on engine " +
+                        select_quantized_engine() + ": " + e.what_without_backtrace());
+  }
+  weight_bytes_ = weight_int8.numel() + 4 * out + 4 * b.numel();
+}
+
+torch::Tensor Int8ConvKernel::quantize_input(const torch::Tensor& input) const {
+  // The quantized engines run NHWC: keep activations channels-last between layers.
+  return at::quantize_per_tensor(input.contiguous(at::MemoryFormat::ChannelsLast), input_.scale, input_.zero_point,
+                                 torch::kQUInt8);
+}
+
+torch::Tensor Int8ConvKernel::forward(const torch::Tensor& input) {
+  // Calibrated for a ReLU output (zero point 0): a plain call keeps the negative half at twice the step.
+  const QParams o = output_.zero_point == 0 ? QParams{output_.scale * 2.0, 128} : output_;
+  return call_boxed_op("quantized::conv2d", "new", {quantize_input(input), packed_, o.scale, o.zero_point})
+      .toTensor()
+      .dequantize();
+}
+
+torch::Tensor Int8ConvKernel::forward_relu(const torch::Tensor& input) {
+  return call_boxed_op("quantized::conv2d_relu", "new", {quantize_input(input), packed_, output_.scale, output_.zero_point})
+      .toTensor()
+      .dequantize();
+}
+
+}  // namespace kiln::nn
