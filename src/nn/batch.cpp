@@ -158,7 +158,8 @@ FlatWindows flatten_windows(const Batch& batch) {
   FlatWindows out;
   out.examples = B;
   // A window is real when its first token ([CLS]) is attended.
-  const auto real = L > 0 ? mask.select(2, 0).ne(0).reshape({B * W}) : torch::zeros({B * W}, torch::kBool);
+  const auto real = L > 0 ? mask.select(2, 0).ne(0).reshape({B * W})
+                          : torch::zeros({B * W}, mask.options().dtype(torch::kBool));
   const auto index = real.nonzero().reshape({-1});
   out.owner = torch::div(index, W, "floor");
   out.windows = Batch(index.size(0));

@@ -133,7 +133,7 @@ TEST(BertWindows, ForwardAveragesEachTextsWindowLogits) {
   BertModel m(small_options());
   m.eval();
   torch::InferenceMode guard;
-  const std::vector<std::vector<int64_t>> w0 = {2, 5, 6, 7, 3}, w1 = {2, 7, 8, 3}, w2 = {2, 9, 3}, v0 = {2, 10, 11, 3};
+  const std::vector<int64_t> w0 = {2, 5, 6, 7, 3}, w1 = {2, 7, 8, 3}, w2 = {2, 9, 3}, v0 = {2, 10, 11, 3};
   const auto logits = m.forward(window_batch({{w0, w1, w2}, {v0}}, 3, 5));
   ASSERT_EQ(logits.sizes().vec(), (std::vector<int64_t>{2, 3}));
   // By hand: each window alone (an ordinary [1, sequence] batch), then the mean over the text's windows.
