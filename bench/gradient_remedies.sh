@@ -18,9 +18,9 @@
 # = the output head), with first/last: a vanishing gradient shows as a small ratio.
 #
 # Usage: bench/gradient_remedies.sh [--epochs N (3)] [--bert-epochs N (= --epochs)] [--sample N (10000)]
-#                                   [--models mlp,bert] [--max-length N (64)]
+#                                   [--models mlp,bert] [--max-length N (64)] [--out DIR]
 # Environment: KILN (default ./build/kiln), THREADS (default 2), PY (default /usr/bin/python3).
-# Scratch and results: bench/out/gradient_remedies/ (table.txt, results.jsonl, logs, runs).
+# Scratch and results: --out DIR, default bench/out/gradient_remedies/ (table.txt, results.jsonl, logs, runs).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
@@ -29,6 +29,7 @@ BERT_EPOCHS=
 SAMPLE=10000
 MODELS=mlp,bert
 MAX_LENGTH=64
+W=bench/out/gradient_remedies
 while [[ $# -gt 0 ]]; do
   case $1 in
     --epochs) EPOCHS=${2:?--epochs needs a value}; shift 2 ;;
@@ -36,6 +37,7 @@ while [[ $# -gt 0 ]]; do
     --sample) SAMPLE=${2:?--sample needs a value}; shift 2 ;;
     --models) MODELS=${2:?--models needs a value}; shift 2 ;;
     --max-length) MAX_LENGTH=${2:?--max-length needs a value}; shift 2 ;;
+    --out) W=${2:?--out needs a value}; shift 2 ;;
     -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
@@ -49,7 +51,6 @@ require_kiln
 require_python
 
 cd "$BENCH_ROOT"
-W=bench/out/gradient_remedies
 rm -rf "$W"; mkdir -p "$W"
 echo "== machine: $(nproc) cores, load: $(uptime | sed 's/.*load average: //'); kiln: $KILN"
 csv=$(fetch_dataset brown)

@@ -10,8 +10,9 @@
 # the table says honestly whichever wins.
 #
 # The budget is wall-clock: a 10-step calibration run measures seconds per step under the current
-# load, and A pretrains for budget / step time steps (the warmup + cosine schedule needs the step
-# count up front); the seconds actually spent are printed next to the budget.
+# load (from its metrics.jsonl tokens/s, so start-up is not counted), and A pretrains for
+# (budget - the calibration's start-up) / step time steps (the warmup + cosine schedule needs the
+# step count up front); the seconds actually spent are printed next to the budget.
 #
 # Usage: bench/pretrain_value.sh [--budget-min M (20)] [--ft-epochs N (3)] [--ft-sample N (all of Brown)]
 #                                [--seq-len N (128)] [--max-length N (128)] [--batch-size N (32)]
@@ -75,8 +76,12 @@ pre=(pretrain --input "${corpus[@]}" --vocab "$W/vocab.txt" --preset mini --seq-
 # Calibration: seconds per step now (excluded from the budget).
 timed t_cal "$KILN" --threads "$THREADS" -q "${pre[@]}" --steps 10 --out "$W/calibrate" > "$W/calibrate.log" 2>&1 ||
   { tail -n 20 "$W/calibrate.log" >&2; die "kiln pretrain (calibration) failed"; }
-steps=$(awk -v b="$BUDGET_MIN" -v t="$t_cal" 'BEGIN { s = int(b * 60 / (t / 10)); print (s < 10 ? 10 : s) }')
-echo "== calibration: 10 steps in $t_cal s (start-up included); pretraining $steps steps for a ${BUDGET_MIN}-minute budget"
+step_s=$("$PY" -c '
+import json, sys
+tps = [r["tokens_per_second"] for r in map(json.loads, open(sys.argv[1])) if r.get("type") == "step"]
+print(int(sys.argv[2]) * int(sys.argv[3]) / (sum(tps) / len(tps)))' "$W/calibrate/metrics.jsonl" "$BATCH" "$SEQ_LEN")
+steps=$(awk -v b="$BUDGET_MIN" -v t="$t_cal" -v s="$step_s" 'BEGIN { n = int((b * 60 - (t - 10 * s)) / s); print (n < 10 ? 10 : n) }')
+echo "== calibration: 10 steps in $t_cal s, $step_s s a step; pretraining $steps steps for a ${BUDGET_MIN}-minute budget"
 timed t_pre "$KILN" --threads "$THREADS" -q "${pre[@]}" --steps "$steps" --out "$W/pre" > "$W/pre.log" 2>&1 ||
   { tail -n 20 "$W/pre.log" >&2; die "kiln pretrain failed"; }
 echo "== pretrained $steps steps in $t_pre s (budget $(awk -v b="$BUDGET_MIN" 'BEGIN { print b * 60 }') s)"
