@@ -148,7 +148,7 @@ torch::Tensor Predictor::forward(const nn::Batch& batch, bool gradients) const {
 
 torch::Tensor Predictor::embed(const nn::Batch& batch) const {
   torch::InferenceMode guard;
-  return artifact_.model->embed(device_.is_cpu() ? batch : batch.to(device_)).to(torch::kCPU);
+  return artifact_.model->embed_examples(device_.is_cpu() ? batch : batch.to(device_)).to(torch::kCPU);
 }
 
 torch::Tensor Predictor::predict_proba(const data::Examples& examples) const {

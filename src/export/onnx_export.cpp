@@ -230,6 +230,11 @@ std::string export_onnx(const artifact::Artifact& artifact, const OnnxExportOpti
     for (const auto& n : onnx_families()) known += (known.empty() ? "" : ", ") + n;
     throw ConfigError("onnx export: family '" + family + "' has no ONNX exporter in this Kiln (known: " + known + ")");
   }
+  const auto* ids = artifact.manifest.inputs.find(nn::kInputIds);
+  if (ids && ids->shape.size() == 3) {
+    throw ConfigError("onnx export: this artifact splits long texts into windows and averages their logits (featurizer "
+                      "long_text: window), which the ONNX graph does not do; train with --long-text truncate to export");
+  }
   GraphBuilder g;
   const auto logits = it->second(g, *artifact.model, artifact.manifest.model.params);
   g.output(logits, kFloat, {{0, "batch"}, {static_cast<int64_t>(artifact.manifest.labels.size()), ""}});

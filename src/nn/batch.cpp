@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "kiln/core/error.h"
+#include "kiln/nn/input_spec.h"
 
 namespace kiln::nn {
 namespace {
@@ -113,18 +114,69 @@ Batch Batch::concat(const std::vector<Batch>& parts) {
         shift += idx.defined() ? entries(idx) : entries(parts[i].get(group + "_weights"));
       }
     } else if (group.empty() && first.dim() >= 2) {
-      int64_t longest = 0;
-      for (const auto& t : pieces) longest = std::max(longest, t.size(1));
+      // Pad every dimension after the first to the parts' longest (sequences; windows of sequences).
+      std::vector<int64_t> longest(first.sizes().begin(), first.sizes().end());
+      for (const auto& t : pieces) {
+        if (t.dim() != first.dim()) {
+          throw Error("Batch::concat: tensor '" + name + "' has " + std::to_string(t.dim()) + " dimensions in one part and " +
+                      std::to_string(first.dim()) + " in another; encode the parts with the same preprocessors");
+        }
+        for (int64_t d = 1; d < t.dim(); ++d) longest[d] = std::max(longest[d], t.size(d));
+      }
       for (auto& t : pieces) {
-        if (t.size(1) == longest) continue;
-        std::vector<int64_t> shape(t.sizes().begin(), t.sizes().end());
-        shape[1] = longest - t.size(1);
-        t = torch::cat({t, torch::zeros(shape, t.options())}, 1);
+        for (int64_t d = 1; d < t.dim(); ++d) {
+          if (t.size(d) == longest[d]) continue;
+          std::vector<int64_t> shape(t.sizes().begin(), t.sizes().end());
+          shape[d] = longest[d] - t.size(d);
+          t = torch::cat({t, torch::zeros(shape, t.options())}, d);
+        }
       }
     }
     out.tensors_[name] = torch::cat(pieces, 0);
   }
   return out;
+}
+
+bool has_windows(const Batch& batch) {
+  const auto ids = batch.get(kInputIds);
+  return ids.defined() && ids.dim() == 3;
+}
+
+FlatWindows flatten_windows(const Batch& batch) {
+  const auto& ids = batch.at(kInputIds);
+  const auto& mask = batch.at(kAttentionMask);
+  const auto types = batch.get(kTokenTypeIds);
+  if (mask.sizes() != ids.sizes()) {
+    throw DataError("attention_mask must have input_ids' shape [batch, window, sequence]; the preprocessor and the "
+                    "batch do not match");
+  }
+  if (types.defined() && types.sizes() != ids.sizes()) {
+    throw DataError("token_type_ids must have input_ids' shape [batch, window, sequence]; the preprocessor and the "
+                    "batch do not match");
+  }
+  const int64_t B = ids.size(0), W = ids.size(1), L = ids.size(2);
+  FlatWindows out;
+  out.examples = B;
+  // A window is real when its first token ([CLS]) is attended.
+  const auto real = L > 0 ? mask.select(2, 0).ne(0).reshape({B * W})
+                          : torch::zeros({B * W}, mask.options().dtype(torch::kBool));
+  const auto index = real.nonzero().reshape({-1});
+  out.owner = torch::div(index, W, "floor");
+  out.windows = Batch(index.size(0));
+  out.windows.set(kInputIds, ids.reshape({B * W, L}).index_select(0, index));
+  out.windows.set(kAttentionMask, mask.reshape({B * W, L}).index_select(0, index));
+  if (types.defined()) out.windows.set(kTokenTypeIds, types.reshape({B * W, L}).index_select(0, index));
+  return out;
+}
+
+torch::Tensor average_windows(const torch::Tensor& values, const torch::Tensor& owner, int64_t examples) {
+  std::vector<int64_t> shape(values.sizes().begin(), values.sizes().end());
+  shape[0] = examples;
+  auto sum = torch::zeros(shape, values.options()).index_add(0, owner, values);
+  auto count = torch::zeros({examples}, values.options()).index_add(0, owner, torch::ones({owner.size(0)}, values.options()));
+  std::vector<int64_t> view(shape.size(), 1);
+  view[0] = examples;
+  return sum / count.clamp_min(1).view(view);
 }
 
 Batch BatchGatherer::gather(const Batch& source, const int64_t* ids, int64_t count) {

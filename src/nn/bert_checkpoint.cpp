@@ -70,6 +70,7 @@ nlohmann::json checkpoint_config(const BertOptions& o) {
   j["kiln"] = {{"pooling", o.pooling == BertPooling::kMean ? "mean" : "cls"},
                {"pre_ln", o.pre_ln},
                {"residual_scale", o.residual_scale}};
+  if (!o.layer_norm) j["kiln"]["layer_norm"] = false;
   return j;
 }
 
@@ -131,9 +132,15 @@ LoadedBert load_hf_checkpoint(const fs::path& dir, const BertLoadOptions& option
   }
   if (kiln.contains("residual_scale")) {
     if (!kiln["residual_scale"].is_number()) {
-      throw ConfigError(where + "kiln.residual_scale must be a number > 0, got " + kiln["residual_scale"].dump());
+      throw ConfigError(where + "kiln.residual_scale must be a number >= 0, got " + kiln["residual_scale"].dump());
     }
     o.residual_scale = kiln["residual_scale"].get<double>();
+  }
+  if (kiln.contains("layer_norm")) {
+    if (!kiln["layer_norm"].is_boolean()) {
+      throw ConfigError(where + "kiln.layer_norm must be true or false, got " + kiln["layer_norm"].dump());
+    }
+    o.layer_norm = kiln["layer_norm"].get<bool>();
   }
   if (options.classifier_dropout) {
     o.classifier_dropout = *options.classifier_dropout;
@@ -317,7 +324,7 @@ PretrainedStart bert_pretrained_start(const std::string& dir_text, const nlohman
   static const char* const kFixed[] = {"vocab_size",      "hidden_size",      "num_hidden_layers", "num_attention_heads",
                                        "intermediate_size", "hidden_act",     "max_position_embeddings",
                                        "type_vocab_size", "layer_norm_eps",   "initializer_range", "pad_token_id",
-                                       "pre_ln",          "residual_scale"};
+                                       "pre_ln",          "residual_scale",   "layer_norm"};
   for (const char* key : kFixed) {
     if (params.contains(key) && !params[key].is_null()) {
       throw ConfigError("model.params." + std::string(key) + " is set (" + params[key].dump() + ") but the pretrained "
@@ -336,6 +343,7 @@ PretrainedStart bert_pretrained_start(const std::string& dir_text, const nlohman
   const nlohmann::json kiln = j.contains("kiln") && j["kiln"].is_object() ? j["kiln"] : nlohmann::json::object();
   p["pre_ln"] = kiln.value("pre_ln", false);
   p["residual_scale"] = kiln.value("residual_scale", 1.0);
+  p["layer_norm"] = kiln.value("layer_norm", true);
   if ((!p.contains("pooling") || p["pooling"].is_null()) && kiln.contains("pooling")) p["pooling"] = kiln["pooling"];
   p.erase("preset");
   start.params = p;

@@ -124,8 +124,8 @@ void BertOptions::validate() const {
   if (!(classifier_dropout >= 0 && classifier_dropout < 1)) {
     config_fail("model.params.", "classifier_dropout", "in [0, 1)", classifier_dropout);
   }
-  if (!(residual_scale > 0) || !std::isfinite(residual_scale)) {
-    config_fail("model.params.", "residual_scale", "a number > 0", residual_scale);
+  if (!(residual_scale >= 0) || !std::isfinite(residual_scale)) {
+    config_fail("model.params.", "residual_scale", "a number >= 0 (0 removes the residual connections)", residual_scale);
   }
   if (num_classes < 1) throw ConfigError("bert: num_classes must be >= 1, got " + std::to_string(num_classes));
 }
@@ -169,7 +169,9 @@ nlohmann::json bert_default_params() {
           {"pooling", "cls"},
           {"classifier_dropout", 0.1},
           {"pre_ln", false},
-          {"residual_scale", 1.0}};
+          {"residual_scale", 1.0},
+          {"layer_norm", true},
+          {"init", "bert"}};
 }
 
 BertOptions parse_bert_params(const nlohmann::json& params, int64_t inputs_vocab, int64_t num_classes) {
@@ -205,7 +207,9 @@ BertOptions parse_bert_params(const nlohmann::json& params, int64_t inputs_vocab
   o.pooling = reader.choice("pooling", {"cls", "mean"}) == "mean" ? BertPooling::kMean : BertPooling::kCls;
   o.classifier_dropout = reader.probability("classifier_dropout");
   o.pre_ln = reader.boolean("pre_ln");
-  o.residual_scale = reader.positive("residual_scale");
+  o.residual_scale = reader.non_negative("residual_scale");
+  o.layer_norm = reader.boolean("layer_norm");
+  o.init = reader.choice("init", {"bert", "torch"}) == "torch" ? BertInit::kTorch : BertInit::kBert;
   o.num_classes = num_classes;
   o.validate();
   return o;

@@ -29,16 +29,25 @@ void init_normal(const torch::Tensor& w, double std) {
   w.normal_(0.0, std);
 }
 
+// std 0 keeps LibTorch's own initialisation (BertInit::kTorch).
 torch::nn::Linear make_linear(torch::nn::Module& parent, const std::string& name, int64_t in, int64_t out, double std) {
   auto linear = parent.register_module(name, torch::nn::Linear(in, out));
+  if (std == 0) return linear;
   init_normal(linear->weight, std);
   torch::NoGradGuard no_grad;
   linear->bias.zero_();
   return linear;
 }
 
-torch::nn::LayerNorm make_norm(torch::nn::Module& parent, const std::string& name, int64_t width, double eps) {
+torch::nn::LayerNorm make_norm(torch::nn::Module& parent, const std::string& name, int64_t width, double eps,
+                               bool on = true) {
+  if (!on) return torch::nn::LayerNorm(nullptr);
   return parent.register_module(name, torch::nn::LayerNorm(torch::nn::LayerNormOptions({width}).eps(eps)));
+}
+
+// `norm`(x), or x when layer_norm is off (no module).
+torch::Tensor apply_norm(const torch::nn::LayerNorm& norm, const torch::Tensor& x) {
+  return norm.is_empty() ? x : norm.ptr()->forward(x);
 }
 
 std::shared_ptr<torch::nn::Module> make_group(torch::nn::Module& parent, const std::string& name) {
@@ -66,7 +75,8 @@ struct BertModel::FusedWeights {
 BertModel::BertModel(const BertOptions& options) : Model(options.num_classes), options_(options) {
   options_.validate();
   const BertConfig& c = options_.config;
-  const double std = c.initializer_range;
+  const double std = options_.init == BertInit::kBert ? c.initializer_range : 0.0;
+  const bool ln = options_.layer_norm;
   const int64_t H = c.hidden_size;
 
   auto emb = make_group(*this, "embeddings");
@@ -74,12 +84,14 @@ BertModel::BertModel(const BertOptions& options) : Model(options.num_classes), o
       "word_embeddings", torch::nn::Embedding(torch::nn::EmbeddingOptions(c.vocab_size, H).padding_idx(c.pad_token_id)));
   position_embeddings_ = emb->register_module("position_embeddings", torch::nn::Embedding(c.max_position_embeddings, H));
   token_type_embeddings_ = emb->register_module("token_type_embeddings", torch::nn::Embedding(c.type_vocab_size, H));
-  for (auto* e : {&word_embeddings_, &position_embeddings_, &token_type_embeddings_}) init_normal((*e)->weight, std);
+  if (std > 0) {
+    for (auto* e : {&word_embeddings_, &position_embeddings_, &token_type_embeddings_}) init_normal((*e)->weight, std);
+  }
   {
     torch::NoGradGuard no_grad;
     word_embeddings_->weight[c.pad_token_id].zero_();
   }
-  embeddings_norm_ = make_norm(*emb, "LayerNorm", H, c.layer_norm_eps);
+  embeddings_norm_ = make_norm(*emb, "LayerNorm", H, c.layer_norm_eps, ln);
 
   auto encoder = make_group(*this, "encoder");
   auto list = make_group(*encoder, "layer");
@@ -98,15 +110,15 @@ BertModel::BertModel(const BertOptions& options) : Model(options.num_classes), o
     auto output = make_group(*root, "output");
     layer->output_dense = make_linear(*output, "dense", c.intermediate_size, H, std);
     if (options_.pre_ln) {
-      layer->attention_norm = make_norm(*attention, "LayerNorm", H, c.layer_norm_eps);
-      layer->output_norm = make_norm(*intermediate, "LayerNorm", H, c.layer_norm_eps);
+      layer->attention_norm = make_norm(*attention, "LayerNorm", H, c.layer_norm_eps, ln);
+      layer->output_norm = make_norm(*intermediate, "LayerNorm", H, c.layer_norm_eps, ln);
     } else {
-      layer->attention_norm = make_norm(*attention_output, "LayerNorm", H, c.layer_norm_eps);
-      layer->output_norm = make_norm(*output, "LayerNorm", H, c.layer_norm_eps);
+      layer->attention_norm = make_norm(*attention_output, "LayerNorm", H, c.layer_norm_eps, ln);
+      layer->output_norm = make_norm(*output, "LayerNorm", H, c.layer_norm_eps, ln);
     }
     layers_.push_back(layer);
   }
-  if (options_.pre_ln) final_norm_ = make_norm(*this, "LayerNorm", H, c.layer_norm_eps);
+  if (options_.pre_ln && ln) final_norm_ = make_norm(*this, "LayerNorm", H, c.layer_norm_eps);
   auto pooler = make_group(*this, "pooler");
   pooler_ = make_linear(*pooler, "dense", H, H, std);
   classifier_ = make_linear(*this, "classifier", H, options_.num_classes, std);
@@ -159,7 +171,7 @@ torch::Tensor BertModel::embeddings(const torch::Tensor& input_ids, const torch:
     x = x + token_type_embeddings_->weight[0];
   }
   x = x + position_embeddings_->weight.narrow(0, 0, length);
-  x = embeddings_norm_->forward(x);
+  x = apply_norm(embeddings_norm_, x);
   return nn::dropout(x, options_.config.hidden_dropout_prob, is_training());
 }
 
@@ -169,6 +181,7 @@ torch::Tensor BertModel::layer_forward(Layer& l, const torch::Tensor& x, const t
   const int64_t B = x.size(0), L = x.size(1), H = c.hidden_size, heads = c.num_attention_heads, d = H / heads;
   const double s = options_.residual_scale;
   auto residual = [&](const torch::Tensor& input, const torch::Tensor& branch) {
+    if (s == 0.0) return branch;
     return s == 1.0 ? branch + input : branch + s * input;
   };
   auto attention = [&](const torch::Tensor& in) {
@@ -184,17 +197,17 @@ torch::Tensor BertModel::layer_forward(Layer& l, const torch::Tensor& x, const t
     return nn::dropout(run_linear(l.output_dense, h), c.hidden_dropout_prob, training);
   };
   if (options_.pre_ln) {
-    auto a = residual(x, attention(l.attention_norm->forward(x)));
-    return residual(a, feed_forward(l.output_norm->forward(a)));
+    auto a = residual(x, attention(apply_norm(l.attention_norm, x)));
+    return residual(a, feed_forward(apply_norm(l.output_norm, a)));
   }
-  auto a = l.attention_norm->forward(residual(x, attention(x)));
-  return l.output_norm->forward(residual(a, feed_forward(a)));
+  auto a = apply_norm(l.attention_norm, residual(x, attention(x)));
+  return apply_norm(l.output_norm, residual(a, feed_forward(a)));
 }
 
 bool BertModel::can_fuse() const {
   const auto& act = options_.config.hidden_act;
   return fused_inference_ && !is_training() && c10::InferenceMode::is_enabled() && options_.residual_scale == 1.0 &&
-         !options_.pre_ln && (act == "gelu" || act == "gelu_python" || act == "relu");
+         !options_.pre_ln && options_.layer_norm && (act == "gelu" || act == "gelu_python" || act == "relu");
 }
 
 std::shared_ptr<const BertModel::FusedWeights> BertModel::fused_weights(size_t i) {

@@ -93,6 +93,18 @@ std::vector<std::string> variant_op_names() {
   return out;
 }
 
+torch::Tensor Model::forward(const Batch& batch) {
+  if (!has_windows(batch)) return classify(embed(batch));
+  const FlatWindows flat = flatten_windows(batch);
+  return average_windows(classify(embed(flat.windows)), flat.owner, flat.examples);
+}
+
+torch::Tensor Model::embed_examples(const Batch& batch) {
+  if (!has_windows(batch)) return embed(batch);
+  const FlatWindows flat = flatten_windows(batch);
+  return average_windows(embed(flat.windows), flat.owner, flat.examples);
+}
+
 void Model::set_kernel(const std::string& module, std::shared_ptr<ModuleKernel> kernel) {
   for (const auto& item : named_modules("", /*include_self=*/false)) {
     if (item.key() != module) continue;

@@ -161,6 +161,14 @@ double ParamReader::positive(const std::string& key) const {
   return v.get<double>();
 }
 
+double ParamReader::non_negative(const std::string& key) const {
+  const auto& v = value(key);
+  if (!v.is_number() || !(v.get<double>() >= 0.0) || !std::isfinite(v.get<double>())) {
+    throw ConfigError(param_field(key) + " must be a number >= 0, got " + v.dump());
+  }
+  return v.get<double>();
+}
+
 bool ParamReader::boolean(const std::string& key) const {
   const auto& v = value(key);
   if (!v.is_boolean()) {

@@ -32,6 +32,8 @@ class ParamReader {
   [[nodiscard]] bool boolean(const std::string& key) const;
   /// A finite number > 0.
   [[nodiscard]] double positive(const std::string& key) const;
+  /// A finite number >= 0.
+  [[nodiscard]] double non_negative(const std::string& key) const;
   /// True when the value is JSON null (a family's "derive this" default).
   [[nodiscard]] bool is_null(const std::string& key) const { return value(key).is_null(); }
   /// A string equal to one of `choices`.

@@ -1,6 +1,14 @@
 // The "wordpiece" preprocessor: BERT WordPiece ids (text::WordPieceTokenizer, identical to Hugging
 // Face tokenizers) as input_ids / attention_mask / token_type_ids, int64 [batch, sequence], padded
-// to the batch's longest. The vocabulary is given, never learnt here: fit() without one is an error.
+// to the batch's longest. Without featurizer.vocab, fit() learns one on the training texts.
+//
+// long_text (persisted in kiln.json): what a text longer than max_length becomes.
+//  - "truncate" (default): its first max_length - 2 tokens between [CLS] and [SEP].
+//  - "window": overlapping windows, as Hugging Face's return_overflowing_tokens with `stride`: the
+//    text's tokens (without [CLS]/[SEP]) are cut into windows of w = max_length - 2 tokens starting
+//    at 0, w - stride, 2 (w - stride), ... until a window reaches the last token; each window is
+//    encoded as [CLS] window [SEP]. The tensors are then [batch, window, sequence] (padding windows
+//    have an all-zero attention_mask) and Model::forward averages a text's window logits.
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -26,6 +34,11 @@ struct WordPieceSpec {
   std::string vocab_path;  ///< where the vocabulary was read from ("" when loaded from an artifact)
   text::WordPieceOptions options;
   bool truncation = true;
+  /// "truncate" | "window" (see the top of this file). Default "truncate".
+  std::string long_text = "truncate";
+  /// long_text window: tokens consecutive windows share, in [0, max_length - 2). Default
+  /// (max_length - 2) / 4, resolved when the spec is read and persisted as a number.
+  std::int64_t stride = 0;
   /// Tokens of the vocabulary learnt on the training texts when none is given. Default 8000.
   std::int64_t vocab_size = 8000;
 };
@@ -41,14 +54,14 @@ T field(const json& spec, const char* key, T fallback) {
 }
 
 WordPieceSpec parse_spec(const json& spec) {
-  static const std::set<std::string> kKnown = {"vocab", "lowercase", "strip_accents", "max_length", "truncation",
-                                               "vocab_size"};
+  static const std::set<std::string> kKnown = {"vocab",      "lowercase",  "strip_accents", "max_length",
+                                               "truncation", "vocab_size", "long_text",     "stride"};
   if (!spec.is_object()) throw ConfigError("featurizer must be a mapping with a \"type\", got " + spec.dump());
   for (const auto& [k, v] : spec.items()) {
     if (k != "type" && !kKnown.count(k)) {
       throw ConfigError("featurizer." + k +
-                        " is not an option of featurizer type 'wordpiece'; valid options: lowercase, max_length, "
-                        "strip_accents, truncation, vocab, vocab_size");
+                        " is not an option of featurizer type 'wordpiece'; valid options: long_text, lowercase, "
+                        "max_length, stride, strip_accents, truncation, vocab, vocab_size");
     }
   }
   WordPieceSpec s;
@@ -67,7 +80,38 @@ WordPieceSpec parse_spec(const json& spec) {
     throw ConfigError("featurizer.max_length must be >= 3 (room for [CLS], [SEP] and a token), got " +
                       std::to_string(s.options.max_length));
   }
+  s.long_text = field<std::string>(spec, "long_text", "truncate");
+  if (s.long_text != "truncate" && s.long_text != "window") {
+    throw ConfigError("featurizer.long_text must be truncate or window (--long-text), got '" + s.long_text + "'");
+  }
+  const std::int64_t width = s.options.max_length - 2;
+  const bool has_stride = spec.contains("stride") && !spec.at("stride").is_null();
+  if (has_stride && s.long_text != "window") {
+    throw ConfigError("featurizer.stride applies to long_text: window, but long_text is '" + s.long_text +
+                      "'; drop stride or set long_text: window (--long-text window)");
+  }
+  s.stride = has_stride ? field<std::int64_t>(spec, "stride", 0) : width / 4;
+  if (s.stride < 0 || s.stride >= width) {
+    throw ConfigError("featurizer.stride must be in [0, max_length - 2 = " + std::to_string(width) +
+                      ") tokens (windows overlap by stride and advance by max_length - 2 - stride), got " +
+                      std::to_string(s.stride));
+  }
+  if (s.long_text == "window" && !s.truncation) {
+    throw ConfigError("featurizer.truncation: false refuses texts longer than max_length, and long_text: window splits "
+                      "them; drop truncation: false or use long_text: truncate");
+  }
   return s;
+}
+
+/// [start, stop) of each window over `n` content tokens (Hugging Face's overflow ranges).
+std::vector<std::pair<std::size_t, std::size_t>> window_ranges(std::size_t n, std::size_t width, std::size_t stride) {
+  std::vector<std::pair<std::size_t, std::size_t>> out;
+  for (std::size_t start = 0;; start += width - stride) {
+    const std::size_t stop = std::min(start + width, n);
+    out.emplace_back(start, stop);
+    if (stop == n) break;
+  }
+  return out;
 }
 
 class WordPiecePreprocessor final : public Preprocessor, public TextFeatures {
@@ -84,7 +128,9 @@ class WordPiecePreprocessor final : public Preprocessor, public TextFeatures {
               {"strip_accents", spec_.options.strip_accents.value_or(spec_.options.lowercase)},
               {"max_length", spec_.options.max_length},
               {"truncation", spec_.truncation},
-              {"vocab_size", spec_.vocab_size}};
+              {"vocab_size", spec_.vocab_size},
+              {"long_text", spec_.long_text}};
+    if (windows()) j["stride"] = spec_.stride;
     if (!spec_.vocab_path.empty()) j["vocab"] = spec_.vocab_path;
     return j;
   }
@@ -103,6 +149,7 @@ class WordPiecePreprocessor final : public Preprocessor, public TextFeatures {
     if (!examples.has_text() && examples.size() > 0) {
       throw DataError("the wordpiece preprocessor reads text, but these examples have none (images only)");
     }
+    if (windows()) return encode_windows(examples.texts);
     const auto& texts = examples.texts;
     const auto rows = static_cast<std::int64_t>(texts.size());
     text::WordPieceScratch scratch;
@@ -142,9 +189,11 @@ class WordPiecePreprocessor final : public Preprocessor, public TextFeatures {
   [[nodiscard]] nn::InputSpec input_spec() const override {
     nn::InputSpec spec;
     const std::int64_t vocab = tokenizer_ ? tokenizer_->vocab().size() : 0;
-    spec.tensors.push_back({nn::kInputIds, "int64", {"batch", "sequence"}, vocab});
-    spec.tensors.push_back({nn::kAttentionMask, "int64", {"batch", "sequence"}, 0});
-    spec.tensors.push_back({nn::kTokenTypeIds, "int64", {"batch", "sequence"}, 0});
+    const std::vector<std::string> dims = windows() ? std::vector<std::string>{"batch", "window", "sequence"}
+                                                    : std::vector<std::string>{"batch", "sequence"};
+    spec.tensors.push_back({nn::kInputIds, "int64", dims, vocab});
+    spec.tensors.push_back({nn::kAttentionMask, "int64", dims, 0});
+    spec.tensors.push_back({nn::kTokenTypeIds, "int64", dims, 0});
     return spec;
   }
   [[nodiscard]] std::string feature_name(std::int64_t j) const override {
@@ -161,10 +210,51 @@ class WordPiecePreprocessor final : public Preprocessor, public TextFeatures {
   }
 
  private:
+  [[nodiscard]] bool windows() const { return spec_.long_text == "window"; }
+
+  /// long_text window: int64 [texts, windows, sequence], windows and sequences padded to the longest.
+  [[nodiscard]] nn::Batch encode_windows(const std::vector<std::string>& texts) const {
+    const auto width = static_cast<std::size_t>(spec_.options.max_length - 2);
+    text::WordPieceScratch scratch;
+    text::WordPieceEncoding enc;
+    std::vector<std::vector<std::int32_t>> content(texts.size());  // tokens between [CLS] and [SEP]
+    std::vector<std::vector<std::pair<std::size_t, std::size_t>>> ranges(texts.size());
+    std::size_t most = 1, longest = 2;
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      tokenizer_->encode(texts[i], nullptr, enc, scratch);  // not truncated: the windows cover every token
+      content[i].assign(enc.ids.begin() + 1, enc.ids.end() - 1);
+      ranges[i] = window_ranges(content[i].size(), width, static_cast<std::size_t>(spec_.stride));
+      most = std::max(most, ranges[i].size());
+      for (const auto& [a, b] : ranges[i]) longest = std::max(longest, b - a + 2);
+    }
+    const auto rows = static_cast<std::int64_t>(texts.size());
+    const auto W = static_cast<std::int64_t>(most), L = static_cast<std::int64_t>(longest);
+    const auto& vocab = tokenizer_->vocab();
+    auto ids = torch::full({rows, W, L}, static_cast<std::int64_t>(vocab.pad_id()), torch::kInt64);
+    auto mask = torch::zeros({rows, W, L}, torch::kInt64);
+    auto* ip = ids.data_ptr<std::int64_t>();
+    auto* mp = mask.data_ptr<std::int64_t>();
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      for (std::size_t w = 0; w < ranges[i].size(); ++w) {
+        const auto [a, b] = ranges[i][w];
+        const std::size_t base = (i * most + w) * longest;
+        ip[base] = vocab.cls_id();
+        for (std::size_t k = a; k < b; ++k) ip[base + 1 + k - a] = content[i][k];
+        ip[base + 1 + b - a] = vocab.sep_id();
+        for (std::size_t k = 0; k < b - a + 2; ++k) mp[base + k] = 1;
+      }
+    }
+    nn::Batch batch(rows);
+    batch.set(nn::kInputIds, ids);
+    batch.set(nn::kAttentionMask, mask);
+    batch.set(nn::kTokenTypeIds, torch::zeros({rows, W, L}, torch::kInt64));
+    return batch;
+  }
+
   void set_vocab(const std::string& text, const std::string& name) {
     auto vocab = std::make_shared<const text::WordPieceVocab>(text::WordPieceVocab::parse(text, name));
     text::WordPieceOptions o = spec_.options;
-    o.max_length = spec_.truncation ? o.max_length : 0;
+    o.max_length = spec_.truncation && !windows() ? o.max_length : 0;
     tokenizer_ = std::make_unique<text::WordPieceTokenizer>(std::move(vocab), o);
   }
 

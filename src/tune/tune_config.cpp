@@ -36,6 +36,45 @@ const std::vector<std::pair<std::string, std::string>> kShortNames = {
     {"max_features", "featurizer.max_features"},
 };
 
+// The "bert" family's meaning of the model short names (apply_train_params), and its own ones.
+const std::vector<std::pair<std::string, std::vector<std::string>>> kBertShortNames = {
+    {"layers", {"model.params.num_hidden_layers"}},
+    {"hidden_size", {"model.params.hidden_size"}},
+    {"heads", {"model.params.num_attention_heads"}},
+    {"dropout", {"model.params.hidden_dropout_prob", "model.params.attention_probs_dropout_prob"}},
+    {"pooling", {"model.params.pooling"}},
+    {"max_length", {"featurizer.max_length"}},
+};
+
+const std::vector<std::string>* bert_paths(const std::string& name) {
+  for (const auto& [short_name, paths] : kBertShortNames) {
+    if (name == short_name) return &paths;
+  }
+  return nullptr;
+}
+
+std::string family_of(const nlohmann::json& base) {
+  if (!base.is_object() || !base.contains("model") || !base["model"].is_object()) return "";
+  const auto& m = base["model"];
+  return m.contains("family") && m["family"].is_string() ? m["family"].get<std::string>() : "";
+}
+
+void set_path(nlohmann::json& root, const std::string& path, const nlohmann::json& value) {
+  nlohmann::json* node = &root;
+  std::size_t start = 0;
+  while (true) {
+    const auto dot = path.find('.', start);
+    const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!node->is_object()) *node = nlohmann::json::object();
+    if (dot == std::string::npos) {
+      (*node)[key] = value;
+      return;
+    }
+    node = &(*node)[key];
+    start = dot + 1;
+  }
+}
+
 std::string join(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
@@ -160,7 +199,7 @@ void parse_train_objective(const nlohmann::json& j, const std::string& where, Tu
   c.train.base = base;
   for (const auto& [name, dist] : c.space) {
     try {
-      (void)train_param_path(name);
+      (void)train_param_path(name, family_of(base));
     } catch (const ConfigError& e) {
       throw ConfigError(where + ": space." + name + ": " + e.what());
     }
@@ -259,7 +298,14 @@ double parse_duration(const std::string& text, const std::string& what) {
   return total;
 }
 
-std::string train_param_path(const std::string& name) {
+std::string train_param_path(const std::string& name, const std::string& family) {
+  if (family == "bert") {
+    if (const auto* paths = bert_paths(name)) return paths->front();
+  } else if (bert_paths(name) && (name == "heads" || name == "pooling" || name == "max_length")) {
+    throw ConfigError("'" + name + "' is a BERT parameter (" + bert_paths(name)->front() + "), but the study's model.family is '" +
+                      (family.empty() ? std::string("(Kiln's recommended model)") : family) +
+                      "'; set model.family: bert (e.g. base_config: bert_tiny.yaml) or drop " + name);
+  }
   for (const auto& [short_name, path] : kShortNames) {
     if (name == short_name) return path;
   }
@@ -267,12 +313,27 @@ std::string train_param_path(const std::string& name) {
   if (dot != std::string::npos && dot + 1 < name.size() && one_of(name.substr(0, dot), kRunSections)) return name;
   std::vector<std::string> shorts;
   for (const auto& s : kShortNames) shorts.push_back(s.first);
+  for (const char* s : {"heads", "pooling", "max_length"}) shorts.push_back(std::string(s) + " (bert)");
   throw ConfigError("'" + name + "' is not a training parameter; use a dotted path into the run config (train.optimizer.lr, "
                     "model.params.dropout, ...) or one of the short names " + join(shorts));
 }
 
 nlohmann::json apply_train_params(const nlohmann::json& base, const nlohmann::json& params) {
   nlohmann::json out = base.is_object() ? base : nlohmann::json::object();
+  if (family_of(out) == "bert") {
+    for (const auto& [name, value] : params.items()) {
+      const auto* paths = bert_paths(name);
+      for (const auto& path : paths ? *paths : std::vector<std::string>{train_param_path(name, "bert")}) {
+        set_path(out, path, value);
+      }
+    }
+    // A wider model keeps BERT's 4x feed-forward unless the study sets intermediate_size itself.
+    if (params.contains("hidden_size") && params["hidden_size"].is_number_integer() &&
+        !params.contains("model.params.intermediate_size")) {
+      set_path(out, "model.params.intermediate_size", 4 * params["hidden_size"].get<int64_t>());
+    }
+    return out;
+  }
   std::optional<int64_t> layers;
   std::optional<nlohmann::json> width;
   for (const auto& [name, value] : params.items()) {

@@ -139,7 +139,12 @@ TEST(BertFamily, BadParamsNameTheField) {
   expect_config_error([] { (void)resolve_spec(bert_spec({{"hidden_size", 100}, {"num_attention_heads", 3}})); },
                       {"hidden_size (100) must be a multiple of num_attention_heads (3)"});
   expect_config_error([] { (void)resolve_spec(bert_spec({{"pooling", "max"}})); }, {"model.params.pooling", "\"mean\""});
-  expect_config_error([] { (void)resolve_spec(bert_spec({{"residual_scale", 0}})); }, {"model.params.residual_scale"});
+  expect_config_error([] { (void)resolve_spec(bert_spec({{"residual_scale", -1}})); },
+                      {"model.params.residual_scale must be a number >= 0", "-1"});
+  expect_config_error([] { (void)resolve_spec(bert_spec({{"layer_norm", "no"}})); },
+                      {"model.params.layer_norm must be true or false", "\"no\""});
+  expect_config_error([] { (void)resolve_spec(bert_spec({{"init", "xavier"}})); },
+                      {"model.params.init must be one of", "\"torch\"", "\"xavier\""});
   expect_config_error([] { (void)make_model(bert_spec({{"preset", "tiny"}, {"vocab_size", 10}}), token_spec(50), 2); },
                       {"model.params.vocab_size is 10", "50"});
 }

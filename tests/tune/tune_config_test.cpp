@@ -160,6 +160,40 @@ TEST(TuneConfig, ApplyTrainParamsSetsShortNamesAndDottedPaths) {
   EXPECT_EQ(d["model"]["params"]["hidden"], nlohmann::json({256, 256}));
 }
 
+TEST(TuneConfig, BertShortNamesSetBertParameters) {
+  const nlohmann::json base = {{"featurizer", {{"type", "wordpiece"}, {"max_length", 128}}},
+                               {"model", {{"family", "bert"}, {"params", {{"preset", "tiny"}}}}}};
+  const auto c = apply_train_params(base, {{"layers", 3}, {"hidden_size", 64}, {"heads", 4}, {"dropout", 0.2},
+                                           {"pooling", "mean"}, {"max_length", 64}, {"warmup_ratio", 0.05}});
+  const auto& p = c["model"]["params"];
+  EXPECT_EQ(p["num_hidden_layers"], 3);
+  EXPECT_EQ(p["hidden_size"], 64);
+  EXPECT_EQ(p["intermediate_size"], 256);
+  EXPECT_EQ(p["num_attention_heads"], 4);
+  EXPECT_EQ(p["hidden_dropout_prob"], 0.2);
+  EXPECT_EQ(p["attention_probs_dropout_prob"], 0.2);
+  EXPECT_EQ(p["pooling"], "mean");
+  EXPECT_EQ(p["preset"], "tiny");
+  EXPECT_FALSE(p.contains("hidden"));
+  EXPECT_EQ(c["featurizer"]["max_length"], 64);
+  EXPECT_EQ(c["train"]["schedule"]["warmup_ratio"], 0.05);
+  // intermediate_size tuned too: it wins.
+  const auto i = apply_train_params(base, {{"hidden_size", 64}, {"model.params.intermediate_size", 100}});
+  EXPECT_EQ(i["model"]["params"]["intermediate_size"], 100);
+  EXPECT_EQ(train_param_path("heads", "bert"), "model.params.num_attention_heads");
+  EXPECT_EQ(train_param_path("layers", "bert"), "model.params.num_hidden_layers");
+  EXPECT_EQ(train_param_path("layers", "mlp"), "model.params.hidden");
+  try {
+    (void)train_param_path("heads", "mlp");
+    ADD_FAILURE() << "no error";
+  } catch (const kiln::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("'heads' is a BERT parameter (model.params.num_attention_heads), but the study's "
+                                         "model.family is 'mlp'; set model.family: bert"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(TuneConfig, ParseDuration) {
   EXPECT_EQ(parse_duration("90", "--timeout"), 90);
   EXPECT_EQ(parse_duration("90s", "--timeout"), 90);

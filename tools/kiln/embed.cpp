@@ -125,7 +125,7 @@ void run_embed(const EmbedFlags& f) {
     ex.texts.assign(texts.begin() + static_cast<std::ptrdiff_t>(start),
                     texts.begin() + static_cast<std::ptrdiff_t>(std::min(texts.size(), start + static_cast<std::size_t>(f.batch))));
     const auto batch = prep::encode_all(preprocessors, ex);
-    parts.push_back(model->embed(batch).to(torch::kCPU));
+    parts.push_back(model->embed_examples(batch).to(torch::kCPU));
   }
   const auto matrix = parts.empty() ? torch::zeros({0, model->embedding_dim()}) : torch::cat(parts, 0).contiguous();
   const bool npy = !f.out.empty() && fs::path(f.out).extension() == ".npy";

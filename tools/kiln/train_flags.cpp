@@ -55,6 +55,11 @@ void TrainFlags::add_to(CLI::App& cmd) {
   cmd.add_option("--vocab-size", vocab_size,
                  "bert without --vocab/--init: tokens of the WordPiece vocabulary learnt on the training texts (default 8000)")
       ->check(CLI::Range(int64_t{6}, int64_t{1} << 24));
+  cmd.add_option("--long-text", long_text,
+                 "bert: texts over --max-length: truncate (default) | window (overlapping windows, logits averaged)")
+      ->check(CLI::IsMember({"truncate", "window"}));
+  cmd.add_option("--stride", stride, "bert with --long-text window: tokens shared by consecutive windows "
+                 "(default (max-length - 2) / 4)")->check(CLI::NonNegativeNumber);
   cmd.add_option("--device", device, "cpu | cuda");
   cmd.add_option("--calibrate", calibrate, "Fit temperature scaling on the validation split: temperature | none")
       ->check(CLI::IsMember({"temperature", "none"}));
@@ -82,7 +87,8 @@ std::optional<pipeline::SelectionOptions> TrainFlags::selection() const {
   static const char* const kSpecific[] = {"--batch-size", "--grad-clip",   "--lr",         "--weight-decay",
                                           "--optimizer",  "--schedule",    "--warmup-ratio", "--loss",
                                           "--focal-gamma", "--label-smoothing", "--max-features",
-                                          "--vocab", "--init", "--preset", "--max-length", "--vocab-size"};
+                                          "--vocab", "--init", "--preset", "--max-length", "--vocab-size",
+                                          "--long-text", "--stride"};
   std::string one_model;
   if (!config_path.empty()) one_model = "--config";
   else if (!model.empty()) one_model = "--model";
@@ -153,7 +159,7 @@ train::RunConfig TrainFlags::resolve() const {
   }
   // The bert flags fill the wordpiece featurizer and the bert family's params.
   const bool bert = c.model.family == "bert";
-  for (const char* flag : {"--vocab", "--init", "--preset", "--max-length", "--vocab-size"}) {
+  for (const char* flag : {"--vocab", "--init", "--preset", "--max-length", "--vocab-size", "--long-text", "--stride"}) {
     if (given(flag) && !bert) {
       throw ConfigError(std::string(flag) + " applies to --model bert, but this run trains '" + c.model.family +
                         "'; drop " + flag + " or use --model bert");
@@ -172,14 +178,18 @@ train::RunConfig TrainFlags::resolve() const {
     throw ConfigError("--vocab-size sizes the vocabulary learnt on the training texts, but --vocab or --init brings one; "
                       "drop --vocab-size");
   }
-  if (bert && (given("--vocab") || given("--max-length") || given("--vocab-size"))) {
+  if (bert && (given("--vocab") || given("--max-length") || given("--vocab-size") || given("--long-text") ||
+               given("--stride"))) {
     if (c.featurizer.value("type", std::string()) != "wordpiece") {
-      throw ConfigError("--vocab, --max-length and --vocab-size set the wordpiece featurizer, but this run's featurizer is '" +
+      throw ConfigError("--vocab, --max-length, --vocab-size, --long-text and --stride set the wordpiece featurizer, but "
+                        "this run's featurizer is '" +
                         c.featurizer.value("type", std::string()) + "'");
     }
     if (given("--vocab")) patch["featurizer"]["vocab"] = vocab;
     if (given("--max-length")) patch["featurizer"]["max_length"] = max_length;
     if (given("--vocab-size")) patch["featurizer"]["vocab_size"] = vocab_size;
+    if (given("--long-text")) patch["featurizer"]["long_text"] = long_text;
+    if (given("--stride")) patch["featurizer"]["stride"] = stride;
   }
   if (given("--preset")) patch["model"]["params"]["preset"] = preset;
   train::apply_config(patch, c, where);

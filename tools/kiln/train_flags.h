@@ -40,6 +40,8 @@ class TrainFlags {
   int64_t max_features = 0;
   int64_t max_length = 0;
   int64_t vocab_size = 0;
+  std::string long_text;
+  int64_t stride = 0;
   std::string vocab, init, preset;
   std::string optimizer, schedule, loss, class_weight, device, calibrate, max_time;
   double budget = 0;

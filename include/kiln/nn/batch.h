@@ -6,7 +6,11 @@
 //  - a tensor named "<g>_offsets" (int64 [batch]) makes "<g>_indices" and "<g>_weights" a ragged
 //    group: example b owns entries [offsets[b], offsets[b+1]) of them (the last to their end);
 //  - every other tensor has the examples on dimension 0. Concatenating tensors of rank >= 2 whose
-//    dimension 1 differs (sequences of different lengths) pads them with zeros to the longest.
+//    dimensions 1.. differ (sequences, or windows of sequences, of different lengths) pads them
+//    with zeros to the longest;
+//  - token windows (the wordpiece preprocessor's long_text: window): input_ids, attention_mask and
+//    token_type_ids of rank 3, [batch, window, sequence]; a window whose first token is not attended
+//    (attention_mask[b][w][0] == 0) is padding. Model::forward averages a text's window logits.
 // A Batch shares its tensors' storage when copied; it is not thread-safe to mutate while shared.
 #pragma once
 
@@ -48,6 +52,27 @@ class Batch {
   int64_t size_ = 0;
   std::map<std::string, torch::Tensor> tensors_;
 };
+
+/// Whether `batch` holds token windows: input_ids of rank 3 [batch, window, sequence].
+[[nodiscard]] bool has_windows(const Batch& batch);
+
+/// A windowed batch's real windows as examples of their own.
+struct FlatWindows {
+  /// input_ids/attention_mask/token_type_ids [windows, sequence] of the real windows, in example
+  /// then window order (padding windows left out).
+  Batch windows;
+  /// int64 [windows]: the example each window belongs to.
+  torch::Tensor owner;
+  /// Examples of the windowed batch.
+  int64_t examples = 0;
+};
+
+/// The real windows of `batch` (has_windows). Throws DataError naming the tensor when
+/// attention_mask or token_type_ids do not have input_ids' shape.
+[[nodiscard]] FlatWindows flatten_windows(const Batch& batch);
+/// Per-example mean of per-window rows: `values` [windows, ...] averaged by `owner` into
+/// [examples, ...] (an example without a window gets zeros).
+[[nodiscard]] torch::Tensor average_windows(const torch::Tensor& values, const torch::Tensor& owner, int64_t examples);
 
 /// Gathers examples of a large CPU batch (a whole training split) into reused buffers: the hot path
 /// of a training step. Ragged groups of int64 indices and float32 weights are copied by pointer;

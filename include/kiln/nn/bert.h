@@ -4,6 +4,9 @@
 //   x_0 = LayerNorm(word[input_ids] + token_type[token_type_ids] + position[0..L))
 //   per layer (post-LN):  a = LN(s x + Attn(x)),   x' = LN(s a + W_o act(W_i a))     (s = residual_scale)
 //   per layer (pre_ln):   a = s x + Attn(LN(x)),   x' = s a + W_o act(W_i LN(a)),  final LN after the last
+//   (residual_scale s = 0 removes the residual connections; layer_norm: false makes every LN above,
+//   the embeddings' included, the identity: both are the gradient-vanishing ablations of
+//   bench/gradient_remedies.sh, not models anyone should deploy)
 //   Attn: softmax(Q K^T / sqrt(d) + (1 - attention_mask) * float_min) V, heads concatenated, dense
 //   pooled: cls = tanh(pooler.dense(x[:, 0])) (HF's pooler_output); mean = masked mean of x
 //   logits = classifier(dropout(pooled))
@@ -67,6 +70,12 @@ struct BertConfig {
 
 enum class BertPooling { kCls, kMean };
 
+/// How a new BertModel's weights start. Persisted in model specs as "bert" | "torch": never rename.
+enum class BertInit {
+  kBert,   ///< BERT's: normal(0, initializer_range) weights, zero biases, LayerNorm 1 and 0
+  kTorch,  ///< LibTorch's module defaults: Linear kaiming_uniform(a = sqrt 5), Embedding normal(0, 1)
+};
+
 /// Everything a BertModel is built from.
 struct BertOptions {
   BertConfig config;
@@ -78,9 +87,14 @@ struct BertOptions {
   /// Pre-LN layers (LayerNorm before each sublayer, a final LayerNorm): trains deep stacks without
   /// warm-up when post-LN gradients vanish. Not loadable by transformers' BertModel. Default false.
   bool pre_ln = false;
-  /// Scale of the residual branch (x in LN(s x + F(x))), > 0; > 1 (DeepNorm) steadies deep post-LN
-  /// stacks. Default 1 (BERT).
+  /// Scale of the residual branch (x in LN(s x + F(x))), >= 0; > 1 (DeepNorm) steadies deep post-LN
+  /// stacks; 0 removes the residual connections (an ablation). Default 1 (BERT).
   double residual_scale = 1.0;
+  /// LayerNorms (embeddings, every layer, pre_ln's final one). false: none is created and each is
+  /// the identity (an ablation; its checkpoint then lacks the LayerNorm tensors). Default true.
+  bool layer_norm = true;
+  /// Weight initialisation of a new model (a loaded checkpoint overwrites it). Default kBert.
+  BertInit init = BertInit::kBert;
   int64_t num_classes = 2;
 
   /// Throws ConfigError naming the field.
@@ -103,8 +117,8 @@ struct BertOutputs {
 
 class BertModel : public Model {
  public:
-  /// Weights initialised as BERT's: normal(0, initializer_range) for Linear and Embedding weights,
-  /// zeros for biases and the padding row, LayerNorm weight 1 and bias 0.
+  /// Weights initialised as options.init says (default BERT's: normal(0, initializer_range) for
+  /// Linear and Embedding weights, zeros for biases and the padding row, LayerNorm weight 1 and bias 0).
   explicit BertModel(const BertOptions& options);
 
   /// The pooled vector (pooling cls: pooler_output; mean: the masked mean), [batch, hidden].

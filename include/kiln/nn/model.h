@@ -46,8 +46,13 @@ struct LinearParts {
 /// is in eval() mode and no longer trained.
 class Model : public torch::nn::Module {
  public:
-  /// Logits [batch, num_classes].
-  [[nodiscard]] torch::Tensor forward(const Batch& batch) { return classify(embed(batch)); }
+  /// Logits [batch, num_classes]: classify(embed(batch)). A batch of token windows (has_windows:
+  /// input_ids [batch, window, sequence], the wordpiece preprocessor's long_text: window) runs each
+  /// real window as its own sequence and returns, per example, the mean of its windows' logits.
+  [[nodiscard]] torch::Tensor forward(const Batch& batch);
+  /// embed() per example: for a batch of token windows, the mean of the example's windows' pooled
+  /// vectors. What kiln embed and Predictor::embed return.
+  [[nodiscard]] torch::Tensor embed_examples(const Batch& batch);
   /// The pooled representation the classification head reads, [batch, embedding_dim()]: the last
   /// hidden layer (mlp), the pooled bag (embedbag), the class scores before the bias (linear).
   [[nodiscard]] virtual torch::Tensor embed(const Batch& batch) = 0;

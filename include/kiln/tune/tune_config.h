@@ -83,12 +83,20 @@ struct TuneConfig {
 /// dropout, hidden_size, layers, dim, max_features (see train_param_path). `layers` and
 /// `hidden_size` set model.params.hidden to `layers` copies of the width (the base's first hidden
 /// width when `hidden_size` is not tuned, else 256).
+/// When the base's model.family is "bert" the model short names mean BERT's parameters: layers ->
+/// model.params.num_hidden_layers, hidden_size -> model.params.hidden_size (and intermediate_size
+/// = 4 x hidden_size unless that is tuned or set too), heads -> model.params.num_attention_heads,
+/// dropout -> model.params.hidden_dropout_prob and attention_probs_dropout_prob, pooling ->
+/// model.params.pooling, max_length -> featurizer.max_length.
 [[nodiscard]] nlohmann::json apply_train_params(const nlohmann::json& base, const nlohmann::json& params);
 
 /// The run-config path a training parameter name maps to ("lr" -> "train.optimizer.lr"), or the
-/// name itself when it is a dotted path under data/featurizer/model/train. Throws ConfigError for
-/// any other name, listing the short names.
-[[nodiscard]] std::string train_param_path(const std::string& name);
+/// name itself when it is a dotted path under data/featurizer/model/train. `family` is the run's
+/// model family ("" when the base config names none): for "bert" the model short names map to
+/// BERT's parameters (see apply_train_params; "dropout" returns the first of its two paths).
+/// Throws ConfigError for any other name, listing the short names, and for a BERT-only short name
+/// (heads, pooling, max_length) with another family.
+[[nodiscard]] std::string train_param_path(const std::string& name, const std::string& family = "");
 
 /// Recursive merge of objects (`patch` wins; arrays and scalars are replaced).
 [[nodiscard]] nlohmann::json merge_json(nlohmann::json base, const nlohmann::json& patch);
