@@ -11,7 +11,7 @@ const [model, inputsFile, threads, label, rounds, latencyRounds] = process.argv.
 function feeds(spec) {
   const out = {}
   for (const [name, t] of Object.entries(spec)) {
-    out[name] = name === 'features' ? new ort.Tensor('float32', Float32Array.from(t.data), t.dims)
+    out[name] = name === 'features' || name === 'pixel_values' ? new ort.Tensor('float32', Float32Array.from(t.data), t.dims)
                                     : new ort.Tensor('int64', BigInt64Array.from(t.data.map(BigInt)), t.dims)
   }
   return out

@@ -238,6 +238,8 @@ struct Server::Impl {
   /// failure, with the exception's first line in `failure`.
   static std::shared_ptr<const BatchModel::Input> try_encode(const ServedModel& m, const std::vector<std::string>& texts,
                                                              std::string& failure);
+  static std::shared_ptr<const BatchModel::Input> try_encode(const ServedModel& m, const PredictRequest& request,
+                                                             std::string& failure);
   void predict(http::Request& req, http::Responder& res);
   void v2_infer(http::Request& req, http::Responder& res);
   void reload_route(http::Request& req, http::Responder& res, Server& self);
@@ -265,6 +267,11 @@ void Server::Impl::register_metrics() {
       metrics.drift_oov->labels({}).set(d.oov_rate);
       metrics.drift_shift->labels({}).set(d.top_feature_shift);
       metrics.drift_window->labels({}).set(static_cast<double>(d.window));
+      if (m->reads_images()) {
+        metrics.drift_psi->labels({"image_intensity"}).set(d.intensity_psi);
+        metrics.drift_psi->labels({"image_size"}).set(d.size_psi);
+        metrics.drift_intensity->labels({}).set(d.mean_intensity);
+      }
     }
     if (metrics.gpu_util) {
       for (const auto& g : gpu.sample()) {
@@ -406,7 +413,8 @@ void Server::Impl::handle(http::Request&& req, http::Responder res, Server& self
       if (draining) return send(res, v2_error(400, "not_ready", "model '" + v.name + "' is not ready: the server is draining"));
       return send(res, json(""));
     }
-    return send(res, json(v2::model_metadata(model_name, m->version(), m->labels().size())));
+    return send(res, json(v2::model_metadata(model_name, m->version(), m->labels().size(), m->reads_text(),
+                                             m->reads_images())));
   }
   send(res, error(404, "not_found", "no route " + method + " " + path + "; " + kRoutesHelp));
 }
@@ -439,6 +447,18 @@ std::shared_ptr<const BatchModel::Input> Server::Impl::try_encode(const ServedMo
   return nullptr;
 }
 
+std::shared_ptr<const BatchModel::Input> Server::Impl::try_encode(const ServedModel& m, const PredictRequest& request,
+                                                                  std::string& failure) {
+  try {
+    return m.encode(request);
+  } catch (const std::exception& e) {
+    failure = first_line(e.what());
+  } catch (...) {
+    failure = "unknown exception";
+  }
+  return nullptr;
+}
+
 void Server::Impl::predict(http::Request& req, http::Responder& res) {
   PredictRequest pr;
   RequestError err;
@@ -447,17 +467,21 @@ void Server::Impl::predict(http::Request& req, http::Responder& res) {
     return send(res, error(err.status, err.code, err.message));
   }
   const auto m = current();
-  const std::size_t n = pr.texts.size();
+  if (!m->check_inputs(pr, options.limits, err)) {
+    req.guard = {};  // no longer arriving
+    return send(res, error(err.status, err.code, err.message));
+  }
+  const std::size_t n = pr.size();
   const std::size_t k = std::min(pr.top_k, m->labels().size());
   auto shared = std::make_shared<http::Responder>(std::move(res));
   std::string failure;
-  auto encoded = try_encode(*m, pr.texts, failure);
+  auto encoded = try_encode(*m, pr, failure);
   if (!encoded) {
     req.guard = {};  // no longer arriving
     return send(*shared, internal_error("inference_failed", "the model failed on this request",
-                                        "POST /v1/predict: encoding the texts failed: " + failure));
+                                        "POST /v1/predict: encoding the inputs failed: " + failure));
   }
-  drift->offer(m, pr.texts, encoded);
+  drift->offer(m, pr.texts, encoded, pr.images);
   const bool was_arriving = req.guard.release();
   const bool queued = batcher->submit_encoded(m, std::move(encoded), n, was_arriving, [this, m, n, k, shared](BatchResult r) {
     if (r.error) {
@@ -493,18 +517,26 @@ void Server::Impl::v2_infer(http::Request& req, http::Responder& res) {
     return send(res, v2_error(err.status, err.code, err.message));
   }
   const auto m = current();
-  const std::size_t n = ir.texts.size();
+  PredictRequest inputs;
+  inputs.texts = std::move(ir.texts);
+  inputs.images = std::move(ir.images);
+  ir.texts.clear();
+  ir.images.clear();
+  if (!m->check_inputs(inputs, options.limits, err, true)) {
+    req.guard = {};
+    return send(res, v2_error(err.status, err.code, err.message));
+  }
+  const std::size_t n = inputs.size();
   auto shared = std::make_shared<http::Responder>(std::move(res));
   const std::string where = "POST /v2/models/" + model_name + "/infer";
   std::string failure;
-  auto encoded = try_encode(*m, ir.texts, failure);
+  auto encoded = try_encode(*m, inputs, failure);
   if (!encoded) {
     req.guard = {};  // no longer arriving
     return send(*shared, internal_error("inference_failed", "the model failed on this request",
                                         where + ": encoding the texts failed: " + failure, true));
   }
-  drift->offer(m, ir.texts, encoded);
-  ir.texts.clear();  // the response needs only the outputs asked for
+  drift->offer(m, inputs.texts, encoded, inputs.images);  // the response needs only the outputs asked for
   auto request = std::make_shared<v2::InferRequest>(std::move(ir));
   const bool was_arriving = req.guard.release();
   const bool queued =

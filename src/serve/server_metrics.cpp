@@ -33,6 +33,8 @@ ServerMetrics::ServerMetrics(std::size_t max_batch, bool gpu) {
   drift_shift = &r.gauge("kiln_drift_top_feature_shift",
                          "Mean absolute change of the training set's top features' document shares, over the drift window.");
   drift_window = &r.gauge("kiln_drift_window_texts", "Texts in the drift window.");
+  drift_intensity = &r.gauge("kiln_drift_image_mean_intensity",
+                             "Mean gray intensity (0-255) of the images in the drift window (models that read images).");
   ready = &r.gauge("kiln_ready", "1 when a model is loaded and the server is not draining.");
   register_process_metrics(r);
   if (gpu) {
