@@ -54,14 +54,13 @@ int main(int argc, char** argv) {
     const std::string mode = argv[2];
     const int64_t batch = std::max(1, std::atoi(argv[5]));
     const int rounds = std::max(1, std::atoi(argv[6]));
-    torch::InferenceMode guard;
     if (mode == "artifact") {
       kiln::artifact::Predictor p(argv[3]);
       kiln::data::LoadOptions lo;
       lo.text_col = "";
       lo.image_col = "image";
       const auto ds = kiln::data::load_labeled(argv[4], lo, nullptr);
-      const torch::Tensor x = p.encode(ds).get(kiln::nn::kPixelValues);
+      const torch::Tensor x = p.encode(ds).get(kiln::nn::kPixelValues);  // forward() runs under InferenceMode
       const int64_t n = x.size(0);
       const double rate = best_rate([&] {
         for (int64_t i = 0; i < n; i += batch) {
@@ -116,7 +115,10 @@ int main(int argc, char** argv) {
     } catch (const kiln::Error& e) {
       std::fprintf(stderr, "kiln export: %s\n", e.what());
     }
-    const double rate = best_rate([&] { (void)a.model->forward(b); }, batch, rounds);
+    const double rate = best_rate([&] {
+      torch::InferenceMode guard;
+      (void)a.model->forward(b);
+    }, batch, rounds);
     std::printf("%s\n", nlohmann::json{{"system", "kiln"}, {"size", size}, {"batch", batch}, {"images_per_second", rate}}.dump().c_str());
     return 0;
   } catch (const std::exception& e) {

@@ -76,6 +76,7 @@ std::shared_ptr<const BatchModel::Input> ServedModel::encode(const std::vector<s
 }
 
 std::shared_ptr<const BatchModel::Input> ServedModel::encode(const PredictRequest& request) const {
+  if (request.images.empty()) return encode(request.texts);  // the batcher's (virtual) text path
   data::Examples examples;
   examples.texts = request.texts;
   examples.images.reserve(request.images.size());

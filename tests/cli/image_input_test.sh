@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Image inputs beyond folders: IDX files (MNIST format) through kiln prepare --idx-labels, with the
 # error for each bad file; and images in POST /v1/predict ({"inputs": [{"text", "image": base64}]})
-# of a text+image model, with the 4xx answer for each bad input.
+# and the v2 protocol's `image` input of a text+image model, with the 4xx answer for each bad input,
+# and the image drift metrics (mean intensity, intensity and size PSI).
 set -euo pipefail
 KILN="$1"
 tmp="$(mktemp -d)"
@@ -113,5 +114,30 @@ out="$(v2 "{\"inputs\": [$text_in, {\"name\": \"image\", \"shape\": [2], \"datat
 out="$(v2 "{\"inputs\": [$text_in, {\"name\": \"image\", \"shape\": [1], \"datatype\": \"BYTES\", \"data\": [\"$img\"]}]}")"
 [[ "$out" == "400 "* && "$out" == *"input 'image' has 1 elements but input 'text' has 2; send one image per text"* ]] \
   || fail "v2 count mismatch: $out"
+# Image drift: the training profile's image statistics, and the window's on /metrics.
+grep -q '"image_intensity"' "$tmp/mm/model/kiln.json" || fail "kiln.json data_profile lacks image_intensity"
+metric() { curl -s "$BASE/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+wait_metric() {  # wait_metric NAME AWK-CONDITION: the drift worker measures off the request path
+  local i v
+  for i in $(seq 1 100); do
+    v="$(metric "$1")"
+    [[ -n "$v" ]] && awk -v v="$v" "BEGIN {exit !($2)}" && return 0
+    sleep 0.1
+  done
+  fail "$1 = '${v:-absent}', expected $2"
+}
+wait_metric kiln_drift_image_mean_intensity 'v > 0'
+[[ "$(metric 'kiln_drift_psi{signal="image_size"}')" == 0 ]] || fail "image_size PSI of same-size images: $(metric 'kiln_drift_psi{signal="image_size"}')"
+/usr/bin/python3 - "$tmp/white.png" <<'PY'
+import struct, sys, zlib
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+raw = b"".join(b"\x00" + bytes([255] * 8) for _ in range(8))
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 0))
+                              + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+PY
+white="$(b64 "$tmp/white.png")"
+out="$(post "{\"inputs\": [$(for i in 1 2 3 4 5 6 7 8; do printf '{"text": "a line", "image": "%s"},' "$white"; done | sed 's/,$//')]}")"
+[[ "$out" == "200 "* ]] || fail "predict white images: $out"
+wait_metric 'kiln_drift_psi{signal="image_intensity"}' 'v > 0.2'
 stop_server
 echo "image_input_test: ok"
