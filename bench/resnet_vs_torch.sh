@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Inference of the `cnn` family's resnet18 preset (torchvision's layout and names) at 64x64 and
 # 224x224, batch 8, on the same random weights: Kiln (bench/cnn_forward.cpp) vs python3-torch's
-# torchvision resnet18 loading Kiln's safetensors, same threads, best of ROUNDS, side by side.
+# torchvision resnet18 loading Kiln's safetensors, same threads, best of ROUNDS, two interleaved passes.
 # ONNX Runtime (npm onnxruntime-node@1.30.0) runs too once `kiln export` writes the cnn family
 # (cnn_forward writes OUT/model.onnx then; until then the ORT column says why it is missing).
 # Usage: bench/resnet_vs_torch.sh [build dir] [threads] [rounds]
@@ -29,8 +29,11 @@ if command -v node >/dev/null && [[ -f tests/golden/onnxruntime_node.sh ]]; then
 printf '%-8s %14s %14s %14s %10s\n' size "kiln img/s" "torch img/s" "ORT img/s" kiln/torch
 for size in 64 224; do
   mkdir -p "$OUT/$size"
-  kiln=$("$BUILD/kiln-env" "$BIN" "$THREADS" resnet18 "$size" "$OUT/$size" 8 "$ROUNDS" 2>"$OUT/$size/kiln.err")
-  torch=$(/usr/bin/python3 - "$OUT/$size" "$THREADS" "$size" "$ROUNDS" <<'PY'
+  kiln_best=0 torch_best=0
+  for pass in 1 2; do  # interleaved under a changing load: each system keeps its better pass
+    kiln=$("$BUILD/kiln-env" "$BIN" "$THREADS" resnet18 "$size" "$OUT/$size" 8 "$ROUNDS" 2>"$OUT/$size/kiln.err")
+    kiln_best=$(/usr/bin/python3 -c "import json,sys; print(max(float(sys.argv[1]), json.loads(sys.argv[2])['images_per_second']))" "$kiln_best" "$kiln")
+    torch=$(/usr/bin/python3 - "$OUT/$size" "$THREADS" "$size" "$ROUNDS" <<'PY'
 import json, struct, sys, time
 import torch, torchvision
 d, threads, size, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -52,6 +55,8 @@ with torch.inference_mode():
 print(best)
 PY
 )
+    torch_best=$(/usr/bin/python3 -c "import sys; print(max(float(sys.argv[1]), float(sys.argv[2])))" "$torch_best" "$torch")
+  done
   ort="-"
   if [[ ! -s $OUT/$size/model.onnx ]]; then ort="(no export)"
   elif [[ -z $ORT ]]; then ort="(no ORT)"
@@ -59,9 +64,9 @@ PY
     ort=$(node bench/lib/ort_bench.js "$ORT" "$OUT/$size/model.onnx" "$OUT/$size/inputs.json" "$THREADS" ort-fp32 "$ROUNDS" 1 \
       | /usr/bin/python3 -c "import json,sys; print('%.1f' % json.loads(sys.stdin.readline())['throughput'])" || echo "(ORT failed)")
   fi
-  /usr/bin/python3 - "$size" "$kiln" "$torch" "$ort" <<'PY'
+  /usr/bin/python3 - "$size" "$kiln_best" "$torch_best" "$ort" <<'PY'
 import json, sys
-size, kiln, torch_, ort = sys.argv[1], json.loads(sys.argv[2])["images_per_second"], float(sys.argv[3]), sys.argv[4]
+size, kiln, torch_, ort = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 print(f"{size + 'x' + size:8} {kiln:14.1f} {torch_:14.1f} {ort:>14} {kiln / torch_:9.2f}x")
 PY
 done
