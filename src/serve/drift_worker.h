@@ -29,11 +29,11 @@ class DriftWorker {
   DriftWorker(const DriftWorker&) = delete;
   DriftWorker& operator=(const DriftWorker&) = delete;
 
-  /// Queues `texts` for `model`'s drift window, with `encoded`, what the model's encode() made of
+  /// Queues `texts` (and `images`) for `model`'s drift window, with `encoded`, what the model's encode() made of
   /// them for the prediction (kept alive until measured; nothing is featurized again). Nothing
   /// happens when the model has no drift profile or the queue is full.
   void offer(const std::shared_ptr<const ServedModel>& model, std::vector<std::string> texts,
-             std::shared_ptr<const BatchModel::Input> encoded);
+             std::shared_ptr<const BatchModel::Input> encoded, std::vector<std::string> images = {});
 
  private:
   void run();
@@ -44,6 +44,7 @@ class DriftWorker {
     std::shared_ptr<const ServedModel> model;
     std::vector<std::string> texts;
     std::shared_ptr<const BatchModel::Input> encoded;
+    std::vector<std::string> images;  ///< PNG/JPEG bytes, one per input, when the model reads images
   };
   std::deque<Item> queue_;
   std::size_t queued_texts_ = 0;

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base64.h"
 #include "json_body.h"
 
 namespace kiln::serve {
@@ -45,6 +46,88 @@ bool fail(RequestError& error, int status, const char* code, std::string message
 
 std::string type_name(const nlohmann::json& j) { return j.type_name(); }
 
+bool take_text(const nlohmann::json& t, const std::string& where, const RequestLimits& limits,
+               std::vector<std::string>& out, RequestError& error) {
+  if (!t.is_string()) return fail(error, 400, "wrong_type", where + " must be a string, got " + type_name(t));
+  const auto& s = t.get_ref<const std::string&>();
+  if (s.size() > limits.max_text_bytes) {
+    return fail(error, 413, "text_too_long",
+                where + " is " + std::to_string(s.size()) + " bytes; the limit is " + std::to_string(limits.max_text_bytes));
+  }
+  out.push_back(s);
+  return true;
+}
+
+// {"inputs": [{"text": ..., "image": ...}, ...]}: every input carries the keys of inputs[0].
+bool parse_inputs(const nlohmann::json& inputs, const RequestLimits& limits, PredictRequest& out, RequestError& error) {
+  if (!inputs.is_array()) {
+    return fail(error, 400, "wrong_type",
+                "field 'inputs' must be a list of objects {\"text\": ..., \"image\": ...}, got " + type_name(inputs));
+  }
+  if (inputs.empty()) return fail(error, 400, "empty_inputs", "field 'inputs' is an empty list; send at least one input");
+  if (inputs.size() > limits.max_texts) {
+    return fail(error, 413, "too_many_texts",
+                "request has " + std::to_string(inputs.size()) + " inputs; the limit is " +
+                    std::to_string(limits.max_texts) + " per request (split it)");
+  }
+  bool with_text = false, with_image = false;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    const std::string where = "inputs[" + std::to_string(i) + "]";
+    const auto& item = inputs[i];
+    if (!item.is_object()) {
+      return fail(error, 400, "wrong_type",
+                  where + " must be an object {\"text\": ..., \"image\": ...}, got " + type_name(item));
+    }
+    for (const auto& kv : item.items()) {
+      if (kv.key() != "text" && kv.key() != "image") {
+        return fail(error, 400, "unknown_field",
+                    where + " has an unknown field '" + kv.key() + "'; an input has 'text' and/or 'image'");
+      }
+    }
+    const bool has_text = item.contains("text"), has_image = item.contains("image");
+    if (!has_text && !has_image) {
+      return fail(error, 400, "empty_input",
+                  where + " has neither 'text' nor 'image'; send {\"text\": \"...\"} and/or {\"image\": \"<base64 PNG/JPEG>\"}");
+    }
+    if (i == 0) {
+      with_text = has_text;
+      with_image = has_image;
+    } else if (has_text != with_text || has_image != with_image) {
+      const std::string key = has_text != with_text ? "text" : "image";
+      const bool here = key == "text" ? has_text : has_image;
+      return fail(error, 400, "inconsistent_inputs",
+                  where + (here ? " has '" : " has no '") + key + "' but inputs[0] " + (here ? "has none" : "has one") +
+                      "; every input of a request carries the same fields");
+    }
+    if (has_text && !take_text(item.at("text"), where + ".text", limits, out.texts, error)) return false;
+    if (has_image) {
+      const auto& im = item.at("image");
+      if (!im.is_string()) {
+        return fail(error, 400, "wrong_type",
+                    where + ".image must be a string of base64 PNG/JPEG bytes, got " + type_name(im));
+      }
+      std::string bytes;
+      std::size_t bad_at = 0;
+      bool too_large = false;
+      if (!decode_base64(im.get_ref<const std::string&>(), limits.max_image_bytes, bytes, bad_at, too_large)) {
+        if (too_large) {
+          return fail(error, 413, "image_too_large",
+                      where + ".image holds more than " + std::to_string(limits.max_image_bytes) +
+                          " bytes; the limit is " + std::to_string(limits.max_image_bytes) +
+                          " per image (resize it, or raise --max-image-bytes)");
+        }
+        return fail(error, 400, "invalid_base64",
+                    where + ".image is not base64 at character " + std::to_string(bad_at) +
+                        "; send the PNG/JPEG file's bytes in standard base64 (A-Z a-z 0-9 + /, '=' padding, no line "
+                        "breaks)");
+      }
+      if (bytes.empty()) return fail(error, 400, "invalid_image", where + ".image is empty; send a PNG or JPEG file");
+      out.images.push_back(std::move(bytes));
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 bool parse_predict_request(const std::string& body, const RequestLimits& limits, PredictRequest& out,
@@ -70,40 +153,43 @@ bool parse_predict_request(const std::string& body, const RequestLimits& limits,
                 "request body must be a JSON object {\"texts\": [...]}, got " + type_name(j));
   }
   for (const auto& item : j.items()) {
-    if (item.key() != "texts" && item.key() != "top_k") {
+    if (item.key() != "texts" && item.key() != "inputs" && item.key() != "top_k") {
       return fail(error, 400, "unknown_field",
-                  "unknown field '" + item.key() + "'; a predict request has 'texts' and optionally 'top_k'");
+                  "unknown field '" + item.key() + "'; a predict request has 'texts' (or 'inputs') and optionally 'top_k'");
     }
   }
-  if (!j.contains("texts")) {
-    return fail(error, 400, "missing_field", "field 'texts' is missing; send {\"texts\": [\"...\"]}");
+  if (j.contains("texts") && j.contains("inputs")) {
+    return fail(error, 400, "conflicting_fields",
+                "the request has both 'texts' and 'inputs'; send one: {\"texts\": [...]} or "
+                "{\"inputs\": [{\"text\": ..., \"image\": ...}]}");
   }
-  const auto& texts = j.at("texts");
-  if (!texts.is_array()) {
-    return fail(error, 400, "wrong_type", "field 'texts' must be a list of strings, got " + type_name(texts));
-  }
-  if (texts.empty()) return fail(error, 400, "empty_texts", "field 'texts' is an empty list; send at least one text");
-  if (texts.size() > limits.max_texts) {
-    return fail(error, 413, "too_many_texts",
-                "request has " + std::to_string(texts.size()) + " texts; the limit is " +
-                    std::to_string(limits.max_texts) + " per request (split it)");
-  }
-  out.texts.reserve(texts.size());
-  for (std::size_t i = 0; i < texts.size(); ++i) {
-    const auto& t = texts[i];
-    if (!t.is_string()) {
+  if (j.contains("inputs")) {
+    if (!parse_inputs(j.at("inputs"), limits, out, error)) {
       out.texts.clear();
-      return fail(error, 400, "wrong_type",
-                  "texts[" + std::to_string(i) + "] must be a string, got " + type_name(t));
+      out.images.clear();
+      return false;
     }
-    const auto& s = t.get_ref<const std::string&>();
-    if (s.size() > limits.max_text_bytes) {
-      out.texts.clear();
-      return fail(error, 413, "text_too_long",
-                  "texts[" + std::to_string(i) + "] is " + std::to_string(s.size()) + " bytes; the limit is " +
-                      std::to_string(limits.max_text_bytes));
+  } else if (!j.contains("texts")) {
+    return fail(error, 400, "missing_field",
+                "field 'texts' is missing; send {\"texts\": [\"...\"]} or {\"inputs\": [{\"text\": \"...\"}]}");
+  } else {
+    const auto& texts = j.at("texts");
+    if (!texts.is_array()) {
+      return fail(error, 400, "wrong_type", "field 'texts' must be a list of strings, got " + type_name(texts));
     }
-    out.texts.push_back(s);
+    if (texts.empty()) return fail(error, 400, "empty_texts", "field 'texts' is an empty list; send at least one text");
+    if (texts.size() > limits.max_texts) {
+      return fail(error, 413, "too_many_texts",
+                  "request has " + std::to_string(texts.size()) + " texts; the limit is " +
+                      std::to_string(limits.max_texts) + " per request (split it)");
+    }
+    out.texts.reserve(texts.size());
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      if (!take_text(texts[i], "texts[" + std::to_string(i) + "]", limits, out.texts, error)) {
+        out.texts.clear();
+        return false;
+      }
+    }
   }
   if (j.contains("top_k")) {
     const auto& k = j.at("top_k");
@@ -111,6 +197,7 @@ bool parse_predict_request(const std::string& body, const RequestLimits& limits,
     const long long v = integral ? k.get<long long>() : 0;
     if (!integral || v < 1 || static_cast<unsigned long long>(v) > limits.max_top_k) {
       out.texts.clear();
+      out.images.clear();
       return fail(error, 400, "invalid_top_k",
                   "field 'top_k' must be an integer from 1 to " + std::to_string(limits.max_top_k) + ", got " +
                       k.dump());

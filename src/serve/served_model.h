@@ -15,6 +15,7 @@
 #include "kiln/serve/batcher.h"
 #include "kiln/serve/drift.h"
 #include "importance_window.h"
+#include "kiln/serve/request.h"
 
 namespace kiln::serve {
 
@@ -28,6 +29,18 @@ class ServedModel : public BatchModel {
   [[nodiscard]] std::size_t num_classes() const override { return labels_.size(); }
   /// The texts encoded by the artifact's preprocessors (an nn::Batch), on the calling thread.
   [[nodiscard]] std::shared_ptr<const Input> encode(const std::vector<std::string>& texts) const override;
+  /// A request's inputs (texts and/or image bytes, see PredictRequest) encoded as encode() does.
+  [[nodiscard]] std::shared_ptr<const Input> encode(const PredictRequest& request) const;
+  /// Whether the model reads text / images (from its preprocessors' types).
+  [[nodiscard]] bool reads_text() const { return reads_text_; }
+  [[nodiscard]] bool reads_images() const { return reads_images_; }
+  /// Checks that `request` carries exactly the modalities the model reads (400 missing_modality /
+  /// unexpected_modality, naming the input and the request shape to send) and decodes each image
+  /// under `limits` (413 image_too_large beyond max_image_pixels, 400 invalid_image for a file that
+  /// does not decode; the message names inputs[i].image, or with `v2` the Open Inference Protocol's
+  /// inputs[image].data[i]). Returns false with `error` filled.
+  [[nodiscard]] bool check_inputs(const PredictRequest& request, const RequestLimits& limits, RequestError& error,
+                                  bool v2 = false) const;
   /// One forward pass over the inputs joined with Batch::concat.
   [[nodiscard]] std::vector<float> predict_proba(const std::vector<const Input*>& inputs) const override;
   /// Encode + forward of `texts` (what a request alone gets).
@@ -42,11 +55,13 @@ class ServedModel : public BatchModel {
   /// The GET /v1/model body.
   [[nodiscard]] const std::string& info_json() const { return info_json_; }
 
-  /// Measures `texts` and adds them to the drift window, reading their features and their
-  /// out-of-vocabulary rates from `encoded` (what encode() made of them for the prediction, with the
-  /// preprocessors' observations: nothing is analyzed twice); null encodes them here. Slow enough
-  /// that the server calls it off the request path.
-  void observe_drift(const std::vector<std::string>& texts, const Input* encoded = nullptr) const;
+  /// Measures `texts` (and `images`, their PNG/JPEG bytes, one per input, when the model reads
+  /// images) and adds them to the drift window, reading text features and out-of-vocabulary rates
+  /// from `encoded` (what encode() made of them for the prediction, with the preprocessors'
+  /// observations: nothing is analyzed twice); null encodes them here. An image's mean intensity
+  /// and size come from decoding it again. Slow enough that the server calls it off the request path.
+  void observe_drift(const std::vector<std::string>& texts, const Input* encoded = nullptr,
+                     const std::vector<std::string>& images = {}) const;
   [[nodiscard]] DriftReport drift() const;
   [[nodiscard]] bool has_drift() const { return window_ != nullptr; }
   /// kiln_feature_importance_shift (importance_window.h): nullopt without the window (not a linear
@@ -58,6 +73,7 @@ class ServedModel : public BatchModel {
   std::unique_ptr<artifact::Predictor> predictor_;
   std::vector<std::string> labels_;
   std::string version_, family_, info_json_;
+  bool reads_text_ = true, reads_images_ = false;
   // Drift: the training profile's window and its top features by column (out-of-vocabulary rates come
   // from the first preprocessor, where it has a vocabulary).
   std::unique_ptr<DriftWindow> window_;

@@ -98,6 +98,11 @@ void Server::Impl::register_metrics() {
           metrics.drift_shift->labels({name}).set(d.top_feature_shift);
           metrics.drift_window->labels({name}).set(static_cast<double>(d.window));
           if (const auto shift = m->importance_shift()) metrics.importance_shift->labels({name}).set(*shift);
+          if (m->reads_images()) {
+            metrics.drift_psi->labels({name, "image_intensity"}).set(d.intensity_psi);
+            metrics.drift_psi->labels({name, "image_size"}).set(d.size_psi);
+            metrics.drift_intensity->labels({name}).set(d.mean_intensity);
+          }
         }
       });
     }
@@ -304,7 +309,7 @@ bool Server::Impl::handle_model_route(http::Request& req, http::Responder& res) 
       send(res, json(""));
     }
   } else {
-    send(res, json(v2::model_metadata(p.name, m->version(), m->labels().size())));
+    send(res, json(v2::model_metadata(p.name, m->version(), m->labels().size(), m->reads_text(), m->reads_images())));
   }
   return true;
 }
@@ -343,6 +348,19 @@ std::shared_ptr<const BatchModel::Input> try_encode(const ServedModel& m, const 
   return nullptr;
 }
 
+/// The inputs (texts and images) encoded by `m` on this thread; null on failure, as above.
+std::shared_ptr<const BatchModel::Input> try_encode(const ServedModel& m, const PredictRequest& request,
+                                                    std::string& failure) {
+  try {
+    return m.encode(request);
+  } catch (const std::exception& e) {
+    failure = first_line(e.what());
+  } catch (...) {
+    failure = "unknown exception";
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 void Server::Impl::predict(http::Request& req, http::Responder& res, const ModelLease& lease) {
@@ -353,17 +371,21 @@ void Server::Impl::predict(http::Request& req, http::Responder& res, const Model
     return send(res, error(err.status, err.code, err.message));
   }
   const auto m = lease->model();
-  const std::size_t n = pr.texts.size();
+  if (!m->check_inputs(pr, options.limits, err)) {
+    req.guard = {};  // no longer arriving
+    return send(res, error(err.status, err.code, err.message));
+  }
+  const std::size_t n = pr.size();
   const std::size_t k = std::min(pr.top_k, m->labels().size());
   auto shared = std::make_shared<http::Responder>(std::move(res));
   std::string failure;
-  auto encoded = try_encode(*m, pr.texts, failure);
+  auto encoded = try_encode(*m, pr, failure);
   if (!encoded) {
     req.guard = {};  // no longer arriving
     return send(*shared, internal_error("inference_failed", "the model failed on this request",
-                                        "POST /v1/predict (model " + lease->name() + "): encoding the texts failed: " + failure));
+                                        "POST /v1/predict (model " + lease->name() + "): encoding the inputs failed: " + failure));
   }
-  drift->offer(m, std::move(pr.texts), encoded);  // the texts are not read again
+  drift->offer(m, std::move(pr.texts), encoded, std::move(pr.images));  // the inputs are not read again
   const bool was_arriving = req.guard.release();
   const bool queued = lease->batcher().submit_encoded(m, std::move(encoded), n, was_arriving,
                                                      [this, lease, m, n, k, shared](BatchResult r) {
@@ -400,18 +422,26 @@ void Server::Impl::v2_infer(http::Request& req, http::Responder& res, const Mode
     return send(res, v2_error(err.status, err.code, err.message));
   }
   const auto m = lease->model();
-  const std::size_t n = ir.texts.size();
+  PredictRequest inputs;
+  inputs.texts = std::move(ir.texts);
+  inputs.images = std::move(ir.images);
+  ir.texts.clear();
+  ir.images.clear();
+  if (!m->check_inputs(inputs, options.limits, err, true)) {
+    req.guard = {};
+    return send(res, v2_error(err.status, err.code, err.message));
+  }
+  const std::size_t n = inputs.size();
   auto shared = std::make_shared<http::Responder>(std::move(res));
   const std::string where = "POST /v2/models/" + lease->name() + "/infer";
   std::string failure;
-  auto encoded = try_encode(*m, ir.texts, failure);
+  auto encoded = try_encode(*m, inputs, failure);
   if (!encoded) {
     req.guard = {};  // no longer arriving
     return send(*shared, internal_error("inference_failed", "the model failed on this request",
                                         where + ": encoding the texts failed: " + failure, true));
   }
-  drift->offer(m, std::move(ir.texts), encoded);
-  ir.texts.clear();  // the response needs only the outputs asked for
+  drift->offer(m, std::move(inputs.texts), encoded, std::move(inputs.images));  // the response needs only the outputs asked for
   auto request = std::make_shared<v2::InferRequest>(std::move(ir));
   const bool was_arriving = req.guard.release();
   const bool queued =

@@ -41,6 +41,9 @@ ServerMetrics::ServerMetrics(std::size_t max_batch, bool gpu) {
                               "Total variation distance between the training and live shares of mean |SHAP| over the "
                               "artifact's top-20 features (linear-family models with importance.json), by model.",
                               {"model"});
+  drift_intensity = &r.gauge("kiln_drift_image_mean_intensity",
+                             "Mean gray intensity (0-255) of the images in the drift window, by model (models that read images).",
+                             {"model"});
   ready = &r.gauge("kiln_ready", "1 when a model is loaded and the server is not draining.");
   register_process_metrics(r);
   if (gpu) {

@@ -35,6 +35,7 @@ struct ServerMetrics {
   Gauge* drift_shift = nullptr;
   Gauge* drift_window = nullptr;
   Gauge* importance_shift = nullptr;
+  Gauge* drift_intensity = nullptr;
   Gauge* ready = nullptr;
   Gauge* gpu_util = nullptr;
   Gauge* gpu_mem_used = nullptr;

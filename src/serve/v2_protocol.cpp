@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base64.h"
 #include "json_body.h"
 #include "kiln/core/version.h"
 
@@ -20,32 +21,46 @@ bool fail(RequestError& error, int status, const char* code, std::string message
   return false;
 }
 
+// What one BYTES input may hold: its name in messages, the largest element and the error code for
+// a larger one.
+struct BytesInput {
+  std::string name;
+  std::size_t max_element_bytes;
+  const char* too_long_code;
+};
+
+BytesInput text_input(const RequestLimits& limits) { return {kInputName, limits.max_text_bytes, "text_too_long"}; }
+// JSON elements of `image` are base64 text: 4 characters per 3 bytes (the decoded size is checked after).
+BytesInput image_input(const RequestLimits& limits, bool base64) {
+  return {kImageInputName, base64 ? (limits.max_image_bytes + 2) / 3 * 4 + 64 : limits.max_image_bytes, "image_too_large"};
+}
+
 // Appends the strings of a (possibly nested, row-major) BYTES data array; false at the first
 // element that is not a string, with its index path in `where`.
 bool flatten(const nlohmann::json& j, std::vector<std::string>& out, std::string& where, const RequestLimits& limits,
-             RequestError& error, const std::string& path) {
+             RequestError& error, const std::string& path, const BytesInput& in) {
   for (std::size_t i = 0; i < j.size(); ++i) {
     const auto& e = j[i];
     const std::string p = path + "[" + std::to_string(i) + "]";
     if (e.is_array()) {
-      if (!flatten(e, out, where, limits, error, p)) return false;
+      if (!flatten(e, out, where, limits, error, p, in)) return false;
       continue;
     }
     if (!e.is_string()) {
       where = p;
       return fail(error, 400, "wrong_type",
-                  "inputs[text].data" + p + " must be a string (BYTES elements are JSON strings), got " +
+                  "inputs[" + in.name + "].data" + p + " must be a string (BYTES elements are JSON strings), got " +
                       std::string(e.type_name()));
     }
     const auto& s = e.get_ref<const std::string&>();
-    if (s.size() > limits.max_text_bytes) {
-      return fail(error, 413, "text_too_long",
-                  "inputs[text].data" + p + " is " + std::to_string(s.size()) + " bytes; the limit is " +
-                      std::to_string(limits.max_text_bytes));
+    if (s.size() > in.max_element_bytes) {
+      return fail(error, 413, in.too_long_code,
+                  "inputs[" + in.name + "].data" + p + " is " + std::to_string(s.size()) + " bytes; the limit is " +
+                      std::to_string(in.max_element_bytes));
     }
     if (out.size() >= limits.max_texts) {
       return fail(error, 413, "too_many_texts",
-                  "input 'text' has more than " + std::to_string(limits.max_texts) + " elements; the limit is " +
+                  "input '" + in.name + "' has more than " + std::to_string(limits.max_texts) + " elements; the limit is " +
                       std::to_string(limits.max_texts) + " per request (split it)");
     }
     out.push_back(s);
@@ -56,30 +71,52 @@ bool flatten(const nlohmann::json& j, std::vector<std::string>& out, std::string
 // A BYTES tensor in the binary extension's layout: per element a 4-byte little-endian length, then
 // that many bytes.
 bool decode_bytes_tensor(std::string_view bytes, std::vector<std::string>& out, const RequestLimits& limits,
-                         RequestError& error) {
+                         RequestError& error, const BytesInput& in) {
   while (!bytes.empty()) {
     if (bytes.size() < 4) {
-      return fail(error, 400, "invalid_request", "binary input 'text' ends inside an element's 4-byte length");
+      return fail(error, 400, "invalid_request", "binary input '" + in.name + "' ends inside an element's 4-byte length");
     }
     const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
     const std::size_t n = std::size_t{b[0]} | std::size_t{b[1]} << 8 | std::size_t{b[2]} << 16 | std::size_t{b[3]} << 24;
     bytes.remove_prefix(4);
     if (n > bytes.size()) {
       return fail(error, 400, "invalid_request",
-                  "binary input 'text' element " + std::to_string(out.size()) + " claims " + std::to_string(n) +
+                  "binary input '" + in.name + "' element " + std::to_string(out.size()) + " claims " + std::to_string(n) +
                       " bytes but " + std::to_string(bytes.size()) + " remain");
     }
-    if (n > limits.max_text_bytes) {
-      return fail(error, 413, "text_too_long",
-                  "input 'text' element " + std::to_string(out.size()) + " is " + std::to_string(n) +
-                      " bytes; the limit is " + std::to_string(limits.max_text_bytes));
+    if (n > in.max_element_bytes) {
+      return fail(error, 413, in.too_long_code,
+                  "input '" + in.name + "' element " + std::to_string(out.size()) + " is " + std::to_string(n) +
+                      " bytes; the limit is " + std::to_string(in.max_element_bytes));
     }
     if (out.size() >= limits.max_texts) {
       return fail(error, 413, "too_many_texts",
-                  "input 'text' has more than " + std::to_string(limits.max_texts) + " elements (split it)");
+                  "input '" + in.name + "' has more than " + std::to_string(limits.max_texts) + " elements (split it)");
     }
     out.emplace_back(bytes.substr(0, n));
     bytes.remove_prefix(n);
+  }
+  return true;
+}
+
+// Base64-decodes the JSON elements of input `image` in place.
+bool decode_images(std::vector<std::string>& images, const RequestLimits& limits, RequestError& error) {
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    std::string bytes;
+    std::size_t bad_at = 0;
+    bool too_large = false;
+    if (!decode_base64(images[i], limits.max_image_bytes, bytes, bad_at, too_large)) {
+      if (too_large) {
+        return fail(error, 413, "image_too_large",
+                    "inputs[image].data[" + std::to_string(i) + "] holds more than " +
+                        std::to_string(limits.max_image_bytes) + " bytes; the limit is " +
+                        std::to_string(limits.max_image_bytes) + " per image");
+      }
+      return fail(error, 400, "invalid_base64",
+                  "inputs[image].data[" + std::to_string(i) + "] is not base64 at character " + std::to_string(bad_at) +
+                      "; JSON data of input 'image' holds each PNG/JPEG file in standard base64 (or send binary data)");
+    }
+    images[i] = std::move(bytes);
   }
   return true;
 }
@@ -135,7 +172,7 @@ bool parse_infer_request(const std::string& body, const RequestLimits& limits, I
   if (!inputs.is_array() || inputs.empty()) {
     return fail(error, 400, "wrong_type", "field 'inputs' must be a non-empty list of tensors; " + hint);
   }
-  bool seen = false;
+  bool seen_text = false, seen_image = false;
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const auto& t = inputs[i];
     const std::string at = "inputs[" + std::to_string(i) + "]";
@@ -145,16 +182,21 @@ bool parse_infer_request(const std::string& body, const RequestLimits& limits, I
     }
     if (!t["name"].is_string()) return fail(error, 400, "wrong_type", at + ".name must be a string");
     const std::string name = t["name"].get<std::string>();
-    if (name != kInputName) {
+    if (name != kInputName && name != kImageInputName) {
       return fail(error, 400, "unknown_input",
-                  "unexpected inference input '" + name + "' for this model; its one input is 'text' (BYTES)");
+                  "unexpected inference input '" + name + "'; the inputs are 'text' (BYTES) and, for a model that reads "
+                  "images, 'image' (BYTES: PNG/JPEG files, base64 in JSON data)");
     }
-    if (seen) return fail(error, 400, "invalid_request", "input 'text' is given twice");
+    const bool is_image = name == kImageInputName;
+    bool& seen = is_image ? seen_image : seen_text;
+    if (seen) return fail(error, 400, "invalid_request", "input '" + name + "' is given twice");
     seen = true;
     if (!t["datatype"].is_string() || t["datatype"].get<std::string>() != "BYTES") {
       return fail(error, 400, "wrong_type",
-                  "input 'text' must have datatype BYTES (UTF-8 strings), got " + t["datatype"].dump());
+                  "input '" + name + "' must have datatype BYTES (" +
+                      (is_image ? "PNG/JPEG files" : "UTF-8 strings") + "), got " + t["datatype"].dump());
     }
+    std::vector<std::string>& elements_out = is_image ? out.images : out.texts;
     std::optional<std::size_t> binary_size;
     if (t.contains("parameters")) {
       const auto& p = t["parameters"];
@@ -170,22 +212,22 @@ bool parse_infer_request(const std::string& body, const RequestLimits& limits, I
     }
     if (binary_size && !json_bytes) {
       return fail(error, 400, "invalid_request",
-                  "input 'text' has binary_data_size but the request has no Inference-Header-Content-Length header");
+                  "input '" + name + "' has binary_data_size but the request has no Inference-Header-Content-Length header");
     }
     if (binary_size && t.contains("data")) {
-      return fail(error, 400, "invalid_request", "input 'text' has both 'data' and binary_data_size; send one");
+      return fail(error, 400, "invalid_request", "input '" + name + "' has both 'data' and binary_data_size; send one");
     }
     if (!binary_size && !t.contains("data")) {
       return fail(error, 400, "missing_field", at + " has no 'data'; " + hint);
     }
     const auto& shape = t["shape"];
     if (!shape.is_array() || shape.empty()) {
-      return fail(error, 400, "wrong_type", "input 'text' shape must be a list of dimensions, e.g. [2]");
+      return fail(error, 400, "wrong_type", "input '" + name + "' shape must be a list of dimensions, e.g. [2]");
     }
     uint64_t elements = 1;
     for (const auto& d : shape) {
       if (!d.is_number_integer() || d.get<int64_t>() < 0) {
-        return fail(error, 400, "invalid_shape", "input 'text' shape " + shape.dump() + " must hold integers >= 0");
+        return fail(error, 400, "invalid_shape", "input '" + name + "' shape " + shape.dump() + " must hold integers >= 0");
       }
       elements *= static_cast<uint64_t>(d.get<int64_t>());
       if (elements > (uint64_t{1} << 40)) break;
@@ -193,27 +235,35 @@ bool parse_infer_request(const std::string& body, const RequestLimits& limits, I
     if (binary_size) {
       if (*binary_size > binary.size()) {
         return fail(error, 400, "invalid_request",
-                    "input 'text' declares " + std::to_string(*binary_size) + " bytes of binary data but " +
+                    "input '" + name + "' declares " + std::to_string(*binary_size) + " bytes of binary data but " +
                         std::to_string(binary.size()) + " follow the JSON header");
       }
-      if (!decode_bytes_tensor(binary.substr(0, *binary_size), out.texts, limits, error)) return false;
+      const BytesInput in = is_image ? image_input(limits, false) : text_input(limits);
+      if (!decode_bytes_tensor(binary.substr(0, *binary_size), elements_out, limits, error, in)) return false;
       binary.remove_prefix(*binary_size);
     } else {
       const auto& data = t["data"];
-      if (!data.is_array()) return fail(error, 400, "wrong_type", "input 'text' data must be a list of strings");
+      if (!data.is_array()) return fail(error, 400, "wrong_type", "input '" + name + "' data must be a list of strings");
       std::string where;
-      if (!flatten(data, out.texts, where, limits, error, "")) return false;
+      const BytesInput in = is_image ? image_input(limits, true) : text_input(limits);
+      if (!flatten(data, elements_out, where, limits, error, "", in)) return false;
+      if (is_image && !decode_images(elements_out, limits, error)) return false;
     }
-    if (elements != out.texts.size()) {
+    if (elements != elements_out.size()) {
       return fail(error, 400, "invalid_shape",
-                  "input 'text' has shape " + shape.dump() + " (" + std::to_string(elements) + " elements) but " +
-                      std::to_string(out.texts.size()) + " strings in 'data'; make them agree");
+                  "input '" + name + "' has shape " + shape.dump() + " (" + std::to_string(elements) + " elements) but " +
+                      std::to_string(elements_out.size()) + " elements in 'data'; make them agree");
     }
     if (shape.size() > 2 || (shape.size() == 2 && shape[1].get<int64_t>() != 1)) {
       return fail(error, 400, "invalid_shape",
-                  "input 'text' shape must be [n] or [n, 1] (one string per text), got " + shape.dump());
+                  "input '" + name + "' shape must be [n] or [n, 1] (one element per input), got " + shape.dump());
     }
-    if (out.texts.empty()) return fail(error, 400, "empty_texts", "input 'text' has no elements; send at least one");
+    if (elements_out.empty()) return fail(error, 400, "empty_texts", "input '" + name + "' has no elements; send at least one");
+  }
+  if (seen_text && seen_image && out.texts.size() != out.images.size()) {
+    return fail(error, 400, "invalid_shape",
+                "input 'image' has " + std::to_string(out.images.size()) + " elements but input 'text' has " +
+                    std::to_string(out.texts.size()) + "; send one image per text");
   }
   if (j.contains("outputs")) {
     const auto& outputs = j["outputs"];
@@ -283,12 +333,16 @@ std::string infer_response(const std::string& model_name, const std::string& mod
   return body;
 }
 
-std::string model_metadata(const std::string& model_name, const std::string& model_version, std::size_t classes) {
+std::string model_metadata(const std::string& model_name, const std::string& model_version, std::size_t classes,
+                           bool reads_text, bool reads_images) {
+  nlohmann::json inputs = nlohmann::json::array();
+  if (reads_text) inputs.push_back({{"name", kInputName}, {"datatype", "BYTES"}, {"shape", {-1}}});
+  if (reads_images) inputs.push_back({{"name", kImageInputName}, {"datatype", "BYTES"}, {"shape", {-1}}});
   const nlohmann::json j = {
       {"name", model_name},
       {"versions", {model_version}},
       {"platform", "kiln"},
-      {"inputs", {{{"name", kInputName}, {"datatype", "BYTES"}, {"shape", {-1}}}}},
+      {"inputs", inputs},
       {"outputs",
        {{{"name", kProbabilitiesName}, {"datatype", "FP32"}, {"shape", {-1, static_cast<int64_t>(classes)}}},
         {{"name", kLabelName}, {"datatype", "BYTES"}, {"shape", {-1}}}}}};

@@ -14,6 +14,9 @@
 namespace kiln::serve::v2 {
 
 inline constexpr const char* kInputName = "text";
+/// A model that reads images also takes `image` (BYTES: PNG/JPEG files; base64 strings in JSON
+/// data, raw bytes with the binary tensor data extension), one element per text.
+inline constexpr const char* kImageInputName = "image";
 inline constexpr const char* kProbabilitiesName = "probabilities";
 inline constexpr const char* kLabelName = "label";
 
@@ -21,8 +24,10 @@ struct InferRequest {
   /// The request's "id", echoed in the response when present.
   std::string id;
   bool has_id = false;
-  /// The `text` tensor's elements in row-major order.
+  /// The `text` tensor's elements in row-major order (empty when the request has no `text`).
   std::vector<std::string> texts;
+  /// The `image` tensor's elements (PNG/JPEG bytes, base64-decoded), or empty.
+  std::vector<std::string> images;
   /// Outputs asked for (both when the request names none).
   bool want_probabilities = true;
   bool want_label = true;
@@ -46,9 +51,9 @@ struct InferRequest {
                                          const std::vector<std::string>& labels);
 
 /// GET /v2/models/{name}: name, versions, platform, inputs and outputs with datatypes and shapes
-/// (-1 = any batch size).
+/// (-1 = any batch size). Inputs: `text` when `reads_text`, `image` when `reads_images`.
 [[nodiscard]] std::string model_metadata(const std::string& model_name, const std::string& model_version,
-                                         std::size_t classes);
+                                         std::size_t classes, bool reads_text = true, bool reads_images = false);
 
 /// GET /v2: the server's name, version and protocol extensions.
 [[nodiscard]] std::string server_metadata();

@@ -28,7 +28,7 @@ expect 2 "" -- data fetch
 expect 2 "" -- data fetch brown --bogus
 expect 2 "" -- data fetch brown --timeout 0 --dir "$T/cache"
 expect 2 "" -- data fetch brown --timeout abc --dir "$T/cache"
-expect 2 "unknown dataset 'imdb'; known datasets: brown, spamassassin, fortunes, bert-base-uncased-vocab, wordnet, foldoc, digits" -- data fetch imdb --dir "$T/cache"
+expect 2 "unknown dataset 'imdb'; known datasets: brown, spamassassin, fortunes, bert-base-uncased-vocab, wordnet, foldoc, digits, mnist, icons" -- data fetch imdb --dir "$T/cache"
 [[ -s "$T/out" ]] && { echo "FAIL: unknown dataset printed to stdout: $(cat "$T/out")"; fail=1; }
 
 # list: every dataset, not cached yet.

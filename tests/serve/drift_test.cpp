@@ -104,5 +104,46 @@ TEST(DriftWindow, RejectsBadProfilesWithClearMessages) {
   EXPECT_EQ(config_error(profile(), 0), "the drift window needs room for at least 1 text, got 0");
 }
 
+DriftSample image_sample(double intensity, double pixels) {
+  DriftSample s;
+  s.has_text = false;
+  s.has_image = true;
+  s.intensity = intensity;
+  s.pixels = pixels;
+  return s;
+}
+
+TEST(DriftWindow, ImagesIntensityAndSizeAgainstTraining) {
+  const auto p = nlohmann::json::parse(R"({
+    "n": 10,
+    "image_intensity": {"edges": [0, 64, 128], "shares": [0.5, 0.5, 0.0], "mean": 60},
+    "image_size": {"edges": [0, 1024, 4096], "shares": [1.0, 0.0, 0.0], "mean": 784}
+  })");
+  DriftWindow w(p, 4);
+  EXPECT_FALSE(w.has_text_profile());
+  EXPECT_TRUE(w.has_image_profile());
+  w.observe(image_sample(10, 784));
+  w.observe(image_sample(100, 784));
+  auto r = w.report();
+  EXPECT_EQ(r.window, 2u);
+  EXPECT_EQ(r.image_window, 2u);
+  EXPECT_NEAR(r.intensity_psi, 0.0, 1e-12);
+  EXPECT_NEAR(r.size_psi, 0.0, 1e-12);
+  EXPECT_NEAR(r.mean_intensity, 55.0, 1e-12);
+  EXPECT_EQ(r.length_psi, 0.0);  // no text profile: text signals stay 0
+  w.observe(image_sample(200, 5000));  // bright and large: bins training never saw
+  w.observe(image_sample(250, 5000));
+  w.observe(image_sample(240, 5000));  // evicts the first
+  r = w.report();
+  EXPECT_EQ(r.image_window, 4u);
+  EXPECT_NEAR(r.intensity_psi, population_stability_index({0.5, 0.5, 0.0}, {0.0, 0.25, 0.75}), 1e-12);
+  EXPECT_NEAR(r.size_psi, population_stability_index({1.0, 0.0, 0.0}, {0.25, 0.0, 0.75}), 1e-12);
+  EXPECT_NEAR(r.mean_intensity, (100 + 200 + 250 + 240) / 4.0, 1e-12);
+  auto bad = p;
+  bad["image_size"]["shares"] = {1.0};
+  EXPECT_EQ(config_error(bad), "the artifact's data profile has image_size edges and shares that do not match; retrain "
+                               "the model or restore kiln.json");
+}
+
 }  // namespace
 }  // namespace kiln::serve

@@ -29,6 +29,7 @@ struct PrepareFlags {
   std::string on_bad_utf8 = "error";
   std::string rare_classes = "error";
   std::string on_bad_image = "error";
+  std::string idx_labels;
   std::string out;
 };
 
@@ -50,6 +51,10 @@ void run_prepare(const PrepareFlags& f) {
   options.split.seed = f.seed;
   options.split.rare_classes = data::parse_rare_class_policy(f.rare_classes);
   options.on_bad_image = data::bad_image_policy_from_name(f.on_bad_image, "--on-bad-image");
+  options.idx_labels = f.idx_labels;
+  if (!f.idx_labels.empty() && (!f.image_col.empty() || f.format != "auto")) {
+    throw ConfigError("--idx-labels reads IDX files; --image-col and --format apply to CSV/JSON input: drop them");
+  }
 
   const fs::path out_dir = f.out;
   check_output_dir(out_dir, "report.json", "kiln prepare");
@@ -59,6 +64,7 @@ void run_prepare(const PrepareFlags& f) {
   j["options"] = {{"format", f.format},       {"text_col", f.text_col},   {"label_col", f.label_col},
                   {"labels", f.labels},       {"dedupe", f.dedupe},       {"on_bad_utf8", f.on_bad_utf8}};
   if (!f.image_col.empty()) j["options"]["image_col"] = f.image_col;
+  if (!f.idx_labels.empty()) j["options"]["idx_labels"] = f.idx_labels;
   if (p.dataset.has_images()) j["options"]["on_bad_image"] = f.on_bad_image;
 
   data::write_prepared(out_dir, p, j);
@@ -78,7 +84,8 @@ void add_prepare(CLI::App& app) {
       "Clean, profile and split a labelled text file (CSV, TSV, JSONL or JSON) into train/test(/val) CSVs and a "
       "report");
   cmd->add_option("--input", flags->input,
-                  "Input file ('-' reads standard input), or a folder holding one folder of PNG/JPEG images per class")
+                  "Input file ('-' reads standard input), a folder holding one folder of PNG/JPEG images per class, or an "
+                  "IDX images file (with --idx-labels)")
       ->required();
   cmd->add_option("--format", flags->format, "Input format: auto (by extension, else by content), csv, tsv, jsonl, json")
       ->capture_default_str();
@@ -109,6 +116,9 @@ void add_prepare(CLI::App& app) {
                   "An image that is missing, corrupt, truncated or too large: error (naming the row and file) or "
                   "skip (drop the row, counted as bad_image in the report)")
       ->capture_default_str();
+  cmd->add_option("--idx-labels", flags->idx_labels,
+                  "IDX labels file (MNIST format, e.g. train-labels-idx1-ubyte) for an IDX images file given as "
+                  "--input; the images are saved as PNGs under OUT/images/<label>/ (default: none)");
   cmd->add_option("--out", flags->out, "Output directory (replaced whole if it holds an earlier prepare output)")
       ->required();
   cmd->callback([flags]() { run_prepare(*flags); });

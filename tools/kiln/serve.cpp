@@ -115,6 +115,10 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--max-text-bytes", o.limits.max_text_bytes, "Longest text (UTF-8 bytes)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
       ->capture_default_str();
+  cmd->add_option("--max-image-bytes", o.limits.max_image_bytes, "Largest image per input (PNG/JPEG bytes, after base64)")
+      ->check(CLI::Range(std::size_t{64}, std::size_t{1} << 30))->capture_default_str();
+  cmd->add_option("--max-image-pixels", o.limits.max_image_pixels, "Largest image per input (width x height)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 32))->capture_default_str();
   cmd->add_option("--device", o.device, "Where the model runs: cpu | cuda[:N]")->capture_default_str();
   cmd->add_option("--drift-window", o.drift_window, "Texts in the drift window")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))

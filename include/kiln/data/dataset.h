@@ -130,6 +130,16 @@ struct DataReport {
 /// Throws DataError for a folder without class folders or images.
 [[nodiscard]] Dataset load_image_folder(const std::string& dir, const LoadOptions& options, DataReport* report);
 
+/// Reads a pair of IDX files (MNIST / Fashion-MNIST layout: images with magic 0x803, labels with
+/// magic 0x801, both uncompressed): one example per image, held as PNG bytes (8-bit gray), label =
+/// the label byte in decimal. Only options.allowed_labels applies. Throws DataError naming the file
+/// and the fix for a gzip'd, truncated or mismatched file (see convert_idx), IoError for a missing one.
+[[nodiscard]] Dataset load_idx(const std::string& images_path, const std::string& labels_path,
+                               const LoadOptions& options, DataReport* report);
+
+/// Whether `path` is a file starting with the magic number of IDX images (0x00000803).
+[[nodiscard]] bool is_idx_images_file(const std::string& path);
+
 /// Writes a CSV (RFC 4180 quoting, "\n" line ends) for rows `indices` of `ds`, with the columns
 /// the data set has: `text,label`, `text,image,label` or `image,label`. Image paths: absolute ones
 /// are written as they are; relative ones (relative to `ds.base_dir`) are written as stored when

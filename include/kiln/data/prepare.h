@@ -25,6 +25,9 @@ struct PrepareOptions {
   /// "bad_image". Unset (default): images are not opened here.
   std::optional<BadImagePolicy> on_bad_image;
   ImageLimits image_limits;
+  /// When set, the input is an IDX images file and this its IDX labels file (see load_idx); the
+  /// images are saved as PNG files under `<out>/images/<label>/` by write_prepared. Default: none.
+  std::string idx_labels;
 };
 
 /// Rows per label.
@@ -47,7 +50,9 @@ struct PreparedData {
   [[nodiscard]] Dataset test() const { return dataset.select(split.test); }
 };
 
-/// Loads `path` ("-" = standard input) with options.load, then splits it with options.split.
+/// Loads `path` ("-" = standard input) with options.load (or, with options.idx_labels, the IDX pair
+/// with load_idx), then splits it with options.split. An IDX images file passed without
+/// idx_labels is a ConfigError naming the flag.
 /// Throws what load_labeled and stratified_split throw (ConfigError for bad options, DataError for
 /// data that cannot be loaded or split; messages name the column, option or value and the fix).
 [[nodiscard]] PreparedData prepare_data(const std::string& path, const PrepareOptions& options);
@@ -55,7 +60,8 @@ struct PreparedData {
 /// Writes `out_dir`/train.csv, test.csv, val.csv (when prepared.has_val) and report.json
 /// (`report`, pretty-printed) through one core::AtomicDirectory: `out_dir` is replaced whole or not
 /// at all (an earlier output stays complete when any write fails). Image paths in the CSVs are
-/// relative to `out_dir` (see write_csv). Throws IoError naming the file, the failed step and the
+/// relative to `out_dir` (see write_csv); images held as bytes (IDX input) are first written to
+/// `out_dir`/images/<label>/<row>.png, row = the example's 1-based position in prepared.dataset. Throws IoError naming the file, the failed step and the
 /// fix. Does not check what `out_dir` held before: callers that must not replace a foreign
 /// directory check first.
 void write_prepared(const std::filesystem::path& out_dir, const PreparedData& prepared, const nlohmann::json& report);

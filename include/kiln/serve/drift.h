@@ -20,7 +20,7 @@ namespace kiln::serve {
 [[nodiscard]] double population_stability_index(const std::vector<double>& expected, const std::vector<double>& actual,
                                                 double floor = 1e-4);
 
-/// What the server measures of one text.
+/// What the server measures of one input (its text, its image, or both).
 struct DriftSample {
   /// Length in code points (as the training profile counts it).
   int64_t length = 0;
@@ -28,6 +28,12 @@ struct DriftSample {
   double oov_rate = 0;
   /// Positions in the profile's `top_features` list of the features the text contains, each once.
   std::vector<int32_t> top_features;
+  /// Whether the input had text (length, oov_rate, top_features) / an image (intensity, pixels).
+  bool has_text = true;
+  bool has_image = false;
+  /// The image's mean gray intensity (0-255) and its width x height.
+  double intensity = 0;
+  double pixels = 0;
 };
 
 struct DriftReport {
@@ -37,13 +43,20 @@ struct DriftReport {
   double top_feature_shift = 0;     ///< mean |window doc share - training doc share| over top features
   std::vector<double> length_shares;        ///< the window's text-length histogram
   std::vector<double> top_feature_shares;   ///< the window's doc share per top feature
+  /// Images (when the profile has image statistics): inputs with an image in the window, PSI of
+  /// their mean-intensity and size (pixels) histograms vs training, and their mean intensity.
+  std::size_t image_window = 0;
+  double intensity_psi = 0;
+  double size_psi = 0;
+  double mean_intensity = 0;
 };
 
 class DriftWindow {
  public:
   /// `profile`: kiln.json's "data_profile" ({"text_length": {"edges", "shares"}, "top_features":
-  /// [{"feature", "doc_share", ...}]}). `capacity`: texts in the sliding window (>= 1). Throws
-  /// ConfigError naming the missing or malformed profile field.
+  /// [{"feature", "doc_share", ...}]} and/or {"image_intensity", "image_size": {"edges",
+  /// "shares"}}). `capacity`: inputs in the sliding window (>= 1). Throws ConfigError naming the
+  /// missing or malformed profile field.
   DriftWindow(const nlohmann::json& profile, std::size_t capacity);
 
   /// Adds a text, evicting the oldest when the window is full. Thread-safe.
@@ -54,6 +67,8 @@ class DriftWindow {
   [[nodiscard]] const std::vector<std::string>& top_feature_names() const { return top_names_; }
   /// The training text-length bin of `length` (code points), as the profile defines the bins.
   [[nodiscard]] std::size_t length_bin(int64_t length) const;
+  [[nodiscard]] bool has_text_profile() const { return !edges_.empty(); }
+  [[nodiscard]] bool has_image_profile() const { return !intensity_edges_.empty(); }
 
  private:
   std::vector<int64_t> edges_;
@@ -69,6 +84,11 @@ class DriftWindow {
   std::vector<int64_t> length_counts_;
   std::vector<int64_t> top_counts_;
   double oov_sum_ = 0;
+  // Images: training histograms and the window's counts.
+  std::vector<double> intensity_edges_, train_intensity_shares_, size_edges_, train_size_shares_;
+  std::vector<int64_t> intensity_counts_, size_counts_;
+  int64_t image_count_ = 0, text_count_ = 0;
+  double intensity_sum_ = 0;
 };
 
 }  // namespace kiln::serve
