@@ -89,7 +89,9 @@ std::shared_ptr<const BatchModel::Input> ServedModel::encode(const PredictReques
   examples.texts = request.texts;
   examples.images.reserve(request.images.size());
   for (const auto& bytes : request.images) examples.images.push_back(data::ImageRef{{}, bytes});
-  return std::make_shared<EncodedTexts>(predictor_->encode(examples));
+  auto out = std::make_shared<EncodedTexts>();
+  out->batch = predictor_->encode(examples, window_ && !request.texts.empty() ? &out->observed : nullptr);
+  return out;
 }
 
 bool ServedModel::check_inputs(const PredictRequest& request, const RequestLimits& limits, RequestError& error,
