@@ -116,7 +116,10 @@ out="$(v2 "{\"inputs\": [$text_in, {\"name\": \"image\", \"shape\": [1], \"datat
   || fail "v2 count mismatch: $out"
 # Image drift: the training profile's image statistics, and the window's on /metrics.
 grep -q '"image_intensity"' "$tmp/mm/model/kiln.json" || fail "kiln.json data_profile lacks image_intensity"
-metric() { curl -s "$BASE/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+# NAME or NAME{labels} of the one served model's series (its model label left out).
+metric() {
+  curl -s "$BASE/metrics" | awk -v m="$1" '{ k = $1; sub(/model="[^"]*",?/, "", k); sub(/\{\}$/, "", k); if (k == m) print $2 }'
+}
 wait_metric() {  # wait_metric NAME AWK-CONDITION: the drift worker measures off the request path
   local i v
   for i in $(seq 1 100); do
