@@ -84,8 +84,10 @@ else
   missing_tool "chromium (and node)" "chromium nodejs" "the served page in a browser"
 fi
 # The page's own requests are counted under route "/" (/index.html too).
-curl -sf "$BASE/metrics" | grep -q "^kiln_requests_total{route=\"/\",code=\"200\"} $page_loads\$" \
-  || fail "GET / and /index.html not counted: $(curl -sf "$BASE/metrics" | grep 'route="/"' || true)"
+# (Read whole first: `curl | grep -q` under pipefail fails when grep quits before curl has written all.)
+metrics="$(curl -sf "$BASE/metrics")"
+grep -q "^kiln_requests_total{route=\"/\",code=\"200\"} $page_loads\$" <<<"$metrics" \
+  || fail "GET / and /index.html not counted: $(grep 'route="/"' <<<"$metrics" || true)"
 
 # A reload regenerates the page: now importance.json is malformed, a stated skip naming the file.
 printf '{"method": "linear", "space": "odds", "rows": 3, "classes": []}\n' >"$A/importance.json"
