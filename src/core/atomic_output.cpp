@@ -1,5 +1,6 @@
 #include "kiln/core/atomic_output.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -90,7 +91,11 @@ void remove_tree(const fs::path& path) {
 
 }  // namespace
 
-// ---- AtomicFile --------------------------------------------------------------------------------
+// ---- AtomicFile ----
+// A target that is a special file (a device such as /dev/null, a FIFO, a socket) is written in
+// place: renaming a new file over it would replace the device itself (`--json /dev/null` run as
+// root once turned /dev/null into a regular file). A target that is a symlink to a regular file
+// keeps the link; the file it points to is replaced.
 
 AtomicFile::AtomicFile(fs::path target) : target_(std::move(target)), shown_(target_) { open(); }
 
@@ -100,6 +105,27 @@ AtomicFile::AtomicFile(const AtomicDirectory& dir, const fs::path& name)
 }
 
 void AtomicFile::open() {
+  std::error_code ec;
+  const fs::file_status st = fs::status(target_, ec);  // through symlinks
+  if (!ec && fs::exists(st) && !fs::is_regular_file(st) && !fs::is_directory(st)) {
+    // /dev/null, a pipe, a socket: renaming a new file over it would replace the device itself.
+    // temp_ stays empty: that marks the in-place mode. Not through the Env: there is no
+    // temporary, rename or fsync here for a fault to interrupt.
+    do {
+      fd_ = ::open(target_.c_str(), O_WRONLY | O_CLOEXEC);
+    } while (fd_ < 0 && errno == EINTR);
+    if (fd_ < 0) {
+      const int err = errno;
+      fd_ = -1;
+      fail(shown_, "opening", err);
+    }
+    buffer_.reset(new char[kBufferBytes]);
+    return;
+  }
+  if (!ec && fs::is_regular_file(st) && fs::is_symlink(fs::symlink_status(target_, ec))) {
+    const fs::path resolved = fs::canonical(target_, ec);  // keep the link, replace its file
+    if (!ec) target_ = resolved;
+  }
   make_directories(target_.parent_path(), shown_, created_);
   temp_ = temp_sibling(target_);
   const int err = current_env().open_for_write(temp_, &fd_);
@@ -114,6 +140,7 @@ void AtomicFile::open() {
 AtomicFile::~AtomicFile() {
   if (committed_) return;
   close_fd();
+  if (temp_.empty()) return;  // written in place: nothing of ours to remove
   (void)current_env().remove(temp_);
   remove_created(created_);
 }
@@ -166,6 +193,13 @@ void AtomicFile::commit() {
   if (committed_) return;
   flush();
   Env& env = current_env();
+  if (temp_.empty()) {  // a device or pipe, written in place: nothing to sync or rename
+    const int fd = fd_;
+    fd_ = -1;
+    committed_ = true;
+    if (int err = env.close(fd); err != 0) fail(shown_, "close", err);
+    return;
+  }
   if (int err = env.fsync(fd_); err != 0) fail(shown_, "fsync", err);
   const int fd = fd_;
   fd_ = -1;

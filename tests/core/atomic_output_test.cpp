@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <filesystem>
+#include <iterator>
+#include <thread>
 #include <fstream>
 #include <vector>
 
@@ -94,6 +98,33 @@ TEST(AtomicFile, StreamedWritesAppearOnlyOnCommit) {
   }
   EXPECT_EQ(kiln::core::read_file(root / "sub" / "out.txt"), "head\n" + big + "tail\n");
   EXPECT_EQ(kiln::faults::temporaries(kiln::faults::snapshot(root)), "");
+}
+
+// `kiln evaluate --json /dev/null` once replaced /dev/null with a regular file (renaming over a
+// device replaces the device). A FIFO stands in for the device: it must be written in place.
+TEST(AtomicFile, SpecialFilesAreWrittenInPlaceNotReplaced) {
+  fs::path root = fresh_dir("fifo");
+  const fs::path fifo = root / "pipe";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::string got;
+  std::thread reader([&] {
+    std::ifstream in(fifo);
+    got.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  });
+  kiln::core::write_file_atomic(fifo, "through the pipe\n");
+  reader.join();
+  EXPECT_EQ(got, "through the pipe\n");
+  EXPECT_TRUE(fs::is_fifo(fs::symlink_status(fifo)));
+  EXPECT_EQ(kiln::faults::temporaries(kiln::faults::snapshot(root)), "");
+}
+
+TEST(AtomicFile, SymlinkToAFileKeepsTheLink) {
+  fs::path root = fresh_dir("symlink");
+  std::ofstream(root / "real.json") << "old";
+  fs::create_symlink("real.json", root / "link.json");
+  kiln::core::write_file_atomic(root / "link.json", "new");
+  EXPECT_TRUE(fs::is_symlink(fs::symlink_status(root / "link.json")));
+  EXPECT_EQ(kiln::core::read_file(root / "real.json"), "new");
 }
 
 TEST(AtomicFile, EveryFailedStepLeavesTheOldFileOrTheNewOne) {
