@@ -10,11 +10,13 @@
 # M = 20, Kiln with 20000 coalitions at M = 50 and 200): max |φ − φ_ref| / max |φ_ref|.
 #
 # Usage: bench/explain_vs_numpy.sh [path/to/kiln]      Environment: N (texts per M, default 12; the
-# distances are over the first 3).
+# distances are over the first 3), REPEATS (default 3: each Kiln run is repeated and the median
+# CPU time taken, since one run's start-up varies by more than a short text's explanation).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 KILN=${1:-$ROOT/build/kiln}
 N=${N:-12}
+REPEATS=${REPEATS:-3}
 PY=/usr/bin/python3
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -43,7 +45,9 @@ PY
 "$KILN" -q train --train "$WORK/train.csv" --model mlp --epochs 3 --out "$WORK/mlp" >/dev/null 2>"$WORK/err" || { cat "$WORK/err"; exit 1; }
 
 # CPU seconds (user + system, all threads) of a command: steadier than wall time on a shared machine.
-secs() { local TIMEFORMAT='%U + %S'; { time "$@" >/dev/null 2>&1; } 2>&1 | bc -l; }
+secs1() { local TIMEFORMAT='%U + %S'; { time "$@" >/dev/null 2>&1; } 2>&1 | bc -l; }
+# The median over REPEATS runs.
+secs() { for ((r = 0; r < REPEATS; r++)); do secs1 "$@"; done | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 printf '%-6s %4s %12s %12s %8s %11s %11s\n' model M "kiln CPU s" "numpy CPU s" ratio "kiln err" "numpy err"
 for m in 20 50 200; do
   all=$(secs "$KILN" explain "$WORK/lin/model" --data "$WORK/m${m}_all.csv" --method kernel --json "$WORK/k$m.jsonl")

@@ -170,19 +170,21 @@ ClassAttributions Explainer::linear_one(const nn::Batch& batch, int64_t row, con
 }
 
 torch::Tensor Explainer::outputs(const data::Examples& examples) const {
-  std::vector<torch::Tensor> parts;
   const auto n = examples.size();
   const auto step = static_cast<std::size_t>(options_.batch_size);
   const double t = predictor_.manifest().temperature();
+  auto head = [&](const data::Examples& part) {
+    torch::Tensor logits = predictor_.forward(predictor_.encode(part)).to(torch::kCPU, torch::kFloat64);
+    return options_.space == Space::kProbability ? torch::softmax(logits / t, 1) : logits;
+  };
+  if (n > 0 && n <= step) return head(examples);  // one batch: no copy of the examples
+  torch::Tensor out = torch::zeros({static_cast<int64_t>(n), static_cast<int64_t>(predictor_.labels().size())}, torch::kFloat64);
   for (std::size_t start = 0; start < n; start += step) {
     std::vector<std::size_t> ids;
     for (std::size_t i = start; i < std::min(n, start + step); ++i) ids.push_back(i);
-    torch::Tensor logits = predictor_.forward(predictor_.encode(examples.select(ids))).to(torch::kCPU, torch::kFloat64);
-    if (options_.space == Space::kProbability) logits = torch::softmax(logits / t, 1);
-    parts.push_back(logits);
+    out.narrow(0, static_cast<int64_t>(start), static_cast<int64_t>(ids.size())).copy_(head(examples.select(ids)));
   }
-  if (parts.empty()) return torch::zeros({0, static_cast<int64_t>(predictor_.labels().size())}, torch::kFloat64);
-  return torch::cat(parts, 0);
+  return out;
 }
 
 std::vector<ClassAttributions> Explainer::explain_all(const data::Examples& examples) const {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kiln/core/error.h"
+#include "shap_regression.h"
 
 namespace kiln::explain {
 namespace {
@@ -33,6 +34,45 @@ struct Samples {
     masks.insert(masks.end(), mask.begin(), mask.end());
     weights.push_back(w);
   }
+};
+
+// Rows of `s` by mask content: an open-addressing table of row
+// indices, hashed on the mask bytes, compared in place (no key copies).
+class RowSet {
+ public:
+  explicit RowSet(const Samples& s) : s_(s), slots_(1024, -1) {}
+  // The row holding `mask` (m bytes), or -1.
+  [[nodiscard]] int64_t find(const uint8_t* mask) const {
+    for (std::size_t k = hash(mask) & (slots_.size() - 1);; k = (k + 1) & (slots_.size() - 1)) {
+      const int64_t row = slots_[k];
+      if (row < 0) return -1;
+      if (std::memcmp(s_.masks.data() + row * s_.m, mask, static_cast<std::size_t>(s_.m)) == 0) return row;
+    }
+  }
+  void insert(int64_t row) {
+    rows_.push_back(row);
+    if (2 * rows_.size() > slots_.size()) {
+      slots_.assign(slots_.size() * 2, -1);
+      for (int64_t r : rows_) place(r);
+    } else {
+      place(row);
+    }
+  }
+
+ private:
+  [[nodiscard]] std::size_t hash(const uint8_t* mask) const {
+    uint64_t h = 1469598103934665603ull;  // FNV-1a
+    for (int64_t i = 0; i < s_.m; ++i) h = (h ^ mask[i]) * 1099511628211ull;
+    return static_cast<std::size_t>(h ^ (h >> 29));
+  }
+  void place(int64_t row) {
+    std::size_t k = hash(s_.masks.data() + row * s_.m) & (slots_.size() - 1);
+    while (slots_[k] >= 0) k = (k + 1) & (slots_.size() - 1);
+    slots_[k] = row;
+  }
+  const Samples& s_;
+  std::vector<int64_t> slots_;
+  std::vector<int64_t> rows_;  // inserted rows (the drawn coalitions, not their complements)
 };
 
 torch::Tensor masks_tensor(const std::vector<uint8_t>& masks, int64_t rows, int64_t m) {
@@ -112,6 +152,8 @@ ShapValues kernel_shap(int64_t features, const CoalitionValue& value, const Kern
 
   Samples s;
   s.m = m;
+  s.masks.reserve(static_cast<std::size_t>((nsamples + 2) * m));
+  s.weights.reserve(static_cast<std::size_t>(nsamples + 2));
   std::vector<uint8_t> mask(static_cast<std::size_t>(m));
   int64_t full_sizes = 0;
   double samples_left = static_cast<double>(nsamples);
@@ -147,7 +189,7 @@ ShapValues kernel_shap(int64_t features, const CoalitionValue& value, const Kern
     std::mt19937_64 rng(options.seed);
     std::discrete_distribution<int64_t> pick_size(probs.begin(), probs.end());
     std::vector<int64_t> perm(static_cast<std::size_t>(m));
-    std::unordered_map<std::string, int64_t> used;  // mask bytes -> row
+    RowSet used(s);  // drawn coalitions -> their row
     const int64_t draws = 4 * left;
     for (int64_t draw = 0; left > 0 && draw < draws; ++draw) {
       const int64_t size = pick_size(rng) + full_sizes + 1;
@@ -158,17 +200,14 @@ ShapValues kernel_shap(int64_t features, const CoalitionValue& value, const Kern
         std::swap(perm[static_cast<std::size_t>(i)], perm[static_cast<std::size_t>(pick(rng))]);
         mask[static_cast<std::size_t>(perm[static_cast<std::size_t>(i)])] = 1;
       }
-      std::string key(mask.begin(), mask.end());
-      const auto it = used.find(key);
-      const bool fresh = it == used.end();
-      int64_t row = 0;
+      int64_t row = used.find(mask.data());
+      const bool fresh = row < 0;
       if (fresh) {
         row = s.rows();
-        used.emplace(std::move(key), row);
-        --left;
         s.add(mask, 1.0);
+        used.insert(row);
+        --left;
       } else {
-        row = it->second;
         s.weights[static_cast<std::size_t>(row)] += 1.0;
       }
       if (left > 0 && size <= paired) {
@@ -189,25 +228,14 @@ ShapValues kernel_shap(int64_t features, const CoalitionValue& value, const Kern
   const int64_t n = s.rows();
   const torch::Tensor ey = evaluate(value, s.masks, n, m);  // [n, C]
   r.evaluations += n;
-  const torch::Tensor z = masks_tensor(s.masks, n, m).to(torch::kFloat64);
-  const torch::Tensor kw = torch::from_blob(s.weights.data(), {n}, torch::kFloat64).clone();
-  // Efficiency: φ_last = (f(x) − f(∅)) − Σ others; regress y − z_last·Δ on z_others − z_last.
-  const torch::Tensor delta = r.output - r.base;                              // [C]
-  const torch::Tensor last = z.select(1, m - 1).unsqueeze(1);                // [n, 1]
-  const torch::Tensor y = (ey - r.base.unsqueeze(0)) - last * delta.unsqueeze(0);  // [n, C]
-  const torch::Tensor x = z.slice(1, 0, m - 1) - last;                       // [n, M-1]
-  const torch::Tensor wx = x.t() * kw.unsqueeze(0);                          // [M-1, n]
-  const torch::Tensor a = wx.matmul(x);
-  const torch::Tensor b = wx.matmul(y);
-  torch::Tensor w;
-  try {
-    w = torch::linalg_solve(a, b);
-  } catch (const c10::Error&) {
-    w = torch::linalg_pinv(a).matmul(b);  // singular (too few distinct samples): least norm
-  }
-  if (!torch::isfinite(w).all().item<bool>()) w = torch::linalg_pinv(a).matmul(b);
-  r.values.slice(0, 0, m - 1).copy_(w);
-  r.values[m - 1] = delta - w.sum(0);
+  // Weighted least squares with base + Σφ = f(x) exactly (shap_regression.h).
+  const torch::Tensor y = (ey - r.base.unsqueeze(0)).contiguous();
+  const detail::Design design = detail::make_design(s.masks.data(), s.weights.data(), n, m, y.data_ptr<double>(), c);
+  const torch::Tensor delta = (r.output - r.base).contiguous();
+  std::vector<int64_t> all_features(static_cast<std::size_t>(m)), all_outputs(static_cast<std::size_t>(c));
+  std::iota(all_features.begin(), all_features.end(), 0);
+  std::iota(all_outputs.begin(), all_outputs.end(), 0);
+  detail::solve_constrained(design, all_features, all_outputs, delta.data_ptr<double>(), r.values.data_ptr<double>());
   return r;
 }
 

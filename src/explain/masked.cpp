@@ -38,16 +38,21 @@ std::vector<Word> text_words(const std::string& text, const std::optional<std::v
 
 std::string masked_text(const std::string& text, const std::vector<Word>& words, const bool* mask,
                         const std::string& mask_token) {
+  std::size_t size = text.size();
+  for (std::size_t k = 0; k < words.size(); ++k) {
+    if (!mask[k]) size = size - (words[k].end - words[k].begin) + mask_token.size();
+  }
   std::string out;
-  out.reserve(text.size());
+  out.reserve(size);
   std::size_t at = 0;
+  const char* p = text.data();
   for (std::size_t k = 0; k < words.size(); ++k) {
     if (mask[k]) continue;
-    out.append(text, at, words[k].begin - at);
-    out += mask_token;
+    out.append(p + at, words[k].begin - at);
+    out.append(mask_token);
     at = words[k].end;
   }
-  out.append(text, at, std::string::npos);
+  out.append(p + at, text.size() - at);
   return out;
 }
 
@@ -62,17 +67,25 @@ ClassAttributions Explainer::masked_one(const data::Examples& examples, std::siz
   const std::string mask_token = mask_token_of(pre);
   const auto m = static_cast<int64_t>(words.size());
   const bool has_image = examples.has_images();
+  // Coalitions are turned into texts one batch at a time (batch_size) and forwarded at once.
   CoalitionValue value = [&](const torch::Tensor& masks) {
-    data::Examples batch;
-    batch.base_dir = examples.base_dir;
     const int64_t n = masks.size(0);
     const bool* mp = masks.data_ptr<bool>();
-    batch.texts.reserve(static_cast<std::size_t>(n));
-    for (int64_t r = 0; r < n; ++r) {
-      batch.texts.push_back(masked_text(text, words, mp + r * m, mask_token));
-      if (has_image) batch.images.push_back(examples.images[i]);
+    torch::Tensor out;
+    for (int64_t start = 0; start < n; start += options_.batch_size) {
+      const int64_t rows = std::min(options_.batch_size, n - start);
+      data::Examples batch;
+      batch.base_dir = examples.base_dir;
+      batch.texts.reserve(static_cast<std::size_t>(rows));
+      for (int64_t r = start; r < start + rows; ++r) {
+        batch.texts.push_back(masked_text(text, words, mp + r * m, mask_token));
+        if (has_image) batch.images.push_back(examples.images[i]);
+      }
+      const torch::Tensor part = outputs(batch);
+      if (!out.defined()) out = torch::empty({n, part.size(1)}, torch::kFloat64);
+      out.narrow(0, start, rows).copy_(part);
     }
-    return outputs(batch);
+    return out.defined() ? out : torch::zeros({0, static_cast<int64_t>(predictor_.labels().size())}, torch::kFloat64);
   };
   const ShapValues shap = method_ == Method::kKernel ? kernel_shap(m, value, options_.kernel) : owen_values(m, value);
   ClassAttributions out;
