@@ -7,6 +7,7 @@
 
 #include "kiln/artifact/artifact.h"
 #include "kiln/core/error.h"
+#include "kiln/nn/bert.h"
 #include "kiln/nn/input_spec.h"
 #include "text_features_of.h"
 
@@ -27,6 +28,12 @@ Space parse_space(const std::string& name, const std::string& field) {
   if (name == "logit") return Space::kLogit;
   if (name == "probability") return Space::kProbability;
   throw ConfigError(field + " must be logit or probability, got '" + name + "'");
+}
+
+IgBaseline parse_ig_baseline(const std::string& name, const std::string& field) {
+  if (name == "pad") return IgBaseline::kPad;
+  if (name == "zero") return IgBaseline::kZero;
+  throw ConfigError(field + " must be pad ([PAD] word embeddings) or zero (zero word embeddings), got '" + name + "'");
 }
 
 void ExplainOptions::validate() const {
@@ -119,8 +126,16 @@ Explainer::Explainer(const artifact::Predictor& predictor, ExplainOptions option
     throw ConfigError("--method " + method_name(method_) + " hides words of the text, and this model (family '" + fam +
                       "') reads no text; use --method ig (or auto) for image models");
   } else if (method_ == Method::kIntegratedGradients && reads(predictor_, nn::kInputIds)) {
-    throw ConfigError("--method ig on a WordPiece model (family '" + fam + "') needs gradients at the embedding layer, "
-                      "which this Kiln does not expose yet; use --method partition (or auto)");
+    if (dynamic_cast<const nn::BertModel*>(predictor_.model().get()) == nullptr) {
+      throw ConfigError("--method ig on token ids differentiates at BERT's word embeddings, and this model's family is '" +
+                        fam + "'; use --method partition (or auto)");
+    }
+    const auto& pre = *predictor_.preprocessors().front();
+    const auto* tf = dynamic_cast<const prep::TextFeatures*>(&pre);
+    if (tf == nullptr || !tf->token_offsets("a")) {
+      throw ConfigError("--method ig needs one token row per text, and this artifact's " + pre.type() +
+                        " preprocessor splits long texts into windows (long_text: window); use --method partition");
+    }
   }
 }
 
@@ -198,7 +213,11 @@ std::vector<ClassAttributions> Explainer::explain_all(const data::Examples& exam
     return out;
   }
   for (std::size_t i = 0; i < examples.size(); ++i) {
-    out.push_back(method_ == Method::kIntegratedGradients ? ig_one(examples, i) : masked_one(examples, i));
+    if (method_ != Method::kIntegratedGradients) {
+      out.push_back(masked_one(examples, i));
+    } else {
+      out.push_back(reads(predictor_, nn::kInputIds) ? ig_tokens_one(examples, i) : ig_one(examples, i));
+    }
   }
   return out;
 }

@@ -162,9 +162,10 @@ void BertModel::check_inputs(const torch::Tensor& input_ids, const torch::Tensor
   if (token_type_ids.defined()) range(token_type_ids, "token_type_ids", c.type_vocab_size, "type_vocab_size");
 }
 
-torch::Tensor BertModel::embeddings(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids) {
+torch::Tensor BertModel::embeddings(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids,
+                                    const torch::Tensor& inputs_embeds) {
   const int64_t length = input_ids.size(1);
-  auto x = word_embeddings_->forward(input_ids);
+  auto x = inputs_embeds.defined() ? inputs_embeds : word_embeddings_->forward(input_ids);
   if (token_type_ids.defined()) {
     x = x + token_type_embeddings_->forward(token_type_ids);
   } else {
@@ -230,7 +231,19 @@ std::shared_ptr<const BertModel::FusedWeights> BertModel::fused_weights(size_t i
 
 BertOutputs BertModel::encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                               const torch::Tensor& token_type_ids) {
+  return encode(input_ids, attention_mask, token_type_ids, torch::Tensor());
+}
+
+BertOutputs BertModel::encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                              const torch::Tensor& token_type_ids, const torch::Tensor& inputs_embeds) {
   check_inputs(input_ids, token_type_ids);
+  if (inputs_embeds.defined() &&
+      (inputs_embeds.dim() != 3 || inputs_embeds.size(0) != input_ids.size(0) || inputs_embeds.size(1) != input_ids.size(1) ||
+       inputs_embeds.size(2) != options_.config.hidden_size)) {
+    throw DataError("bert: inputs_embeds must be float [batch, sequence, hidden_size " +
+                    std::to_string(options_.config.hidden_size) + "] matching input_ids, got " +
+                    c10::str(inputs_embeds.sizes()));
+  }
   if (!attention_mask.defined() || attention_mask.sizes() != input_ids.sizes()) {
     throw DataError("bert: attention_mask must have input_ids' shape [batch, sequence]");
   }
@@ -238,7 +251,7 @@ BertOutputs BertModel::encode(const torch::Tensor& input_ids, const torch::Tenso
     throw DataError("bert: token_type_ids must have input_ids' shape [batch, sequence]");
   }
   const BertConfig& c = options_.config;
-  auto x = embeddings(input_ids, token_type_ids);
+  auto x = embeddings(input_ids, token_type_ids, inputs_embeds);
   const int64_t B = input_ids.size(0), L = input_ids.size(1);
   // The fused kernel's masked softmax gives a row whose keys are all masked zeros where the
   // additive mask gives uniform weights: such batches take the op-by-op path.
@@ -281,6 +294,7 @@ torch::Tensor BertModel::embed(const Batch& batch) {
   auto ids = batch.at(kInputIds);
   auto mask = batch.at(kAttentionMask);
   auto types = batch.get(kTokenTypeIds);
+  auto given = batch.get(kInputsEmbeds);
   if (ids.dim() == 2 && mask.sizes() == ids.sizes() && ids.size(1) > 1 && ids.size(0) > 0) {
     // Drop trailing columns no example attends to: their keys get zero weight, their outputs are unread.
     const auto attended = mask.ne(0).any(0).nonzero();
@@ -289,9 +303,10 @@ torch::Tensor BertModel::embed(const Batch& batch) {
       ids = ids.narrow(1, 0, keep);
       mask = mask.narrow(1, 0, keep);
       if (types.defined() && types.sizes() == batch.at(kInputIds).sizes()) types = types.narrow(1, 0, keep);
+      if (given.defined() && given.dim() == 3 && given.size(1) == batch.at(kInputIds).size(1)) given = given.narrow(1, 0, keep);
     }
   }
-  auto out = encode(ids, mask, types);
+  auto out = encode(ids, mask, types, given);
   if (options_.pooling == BertPooling::kCls) return out.pooler_output;
   const auto weights = mask.to(out.last_hidden_state.scalar_type()).unsqueeze(-1);
   return (out.last_hidden_state * weights).sum(1) / weights.sum(1).clamp_min(1.0);

@@ -204,6 +204,15 @@ class WordPiecePreprocessor final : public Preprocessor, public TextFeatures {
     return std::nullopt;
   }
   [[nodiscard]] std::string mask_token() const override { return "[MASK]"; }
+  [[nodiscard]] std::optional<std::vector<std::pair<std::int64_t, std::int64_t>>> token_offsets(
+      std::string_view text) const override {
+    if (!tokenizer_ || windows()) return std::nullopt;
+    const text::WordPieceEncoding enc = tokenizer_->encode(text);
+    std::vector<std::pair<std::int64_t, std::int64_t>> out;
+    out.reserve(enc.size());
+    for (const auto& o : enc.offsets) out.emplace_back(o[0], o[1]);
+    return out;
+  }
   [[nodiscard]] StateFiles state_files() const override {
     if (!tokenizer_) return {};
     return {{kVocabFile, tokenizer_->vocab().to_text()}};

@@ -1,7 +1,9 @@
 #include "explain_route.h"
 
 #include <chrono>
+#include <optional>
 
+#include "kiln/core/error.h"
 #include "kiln/explain/explainer.h"
 
 namespace kiln::serve {
@@ -9,9 +11,30 @@ namespace kiln::serve {
 ExplainAnswer explain_route(const artifact::Predictor& predictor, const std::string& version, const std::string& body,
                             const RequestLimits& limits, double budget_seconds) {
   ExplainAnswer out;
+  // An optional "method" (auto, partition, kernel, ig, linear) is taken out before the body is
+  // read as a predict request; the size and nesting limits are checked first, as predict does.
+  explain::ExplainOptions options;
+  std::string predict_body = body;
+  if (body.size() <= limits.max_body_bytes && json_nesting_depth(body, limits.max_nesting) <= limits.max_nesting) {
+    nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("method")) {
+      const auto& m = j.at("method");
+      try {
+        if (!m.is_string()) throw ConfigError("field 'method' must be a string, got " + std::string(m.type_name()));
+        options.method = explain::parse_method(m.get<std::string>(), "field 'method'");
+      } catch (const ConfigError& e) {
+        out.status = 400;
+        out.code = "bad_method";
+        out.message = e.what();
+        return out;
+      }
+      j.erase("method");
+      predict_body = j.dump();
+    }
+  }
   PredictRequest pr;
   RequestError err;
-  if (!parse_predict_request(body, limits, pr, err)) {
+  if (!parse_predict_request(predict_body, limits, pr, err)) {
     out.status = err.status;
     out.code = err.code;
     out.message = err.message;
@@ -19,7 +42,16 @@ ExplainAnswer explain_route(const artifact::Predictor& predictor, const std::str
   }
   const auto t0 = std::chrono::steady_clock::now();
   try {
-    const explain::Explainer explainer(predictor, {});
+    std::optional<explain::Explainer> made;
+    try {
+      made.emplace(predictor, options);
+    } catch (const ConfigError& e) {  // the method does not apply to this model
+      out.status = 400;
+      out.code = "bad_method";
+      out.message = e.what();
+      return out;
+    }
+    const explain::Explainer& explainer = *made;
     nlohmann::json list = nlohmann::json::array();
     for (std::size_t i = 0; i < pr.texts.size(); ++i) {
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

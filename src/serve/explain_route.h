@@ -1,6 +1,7 @@
-// POST /v1/explain: the body of /v1/predict ({"texts": [...], "top_k": k}, same limits and errors),
-// answered with {"model_version": v, "explanations": [<kiln explain --json line>, ...]} (method
-// auto, logit space; docs/explain.md), within a time budget per request.
+// POST /v1/explain: the body of /v1/predict ({"texts": [...], "top_k": k}, same limits and errors)
+// plus an optional "method" ("auto" by default; "ig" for integrated gradients on BERT models),
+// answered with {"model_version": v, "explanations": [<kiln explain --json line>, ...]} (logit
+// space; docs/explain.md), within a time budget per request.
 #pragma once
 
 #include <string>
@@ -20,8 +21,9 @@ struct ExplainAnswer {
   std::string message;     ///< 4xx/503: what was wrong and the fix; 500: what to log (never sent)
 };
 
-/// Never throws: a bad body gives the 4xx parse_predict_request gives /v1/predict; a method that
-/// does not apply, or a model failure, 500 explain_failed (details in log_detail).
+/// Never throws: a bad body gives the 4xx parse_predict_request gives /v1/predict; an unknown
+/// method, or one that does not apply to the model, 400 bad_method; a model failure, 500
+/// explain_failed (details in log_detail).
 [[nodiscard]] ExplainAnswer explain_route(const artifact::Predictor& predictor, const std::string& version,
                                           const std::string& body, const RequestLimits& limits,
                                           double budget_seconds = kExplainBudgetSeconds);

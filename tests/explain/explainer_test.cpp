@@ -5,12 +5,17 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <sstream>
 
 #include "kiln/core/error.h"
+#include "kiln/nn/bert.h"
+#include "kiln/nn/input_spec.h"
 #include "kiln/nn/model.h"
+#include "kiln/prep/text_features.h"
 #include "kiln/prep/preprocessor.h"
 
 namespace kiln::explain {
@@ -214,10 +219,8 @@ TEST(Explainer, GlobalImportanceOfLinearShapIsMeanAbsolutePhi) {
   EXPECT_EQ(j["space"], "logit");
 }
 
-// A tiny BERT over a WordPiece vocabulary learnt on the golden texts: auto picks Owen values, hidden
-// words become [MASK] (the base value is the model on the all-[MASK] text), and IG is refused.
-TEST(Explainer, WordPieceModelsGetOwenValuesWithMaskTokens) {
-  std::shared_ptr<prep::Preprocessor> pre = prep::make_preprocessor({{"type", "wordpiece"}, {"vocab_size", 60}});
+artifact::Artifact tiny_bert(const nlohmann::json& featurizer = {{"type", "wordpiece"}, {"vocab_size", 60}}) {
+  std::shared_ptr<prep::Preprocessor> pre = prep::make_preprocessor(featurizer);
   pre->fit(texts(golden()["train"]));
   artifact::Artifact a;
   a.preprocessors = {pre};
@@ -230,7 +233,13 @@ TEST(Explainer, WordPieceModelsGetOwenValuesWithMaskTokens) {
   a.manifest.labels = {"a", "b", "c"};
   a.manifest.model = nn::resolve_spec(spec);
   a.manifest.inputs = pre->input_spec();
-  const artifact::Predictor p(std::move(a));
+  return a;
+}
+
+// A tiny BERT over a WordPiece vocabulary learnt on the golden texts: auto picks Owen values, hidden
+// words become [MASK] (the base value is the model on the all-[MASK] text).
+TEST(Explainer, WordPieceModelsGetOwenValuesWithMaskTokens) {
+  const artifact::Predictor p(tiny_bert());
   const Explainer e(p, {});
   EXPECT_EQ(e.method(), Method::kPartition);
   data::Examples ex;
@@ -248,9 +257,89 @@ TEST(Explainer, WordPieceModelsGetOwenValuesWithMaskTokens) {
     for (std::size_t f = 0; f < 6; ++f) sum += all[0].values[f * 3 + c];
     EXPECT_NEAR(sum, all[0].output[c], 1e-6);
   }
-  ExplainOptions ig;
-  ig.method = Method::kIntegratedGradients;
-  EXPECT_NE(config_error(p, ig).find("needs gradients at the embedding layer"), std::string::npos);
+}
+
+// Integrated gradients over BERT's word embeddings: one attribution per WordPiece token (not
+// [CLS]/[SEP]) with its span, complete to 1% of f(x) − f(baseline) at the default 50 steps, the
+// output equal to the model's own logits, and the baseline the model on [PAD] (or zero) embeddings.
+TEST(Explainer, IntegratedGradientsOnBertTokensAreComplete) {
+  const artifact::Predictor p(tiny_bert());
+  ExplainOptions o;
+  o.method = Method::kIntegratedGradients;
+  const Explainer e(p, o);
+  data::Examples ex;
+  ex.texts = {"the cat sat on the log", "Dogs and birds!"};
+  const auto all = e.explain_all(ex);
+  const auto logits = p.forward(p.encode(ex)).to(torch::kFloat64);
+  const auto& pre = *p.preprocessors().front();
+  const auto* tf = dynamic_cast<const prep::TextFeatures*>(&pre);
+  ASSERT_NE(tf, nullptr);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const auto& a = all[i];
+    const auto offsets = tf->token_offsets(ex.texts[i]);
+    ASSERT_TRUE(offsets);
+    ASSERT_EQ(a.features.size(), offsets->size() - 2) << "every token but [CLS] and [SEP]";
+    ASSERT_TRUE(a.delta);
+    for (std::size_t f = 0; f < a.features.size(); ++f) {
+      ASSERT_EQ(a.features[f].spans.size(), 1u);
+      const auto [s, t] = a.features[f].spans[0];
+      std::string piece = a.features[f].feature;
+      if (piece == "[UNK]") continue;
+      if (piece.rfind("##", 0) == 0) piece = piece.substr(2);
+      std::string word = ex.texts[i].substr(static_cast<std::size_t>(s), static_cast<std::size_t>(t - s));  // ASCII
+      std::transform(word.begin(), word.end(), word.begin(), [](unsigned char ch) { return std::tolower(ch); });
+      EXPECT_EQ(word, piece) << "token " << f << " of " << ex.texts[i];
+    }
+    for (std::size_t c = 0; c < 3; ++c) {
+      EXPECT_NEAR(a.output[c], logits[static_cast<int64_t>(i)][static_cast<int64_t>(c)].item<double>(), 1e-4)
+          << "f(x) through inputs_embeds = the model's logits";
+      double sum = 0;
+      for (std::size_t f = 0; f < a.features.size(); ++f) sum += a.values[f * 3 + c];
+      const double change = std::abs(a.output[c] - a.base[c]);
+      EXPECT_NEAR((*a.delta)[c], std::abs(a.output[c] - a.base[c] - sum), 1e-9);
+      EXPECT_LT((*a.delta)[c], 0.01 * std::max(change, 1e-3)) << "completeness within 1% at 50 steps, class " << c;
+    }
+  }
+  // The baseline: [CLS] + [PAD] x n + [SEP] as ids (the [PAD] row is what the lookup gives).
+  const auto enc = p.encode(ex.select({0}));
+  auto ids = enc.at(nn::kInputIds).clone();
+  const int64_t pad = dynamic_cast<const nn::BertModel&>(*p.model()).options().config.pad_token_id;
+  ids.narrow(1, 1, ids.size(1) - 2).fill_(pad);
+  nn::Batch padded = enc;
+  padded.set(nn::kInputIds, ids);
+  const auto f0 = p.forward(padded).to(torch::kFloat64);
+  for (int64_t c = 0; c < 3; ++c) EXPECT_NEAR(all[0].base[static_cast<std::size_t>(c)], f0[0][c].item<double>(), 1e-4);
+
+  // Zero baseline: the same as [PAD] while the [PAD] row is zero (BERT's init), different once it is not.
+  ExplainOptions z = o;
+  z.ig_baseline = IgBaseline::kZero;
+  const auto zero = Explainer(p, z).explain_all(ex.select({0}));
+  EXPECT_NEAR(zero[0].base[0], all[0].base[0], 1e-6);
+  {
+    torch::NoGradGuard no_grad;
+    auto table = dynamic_cast<nn::BertModel&>(*p.model()).word_embeddings_weight();
+    table[pad].copy_(table[5]);  // not a constant row: the embeddings' LayerNorm removes constant shifts
+  }
+  const auto moved = Explainer(p, o).explain_all(ex.select({0}));
+  const auto still = Explainer(p, z).explain_all(ex.select({0}));
+  EXPECT_GT(std::abs(moved[0].base[0] - still[0].base[0]), 1e-6);
+  EXPECT_NEAR(still[0].base[0], zero[0].base[0], 1e-6);
+}
+
+TEST(Explainer, IntegratedGradientsOnTokensRefuseWindowsAndBadBaselines) {
+  const artifact::Predictor p(tiny_bert({{"type", "wordpiece"}, {"vocab_size", 60}, {"long_text", "window"}, {"max_length", 8}}));
+  ExplainOptions o;
+  o.method = Method::kIntegratedGradients;
+  EXPECT_NE(config_error(p, o).find("splits long texts into windows (long_text: window); use --method partition"),
+            std::string::npos)
+      << config_error(p, o);
+  try {
+    (void)parse_ig_baseline("mean", "--ig-baseline");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--ig-baseline must be pad ([PAD] word embeddings) or zero (zero word embeddings), got 'mean'"),
+              std::string::npos);
+  }
 }
 
 TEST(Explainer, ErrorsNameTheProblemAndTheFix) {

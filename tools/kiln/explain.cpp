@@ -10,6 +10,7 @@
 #include "kiln/data/reader.h"
 #include "kiln/explain/explainer.h"
 #include "kiln/explain/render.h"
+#include "kiln/nn/input_spec.h"
 #include "train_common.h"
 #include "verbs.h"
 
@@ -18,6 +19,7 @@ namespace {
 
 struct ExplainFlags {
   std::string artifact, data, background, html, json, method = "auto", space = "logit", format = "auto";
+  std::string ig_baseline = "pad";
   std::string text_col = "text", image_col;
   int64_t top = 10, nsamples = 0, steps = 50;
   uint64_t seed = 0;
@@ -55,6 +57,8 @@ void add_explain(CLI::App& app) {
   cmd->add_option("--nsamples", f->nsamples, "Kernel SHAP coalitions per example (0 = 2M + 2048; all when 2^M - 2 fit)")->capture_default_str();
   cmd->add_option("--seed", f->seed, "Kernel SHAP sampler seed")->capture_default_str();
   cmd->add_option("--steps", f->steps, "Integrated-gradients steps")->capture_default_str();
+  cmd->add_option("--ig-baseline", f->ig_baseline, "Integrated gradients on BERT: start from [PAD] or zero word embeddings")
+      ->capture_default_str();
   cmd->add_option("--space", f->space, "Explain logit (before calibration) or probability outputs")->capture_default_str();
   cmd->add_option("--html", f->html, "Write a self-contained HTML page of the explanations here");
   cmd->add_option("--json", f->json, "Write one JSON line per example here (- = stdout instead of the text)");
@@ -82,8 +86,19 @@ void add_explain(CLI::App& app) {
     o.kernel.nsamples = f->nsamples;
     o.kernel.seed = f->seed;
     o.ig_steps = f->steps;
+    o.ig_baseline = explain::parse_ig_baseline(f->ig_baseline, "--ig-baseline");
     if (!f->background.empty()) o.background = read_examples(f->background, *f, text_col, image_col, "--background");
     const explain::Explainer explainer(predictor, o);
+    const bool tokens = predictor.manifest().inputs.tensors.size() > 0 &&
+                        predictor.manifest().inputs.tensors.front().name == nn::kInputIds;
+    if (cmd->count("--ig-baseline") && !tokens) {
+      throw ConfigError("--ig-baseline applies to integrated gradients on BERT (token) models, and this artifact reads "
+                        "no tokens; drop --ig-baseline");
+    }
+    if (cmd->count("--ig-baseline") && explainer.method() != explain::Method::kIntegratedGradients) {
+      throw ConfigError("--ig-baseline applies to --method ig, and this run explains with method " +
+                        explain::method_name(explainer.method()) + "; add --method ig or drop --ig-baseline");
+    }
     if (f->global) {
       data::Examples ex;
       if (f->data.empty()) ex = artifact::load_heldout(dir);

@@ -25,6 +25,13 @@ enum class Space { kLogit, kProbability };
 [[nodiscard]] std::optional<Method> parse_method(const std::string& name, const std::string& field = "method");
 [[nodiscard]] Space parse_space(const std::string& name, const std::string& field = "space");
 
+/// Integrated gradients' starting point for token models (BERT): every token but [CLS]/[SEP] has
+/// the [PAD] token's word embedding, or a zero word embedding (position and token-type
+/// embeddings are kept either way). Bag and image inputs always start from zeros.
+enum class IgBaseline { kPad, kZero };
+/// "pad" | "zero"; throws ConfigError naming `field`, the value and the choices.
+[[nodiscard]] IgBaseline parse_ig_baseline(const std::string& name, const std::string& field = "ig_baseline");
+
 struct ExplainOptions {
   /// nullopt = auto: linear for the linear family, partition for WordPiece (BERT) models, kernel
   /// for the other text models, ig for image-only models. Default auto.
@@ -34,8 +41,10 @@ struct ExplainOptions {
   Space space = Space::kLogit;
   /// Kernel SHAP's budget and seed.
   KernelShapOptions kernel;
-  /// Integrated gradients' steps along the straight path from the zero baseline. Default 50.
+  /// Integrated gradients' steps along the straight path from the baseline. Default 50.
   int64_t ig_steps = 50;
+  /// Integrated gradients' baseline for token models. Default kPad.
+  IgBaseline ig_baseline = IgBaseline::kPad;
   /// Coalitions (or IG steps) encoded and forwarded at once. Default 512.
   int64_t batch_size = 512;
   /// Linear SHAP's background: E[x] is their mean. Empty = the artifact's held-out sample.
@@ -97,6 +106,7 @@ class Explainer {
   [[nodiscard]] ClassAttributions linear_one(const nn::Batch& batch, int64_t row, const std::string* text) const;
   [[nodiscard]] ClassAttributions masked_one(const data::Examples& examples, std::size_t i) const;
   [[nodiscard]] ClassAttributions ig_one(const data::Examples& examples, std::size_t i) const;
+  [[nodiscard]] ClassAttributions ig_tokens_one(const data::Examples& examples, std::size_t i) const;
   [[nodiscard]] torch::Tensor outputs(const data::Examples& examples) const;
 
   const artifact::Predictor& predictor_;

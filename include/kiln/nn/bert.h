@@ -123,7 +123,9 @@ class BertModel : public Model {
 
   /// The pooled vector (pooling cls: pooler_output; mean: the masked mean), [batch, hidden].
   /// Reads input_ids and attention_mask, and token_type_ids when present (zeros otherwise).
-  /// Trailing columns no example attends to are dropped first (the result is the same).
+  /// Trailing columns no example attends to are dropped first (the result is the same). With
+  /// inputs_embeds [batch, sequence, hidden] in the batch, those replace the word-embedding lookup
+  /// (position and token-type embeddings are still added): gradients then reach them.
   /// Throws DataError when a sequence is longer than max_position_embeddings or an id is out of range.
   [[nodiscard]] torch::Tensor embed(const Batch& batch) override;
   /// classifier(dropout(pooled)).
@@ -144,6 +146,9 @@ class BertModel : public Model {
   /// fused encoder-layer kernel where the configuration allows it (gelu or relu, residual_scale 1).
   [[nodiscard]] BertOutputs encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                    const torch::Tensor& token_type_ids);
+  /// The same with the word embeddings given ([batch, sequence, hidden]; undefined = looked up).
+  [[nodiscard]] BertOutputs encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                   const torch::Tensor& token_type_ids, const torch::Tensor& inputs_embeds);
 
   [[nodiscard]] const BertOptions& options() const { return options_; }
   /// embeddings.word_embeddings.weight (what an MLM head's decoder is tied to).
@@ -157,7 +162,8 @@ class BertModel : public Model {
   struct Layer;
   struct FusedWeights;
 
-  [[nodiscard]] torch::Tensor embeddings(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids);
+  [[nodiscard]] torch::Tensor embeddings(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids,
+                                         const torch::Tensor& inputs_embeds);
   [[nodiscard]] torch::Tensor layer_forward(Layer& layer, const torch::Tensor& x, const torch::Tensor& additive_mask);
   [[nodiscard]] bool can_fuse() const;
   [[nodiscard]] std::shared_ptr<const FusedWeights> fused_weights(size_t layer);

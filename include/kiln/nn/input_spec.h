@@ -20,6 +20,10 @@ inline constexpr const char* kInputIds = "input_ids";          ///< int64 [batch
 inline constexpr const char* kAttentionMask = "attention_mask";///< int64 [batch, sequence], 1 = token
 inline constexpr const char* kTokenTypeIds = "token_type_ids"; ///< int64 [batch, sequence]
 inline constexpr const char* kPixelValues = "pixel_values";    ///< float32 [batch, channels, height, width]
+/// float32 [batch, sequence, hidden]: word embeddings given instead of looked up from input_ids
+/// (Hugging Face's inputs_embeds; BERT). Never produced by a preprocessor: integrated gradients
+/// set it to differentiate at the embedding layer. input_ids still give the shape and are checked.
+inline constexpr const char* kInputsEmbeds = "inputs_embeds";
 
 struct TensorSpec {
   std::string name;

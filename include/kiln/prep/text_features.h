@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace kiln::prep {
@@ -31,6 +32,14 @@ class TextFeatures {
   /// What a masked word becomes when an explanation hides it: the mask token written in the text
   /// ("[MASK]" for WordPiece); empty = the word is dropped (bag models).
   [[nodiscard]] virtual std::string mask_token() const { return {}; }
+  /// Token-sequence preprocessors (WordPiece, one window): for each position of the input_ids row
+  /// encode() makes of `text`, the token's [start, end) offsets in code points of `text`; [0, 0]
+  /// for special tokens ([CLS], [SEP]). std::nullopt when encode() does not make one token row
+  /// per text (bag preprocessors, long_text: window): the default.
+  [[nodiscard]] virtual std::optional<std::vector<std::pair<std::int64_t, std::int64_t>>> token_offsets(
+      std::string_view /*text*/) const {
+    return std::nullopt;
+  }
 };
 
 }  // namespace kiln::prep
