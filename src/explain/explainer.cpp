@@ -9,6 +9,7 @@
 #include "kiln/core/error.h"
 #include "kiln/nn/bert.h"
 #include "kiln/nn/input_spec.h"
+#include "bag_row.h"
 #include "text_features_of.h"
 
 namespace kiln::explain {
@@ -42,6 +43,7 @@ void ExplainOptions::validate() const {
     throw ConfigError("ig_steps must be in [1, 100000], got " + std::to_string(ig_steps));
   }
   if (batch_size < 1) throw ConfigError("batch_size must be >= 1, got " + std::to_string(batch_size));
+  if (background_summary) background_summary->validate();
 }
 
 namespace {
@@ -54,16 +56,6 @@ bool reads(const artifact::Predictor& p, const char* tensor) {
 }
 
 std::string family(const artifact::Predictor& p) { return p.manifest().model.family; }
-
-// The bag (indices, weights) of row `row` of an encoded batch.
-std::pair<const int64_t*, const float*> bag_row(const nn::Batch& batch, int64_t row, int64_t& count) {
-  const auto& idx = batch.at(nn::kBagIndices);
-  const auto& off = batch.at(nn::kBagOffsets);
-  const int64_t begin = off.data_ptr<int64_t>()[row];
-  const int64_t end = row + 1 < off.size(0) ? off.data_ptr<int64_t>()[row + 1] : idx.size(0);
-  count = end - begin;
-  return {idx.data_ptr<int64_t>() + begin, batch.at(nn::kBagWeights).data_ptr<float>() + begin};
-}
 
 }  // namespace
 
@@ -85,6 +77,18 @@ Explainer::Explainer(const artifact::Predictor& predictor, ExplainOptions option
     method_ = Method::kIntegratedGradients;
   }
   const std::string fam = family(predictor_);
+  if (options_.background_summary && method_ != Method::kKernel) {
+    throw ConfigError("--background-k summarises Kernel SHAP's background, and this run explains with method " +
+                      method_name(method_) + "; drop --background-k or use --method kernel");
+  }
+  if (options_.background_summary && options_.background.size() == 0) {
+    throw ConfigError("--background-k summarises --background, and no background was given; add --background FILE or "
+                      "drop --background-k");
+  }
+  if (options_.background.size() > 0 && (method_ == Method::kPartition || method_ == Method::kIntegratedGradients)) {
+    throw ConfigError("--background applies to --method linear (E[x]) and kernel (hidden bag features take background "
+                      "values), and this run explains with method " + method_name(method_) + "; drop --background");
+  }
   if (method_ == Method::kLinear) {
     if (!linear) {
       throw ConfigError("--method linear (exact linear SHAP) needs a model of family linear (or the logreg preset), "
@@ -122,6 +126,8 @@ Explainer::Explainer(const artifact::Predictor& predictor, ExplainOptions option
     }
     base_.resize(static_cast<std::size_t>(c));
     for (int64_t k = 0; k < c; ++k) base_[static_cast<std::size_t>(k)] = bias_[static_cast<std::size_t>(k)] + weight_mean_[static_cast<std::size_t>(k)];
+  } else if (method_ == Method::kKernel && options_.background.size() > 0) {
+    init_background();
   } else if ((method_ == Method::kKernel || method_ == Method::kPartition) && !has_text) {
     throw ConfigError("--method " + method_name(method_) + " hides words of the text, and this model (family '" + fam +
                       "') reads no text; use --method ig (or auto) for image models");
@@ -147,14 +153,7 @@ ClassAttributions Explainer::linear_one(const nn::Batch& batch, int64_t row, con
   // Features in column order, duplicates merged.
   std::map<int64_t, double> present;
   for (int64_t k = 0; k < n; ++k) present[idx[k]] += x[k];
-  std::map<int64_t, std::vector<std::pair<int64_t, int64_t>>> spans;
-  if (text != nullptr) {
-    if (const auto fs = feature_spans_of(*predictor_.preprocessors().front(), *text)) {
-      for (const auto& s : *fs) {
-        spans[s.feature].emplace_back(code_point_offset(*text, s.begin), code_point_offset(*text, s.end));
-      }
-    }
-  }
+  const auto spans = spans_by_feature(*predictor_.preprocessors().front(), text);
   const auto& pre = *predictor_.preprocessors().front();
   ClassAttributions out;
   out.base = base_;
@@ -205,10 +204,12 @@ torch::Tensor Explainer::outputs(const data::Examples& examples) const {
 std::vector<ClassAttributions> Explainer::explain_all(const data::Examples& examples) const {
   std::vector<ClassAttributions> out;
   out.reserve(examples.size());
-  if (method_ == Method::kLinear) {
+  if (method_ == Method::kLinear || bg_rows_.defined()) {
     const nn::Batch batch = predictor_.encode(examples);
     for (std::size_t i = 0; i < examples.size(); ++i) {
-      out.push_back(linear_one(batch, static_cast<int64_t>(i), examples.has_text() ? &examples.texts[i] : nullptr));
+      const std::string* text = examples.has_text() ? &examples.texts[i] : nullptr;
+      out.push_back(method_ == Method::kLinear ? linear_one(batch, static_cast<int64_t>(i), text)
+                                               : kernel_bag_one(batch, static_cast<int64_t>(i), text));
     }
     return out;
   }

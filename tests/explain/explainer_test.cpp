@@ -2,6 +2,7 @@
 // weights): exact linear SHAP against tests/golden/make_shap_golden.py, spans, additivity of every
 // method, integrated gradients' completeness, global importance, and the errors.
 #include "kiln/explain/explainer.h"
+#include "test_artifacts.h"
 
 #include <gtest/gtest.h>
 
@@ -21,47 +22,10 @@
 namespace kiln::explain {
 namespace {
 
-const nlohmann::json& golden() {
-  static const nlohmann::json g = [] {
-    std::ifstream in(std::string(KILN_GOLDEN_DIR) + "/explain/shap_golden.json");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return nlohmann::json::parse(ss.str())["linear"];
-  }();
-  return g;
-}
-
-data::Examples texts(const nlohmann::json& list) {
-  data::Examples ex;
-  ex.texts = list.get<std::vector<std::string>>();
-  return ex;
-}
-
-artifact::Artifact golden_artifact(const std::string& family = "linear") {
-  const auto& g = golden();
-  std::shared_ptr<prep::Preprocessor> pre = prep::make_preprocessor({{"type", "tfidf"}, {"ngram_range", {1, 2}}});
-  pre->fit(texts(g["train"]));
-  artifact::Artifact a;
-  a.preprocessors = {pre};
-  nn::ModelSpec spec;
-  spec.family = family;
-  a.model = nn::make_model(spec, pre->input_spec(), g["classes"].get<int64_t>());
-  a.model->eval();
-  a.manifest.labels = {"a", "b", "c"};
-  a.manifest.model = nn::resolve_spec(spec);
-  a.manifest.inputs = pre->input_spec();
-  if (auto parts = a.model->linear_parts()) {
-    torch::NoGradGuard no_grad;
-    const int64_t v = parts->table.size(0);
-    for (int64_t j = 0; j < v; ++j) {
-      const auto w = g["weights"].at(pre->feature_name(j)).get<std::vector<double>>();
-      for (int64_t c = 0; c < 3; ++c) parts->table[j][c] = w[static_cast<std::size_t>(c)];
-    }
-    const auto b = g["bias"].get<std::vector<double>>();
-    for (int64_t c = 0; c < 3; ++c) parts->bias[c] = b[static_cast<std::size_t>(c)];
-  }
-  return a;
-}
+using testing::golden;
+using testing::golden_artifact;
+using testing::texts;
+using testing::tiny_bert;
 
 ExplainOptions with_background(std::optional<Method> m = std::nullopt) {
   ExplainOptions o;
@@ -124,7 +88,9 @@ TEST(Explainer, KernelAndPartitionAreAdditiveOnWords) {
   data::Examples ex;
   ex.texts = {"The cat sat on the mat, the cat!"};
   for (Method m : {Method::kKernel, Method::kPartition}) {
-    const Explainer e(p, with_background(m));
+    ExplainOptions o;  // no background: words are masked
+    o.method = m;
+    const Explainer e(p, o);
     const auto all = e.explain_all(ex);
     ASSERT_EQ(all.size(), 1u);
     // Words of the vocabulary: the, cat, sat, on, the, mat, the, cat (all covered by features).
@@ -217,23 +183,6 @@ TEST(Explainer, GlobalImportanceOfLinearShapIsMeanAbsolutePhi) {
   EXPECT_EQ(j["classes"][0]["features"].size(), 5u);
   EXPECT_EQ(j["method"], "linear");
   EXPECT_EQ(j["space"], "logit");
-}
-
-artifact::Artifact tiny_bert(const nlohmann::json& featurizer = {{"type", "wordpiece"}, {"vocab_size", 60}}) {
-  std::shared_ptr<prep::Preprocessor> pre = prep::make_preprocessor(featurizer);
-  pre->fit(texts(golden()["train"]));
-  artifact::Artifact a;
-  a.preprocessors = {pre};
-  nn::ModelSpec spec;
-  spec.family = "bert";
-  spec.params = {{"preset", "tiny"}};
-  torch::manual_seed(3);
-  a.model = nn::make_model(spec, pre->input_spec(), 3);
-  a.model->eval();
-  a.manifest.labels = {"a", "b", "c"};
-  a.manifest.model = nn::resolve_spec(spec);
-  a.manifest.inputs = pre->input_spec();
-  return a;
 }
 
 // A tiny BERT over a WordPiece vocabulary learnt on the golden texts: auto picks Owen values, hidden

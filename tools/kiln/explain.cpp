@@ -21,7 +21,7 @@ struct ExplainFlags {
   std::string artifact, data, background, html, json, method = "auto", space = "logit", format = "auto";
   std::string ig_baseline = "pad";
   std::string text_col = "text", image_col;
-  int64_t top = 10, nsamples = 0, steps = 50;
+  int64_t top = 10, nsamples = 0, steps = 50, background_k = 0;
   uint64_t seed = 0;
   bool global = false;
 };
@@ -52,7 +52,12 @@ void add_explain(CLI::App& app) {
   cmd->add_option("artifact", f->artifact, "Artifact directory (OUT/model of kiln train/run; OUT works too)")->required();
   cmd->add_option("--data", f->data, "CSV/TSV/JSONL/JSON file of examples to explain (with --global: default the held-out sample)");
   cmd->add_option("--method", f->method, "auto | linear (exact, linear family) | kernel | partition | ig")->capture_default_str();
-  cmd->add_option("--background", f->background, "Background examples for linear SHAP's E[x] (default: the artifact's held-out sample)");
+  cmd->add_option("--background", f->background,
+                  "Background examples: linear SHAP's E[x] (default: the artifact's held-out sample); with --method "
+                  "kernel on a bag model, the values hidden features take");
+  cmd->add_option("--background-k", f->background_k,
+                  "Summarise the Kernel SHAP background into K weighted k-means centres (shap.kmeans; 0 = every row)")
+      ->capture_default_str();
   cmd->add_option("--top", f->top, "Attributions printed and highlighted per example (the JSON keeps all)")->capture_default_str();
   cmd->add_option("--nsamples", f->nsamples, "Kernel SHAP coalitions per example (0 = 2M + 2048; all when 2^M - 2 fit)")->capture_default_str();
   cmd->add_option("--seed", f->seed, "Kernel SHAP sampler seed")->capture_default_str();
@@ -88,6 +93,14 @@ void add_explain(CLI::App& app) {
     o.ig_steps = f->steps;
     o.ig_baseline = explain::parse_ig_baseline(f->ig_baseline, "--ig-baseline");
     if (!f->background.empty()) o.background = read_examples(f->background, *f, text_col, image_col, "--background");
+    if (f->background_k < 0) {
+      throw ConfigError("--background-k must be >= 0 (0 = every background row), got " + std::to_string(f->background_k));
+    }
+    if (f->background_k > 0) {
+      o.background_summary = explain::KMeansOptions{};
+      o.background_summary->k = f->background_k;
+      o.background_summary->seed = f->seed;
+    }
     const explain::Explainer explainer(predictor, o);
     const bool tokens = predictor.manifest().inputs.tensors.size() > 0 &&
                         predictor.manifest().inputs.tensors.front().name == nn::kInputIds;

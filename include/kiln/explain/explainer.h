@@ -14,6 +14,7 @@
 #include "kiln/data/dataset.h"
 #include "kiln/explain/explanation.h"
 #include "kiln/explain/kernel_shap.h"
+#include "kiln/explain/kmeans.h"
 #include "kiln/prep/text_features.h"
 
 namespace kiln::explain {
@@ -47,8 +48,15 @@ struct ExplainOptions {
   IgBaseline ig_baseline = IgBaseline::kPad;
   /// Coalitions (or IG steps) encoded and forwarded at once. Default 512.
   int64_t batch_size = 512;
-  /// Linear SHAP's background: E[x] is their mean. Empty = the artifact's held-out sample.
+  /// Linear SHAP's background: E[x] is their mean. Empty = the artifact's held-out sample. With
+  /// method kernel on a bag model, a background makes Kernel SHAP interventional over the bag's
+  /// features (shap's KernelExplainer with data): a hidden feature takes each background row's
+  /// value, f(coalition) = Σ_b w_b f(x_S, b_rest); the features are the text's bag features plus
+  /// one group, "(absent features)", for every other column. Empty = words are masked instead.
   data::Examples background;
+  /// Kernel SHAP's background summarised by k-means (shap.kmeans: background_summary->k weighted
+  /// centres); nullopt = every background row, equally weighted. Default nullopt.
+  std::optional<KMeansOptions> background_summary;
 
   /// Throws ConfigError naming the field and the value.
   void validate() const;
@@ -107,6 +115,8 @@ class Explainer {
   [[nodiscard]] ClassAttributions masked_one(const data::Examples& examples, std::size_t i) const;
   [[nodiscard]] ClassAttributions ig_one(const data::Examples& examples, std::size_t i) const;
   [[nodiscard]] ClassAttributions ig_tokens_one(const data::Examples& examples, std::size_t i) const;
+  void init_background();
+  [[nodiscard]] ClassAttributions kernel_bag_one(const nn::Batch& batch, int64_t row, const std::string* text) const;
   [[nodiscard]] torch::Tensor outputs(const data::Examples& examples) const;
 
   const artifact::Predictor& predictor_;
@@ -115,6 +125,11 @@ class Explainer {
   // Linear SHAP: W [features, classes] and b, E[x] (dense) and base = b + Wᵀ E[x].
   torch::Tensor weight_;
   std::vector<double> bias_, mean_, base_, weight_mean_;
+  // Kernel SHAP with a background (bag models): the background rows (or their k-means summary)
+  // over the columns they use, and their weights.
+  std::vector<int64_t> bg_columns_;
+  torch::Tensor bg_rows_;  // [rows, columns] float64
+  std::vector<double> bg_weights_;
 };
 
 /// The words a masking method turns on and off: maximal runs of word characters (Python `\w+`),
