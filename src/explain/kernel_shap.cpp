@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kiln/core/error.h"
+#include "lars.h"
 #include "shap_regression.h"
 
 namespace kiln::explain {
@@ -110,6 +111,31 @@ void for_each_combination(int64_t m, int64_t k, F&& visit) {
 void KernelShapOptions::validate() const {
   if (nsamples < 0) {
     throw ConfigError("nsamples must be >= 0 (0 = 2M + 2048), got " + std::to_string(nsamples));
+  }
+  if (l1 == L1Selection::kNumFeatures && l1_features < 1) {
+    throw ConfigError("l1 num_features(K) must keep K >= 1 features, got " + std::to_string(l1_features));
+  }
+}
+
+void parse_l1(const std::string& text, KernelShapOptions& options, const std::string& field) {
+  const std::string prefix = "num_features(";
+  auto bad = [&]() {
+    return ConfigError(field + " must be none, num_features(K) with K >= 1, aic or bic, got '" + text + "'");
+  };
+  if (text == "none") {
+    options.l1 = L1Selection::kNone;
+  } else if (text == "aic") {
+    options.l1 = L1Selection::kAic;
+  } else if (text == "bic") {
+    options.l1 = L1Selection::kBic;
+  } else if (text.size() > prefix.size() + 1 && text.compare(0, prefix.size(), prefix) == 0 && text.back() == ')') {
+    const std::string k = text.substr(prefix.size(), text.size() - prefix.size() - 1);
+    if (k.empty() || k.size() > 9 || !std::all_of(k.begin(), k.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) throw bad();
+    options.l1 = L1Selection::kNumFeatures;
+    options.l1_features = std::stoll(k);
+    if (options.l1_features < 1) throw bad();
+  } else {
+    throw bad();
   }
 }
 
@@ -235,7 +261,30 @@ ShapValues kernel_shap(int64_t features, const CoalitionValue& value, const Kern
   std::vector<int64_t> all_features(static_cast<std::size_t>(m)), all_outputs(static_cast<std::size_t>(c));
   std::iota(all_features.begin(), all_features.end(), 0);
   std::iota(all_outputs.begin(), all_outputs.end(), 0);
-  detail::solve_constrained(design, all_features, all_outputs, delta.data_ptr<double>(), r.values.data_ptr<double>());
+  if (options.l1 == L1Selection::kNone) {
+    detail::solve_constrained(design, all_features, all_outputs, delta.data_ptr<double>(), r.values.data_ptr<double>());
+    return r;
+  }
+  // shap's l1_reg, per output: the augmented problem (rows weighted w(M − |z|) against z and
+  // w|z| against z − 1, so both the value and the remainder to f(x) are fitted), then the fit on
+  // the selected features only.
+  const torch::Tensor z = masks_tensor(s.masks, n, m).to(torch::kFloat64);
+  const torch::Tensor kw = torch::from_blob(s.weights.data(), {n}, torch::kFloat64);
+  const torch::Tensor size = z.sum(1);
+  const torch::Tensor root = torch::cat({kw * (static_cast<double>(m) - size), kw * size}).sqrt();  // [2n]
+  const torch::Tensor x = root.unsqueeze(1) * torch::cat({z, z - 1.0}, 0);                           // [2n, M]
+  const torch::Tensor gram = x.t().matmul(x);
+  for (int64_t k = 0; k < c; ++k) {
+    const torch::Tensor yk = y.select(1, k);
+    const torch::Tensor ya = root * torch::cat({yk, yk - delta[k]});
+    std::vector<int64_t> selected;
+    if (options.l1 == L1Selection::kNumFeatures) {
+      selected = detail::lars_path(gram, x.t().matmul(ya), 2 * n, /*lasso=*/false, options.l1_features).active;
+    } else {
+      selected = detail::lasso_lars_ic(x, ya, options.l1 == L1Selection::kBic);
+    }
+    detail::solve_constrained(design, selected, {k}, delta.data_ptr<double>(), r.values.data_ptr<double>());
+  }
   return r;
 }
 

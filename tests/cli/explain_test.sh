@@ -83,6 +83,33 @@ for m in kernel partition; do
   check_jsonl "$tmp/$m.jsonl" "$m"
 done
 
+# Kernel SHAP with a background (hidden features take the background's values): on this linear
+# model it equals exact linear SHAP with the same background; summarised by k-means it still adds
+# up. L1 selection keeps at most K features.
+"$KILN" explain "$art" --data "$tmp/explain.csv" --background "$tmp/val.csv" --json "$tmp/bl.jsonl" >/dev/null 2>"$tmp/bl.err" \
+  || { cat "$tmp/bl.err"; fail "kiln explain --background (linear)"; }
+"$KILN" explain "$art" --data "$tmp/explain.csv" --background "$tmp/val.csv" --method kernel --json "$tmp/bk.jsonl" \
+  >/dev/null 2>"$tmp/bk.err" || { cat "$tmp/bk.err"; fail "kiln explain --method kernel --background"; }
+"$KILN" explain "$art" --data "$tmp/explain.csv" --background "$tmp/train.csv" --background-k 4 --method kernel \
+  --json "$tmp/bkm.jsonl" >/dev/null 2>"$tmp/bkm.err" || { cat "$tmp/bkm.err"; fail "kiln explain --background-k"; }
+"$KILN" explain "$art" --data "$tmp/explain.csv" --method kernel --l1 "num_features(2)" --json "$tmp/l1.jsonl" \
+  >/dev/null 2>"$tmp/l1.err" || { cat "$tmp/l1.err"; fail "kiln explain --l1"; }
+/usr/bin/python3 - "$tmp" <<'PY' || fail "Kernel SHAP with a background / --l1"
+import json, sys
+d = sys.argv[1]
+load = lambda n: [json.loads(l) for l in open(f"{d}/{n}.jsonl")]
+for lin, ker in zip(load("bl"), load("bk")):
+    assert ker["method"] == "kernel" and ker["attributions"][-1]["feature"] == "(absent features)", ker
+    assert [a["feature"] for a in lin["attributions"]] == [a["feature"] for a in ker["attributions"]]
+    assert [a.get("spans") for a in lin["attributions"]] == [a.get("spans") for a in ker["attributions"]]
+    assert max(abs(a["value"] - b["value"]) for a, b in zip(lin["attributions"], ker["attributions"])) < 1e-4
+    assert abs(lin["base_value"] - ker["base_value"]) < 1e-4
+for e in load("bkm") + load("l1"):
+    assert abs(e["base_value"] + sum(a["value"] for a in e["attributions"]) - e["output"]) < 1e-6, e
+for e in load("l1"):
+    assert sum(1 for a in e["attributions"] if a["value"] != 0) <= 2, e["attributions"]
+PY
+
 # --global: over --data, then the held-out sample again.
 "$KILN" explain "$art" --global --data "$tmp/train.csv" 2>"$tmp/g.err" || { cat "$tmp/g.err"; fail "--global --data"; }
 check_importance "$art/importance.json" 120
@@ -120,4 +147,17 @@ expect_error "missing.csv" explain "$art" --data "$tmp/missing.csv"
 expect_error "--global writes ARTIFACT/importance.json only" explain "$art" --global --json "$tmp/x.jsonl"
 expect_error "additive in logits only" explain "$art" --data "$tmp/explain.csv" --method linear --space probability
 expect_error "--space must be logit or probability, got 'odds'" explain "$art" --data "$tmp/explain.csv" --space odds
+expect_error "--l1 must be none, num_features(K) with K >= 1, aic or bic, got 'lasso'" \
+  explain "$art" --data "$tmp/explain.csv" --method kernel --l1 lasso
+expect_error "--l1 selects features for Kernel SHAP, and this run explains with method linear" \
+  explain "$art" --data "$tmp/explain.csv" --l1 aic
+expect_error "--background-k must be >= 0" explain "$art" --data "$tmp/explain.csv" --method kernel --background-k -1
+expect_error "--background-k summarises Kernel SHAP's background, and this run explains with method linear" \
+  explain "$art" --data "$tmp/explain.csv" --background "$tmp/val.csv" --background-k 2
+expect_error "--background-k summarises --background, and no background was given" \
+  explain "$art" --data "$tmp/explain.csv" --method kernel --background-k 2
+expect_error "--background applies to --method linear (E[x]) and kernel" \
+  explain "$art" --data "$tmp/explain.csv" --method partition --background "$tmp/val.csv"
+expect_error "--ig-baseline applies to integrated gradients on BERT (token) models, and this artifact reads no tokens" \
+  explain "$tmp/mlp" --data "$tmp/explain.csv" --method ig --ig-baseline zero
 echo "explain CLI: ok"

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -116,6 +117,77 @@ TEST(KernelShap, NegativeNsamplesIsAConfigError) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("nsamples must be >= 0"), std::string::npos) << e.what();
   }
+}
+
+// shap's l1_reg on enumerated coalitions (tests/golden/make_shap_l1_golden.py: scikit-learn's
+// lars_path / LassoLarsIC on shap's augmented problem): the same features selected per output,
+// the same values on them, exactly 0 elsewhere, efficiency exact.
+TEST(KernelShap, L1SelectionEqualsShapWithScikitLearn) {
+  std::ifstream in(std::string(KILN_GOLDEN_DIR) + "/explain/shap_l1_golden.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const auto g = nlohmann::json::parse(ss.str());
+  int checked = 0;
+  for (const auto& c : g["cases"]) {
+    const int64_t m = c["m"];
+    torch::Tensor table;
+    for (const auto& t : golden()["tables"]) {
+      if (t["m"] == m) table = to_tensor(t["values"]);
+    }
+    ASSERT_TRUE(table.defined());
+    KernelShapOptions o;
+    parse_l1(c["l1"], o, "--l1");
+    const ShapValues r = kernel_shap(m, table_value(table), o);
+    const auto want = to_tensor(c["phi"]);
+    EXPECT_LT((r.values - want).abs().max().item<double>(), 1e-6) << "M=" << m << " " << c["l1"];
+    for (int64_t k = 0; k < 2; ++k) {
+      const auto sel = c["selected"][k].get<std::vector<int64_t>>();
+      for (int64_t i = 0; i < m; ++i) {
+        if (std::find(sel.begin(), sel.end(), i) == sel.end()) EXPECT_EQ(r.values[i][k].item<double>(), 0.0);
+      }
+    }
+    EXPECT_LT((r.base + r.values.sum(0) - r.output).abs().max().item<double>(), 1e-9);
+    ++checked;
+  }
+  EXPECT_EQ(checked, 6);
+}
+
+TEST(KernelShap, L1ChoicesAndTheirErrors) {
+  KernelShapOptions o;
+  parse_l1("num_features(12)", o);
+  EXPECT_EQ(o.l1, L1Selection::kNumFeatures);
+  EXPECT_EQ(o.l1_features, 12);
+  parse_l1("bic", o);
+  EXPECT_EQ(o.l1, L1Selection::kBic);
+  parse_l1("none", o);
+  EXPECT_EQ(o.l1, L1Selection::kNone);
+  for (const char* bad : {"num_features(0)", "num_features()", "num_features(x)", "num_features(3", "lasso", "AIC"}) {
+    try {
+      parse_l1(bad, o, "--l1");
+      FAIL() << bad;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("--l1 must be none, num_features(K) with K >= 1, aic or bic, got '" +
+                                           std::string(bad) + "'"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  // AIC/BIC need more coalitions than features + 1 to estimate the noise.
+  KernelShapOptions few;
+  few.nsamples = 6;
+  few.l1 = L1Selection::kAic;
+  try {
+    (void)kernel_shap(14, mlp_value(golden()["mlp"]), few);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("raise --nsamples or use --l1 num_features(K)"), std::string::npos) << e.what();
+  }
+  // num_features(K) keeps at most K non-zero values per output, and sampling still adds up.
+  KernelShapOptions three;
+  parse_l1("num_features(3)", three);
+  const ShapValues r = kernel_shap(14, mlp_value(golden()["mlp"]), three);
+  EXPECT_LE((r.values.select(1, 0) != 0).sum().item<int64_t>(), 3);
+  EXPECT_LT((r.base + r.values.sum(0) - r.output).abs().max().item<double>(), 1e-9);
 }
 
 TEST(OwenValues, EqualTheRecursiveDefinition) {

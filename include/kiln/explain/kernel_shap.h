@@ -4,13 +4,16 @@
 // budget allows, the rest sampled by size then uniformly within a size (pairs again), and a
 // weighted least-squares fit with the efficiency constraint base + Σφ = f(x) enforced exactly (one
 // feature eliminated). With 2^M − 2 ≤ nsamples every coalition is enumerated and φ are the exact
-// Shapley values. No L1 feature selection.
+// Shapley values. Optional L1 feature selection first, per output, as shap's l1_reg
+// ("num_features(K)": the first K features least angle regression adds; "aic"/"bic": the lasso
+// path's step LassoLarsIC picks); the unselected features get 0 (none selected: all 0, as shap).
 #pragma once
 
 #include <torch/torch.h>
 
 #include <cstdint>
 #include <functional>
+#include <string>
 
 namespace kiln::explain {
 
@@ -19,16 +22,27 @@ namespace kiln::explain {
 /// many rows at once so the model runs batched.
 using CoalitionValue = std::function<torch::Tensor(const torch::Tensor& masks)>;
 
+/// shap's l1_reg values: never renumber (CLI --l1 names them: none, num_features(K), aic, bic).
+enum class L1Selection { kNone, kNumFeatures, kAic, kBic };
+
 struct KernelShapOptions {
   /// Coalitions to evaluate (besides the empty and the full one); 0 = shap's default 2M + 2048.
   /// Clamped to 2^M − 2, which enumerates every coalition (exact Shapley values). Default 0.
   int64_t nsamples = 0;
   /// Seed of the sampler (std::mt19937_64): the same seed gives the same values. Default 0.
   uint64_t seed = 0;
+  /// L1 feature selection before the least squares (shap's l1_reg). Default kNone.
+  L1Selection l1 = L1Selection::kNone;
+  /// Features kept by kNumFeatures, >= 1 (more than M keeps all). Default 0 (unused).
+  int64_t l1_features = 0;
 
-  /// Throws ConfigError naming "nsamples" when negative.
+  /// Throws ConfigError naming "nsamples" when negative, "l1" when kNumFeatures keeps < 1.
   void validate() const;
 };
+
+/// Sets options.l1 (and l1_features) from "none", "num_features(K)", "aic" or "bic"; throws
+/// ConfigError naming `field`, the value and the choices.
+void parse_l1(const std::string& text, KernelShapOptions& options, const std::string& field = "l1");
 
 struct ShapValues {
   torch::Tensor values;  ///< [M, C] float64
