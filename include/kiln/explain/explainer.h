@@ -1,7 +1,8 @@
 // Explains a Predictor's outputs: exact linear SHAP for the linear family, Kernel SHAP and Owen
 // values over the words of a text (absent words dropped for bag models, [MASK] for WordPiece),
-// integrated gradients over a model's float inputs; and global importance (mean |φ| per feature
-// and class) over a data set. Every model evaluation goes through the Predictor, batched.
+// Kernel SHAP over a bag model's features with a (k-means summarised) background, integrated
+// gradients over a model's float inputs or BERT's word embeddings; and global importance (mean
+// |φ| per feature and class) over a data set. Every model evaluation goes through the Predictor, batched.
 // Thread-safe after construction (const members only).
 #pragma once
 
