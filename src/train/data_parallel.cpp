@@ -32,8 +32,10 @@ milliseconds to_ms(double seconds) { return milliseconds(static_cast<int64_t>(st
 std::string address(const DistOptions& o) { return o.master_addr + ":" + std::to_string(o.master_port); }
 
 std::string what_of(const std::exception& e) {
-  if (const auto* c = dynamic_cast<const c10::Error*>(&e)) return c->what_without_backtrace();
-  return e.what();
+  const auto* c = dynamic_cast<const c10::Error*>(&e);
+  std::string m = c ? c->what_without_backtrace() : e.what();
+  while (!m.empty() && (m.back() == '.' || m.back() == ' ' || m.back() == '\n')) m.pop_back();
+  return m;
 }
 
 // Gloo's transport device: the interface asked for, else the address that reaches master_addr
@@ -213,7 +215,7 @@ class GlooDataParallel final : public DataParallel {
   std::vector<double> broadcast_values(std::vector<double> values) override {
     auto t = torch::tensor(values, torch::kFloat64);
     std::vector<torch::Tensor> one{t};
-    run("receiving rank 0's decision", [&] { return pg_->broadcast(one); });
+    run("sharing rank 0's decision", [&] { return pg_->broadcast(one); });
     return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
   }
 

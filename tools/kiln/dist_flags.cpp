@@ -113,4 +113,22 @@ DistPlan DistFlags::resolve() const {
   return p;
 }
 
+void check_data_parallel(const train::TrainerOptions& t, const DistPlan& plan) {
+  const std::string job = std::to_string(plan.options.world_size) + " processes";
+  if (t.solver != "minibatch") {
+    throw ConfigError("train.solver " + t.solver + " runs in one process, but --nproc/WORLD_SIZE asks for " + job +
+                      "; use a model trained by mini-batches (e.g. --model embedbag; the fasttext and logreg presets "
+                      "use per-example SGD and L-BFGS) or drop --nproc");
+  }
+  if (t.device != "cpu") {
+    throw ConfigError("data-parallel training runs on the CPU (Gloo) in this build, but --device is '" + t.device +
+                      "'; use --device cpu or drop --nproc");
+  }
+  if (t.batch_size < plan.options.world_size) {
+    throw ConfigError("--batch-size " + std::to_string(t.batch_size) + " is the global batch, split over " + job +
+                      ", so a process would get no example; raise --batch-size to at least " +
+                      std::to_string(plan.options.world_size) + " or lower --nproc");
+  }
+}
+
 }  // namespace kiln::cli

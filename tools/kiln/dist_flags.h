@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "kiln/train/data_parallel.h"
+#include "kiln/train/trainer.h"
 
 namespace kiln::cli {
 
@@ -38,6 +39,11 @@ class DistFlags {
   double timeout_s_ = 300;
   [[nodiscard]] bool given(const char* flag) const { return cmd_ && cmd_->count(flag) > 0; }
 };
+
+/// The training options a data-parallel job cannot run (checked before any process starts, so a
+/// bad combination fails once): train.solver other than minibatch, a device other than cpu, a
+/// global batch smaller than the job. Throws ConfigError naming the flag and the fix.
+void check_data_parallel(const train::TrainerOptions& trainer, const DistPlan& plan);
 
 /// Launcher: runs this node's `plan.nproc` workers (this program, same arguments, torchrun's
 /// variables set), passes their output through (ranks > 0 prefixed "[rank N] ") and returns when all

@@ -104,7 +104,7 @@ void launch_workers(const DistPlan& plan) {
   }
   // Once a worker has failed, the others get the collective timeout plus a grace period to notice
   // and stop on their own (naming it); then they are stopped.
-  const auto grace = std::chrono::duration<double>(p.options.timeout_s + 30.0);
+  const auto grace = std::chrono::duration<double>(p.options.timeout_s + 15.0);
   std::optional<std::chrono::steady_clock::time_point> first_failure;
   for (;;) {
     bool all = true;
@@ -133,8 +133,9 @@ void launch_workers(const DistPlan& plan) {
                     how_it_ended(results[first]);
   for (int i = 0; i < p.nproc; ++i) {
     if (i == first || results[i].exit_code == 0) continue;
-    msg += "; rank " + std::to_string(p.node_rank * p.nproc + i) + " then " + how_it_ended(results[i]) +
-           (results[i].stopped ? " (stopped by the launcher after --dist-timeout)" : "");
+    msg += "; rank " + std::to_string(p.node_rank * p.nproc + i) +
+           (results[i].stopped ? " was still running --dist-timeout + 15 s later and was stopped"
+                               : " then " + how_it_ended(results[i]));
   }
   throw Error(msg + "; the last checkpoint (if any) is in the run directory: add --resume to continue (with any --nproc)");
 }

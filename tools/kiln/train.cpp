@@ -63,6 +63,7 @@ void add_train(CLI::App& app) {
                         ") trains one model, but without --model or --config kiln train selects among several, "
                         "which runs in one process; add --model (e.g. --model embedbag) or --config");
     }
+    if (plan.parallel()) check_data_parallel(config.trainer, plan);
     if (plan.role == DistPlan::Role::kLauncher) {
       launch_workers(plan);
       return;
