@@ -1,9 +1,14 @@
 #include "dist_flags.h"
 
+#include <ATen/Parallel.h>
+
 #include <cstdlib>
 #include <optional>
 
+#include "kiln/core/cpu.h"
 #include "kiln/core/error.h"
+#include "kiln/core/log.h"
+#include "kiln/core/parallel.h"
 
 namespace kiln::cli {
 namespace {
@@ -129,6 +134,17 @@ void check_data_parallel(const train::TrainerOptions& t, const DistPlan& plan) {
                       ", so a process would get no example; raise --batch-size to at least " +
                       std::to_string(plan.options.world_size) + " or lower --nproc");
   }
+}
+
+std::unique_ptr<train::DataParallel> join_as_worker(const DistPlan& plan) {
+  if (!plan.threads_given) {  // one process per share of the cores, as the launcher would pass
+    const int threads = std::max(1, core::hardware_threads() / std::max(1, plan.nproc));
+    core::set_threads(threads);
+    at::set_num_threads(threads);
+    core::set_blas_threads(threads);
+  }
+  if (plan.options.rank > 0) core::set_log_level(core::LogLevel::kWarning);  // rank 0 speaks for the job
+  return train::join_data_parallel(plan.options);
 }
 
 }  // namespace kiln::cli

@@ -1,6 +1,5 @@
-// The data-parallel launcher (this node's workers through the one subprocess runner) and a worker's
-// join. Flags and environment: dist_flags.cpp.
-#include <ATen/Parallel.h>
+// The data-parallel launcher: this node's workers through the one subprocess runner. Flags,
+// environment and a worker's join: dist_flags.cpp.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,7 +15,6 @@
 #include <thread>
 
 #include "dist_flags.h"
-#include "kiln/core/cpu.h"
 #include "kiln/core/error.h"
 #include "kiln/core/log.h"
 #include "kiln/core/parallel.h"
@@ -138,17 +136,6 @@ void launch_workers(const DistPlan& plan) {
                                : " then " + how_it_ended(results[i]));
   }
   throw Error(msg + "; the last checkpoint (if any) is in the run directory: add --resume to continue (with any --nproc)");
-}
-
-std::unique_ptr<train::DataParallel> join_as_worker(const DistPlan& plan) {
-  if (!plan.threads_given) {  // one process per share of the cores, as the launcher would pass
-    const int threads = std::max(1, core::hardware_threads() / std::max(1, plan.nproc));
-    core::set_threads(threads);
-    at::set_num_threads(threads);
-    core::set_blas_threads(threads);
-  }
-  if (plan.options.rank > 0) core::set_log_level(core::LogLevel::kWarning);  // rank 0 speaks for the job
-  return train::join_data_parallel(plan.options);
 }
 
 }  // namespace kiln::cli
