@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <optional>
 
@@ -51,6 +52,11 @@ void DistFlags::add_to(CLI::App& cmd) {
                  "that does not answer")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd.add_option("--bucket-mb", bucket_mb_,
+                 "Data-parallel: dense gradients are all-reduced in buckets of about this many MiB, each started as "
+                 "soon as backward completes it (DDP's bucket_cap_mb)")
+      ->check(CLI::Range(0.001, 4096.0))
+      ->capture_default_str();
 }
 
 DistPlan DistFlags::resolve() const {
@@ -58,6 +64,7 @@ DistPlan DistFlags::resolve() const {
   p.nproc = nproc_;
   p.node_rank = node_rank_;
   p.options.timeout_s = timeout_s_;
+  p.options.bucket_bytes = std::max<int64_t>(1, static_cast<int64_t>(bucket_mb_ * (1 << 20)));
   if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME")) p.options.interface = ifname;
   if (node_rank_ >= nnodes_) {
     throw ConfigError("--node-rank " + std::to_string(node_rank_) + " must be below --nnodes " +

@@ -37,6 +37,7 @@ class DistFlags {
   int nproc_ = 1, nnodes_ = 1, node_rank_ = 0, master_port_ = 0;
   std::string master_addr_;
   double timeout_s_ = 300;
+  double bucket_mb_ = 25;
   [[nodiscard]] bool given(const char* flag) const { return cmd_ && cmd_->count(flag) > 0; }
 };
 
