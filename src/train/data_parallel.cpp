@@ -7,6 +7,12 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -38,13 +44,41 @@ std::string what_of(const std::exception& e) {
   return m;
 }
 
-// Gloo's transport device: the interface asked for, else the address that reaches master_addr
-// (loopback for a local job, so a single machine needs no resolvable hostname).
+// This host's address on the route to `host` (a UDP socket "connected" there sends nothing), or ""
+// when `host` does not resolve or has no route.
+std::string local_address_towards(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0 || !found) return "";
+  std::string out;
+  const int fd = ::socket(found->ai_family, SOCK_DGRAM, 0);
+  if (fd >= 0 && ::connect(fd, found->ai_addr, found->ai_addrlen) == 0) {
+    sockaddr_storage local{};
+    socklen_t len = sizeof local;
+    char text[INET6_ADDRSTRLEN] = {0};
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) {
+      const void* addr = local.ss_family == AF_INET ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr)
+                                                   : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr);
+      if (::inet_ntop(local.ss_family, addr, text, sizeof text)) out = text;
+    }
+  }
+  if (fd >= 0) ::close(fd);
+  ::freeaddrinfo(found);
+  return out;
+}
+
+// Gloo's transport device: the interface asked for (GLOO_SOCKET_IFNAME), else this host's address
+// on the route to master_addr (loopback for a local job, so one machine needs no resolvable
+// hostname), else the address the hostname resolves to.
 std::shared_ptr<::gloo::transport::Device> make_device(const DistOptions& o) {
   if (!o.interface.empty()) return c10d::ProcessGroupGloo::createDeviceForInterface(o.interface);
   if (o.master_addr == "localhost" || o.master_addr.rfind("127.", 0) == 0) {
     return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
   }
+  const std::string local = local_address_towards(o.master_addr, o.master_port);
+  if (!local.empty()) return c10d::ProcessGroupGloo::createDeviceForHostname(local);
   return c10d::ProcessGroupGloo::createDefaultDevice();
 }
 
