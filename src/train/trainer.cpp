@@ -453,9 +453,10 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
         if (dp) {
           // Backward of this part's share of the global loss (its weighted sum); the reducer sums the
           // parts and divides by the batch's total weight.
+          // A part whose targets all weigh 0 adds nothing (its own weighted mean is 0/0).
           const double weight = loss_fn.normalizer(target);
-          if (ok) (loss * weight).backward();
-          loss_value = dp->reduce_gradients(weight, loss_value, local_count).loss();
+          if (ok && weight > 0) (loss * weight).backward();
+          loss_value = dp->reduce_gradients(weight, weight > 0 ? loss_value : 0.0, local_count).loss();
           ok = std::isfinite(loss_value);
         } else if (ok) {
           loss.backward();
