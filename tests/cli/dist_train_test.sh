@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Data-parallel training (kiln train --nproc, torchrun's environment): N processes take the same
 # steps as one, for the bag model (SGD within 1e-6, AdamW within 1e-5) and BERT-tiny (SGD 1e-6,
-# AdamW 1e-4), class weights on; resume with another N,
+# AdamW 1e-4), class weights on, and kiln pretrain (AdamW 1e-5); resume with another N,
 # a killed rank stops the others with an error naming it, and every bad flag or variable says why.
 set -euo pipefail
 KILN="$1"
@@ -112,6 +112,17 @@ close "$tmp/bert_one" "$tmp/bert_two" 1e-6 "BERT-tiny SGD: 2 processes == 1 proc
 train bert_adamw_one bert_adamw.yaml
 train bert_adamw_two bert_adamw.yaml --nproc 2
 close "$tmp/bert_adamw_one" "$tmp/bert_adamw_two" 1e-4 "BERT-tiny AdamW: 2 processes == 1 process"
+
+# kiln pretrain --nproc: masked-LM batches are masked whole, then split; the loss weighs each part
+# by its masked tokens. AdamW, 8 steps, dropout off: within 1e-5 of one process.
+cut -d, -f1 "$tmp/train.csv" | tail -n +2 >"$tmp/corpus.txt"
+vocab="$("$KILN" -q data fetch bert-base-uncased-vocab | tail -n 1)"
+for n in 1 2; do
+  "$KILN" -q pretrain --input "$tmp/corpus.txt" --vocab "$vocab" --preset tiny --seq-len 32 --steps 8 --batch-size 8 \
+    --hidden-dropout 0 --attention-dropout 0 --nproc $n --out "$tmp/pretrain$n" >"$tmp/pretrain$n.out" 2>"$tmp/pretrain$n.err" \
+    || { cat "$tmp/pretrain$n.err"; fail "kiln pretrain --nproc $n failed"; }
+done
+close "$tmp/pretrain1" "$tmp/pretrain2" 1e-5 "pretrain AdamW: 2 processes == 1 process"
 
 # Rank 0 alone writes: one epoch record per epoch, the artifact, the data-parallel record.
 test "$(grep -c '"type":"epoch"' "$tmp/two/metrics.jsonl")" = 3 || fail "metrics.jsonl should hold 3 epoch records (rank 0 only)"
