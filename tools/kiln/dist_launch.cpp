@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "dist_flags.h"
+#include "interrupt.h"
 #include "kiln/core/error.h"
 #include "kiln/core/log.h"
 #include "kiln/core/parallel.h"
@@ -67,6 +68,7 @@ void launch_workers(const DistPlan& plan) {
 
   std::mutex out_mutex;
   std::atomic<bool> cancel{false};
+  InterruptScope interrupts;  // Ctrl-C / SIGTERM: stop the workers (their group: TERM, then KILL)
   std::vector<core::SubprocessResult> results(static_cast<std::size_t>(p.nproc));
   std::vector<std::chrono::steady_clock::time_point> ended(results.size());
   std::vector<bool> done(results.size(), false);
@@ -114,12 +116,17 @@ void launch_workers(const DistPlan& plan) {
       }
     }
     if (all) break;
+    if (InterruptScope::flag()->load()) cancel = true;
     if (first_failure && std::chrono::steady_clock::now() - *first_failure > grace) cancel = true;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   for (auto& t : workers) t.join();
   for (auto& e : errors) {
     if (e) std::rethrow_exception(e);
+  }
+  if (InterruptScope::flag()->load()) {
+    throw Error("data-parallel run interrupted: the workers were stopped; the last checkpoint (if any) is in the run "
+                "directory: add --resume to continue (with any --nproc)");
   }
   // The rank that failed first is the cause; the others' last lines say how they noticed.
   int first = -1;
