@@ -18,7 +18,7 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # Packages Kiln builds and runs with.
 PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache git ca-certificates
-  libtorch-dev libopenblas0-pthread libopenblas-dev
+  libtorch-dev libgloo-dev libopenblas0-pthread libopenblas-dev
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libutf8proc-dev libsqlite3-dev libpq-dev libcpp-httplib-dev
   libpng-dev libjpeg62-turbo-dev
   libgtest-dev libgmock-dev libbenchmark-dev

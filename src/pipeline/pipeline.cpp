@@ -10,6 +10,7 @@
 #include "kiln/artifact/profile.h"
 #include "kiln/core/error.h"
 #include "kiln/train/calibration.h"
+#include "kiln/train/data_parallel.h"
 #include "kiln/train/losses.h"
 #include "stages.h"
 
@@ -193,6 +194,13 @@ PipelineResult finish(Setup s, const data::Dataset* val, const data::Dataset* te
   auto trained = train::train_model(*s.model, e.train, e.has_val ? &e.val : nullptr,
                                     static_cast<int64_t>(s.labels.size()), s.config.trainer, callbacks);
   const double train_seconds = seconds_since(t1);
+  if (callbacks.parallel && callbacks.parallel->rank() > 0) {
+    // A data-parallel rank other than 0 only helped train: rank 0 assembles and saves the artifact.
+    PipelineResult r;
+    r.train = std::move(trained);
+    r.train_seconds = train_seconds;
+    return r;
+  }
   return assemble(std::move(s), std::move(e), std::move(trained), featurize_seconds, train_seconds, test,
                   std::move(warnings));
 }

@@ -162,6 +162,12 @@ torch::Tensor Loss::operator()(const torch::Tensor& logits, const torch::Tensor&
   return (w * per_example).sum() / w.sum();
 }
 
+double Loss::normalizer(const torch::Tensor& targets) const {
+  if (!weight_.defined()) return static_cast<double>(targets.numel());
+  if (targets.numel() == 0) return 0.0;
+  return weight_.index_select(0, targets.to(torch::kCPU)).sum().item<double>();
+}
+
 Loss make_loss(const LossOptions& options, const std::vector<int64_t>& class_counts) {
   validate(options);
   const std::size_t classes = class_counts.size();

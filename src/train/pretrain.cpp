@@ -12,6 +12,7 @@
 
 #include "checkpoint.h"
 #include "kiln/core/error.h"
+#include "kiln/train/data_parallel.h"
 
 namespace fs = std::filesystem;
 
@@ -217,8 +218,19 @@ PretrainResult pretrain_mlm(MlmModel& model, const torch::Tensor& sequences, con
   if (device.is_cuda() && !torch::cuda::is_available()) {
     throw ConfigError("pretrain.device is '" + options.device + "' but this LibTorch has no CUDA (or no GPU is visible)");
   }
+  DataParallel* dp = callbacks.parallel && callbacks.parallel->world_size() > 1 ? callbacks.parallel : nullptr;
+  if (dp && device.is_cuda()) {
+    throw ConfigError("data-parallel pretraining runs on the CPU (Gloo) in this build, but pretrain.device is '" +
+                      options.device + "'; use --device cpu or --nproc 1");
+  }
+  if (dp && options.batch_size < dp->world_size()) {
+    throw ConfigError("pretrain.batch_size " + std::to_string(options.batch_size) + " is the global batch, split over " +
+                      std::to_string(dp->world_size()) + " processes; raise --batch-size to at least " +
+                      std::to_string(dp->world_size()) + " or lower --nproc");
+  }
+  const bool rank0 = !dp || dp->rank() == 0;
   model.to(device);
-  if (!options.run_dir.empty()) fs::create_directories(options.run_dir);
+  if (!options.run_dir.empty() && rank0) fs::create_directories(options.run_dir);
 
   const int64_t n = sequences.size(0);
   const int64_t batches = (n + options.batch_size - 1) / options.batch_size;
@@ -247,13 +259,25 @@ PretrainResult pretrain_mlm(MlmModel& model, const torch::Tensor& sequences, con
   } else {
     torch::manual_seed(options.seed + 1);  // dropout
   }
+  if (dp) {  // rank 0's weights everywhere; then gradients summed from backward's hooks
+    std::vector<torch::Tensor> tensors = params;
+    for (const auto& b : model.buffers()) tensors.push_back(b);
+    dp->broadcast(tensors);
+    dp->attach(params, std::vector<bool>(params.size(), false));
+  }
+  struct Detach {
+    DataParallel* dp;
+    ~Detach() {
+      if (dp) dp->detach();
+    }
+  } detach_hooks{dp};
   std::ofstream log;
-  if (!options.run_dir.empty()) {
+  if (!options.run_dir.empty() && rank0) {
     log.open(fs::path(options.run_dir) / "metrics.jsonl", options.resume ? std::ios::app : std::ios::trunc);
     if (!log) throw IoError(options.run_dir + "/metrics.jsonl: cannot write; check the run directory's permissions");
   }
   auto save = [&](int64_t done) {
-    if (options.run_dir.empty()) return;
+    if (options.run_dir.empty() || !rank0) return;
     CheckpointState st;
     st.epoch = static_cast<int>((done + batches - 1) / batches);
     st.schedule = schedule->state();
@@ -292,12 +316,29 @@ PretrainResult pretrain_mlm(MlmModel& model, const torch::Tensor& sequences, con
     const double lr = schedule->lr();
     set_lr(*optimizer, lr);
     clear_gradients(params);
-    auto loss = model.loss(input_ids, attention, labels);
-    const double loss_value = loss.item<double>();
+    double loss_value = 0;
     double grad_norm = kNoLoss;
-    bool ok = std::isfinite(loss_value);
+    bool ok = true;
+    if (dp) {
+      // This rank's rows of the masked batch; its loss weighs by its masked tokens.
+      const auto part = shard_of_batch(count, dp->rank(), dp->world_size());
+      const int64_t rows = part.end - part.begin;
+      const auto part_labels = labels.narrow(0, part.begin, rows);
+      const double weight = part_labels.ne(kMlmIgnore).sum().item<double>();
+      if (weight > 0) {
+        auto loss = model.loss(input_ids.narrow(0, part.begin, rows), attention.narrow(0, part.begin, rows), part_labels);
+        loss_value = loss.item<double>();
+        if (std::isfinite(loss_value)) (loss * weight).backward();
+      }
+      loss_value = dp->reduce_gradients(weight, loss_value, rows).loss();
+      ok = std::isfinite(loss_value);
+    } else {
+      auto loss = model.loss(input_ids, attention, labels);
+      loss_value = loss.item<double>();
+      ok = std::isfinite(loss_value);
+      if (ok) loss.backward();
+    }
     if (ok) {
-      loss.backward();
       grad_norm = clip_grad_norm(params, options.grad_clip > 0 ? options.grad_clip : std::numeric_limits<double>::infinity());
       ok = std::isfinite(grad_norm);
     }

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "kiln/core/error.h"
+#include "kiln/train/data_parallel.h"
 #include "kiln/train/metrics.h"
 #include "bag_sgd.h"
 #include "checkpoint.h"
@@ -153,6 +154,17 @@ void validate(const TrainerOptions& o) {
 
 namespace {
 
+// The parameters whose gradient is row-sparse: EmbeddingBag tables with sparse gradients on.
+std::vector<bool> sparse_parameters(nn::Model& model, const std::vector<torch::Tensor>& params) {
+  std::vector<bool> sparse(params.size(), false);
+  for (const auto& m : model.modules(/*include_self=*/false)) {
+    const auto* bag = m->as<torch::nn::EmbeddingBag>();
+    if (!bag || !bag->options.sparse()) continue;
+    for (std::size_t k = 0; k < params.size(); ++k) sparse[k] = sparse[k] || params[k].is_same(bag->weight);
+  }
+  return sparse;
+}
+
 // Gathers a training step's examples and targets into buffers reused across steps. The views of one
 // step must be dead before the next fill (the trainer's step ends with its backward pass).
 // torch's LBFGS keeps a scratch vector `al` of history_size tensors in its state, of which only the
@@ -212,10 +224,28 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
                       "' but this LibTorch has no CUDA (or no GPU is visible); use --device cpu or build against a "
                       "CUDA LibTorch via Torch_DIR");
   }
+  DataParallel* dp = callbacks.parallel && callbacks.parallel->world_size() > 1 ? callbacks.parallel : nullptr;
+  if (dp) {
+    const std::string ranks = std::to_string(dp->world_size()) + " processes";
+    if (options.solver != "minibatch") {
+      throw ConfigError("train.solver " + options.solver + " runs in one process, but this job has " + ranks +
+                        "; use train.solver minibatch or --nproc 1");
+    }
+    if (device.is_cuda()) {
+      throw ConfigError("data-parallel training runs on the CPU (Gloo) in this build, but train.device is '" +
+                        options.device + "'; use --device cpu or --nproc 1");
+    }
+    if (options.batch_size < dp->world_size()) {
+      throw ConfigError("train.batch_size " + std::to_string(options.batch_size) + " is the global batch, split over " +
+                        ranks + ", so each would get less than one example; raise --batch-size to at least " +
+                        std::to_string(dp->world_size()) + " or lower --nproc");
+    }
+  }
+  const bool rank0 = !dp || dp->rank() == 0;
   model.to(device);
   // Row-sparse gradients for the embedding tables: a step touches only the batch's features.
   model.set_sparse_gradients(options.sparse_gradients);
-  if (!options.run_dir.empty()) fs::create_directories(options.run_dir);
+  if (!options.run_dir.empty() && rank0) fs::create_directories(options.run_dir);
 
   const int64_t n = train.x.size();
   const int64_t batches = (n + options.batch_size - 1) / options.batch_size;
@@ -266,7 +296,22 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
       start_epoch = options.epochs + 1;
     }
   }
-  MetricsLog log(options.run_dir, options.resume);
+  MetricsLog log(rank0 ? options.run_dir : std::string(), options.resume);
+  if (dp) {
+    // Every rank starts from rank 0's weights (buffers too), whatever its own initialisation or
+    // checkpoint held; the optimizer states agree already (fresh, or the same checkpoint).
+    std::vector<torch::Tensor> tensors = model.parameters();
+    for (const auto& b : model.buffers()) tensors.push_back(b);
+    dp->broadcast(tensors);
+    dp->attach(params, sparse_parameters(model, params));
+  }
+  // The hooks go with this function: later backward passes on the model are this process's own.
+  struct Detach {
+    DataParallel* dp;
+    ~Detach() {
+      if (dp) dp->detach();
+    }
+  } detach_hooks{dp};
 
   // Per-parameter consecutive steps with a vanishing gradient norm.
   auto named = model.named_parameters();
@@ -384,23 +429,43 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
     for (int64_t b = 0; b < (per_example || lbfgs ? 0 : batches); ++b) {
       const int64_t start = b * options.batch_size;
       const int64_t count = std::min(options.batch_size, n - start);
-      torch::Tensor target;
-      auto batch = buffers.fill(train, order.data() + start, count, &target);
-      if (train.augment) batch = train.augment(batch);
-      if (!device.is_cpu()) {
-        batch = batch.to(device);
-        target = target.to(device);
-      }
+      // Data-parallel: this rank's contiguous part of the global batch.
+      const ShardRange part = dp ? shard_of_batch(count, dp->rank(), dp->world_size()) : ShardRange{0, count};
+      const int64_t local_count = part.end - part.begin;
 
       const double lr = schedule->lr();
       set_lr(*optimizer, lr);
       clear_gradients(params);
-      auto loss = loss_fn(model.forward(batch), target);
-      const double loss_value = loss.item<double>();
+      double loss_value = 0;
       double grad_norm = kNaN;
-      bool ok = std::isfinite(loss_value);
+      bool ok = true;
+      if (local_count > 0) {
+        torch::Tensor target;
+        auto batch = buffers.fill(train, order.data() + start + part.begin, local_count, &target);
+        if (train.augment) batch = train.augment(batch);
+        if (!device.is_cpu()) {
+          batch = batch.to(device);
+          target = target.to(device);
+        }
+        auto loss = loss_fn(model.forward(batch), target);
+        loss_value = loss.item<double>();
+        ok = std::isfinite(loss_value);
+        if (dp) {
+          // Backward of this part's share of the global loss (its weighted sum); the reducer sums the
+          // parts and divides by the batch's total weight.
+          // A part whose targets all weigh 0 adds nothing (its own weighted mean is 0/0).
+          const double weight = loss_fn.normalizer(target);
+          if (ok && weight > 0) (loss * weight).backward();
+          loss_value = dp->reduce_gradients(weight, weight > 0 ? loss_value : 0.0, local_count).loss();
+          ok = std::isfinite(loss_value);
+        } else if (ok) {
+          loss.backward();
+        }
+      } else {
+        loss_value = dp->reduce_gradients(0.0, 0.0, 0).loss();
+        ok = std::isfinite(loss_value);
+      }
       if (ok) {
-        loss.backward();
         grad_norm = clip_grad_norm(params, options.grad_clip > 0 ? options.grad_clip
                                                                  : std::numeric_limits<double>::infinity(),
                                    &param_norms);
@@ -472,12 +537,18 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
     bool improved = !val;
     if (val && val->x.size() > 0) {
       model.eval();
-      auto probs = nn::predict_proba(model, val->x, 1024, device);
-      auto target = torch::tensor(val->y, torch::kInt64);
-      rec.val_loss = torch::nll_loss(torch::log(probs.clamp_min(1e-12)), target).item<double>();
-      auto m = compute_metrics_from_proba(val->y, probs, num_classes);
-      rec.val_accuracy = m.accuracy;
-      rec.val_macro_f1 = m.macro_f1;
+      if (rank0) {  // the ranks hold the same weights: rank 0 validates for all
+        auto probs = nn::predict_proba(model, val->x, 1024, device);
+        auto target = torch::tensor(val->y, torch::kInt64);
+        rec.val_loss = torch::nll_loss(torch::log(probs.clamp_min(1e-12)), target).item<double>();
+        auto m = compute_metrics_from_proba(val->y, probs, num_classes);
+        rec.val_accuracy = m.accuracy;
+        rec.val_macro_f1 = m.macro_f1;
+      }
+      if (dp) {
+        const auto v = dp->broadcast_values({rec.val_loss, rec.val_accuracy, rec.val_macro_f1});
+        rec.val_loss = v[0], rec.val_accuracy = v[1], rec.val_macro_f1 = v[2];
+      }
       improved = rec.val_macro_f1 > result.best_val_macro_f1;
     }
     rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -490,6 +561,10 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
     }
     result.history.push_back(rec);
     log.write(epoch_json(rec));
+    if (dp) {
+      log.write({{"type", "data_parallel"}, {"epoch", epoch}, {"world_size", dp->world_size()},
+                 {"steps", dp->reduced_steps()}, {"exposed_comm_seconds", dp->exposed_comm_seconds()}});
+    }
     log.flush();
     if (callbacks.on_epoch) callbacks.on_epoch(rec);
     ++epochs_run;
@@ -500,7 +575,7 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
                        converged) &&
                       epoch < options.epochs;
     if (stop) result.stopped_early = true;
-    if (!options.run_dir.empty()) {
+    if (!options.run_dir.empty() && rank0) {
       CheckpointState st;
       st.epoch = epoch;
       st.best_epoch = result.best_epoch;
@@ -513,7 +588,9 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
     }
     if (improved) best.capture(model);
     if (stop) break;
-    if (callbacks.should_stop && epoch < options.epochs && callbacks.should_stop(rec)) {
+    bool stop_now = callbacks.should_stop && epoch < options.epochs && callbacks.should_stop(rec);
+    if (dp) stop_now = dp->broadcast_values({stop_now ? 1.0 : 0.0})[0] != 0;  // rank 0 decides for all
+    if (stop_now) {
       result.stopped_by_callback = true;
       break;
     }
@@ -522,7 +599,7 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
   // Restore the best epoch's weights (from memory, or from best.pt when it predates a resume).
   if (best.has_value()) {
     best.restore(model);
-  } else if (!options.run_dir.empty() && result.best_epoch > 0) {
+  } else if (!options.run_dir.empty() && result.best_epoch > 0 && rank0) {
     load_best(options.run_dir, model);
   }
   model.eval();

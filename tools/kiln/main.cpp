@@ -24,9 +24,21 @@ void add_explain(CLI::App& app);  // tools/kiln/explain.cpp
 }  // namespace kiln::cli
 #endif
 
+namespace kiln::cli {
+namespace {
+std::vector<std::string>& arguments() {
+  static std::vector<std::string> args;
+  return args;
+}
+}  // namespace
+void set_process_arguments(int argc, char** argv) { arguments().assign(argv, argv + argc); }
+const std::vector<std::string>& process_arguments() { return arguments(); }
+}  // namespace kiln::cli
+
 namespace {
 
 int run(int argc, char** argv) {
+  kiln::cli::set_process_arguments(argc, argv);
 #ifndef KILN_CLI_ML
   {
     const std::string verb = kiln::cli::find_verb(argc, argv);

@@ -14,6 +14,7 @@
 #include "kiln/nn/bert.h"
 #include "kiln/text/wordpiece.h"
 #include "kiln/train/pretrain.h"
+#include "dist_flags.h"
 #include "verbs.h"
 
 namespace fs = std::filesystem;
@@ -28,6 +29,7 @@ struct PretrainFlags {
   bool whole_word = false, cased = false, resume = false;
   double hidden_dropout = 0.1, attention_dropout = 0.1;
   train::PretrainOptions options;
+  DistFlags dist;
 };
 
 bool is_plain_text(const std::string& path, const std::string& format) {
@@ -71,6 +73,8 @@ std::string read_vocab(const std::string& path) {
   return s.str();
 }
 
+void pretrain_as_rank(PretrainFlags& f, train::DataParallel* dp);
+
 void run_pretrain(PretrainFlags& f, CLI::App& cmd) {
   if (f.vocab.empty()) {
     throw ConfigError("--vocab is required: pass a BERT vocab.txt (e.g. --vocab \"$(kiln data fetch "
@@ -81,6 +85,24 @@ void run_pretrain(PretrainFlags& f, CLI::App& cmd) {
     throw ConfigError("--steps " + std::to_string(f.options.steps) + " conflicts with --epochs " +
                       std::to_string(f.options.epochs) + ": give one of them");
   }
+  const DistPlan plan = f.dist.resolve();
+  if (plan.parallel()) {
+    train::TrainerOptions t;  // the checks kiln train makes: cpu, a global batch >= the job
+    t.device = f.device;
+    t.batch_size = f.options.batch_size;
+    check_data_parallel(t, plan);
+  }
+  if (plan.role == DistPlan::Role::kLauncher) {
+    launch_workers(plan);
+    return;
+  }
+  std::unique_ptr<train::DataParallel> dp;
+  if (plan.role == DistPlan::Role::kWorker) dp = join_as_worker(plan);
+  run_as_rank(dp.get(), [&] { pretrain_as_rank(f, dp.get()); });
+}
+
+void pretrain_as_rank(PretrainFlags& f, train::DataParallel* dp) {
+  const bool rank0 = !dp || dp->rank() == 0;
   const std::string vocab_text = read_vocab(f.vocab);
   auto vocab = std::make_shared<const text::WordPieceVocab>(text::WordPieceVocab::parse(vocab_text, "--vocab " + f.vocab));
   const int32_t mask_id = vocab->find("[MASK]");
@@ -138,11 +160,12 @@ void run_pretrain(PretrainFlags& f, CLI::App& cmd) {
   o.run_dir = f.out;
   o.resume = f.resume;
   o.device = f.device;
-  fs::create_directories(f.out);
+  if (rank0) fs::create_directories(f.out);
   std::unique_ptr<core::ProgressBar> bar;
   train::PretrainCallbacks cb;
+  cb.parallel = dp;
   int64_t last_line = 0;
-  cb.on_step = [&](const train::PretrainStep& s) {
+  if (rank0) cb.on_step = [&](const train::PretrainStep& s) {
     if (!bar) bar = std::make_unique<core::ProgressBar>("pretrain", s.steps);
     char buf[128];
     std::snprintf(buf, sizeof buf, "loss %.4f lr %.2e %.0f tok/s", s.loss, s.lr, s.tokens_per_second);
@@ -155,6 +178,7 @@ void run_pretrain(PretrainFlags& f, CLI::App& cmd) {
   };
   cb.on_warning = [](const std::string& w) { core::warn(w); };
   const auto result = train::pretrain_mlm(model, sequences, mv, o, cb);
+  if (!rank0) return;  // rank 0 writes the model
   if (bar && bar->live()) bar->finish();
   if (!result.finished) {
     core::info("stopped at step " + std::to_string(result.steps) + "; continue with --resume");
@@ -222,6 +246,7 @@ void add_pretrain(CLI::App& app) {
   cmd->add_flag("--cased", f->cased, "Keep case and accents (default: uncased, as bert-base-uncased)");
   cmd->add_flag("--resume", f->resume, "Continue from the run directory's last checkpoint");
   cmd->add_option("--device", f->device, "cpu | cuda[:N]")->capture_default_str();
+  f->dist.add_to(*cmd);
   cmd->callback([f, cmd]() { run_pretrain(*f, *cmd); });
 }
 

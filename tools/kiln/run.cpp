@@ -6,6 +6,7 @@
 #include "kiln/core/log.h"
 #include "kiln/data/datasets.h"
 #include "kiln/data/prepare.h"
+#include "dist_flags.h"
 #include "train_common.h"
 #include "train_flags.h"
 #include "verbs.h"
@@ -15,6 +16,7 @@ namespace kiln::cli {
 void add_run(CLI::App& app) {
   struct Flags {
     TrainFlags train;
+    DistFlags dist;
     std::string dataset, out, cache_dir;
   };
   auto f = std::make_shared<Flags>();
@@ -23,8 +25,17 @@ void add_run(CLI::App& app) {
   cmd->add_option("--out", f->out, "Run directory (default: runs/<dataset>)");
   cmd->add_option("--cache-dir", f->cache_dir, "Dataset cache (default: ~/.cache/kiln/datasets)");
   f->train.add_to(*cmd);
+  f->dist.add_to(*cmd);
   cmd->callback([f]() {
+    const DistPlan plan = f->dist.resolve();
     auto config = f->train.resolve();
+    const auto selection = f->train.selection();
+    if (selection && plan.parallel()) {
+      throw ConfigError("data-parallel training (--nproc/WORLD_SIZE " + std::to_string(plan.options.world_size) +
+                        ") trains one model, but without --model or --config kiln run selects among several, which "
+                        "runs in one process; add --model (e.g. --model embedbag) or --config");
+    }
+    if (plan.parallel()) check_data_parallel(config.trainer, plan);
     if (!f->dataset.empty()) config.data.dataset = f->dataset;
     const std::string out = f->out.empty() ? "runs/" + config.data.dataset : f->out;
 
@@ -32,6 +43,14 @@ void add_run(CLI::App& app) {
     fo.dir = f->cache_dir;
     core::info("fetching " + config.data.dataset);
     const std::string csv = data::fetch_dataset(config.data.dataset, fo);
+    if (plan.role == DistPlan::Role::kLauncher) {  // fetched once here; the workers find it cached
+      launch_workers(plan);
+      return;
+    }
+    std::unique_ptr<train::DataParallel> dp;
+    if (plan.role == DistPlan::Role::kWorker) dp = join_as_worker(plan);
+    const bool rank0 = !dp || dp->rank() == 0;
+    run_as_rank(dp.get(), [&] {
 
     data::PrepareOptions po;
     po.load.text_col = config.data.text_col;
@@ -52,15 +71,18 @@ void add_run(CLI::App& app) {
                std::to_string(report.class_counts_after.size()) + " classes; train " + std::to_string(train_ds.size()) +
                ", validation " + std::to_string(val_ds.size()) + ", test " + std::to_string(test_ds.size()));
     // The data report (cleaning, class counts, splits) for `kiln report`, in kiln prepare's format.
-    std::filesystem::create_directories(out);
-    core::write_file_atomic(std::filesystem::path(out) / "data_report.json", data::to_json(report).dump(2) + "\n");
+    if (rank0) {
+      std::filesystem::create_directories(out);
+      core::write_file_atomic(std::filesystem::path(out) / "data_report.json", data::to_json(report).dump(2) + "\n");
+    }
     const data::Dataset* val = val_ds.size() ? &val_ds : nullptr;
     const data::Dataset* test = test_ds.size() ? &test_ds : nullptr;
-    if (auto selection = f->train.selection()) {
+    if (selection) {
       (void)select_and_save(*selection, config.data, train_ds, val, test, out);
     } else {
-      (void)train_and_save(config, train_ds, val, test, out, false);
+      (void)train_and_save(config, train_ds, val, test, out, false, dp.get());
     }
+    });
   });
 }
 

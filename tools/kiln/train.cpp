@@ -6,6 +6,7 @@
 #include "kiln/core/log.h"
 #include "kiln/data/dataset.h"
 #include "kiln/data/image.h"
+#include "dist_flags.h"
 #include "train_common.h"
 #include "train_flags.h"
 #include "verbs.h"
@@ -24,6 +25,7 @@ std::string fs_absolute(const std::string& path) {
 void add_train(CLI::App& app) {
   struct Flags {
     TrainFlags train;
+    DistFlags dist;
     std::string train_file, val_file, test_file, out, format = "auto", text_col = "text", label_col = "label";
     std::string image_col, on_bad_image = "error";
     int64_t image_size = 0;
@@ -50,8 +52,25 @@ void add_train(CLI::App& app) {
   cmd->add_option("--label-col", f->label_col, "Label column")->capture_default_str();
   cmd->add_flag("--resume", f->resume, "Continue from the run directory's last checkpoint");
   f->train.add_to(*cmd);
+  f->dist.add_to(*cmd);
   cmd->callback([f, cmd]() {
+    const DistPlan plan = f->dist.resolve();
     auto config = f->train.resolve();
+    // Selection keeps no checkpoints (candidates live in memory), so --resume means one model's run.
+    auto selection = f->resume ? std::nullopt : f->train.selection();
+    if (selection && plan.parallel()) {
+      throw ConfigError("data-parallel training (--nproc/WORLD_SIZE " + std::to_string(plan.options.world_size) +
+                        ") trains one model, but without --model or --config kiln train selects among several, "
+                        "which runs in one process; add --model (e.g. --model embedbag) or --config");
+    }
+    if (plan.parallel()) check_data_parallel(config.trainer, plan);
+    if (plan.role == DistPlan::Role::kLauncher) {
+      launch_workers(plan);
+      return;
+    }
+    std::unique_ptr<train::DataParallel> dp;
+    if (plan.role == DistPlan::Role::kWorker) dp = join_as_worker(plan);
+    run_as_rank(dp.get(), [&] {
     // The rows come from these files, not from a named dataset: record that in the artifact.
     config.data.dataset.clear();
     config.data.train_file = fs_absolute(f->train_file);
@@ -92,13 +111,12 @@ void add_train(CLI::App& app) {
     if (!f->test_file.empty()) test_ds = load(f->test_file);
     const data::Dataset* val = f->val_file.empty() ? nullptr : &val_ds;
     const data::Dataset* test = f->test_file.empty() ? nullptr : &test_ds;
-    // Selection keeps no checkpoints (candidates live in memory), so --resume means one model's run.
-    auto selection = f->resume ? std::nullopt : f->train.selection();
     if (selection) {
       (void)select_and_save(*selection, config.data, train_ds, val, test, f->out);
     } else {
-      (void)train_and_save(config, train_ds, val, test, f->out, f->resume);
+      (void)train_and_save(config, train_ds, val, test, f->out, f->resume, dp.get());
     }
+    });
   });
 }
 

@@ -13,6 +13,7 @@
 #include "kiln/core/progress.h"
 #include "kiln/explain/explainer.h"
 #include "kiln/pipeline/pipeline.h"
+#include "kiln/train/data_parallel.h"
 #include "verbs.h"
 
 namespace fs = std::filesystem;
@@ -109,13 +110,26 @@ TrainRunOutput save_and_report(const pipeline::PipelineResult& result, const tra
 }  // namespace
 
 TrainRunOutput train_and_save(const train::RunConfig& config, const data::Dataset& train_ds, const data::Dataset* val,
-                              const data::Dataset* test, const std::string& out_dir, bool resume) {
+                              const data::Dataset* test, const std::string& out_dir, bool resume,
+                              train::DataParallel* parallel) {
   train::RunConfig cfg = config;
   cfg.trainer.run_dir = out_dir;
   cfg.trainer.resume = resume;
-  fs::create_directories(out_dir);
+  const bool rank0 = !parallel || parallel->rank() == 0;
+  if (rank0) fs::create_directories(out_dir);
   auto bar = std::make_shared<std::unique_ptr<core::ProgressBar>>();
-  const auto result = pipeline::run_pipeline(cfg, train_ds, val, test, progress_callbacks(cfg.trainer.epochs, bar));
+  auto callbacks = rank0 ? progress_callbacks(cfg.trainer.epochs, bar) : train::TrainerCallbacks{};
+  callbacks.parallel = parallel;
+  const auto result = pipeline::run_pipeline(cfg, train_ds, val, test, callbacks);
+  if (!rank0) return {};
+  if (parallel) {
+    const double steps = static_cast<double>(std::max<int64_t>(1, parallel->reduced_steps()));
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "data-parallel: %d processes, %lld steps, exposed communication %.2f ms/step (rank 0)",
+                  parallel->world_size(), static_cast<long long>(parallel->reduced_steps()),
+                  1000.0 * parallel->exposed_comm_seconds() / steps);
+    core::info(buf);
+  }
   return save_and_report(result, cfg, out_dir);
 }
 

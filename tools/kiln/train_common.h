@@ -7,6 +7,7 @@
 #include "kiln/data/dataset.h"
 #include "kiln/pipeline/select.h"
 #include "kiln/train/run_config.h"
+#include "kiln/train/trainer.h"
 
 namespace kiln::cli {
 
@@ -16,9 +17,12 @@ struct TrainRunOutput {
 };
 
 /// Trains, saves the artifact to `out_dir`/model (run files: checkpoints and metrics.jsonl in
-/// `out_dir`) and prints progress (stderr) and the metrics table (stdout).
+/// `out_dir`) and prints progress (stderr) and the metrics table (stdout). With `parallel` (this
+/// process is one rank of a data-parallel job), a rank other than 0 trains only: it saves and
+/// prints nothing and returns an empty output.
 TrainRunOutput train_and_save(const train::RunConfig& config, const data::Dataset& train, const data::Dataset* val,
-                              const data::Dataset* test, const std::string& out_dir, bool resume);
+                              const data::Dataset* test, const std::string& out_dir, bool resume,
+                              train::DataParallel* parallel = nullptr);
 
 /// Model selection among `options.candidates` (their data config replaced by `data_config`), then as
 /// train_and_save for the winner; prints the candidate table and writes OUT/selected_config.yaml,

@@ -21,6 +21,10 @@ struct MlVerb {
 [[nodiscard]] std::string find_verb(int argc, char** argv);
 /// kiln-ml's path: next to this executable (its folder from /proc/self/exe, else ".").
 [[nodiscard]] std::string kiln_ml_path();
+/// This process's command line as main() received it (set first thing in main): data-parallel
+/// launchers start their workers with it.
+void set_process_arguments(int argc, char** argv);
+[[nodiscard]] const std::vector<std::string>& process_arguments();
 /// Replaces this process with kiln-ml (next to this executable) and the same arguments; returns
 /// an exit code only when that fails, after printing why.
 int exec_ml_binary(char** argv);

@@ -33,7 +33,9 @@ struct PipelineResult {
 };
 
 /// Trains from scratch. `val` and `test` may be null. Rows of val/test whose label never occurs in
-/// train are left out (and counted in `warnings`). Throws ConfigError/DataError.
+/// train are left out (and counted in `warnings`). Throws ConfigError/DataError. With
+/// callbacks.parallel, a rank other than 0 returns after training with only `train` and
+/// `train_seconds` filled (rank 0 assembles the artifact).
 [[nodiscard]] PipelineResult run_pipeline(const train::RunConfig& config, const data::Dataset& train,
                                           const data::Dataset* val, const data::Dataset* test,
                                           const train::TrainerCallbacks& callbacks = {});

@@ -62,6 +62,11 @@ class Loss {
   /// weights'.
   [[nodiscard]] torch::Tensor operator()(const torch::Tensor& logits, const torch::Tensor& targets) const;
 
+  /// The denominator of the loss's reduction for `targets` (int64 [B]): Σ_i w[y_i] with class
+  /// weights, else B. (loss · normaliser) summed over the parts of a batch, divided by the summed
+  /// normalisers, is the loss of the whole batch: how data-parallel ranks combine theirs.
+  [[nodiscard]] double normalizer(const torch::Tensor& targets) const;
+
   [[nodiscard]] const std::string& kind() const { return kind_; }
   /// The resolved per-class weights; empty when unweighted.
   [[nodiscard]] const std::vector<double>& class_weights() const { return class_weights_; }

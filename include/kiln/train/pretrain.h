@@ -134,9 +134,16 @@ struct PretrainStep {
   double tokens_per_second = 0;  ///< tokens (attended) processed per second in this invocation
 };
 
+class DataParallel;  // kiln/train/data_parallel.h
+
 struct PretrainCallbacks {
   std::function<void(const PretrainStep&)> on_step;
   std::function<void(const std::string&)> on_warning;
+  /// Data-parallel pretraining (device cpu): this process is one rank; null = one process. Each
+  /// step's batch is drawn and masked as in one process, then split over the ranks; the loss is
+  /// normalised by the masked tokens of the whole batch, so N ranks take one process's steps. Rank 0
+  /// alone writes metrics.jsonl and checkpoints. Not owned.
+  DataParallel* parallel = nullptr;
 };
 
 struct PretrainResult {

@@ -18,6 +18,8 @@
 
 namespace kiln::train {
 
+class DataParallel;  // kiln/train/data_parallel.h
+
 /// A split ready for training: every example's tensors (on the CPU) and class ids in [0, num_classes).
 struct LabeledBatch {
   nn::Batch x;
@@ -126,6 +128,14 @@ struct TrainerCallbacks {
   /// the run had ended (the best epoch's weights are restored). Model selection prunes with it.
   std::function<bool(const EpochRecord&)> should_stop;
   std::function<void(const std::string&)> on_warning;
+  /// Data-parallel training (train.solver minibatch, device cpu): this process is one rank of a job;
+  /// null = one process. Each global batch of `batch_size` examples (the same batches, in the same
+  /// order, as one process) is split across the ranks, which train on their part and sum gradients;
+  /// the loss is normalised by the sum of the class weights over the whole batch, so N ranks take
+  /// the steps one process would (up to floating-point summation order). Rank 0 alone validates
+  /// (broadcasting the metrics), writes metrics.jsonl and checkpoints; on resume every rank reads
+  /// the run directory's checkpoint, so any number of ranks may continue a run. Not owned.
+  DataParallel* parallel = nullptr;
 };
 
 struct TrainResult {

@@ -1,0 +1,487 @@
+// DataParallel on LibTorch's c10d: TCPStore rendezvous, ProcessGroupGloo collectives, a gradient
+// reducer in the manner of DDP's (buckets started from autograd hooks, in a fixed order on every
+// rank), and failure attribution through per-rank heartbeats in the store. Compiled with
+// -DUSE_C10D_GLOO; the only file that includes c10d's headers (see data_parallel.h).
+#include "kiln/train/data_parallel.h"
+
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "kiln/core/error.h"
+
+namespace kiln::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr int kHeartbeatMs = 500;
+constexpr const char* kHeartbeatKey = "kiln/heartbeat/";
+constexpr const char* kFailedKey = "kiln/failed/";
+
+milliseconds to_ms(double seconds) { return milliseconds(static_cast<int64_t>(std::ceil(seconds * 1000.0))); }
+
+std::string address(const DistOptions& o) { return o.master_addr + ":" + std::to_string(o.master_port); }
+
+std::string what_of(const std::exception& e) {
+  const auto* c = dynamic_cast<const c10::Error*>(&e);
+  std::string m = c ? c->what_without_backtrace() : e.what();
+  while (!m.empty() && (m.back() == '.' || m.back() == ' ' || m.back() == '\n')) m.pop_back();
+  return m;
+}
+
+// This host's address on the route to `host` (a UDP socket "connected" there sends nothing), or ""
+// when `host` does not resolve or has no route.
+std::string local_address_towards(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0 || !found) return "";
+  std::string out;
+  const int fd = ::socket(found->ai_family, SOCK_DGRAM, 0);
+  if (fd >= 0 && ::connect(fd, found->ai_addr, found->ai_addrlen) == 0) {
+    sockaddr_storage local{};
+    socklen_t len = sizeof local;
+    char text[INET6_ADDRSTRLEN] = {0};
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) {
+      const void* addr = local.ss_family == AF_INET ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&local)->sin_addr)
+                                                   : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr);
+      if (::inet_ntop(local.ss_family, addr, text, sizeof text)) out = text;
+    }
+  }
+  if (fd >= 0) ::close(fd);
+  ::freeaddrinfo(found);
+  return out;
+}
+
+// Gloo's transport device: the interface asked for (GLOO_SOCKET_IFNAME), else this host's address
+// on the route to master_addr (loopback for a local job, so one machine needs no resolvable
+// hostname), else the address the hostname resolves to.
+std::shared_ptr<::gloo::transport::Device> make_device(const DistOptions& o) {
+  if (!o.interface.empty()) return c10d::ProcessGroupGloo::createDeviceForInterface(o.interface);
+  if (o.master_addr == "localhost" || o.master_addr.rfind("127.", 0) == 0) {
+    return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
+  }
+  const std::string local = local_address_towards(o.master_addr, o.master_port);
+  if (!local.empty()) return c10d::ProcessGroupGloo::createDeviceForHostname(local);
+  return c10d::ProcessGroupGloo::createDefaultDevice();
+}
+
+class GlooDataParallel final : public DataParallel {
+ public:
+  explicit GlooDataParallel(const DistOptions& o) : options_(o) {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<std::uint16_t>(o.master_port);
+    so.isServer = o.rank == 0;
+    so.numWorkers = static_cast<std::size_t>(o.world_size);
+    so.waitWorkers = true;
+    so.timeout = to_ms(o.timeout_s);
+    try {
+      store_ = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
+    } catch (const std::exception& e) {
+      throw Error("data-parallel rank " + std::to_string(o.rank) + ": rendezvous at " + address(o) + " failed: " +
+                  what_of(e) +
+                  (o.rank == 0 ? "; is the port in use? pick another with --master-port (or MASTER_PORT)"
+                               : "; check that rank 0 runs and that MASTER_ADDR/--master-addr and the port are reachable "
+                                 "from this host (within --dist-timeout seconds)"));
+    }
+    auto pg_options = c10d::ProcessGroupGloo::Options::create(to_ms(o.timeout_s));
+    try {
+      pg_options->devices.push_back(make_device(o));
+      pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, o.rank, o.world_size, pg_options);
+    } catch (const std::exception& e) {
+      throw Error("data-parallel rank " + std::to_string(o.rank) + ": connecting the Gloo process group (" +
+                  std::to_string(o.world_size) + " ranks, store " + address(o) + ") failed: " + what_of(e) +
+                  "; check that every rank started and that this host's address is reachable from the others "
+                  "(GLOO_SOCKET_IFNAME picks the interface)");
+    }
+    heartbeat_ = std::thread([o, b = beat_] { beat(o, *b); });
+  }
+
+  ~GlooDataParallel() override {
+    {
+      std::lock_guard<std::mutex> lock(beat_->mutex);
+      beat_->stop = true;
+    }
+    beat_->cv.notify_all();
+    if (failed_) {
+      // Collectives already queued would each wait for the dead or hung rank up to the timeout in
+      // the process group's destructor: leave them to the exiting process instead.
+      (void)pg_.release();
+      (void)store_.release();
+      heartbeat_.detach();
+      return;
+    }
+    if (heartbeat_.joinable()) heartbeat_.join();
+  }
+
+  int rank() const override { return options_.rank; }
+  int world_size() const override { return options_.world_size; }
+
+  void broadcast(const std::vector<torch::Tensor>& tensors) override {
+    torch::NoGradGuard no_grad;
+    for (const auto& t : tensors) {
+      std::vector<torch::Tensor> one{t.is_contiguous() ? t.detach() : t.detach().contiguous()};
+      run("broadcasting the initial weights", [&] { return pg_->broadcast(one); });
+      if (!t.is_contiguous()) t.detach().copy_(one[0]);
+    }
+  }
+
+  void attach(const std::vector<torch::Tensor>& params, const std::vector<bool>& sparse) override {
+    if (!params_.empty()) throw Error("DataParallel::attach called twice without detach");
+    if (params.size() != sparse.size()) throw Error("DataParallel::attach: params and sparse flags differ in length");
+    params_ = params;
+    sparse_ = sparse;
+    bucket_of_.assign(params.size(), 0);
+    offset_.assign(params.size(), 0);
+    sparse_grad_.assign(params.size(), torch::Tensor());
+    // Buckets in reverse registration order, the order backward roughly produces gradients in.
+    Bucket* open = nullptr;
+    for (std::size_t k = params.size(); k-- > 0;) {
+      const auto& p = params[k];
+      if (sparse[k]) {
+        buckets_.push_back(Bucket{});
+        buckets_.back().params.push_back(k);
+        buckets_.back().sparse = true;
+        bucket_of_[k] = buckets_.size() - 1;
+        open = nullptr;
+        continue;
+      }
+      if (!open || open->dtype != p.scalar_type() || open->numel * p.element_size() >= options_.bucket_bytes) {
+        buckets_.push_back(Bucket{});
+        open = &buckets_.back();
+        open->dtype = p.scalar_type();
+      }
+      offset_[k] = open->numel;
+      open->numel += p.numel();
+      open->params.push_back(k);
+      bucket_of_[k] = buckets_.size() - 1;
+    }
+    for (auto& b : buckets_) {
+      if (!b.sparse) b.flat = torch::zeros({b.numel}, torch::TensorOptions().dtype(b.dtype));
+    }
+    // The step totals and which parameters had a gradient anywhere: one small reduction per step.
+    totals_ = torch::zeros({3 + static_cast<int64_t>(params.size())}, torch::kFloat64);
+    for (std::size_t k = 0; k < params.size(); ++k) {
+      auto p = params[k];
+      hooks_.push_back(p.register_hook([this, k](torch::Tensor grad) { on_gradient(k, grad); }));
+    }
+    reset_step();
+  }
+
+  void detach() override {
+    for (std::size_t k = 0; k < hooks_.size(); ++k) params_[k].remove_hook(hooks_[k]);
+    hooks_.clear();
+    params_.clear();
+    buckets_.clear();
+    sparse_grad_.clear();
+  }
+
+  StepTotals reduce_gradients(double local_weight, double local_loss, int64_t local_examples) override {
+    if (params_.empty()) throw Error("DataParallel::reduce_gradients before attach");
+    // Buckets backward did not complete (no examples here, a skipped backward, unused parameters)
+    // go out now, in the same order as on every other rank.
+    for (auto& b : buckets_) b.pending = 0;
+    const auto t0 = Clock::now();
+    launch_ready();
+    auto* t = totals_.data_ptr<double>();
+    t[0] = local_weight;
+    t[1] = std::isfinite(local_loss) ? local_weight * local_loss : std::numeric_limits<double>::quiet_NaN();
+    t[2] = static_cast<double>(local_examples);
+    for (std::size_t k = 0; k < params_.size(); ++k) t[3 + k] = present_[k] ? 1.0 : 0.0;
+    std::vector<torch::Tensor> totals{totals_};
+    auto totals_work = start("reducing the step's loss", [&] { return pg_->allreduce(totals); });
+    for (auto& b : buckets_) finish(b.work, "all-reducing gradients");
+    finish(totals_work, "reducing the step's loss");
+    comm_seconds_ += std::chrono::duration<double>(Clock::now() - t0).count();
+    ++steps_;
+
+    StepTotals out;
+    out.weight = t[0];
+    out.weighted_loss = t[1];
+    out.examples = static_cast<int64_t>(std::llround(t[2]));
+    const double scale = out.weight > 0 ? 1.0 / out.weight : 0.0;
+    torch::NoGradGuard no_grad;
+    for (std::size_t k = 0; k < params_.size(); ++k) {
+      auto& g = params_[k].mutable_grad();
+      if (t[3 + k] == 0) {  // no rank produced a gradient: as a single process, none
+        g = torch::Tensor();
+        continue;
+      }
+      const auto& b = buckets_[bucket_of_[k]];
+      if (b.sparse) {
+        g = sparse_grad_[k].mul_(scale);
+      } else {
+        auto view = b.flat.narrow(0, offset_[k], params_[k].numel()).view(params_[k].sizes());
+        if (g.defined() && !g.is_sparse() && g.sizes() == params_[k].sizes()) {
+          g.copy_(view).mul_(scale);
+        } else {
+          g = view.mul(scale);
+        }
+      }
+    }
+    reset_step();
+    return out;
+  }
+
+  std::vector<double> all_reduce_sum(std::vector<double> values) override {
+    auto t = torch::tensor(values, torch::kFloat64);
+    std::vector<torch::Tensor> one{t};
+    run("summing values over ranks", [&] { return pg_->allreduce(one); });
+    return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+  }
+
+  std::vector<double> broadcast_values(std::vector<double> values) override {
+    auto t = torch::tensor(values, torch::kFloat64);
+    std::vector<torch::Tensor> one{t};
+    run("sharing rank 0's decision", [&] { return pg_->broadcast(one); });
+    return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+  }
+
+  void barrier() override {
+    run("waiting for every rank", [&] { return pg_->barrier(); });
+  }
+
+  void announce_failure(const std::string& message) noexcept override {
+    try {
+      const std::string m = message.substr(0, 2000);
+      store_->set(kFailedKey + std::to_string(options_.rank), std::vector<uint8_t>(m.begin(), m.end()));
+    } catch (...) {
+    }
+  }
+
+  double exposed_comm_seconds() const override { return comm_seconds_; }
+  int64_t reduced_steps() const override { return steps_; }
+
+ private:
+  struct Bucket {
+    std::vector<std::size_t> params;  // indices into params_
+    bool sparse = false;
+    torch::ScalarType dtype = torch::kFloat32;
+    int64_t numel = 0;
+    torch::Tensor flat;  // dense buckets: the gradients laid end to end
+    std::size_t pending = 0;
+    c10::intrusive_ptr<c10d::Work> work;
+  };
+
+  void reset_step() {
+    for (auto& b : buckets_) {
+      b.pending = b.params.size();
+      b.work.reset();
+      if (!b.sparse) b.flat.zero_();
+    }
+    for (auto& g : sparse_grad_) g = torch::Tensor();
+    present_.assign(params_.size(), false);
+    next_bucket_ = 0;
+  }
+
+  // Autograd calls this once per parameter per backward with the summed gradient (the hook runs
+  // before AccumulateGrad), on the thread running backward.
+  void on_gradient(std::size_t k, const torch::Tensor& grad) {
+    auto& b = buckets_[bucket_of_[k]];
+    if (present_[k] || b.pending == 0) return;  // already counted this step
+    torch::NoGradGuard no_grad;
+    present_[k] = true;
+    if (b.sparse) {
+      // A copy: autograd may keep `grad` itself as the parameter's .grad while the reduction, on
+      // Gloo's thread, writes the sum into this tensor.
+      auto s = grad.is_sparse() ? grad.detach().coalesce() : grad.detach().to_sparse(1).coalesce();
+      sparse_grad_[k] = s.is_same(grad) ? s.clone() : s;
+    } else {
+      b.flat.narrow(0, offset_[k], grad.numel()).copy_(grad.is_sparse() ? grad.to_dense().reshape(-1) : grad.reshape(-1));
+    }
+    if (--b.pending == 0) launch_ready();
+  }
+
+  // Starts every bucket that is complete and whose predecessors have started: the same order on
+  // every rank, whatever order backward finished them in.
+  void launch_ready() {
+    while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].pending == 0) {
+      auto& b = buckets_[next_bucket_++];
+      if (b.sparse) {
+        const std::size_t k = b.params.front();
+        if (!sparse_grad_[k].defined()) {
+          const auto& p = params_[k];
+          sparse_grad_[k] = torch::sparse_coo_tensor(torch::empty({1, 0}, torch::kInt64),
+                                                     torch::empty({0, p.size(1)}, p.options()), p.sizes())
+                                .coalesce();
+        }
+        std::vector<torch::Tensor> one{sparse_grad_[k]};
+        b.work = start("all-reducing row-sparse gradients", [&] { return pg_->allreduce(one); });
+      } else {
+        std::vector<torch::Tensor> one{b.flat};
+        b.work = start("all-reducing gradients", [&] { return pg_->allreduce(one); });
+      }
+    }
+  }
+
+  template <typename F>
+  c10::intrusive_ptr<c10d::Work> start(const char* what, F&& f) {
+    try {
+      return f();
+    } catch (const std::exception& e) {
+      fail(what, e);
+    }
+  }
+
+  void finish(const c10::intrusive_ptr<c10d::Work>& work, const char* what) {
+    if (!work) return;
+    try {
+      work->wait();
+    } catch (const std::exception& e) {
+      fail(what, e);
+    }
+  }
+
+  template <typename F>
+  void run(const char* what, F&& f) {
+    finish(start(what, std::forward<F>(f)), what);
+  }
+
+  // A collective failed (a peer closed its connection, or nothing arrived within the timeout):
+  // find out which rank is gone and say so.
+  [[noreturn]] void fail(const char* what, const std::exception& e) {
+    failed_ = true;
+    const std::string cause = what_of(e);
+    std::string who = diagnose();
+    throw Error("data-parallel rank " + std::to_string(options_.rank) + " of " + std::to_string(options_.world_size) +
+                ": " + what + " failed: " + who + " (Gloo: " + cause.substr(0, 300) +
+                "); the run stops here; restart it with --resume to continue from the last checkpoint");
+  }
+
+  // Reads the other ranks' failure notes and heartbeats through a fresh store connection, in a
+  // thread bounded in time (a stopped rank 0 holds the store and would block the read).
+  std::string diagnose() {
+    auto task = std::make_shared<std::packaged_task<std::string()>>([o = options_]() -> std::string {
+      c10d::TCPStoreOptions so;
+      so.port = static_cast<std::uint16_t>(o.master_port);
+      so.isServer = false;
+      so.waitWorkers = false;
+      so.timeout = milliseconds(3000);
+      auto store = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
+      for (int r = 0; r < o.world_size; ++r) {
+        if (r == o.rank) continue;
+        const std::string key = kFailedKey + std::to_string(r);
+        if (store->check({key})) {
+          const auto v = store->get(key);
+          return "rank " + std::to_string(r) + " failed: " + std::string(v.begin(), v.end());
+        }
+      }
+      std::vector<int64_t> before(static_cast<std::size_t>(o.world_size));
+      for (int r = 0; r < o.world_size; ++r) before[r] = store->add(kHeartbeatKey + std::to_string(r), 0);
+      std::this_thread::sleep_for(milliseconds(4 * kHeartbeatMs + 500));
+      std::string stale;
+      for (int r = 0; r < o.world_size; ++r) {
+        if (r == o.rank) continue;
+        if (store->add(kHeartbeatKey + std::to_string(r), 0) == before[r]) {
+          stale += (stale.empty() ? "" : ", ") + std::to_string(r);
+        }
+      }
+      if (stale.empty()) return "every other rank is alive, so a rank left the collective early or the network dropped";
+      return (stale.find(',') == std::string::npos ? "rank " : "ranks ") + stale +
+             " stopped answering (no heartbeat for 2.5 s: killed, crashed or hung)";
+    });
+    auto result = task->get_future();
+    std::thread([task] { (*task)(); }).detach();
+    const std::string store_host = "rank 0 (it serves the rendezvous store at " + address(options_) + ")";
+    if (result.wait_for(std::chrono::seconds(12)) != std::future_status::ready) {
+      return store_host + " stopped answering (hung or unreachable)";
+    }
+    try {
+      return result.get();
+    } catch (const std::exception&) {
+      return store_host + " is gone (killed or crashed): its store no longer answers";
+    }
+  }
+
+  // Counts up kiln/heartbeat/<rank> every kHeartbeatMs through its own store connection until the
+  // destructor; a failure (rank 0 gone) ends it quietly: the collectives report it.
+  struct Beat {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool stop = false;
+  };
+  static void beat(const DistOptions& o, Beat& b) {
+    try {
+      c10d::TCPStoreOptions so;
+      so.port = static_cast<std::uint16_t>(o.master_port);
+      so.isServer = false;
+      so.waitWorkers = false;
+      so.timeout = to_ms(o.timeout_s);
+      auto store = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
+      const std::string key = kHeartbeatKey + std::to_string(o.rank);
+      std::unique_lock<std::mutex> lock(b.mutex);
+      while (!b.stop) {
+        lock.unlock();
+        (void)store->add(key, 1);
+        lock.lock();
+        b.cv.wait_for(lock, milliseconds(kHeartbeatMs), [&b] { return b.stop; });
+      }
+    } catch (...) {
+    }
+  }
+
+  DistOptions options_;
+  c10::intrusive_ptr<c10d::TCPStore> store_;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg_;
+  std::vector<torch::Tensor> params_;
+  std::vector<unsigned> hooks_;
+  std::vector<bool> sparse_, present_;
+  std::vector<std::size_t> bucket_of_;
+  std::vector<int64_t> offset_;
+  std::vector<torch::Tensor> sparse_grad_;
+  std::vector<Bucket> buckets_;
+  std::size_t next_bucket_ = 0;
+  torch::Tensor totals_;
+  double comm_seconds_ = 0;
+  int64_t steps_ = 0;
+  std::shared_ptr<Beat> beat_ = std::make_shared<Beat>();
+  std::thread heartbeat_;
+  bool failed_ = false;
+};
+
+}  // namespace
+
+void validate(const DistOptions& o) {
+  auto fail = [](const std::string& field, const std::string& rule, const std::string& got) {
+    throw ConfigError("dist." + field + " must be " + rule + ", got " + got);
+  };
+  if (o.world_size < 1) fail("world_size", ">= 1", std::to_string(o.world_size));
+  if (o.rank < 0 || o.rank >= o.world_size) {
+    fail("rank", "in [0, world_size = " + std::to_string(o.world_size) + ")", std::to_string(o.rank));
+  }
+  if (o.master_port < 1 || o.master_port > 65535) fail("master_port", "in [1, 65535]", std::to_string(o.master_port));
+  if (o.master_addr.empty()) fail("master_addr", "a host name or address", "''");
+  if (!(o.timeout_s > 0) || !std::isfinite(o.timeout_s)) fail("timeout_s", "> 0 seconds", std::to_string(o.timeout_s));
+  if (o.bucket_bytes < 1) fail("bucket_bytes", ">= 1", std::to_string(o.bucket_bytes));
+}
+
+std::unique_ptr<DataParallel> join_data_parallel(const DistOptions& options) {
+  validate(options);
+  return std::make_unique<GlooDataParallel>(options);
+}
+
+ShardRange shard_of_batch(int64_t count, int rank, int world_size) {
+  const int64_t base = count / world_size, extra = count % world_size;
+  ShardRange r;
+  r.begin = rank * base + std::min<int64_t>(rank, extra);
+  r.end = r.begin + base + (rank < extra ? 1 : 0);
+  return r;
+}
+
+}  // namespace kiln::train

@@ -1,0 +1,209 @@
+// DataParallel on c10d/Gloo with two ranks as two threads of this process (a TCPStore on a free
+// loopback port): the reducer must leave every rank with Σ_ranks grad / Σ_ranks weight, for dense
+// parameters in several buckets, a row-sparse EmbeddingBag table (reduced as rows, never
+// densified), a parameter only one rank touched, one no rank touched, and a rank with no examples.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "kiln/core/error.h"
+#include "kiln/train/data_parallel.h"
+
+namespace kiln::train {
+namespace {
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// A toy model: a sparse bag table [10, 4], a dense layer [3, 4] + bias, and two dense extras: `only0`
+// used by rank 0 alone, `unused` by nobody.
+struct Toy {
+  torch::nn::EmbeddingBag bag{torch::nn::EmbeddingBagOptions(10, 4).mode(torch::kSum).sparse(true)};
+  torch::nn::Linear out{4, 3};
+  torch::Tensor only0 = torch::zeros({4}).requires_grad_(true);
+  torch::Tensor unused = torch::zeros({2}).requires_grad_(true);
+  std::vector<torch::Tensor> params() { return {bag->weight, out->weight, out->bias, only0, unused}; }
+};
+
+struct Shard {
+  std::vector<int64_t> ids, offsets, targets;
+};
+// Class weights 1, 2, 3: the loss normaliser is Σ w[y].
+const std::vector<float> kClassWeights = {1.0f, 2.0f, 3.0f};
+
+// The shard's weighted-sum loss (loss · normaliser), and its normaliser.
+std::pair<torch::Tensor, double> weighted_sum_loss(Toy& m, const Shard& s, bool rank0) {
+  auto x = m.bag(torch::tensor(s.ids, torch::kInt64), torch::tensor(s.offsets, torch::kInt64));
+  if (rank0) x = x + m.only0;
+  auto logits = m.out(x);
+  const auto w = torch::tensor(kClassWeights);
+  const auto y = torch::tensor(s.targets, torch::kInt64);
+  auto per = torch::nn::functional::cross_entropy(logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  const auto wy = w.index_select(0, y);
+  return {(per * wy).sum(), wy.sum().item<double>()};
+}
+
+void copy_weights(Toy& from, Toy& to) {
+  torch::NoGradGuard g;
+  auto a = from.params(), b = to.params();
+  for (std::size_t i = 0; i < a.size(); ++i) b[i].copy_(a[i]);
+}
+
+TEST(ShardOfBatch, PartsCoverTheBatchInOrderWithSizesWithinOne) {
+  for (int64_t count : {0, 1, 2, 5, 23, 64}) {
+    for (int world : {1, 2, 3, 8}) {
+      int64_t next = 0, lo = count, hi = 0;
+      for (int r = 0; r < world; ++r) {
+        const auto p = shard_of_batch(count, r, world);
+        EXPECT_EQ(p.begin, next) << count << " " << world << " " << r;
+        next = p.end;
+        lo = std::min(lo, p.end - p.begin);
+        hi = std::max(hi, p.end - p.begin);
+      }
+      EXPECT_EQ(next, count);
+      EXPECT_LE(hi - lo, 1);
+    }
+  }
+  EXPECT_EQ(shard_of_batch(5, 0, 2).end, 3);  // earlier ranks take the remainder
+}
+
+TEST(DistOptions, ValidateNamesFieldAndValue) {
+  DistOptions o;
+  o.world_size = 2;
+  o.rank = 2;
+  try {
+    validate(o);
+    FAIL() << "rank 2 of 2 accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "dist.rank must be in [0, world_size = 2), got 2");
+  }
+  o.rank = 0;
+  o.master_port = 70000;
+  EXPECT_THROW(validate(o), ConfigError);
+  o.master_port = 29500;
+  o.timeout_s = 0;
+  try {
+    validate(o);
+    FAIL() << "timeout 0 accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("dist.timeout_s must be > 0 seconds"), std::string::npos) << e.what();
+  }
+}
+
+TEST(DataParallel, TwoRanksGetTheWholeBatchGradient) {
+  torch::manual_seed(7);
+  Toy reference;
+  // The global batch: 4 bags; rank 0 takes bags 0-2 (with only0), rank 1 bag 3. A second step gives
+  // rank 1 no example at all.
+  const Shard s0{{1, 2, 2, 5, 7, 1}, {0, 2, 4}, {0, 2, 1}};
+  const Shard s1{{3, 9, 2}, {0}, {2}};
+  const int port = free_port();
+  std::vector<std::vector<torch::Tensor>> grads(2), grads_idle(2);
+  std::vector<StepTotals> totals(2), totals_idle(2);
+  std::vector<std::string> errors(2);
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < 2; ++r) {
+    ranks.emplace_back([&, r] {
+      try {
+        torch::manual_seed(100 + r);  // different initialisations: the broadcast must align them
+        Toy m;
+        DistOptions o;
+        o.rank = r;
+        o.world_size = 2;
+        o.master_port = port;
+        o.timeout_s = 60;
+        o.bucket_bytes = 16;  // every dense parameter its own bucket
+        auto dp = join_data_parallel(o);
+        auto params = m.params();
+        dp->broadcast(params);
+        if (r == 0) copy_weights(m, reference);  // rank 0's weights are the job's
+        dp->barrier();
+        dp->attach(params, {true, false, false, false, false});
+        const auto& s = r == 0 ? s0 : s1;
+        auto [loss, weight] = weighted_sum_loss(m, s, r == 0);
+        loss.backward();
+        totals[r] = dp->reduce_gradients(weight, loss.item<double>() / weight, static_cast<int64_t>(s.targets.size()));
+        for (auto& p : params) grads[r].push_back(p.grad().defined() ? p.grad().clone() : torch::Tensor());
+        for (auto& p : params) p.mutable_grad() = torch::Tensor();
+        // Step 2: rank 1 has no example and runs no backward.
+        if (r == 0) {
+          auto [l2, w2] = weighted_sum_loss(m, s0, true);
+          l2.backward();
+          totals_idle[r] = dp->reduce_gradients(w2, l2.item<double>() / w2, 3);
+        } else {
+          totals_idle[r] = dp->reduce_gradients(0.0, 0.0, 0);
+        }
+        for (auto& p : params) grads_idle[r].push_back(p.grad().defined() ? p.grad().clone() : torch::Tensor());
+        dp->detach();
+      } catch (const std::exception& e) {
+        errors[r] = e.what();
+      }
+    });
+  }
+  for (auto& t : ranks) t.join();
+  ASSERT_EQ(errors[0], "");
+  ASSERT_EQ(errors[1], "");
+
+  // One process, the whole batch: Σ weighted losses / Σ weights.
+  auto [l0, w0] = weighted_sum_loss(reference, s0, true);
+  auto [l1, w1] = weighted_sum_loss(reference, s1, false);
+  ((l0 + l1) / (w0 + w1)).backward();
+  const auto want = reference.params();
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_NEAR(totals[r].weight, w0 + w1, 1e-9);
+    EXPECT_EQ(totals[r].examples, 4);
+    EXPECT_NEAR(totals[r].loss(), (l0 + l1).item<double>() / (w0 + w1), 1e-6);
+    ASSERT_TRUE(grads[r][0].is_sparse()) << "the table's gradient must stay row-sparse";
+    EXPECT_LE(grads[r][0]._nnz(), 6) << "only rows the batch touched";
+    EXPECT_TRUE(torch::allclose(grads[r][0].to_dense(), want[0].grad().to_dense(), 1e-6, 1e-7)) << "rank " << r;
+    for (int k = 1; k < 4; ++k) {
+      ASSERT_TRUE(grads[r][k].defined()) << "rank " << r << " param " << k;
+      EXPECT_TRUE(torch::allclose(grads[r][k], want[k].grad(), 1e-6, 1e-7)) << "rank " << r << " param " << k;
+    }
+    EXPECT_FALSE(grads[r][4].defined()) << "a parameter no rank used keeps no gradient";
+  }
+  // Step 2 (rank 1 idle): the gradient of rank 0's part alone, normalised by its weight.
+  for (auto& p : reference.params()) p.mutable_grad() = torch::Tensor();
+  auto [l2, w2] = weighted_sum_loss(reference, s0, true);
+  (l2 / w2).backward();
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_EQ(totals_idle[r].examples, 3);
+    EXPECT_TRUE(torch::allclose(grads_idle[r][0].to_dense(), reference.bag->weight.grad().to_dense(), 1e-6, 1e-7));
+    EXPECT_TRUE(torch::allclose(grads_idle[r][1], reference.out->weight.grad(), 1e-6, 1e-7)) << "rank " << r;
+  }
+}
+
+TEST(DataParallel, RendezvousWithoutRankZeroTimesOutNamingTheAddress) {
+  DistOptions o;
+  o.rank = 1;
+  o.world_size = 2;
+  o.master_port = free_port();
+  o.timeout_s = 1;
+  try {
+    (void)join_data_parallel(o);
+    FAIL() << "joined without rank 0";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("data-parallel rank 1: rendezvous at 127.0.0.1:" + std::to_string(o.master_port) + " failed"),
+              std::string::npos)
+        << m;
+    EXPECT_NE(m.find("check that rank 0 runs"), std::string::npos) << m;
+  }
+}
+
+}  // namespace
+}  // namespace kiln::train
