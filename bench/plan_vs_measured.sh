@@ -4,14 +4,20 @@
 # metrics.jsonl over its steps, second epoch, so start-up and first-touch costs are out), for the
 # presets that fit here: BERT-tiny and BERT-mini on SpamAssassin (every email reaches 128 tokens, so
 # the sequence length is the plan's), and the seed recipe's TF-IDF 5,000 + MLP 512 (the plan's
-# --seq-len is the measured mean of non-zero features per text). Targets (issue: plan): memory
-# within 20%, time within 30%. Prints the load: step times on a loaded machine measure the load.
+# --seq-len is the measured mean of non-zero features per text). Each preset is trained twice:
+# one process with THREADS threads (`--nproc 1`), and two data-parallel processes with one thread
+# each (`--nproc 2 --threads 1`, the global batch split in two), planned as `--gpu cpu --n 2
+# --batch B/2`. With --nproc 2 the RSS is the largest process of the run (GNU time's maximum over
+# the waited-for tree: a worker, i.e. per rank, as the plan's memory per device is). Targets (issue:
+# plan): memory within 20%, time within 30%. Prints the load: step times on a loaded machine
+# measure the load.
 #
-# Usage: bench/plan_vs_measured.sh     (KILN=./build/kiln ROWS=3000 THREADS=2)
+# Usage: bench/plan_vs_measured.sh     (KILN=./build/kiln ROWS=3000 THREADS=2 NPROCS="1 2")
 set -euo pipefail
 KILN=${KILN:-./build/kiln}
 ROWS=${ROWS:-3000}
 THREADS=${THREADS:-2}
+NPROCS=${NPROCS:-1 2}
 PY=${PY:-/usr/bin/python3}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -35,25 +41,30 @@ print(round(x.nnz / x.shape[0]))
 PY
 )
 
-printf '\n%-10s %6s %5s | %12s %12s %7s | %11s %11s %7s\n' model batch seq "RSS MiB" "plan MiB" ratio "step ms" "plan ms" ratio
+printf '\n%-10s %5s %6s %5s | %12s %12s %7s | %11s %11s %7s\n' model nproc batch seq "RSS MiB" "plan MiB" ratio "step ms" "plan ms" ratio
 for c in "bert-tiny configs/bert_tiny.yaml 32 128" "bert-mini $TMP/bert_mini.yaml 32 128" \
          "mlp configs/seed_recipe.yaml 64 $nnz"; do
   read -r name config batch seq <<< "$c"
-  run="$TMP/run-$name"
-  /usr/bin/time -f '%M' -o "$TMP/rss" "$KILN" -q --threads "$THREADS" train --config "$config" --train "$TMP/train.csv" \
-    --val "$TMP/val.csv" --out "$run" --epochs 2 >/dev/null 2>"$TMP/err" || { cat "$TMP/err"; exit 1; }
+  for nproc in $NPROCS; do
+  threads=$THREADS
+  [[ $nproc -gt 1 ]] && threads=1
+  run="$TMP/run-$name-$nproc"
+  /usr/bin/time -f '%M' -o "$TMP/rss" "$KILN" -q --threads "$threads" train --config "$config" --train "$TMP/train.csv" \
+    --val "$TMP/val.csv" --out "$run" --epochs 2 --nproc "$nproc" >/dev/null 2>"$TMP/err" || { cat "$TMP/err"; exit 1; }
   rss_kb=$(tail -1 "$TMP/rss")
   steps=$(( (train_rows + batch - 1) / batch ))
   step_ms=$("$PY" -c "
 import json, sys
 e = [json.loads(l) for l in open('$run/metrics.jsonl') if '\"epoch\"' in l and json.loads(l).get('type') == 'epoch']
 print(1000 * e[-1]['seconds'] / $steps)")
-  plan=$("$KILN" --threads "$THREADS" plan --model "$run" --gpu cpu --batch "$batch" --seq-len "$seq" --samples "$train_rows" --json)
+  plan=$("$KILN" --threads "$THREADS" plan --model "$run" --gpu cpu --n "$nproc" --batch $((batch / nproc)) --seq-len "$seq" \
+    --samples "$train_rows" --json)
   read -r plan_mib plan_ms <<< "$("$PY" -c "
 import json, sys
 j = json.loads(sys.argv[1]); print(j['memory_per_gpu_bytes'] / 2**20, 1000 * j['step_time_s'])" "$plan")"
   "$PY" -c "
 rss = $rss_kb / 1024; pm = $plan_mib; sm = $step_ms; pl = $plan_ms
-print('%-10s %6d %5d | %12.0f %12.0f %6.2fx | %11.2f %11.2f %6.2fx' % ('$name', $batch, $seq, rss, pm, pm / rss, sm, pl, pl / sm))"
+print('%-10s %5d %6d %5d | %12.0f %12.0f %6.2fx | %11.2f %11.2f %6.2fx' % ('$name', $nproc, $batch, $seq, rss, pm, pm / rss, sm, pl, pl / sm))"
+  done
 done
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"

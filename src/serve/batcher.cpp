@@ -162,6 +162,9 @@ void Batcher::run_batch(std::vector<Job>& jobs) {
   } catch (...) {
     error = std::current_exception();
   }
+  // Counted before any request is answered, so a client that reads /metrics after its answer sees
+  // its own batch.
+  if (on_batch_) on_batch_(total);
   std::size_t row = 0;
   for (auto& j : jobs) {
     BatchResult r;
@@ -181,7 +184,6 @@ void Batcher::run_batch(std::vector<Job>& jobs) {
       // The callback's own failure is its caller's to report; the other requests still get answers.
     }
   }
-  if (on_batch_) on_batch_(total);
 }
 
 }  // namespace kiln::serve
