@@ -31,7 +31,8 @@ n = int(len(df) * 0.9)
 df.iloc[:n].to_csv(sys.argv[2] + "/train.csv", index=False)
 df.iloc[n:].to_csv(sys.argv[2] + "/val.csv", index=False)
 PY
-train_rows=$(($(wc -l < "$TMP/train.csv") - 1))
+# Rows, not lines: an email's text spans many lines of the CSV.
+train_rows=$("$PY" -c "import pandas as pd, sys; print(len(pd.read_csv(sys.argv[1])))" "$TMP/train.csv")
 sed 's/preset: tiny/preset: mini/' configs/bert_tiny.yaml > "$TMP/bert_mini.yaml"
 nnz=$("$PY" - "$TMP/train.csv" <<'PY'
 import sys, pandas as pd
@@ -57,7 +58,7 @@ for c in "bert-tiny configs/bert_tiny.yaml 32 128" "bert-mini $TMP/bert_mini.yam
 import json, sys
 e = [json.loads(l) for l in open('$run/metrics.jsonl') if '\"epoch\"' in l and json.loads(l).get('type') == 'epoch']
 print(1000 * e[-1]['seconds'] / $steps)")
-  plan=$("$KILN" --threads "$THREADS" plan --model "$run" --gpu cpu --n "$nproc" --batch $((batch / nproc)) --seq-len "$seq" \
+  plan=$("$KILN" --threads "$THREADS" plan --model "$run/model" --gpu cpu --n "$nproc" --batch $((batch / nproc)) --seq-len "$seq" \
     --samples "$train_rows" --json)
   read -r plan_mib plan_ms <<< "$("$PY" -c "
 import json, sys
