@@ -5,9 +5,10 @@
 # M = 20, 50, 200 words per text and the default budget (2M + 2048 coalitions). Kiln's time per text
 # is (CPU time for N texts − CPU time for 1 text) / (N − 1) of whole `kiln explain` runs (start-up
 # and artifact loading cancel); numpy's is its process CPU time per text, measured in-process. CPU
-# time (user + system, every thread) rather than wall time: the machine is shared. Also Kiln alone on an mlp artifact,
-# and each implementation's distance to reference values at the default budget (exact enumeration at
-# M = 20, Kiln with 20000 coalitions at M = 50 and 200): max |φ − φ_ref| / max |φ_ref|.
+# time (user + system, every thread) rather than wall time: the machine is shared. The same on an mlp
+# artifact (numpy runs its forward pass: bench/lib/kernel_shap.py). Each implementation's distance to
+# reference values at the default budget (exact enumeration at M = 20, Kiln with 20000 coalitions at
+# M = 50 and 200): max |φ − φ_ref| / max |φ_ref|.
 #
 # Usage: bench/explain_vs_numpy.sh [path/to/kiln]      Environment: N (texts at M = 200, default 12;
 # N·200/M texts at M, so that every Kiln run is long next to its start-up; the distances are over
@@ -51,16 +52,17 @@ secs1() { local TIMEFORMAT='%U + %S'; { time "$@" >/dev/null 2>&1; } 2>&1 | bc -
 secs() { for ((r = 0; r < REPEATS; r++)); do secs1 "$@"; done | sort -g | head -1; }
 texts() { echo $((N * 200 / $1)); }  # texts explained at M words: N at M = 200, more for short texts
 printf '%-6s %4s %12s %12s %8s %11s %11s\n' model M "kiln CPU s" "numpy CPU s" ratio "kiln err" "numpy err"
+for model in lin mlp; do
 for m in 20 50 200; do
-  all=$(secs "$KILN" explain "$WORK/lin/model" --data "$WORK/m${m}_all.csv" --method kernel --json "$WORK/k$m.jsonl")
-  one=$(secs "$KILN" explain "$WORK/lin/model" --data "$WORK/m${m}_one.csv" --method kernel --json "$WORK/k1.jsonl")
+  all=$(secs "$KILN" explain "$WORK/$model/model" --data "$WORK/m${m}_all.csv" --method kernel --json "$WORK/k$m.jsonl")
+  one=$(secs "$KILN" explain "$WORK/$model/model" --data "$WORK/m${m}_one.csv" --method kernel --json "$WORK/k1.jsonl")
   kiln=$(echo "($all - $one) / ($(texts $m) - 1)" | bc -l)
   # Reference values: every coalition at M = 20 (exact), 20000 sampled coalitions above.
   ref=20000; [[ $m == 20 ]] && ref=$(( (1 << 20) - 2 ))
-  "$KILN" explain "$WORK/lin/model" --data "$WORK/m${m}_ref.csv" --method kernel --nsamples $ref --seed 99 \
+  "$KILN" explain "$WORK/$model/model" --data "$WORK/m${m}_ref.csv" --method kernel --nsamples $ref --seed 99 \
     --json "$WORK/r$m.jsonl" >/dev/null
-  $PY "$ROOT/bench/lib/kernel_shap.py" "$WORK/lin/model" "$WORK/m$m.txt" >"$WORK/n$m.jsonl"
-  read -r numpy ekiln enumpy < <($PY - "$WORK/k$m.jsonl" "$WORK/n$m.jsonl" "$WORK/r$m.jsonl" "$WORK/lin/model/kiln.json" <<'PY'
+  $PY "$ROOT/bench/lib/kernel_shap.py" "$WORK/$model/model" "$WORK/m$m.txt" >"$WORK/n$m.jsonl"
+  read -r numpy ekiln enumpy < <($PY - "$WORK/k$m.jsonl" "$WORK/n$m.jsonl" "$WORK/r$m.jsonl" "$WORK/$model/model/kiln.json" <<'PY'
 import json, sys
 import numpy as np
 labels = json.load(open(sys.argv[4]))["labels"]
@@ -80,12 +82,8 @@ for a, b, ref in zip(k, n, r):
 print(secs, np.mean(ek), np.mean(en))
 PY
 )
-  printf '%-6s %4d %12.4f %12.4f %7.1fx %11.3f %11.3f\n' linear "$m" "$kiln" "$numpy" "$(echo "$numpy / $kiln" | bc -l)" "$ekiln" "$enumpy"
+  printf '%-6s %4d %12.4f %12.4f %7.1fx %11.3f %11.3f\n' "${model/lin/linear}" "$m" "$kiln" "$numpy" "$(echo "$numpy / $kiln" | bc -l)" "$ekiln" "$enumpy"
+done
 done
 echo "(err: max |phi - reference| / max |reference|, mean over the first 3 texts; reference: exact at M = 20, 20000 coalitions above)"
-for m in 20 50 200; do
-  all=$(secs "$KILN" explain "$WORK/mlp/model" --data "$WORK/m${m}_all.csv" --method kernel --json "$WORK/x.jsonl")
-  one=$(secs "$KILN" explain "$WORK/mlp/model" --data "$WORK/m${m}_one.csv" --method kernel --json "$WORK/x.jsonl")
-  printf '%-6s %4d %14.4f %14s %8s %12s\n' mlp "$m" "$(echo "($all - $one) / ($(texts $m) - 1)" | bc -l)" "-" "-" "-"
-done
 echo "after: $(uptime)"

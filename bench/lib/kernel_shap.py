@@ -2,9 +2,10 @@
 """Kernel SHAP in numpy: the algorithm of shap's KernelExplainer (shap 0.41 _kernel.py: Shapley-kernel
 weights, whole sizes enumerated while the budget lasts, paired sampling of the rest, efficiency by
 eliminating the last feature), written straightforwardly as a user without the shap package would,
-on the same model outputs as `kiln explain --method kernel`: a Kiln linear-family artifact
-(TF-IDF word features + softmax regression) read back into scikit-learn's TfidfVectorizer and a
-numpy weight matrix, words masked by dropping them (as Kiln does for bag models).
+on the same model outputs as `kiln explain --method kernel`: a Kiln linear- or mlp-family artifact
+(TF-IDF word features + softmax regression, or + the feed-forward network of src/nn/mlp_model.cpp)
+read back into scikit-learn's TfidfVectorizer and numpy weight matrices, words masked by dropping
+them (as Kiln does for bag models).
 
     kernel_shap.py ARTIFACT TEXTS.txt [NSAMPLES]  -> one JSON line per text: CPU seconds, M, phi
 """
@@ -18,6 +19,7 @@ import time
 from itertools import combinations
 
 import numpy as np
+from scipy.special import erf
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 WORD = re.compile(r"\w+")
@@ -38,7 +40,7 @@ def load_safetensors(path):
     return out
 
 
-def load_linear(artifact):
+def load_model(artifact):
     manifest = json.load(open(os.path.join(artifact, "kiln.json")))
     pre = manifest["preprocessors"][0]
     state = json.load(open(os.path.join(artifact, pre["files"]["state"])))
@@ -49,10 +51,31 @@ def load_linear(artifact):
     vec.vocabulary_ = {t: i for i, t in enumerate(state["vocabulary"])}
     if o["use_idf"]:
         vec.idf_ = np.asarray(state["idf"], dtype=np.float64)
-    w = load_safetensors(os.path.join(artifact, "model.safetensors"))
-    table, bias = w["embedding.weight"].astype(np.float64), w["bias"].astype(np.float64)
-    vocab = vec.vocabulary_
-    return vec, table, bias, vocab
+    w = {k: v.astype(np.float64) for k, v in load_safetensors(os.path.join(artifact, "model.safetensors")).items()}
+    model = manifest["model"]
+    if model["family"] != "mlp":
+        table, bias = w["embedding.weight"], w["bias"]
+        return vec, (lambda x: np.asarray(x @ table) + bias), vec.vocabulary_
+    # The mlp family in eval mode: EmbeddingBag(sum) of the TF-IDF row + bias, then per layer
+    # [LayerNorm,] activation, Linear (residual when the widths agree), and the output Linear.
+    p = model["params"]
+    act = {"relu": lambda h: np.maximum(h, 0), "tanh": np.tanh,
+           "gelu": lambda h: 0.5 * h * (1 + erf(h / math.sqrt(2)))}[p["activation"]]
+
+    def finish(h, k):
+        if p["layer_norm"]:
+            mu, var = h.mean(1, keepdims=True), h.var(1, keepdims=True)
+            h = (h - mu) / np.sqrt(var + 1e-5) * w[f"norm{k}.weight"] + w[f"norm{k}.bias"]
+        return act(h)
+
+    def logits(x):
+        h = finish(np.asarray(x @ w["embedding.weight"]) + w["embedding_bias"], 0)
+        for k in range(1, len(p["hidden"])):
+            f = finish(h @ w[f"hidden{k}.weight"].T + w[f"hidden{k}.bias"], k)
+            h = h + f if p["residual"] and p["hidden"][k] == p["hidden"][k - 1] else f
+        return h @ w["output.weight"].T + w["output.bias"]
+
+    return vec, logits, vec.vocabulary_
 
 
 def kernel_shap(m, f, nsamples=None, rng=None):
@@ -134,7 +157,7 @@ def kernel_shap(m, f, nsamples=None, rng=None):
 def main():
     artifact, texts_path = sys.argv[1], sys.argv[2]
     nsamples = int(sys.argv[3]) if len(sys.argv) > 3 else None
-    vec, table, bias, vocab = load_linear(artifact)
+    vec, logits, vocab = load_model(artifact)
     analyzer = vec.build_analyzer()
     for text in open(texts_path).read().splitlines():
         t0 = time.process_time()
@@ -159,7 +182,7 @@ def main():
                         out.append(text[at:s]); at = e
                 out.append(text[at:])
                 docs.append("".join(out))
-            return np.asarray(vec.transform(docs) @ table) + bias
+            return logits(vec.transform(docs))
 
         phi = kernel_shap(len(words), f, nsamples)
         print(json.dumps({"seconds": time.process_time() - t0, "m": len(words), "phi": phi.tolist()}), flush=True)
