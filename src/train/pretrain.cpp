@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "checkpoint.h"
+#include "metrics_log.h"
 #include "kiln/core/error.h"
 #include "kiln/train/data_parallel.h"
 
@@ -271,11 +272,8 @@ PretrainResult pretrain_mlm(MlmModel& model, const torch::Tensor& sequences, con
       if (dp) dp->detach();
     }
   } detach_hooks{dp};
-  std::ofstream log;
-  if (!options.run_dir.empty() && rank0) {
-    log.open(fs::path(options.run_dir) / "metrics.jsonl", options.resume ? std::ios::app : std::ios::trunc);
-    if (!log) throw IoError(options.run_dir + "/metrics.jsonl: cannot write; check the run directory's permissions");
-  }
+  const LogResume log_resume{"step", step};  // the steps after the checkpoint are redone
+  MetricsLog log(rank0 ? options.run_dir : std::string(), options.resume ? &log_resume : nullptr);
   auto save = [&](int64_t done) {
     if (options.run_dir.empty() || !rank0) return;
     CheckpointState st;
@@ -363,22 +361,21 @@ PretrainResult pretrain_mlm(MlmModel& model, const torch::Tensor& sequences, con
     if (steps_run == 1) result.first_loss = loss_value;
     result.last_loss = loss_value;
     recent.push_back(loss_value);
-    if (log) {
-      log << nlohmann::json{{"type", "step"},           {"step", step},
-                            {"epoch", epoch},           {"loss", loss_value},
-                            {"lr", lr},                 {"grad_norm", grad_norm},
-                            {"tokens_per_second", info.tokens_per_second}}
-                 .dump()
-          << '\n';
-    }
+    log.write({{"type", "step"},
+               {"step", step},
+               {"epoch", epoch},
+               {"loss", loss_value},
+               {"lr", lr},
+               {"grad_norm", grad_norm},
+               {"tokens_per_second", info.tokens_per_second}});
     if (callbacks.on_step) callbacks.on_step(info);
     const bool last = step == total_steps || (options.stop_after_steps > 0 && steps_run >= options.stop_after_steps);
     if (last || (options.checkpoint_every > 0 && step % options.checkpoint_every == 0)) {
-      if (log) log.flush();
+      log.flush();
       save(step);
     }
   }
-  if (log) log.flush();
+  log.flush();
   const std::size_t k = std::min<std::size_t>(recent.size(), 20);
   double sum = 0;
   for (std::size_t i = recent.size() - k; i < recent.size(); ++i) sum += recent[i];

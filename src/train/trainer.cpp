@@ -20,6 +20,7 @@
 #include "bag_sgd.h"
 #include "checkpoint.h"
 #include "linear_lbfgs.h"
+#include "metrics_log.h"
 
 namespace fs = std::filesystem;
 
@@ -40,24 +41,6 @@ std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int epoch) {
   }
   return order;
 }
-
-class MetricsLog {
- public:
-  MetricsLog(const std::string& run_dir, bool append) {
-    if (run_dir.empty()) return;
-    out_.open(fs::path(run_dir) / "metrics.jsonl", append ? std::ios::app : std::ios::trunc);
-    if (!out_) throw IoError(run_dir + "/metrics.jsonl: cannot write; check the run directory's permissions");
-  }
-  void write(const nlohmann::json& j) {
-    if (out_) out_ << j.dump() << '\n';
-  }
-  void flush() {
-    if (out_) out_.flush();
-  }
-
- private:
-  std::ofstream out_;
-};
 
 nlohmann::json epoch_json(const EpochRecord& r) {
   auto num = [](double v) -> nlohmann::json { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
@@ -296,7 +279,8 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
       start_epoch = options.epochs + 1;
     }
   }
-  MetricsLog log(rank0 ? options.run_dir : std::string(), options.resume);
+  const LogResume log_resume{"epoch", start_epoch - 1};  // the interrupted run redoes the epochs after its checkpoint
+  MetricsLog log(rank0 ? options.run_dir : std::string(), options.resume ? &log_resume : nullptr);
   if (dp) {
     // Every rank starts from rank 0's weights (buffers too), whatever its own initialisation or
     // checkpoint held; the optimizer states agree already (fresh, or the same checkpoint).

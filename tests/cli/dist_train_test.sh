@@ -193,6 +193,16 @@ sed "s/epochs: 100000/epochs: $((epochs_done + 1))/" "$tmp/long.yaml" >"$tmp/lon
 "$KILN" -q train --train "$tmp/train.csv" --config "$tmp/long_resume.yaml" --resume --out "$tmp/kill1" \
   >"$tmp/resume.out" 2>"$tmp/resume.err" || { cat "$tmp/resume.err"; fail "--resume after kill -9 failed"; }
 test -s "$tmp/kill1/model/model.safetensors" || fail "--resume after kill -9 left no artifact"
+# The resumed log reads as one run: whole records, each epoch once, steps increasing (the killed
+# run's records after its checkpoint, and any torn last line, were dropped).
+/usr/bin/python3 - "$tmp/kill1/metrics.jsonl" "$((epochs_done + 1))" <<'PY' || fail "metrics.jsonl after kill -9 and --resume"
+import json, sys
+recs = [json.loads(line) for line in open(sys.argv[1])]
+epochs = [r["epoch"] for r in recs if r.get("type") == "epoch"]
+assert epochs == list(range(1, int(sys.argv[2]) + 1)), epochs
+steps = [r["step"] for r in recs if r.get("type") == "step"]
+assert steps == sorted(set(steps)), "steps repeat or go back"
+PY
 
 # A rank whose peer never comes: the rendezvous gives up after --dist-timeout, naming the address.
 rc=0
