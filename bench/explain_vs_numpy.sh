@@ -4,7 +4,8 @@
 # matmul for the model, words dropped as Kiln drops them) on the same linear-family artifact, at
 # M = 20, 50, 200 words per text and the default budget (2M + 2048 coalitions). Kiln's time per text
 # is (CPU time for N texts − CPU time for 1 text) / (N − 1) of whole `kiln explain` runs (start-up
-# and artifact loading cancel); numpy's is its process CPU time per text, measured in-process. CPU
+# and artifact loading cancel); numpy's is its process CPU time per text, measured in-process, with
+# its BLAS at one thread (as `kiln explain` runs a bag model's: no CPU spent spin-waiting). CPU
 # time (user + system, every thread) rather than wall time: the machine is shared. The same on an mlp
 # artifact (numpy runs its forward pass: bench/lib/kernel_shap.py). Each implementation's distance to
 # reference values at the default budget (exact enumeration at M = 20, Kiln with 20000 coalitions at
@@ -61,7 +62,7 @@ for m in 20 50 200; do
   ref=20000; [[ $m == 20 ]] && ref=$(( (1 << 20) - 2 ))
   "$KILN" explain "$WORK/$model/model" --data "$WORK/m${m}_ref.csv" --method kernel --nsamples $ref --seed 99 \
     --json "$WORK/r$m.jsonl" >/dev/null
-  $PY "$ROOT/bench/lib/kernel_shap.py" "$WORK/$model/model" "$WORK/m$m.txt" >"$WORK/n$m.jsonl"
+  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $PY "$ROOT/bench/lib/kernel_shap.py" "$WORK/$model/model" "$WORK/m$m.txt" >"$WORK/n$m.jsonl"
   read -r numpy ekiln enumpy < <($PY - "$WORK/k$m.jsonl" "$WORK/n$m.jsonl" "$WORK/r$m.jsonl" "$WORK/$model/model/kiln.json" <<'PY'
 import json, sys
 import numpy as np

@@ -5,6 +5,7 @@
 #include "kiln/artifact/artifact.h"
 #include "kiln/artifact/predictor.h"
 #include "kiln/core/atomic_output.h"
+#include "kiln/core/cpu.h"
 #include "kiln/core/error.h"
 #include "kiln/core/version.h"
 #include "kiln/explain/explainer.h"
@@ -34,6 +35,15 @@ void add_explain(CLI::App& app) {
     const std::string text_col = cmd->count("--text-col") ? f->text_col : trained.text_col;
     const explain::Explainer explainer(predictor, explain_options(*f, text_col, image_col));
     check_method_flags(*cmd, predictor, explainer);
+    // Kernel SHAP and Owen values on a bag model evaluate thousands of small batches (matmuls a few
+    // hundred wide): OpenBLAS's second thread mostly spin-waits between them (a third of the CPU time
+    // of an mlp explanation, measured with perf), while LibTorch's threads still split the embedding
+    // lookups. Transformers, CNNs and integrated gradients keep their BLAS threads.
+    const std::string& family = predictor.manifest().model.family;
+    if (explainer.method() != explain::Method::kIntegratedGradients &&
+        (family == "linear" || family == "mlp" || family == "embedbag")) {
+      core::set_blas_threads(1);
+    }
     if (f->global) {
       data::Examples ex;
       if (f->data.empty()) ex = artifact::load_heldout(dir);
