@@ -137,6 +137,7 @@ void Learner::resume() {
   summary_.failed = j.value("failed", int64_t{0});
   summary_.rejected = j.value("rejected", std::map<std::string, int64_t>{});
   summary_.version = j.value("current", std::string());
+  cursor_ = saved_cursor_ = j.value("cursor", int64_t{0});
   if (!summary_.version.empty()) {
     served_ = artifact::load_artifact((dir / "versions" / summary_.version).string());
   }
@@ -144,8 +145,9 @@ void Learner::resume() {
       (summary_.version.empty() ? "the original artifact" : summary_.version));
 }
 
-void Learner::write_state() const {
-  nlohmann::json j = {{"format", kStateFormat},          {"version", kStateVersion},
+void Learner::write_state() {
+  saved_cursor_ = cursor_;
+  nlohmann::json j = {{"cursor", cursor_},{"format", kStateFormat},          {"version", kStateVersion},
                       {"artifact", artifact_dir_},       {"current", summary_.version},
                       {"items", summary_.items},         {"correct", summary_.correct},
                       {"updates", summary_.updates},     {"promoted", summary_.promoted},
@@ -180,6 +182,7 @@ void Learner::observe(const std::vector<FeedbackItem>& items) {
     bool updated = false;
     for (; k < end && !updated; ++k) {
       const FeedbackItem& item = items[k];
+      if (item.seq > 0) cursor_ = item.seq;
       if (!item.id.empty() && !ids_.insert(item.id).second) {
         ++summary_.duplicates;
         continue;
@@ -241,6 +244,7 @@ void Learner::run_update(const std::string& trigger) {
   rec["recent_accuracy"] = recent_correct_.empty() ? 0.0 : static_cast<double>(recent_ok) / recent_correct_.size();
   try {
     UpdateResult r = gated_update(served_, pending_, buffer_, gate, recent, uo);
+    last_gate_ = r.scores;
     rec["trained_new"] = r.trained_new;
     rec["trained_replayed"] = r.trained_replayed;
     rec["train_seconds"] = r.train_seconds;
@@ -308,6 +312,37 @@ LearnSummary Learner::finish() {
   rec["buffer_items"] = buffer_.size();
   record(rec);
   return summary_;
+}
+
+bool Learner::update_now(const std::string& trigger) {
+  if (pending_.size() == 0) return false;
+  run_update(trigger);
+  return true;
+}
+
+std::string Learner::served_dir() const {
+  return summary_.version.empty() ? artifact_dir_ : (fs::path(state_dir_) / "versions" / summary_.version).string();
+}
+
+std::string Learner::rollback() {
+  if (summary_.version.empty()) {
+    throw ConfigError("nothing to roll back: the original artifact " + artifact_dir_ +
+                      " is served (no promoted version is)");
+  }
+  const std::string from = summary_.version;
+  std::string parent = served_.manifest.lineage.value("parent_version", std::string("original"));
+  if (parent == "original") parent.clear();
+  const std::string dir = parent.empty() ? artifact_dir_ : (fs::path(state_dir_) / "versions" / parent).string();
+  artifact::Artifact back = artifact::load_artifact(dir);
+  served_ = std::move(back);
+  predictor_ = std::make_unique<artifact::Predictor>(served_);
+  known_labels_.insert(served_.manifest.labels.begin(), served_.manifest.labels.end());
+  summary_.version = parent;
+  write_state();
+  record({{"event", "rollback"}, {"from", from}, {"to", parent.empty() ? "original" : parent},
+          {"items_seen", summary_.items}});
+  say("rolled back from " + from + " to " + (parent.empty() ? "the original artifact" : parent));
+  return dir;
 }
 
 }  // namespace kiln::learn

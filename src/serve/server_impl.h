@@ -1,5 +1,6 @@
-// Private: the server's state and its route handlers, shared by server.cpp (routing, prediction,
-// lifecycle) and admin_routes.cpp (reload, load, unload, the repository index).
+// Private: the server's state and its route handlers, shared by server.cpp (routing, lifecycle),
+// predict_routes.cpp (the model routes), admin_routes.cpp (reload, load, unload, the repository
+// index) and extension_routes.cpp (routes other modules add).
 #pragma once
 
 #include <atomic>
@@ -8,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -117,6 +119,14 @@ struct Server::Impl {
   void load_route(http::Request& req, http::Responder& res, const std::string& name, bool v2);
   void unload_route(http::Request& req, http::Responder& res, const std::string& name, bool v2);
   void index_route(http::Request& req, http::Responder& res);
+
+  // Extensions (extension_routes.cpp).
+  /// ServerOptions::extensions by path (exact).
+  std::map<std::string, Extension*> extension_routes;
+  /// Indexes the extensions' routes (ConfigError for a path claimed twice or a built-in one).
+  void index_extensions();
+  /// Runs the extension that owns the path on a worker; false for other paths.
+  bool handle_extension_route(http::Request& req, http::Responder& res);
 };
 
 }  // namespace kiln::serve
