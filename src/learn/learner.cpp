@@ -251,7 +251,8 @@ void Learner::run_update(const std::string& trigger) {
     rec["gate"] = {{"rows", r.scores.gate_rows}, {"served_macro_f1", r.scores.served_gate},
                    {"candidate_macro_f1", r.scores.candidate_gate}};
     rec["recent"] = {{"rows", r.scores.recent_rows}, {"served_macro_f1", r.scores.served_recent},
-                     {"candidate_macro_f1", r.scores.candidate_recent}};
+                     {"candidate_macro_f1", r.scores.candidate_recent}, {"candidate_only", r.scores.candidate_only},
+                     {"served_only", r.scores.served_only}, {"sign_test_p", r.scores.improvement_p}};
     if (!r.new_labels.empty()) rec["new_labels"] = r.new_labels;
     rec["promoted"] = r.promoted;
     if (r.promoted) {

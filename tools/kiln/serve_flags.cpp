@@ -107,6 +107,9 @@ void add_serve_flags(CLI::App& cmd, ServeFlags& f) {
   g->add_option("--max-regression", lo.update.max_regression,
                 "Gate: macro-F1 points a candidate may lose on the gate set and still be promoted")
       ->capture_default_str();
+  g->add_option("--improvement-alpha", lo.update.improvement_alpha,
+                "Gate: the rise on recent feedback must pass a sign test at this level (1 = any rise counts)")
+      ->capture_default_str();
   g->add_option("--gate-fraction", lo.gate_fraction, "Share of the feedback held out for the gate, never trained on")
       ->capture_default_str();
   g->add_option("--buffer", f.buffer,
@@ -124,7 +127,7 @@ std::shared_ptr<learn::FeedbackService> make_feedback_service(const CLI::App& cm
   if (f.feedback_token_file.empty()) {
     for (const char* flag : {"--state-dir", "--feedback-model", "--feedback-max-items", "--feedback-max-items-per-minute",
                              "--allow-new-labels", "--update-every", "--update-interval", "--max-regression",
-                             "--gate-fraction", "--buffer", "--capacity", "--batch", "--replay-ratio", "--update-epochs",
+                             "--improvement-alpha", "--gate-fraction", "--buffer", "--capacity", "--batch", "--replay-ratio", "--update-epochs",
                              "--learn-seed"}) {
       if (cmd.count(flag)) {
         throw ConfigError(std::string(flag) + " configures the feedback loop, which is off; add --feedback-token-file FILE "

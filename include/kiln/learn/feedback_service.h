@@ -41,8 +41,13 @@ struct FeedbackOptions {
   /// Default 0.
   double update_interval_s = 0;
   /// The learning loop: buffer, update (allow_new_labels, max_regression, epochs), update_every,
-  /// gate fraction, drift detectors.
-  LearnOptions learn;
+  /// gate fraction, drift detectors. The server's gate asks more than kiln learn's by default: a
+  /// rise on recent feedback must be significant (update.improvement_alpha 0.05, not 1).
+  LearnOptions learn = [] {
+    LearnOptions o;
+    o.update.improvement_alpha = 0.05;
+    return o;
+  }();
 
   /// Throws ConfigError naming the flag and the value.
   void validate() const;
