@@ -191,27 +191,30 @@ void FeedbackService::attach(serve::Server& server, serve::MetricsRegistry& metr
   m.items_total = &metrics.counter("kiln_feedback_items_total",
                                    "Feedback items by result: accepted (logged), duplicate (id seen before), rejected "
                                    "(in a refused request).",
-                                   {"result"});
-  for (const char* r : {"accepted", "duplicate", "rejected"}) m.items_total->labels({r});
+                                   {"model", "result"});
+  for (const char* r : {"accepted", "duplicate", "rejected"}) m.items_total->labels({m.model, r});
   m.updates_total = &metrics.counter("kiln_model_updates_total",
                                      "Gated updates of the served model by result: promoted, rejected (by the gate), "
                                      "failed.",
-                                     {"result"});
+                                     {"model", "result"});
   m.drifts_total = &metrics.counter("kiln_feedback_drifts_total",
                                     "Drifts the detectors found in the error rate of the feedback, by detector.",
-                                    {"detector"});
-  m.buffer_items = &metrics.gauge("kiln_replay_buffer_items", "Items in the replay buffer.");
+                                    {"model", "detector"});
+  m.buffer_items = &metrics.gauge("kiln_replay_buffer_items", "Items in the replay buffer.", {"model"});
   m.gate = &metrics.gauge("kiln_model_gate_macro_f1",
-                          "Macro-F1 on the gate set at the last update, of the served and of the candidate model.",
-                          {"model"});
+                          "Macro-F1 on the gate set at the last update, of the served (role=\"served\") and of the candidate "
+                          "(role=\"candidate\") model.",
+                          {"model", "role"});
   m.since_promotion = &metrics.gauge("kiln_model_seconds_since_promotion",
                                      "Seconds since the last promoted version was swapped in (or since the server "
-                                     "started, before any).");
+                                     "started, before any).",
+                                     {"model"});
   m.accuracy = &metrics.gauge("kiln_feedback_online_accuracy",
-                              "Share of feedback items the served model predicted right before learning from them.");
-  m.adwin_error = &metrics.gauge("kiln_feedback_error_rate_adwin", "ADWIN's estimate of the feedback error rate.");
-  m.pending = &metrics.gauge("kiln_feedback_pending_items", "Feedback items learnt from, waiting for the next update.");
-  m.log_items = &metrics.gauge("kiln_feedback_log_items", "Items in the feedback log.");
+                              "Share of feedback items the served model predicted right before learning from them.", {"model"});
+  m.adwin_error = &metrics.gauge("kiln_feedback_error_rate_adwin", "ADWIN's estimate of the feedback error rate.", {"model"});
+  m.pending = &metrics.gauge("kiln_feedback_pending_items", "Feedback items learnt from, waiting for the next update.",
+                              {"model"});
+  m.log_items = &metrics.gauge("kiln_feedback_log_items", "Items in the feedback log.", {"model"});
   m.last_promotion_unix = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   {
     std::lock_guard<std::mutex> lock(m.learner_mu);
@@ -226,22 +229,23 @@ void FeedbackService::attach(serve::Server& server, serve::MetricsRegistry& metr
     }
     int64_t rejected = 0;
     for (const auto& [code, n] : s.summary.rejected) rejected += n;
-    p->updates_total->labels({"promoted"}).mirror(static_cast<double>(s.summary.promoted));
-    p->updates_total->labels({"rejected"}).mirror(static_cast<double>(rejected));
-    p->updates_total->labels({"failed"}).mirror(static_cast<double>(s.summary.failed));
+    const std::string& name = p->model;
+    p->updates_total->labels({name, "promoted"}).mirror(static_cast<double>(s.summary.promoted));
+    p->updates_total->labels({name, "rejected"}).mirror(static_cast<double>(rejected));
+    p->updates_total->labels({name, "failed"}).mirror(static_cast<double>(s.summary.failed));
     for (const char* d : {"adwin", "page_hinkley"}) {
       const auto it = s.summary.drifts.find(d);
-      p->drifts_total->labels({d}).mirror(it == s.summary.drifts.end() ? 0.0 : static_cast<double>(it->second));
+      p->drifts_total->labels({name, d}).mirror(it == s.summary.drifts.end() ? 0.0 : static_cast<double>(it->second));
     }
-    p->buffer_items->labels({}).set(static_cast<double>(s.buffer));
-    p->gate->labels({"served"}).set(s.gate.served_gate);
-    p->gate->labels({"candidate"}).set(s.gate.candidate_gate);
+    p->buffer_items->labels({name}).set(static_cast<double>(s.buffer));
+    p->gate->labels({name, "served"}).set(s.gate.served_gate);
+    p->gate->labels({name, "candidate"}).set(s.gate.candidate_gate);
     const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-    p->since_promotion->labels({}).set(now - p->last_promotion_unix.load());
-    p->accuracy->labels({}).set(s.summary.online_accuracy());
-    p->adwin_error->labels({}).set(s.adwin);
-    p->pending->labels({}).set(static_cast<double>(s.pending));
-    p->log_items->labels({}).set(static_cast<double>(s.log_items));
+    p->since_promotion->labels({name}).set(now - p->last_promotion_unix.load());
+    p->accuracy->labels({name}).set(s.summary.online_accuracy());
+    p->adwin_error->labels({name}).set(s.adwin);
+    p->pending->labels({name}).set(static_cast<double>(s.pending));
+    p->log_items->labels({name}).set(static_cast<double>(s.log_items));
   });
   m.worker = std::thread([p] { p->run(); });
 }
@@ -405,7 +409,7 @@ serve::ExtensionResponse FeedbackService::Impl::post_feedback(const ExtensionReq
   const auto& arr = body["items"];
   const auto n = static_cast<int64_t>(arr.size());
   const auto refuse = [&](int status, const std::string& code, const std::string& message) {
-    items_total->labels({"rejected"}).inc(static_cast<double>(n));
+    items_total->labels({model, "rejected"}).inc(static_cast<double>(n));
     return ExtensionResponse::error(status, code, message);
   };
   if (n == 0) return refuse(400, "invalid_request", std::string("\"items\" is empty; ") + kShape);
@@ -476,8 +480,8 @@ serve::ExtensionResponse FeedbackService::Impl::post_feedback(const ExtensionReq
     window.emplace_back(now, n);
   }
   const AppendResult a = log->append(items);  // durable when it returns
-  items_total->labels({"accepted"}).inc(static_cast<double>(a.accepted));
-  items_total->labels({"duplicate"}).inc(static_cast<double>(a.duplicates));
+  items_total->labels({model, "accepted"}).inc(static_cast<double>(a.accepted));
+  items_total->labels({model, "duplicate"}).inc(static_cast<double>(a.duplicates));
   if (a.accepted > 0) {
     {
       std::lock_guard<std::mutex> lock(wake_mu);

@@ -154,8 +154,8 @@ TEST(FeedbackRoute, EveryBadRequestAnswersWithItsOwnMessage) {
   EXPECT_LE(retry, 60);
   // Nothing refused reached the log.
   EXPECT_EQ(s.status()["log_items"], 5);
-  EXPECT_EQ(s.metric("kiln_feedback_items_total{result=\"accepted\"}"), 5);
-  EXPECT_GE(s.metric("kiln_feedback_items_total{result=\"rejected\"}"), 5 + 6);
+  EXPECT_EQ(s.metric("kiln_feedback_items_total{model=\"model\",result=\"accepted\"}"), 5);
+  EXPECT_GE(s.metric("kiln_feedback_items_total{model=\"model\",result=\"rejected\"}"), 5 + 6);
   const auto put = request(s.server->port(), "PUT", "/v1/feedback", one);
   EXPECT_EQ(put.status, 405);
 }
@@ -179,7 +179,7 @@ TEST(FeedbackRoute, DuplicatesByIdAreIgnoredAndAcceptedItemsAreLoggedBeforeTheAn
   EXPECT_EQ(items[1].id, "b");
   EXPECT_EQ(items[1].example.label, "cook");
   EXPECT_EQ(items[3].id, "7");
-  EXPECT_EQ(s.metric("kiln_feedback_items_total{result=\"duplicate\"}"), 2);
+  EXPECT_EQ(s.metric("kiln_feedback_items_total{model=\"model\",result=\"duplicate\"}"), 2);
 }
 
 TEST(FeedbackLoop, PromotesThroughTheHotSwapResumesAndRollsBack) {
@@ -196,10 +196,10 @@ TEST(FeedbackLoop, PromotesThroughTheHotSwapResumesAndRollsBack) {
     ASSERT_GE(st["promoted"].get<int>(), 1) << st.dump();
     EXPECT_NE(s.server->model_version(), original);
     EXPECT_EQ(s.server->artifact_of("model"), (fs::path(o.state_dir) / "versions" / st["version"].get<std::string>()).string());
-    EXPECT_EQ(s.metric("kiln_model_updates_total{result=\"promoted\"}"), st["promoted"].get<int>());
-    EXPECT_GT(s.metric("kiln_model_gate_macro_f1{model=\"served\"}"), 0);
-    EXPECT_GT(s.metric("kiln_replay_buffer_items"), 0);
-    EXPECT_GE(s.metric("kiln_model_seconds_since_promotion"), 0);
+    EXPECT_EQ(s.metric("kiln_model_updates_total{model=\"model\",result=\"promoted\"}"), st["promoted"].get<int>());
+    EXPECT_GT(s.metric("kiln_model_gate_macro_f1{model=\"model\",role=\"served\"}"), 0);
+    EXPECT_GT(s.metric("kiln_replay_buffer_items{model=\"model\"}"), 0);
+    EXPECT_GE(s.metric("kiln_model_seconds_since_promotion{model=\"model\"}"), 0);
     // The served model predicts the new class.
     const auto p = request(s.server->port(), "POST", "/v1/predict", R"({"texts": ["guitar song drum piano"]})");
     EXPECT_NE(p.body.find("music"), std::string::npos) << p.body;
@@ -243,8 +243,8 @@ TEST(FeedbackLoop, APoisonedStreamIsStoppedByTheGate) {
   EXPECT_GE(st["updates"].get<int>(), 3) << st.dump();
   EXPECT_EQ(st["promoted"], 0) << st.dump();
   EXPECT_EQ(s.server->model_version(), before);
-  EXPECT_EQ(s.metric("kiln_model_updates_total{result=\"rejected\"}"), st["updates"].get<int>());
-  EXPECT_LT(s.metric("kiln_feedback_online_accuracy"), 0.6);
+  EXPECT_EQ(s.metric("kiln_model_updates_total{model=\"model\",result=\"rejected\"}"), st["updates"].get<int>());
+  EXPECT_LT(s.metric("kiln_feedback_online_accuracy{model=\"model\"}"), 0.6);
 }
 
 TEST(FeedbackOptions, StateDirectoryStaysOutOfModelsAndFlagsAreChecked) {
