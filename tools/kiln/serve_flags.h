@@ -27,7 +27,10 @@ struct ServeFlags {
   int64_t capacity = 1000, batch = 32;
 };
 
+/// Every flag of kiln serve (the feedback loop's through add_feedback_flags).
 void add_serve_flags(CLI::App& cmd, ServeFlags& f);
+/// The feedback loop's flags (serve_feedback.cpp).
+void add_feedback_flags(CLI::App& cmd, ServeFlags& f);
 
 /// The feedback service the flags ask for (null without --feedback-token-file). Throws ConfigError
 /// for a learning flag given without --feedback-token-file, or a bad value.
