@@ -163,7 +163,9 @@ void FeedbackService::Impl::open() {
     throw ConfigError("--state-dir " + state_dir + " lies inside the served artifact " + artifact +
                       "; put it beside it (the default is " + default_state_dir(artifact, options.repository, model) + ")");
   }
-  learner = std::make_unique<Learner>(artifact, state_dir, options.learn);  // creates the directory
+  LearnOptions lo = options.learn;
+  lo.state_flag = "--state-dir";
+  learner = std::make_unique<Learner>(artifact, state_dir, lo);  // creates the directory
   log = std::make_unique<FeedbackLog>((fs::path(state_dir) / "feedback.sqlite").string());
   learner->on_message = [m = model](const std::string& s) { core::info("feedback (model " + m + "): " + s); };
   served_version = "";

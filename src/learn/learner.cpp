@@ -32,14 +32,14 @@ std::string percent(double x) {
   return s.str();
 }
 
-nlohmann::json read_json(const fs::path& p) {
+nlohmann::json read_json(const fs::path& p, const std::string& flag) {
   std::ifstream in(p);
   if (!in) throw IoError(p.string() + ": cannot open");
   try {
     return nlohmann::json::parse(in);
   } catch (const nlohmann::json::parse_error& e) {
     throw DataError(p.string() + ": corrupt learning state (not valid JSON: " + e.what() +
-                    "); restore it or start again with a new --out directory");
+                    "); restore it or start again with a new " + flag + " directory");
   }
 }
 
@@ -79,11 +79,11 @@ Learner::Learner(const std::string& artifact_dir, const std::string& state_dir, 
   heldout_ = artifact::load_heldout(loc.dir);
   const fs::path dir(state_dir_);
   if (fs::exists(dir) && !fs::is_directory(dir)) {
-    throw ConfigError("--out " + state_dir_ + " is a file; give a directory for the learning state");
+    throw ConfigError(options_.state_flag + " " + state_dir_ + " is a file; give a directory for the learning state");
   }
   if (fs::exists(dir) && !fs::is_empty(dir) && !fs::exists(dir / "versions") && !fs::exists(dir / "state.json")) {
-    throw ConfigError("--out " + state_dir_ + " is not empty and holds no kiln learn state; give a new or empty directory "
-                      "(an existing kiln learn --out is resumed)");
+    throw ConfigError(options_.state_flag + " " + state_dir_ + " is not empty and holds no kiln learn state; give a new or "
+                      "empty directory (an existing " + options_.state_flag + " directory is resumed)");
   }
   fs::create_directories(dir / "versions");
   // Half-written versions of a crashed run: the atomic writer's temporaries, never renamed into place.
@@ -110,15 +110,15 @@ Learner::Learner(const std::string& artifact_dir, const std::string& state_dir, 
 
 void Learner::resume() {
   const fs::path dir(state_dir_);
-  const auto j = read_json(dir / "state.json");
+  const auto j = read_json(dir / "state.json", options_.state_flag);
   if (j.value("format", std::string()) != kStateFormat || j.value("version", 0) > kStateVersion) {
     throw DataError((dir / "state.json").string() + ": not a kiln learn state file of a version this Kiln reads; "
-                    "use a new --out directory");
+                    "use a new " + options_.state_flag + " directory");
   }
   const auto artifact = j.value("artifact", std::string());
   if (artifact != artifact_dir_) {
     throw ConfigError(state_dir_ + " holds the learning state of " + artifact + ", not of " + artifact_dir_ +
-                      "; give a new --out directory");
+                      "; give a new " + options_.state_flag + " directory");
   }
   if (fs::exists(dir / "buffer.json")) {
     buffer_ = ReplayBuffer::load((dir / "buffer.json").string());
@@ -127,7 +127,7 @@ void Learner::resume() {
     if (b.mode != want.mode || b.capacity != want.capacity) {
       throw ConfigError((dir / "buffer.json").string() + " holds a " + to_string(b.mode) + " buffer of capacity " +
                         std::to_string(b.capacity) + ", but the flags ask for " + to_string(want.mode) + " of " +
-                        std::to_string(want.capacity) + "; resume with the same --buffer and --capacity or use a new --out");
+                        std::to_string(want.capacity) + "; resume with the same --buffer and --capacity or use a new " + options_.state_flag);
     }
   }
   summary_.items = j.value("items", int64_t{0});

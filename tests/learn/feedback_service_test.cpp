@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -257,6 +258,17 @@ TEST(FeedbackOptions, StateDirectoryStaysOutOfModelsAndFlagsAreChecked) {
     ADD_FAILURE() << "expected ConfigError";
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("lies inside the served artifact"), std::string::npos) << e.what();
+  }
+  o = options("foreign");
+  fs::create_directories(o.state_dir);
+  std::ofstream(fs::path(o.state_dir) / "notes.txt") << "not kiln's\n";
+  try {
+    Serving s(o);
+    ADD_FAILURE() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--state-dir " + o.state_dir + " is not empty and holds no kiln learn state"),
+              std::string::npos)
+        << e.what();
   }
   o = options("short");
   o.token = "short";

@@ -49,6 +49,9 @@ struct LearnOptions {
   bool update_on_drift = true;
   AdwinOptions adwin;
   PageHinkleyOptions page_hinkley;
+  /// How messages name the state directory's flag ("--out" for kiln learn, "--state-dir" for
+  /// kiln serve). Default "--out".
+  std::string state_flag = "--out";
 };
 /// Throws ConfigError naming the flag-level field and the value.
 void validate(const LearnOptions& options);
