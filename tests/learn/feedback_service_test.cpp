@@ -290,3 +290,43 @@ TEST(GatedUpdate, SignTestIsTheOneSidedBinomialTail) {
   EXPECT_NEAR(learn::sign_test_p(10, 10), (1048576.0 + 184756.0) / 2097152.0, 1e-12);
   EXPECT_NEAR(learn::sign_test_p(0, 7), 1.0, 1e-12);
 }
+
+TEST(FeedbackLoop, UpdateIntervalLearnsWhatWaitsBeforeUpdateEvery) {
+  auto o = options("interval");
+  o.learn.update_every = 100000;
+  o.update_interval_s = 0.2;
+  Serving s(o);
+  ASSERT_EQ(s.post(items_json(learn_test::topics(80, 21), "i")).status, 200);
+  ASSERT_TRUE(s.feedback->wait_idle(120));
+  nlohmann::json st;
+  for (int i = 0; i < 600; ++i) {  // the interval elapses on the background thread's clock
+    st = s.status();
+    if (st["updates"].get<int>() >= 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_GE(st["updates"].get<int>(), 1) << st.dump();
+  std::ifstream curve(fs::path(o.state_dir) / "curve.jsonl");
+  std::string line;
+  ASSERT_TRUE(std::getline(curve, line));
+  EXPECT_EQ(nlohmann::json::parse(line)["trigger"], "interval") << line;
+}
+
+TEST(FeedbackLog, ACorruptOrForeignLogIsNamed) {
+  const auto dir = learn_test::fresh_dir("feedback_log");
+  fs::create_directories(dir);
+  const auto path = (dir / "feedback.sqlite").string();
+  std::ofstream(path) << "this is not a database, just text that is long enough to have a header page";
+  try {
+    learn::FeedbackLog log(path);
+    ADD_FAILURE() << "expected IoError";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  fs::remove(path);
+  {
+    learn::FeedbackLog log(path);
+    EXPECT_EQ(log.size(), 0);
+  }
+  fs::remove_all(dir);
+}
+

@@ -46,6 +46,8 @@ void add_feedback_flags(CLI::App& cmd, ServeFlags& f) {
   g->add_option("--batch", f.batch, "Examples per optimizer step of an update")->capture_default_str();
   g->add_option("--replay-ratio", lo.buffer.replay_ratio, "Replayed items per new item in an update (0 = no replay)")
       ->capture_default_str();
+  g->add_flag("--no-drift-updates", f.no_drift_updates,
+              "Do not start an update when a drift detector (ADWIN, Page-Hinkley) fires on the feedback's error rate");
   g->add_option("--update-epochs", lo.update.epochs, "Passes over each update's training mix")->capture_default_str();
   g->add_option("--learn-seed", lo.update.seed, "Seeds the buffer, the gate split and the updates")->capture_default_str();
 }
@@ -54,7 +56,7 @@ std::shared_ptr<learn::FeedbackService> make_feedback_service(const CLI::App& cm
   if (f.feedback_token_file.empty()) {
     for (const char* flag : {"--state-dir", "--feedback-model", "--feedback-max-items", "--feedback-max-items-per-minute",
                              "--allow-new-labels", "--update-every", "--update-interval", "--max-regression",
-                             "--improvement-alpha", "--gate-fraction", "--buffer", "--capacity", "--batch", "--replay-ratio", "--update-epochs",
+                             "--improvement-alpha", "--gate-fraction", "--no-drift-updates", "--buffer", "--capacity", "--batch", "--replay-ratio", "--update-epochs",
                              "--learn-seed"}) {
       if (cmd.count(flag)) {
         throw ConfigError(std::string(flag) + " configures the feedback loop, which is off; add --feedback-token-file FILE "
@@ -85,6 +87,7 @@ std::shared_ptr<learn::FeedbackService> make_feedback_service(const CLI::App& cm
     b.batch_size = f.batch;
   }
   b.replay_ratio = ratio;
+  fb.learn.update_on_drift = !f.no_drift_updates;
   b.seed = fb.learn.update.seed;
   return std::make_shared<learn::FeedbackService>(fb);
 }

@@ -25,6 +25,7 @@ struct ServeFlags {
   learn::FeedbackOptions feedback;
   std::string buffer = "reservoir";
   int64_t capacity = 1000, batch = 32;
+  bool no_drift_updates = false;
 };
 
 /// Every flag of kiln serve (the feedback loop's through add_feedback_flags).
