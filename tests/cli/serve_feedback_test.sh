@@ -57,7 +57,9 @@ PY
 }
 
 token="$(cat "$tmp/token")"
-flags=(--feedback-token-file "$tmp/token" --update-every 20 --gate-fraction 0.2 --no-page)
+# Many short updates, each trained long enough that the kill lands while one runs.
+flags=(--feedback-token-file "$tmp/token" --update-every 20 --gate-fraction 0.2 --update-epochs 100 --no-page)
+in_flight=0
 state="$tmp/a/run/model.learn"
 acked=0
 for round in 1 2 3; do
@@ -65,6 +67,8 @@ for round in 1 2 3; do
   if ((round > 1)); then
     got=$(curl -sf -H "Authorization: Bearer $token" "$BASE/v1/feedback" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["log_items"])')
     [[ "$got" == "$acked" ]] || fail "round $round: the log holds $got items after kill -9, $acked were acknowledged"
+    # Items logged after the last saved state (an update was running or waiting) are learnt again.
+    grep -q "logged items after the saved state again" "$tmp/serve.err" && in_flight=$((in_flight + 1))
   fi
   for k in 1 2 3; do
     first=$(( (round - 1) * 300 + (k - 1) * 100 ))
@@ -90,6 +94,10 @@ done
 # After the last restart: every item acknowledged is logged, the served model is a complete
 # version, predictions work, a repeated id is a duplicate, and the temporaries are gone.
 start_server "$model" "${flags[@]}"
+grep -q "logged items after the saved state again" "$tmp/serve.err" && in_flight=$((in_flight + 1))
+((in_flight >= 1)) || fail "no kill -9 landed while learning was under way; the test did not test what it says"
+updates=$(grep -c '"event":"update"' "$state/curve.jsonl" || true)
+((updates >= 1)) || fail "no update ran before the kills"
 status=$(curl -sf -H "Authorization: Bearer $token" "$BASE/v1/feedback")
 /usr/bin/python3 - "$status" "$acked" "$state" <<'PY' || fail "status after the restarts: $status"
 import json, os, sys
@@ -104,4 +112,4 @@ batch 0 1 >"$tmp/body.json"
 answer=$(curl -s -X POST -H "Authorization: Bearer $token" --data-binary @"$tmp/body.json" "$BASE/v1/feedback")
 [[ "$answer" == '{"accepted":0,"duplicates":1}' ]] || fail "a logged id sent again answered $answer"
 stop_server
-echo "serve_feedback: ok ($acked items over 3 kill -9 restarts)"
+echo "serve_feedback: ok ($acked items over 3 kill -9 restarts; $in_flight of 3 killed mid-learning; $updates updates recorded)"
