@@ -1,5 +1,9 @@
 #include "kiln/learn/feedback_service.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -29,6 +33,8 @@ using serve::ExtensionResponse;
 namespace {
 
 using Clock = std::chrono::steady_clock;
+/// Nice value of the background learner thread (0 = the server's, 19 = lowest).
+constexpr int kLearnerNice = 10;
 /// Items read from the log per Learner::observe call.
 constexpr int64_t kChunk = 256;
 constexpr const char* kShape = R"(send {"items": [{"text": "...", "label": "...", "id": "..."}]} ("id" optional))";
@@ -313,6 +319,12 @@ void FeedbackService::Impl::learn_step(std::vector<FeedbackItem> items) {
 }
 
 void FeedbackService::Impl::run() {
+  // Learning yields to serving: this thread (and the training it runs inline) at a lower priority
+  // than the HTTP and inference threads. Linux nices threads one by one; failure only costs latency.
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), kLearnerNice) != 0) {
+    core::warn("feedback (model " + model + "): could not lower the learner thread's priority; updates compete with "
+               "predictions for the CPU");
+  }
   auto last_update = Clock::now();
   int64_t updates_seen = -1;
   for (;;) {
