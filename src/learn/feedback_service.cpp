@@ -68,6 +68,7 @@ void FeedbackOptions::validate() const {
   if (max_items_per_minute < 1) {
     throw ConfigError("--feedback-max-items-per-minute must be >= 1, got " + std::to_string(max_items_per_minute));
   }
+  if (shadow_requests < 0) throw ConfigError("--shadow must be >= 0 requests (0 = off), got " + std::to_string(shadow_requests));
   if (!std::isfinite(update_interval_s) || update_interval_s < 0) {
     throw ConfigError("--update-interval must be >= 0 seconds (0 = off), got " + std::to_string(update_interval_s));
   }
@@ -134,6 +135,15 @@ struct FeedbackService::Impl {
   Snapshot snap;
   std::atomic<double> last_promotion_unix{0};
 
+  // --shadow: the held candidate answers copies of live requests (queued by on_predicted, predicted
+  // on the background thread).
+  std::atomic<bool> shadowing{false};
+  std::unique_ptr<artifact::Predictor> shadow_predictor;  // the background thread's
+  std::deque<std::pair<std::vector<std::string>, std::vector<std::string>>> shadow_queue;  // under wake_mu
+  int64_t shadow_seen = 0, shadow_texts = 0, shadow_agree = 0;
+  serve::Gauge* shadow_agreement = nullptr;
+  void shadow_step();
+
   void open();
   void run();
   void learn_step(std::vector<FeedbackItem> items);
@@ -171,6 +181,7 @@ void FeedbackService::Impl::open() {
   }
   LearnOptions lo = options.learn;
   lo.state_flag = "--state-dir";
+  lo.hold_promotions = options.shadow_requests > 0;
   learner = std::make_unique<Learner>(artifact, state_dir, lo);  // creates the directory
   log = std::make_unique<FeedbackLog>((fs::path(state_dir) / "feedback.sqlite").string());
   learner->on_message = [m = model](const std::string& s) { core::info("feedback (model " + m + "): " + s); };
@@ -223,6 +234,12 @@ void FeedbackService::attach(serve::Server& server, serve::MetricsRegistry& metr
   m.pending = &metrics.gauge("kiln_feedback_pending_items", "Feedback items learnt from, waiting for the next update.",
                               {"model"});
   m.log_items = &metrics.gauge("kiln_feedback_log_items", "Items in the feedback log.", {"model"});
+  if (m.options.shadow_requests > 0) {
+    m.shadow_agreement = &metrics.gauge("kiln_model_shadow_agreement",
+                                        "Share of shadowed texts on which the last shadowed candidate's top-1 label "
+                                        "agreed with the served model's (--shadow).",
+                                        {"model"});
+  }
   m.last_promotion_unix = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   {
     std::lock_guard<std::mutex> lock(m.learner_mu);
@@ -287,6 +304,13 @@ void FeedbackService::Impl::after_learning() {
                  " failed, the previous version keeps serving: " + e.what());
     }
   }
+  if (learner->held() && !shadowing) {
+    shadow_predictor = std::make_unique<artifact::Predictor>(*learner->held());
+    shadow_seen = shadow_texts = shadow_agree = 0;
+    shadowing = true;
+    core::info("feedback (model " + model + "): the candidate shadows the next " + std::to_string(options.shadow_requests) +
+               " predict requests before its promotion");
+  }
   {
     std::lock_guard<std::mutex> lock(req_mu);
     for (const auto& l : learner->served().manifest.labels) {
@@ -330,7 +354,7 @@ void FeedbackService::Impl::run() {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(wake_mu);
-      const auto pred = [&] { return stop || logged_seq > learnt_seq; };
+      const auto pred = [&] { return stop || logged_seq > learnt_seq || !shadow_queue.empty(); };
       if (options.update_interval_s > 0) {
         wake.wait_until(lock, last_update + std::chrono::duration_cast<Clock::duration>(
                                                 std::chrono::duration<double>(options.update_interval_s)),
@@ -341,6 +365,7 @@ void FeedbackService::Impl::run() {
       if (stop) return;
     }
     try {
+      shadow_step();
       std::vector<FeedbackItem> items = log->read_after(fed_seq, kChunk);
       if (!items.empty()) {
         const int64_t last = items.back().seq;
@@ -526,6 +551,10 @@ serve::ExtensionResponse FeedbackService::Impl::status() {
   j["pending"] = s.pending;
   j["buffer_items"] = s.buffer;
   j["served_version"] = s.summary.version.empty() ? "original" : s.summary.version;
+  if (options.shadow_requests > 0) {
+    std::lock_guard<std::mutex> lock(wake_mu);
+    j["shadow"] = {{"active", shadowing.load()}, {"requests", shadow_seen}, {"of", options.shadow_requests}};
+  }
   return ExtensionResponse::ok(j.dump());
 }
 
@@ -545,6 +574,50 @@ serve::ExtensionResponse FeedbackService::Impl::rollback() {
   core::info("feedback (model " + model + "): rolled back from " + from + " to " + to + " (POST /v1/admin/rollback)");
   return ExtensionResponse::ok(
       nlohmann::json{{"model", model}, {"from", from}, {"to", to}, {"model_version", model_version}}.dump());
+}
+
+bool FeedbackService::wants_predictions() const { return impl_->shadowing.load(std::memory_order_relaxed); }
+
+void FeedbackService::on_predicted(const std::string& model, const std::vector<std::string>& texts,
+                                   const std::vector<std::string>& labels) {
+  auto& m = *impl_;
+  if (model != m.model || !m.shadowing) return;
+  {
+    std::lock_guard<std::mutex> lock(m.wake_mu);
+    // Never more queued than the shadow run still needs.
+    if (static_cast<int64_t>(m.shadow_queue.size()) + m.shadow_seen >= m.options.shadow_requests) return;
+    m.shadow_queue.emplace_back(texts, labels);
+  }
+  m.wake.notify_all();
+}
+
+// On the background thread: the held candidate answers the queued requests; after N, promotion.
+void FeedbackService::Impl::shadow_step() {
+  if (!shadowing) return;
+  std::deque<std::pair<std::vector<std::string>, std::vector<std::string>>> batch;
+  {
+    std::lock_guard<std::mutex> lock(wake_mu);
+    batch.swap(shadow_queue);
+  }
+  for (const auto& [texts, served] : batch) {
+    const auto predictions = shadow_predictor->predict(texts);
+    for (std::size_t i = 0; i < predictions.size(); ++i) shadow_agree += predictions[i].label == served[i];
+    shadow_texts += static_cast<int64_t>(texts.size());
+    std::lock_guard<std::mutex> lock(wake_mu);
+    ++shadow_seen;
+  }
+  if (shadow_seen < options.shadow_requests) return;
+  const double agreement = shadow_texts ? static_cast<double>(shadow_agree) / static_cast<double>(shadow_texts) : 0.0;
+  if (shadow_agreement) shadow_agreement->labels({model}).set(agreement);
+  std::lock_guard<std::mutex> lock(learner_mu);
+  learner->promote_held({{"requests", shadow_seen}, {"texts", shadow_texts}, {"agreement", agreement}});
+  shadowing = false;
+  shadow_predictor.reset();
+  after_learning();
+  // The items that waited during the shadow run.
+  if (static_cast<int64_t>(learner->pending()) >= options.learn.update_every && learner->update_now("every")) {
+    after_learning();
+  }
 }
 
 }  // namespace kiln::learn

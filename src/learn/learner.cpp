@@ -209,7 +209,9 @@ void Learner::observe(const std::vector<FeedbackItem>& items) {
         pending_.push_back(item.example);
         if (options_.update.allow_new_labels) known_labels_.insert(item.example.label);
       }
-      if (static_cast<int64_t>(pending_.size()) >= options_.update_every) {
+      if (held_) {
+        // No update while a held candidate waits for its decision.
+      } else if (static_cast<int64_t>(pending_.size()) >= options_.update_every) {
         run_update("every");
         updated = true;
       } else if (drift && options_.update_on_drift &&
@@ -223,6 +225,7 @@ void Learner::observe(const std::vector<FeedbackItem>& items) {
 }
 
 void Learner::run_update(const std::string& trigger) {
+  if (held_) return;  // the held candidate is decided first; the items keep waiting
   data::Dataset gate = heldout_;
   data::Dataset recent;
   const std::size_t first_recent =
@@ -255,7 +258,13 @@ void Learner::run_update(const std::string& trigger) {
                      {"served_only", r.scores.served_only}, {"sign_test_p", r.scores.improvement_p}};
     if (!r.new_labels.empty()) rec["new_labels"] = r.new_labels;
     rec["promoted"] = r.promoted;
-    if (r.promoted) {
+    if (r.promoted && options_.hold_promotions) {
+      rec["promoted"] = false;
+      rec["held"] = true;
+      say("update " + std::to_string(summary_.updates) + ": passed the gate (macro-F1 " + percent(r.scores.served_gate) +
+          " -> " + percent(r.scores.candidate_gate) + "), held until its shadow run ends");
+      held_ = std::make_unique<UpdateResult>(std::move(r));
+    } else if (r.promoted) {
       promote(r);
       rec["version"] = summary_.version;
       say("update " + std::to_string(summary_.updates) + ": promoted " + summary_.version + " (gate macro-F1 " +
@@ -315,8 +324,18 @@ LearnSummary Learner::finish() {
   return summary_;
 }
 
+void Learner::promote_held(const nlohmann::json& report) {
+  if (!held_) return;
+  std::unique_ptr<UpdateResult> r = std::move(held_);
+  r->candidate.manifest.lineage["shadow"] = report;
+  promote(*r);
+  write_state();
+  record({{"event", "promote"}, {"version", summary_.version}, {"items_seen", summary_.items}, {"shadow", report}});
+  say("promoted " + summary_.version + " after its shadow run (" + report.dump() + ")");
+}
+
 bool Learner::update_now(const std::string& trigger) {
-  if (pending_.size() == 0) return false;
+  if (pending_.size() == 0 || held_) return false;
   run_update(trigger);
   return true;
 }

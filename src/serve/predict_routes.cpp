@@ -182,10 +182,16 @@ void Server::Impl::predict(http::Request& req, http::Responder& res, const Model
     return send(*shared, internal_error("inference_failed", "the model failed on this request",
                                         "POST /v1/predict (model " + lease->name() + "): encoding the inputs failed: " + failure));
   }
+  // A copy of the texts for the extensions that watch predictions (e.g. a shadow candidate).
+  std::shared_ptr<const std::vector<std::string>> watched;
+  if (pr.images.empty() && std::any_of(options.extensions.begin(), options.extensions.end(),
+                                       [](const auto& e) { return e->wants_predictions(); })) {
+    watched = std::make_shared<const std::vector<std::string>>(pr.texts);
+  }
   drift->offer(m, std::move(pr.texts), encoded, std::move(pr.images));  // the inputs are not read again
   const bool was_arriving = req.guard.release();
   const bool queued = lease->batcher().submit_encoded(m, std::move(encoded), n, was_arriving,
-                                                     [this, lease, m, n, k, shared](BatchResult r) {
+                                                     [this, lease, m, n, k, shared, watched](BatchResult r) {
     if (r.error) {
       return send(*shared, internal_error("inference_failed", "the model failed on this request",
                                           "POST /v1/predict (model " + lease->name() + "): the model failed on a batch of " +
@@ -193,6 +199,7 @@ void Server::Impl::predict(http::Request& req, http::Responder& res, const Model
     }
     count_predictions(*lease, *m, r, n);
     send(*shared, json(predict_response(m->labels(), m->version(), r.probabilities, n, k)));
+    if (watched) show_predictions(lease->name(), *m, r, *watched);
   });
   if (!queued) {
     auto resp = error(503, "overloaded",
@@ -258,6 +265,24 @@ void Server::Impl::v2_infer(http::Request& req, http::Responder& res, const Mode
                              " texts); retry after 1 s");
     resp.headers.emplace_back("Retry-After", "1");
     send(*shared, std::move(resp));
+  }
+}
+
+void Server::Impl::show_predictions(const std::string& model, const ServedModel& m, const BatchResult& r,
+                                    const std::vector<std::string>& texts) {
+  std::vector<std::string> labels;
+  labels.reserve(texts.size());
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    const float* p = r.probabilities.data() + i * r.classes;
+    labels.push_back(m.labels()[static_cast<std::size_t>(std::max_element(p, p + r.classes) - p)]);
+  }
+  for (const auto& e : options.extensions) {
+    if (!e->wants_predictions()) continue;
+    try {
+      e->on_predicted(model, texts, labels);
+    } catch (const std::exception& ex) {
+      core::warn(std::string("serve: an extension failed on the predictions it watches: ") + first_line(ex.what()));
+    }
   }
 }
 

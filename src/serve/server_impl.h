@@ -106,6 +106,9 @@ struct Server::Impl {
   void predict(http::Request& req, http::Responder& res, const ModelLease& lease);
   void v2_infer(http::Request& req, http::Responder& res, const ModelLease& lease);
   void count_predictions(const ModelSlot& slot, const ServedModel& m, const BatchResult& r, std::size_t n);
+  /// The texts and top-1 labels of an answered request, to the extensions that watch predictions.
+  void show_predictions(const std::string& model, const ServedModel& m, const BatchResult& r,
+                        const std::vector<std::string>& texts);
 
   // Admin (admin_routes.cpp).
   /// Whether the request may use an admin route; answers 401 itself when not.

@@ -330,3 +330,31 @@ TEST(FeedbackLog, ACorruptOrForeignLogIsNamed) {
   fs::remove_all(dir);
 }
 
+TEST(FeedbackLoop, ShadowHoldsACandidateUntilItHasAnsweredNRequests) {
+  auto o = options("shadow");
+  o.learn.update.allow_new_labels = true;
+  o.shadow_requests = 4;
+  Serving s(o);
+  const std::string original = s.server->model_version();
+  ASSERT_EQ(s.post(items_json(learn_test::topics(300, 11, {"astro", "cook", "sail", "music"}), "m")).status, 200);
+  ASSERT_TRUE(s.feedback->wait_idle(120));
+  auto st = s.status();
+  ASSERT_EQ(st["shadow"]["active"], true) << st.dump();
+  EXPECT_EQ(st["promoted"], 0);
+  EXPECT_EQ(s.server->model_version(), original);  // held, not served
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(request(s.server->port(), "POST", "/v1/predict", R"({"texts": ["guitar song", "moon orbit star"]})").status, 200);
+  }
+  for (int i = 0; i < 600 && s.status()["promoted"] == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  st = s.status();
+  ASSERT_GE(st["promoted"].get<int>(), 1) << st.dump();
+  EXPECT_NE(s.server->model_version(), original);
+  const auto v1 = artifact::load_artifact((fs::path(o.state_dir) / "versions" / "v0001").string());
+  EXPECT_EQ(v1.manifest.lineage["shadow"]["requests"], 4) << v1.manifest.lineage.dump();
+  EXPECT_EQ(v1.manifest.lineage["shadow"]["texts"], 8);
+  const double agreement = v1.manifest.lineage["shadow"]["agreement"];
+  EXPECT_GE(agreement, 0.0);
+  EXPECT_LE(agreement, 1.0);
+  EXPECT_DOUBLE_EQ(s.metric("kiln_model_shadow_agreement{model=\"model\"}"), agreement);
+}
+

@@ -46,6 +46,10 @@ void add_feedback_flags(CLI::App& cmd, ServeFlags& f) {
   g->add_option("--batch", f.batch, "Examples per optimizer step of an update")->capture_default_str();
   g->add_option("--replay-ratio", lo.buffer.replay_ratio, "Replayed items per new item in an update (0 = no replay)")
       ->capture_default_str();
+  g->add_option("--shadow", fb.shadow_requests,
+                "A candidate that passes the gate first answers a copy of the next N predict requests; its agreement "
+                "with the served model is reported before it is promoted (0 = promote at once)")
+      ->capture_default_str();
   g->add_flag("--no-drift-updates", f.no_drift_updates,
               "Do not start an update when a drift detector (ADWIN, Page-Hinkley) fires on the feedback's error rate");
   g->add_option("--update-epochs", lo.update.epochs, "Passes over each update's training mix")->capture_default_str();
@@ -56,7 +60,7 @@ std::shared_ptr<learn::FeedbackService> make_feedback_service(const CLI::App& cm
   if (f.feedback_token_file.empty()) {
     for (const char* flag : {"--state-dir", "--feedback-model", "--feedback-max-items", "--feedback-max-items-per-minute",
                              "--allow-new-labels", "--update-every", "--update-interval", "--max-regression",
-                             "--improvement-alpha", "--gate-fraction", "--no-drift-updates", "--buffer", "--capacity", "--batch", "--replay-ratio", "--update-epochs",
+                             "--improvement-alpha", "--gate-fraction", "--shadow", "--no-drift-updates", "--buffer", "--capacity", "--batch", "--replay-ratio", "--update-epochs",
                              "--learn-seed"}) {
       if (cmd.count(flag)) {
         throw ConfigError(std::string(flag) + " configures the feedback loop, which is off; add --feedback-token-file FILE "

@@ -8,7 +8,8 @@
 // Accepted items are appended to a SQLite write-ahead log (feedback.sqlite) before the answer; a
 // background thread feeds them, in log order, to a Learner (learner.h: progressive validation,
 // replay buffer, gated updates every `update_every` items or `update_interval_s`, drift detectors)
-// and swaps each promoted version in through the server's atomic hot swap. All of it lives under
+// and swaps each promoted version in through the server's atomic hot swap (with shadow_requests,
+// after the candidate has answered copies of that many live predict requests). All of it lives under
 // the state directory: feedback.sqlite, and the Learner's versions/, buffer.json, state.json,
 // curve.jsonl. A restart resumes: the promoted version serves again and the items logged after the
 // Learner's last saved state are learnt again.
@@ -40,6 +41,11 @@ struct FeedbackOptions {
   /// Seconds after which waiting items are learnt even if fewer than update_every (0 = never).
   /// Default 0.
   double update_interval_s = 0;
+  /// A candidate that passes the gate first answers a copy of the next N text-only POST /v1/predict
+  /// requests to the learning model, and its agreement with the served model is reported (log,
+  /// curve.jsonl, its lineage, kiln_model_shadow_agreement) before it is promoted; 0 = promote at
+  /// once. Default 0.
+  int64_t shadow_requests = 0;
   /// The learning loop: buffer, update (allow_new_labels, max_regression, epochs), update_every,
   /// gate fraction, drift detectors. The server's gate asks more than kiln learn's by default: a
   /// rise on recent feedback must be significant (update.improvement_alpha 0.05, not 1).
@@ -69,6 +75,9 @@ class FeedbackService final : public serve::Extension {
   void attach(serve::Server& server, serve::MetricsRegistry& metrics) override;
   [[nodiscard]] serve::ExtensionResponse handle(const serve::ExtensionRequest& request) override;
   void detach() override;
+  [[nodiscard]] bool wants_predictions() const override;
+  void on_predicted(const std::string& model, const std::vector<std::string>& texts,
+                    const std::vector<std::string>& labels) override;
 
   /// Blocks until every item logged so far has been learnt from (and the updates it started have
   /// finished), or `timeout_s` passed; whether it caught up. For tests and benchmarks.

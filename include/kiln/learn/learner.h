@@ -49,6 +49,10 @@ struct LearnOptions {
   bool update_on_drift = true;
   AdwinOptions adwin;
   PageHinkleyOptions page_hinkley;
+  /// A candidate that passes the gate is held (held()) until promote_held() or discard_held()
+  /// instead of promoted at once; no update runs while one is held (the server's --shadow).
+  /// Default false.
+  bool hold_promotions = false;
   /// How messages name the state directory's flag ("--out" for kiln learn, "--state-dir" for
   /// kiln serve). Default "--out".
   std::string state_flag = "--out";
@@ -95,6 +99,11 @@ class Learner {
   [[nodiscard]] std::size_t pending() const { return pending_.size(); }
   /// Scores of the last update's gate (all 0 before the first).
   [[nodiscard]] const GateScores& last_gate() const { return last_gate_; }
+  /// The candidate that passed the gate and waits (hold_promotions), or null.
+  [[nodiscard]] const artifact::Artifact* held() const { return held_ ? &held_->candidate : nullptr; }
+  /// Promotes the held candidate; `report` (e.g. its shadow agreement) goes into its lineage and
+  /// the curve. Nothing when none is held.
+  void promote_held(const nlohmann::json& report);
   /// ADWIN's estimate of the error rate of the feedback (its window's mean).
   [[nodiscard]] double adwin_error_rate() const { return adwin_.estimation(); }
 
@@ -132,6 +141,7 @@ class Learner {
   int64_t next_version_ = 1;
   int64_t cursor_ = 0, saved_cursor_ = 0;
   GateScores last_gate_;
+  std::unique_ptr<UpdateResult> held_;
   std::ofstream curve_;
 };
 

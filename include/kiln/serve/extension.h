@@ -52,6 +52,16 @@ class Extension {
   [[nodiscard]] virtual ExtensionResponse handle(const ExtensionRequest& request) = 0;
   /// Stops the background work and waits for it.
   virtual void detach() = 0;
+
+  /// Whether the next POST /v1/predict requests should be shown to on_predicted() (read per
+  /// request: keep it cheap, e.g. an atomic). Default false.
+  [[nodiscard]] virtual bool wants_predictions() const { return false; }
+  /// A text-only POST /v1/predict request that model `model` answered: its texts and top-1 labels.
+  /// Called on an inference thread after the answer was computed: must not block (queue the work).
+  virtual void on_predicted(const std::string& model, const std::vector<std::string>& texts,
+                            const std::vector<std::string>& labels) {
+    (void)model, (void)texts, (void)labels;
+  }
 };
 
 }  // namespace kiln::serve
