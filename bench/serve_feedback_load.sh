@@ -9,7 +9,8 @@
 # Usage: bench/serve_feedback_load.sh
 # Environment: KILN (default ./build/kiln), LOAD (default ./build/kiln_serve_load), RATE (default
 #   2000), DURATION (seconds per run, default 20), FEEDBACK (items/s, default 200), UPDATE_EVERY
-#   (default 200), CONCURRENCY (client connections, default 32).
+#   (default 200), CONCURRENCY (client connections, default 32), REPEAT (alternating pairs of runs,
+#   default 3: the machine's noise is as large as the effect; the medians are compared).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 LOAD=${LOAD:-./build/kiln_serve_load}
@@ -18,6 +19,7 @@ DURATION=${DURATION:-20}
 FEEDBACK=${FEEDBACK:-200}
 UPDATE_EVERY=${UPDATE_EVERY:-200}
 CONCURRENCY=${CONCURRENCY:-32}
+REPEAT=${REPEAT:-3}
 OUT="$BENCH_ROOT/bench/out/serve_feedback_load"
 require_kiln
 [[ -x $PY ]] || die "$PY not found (apt-get install -y --no-install-recommends python3)"
@@ -95,11 +97,18 @@ print(f"{name:16s} sent {r['sent']:6d}  {r['requests_per_second']:7.0f} req/s  P
       f"feedback {s['log_items']}  updates {s['updates']} promoted {s['promoted']}")
 PY
 }
-echo "kiln serve, $RATE one-text predict requests/s for ${DURATION}s, $CONCURRENCY connections; machine: $(uptime)"
-base=$(run no_feedback 0); echo "$base"
-with=$(run with_feedback 1); echo "$with"
-"$PY" - "$OUT/no_feedback.json" "$OUT/with_feedback.json" <<'PY'
-import json, sys
-a, b = (json.load(open(p))["latency_seconds"]["p99"] for p in sys.argv[1:3])
-print(f"P99 with feedback and updates / without: {b / a:.2f}x (target <= 1.5x)")
+echo "kiln serve, $RATE one-text predict requests/s for ${DURATION}s, $CONCURRENCY connections, $REPEAT alternating" \
+     "repeats; machine: $(uptime)"
+for r in $(seq 1 "$REPEAT"); do
+  run "no_feedback_$r" 0
+  run "with_feedback_$r" 1
+done
+"$PY" - "$OUT" "$REPEAT" <<'PY'
+import json, statistics, sys
+out, n = sys.argv[1], int(sys.argv[2])
+def p99(name): return [json.load(open(f"{out}/{name}_{r}.json"))["latency_seconds"]["p99"] for r in range(1, n + 1)]
+def failed(name): return sum(json.load(open(f"{out}/{name}_{r}.json"))["unexpected"] + json.load(open(f"{out}/{name}_{r}.json"))["lost"] for r in range(1, n + 1))
+a, b = statistics.median(p99("no_feedback")), statistics.median(p99("with_feedback"))
+print(f"median P99: {1000*a:.2f} ms without feedback, {1000*b:.2f} ms with feedback and updates: {b / a:.2f}x "
+      f"(target <= 1.5x); failed requests: {failed('no_feedback')} / {failed('with_feedback')}")
 PY

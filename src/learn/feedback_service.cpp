@@ -343,8 +343,10 @@ void FeedbackService::Impl::learn_step(std::vector<FeedbackItem> items) {
 }
 
 void FeedbackService::Impl::run() {
-  // Learning yields to serving: this thread (and the training it runs inline) at a lower priority
-  // than the HTTP and inference threads. Linux nices threads one by one; failure only costs latency.
+  // Learning yields to serving: this thread (and the training it runs inline) at nice 10. Not
+  // SCHED_IDLE: a starved thread holding a lock the serving threads share (the allocator's, the
+  // shared_ptr swap's) would stall them; one run of bench/serve_feedback_load.sh with it, on a loaded
+  // 2-core machine, had P99 20x the run without feedback. Linux nices threads one by one.
   if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), kLearnerNice) != 0) {
     core::warn("feedback (model " + model + "): could not lower the learner thread's priority; updates compete with "
                "predictions for the CPU");
