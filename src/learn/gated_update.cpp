@@ -65,9 +65,23 @@ void validate(const UpdateOptions& o) {
   if (!std::isfinite(o.lr) || o.lr < 0) {
     throw ConfigError("update learning rate must be >= 0 (0 = the served model's), got " + std::to_string(o.lr));
   }
+  if (!(o.improvement_alpha > 0 && o.improvement_alpha <= 1)) {
+    throw ConfigError("improvement alpha must be in (0, 1] (1 = off), got " + std::to_string(o.improvement_alpha));
+  }
   if (!std::isfinite(o.max_regression) || o.max_regression < 0 || o.max_regression > 100) {
     throw ConfigError("max regression must be in [0, 100] macro-F1 points, got " + std::to_string(o.max_regression));
   }
+}
+
+double sign_test_p(int64_t wins, int64_t losses) {
+  const int64_t n = wins + losses;
+  if (n <= 0) return 1;
+  // Sum of C(n, k) / 2^n for k >= wins, in logs so large n neither overflows nor underflows.
+  double p = 0;
+  for (int64_t k = wins; k <= n; ++k) {
+    p += std::exp(std::lgamma(n + 1.0) - std::lgamma(k + 1.0) - std::lgamma(n - k + 1.0) - n * std::log(2.0));
+  }
+  return std::min(1.0, p);
 }
 
 double macro_f1(const std::vector<std::string>& truth, const std::vector<std::string>& predicted) {
@@ -138,8 +152,15 @@ UpdateResult gated_update(const artifact::Artifact& served, const data::Dataset&
     s.candidate_gate = macro_f1(gate_set.labels, predicted_labels(r.candidate, gate_set));
   }
   if (recent.size() > 0) {
-    s.served_recent = macro_f1(recent.labels, predicted_labels(served, recent));
-    s.candidate_recent = macro_f1(recent.labels, predicted_labels(r.candidate, recent));
+    const auto by_served = predicted_labels(served, recent), by_candidate = predicted_labels(r.candidate, recent);
+    s.served_recent = macro_f1(recent.labels, by_served);
+    s.candidate_recent = macro_f1(recent.labels, by_candidate);
+    for (std::size_t i = 0; i < recent.size(); ++i) {
+      const bool c = by_candidate[i] == recent.labels[i], v = by_served[i] == recent.labels[i];
+      s.candidate_only += c && !v;
+      s.served_only += v && !c;
+    }
+    s.improvement_p = sign_test_p(s.candidate_only, s.served_only);
   }
   if (gate_set.size() == 0) {
     r.reason_code = "empty_gate";
@@ -156,6 +177,16 @@ UpdateResult gated_update(const artifact::Artifact& served, const data::Dataset&
     r.reason_code = "no_improvement";
     r.reason = "macro-F1 on the " + std::to_string(s.recent_rows) + " most recent held-out feedback items did not improve (" +
                points(s.served_recent) + " served, " + points(s.candidate_recent) + " candidate)";
+  } else if (o.improvement_alpha < 1 && !(s.improvement_p < o.improvement_alpha)) {
+    r.reason_code = "no_improvement";
+    std::ostringstream p;
+    p.precision(3);
+    p << s.improvement_p;
+    r.reason = "macro-F1 on the " + std::to_string(s.recent_rows) + " most recent held-out feedback items rose (" +
+               points(s.served_recent) + " served, " + points(s.candidate_recent) + " candidate) no more than chance would: " +
+               "of the items only one model gets right, the candidate gets " + std::to_string(s.candidate_only) +
+               " and the served model " + std::to_string(s.served_only) + " (sign test p = " + p.str() +
+               ", not below the improvement alpha " + std::to_string(o.improvement_alpha).substr(0, 6) + ")";
   } else {
     r.promoted = true;
   }

@@ -32,14 +32,14 @@ std::string percent(double x) {
   return s.str();
 }
 
-nlohmann::json read_json(const fs::path& p) {
+nlohmann::json read_json(const fs::path& p, const std::string& flag) {
   std::ifstream in(p);
   if (!in) throw IoError(p.string() + ": cannot open");
   try {
     return nlohmann::json::parse(in);
   } catch (const nlohmann::json::parse_error& e) {
     throw DataError(p.string() + ": corrupt learning state (not valid JSON: " + e.what() +
-                    "); restore it or start again with a new --out directory");
+                    "); restore it or start again with a new " + flag + " directory");
   }
 }
 
@@ -79,11 +79,11 @@ Learner::Learner(const std::string& artifact_dir, const std::string& state_dir, 
   heldout_ = artifact::load_heldout(loc.dir);
   const fs::path dir(state_dir_);
   if (fs::exists(dir) && !fs::is_directory(dir)) {
-    throw ConfigError("--out " + state_dir_ + " is a file; give a directory for the learning state");
+    throw ConfigError(options_.state_flag + " " + state_dir_ + " is a file; give a directory for the learning state");
   }
   if (fs::exists(dir) && !fs::is_empty(dir) && !fs::exists(dir / "versions") && !fs::exists(dir / "state.json")) {
-    throw ConfigError("--out " + state_dir_ + " is not empty and holds no kiln learn state; give a new or empty directory "
-                      "(an existing kiln learn --out is resumed)");
+    throw ConfigError(options_.state_flag + " " + state_dir_ + " is not empty and holds no kiln learn state; give a new or "
+                      "empty directory (an existing " + options_.state_flag + " directory is resumed)");
   }
   fs::create_directories(dir / "versions");
   // Half-written versions of a crashed run: the atomic writer's temporaries, never renamed into place.
@@ -110,15 +110,15 @@ Learner::Learner(const std::string& artifact_dir, const std::string& state_dir, 
 
 void Learner::resume() {
   const fs::path dir(state_dir_);
-  const auto j = read_json(dir / "state.json");
+  const auto j = read_json(dir / "state.json", options_.state_flag);
   if (j.value("format", std::string()) != kStateFormat || j.value("version", 0) > kStateVersion) {
     throw DataError((dir / "state.json").string() + ": not a kiln learn state file of a version this Kiln reads; "
-                    "use a new --out directory");
+                    "use a new " + options_.state_flag + " directory");
   }
   const auto artifact = j.value("artifact", std::string());
   if (artifact != artifact_dir_) {
     throw ConfigError(state_dir_ + " holds the learning state of " + artifact + ", not of " + artifact_dir_ +
-                      "; give a new --out directory");
+                      "; give a new " + options_.state_flag + " directory");
   }
   if (fs::exists(dir / "buffer.json")) {
     buffer_ = ReplayBuffer::load((dir / "buffer.json").string());
@@ -127,7 +127,7 @@ void Learner::resume() {
     if (b.mode != want.mode || b.capacity != want.capacity) {
       throw ConfigError((dir / "buffer.json").string() + " holds a " + to_string(b.mode) + " buffer of capacity " +
                         std::to_string(b.capacity) + ", but the flags ask for " + to_string(want.mode) + " of " +
-                        std::to_string(want.capacity) + "; resume with the same --buffer and --capacity or use a new --out");
+                        std::to_string(want.capacity) + "; resume with the same --buffer and --capacity or use a new " + options_.state_flag);
     }
   }
   summary_.items = j.value("items", int64_t{0});
@@ -137,6 +137,7 @@ void Learner::resume() {
   summary_.failed = j.value("failed", int64_t{0});
   summary_.rejected = j.value("rejected", std::map<std::string, int64_t>{});
   summary_.version = j.value("current", std::string());
+  cursor_ = saved_cursor_ = j.value("cursor", int64_t{0});
   if (!summary_.version.empty()) {
     served_ = artifact::load_artifact((dir / "versions" / summary_.version).string());
   }
@@ -144,8 +145,9 @@ void Learner::resume() {
       (summary_.version.empty() ? "the original artifact" : summary_.version));
 }
 
-void Learner::write_state() const {
-  nlohmann::json j = {{"format", kStateFormat},          {"version", kStateVersion},
+void Learner::write_state() {
+  saved_cursor_ = cursor_;
+  nlohmann::json j = {{"cursor", cursor_},{"format", kStateFormat},          {"version", kStateVersion},
                       {"artifact", artifact_dir_},       {"current", summary_.version},
                       {"items", summary_.items},         {"correct", summary_.correct},
                       {"updates", summary_.updates},     {"promoted", summary_.promoted},
@@ -180,6 +182,7 @@ void Learner::observe(const std::vector<FeedbackItem>& items) {
     bool updated = false;
     for (; k < end && !updated; ++k) {
       const FeedbackItem& item = items[k];
+      if (item.seq > 0) cursor_ = item.seq;
       if (!item.id.empty() && !ids_.insert(item.id).second) {
         ++summary_.duplicates;
         continue;
@@ -206,7 +209,9 @@ void Learner::observe(const std::vector<FeedbackItem>& items) {
         pending_.push_back(item.example);
         if (options_.update.allow_new_labels) known_labels_.insert(item.example.label);
       }
-      if (static_cast<int64_t>(pending_.size()) >= options_.update_every) {
+      if (held_) {
+        // No update while a held candidate waits for its decision.
+      } else if (static_cast<int64_t>(pending_.size()) >= options_.update_every) {
         run_update("every");
         updated = true;
       } else if (drift && options_.update_on_drift &&
@@ -220,6 +225,7 @@ void Learner::observe(const std::vector<FeedbackItem>& items) {
 }
 
 void Learner::run_update(const std::string& trigger) {
+  if (held_) return;  // the held candidate is decided first; the items keep waiting
   data::Dataset gate = heldout_;
   data::Dataset recent;
   const std::size_t first_recent =
@@ -241,16 +247,24 @@ void Learner::run_update(const std::string& trigger) {
   rec["recent_accuracy"] = recent_correct_.empty() ? 0.0 : static_cast<double>(recent_ok) / recent_correct_.size();
   try {
     UpdateResult r = gated_update(served_, pending_, buffer_, gate, recent, uo);
+    last_gate_ = r.scores;
     rec["trained_new"] = r.trained_new;
     rec["trained_replayed"] = r.trained_replayed;
     rec["train_seconds"] = r.train_seconds;
     rec["gate"] = {{"rows", r.scores.gate_rows}, {"served_macro_f1", r.scores.served_gate},
                    {"candidate_macro_f1", r.scores.candidate_gate}};
     rec["recent"] = {{"rows", r.scores.recent_rows}, {"served_macro_f1", r.scores.served_recent},
-                     {"candidate_macro_f1", r.scores.candidate_recent}};
+                     {"candidate_macro_f1", r.scores.candidate_recent}, {"candidate_only", r.scores.candidate_only},
+                     {"served_only", r.scores.served_only}, {"sign_test_p", r.scores.improvement_p}};
     if (!r.new_labels.empty()) rec["new_labels"] = r.new_labels;
     rec["promoted"] = r.promoted;
-    if (r.promoted) {
+    if (r.promoted && options_.hold_promotions) {
+      rec["promoted"] = false;
+      rec["held"] = true;
+      say("update " + std::to_string(summary_.updates) + ": passed the gate (macro-F1 " + percent(r.scores.served_gate) +
+          " -> " + percent(r.scores.candidate_gate) + "), held until its shadow run ends");
+      held_ = std::make_unique<UpdateResult>(std::move(r));
+    } else if (r.promoted) {
       promote(r);
       rec["version"] = summary_.version;
       say("update " + std::to_string(summary_.updates) + ": promoted " + summary_.version + " (gate macro-F1 " +
@@ -308,6 +322,47 @@ LearnSummary Learner::finish() {
   rec["buffer_items"] = buffer_.size();
   record(rec);
   return summary_;
+}
+
+void Learner::promote_held(const nlohmann::json& report) {
+  if (!held_) return;
+  std::unique_ptr<UpdateResult> r = std::move(held_);
+  r->candidate.manifest.lineage["shadow"] = report;
+  promote(*r);
+  write_state();
+  record({{"event", "promote"}, {"version", summary_.version}, {"items_seen", summary_.items}, {"shadow", report}});
+  say("promoted " + summary_.version + " after its shadow run (" + report.dump() + ")");
+}
+
+bool Learner::update_now(const std::string& trigger) {
+  if (pending_.size() == 0 || held_) return false;
+  run_update(trigger);
+  return true;
+}
+
+std::string Learner::served_dir() const {
+  return summary_.version.empty() ? artifact_dir_ : (fs::path(state_dir_) / "versions" / summary_.version).string();
+}
+
+std::string Learner::rollback() {
+  if (summary_.version.empty()) {
+    throw ConfigError("nothing to roll back: the original artifact " + artifact_dir_ +
+                      " is served (no promoted version is)");
+  }
+  const std::string from = summary_.version;
+  std::string parent = served_.manifest.lineage.value("parent_version", std::string("original"));
+  if (parent == "original") parent.clear();
+  const std::string dir = parent.empty() ? artifact_dir_ : (fs::path(state_dir_) / "versions" / parent).string();
+  artifact::Artifact back = artifact::load_artifact(dir);
+  served_ = std::move(back);
+  predictor_ = std::make_unique<artifact::Predictor>(served_);
+  known_labels_.insert(served_.manifest.labels.begin(), served_.manifest.labels.end());
+  summary_.version = parent;
+  write_state();
+  record({{"event", "rollback"}, {"from", from}, {"to", parent.empty() ? "original" : parent},
+          {"items_seen", summary_.items}});
+  say("rolled back from " + from + " to " + (parent.empty() ? "the original artifact" : parent));
+  return dir;
 }
 
 }  // namespace kiln::learn

@@ -8,6 +8,7 @@
 #include "json_body.h"
 #include "kiln/core/error.h"
 #include "kiln/core/log.h"
+#include "kiln/serve/auth_token.h"
 #include "route_paths.h"
 #include "served_model.h"
 #include "server_impl.h"
@@ -17,12 +18,6 @@ namespace kiln::serve {
 namespace fs = std::filesystem;
 
 namespace {
-
-bool constant_time_equal(const std::string& a, const std::string& b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % std::max<std::size_t>(1, b.size())]);
-  return diff == 0;
-}
 
 bool is_under(const fs::path& path, const fs::path& root) {
   const auto rel = path.lexically_relative(root);

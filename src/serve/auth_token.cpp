@@ -1,5 +1,7 @@
 #include "kiln/serve/auth_token.h"
 
+#include <algorithm>
+
 #include <sys/stat.h>
 
 #include <fstream>
@@ -26,6 +28,12 @@ AuthTokenFile read_auth_token_file(const std::string& path) {
                       " (for example: head -c 32 /dev/urandom | base64)");
   }
   return out;
+}
+
+bool constant_time_equal(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % std::max<std::size_t>(1, b.size())]);
+  return diff == 0;
 }
 
 }  // namespace kiln::serve

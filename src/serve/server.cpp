@@ -40,16 +40,6 @@ const char* const kRoutesHelp =
     "POST /v2/models/{name}/infer, POST /v2/repository/index, POST /v2/repository/models/{name}/load, "
     "POST /v2/repository/models/{name}/unload, GET / (the default model's page)";
 
-std::string what_of(const std::exception_ptr& ep) {
-  try {
-    std::rethrow_exception(ep);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-  }
-  return "unknown exception";
-}
-
 /// A path made absolute and normalized without touching the file system.
 fs::path lexical_absolute(const std::string& p) {
   fs::path path(p);
@@ -154,6 +144,7 @@ void Server::Impl::handle(http::Request&& req, http::Responder res, Server&) {
   const std::string& path = req.path;
   const std::string& method = req.method;
   if ((path.rfind("/v1/admin/", 0) == 0 || path.rfind("/v2/repository/", 0) == 0) && !authorized(req, res)) return;
+  if (handle_extension_route(req, res)) return;
   if (handle_model_route(req, res)) return;
   if (path == "/v1/explain") {  // explain_route.cpp; the default model
     if (method != "POST") return method_not_allowed(req, res, "POST");
@@ -216,252 +207,6 @@ void Server::Impl::handle(http::Request&& req, http::Responder res, Server&) {
     return offload(std::move(req), std::move(res), run, path.rfind("/v2/", 0) == 0);
   }
   send(res, error(404, "not_found", "no route " + method + " " + path + "; " + kRoutesHelp));
-}
-
-bool Server::Impl::handle_model_route(http::Request& req, http::Responder& res) {
-  const std::string& path = req.path;
-  const std::string& method = req.method;
-  const auto unknown = [&](const std::string& name) {
-    std::string names;
-    for (const auto& s : models->loaded()) names += (names.empty() ? "'" : ", '") + s->name() + "'";
-    return "unknown model '" + name + "'; this server serves " + names;
-  };
-  if (path == "/v1/predict" || path == "/v1/model") {
-    if (method != (path == "/v1/model" ? "GET" : "POST")) {
-      method_not_allowed(req, res, path == "/v1/model" ? "GET" : "POST");
-      return true;
-    }
-    ModelLease lease = models->acquire_default();
-    if (!lease) {
-      send(res, error(503, "not_ready", "the default model is not loaded"));
-    } else if (path == "/v1/model") {
-      send(res, json(lease->model()->info_json()));
-    } else {
-      announce_arrival(req, *lease);
-      offload(std::move(req), std::move(res),
-              [lease](Impl& s, http::Request& q, http::Responder& r) { s.predict(q, r, lease); });
-    }
-    return true;
-  }
-  if (path == "/v1/models") {
-    if (method != "GET") {
-      method_not_allowed(req, res, "GET");
-      return true;
-    }
-    nlohmann::json list = nlohmann::json::array();
-    for (const auto& s : models->loaded()) {
-      const auto m = s->model();
-      list.push_back({{"name", s->name()}, {"version", m->version()}, {"artifact", m->dir()},
-                      {"default", s->name() == models->default_name()}});
-    }
-    send(res, json(nlohmann::json{{"models", list}, {"default_model", models->default_name()}}.dump()));
-    return true;
-  }
-  ModelPath p;
-  if (parse_v1_model_path(path, p)) {
-    const char* allow = p.action.empty() ? "GET" : "POST";
-    if (method != allow) {
-      method_not_allowed(req, res, allow);
-      return true;
-    }
-    ModelLease lease = models->acquire(p.name);
-    if (!lease) {
-      send(res, error(404, "model_not_found", unknown(p.name)));
-    } else if (p.action.empty()) {
-      send(res, json(lease->model()->info_json()));
-    } else {
-      announce_arrival(req, *lease);
-      offload(std::move(req), std::move(res),
-              [lease](Impl& s, http::Request& q, http::Responder& r) { s.predict(q, r, lease); });
-    }
-    return true;
-  }
-  if (!parse_v2_model_path(path, p)) return false;
-  ModelLease lease = models->acquire(p.name);
-  if (!lease) {
-    send(res, v2_error(404, "model_not_found", unknown(p.name)));
-    return true;
-  }
-  const auto m = lease->model();
-  if (!p.version.empty() && p.version != m->version()) {
-    send(res, v2_error(404, "model_not_found",
-                       "unknown version '" + p.version + "' of model '" + p.name + "'; the served version is '" +
-                           m->version() + "'"));
-    return true;
-  }
-  if (p.action == "infer") {
-    if (method != "POST") {
-      method_not_allowed(req, res, "POST");
-      return true;
-    }
-    announce_arrival(req, *lease);
-    offload(
-        std::move(req), std::move(res),
-        [lease](Impl& s, http::Request& q, http::Responder& r) { s.v2_infer(q, r, lease); }, true);
-    return true;
-  }
-  if (method != "GET") {
-    method_not_allowed(req, res, "GET");
-  } else if (p.action == "ready") {
-    if (draining) {
-      send(res, v2_error(400, "not_ready", "model '" + p.name + "' is not ready: the server is draining"));
-    } else {
-      send(res, json(""));
-    }
-  } else {
-    send(res, json(v2::model_metadata(p.name, m->version(), m->labels().size(), m->reads_text(), m->reads_images())));
-  }
-  return true;
-}
-
-void Server::Impl::count_predictions(const ModelSlot& slot, const ServedModel& m, const BatchResult& r,
-                                     std::size_t n) {
-  const auto& labels = m.labels();
-  const std::size_t classes = r.classes;
-  const std::string& model = slot.name();
-  HistogramChild& confidence = *slot.metrics().confidence;
-  for (std::size_t i = 0; i < n; ++i) {
-    const float* p = r.probabilities.data() + i * classes;
-    std::size_t best = 0;
-    for (std::size_t c = 1; c < classes; ++c) {
-      if (p[c] > p[best]) best = c;
-    }
-    confidence.observe(p[best]);
-    metrics.predictions->labels({model, labels[best]}).inc();
-  }
-  slot.metrics().texts->inc(static_cast<double>(n));
-}
-
-namespace {
-
-/// The texts encoded by `m` on this thread (the prediction and drift share it); null on failure,
-/// with the exception's first line in `failure`.
-std::shared_ptr<const BatchModel::Input> try_encode(const ServedModel& m, const std::vector<std::string>& texts,
-                                                    std::string& failure) {
-  try {
-    return m.encode(texts);
-  } catch (const std::exception& e) {
-    failure = first_line(e.what());
-  } catch (...) {
-    failure = "unknown exception";
-  }
-  return nullptr;
-}
-
-/// The inputs (texts and images) encoded by `m` on this thread; null on failure, as above.
-std::shared_ptr<const BatchModel::Input> try_encode(const ServedModel& m, const PredictRequest& request,
-                                                    std::string& failure) {
-  try {
-    return m.encode(request);
-  } catch (const std::exception& e) {
-    failure = first_line(e.what());
-  } catch (...) {
-    failure = "unknown exception";
-  }
-  return nullptr;
-}
-
-}  // namespace
-
-void Server::Impl::predict(http::Request& req, http::Responder& res, const ModelLease& lease) {
-  PredictRequest pr;
-  RequestError err;
-  if (!parse_predict_request(req.body, options.limits, pr, err)) {
-    req.guard = {};  // no longer arriving
-    return send(res, error(err.status, err.code, err.message));
-  }
-  const auto m = lease->model();
-  if (!m->check_inputs(pr, options.limits, err)) {
-    req.guard = {};  // no longer arriving
-    return send(res, error(err.status, err.code, err.message));
-  }
-  const std::size_t n = pr.size();
-  const std::size_t k = std::min(pr.top_k, m->labels().size());
-  auto shared = std::make_shared<http::Responder>(std::move(res));
-  std::string failure;
-  auto encoded = try_encode(*m, pr, failure);
-  if (!encoded) {
-    req.guard = {};  // no longer arriving
-    return send(*shared, internal_error("inference_failed", "the model failed on this request",
-                                        "POST /v1/predict (model " + lease->name() + "): encoding the inputs failed: " + failure));
-  }
-  drift->offer(m, std::move(pr.texts), encoded, std::move(pr.images));  // the inputs are not read again
-  const bool was_arriving = req.guard.release();
-  const bool queued = lease->batcher().submit_encoded(m, std::move(encoded), n, was_arriving,
-                                                     [this, lease, m, n, k, shared](BatchResult r) {
-    if (r.error) {
-      return send(*shared, internal_error("inference_failed", "the model failed on this request",
-                                          "POST /v1/predict (model " + lease->name() + "): the model failed on a batch of " +
-                                              std::to_string(r.batch_texts) + " texts: " + first_line(what_of(r.error))));
-    }
-    count_predictions(*lease, *m, r, n);
-    send(*shared, json(predict_response(m->labels(), m->version(), r.probabilities, n, k)));
-  });
-  if (!queued) {
-    auto resp = error(503, "overloaded",
-                      "the inference queue is full (" + std::to_string(options.batching.max_queue) +
-                          " texts); retry after 1 s, or raise --max-queue / add replicas");
-    resp.headers.emplace_back("Retry-After", "1");
-    send(*shared, std::move(resp));
-  }
-}
-
-void Server::Impl::v2_infer(http::Request& req, http::Responder& res, const ModelLease& lease) {
-  v2::InferRequest ir;
-  RequestError err;
-  std::optional<std::size_t> json_bytes;
-  if (const std::string* h = req.header("inference-header-content-length")) {
-    if (h->empty() || h->size() > 18 || !std::all_of(h->begin(), h->end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      req.guard = {};
-      return send(res, v2_error(400, "invalid_request", "Inference-Header-Content-Length must be a byte count"));
-    }
-    json_bytes = std::stoull(*h);
-  }
-  if (!v2::parse_infer_request(req.body, options.limits, ir, err, json_bytes)) {
-    req.guard = {};
-    return send(res, v2_error(err.status, err.code, err.message));
-  }
-  const auto m = lease->model();
-  PredictRequest inputs;
-  inputs.texts = std::move(ir.texts);
-  inputs.images = std::move(ir.images);
-  ir.texts.clear();
-  ir.images.clear();
-  if (!m->check_inputs(inputs, options.limits, err, true)) {
-    req.guard = {};
-    return send(res, v2_error(err.status, err.code, err.message));
-  }
-  const std::size_t n = inputs.size();
-  auto shared = std::make_shared<http::Responder>(std::move(res));
-  const std::string where = "POST /v2/models/" + lease->name() + "/infer";
-  std::string failure;
-  auto encoded = try_encode(*m, inputs, failure);
-  if (!encoded) {
-    req.guard = {};  // no longer arriving
-    return send(*shared, internal_error("inference_failed", "the model failed on this request",
-                                        where + ": encoding the texts failed: " + failure, true));
-  }
-  drift->offer(m, std::move(inputs.texts), encoded, std::move(inputs.images));  // the response needs only the outputs asked for
-  auto request = std::make_shared<v2::InferRequest>(std::move(ir));
-  const bool was_arriving = req.guard.release();
-  const bool queued =
-      lease->batcher().submit_encoded(m, std::move(encoded), n, was_arriving, [this, lease, m, n, shared, request, where](BatchResult r) {
-        if (r.error) {
-          return send(*shared, internal_error("inference_failed", "the model failed on this request",
-                                              where + ": the model failed on a batch of " + std::to_string(r.batch_texts) +
-                                                  " texts: " + first_line(what_of(r.error)),
-                                              true));
-        }
-        count_predictions(*lease, *m, r, n);
-        send(*shared, json(v2::infer_response(lease->name(), m->version(), *request, r.probabilities, m->labels())));
-      });
-  if (!queued) {
-    auto resp = v2_error(503, "overloaded",
-                         "the inference queue is full (" + std::to_string(options.batching.max_queue) +
-                             " texts); retry after 1 s");
-    resp.headers.emplace_back("Retry-After", "1");
-    send(*shared, std::move(resp));
-  }
 }
 
 Server::Server(std::string artifact_dir, ServerOptions options, ModelLoader loader)
@@ -540,11 +285,21 @@ Server::Server(std::string artifact_dir, ServerOptions options, ModelLoader load
     impl_->metrics.duration->labels({route}).observe(std::chrono::duration<double>(Clock::now() - started).count());
   };
   m.http = std::make_unique<http::HttpServer>(std::move(ho), std::move(hooks));
+  m.index_extensions();
+  std::size_t attached = 0;
+  try {
+    for (; attached < m.options.extensions.size(); ++attached) m.options.extensions[attached]->attach(*this, m.metrics.registry);
+  } catch (...) {
+    while (attached > 0) m.options.extensions[--attached]->detach();
+    throw;
+  }
 }
 
 Server::~Server() {
   shutdown();
   auto& m = *impl_;
+  // Their background work may still swap models in: stopped before anything else.
+  for (auto it = m.options.extensions.rbegin(); it != m.options.extensions.rend(); ++it) (*it)->detach();
   // Workers first (they may still be finishing a request), then the batchers they submit to.
   m.http.reset();
   if (m.models) m.models->stop();
@@ -630,5 +385,7 @@ std::vector<std::string> Server::model_names() const {
 }
 
 std::string Server::default_model() const { return impl_->models->default_name(); }
+
+std::string Server::artifact_of(const std::string& name) const { return impl_->models->artifact_of(name); }
 
 }  // namespace kiln::serve

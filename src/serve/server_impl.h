@@ -1,5 +1,6 @@
-// Private: the server's state and its route handlers, shared by server.cpp (routing, prediction,
-// lifecycle) and admin_routes.cpp (reload, load, unload, the repository index).
+// Private: the server's state and its route handlers, shared by server.cpp (routing, lifecycle),
+// predict_routes.cpp (the model routes), admin_routes.cpp (reload, load, unload, the repository
+// index) and extension_routes.cpp (routes other modules add).
 #pragma once
 
 #include <atomic>
@@ -8,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -104,6 +106,9 @@ struct Server::Impl {
   void predict(http::Request& req, http::Responder& res, const ModelLease& lease);
   void v2_infer(http::Request& req, http::Responder& res, const ModelLease& lease);
   void count_predictions(const ModelSlot& slot, const ServedModel& m, const BatchResult& r, std::size_t n);
+  /// The texts and top-1 labels of an answered request, to the extensions that watch predictions.
+  void show_predictions(const std::string& model, const ServedModel& m, const BatchResult& r,
+                        const std::vector<std::string>& texts);
 
   // Admin (admin_routes.cpp).
   /// Whether the request may use an admin route; answers 401 itself when not.
@@ -117,6 +122,14 @@ struct Server::Impl {
   void load_route(http::Request& req, http::Responder& res, const std::string& name, bool v2);
   void unload_route(http::Request& req, http::Responder& res, const std::string& name, bool v2);
   void index_route(http::Request& req, http::Responder& res);
+
+  // Extensions (extension_routes.cpp).
+  /// ServerOptions::extensions by path (exact).
+  std::map<std::string, Extension*> extension_routes;
+  /// Indexes the extensions' routes (ConfigError for a path claimed twice or a built-in one).
+  void index_extensions();
+  /// Runs the extension that owns the path on a worker; false for other paths.
+  bool handle_extension_route(http::Request& req, http::Responder& res);
 };
 
 }  // namespace kiln::serve

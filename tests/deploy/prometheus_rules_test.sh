@@ -13,7 +13,7 @@ promtool test rules kiln-alerts.test.yml || fail "promtool test rules kiln-alert
 # The seed's rule is there as specified: GPU utilization above 90% for 5 minutes, critical.
 grep -A4 'alert: KilnGpuUtilizationHigh' kiln-alerts.yml | grep -q 'for: 5m' || fail "GPU rule must hold for 5m"
 for alert in KilnGpuUtilizationHigh KilnHighErrorRate KilnP99LatencyHigh KilnConfidenceCollapse KilnInputDrift \
-             KilnFeatureImportanceShift KilnInstanceDown; do
+             KilnFeatureImportanceShift KilnInstanceDown KilnModelUpdatesRejected KilnModelUpdateFailed KilnFeedbackDrift; do
   grep -q "alert: $alert\$" kiln-alerts.yml || fail "rule $alert missing"
   grep -q "alertname: $alert\$" kiln-alerts.test.yml || fail "rule $alert has no unit test"
 done

@@ -1,9 +1,11 @@
 // kiln_serve_load: drives a running `kiln serve` with many keep-alive connections for the
 // reliability tests. Sends N predict requests (a share of them malformed in rotating ways) and
 // checks each answer: valid requests must get 200 with predictions, malformed ones a 4xx JSON
-// error. Prints one JSON summary line; exit 0 when every answer was as expected.
+// error. With --rate, paced (open loop) and the latency quantiles of the valid answers reported.
+// Prints one JSON summary line; exit 0 when every answer was as expected.
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -27,6 +29,10 @@ struct Args {
   long requests = 1000;
   int concurrency = 8;
   double malformed_rate = 0.0;
+  /// Requests per second over all connections, open loop (0 = as fast as answers come). Request i
+  /// is due at start + i / rate; its latency counts from then, so a stalled server is not hidden
+  /// by requests that were never sent (coordinated omission).
+  double rate = 0;
   std::string texts_file;
   int texts_per_request = 1;
   std::size_t oversize_bytes = 0;  // malformed kind "oversize" sends a body of this many bytes
@@ -36,7 +42,7 @@ struct Args {
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "kiln_serve_load: " << why
             << "\nusage: kiln_serve_load --port P [--host H] [--requests N] [--concurrency C] [--malformed-rate R]"
-               " [--texts-file F] [--texts-per-request K] [--oversize-bytes B] [--until-refused]\n";
+               " [--texts-file F] [--texts-per-request K] [--oversize-bytes B] [--until-refused] [--rate R]\n";
   std::exit(2);
 }
 
@@ -57,6 +63,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--texts-per-request") a.texts_per_request = std::stoi(next());
     else if (k == "--oversize-bytes") a.oversize_bytes = std::stoul(next());
     else if (k == "--until-refused") a.until_refused = true;
+    else if (k == "--rate") a.rate = std::stod(next());
     else usage("unknown flag " + k);
   }
   if (a.port <= 0) usage("--port is required");
@@ -97,6 +104,7 @@ int main(int argc, char** argv) {
   std::map<std::string, long> counts;  // "valid:200", "bad_json:400", "valid:transport:Read", ...
   long unexpected = 0, lost = 0, sent = 0;
   std::string first_problem;
+  std::vector<double> latencies;  // seconds, valid requests answered 200
   const auto start = std::chrono::steady_clock::now();
 
   auto worker = [&]() {
@@ -112,10 +120,16 @@ int main(int argc, char** argv) {
     std::map<std::string, long> local;
     long local_unexpected = 0, local_lost = 0, local_sent = 0;
     std::string problem;
+    std::vector<double> local_latencies;
     for (;;) {
       const long i = next.fetch_add(1);
       if (!a.until_refused && i >= a.requests) break;
       if (a.until_refused && refused) break;
+      auto due = std::chrono::steady_clock::now();
+      if (a.rate > 0) {
+        due = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(i / a.rate));
+        std::this_thread::sleep_until(due);
+      }
       Kind kind = Kind::kValid;
       if (malformed_every > 0 && i % malformed_every == malformed_every - 1) {
         const long m = (i / malformed_every) % (a.oversize_bytes > 0 ? 4 : 3);
@@ -161,6 +175,7 @@ int main(int argc, char** argv) {
         key += ":" + std::to_string(res->status);
         if (kind == Kind::kValid) {
           ok = res->status == 200 && res->body.find("\"predictions\"") != std::string::npos;
+          if (ok) local_latencies.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - due).count());
         } else {
           ok = res->status >= 400 && res->status < 500 && res->body.find("\"error\"") != std::string::npos;
         }
@@ -178,6 +193,7 @@ int main(int argc, char** argv) {
     unexpected += local_unexpected;
     lost += local_lost;
     sent += local_sent;
+    latencies.insert(latencies.end(), local_latencies.begin(), local_latencies.end());
     if (first_problem.empty()) first_problem = problem;
   };
   std::vector<std::thread> threads;
@@ -186,6 +202,11 @@ int main(int argc, char** argv) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   nlohmann::json out = {{"sent", sent}, {"unexpected", unexpected}, {"lost", lost}, {"seconds", seconds},
                         {"requests_per_second", sent / seconds}, {"counts", counts}, {"first_problem", first_problem}};
+  if (!latencies.empty()) {
+    std::sort(latencies.begin(), latencies.end());
+    const auto q = [&](double p) { return latencies[std::min(latencies.size() - 1, static_cast<std::size_t>(p * latencies.size()))]; };
+    out["latency_seconds"] = {{"p50", q(0.5)}, {"p99", q(0.99)}, {"max", latencies.back()}};
+  }
   std::cout << out.dump() << std::endl;
   return unexpected == 0 && lost == 0 ? 0 : 1;
 }

@@ -15,6 +15,9 @@ struct FeedbackItem {
   data::Example example;
   std::string id;     ///< optional; a repeated id is a duplicate
   std::string where;  ///< "FILE:LINE", for messages
+  /// Position in a durable feedback log (the server's), 0 when none: the Learner persists the last
+  /// one it has learnt from, so a restart feeds it the rest again.
+  int64_t seq = 0;
 };
 
 /// Parses one line (`where` = "FILE:LINE"). Throws DataError naming `where` for malformed JSON, a

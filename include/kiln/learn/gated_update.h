@@ -23,6 +23,11 @@ struct UpdateOptions {
   /// Macro-F1 points (0-100 scale) on the gate set the candidate may lose and still be promoted.
   /// Default 0.5.
   double max_regression = 0.5;
+  /// Significance the improvement on recent feedback must reach: a one-sided sign test over the
+  /// recent items exactly one of the two models gets right must give p < this (1 = off: any rise
+  /// of macro-F1 counts). A stream of random labels then improves only by chance, and is stopped.
+  /// `kiln serve`'s feedback loop uses 0.05. In (0, 1]. Default 1.
+  double improvement_alpha = 1.0;
   /// New labels in the new items grow the classifier head (else those items are skipped). Default false.
   bool allow_new_labels = false;
   /// Seeds the update's initialisation of new rows, shuffling and dropout. Default 0.
@@ -31,6 +36,9 @@ struct UpdateOptions {
 /// Throws ConfigError naming the field and the value.
 void validate(const UpdateOptions& options);
 
+/// P(X >= wins) for X ~ Binomial(wins + losses, 1/2): the one-sided sign test. 1 when both are 0.
+[[nodiscard]] double sign_test_p(int64_t wins, int64_t losses);
+
 /// Macro-averaged F1 over the labels that occur in `truth` or `predicted` (scikit-learn's
 /// f1_score(average="macro") default), in [0, 1]. Empty input: 0.
 [[nodiscard]] double macro_f1(const std::vector<std::string>& truth, const std::vector<std::string>& predicted);
@@ -38,6 +46,10 @@ void validate(const UpdateOptions& options);
 struct GateScores {
   double served_gate = 0, candidate_gate = 0;      ///< macro-F1 on the gate set, [0, 1]
   double served_recent = 0, candidate_recent = 0;  ///< macro-F1 on the recent held-out feedback
+  /// Recent items only the candidate / only the served model gets right, and the sign test's
+  /// one-sided p-value that the candidate wins that often by chance.
+  int64_t candidate_only = 0, served_only = 0;
+  double improvement_p = 1;
   int64_t gate_rows = 0, recent_rows = 0;
 };
 

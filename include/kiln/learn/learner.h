@@ -49,6 +49,13 @@ struct LearnOptions {
   bool update_on_drift = true;
   AdwinOptions adwin;
   PageHinkleyOptions page_hinkley;
+  /// A candidate that passes the gate is held (held()) until promote_held() or discard_held()
+  /// instead of promoted at once; no update runs while one is held (the server's --shadow).
+  /// Default false.
+  bool hold_promotions = false;
+  /// How messages name the state directory's flag ("--out" for kiln learn, "--state-dir" for
+  /// kiln serve). Default "--out".
+  std::string state_flag = "--out";
 };
 /// Throws ConfigError naming the flag-level field and the value.
 void validate(const LearnOptions& options);
@@ -78,6 +85,27 @@ class Learner {
   void remember(const std::vector<FeedbackItem>& items);
   /// Runs the update the remaining new items are waiting for, writes the end record; the summary.
   LearnSummary finish();
+  /// Runs an update now when new items wait (the server's --update-interval); whether one ran.
+  bool update_now(const std::string& trigger);
+  /// Serves the promoted version's parent again (the original artifact for v0001): returns its
+  /// directory. The state records it, so the next update starts from it. Throws ConfigError when
+  /// the original artifact is served (nothing to roll back to).
+  std::string rollback();
+  /// The directory of the served version (the original artifact or versions/vNNNN).
+  [[nodiscard]] std::string served_dir() const;
+  /// The FeedbackItem::seq of the last item learnt from as of the last state write (0: none).
+  [[nodiscard]] int64_t cursor() const { return saved_cursor_; }
+  /// Items waiting for the next update.
+  [[nodiscard]] std::size_t pending() const { return pending_.size(); }
+  /// Scores of the last update's gate (all 0 before the first).
+  [[nodiscard]] const GateScores& last_gate() const { return last_gate_; }
+  /// The candidate that passed the gate and waits (hold_promotions), or null.
+  [[nodiscard]] const artifact::Artifact* held() const { return held_ ? &held_->candidate : nullptr; }
+  /// Promotes the held candidate; `report` (e.g. its shadow agreement) goes into its lineage and
+  /// the curve. Nothing when none is held.
+  void promote_held(const nlohmann::json& report);
+  /// ADWIN's estimate of the error rate of the feedback (its window's mean).
+  [[nodiscard]] double adwin_error_rate() const { return adwin_.estimation(); }
 
   [[nodiscard]] const LearnSummary& summary() const { return summary_; }
   [[nodiscard]] const artifact::Artifact& served() const { return served_; }
@@ -89,7 +117,7 @@ class Learner {
   void resume();
   void run_update(const std::string& trigger);
   void promote(UpdateResult& r);
-  void write_state() const;
+  void write_state();
   void record(const nlohmann::json& j);
   void say(const std::string& s) const {
     if (on_message) on_message(s);
@@ -111,6 +139,9 @@ class Learner {
   std::mt19937_64 gate_rng_;
   LearnSummary summary_;
   int64_t next_version_ = 1;
+  int64_t cursor_ = 0, saved_cursor_ = 0;
+  GateScores last_gate_;
+  std::unique_ptr<UpdateResult> held_;
   std::ofstream curve_;
 };
 

@@ -22,4 +22,8 @@ struct AuthTokenFile {
 /// regular file or the token is shorter than kMinAuthTokenChars.
 [[nodiscard]] AuthTokenFile read_auth_token_file(const std::string& path);
 
+/// Whether `a` equals `b`, in time that depends on a's length only (a token check that does not
+/// tell a client how much of its guess was right).
+[[nodiscard]] bool constant_time_equal(const std::string& a, const std::string& b);
+
 }  // namespace kiln::serve

@@ -10,6 +10,7 @@
 //   POST /v1/admin/reload   {"model": name, "artifact": "dir"} (both optional; the artifact under the
 //                           model root) swaps in a new artifact; /v1/admin/load, /v1/admin/unload
 //   GET  / , /index.html    the default model's page (ServerOptions::home_page), when one is set
+//   and the routes of ServerOptions::extensions (extension.h; e.g. POST /v1/feedback)
 // and the Open Inference Protocol (KServe v2): GET /v2, /v2/health/live, /v2/health/ready,
 // /v2/models/{name}[/versions/{v}], .../ready, POST .../infer (v2_protocol.h), and Triton's model
 // repository extension: POST /v2/repository/index, /v2/repository/models/{name}/load, .../unload.
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "kiln/serve/batcher.h"
+#include "kiln/serve/extension.h"
 #include "kiln/serve/request.h"
 
 namespace kiln::serve {
@@ -87,6 +89,9 @@ struct ServerOptions {
   std::size_t keep_alive_max = 100000;
   /// Seconds an idle keep-alive connection stays open (> 0). Default 5.
   double keep_alive_timeout_s = 5;
+  /// Routes, metrics and background work other modules add (extension.h), attached in this order
+  /// once the models are loaded; no two may claim the same path or a built-in one. Default none.
+  std::vector<std::shared_ptr<Extension>> extensions;
 
   /// Throws ConfigError naming the field and the value.
   void validate() const;
@@ -134,6 +139,8 @@ class Server {
   /// The loaded models' names, sorted; the default model's name.
   [[nodiscard]] std::vector<std::string> model_names() const;
   [[nodiscard]] std::string default_model() const;
+  /// The directory model `name` was last loaded from (an artifact); empty when it is not loaded.
+  [[nodiscard]] std::string artifact_of(const std::string& name) const;
 
  private:
   struct Impl;
