@@ -142,12 +142,7 @@ ClassAttributions Explainer::kernel_bag_one(const nn::Batch& batch, int64_t row,
   const auto& pre = *predictor_.preprocessors().front();
   const auto spans = spans_by_feature(pre, text);
   for (int64_t j : features) {
-    Attribution a;
-    a.feature = pre.feature_name(j);
-    if (a.feature.empty()) a.feature = "feature:" + std::to_string(j);
-    const auto it = spans.find(j);
-    if (it != spans.end()) a.spans = it->second;
-    out.features.push_back(std::move(a));
+    out.features.push_back(feature_attribution(pre, j, spans));
   }
   Attribution rest_entry;
   rest_entry.feature = kAbsentFeatures;

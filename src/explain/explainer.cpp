@@ -162,12 +162,7 @@ ClassAttributions Explainer::linear_one(const nn::Batch& batch, int64_t row, con
   for (std::size_t k = 0; k < absent.size(); ++k) absent[k] = -weight_mean_[k];
   for (const auto& [j, xj] : present) {
     if (xj == 0) continue;  // a stored zero is an absent feature
-    Attribution a;
-    a.feature = pre.feature_name(j);
-    if (a.feature.empty()) a.feature = "feature:" + std::to_string(j);
-    const auto it = spans.find(j);
-    if (it != spans.end()) a.spans = it->second;
-    out.features.push_back(std::move(a));
+    out.features.push_back(feature_attribution(pre, j, spans));
     const double mj = mean_[static_cast<std::size_t>(j)];
     for (int64_t k = 0; k < c; ++k) {
       const double w = wp[j * c + k];

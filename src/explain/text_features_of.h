@@ -32,6 +32,17 @@ inline std::map<int64_t, std::vector<std::pair<int64_t, int64_t>>> spans_by_feat
   return spans;
 }
 
+/// Feature j's attribution entry, value 0: its name ("feature:J" when it has none) and its spans.
+inline Attribution feature_attribution(const prep::Preprocessor& p, int64_t j,
+                                       const std::map<int64_t, std::vector<std::pair<int64_t, int64_t>>>& spans) {
+  Attribution a;
+  a.feature = p.feature_name(j);
+  if (a.feature.empty()) a.feature = "feature:" + std::to_string(j);
+  const auto it = spans.find(j);
+  if (it != spans.end()) a.spans = it->second;
+  return a;
+}
+
 inline std::string mask_token_of(const prep::Preprocessor& p) {
   const auto* t = dynamic_cast<const prep::TextFeatures*>(&p);
   return t ? t->mask_token() : std::string();

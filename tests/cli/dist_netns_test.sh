@@ -36,20 +36,7 @@ for ns in "$ns_a" "$ns_b"; do ip -n "$ns" link set lo up; done
 ip -n "$ns_a" link set "$veth_a" up
 ip -n "$ns_b" link set "$veth_b" up
 
-/usr/bin/python3 - "$tmp" <<'PY' || fail "python3 is needed to generate the test data"
-import csv, random, sys
-random.seed(5)
-words = {"sports": "goal match team score league coach player win season stadium".split(),
-         "cooking": "recipe oven salt butter flour bake pan sauce garlic onion".split(),
-         "finance": "stock market bank rate loan bond price invest fund profit".split()}
-common = "the a of and to in is it was for".split()
-with open(f"{sys.argv[1]}/train.csv", "w", newline="") as f:
-    w = csv.writer(f); w.writerow(["text", "label"])
-    for i in range(300):
-        label = list(words)[i % 3] if i % 4 else "finance"
-        toks = random.sample(words[label], 4) + random.sample(common, 4)
-        random.shuffle(toks); w.writerow([" ".join(toks), label])
-PY
+/usr/bin/python3 "$(dirname "$0")/../lib/topic_csv.py" "$tmp/train.csv" 300 5 4 finance || fail "python3 is needed to generate the test data"
 cat >"$tmp/sgd.yaml" <<'EOF'
 featurizer: {type: hashed_ngrams, ngram_range: [1, 2], buckets: 4096}
 model: {family: embedbag, params: {dim: 16}}

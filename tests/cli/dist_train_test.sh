@@ -15,20 +15,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # 600 rows, imbalanced (sports 2x) so balanced class weights differ per class.
-/usr/bin/python3 - "$tmp" <<'PY' || fail "python3 is needed to generate the test data"
-import csv, random, sys
-random.seed(3)
-words = {"sports": "goal match team score league coach player win season stadium".split(),
-         "cooking": "recipe oven salt butter flour bake pan sauce garlic onion".split(),
-         "finance": "stock market bank rate loan bond price invest fund profit".split()}
-common = "the a of and to in is it was for".split()
-with open(f"{sys.argv[1]}/train.csv", "w", newline="") as f:
-    w = csv.writer(f); w.writerow(["text", "label"])
-    for i in range(600):
-        label = list(words)[i % 3] if i % 5 else "sports"
-        toks = random.sample(words[label], 4) + random.sample(common, 4)
-        random.shuffle(toks); w.writerow([" ".join(toks), label])
-PY
+/usr/bin/python3 "$(dirname "$0")/../lib/topic_csv.py" "$tmp/train.csv" 600 3 5 sports || fail "python3 is needed to generate the test data"
 # The largest absolute difference between two artifacts' weights (safetensors read with numpy).
 cat >"$tmp/diff.py" <<'PY'
 import json, struct, sys
