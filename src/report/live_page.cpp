@@ -112,7 +112,8 @@ void add_try_it(Page& page, const RunFiles& run, const LivePageOptions& o, bool 
   page.paragraph("Sends to " + o.predict_path + " on this server and shows the label and the top " +
                  std::to_string(std::min<std::size_t>(o.top_k, std::max<std::size_t>(1, labels.size()))) +
                  " probabilities; Explain asks " + o.explain_path +
-                 " for each token's contribution (shown where the server has that route).");
+                 (has_text ? std::string(" for each token's contribution") : std::string(" for each image patch's contribution, drawn over the image")) +
+                 " (shown where the server has that route).");
 }
 
 }  // namespace

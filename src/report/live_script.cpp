@@ -271,7 +271,7 @@ const char* const kLiveScript = R"JS(
 
   // The try-it box.
   const answer = $('try-answer');
-  let image = null;
+  let image = null, imageUrl = null;  // the chosen image: base64 for the request, data: URL to draw
   function say(text, isError) {
     answer.textContent = '';
     const p = document.createElement('p');
@@ -342,9 +342,11 @@ const char* const kLiveScript = R"JS(
     head.textContent = 'Explained label ' + e.label + ' (' + (e.method || '?') + ', ' + (e.space || '?') + '): base value ' +
       fmt(e.base_value, 4) + ' + contributions = ' + fmt(e.output, 4) + '.';
     answer.appendChild(head);
+    const patches = imageUrl ? heatMap(e.attributions || []) : null;
     const chars = Array.from(text || ''), score = new Array(chars.length).fill(0), tip = new Array(chars.length).fill('');
     const loose = [];
     for (const a of e.attributions || []) {
+      if (patches && patches.has(a)) continue;
       const spans = Array.isArray(a.spans) ? a.spans : (Number.isInteger(a.start) && Number.isInteger(a.end) ? [[a.start, a.end]] : []);
       let placed = false;
       for (const [s0, s1] of spans) {
@@ -378,11 +380,13 @@ const char* const kLiveScript = R"JS(
       }
       i = j;
     }
-    answer.appendChild(box);
-    const legend = document.createElement('p');
-    legend.className = 'status';
-    legend.innerHTML = '<span class="legend-pos">red</span>: pushes towards the label; <span class="legend-neg">blue</span>: pushes away. Hover a token for its value.';
-    answer.appendChild(legend);
+    if (chars.length) {  // an image-only model has no text to highlight
+      answer.appendChild(box);
+      const legend = document.createElement('p');
+      legend.className = 'status';
+      legend.innerHTML = '<span class="legend-pos">red</span>: pushes towards the label; <span class="legend-neg">blue</span>: pushes away. Hover a token for its value.';
+      answer.appendChild(legend);
+    }
     if (loose.length) {
       const t = document.createElement('table');
       t.id = 'try-other-attributions';
@@ -395,6 +399,39 @@ const char* const kLiveScript = R"JS(
       }
       answer.appendChild(t);
     }
+  }
+  // An image explanation's patches ("patch(r,c) rows a-b cols c-d", integrated gradients summed per
+  // patch) drawn over the chosen image: red pushes towards the label, blue away. Returns the
+  // attributions it drew (null when there are none).
+  function heatMap(attrs) {
+    const re = /^patch\((\d+),(\d+)\) rows (\d+)-(\d+) cols (\d+)-(\d+)$/;
+    const cells = [];
+    for (const a of attrs) {
+      const m = re.exec(a.feature || '');
+      if (m) cells.push({ a, r0: +m[3], r1: +m[4] + 1, c0: +m[5], c1: +m[6] + 1 });
+    }
+    if (!cells.length) return null;
+    const h = Math.max(...cells.map((c) => c.r1)), w = Math.max(...cells.map((c) => c.c1));
+    const top = Math.max(1e-12, ...cells.map((c) => Math.abs(c.a.value)));
+    const scale = 256 / Math.max(h, w);
+    const s = newSvg(Math.round(w * scale), Math.round(h * scale), 'Attribution per image patch');
+    s.setAttribute('viewBox', '0 0 ' + w + ' ' + h);
+    s.id = 'try-heatmap';
+    const picture = el('image', { href: imageUrl, x: 0, y: 0, width: w, height: h, preserveAspectRatio: 'none' }, s);
+    picture.style.imageRendering = 'pixelated';  // the model's pixels, not a smoothed upscale
+    for (const c of cells) {
+      const v = c.a.value;
+      const r = el('rect', { x: c.c0, y: c.r0, width: c.c1 - c.c0, height: c.r1 - c.r0,
+        fill: v > 0 ? '#cf222e' : '#1f6feb', 'fill-opacity': v === 0 ? 0 : (0.1 + 0.5 * Math.abs(v) / top).toFixed(2),
+        class: v > 0 ? 'pos' : 'neg' }, s);
+      el('title', {}, r, c.a.feature + ' ' + fmt(v, 4));
+    }
+    answer.appendChild(s);
+    const legend = document.createElement('p');
+    legend.className = 'status';
+    legend.innerHTML = '<span class="legend-pos">red</span>: the patch pushes towards the label; <span class="legend-neg">blue</span>: away. Hover a patch for its value.';
+    answer.appendChild(legend);
+    return new Set(cells.map((c) => c.a));
   }
   async function explain() {
     const body = requestBody();
@@ -427,13 +464,14 @@ const char* const kLiveScript = R"JS(
     const file = $('try-image');
     if (file) {
       file.addEventListener('change', () => {
-        image = null;
+        image = imageUrl = null;
         const f = file.files && file.files[0];
         if (!f) return;
         const reader = new FileReader();
         reader.onload = () => {
           const url = String(reader.result);
           image = url.slice(url.indexOf(',') + 1);
+          imageUrl = url;
           const img = $('try-preview');
           img.src = url;
           img.hidden = false;

@@ -9,7 +9,7 @@
 namespace kiln::serve {
 
 ExplainAnswer explain_route(const artifact::Predictor& predictor, const std::string& version, const std::string& body,
-                            const RequestLimits& limits, double budget_seconds) {
+                            const RequestLimits& limits, const InputCheck& check_inputs, double budget_seconds) {
   ExplainAnswer out;
   // An optional "method" (auto, partition, kernel, ig, linear) is taken out before the body is
   // read as a predict request; the size and nesting limits are checked first, as predict does.
@@ -34,7 +34,7 @@ ExplainAnswer explain_route(const artifact::Predictor& predictor, const std::str
   }
   PredictRequest pr;
   RequestError err;
-  if (!parse_predict_request(predict_body, limits, pr, err)) {
+  if (!parse_predict_request(predict_body, limits, pr, err) || (check_inputs && !check_inputs(pr, err))) {
     out.status = err.status;
     out.code = err.code;
     out.message = err.message;
@@ -53,18 +53,20 @@ ExplainAnswer explain_route(const artifact::Predictor& predictor, const std::str
     }
     const explain::Explainer& explainer = *made;
     nlohmann::json list = nlohmann::json::array();
-    for (std::size_t i = 0; i < pr.texts.size(); ++i) {
+    const std::size_t n = pr.size();
+    for (std::size_t i = 0; i < n; ++i) {
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (elapsed > budget_seconds) {
         out.status = 503;
         out.code = "explain_timeout";
         out.message = "explaining took longer than the budget of " + std::to_string(static_cast<int>(budget_seconds)) +
-                      " s after " + std::to_string(i) + " of " + std::to_string(pr.texts.size()) +
-                      " texts; send fewer or shorter texts per request";
+                      " s after " + std::to_string(i) + " of " + std::to_string(n) +
+                      " inputs; send fewer or shorter inputs per request";
         return out;
       }
       data::Examples one;
-      one.texts = {pr.texts[i]};
+      if (!pr.texts.empty()) one.texts = {pr.texts[i]};
+      if (!pr.images.empty()) one.images = {data::ImageRef{{}, pr.images[i]}};
       list.push_back(explain::to_json(explainer.explain(one).front()));
     }
     out.body = nlohmann::json{{"model_version", version}, {"explanations", list}}.dump();

@@ -152,9 +152,12 @@ void Server::Impl::handle(http::Request&& req, http::Responder res, Server&) {
     if (!lease) return send(res, error(503, "not_ready", "the default model is not loaded"));
     return offload(std::move(req), std::move(res), [lease](Impl& s, http::Request& q, http::Responder& r) {
       const auto m = lease->model();
-      auto a = explain_route(m->predictor(), m->version(), q.body, s.options.limits);
+      const InputCheck check = [&m, &s](const PredictRequest& pr, RequestError& e) {
+        return m->check_inputs(pr, s.options.limits, e, /*v2=*/false);
+      };
+      auto a = explain_route(m->predictor(), m->version(), q.body, s.options.limits, check);
       if (a.status == 200) return s.send(r, s.json(std::move(a.body)));
-      if (a.status == 500) return s.send(r, s.internal_error(a.code, "the server could not explain these texts", a.message));
+      if (a.status == 500) return s.send(r, s.internal_error(a.code, "the server could not explain these inputs", a.message));
       s.send(r, s.error(a.status, a.code, a.message));
     });
   }

@@ -14,22 +14,8 @@ if [[ ! -f "$DIGITS" ]]; then
   missing_tool "digits.csv.gz" python3-sklearn "the image pipeline on digits"
   exit 77
 fi
-# 8x8 gray PNGs with a minimal writer (zlib only), one folder per digit; every third image is kept
-# (599 images) to keep the test short.
-/usr/bin/python3 - "$DIGITS" "$tmp/digits" <<'PY'
-import gzip, os, struct, sys, zlib
-def png(path, rows):
-    raw = b"".join(b"\x00" + bytes(r) for r in rows)
-    def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
-for i, line in enumerate(gzip.open(sys.argv[1], "rt")):
-    if i % 3: continue
-    v = [int(float(x)) for x in line.split(",")]
-    d = os.path.join(sys.argv[2], str(v[64])); os.makedirs(d, exist_ok=True)
-    png(os.path.join(d, "%04d.png" % i), [[round(p * 255 / 16) for p in v[r * 8:r * 8 + 8]] for r in range(8)])
-PY
+# 8x8 gray PNGs, one folder per digit; every third image is kept (599 images) to keep the test short.
+/usr/bin/python3 "$KILN_SOURCE_DIR/tests/lib/digits_png.py" "$DIGITS" "$tmp/digits" 3
 
 "$KILN" -q prepare --input "$tmp/digits" --val-size 0.15 --test-size 0.25 --out "$tmp/prep" >"$tmp/prep.out" \
   || fail "prepare --input DIR"

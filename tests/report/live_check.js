@@ -10,8 +10,10 @@
 //
 //   node live_check.js CHROMIUM OUT_DIR URL TEXT LABEL...
 //
-// TEXT is typed into the try-it box; LABEL... are the model's labels. Prints what it saw; exits 1
-// naming every problem.
+// TEXT is typed into the try-it box ('-': the model reads no text); LABEL... are the model's labels.
+// With TRY_IMAGE=FILE in the environment (an image model), the file is chosen in the try-it box's
+// file input as a user would, and an explanation must draw the patch heat map over it. Prints what
+// it saw; exits 1 naming every problem.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -61,9 +63,17 @@ const origin = new URL(url).origin;
     await until('window.kilnLive && kilnLive.polls() >= 2', 'two reads of /metrics');
     const before = await run(`return { requests: Number(document.getElementById('live-requests').textContent),
                                        rate: document.getElementById('live-rate').textContent };`);
-    // The try-it box: type, press Predict, read the answer.
-    await run(`document.getElementById('try-text').value = ${JSON.stringify(text)};
-               document.getElementById('try-predict').click();`);
+    // The try-it box: type (and choose the image), press Predict, read the answer.
+    const tryImage = process.env.TRY_IMAGE;
+    if (tryImage) {
+      const doc = await send('DOM.getDocument', {}, sessionId);
+      const input = await send('DOM.querySelector', { nodeId: doc.root.nodeId, selector: '#try-image' }, sessionId);
+      if (!input.nodeId) throw new Error('the page has no image input (#try-image)');
+      await send('DOM.setFileInputFiles', { files: [path.resolve(tryImage)], nodeId: input.nodeId }, sessionId);
+      await until(`!document.getElementById('try-preview').hidden`, 'the chosen image preview');
+    }
+    if (text !== '-') await run(`document.getElementById('try-text').value = ${JSON.stringify(text)};`);
+    await run(`document.getElementById('try-predict').click();`);
     await until(`document.getElementById('try-label')`, 'the try-it answer');
     const answer = await run(`return { label: document.getElementById('try-label').textContent,
       bars: document.querySelectorAll('#try-probabilities svg rect').length };`);
@@ -88,7 +98,7 @@ const origin = new URL(url).origin;
       const end = Date.now() + 20000;
       while (Date.now() < end) {
         if (document.getElementById('try-explain').hidden) return 'hidden';
-        if (document.getElementById('try-highlights')) return 'explained';
+        if (document.getElementById(${JSON.stringify(tryImage ? 'try-heatmap' : 'try-highlights')})) return 'explained';
         const err = document.querySelector('#try-answer .err');
         if (err) return 'error: ' + err.textContent;
         await new Promise((r) => setTimeout(r, 50));
@@ -96,6 +106,16 @@ const origin = new URL(url).origin;
       return 'no answer';`);
     if (explain !== 'hidden' && explain !== 'explained') problems.push('the explain button: ' + explain);
     explainAbsent = explain === 'hidden';
+    if (tryImage && explain === 'explained') {
+      const heat = await run(`const s = document.getElementById('try-heatmap');
+        return { rects: s.querySelectorAll('rect').length, image: s.querySelectorAll('image').length,
+                 titled: [...s.querySelectorAll('rect > title')].filter((t) => /^patch\\(/.test(t.textContent)).length };`);
+      if (heat.image !== 1 || heat.rects < 1 || heat.titled !== heat.rects) problems.push('image heat map: ' + JSON.stringify(heat));
+      console.log('heat map: ' + heat.rects + ' patches over the chosen image');
+      // The try-it box with the heat map, as a user sees it (the viewport's first 900 px).
+      const shot = await send('Page.captureScreenshot', { format: 'png' }, sessionId);
+      fs.writeFileSync(path.join(outDir, 'explain-image.png'), Buffer.from(shot.data, 'base64'));
+    }
     // Token highlights from an explanation of the documented shape (drawn by the page's own code).
     const marks = await run(`kilnLive.showExplanation({label: 'L', output: 1.5, base_value: 0.25, space: 'logit', method: 'linear',
         attributions: [{feature: 'goal', value: 0.9, start: 0, end: 4}, {feature: 'bank', value: -0.4, start: 5, end: 9},
@@ -130,6 +150,8 @@ const origin = new URL(url).origin;
     const allowed = new Set(['/metrics', '/v1/predict', '/v1/explain']);
     const counts = {};
     for (const r of seen.requests) {
+      // The chosen image's preview is a data: URL the page made itself: no network involved.
+      if (r.url.startsWith('data:')) continue;
       const u = new URL(r.url);
       const key = u.origin === origin ? r.method + ' ' + u.pathname : r.url;
       counts[key] = (counts[key] || 0) + 1;
