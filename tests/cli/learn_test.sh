@@ -44,7 +44,7 @@ art="$tmp/run/model"
 # --help lists every flag with its default.
 "$KILN" learn --help >"$tmp/help.txt" || fail "learn --help"
 for flag in --stream --out --buffer --capacity --batch --replay-ratio --update-every --max-regression --seed \
-            --allow-new-labels --gate-fraction; do
+            --allow-new-labels --gate-fraction --improvement-alpha; do
   grep -q -- "$flag" "$tmp/help.txt" || fail "learn --help lacks $flag"
 done
 
@@ -108,6 +108,7 @@ expect_error 2 "--update-every must be >= 1 item, got 0" "$art" --stream "$f" --
 expect_error 2 "replay buffer capacity must be >= 1 item, got 0" "$art" --stream "$f" --out "$tmp/e8" --capacity 0
 expect_error 2 "max regression must be in [0, 100] macro-F1 points, got -2" "$art" --stream "$f" --out "$tmp/e9" --max-regression -2
 expect_error 2 "--gate-fraction must be in [0, 1), got 1" "$art" --stream "$f" --out "$tmp/e10" --gate-fraction 1
+expect_error 2 "improvement alpha must be in (0, 1] (1 = off), got 0" "$art" --stream "$f" --out "$tmp/e12" --improvement-alpha 0
 expect_error 1 "$tmp/missing.jsonl" "$art" --stream "$tmp/missing.jsonl" --out "$tmp/e11"
 mkdir -p "$tmp/foreign" && echo mine >"$tmp/foreign/notes.txt"
 expect_error 2 "is not empty and holds no kiln learn state" "$art" --stream "$tmp/stream.jsonl" --out "$tmp/foreign"

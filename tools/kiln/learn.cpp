@@ -17,7 +17,7 @@ void add_learn(CLI::App& app) {
   struct Flags {
     std::string artifact, stream, out, history, buffer = "reservoir";
     int64_t capacity = 1000, batch = 32, update_every = 100;
-    double replay_ratio = 1.0, max_regression = 0.5, gate_fraction = 0.1, lr = 0;
+    double replay_ratio = 1.0, max_regression = 0.5, gate_fraction = 0.1, lr = 0, improvement_alpha = 1.0;
     int epochs = 2;
     uint64_t seed = 0;
     bool allow_new_labels = false, no_drift_updates = false;
@@ -42,6 +42,10 @@ void add_learn(CLI::App& app) {
   cmd->add_option("--update-every", f->update_every, "New items between updates")->capture_default_str();
   cmd->add_option("--max-regression", f->max_regression, "Gate: macro-F1 points the candidate may lose on the gate set")
       ->capture_default_str();
+  cmd->add_option("--improvement-alpha", f->improvement_alpha,
+                  "Gate: the rise on recent feedback must pass a sign test at this level (1 = any rise counts; "
+                  "kiln serve's feedback loop uses 0.05)")
+      ->capture_default_str();
   cmd->add_option("--gate-fraction", f->gate_fraction, "Share of the feedback held out for the gate, never trained on")
       ->capture_default_str();
   cmd->add_option("--epochs", f->epochs, "Passes over each update's training mix")->capture_default_str();
@@ -65,6 +69,7 @@ void add_learn(CLI::App& app) {
     o.update.epochs = f->epochs;
     o.update.lr = f->lr;
     o.update.max_regression = f->max_regression;
+    o.update.improvement_alpha = f->improvement_alpha;
     o.update.allow_new_labels = f->allow_new_labels;
     o.update.seed = f->seed;
     o.update_every = f->update_every;
