@@ -6,7 +6,7 @@
 #include <string>
 
 #include "builtin_families.h"
-#include "dropout.h"
+#include "kiln/nn/dropout.h"
 #include "kiln/core/error.h"
 #include "kiln/nn/bert.h"
 

@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "builtin_families.h"
-#include "dropout.h"
+#include "kiln/nn/dropout.h"
 #include "init.h"
 #include "kiln/core/error.h"
 #include "params.h"

@@ -1,4 +1,4 @@
-#include "dropout.h"
+#include "kiln/nn/dropout.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/MT19937RNGEngine.h>

@@ -1,7 +1,7 @@
 #include "mlp_model.h"
 
 #include "builtin_families.h"
-#include "dropout.h"
+#include "kiln/nn/dropout.h"
 #include "init.h"
 #include "params.h"
 #include "sparse_embed.h"

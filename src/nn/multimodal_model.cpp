@@ -14,7 +14,7 @@
 #include "builtin_families.h"
 #include "cnn_model.h"
 #include "cross_attention.h"
-#include "dropout.h"
+#include "kiln/nn/dropout.h"
 #include "init.h"
 #include "kiln/core/error.h"
 #include "params.h"

@@ -31,11 +31,11 @@ data::Dataset sample_heldout(const data::Dataset& val, uint64_t seed) {
 }
 
 // Temperature scaling fitted on the validation split's logits, with NLL and ECE before and after.
-nlohmann::json fit_calibration(const artifact::Predictor& predictor, const train::LabeledBatch& val, int64_t classes) {
+nlohmann::json fit_calibration(const artifact::Predictor& predictor, const train::LabeledBatch& val, int64_t classes,
+                               int64_t chunk) {
   std::vector<torch::Tensor> parts;
-  constexpr int64_t kChunk = 1024;
-  for (int64_t start = 0; start < val.x.size(); start += kChunk) {
-    parts.push_back(predictor.forward(val.x.slice(start, std::min(kChunk, val.x.size() - start))).to(torch::kCPU));
+  for (int64_t start = 0; start < val.x.size(); start += chunk) {
+    parts.push_back(predictor.forward(val.x.slice(start, std::min(chunk, val.x.size() - start))).to(torch::kCPU));
   }
   const auto logits = torch::cat(parts, 0).to(torch::kFloat64);
   const auto fit = train::fit_temperature(logits, val.y);
@@ -159,11 +159,15 @@ PipelineResult assemble(Setup s, Encoded e, train::TrainResult trained, double f
   r.artifact.preprocessors = s.preprocessors;
   r.artifact.model = s.model;
 
+  // Forward passes after training hold no more rows than the trainer's validation did, so they never
+  // raise the job's peak memory above the training steps' (kiln plan's estimate).
+  artifact::PredictorOptions po;
+  po.batch_size = train::eval_chunk(s.config.trainer.batch_size);
   if (s.config.trainer.calibrate == "temperature" && r.has_val) {
-    m.calibration = fit_calibration(artifact::Predictor(r.artifact), e.val, num_classes);
+    m.calibration = fit_calibration(artifact::Predictor(r.artifact, po), e.val, num_classes, po.batch_size);
   }
   // Validation and test metrics through the Predictor: the numbers kiln evaluate prints.
-  const artifact::Predictor predictor(r.artifact);
+  const artifact::Predictor predictor(r.artifact, po);
   nlohmann::json metrics = nlohmann::json::object();
   if (r.has_val) {
     r.val_metrics = evaluate(predictor, e.val_rows.rows, "validation set").metrics;

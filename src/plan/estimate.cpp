@@ -155,16 +155,52 @@ Estimate estimate(const ModelShape& m, const JobSpec& job, const RunSpec& run) {
     e.assumptions.push_back("AdamW: m and v in fp32 (8 bytes a parameter); fp32 master weights" +
                             std::string(bf16 ? " plus a bf16 copy of the matmul weights (autocast)" : ""));
   }
-  e.runtime_bytes = dev.runtime_bytes;
-  e.memory_per_device = e.params_bytes + e.grads_bytes + e.optimizer_bytes + e.activation_bytes + e.runtime_bytes;
+  const KernelTimes* measured = dev.name == "cpu" && !job.inference && !m.kernels.empty() ? run.measured : nullptr;
+  e.runtime_bytes = measured != nullptr && measured->runtime_bytes > 0 ? measured->runtime_bytes : dev.runtime_bytes;
+  if (measured != nullptr && measured->saved_bytes.size() == m.kernels.size()) {
+    double kept = 0;
+    for (std::size_t i = 0; i < m.kernels.size(); ++i) kept += m.kernels[i].count * measured->saved_bytes[i];
+    e.activation_bytes = kept;
+    e.assumptions.push_back("activations: what each of the step's ops leaves allocated from its forward pass to its "
+                            "backward, measured here (malloc's in-use bytes)");
+  }
+  if (!job.inference && job.data_bytes_per_sample > 0) {
+    // Each rank reads the whole file and keeps its shard's share of the encoded rows; the text as read
+    // stays in memory for the whole run.
+    e.data_bytes = job.data_bytes_per_sample * static_cast<double>(job.samples);
+    e.assumptions.push_back("training data in memory: " + fixed(job.data_bytes_per_sample, 0) +
+                            " bytes a sample (twice the mean text length of the artifact's data profile)");
+  }
+  e.memory_per_device =
+      e.params_bytes + e.grads_bytes + e.optimizer_bytes + e.activation_bytes + e.runtime_bytes + e.data_bytes;
   const double memory = dev.name == "cpu" ? dev.memory_bytes / run.n : dev.memory_bytes;
   e.fits = e.memory_per_device <= memory;
 
   // Ranks on one CPU share its cores.
   const double peak = (bf16 ? dev.peak_flops_bf16 : dev.peak_flops_fp32) / (dev.name == "cpu" ? run.n : 1);
   e.flops_per_step = (job.inference ? 1.0 : 3.0) * m.forward_flops * B;
-  e.compute_s = e.flops_per_step / (peak * run.mfu);
-  e.backward_s = job.inference ? 0 : e.compute_s * 2.0 / 3.0;
+  if (measured != nullptr) {
+    if (measured->forward_s.size() != m.kernels.size() || measured->backward_s.size() != m.kernels.size()) {
+      throw ConfigError("plan: the kernel timings hold " + std::to_string(measured->forward_s.size()) +
+                        " entries for " + std::to_string(m.kernels.size()) + " kernels; measure again");
+    }
+    double fwd = 0, bwd = 0;
+    for (std::size_t i = 0; i < m.kernels.size(); ++i) {
+      fwd += m.kernels[i].count * measured->forward_s[i];
+      bwd += m.kernels[i].count * measured->backward_s[i];
+    }
+    e.compute_s = fwd + bwd;
+    e.backward_s = bwd;
+    e.measured = true;
+    e.assumptions.push_back("time = the sum of the step's " + std::to_string(m.kernels.size()) +
+                            " kinds of op, each timed on this machine at the job's shapes, forward and backward (" +
+                            measured->source + "; achieved " + fixed(e.flops_per_step / e.compute_s / 1e9, 1) +
+                            " GFLOP/s, " + fixed(100 * e.flops_per_step / e.compute_s / peak, 0) +
+                            "% of the cpuid peak); --no-measure uses peak x MFU instead");
+  } else {
+    e.compute_s = e.flops_per_step / (peak * run.mfu);
+    e.backward_s = job.inference ? 0 : e.compute_s * 2.0 / 3.0;
+  }
   e.gradient_bytes = job.inference ? 0 : grad_elem * dense + touched_rows * (4 * width + 8);
   if (run.n > 1 && !job.inference) {
     const double n = run.n;
@@ -178,8 +214,10 @@ Estimate estimate(const ModelShape& m, const JobSpec& job, const RunSpec& run) {
   const double per_step = B * run.n;
   e.steps_per_epoch = static_cast<int64_t>(std::ceil(static_cast<double>(job.samples) / per_step));
   e.total_s = static_cast<double>(job.epochs) * static_cast<double>(e.steps_per_epoch) * e.step_s;
-  e.assumptions.push_back("time = FLOPs / (peak x MFU " + fixed(run.mfu, 2) + "); peak " +
-                          fixed(peak / 1e12, 2) + " TFLOP/s " + e.dtype + " from " + dev.source);
+  if (!e.measured) {
+    e.assumptions.push_back("time = FLOPs / (peak x MFU " + fixed(run.mfu, 2) + "); peak " + fixed(peak / 1e12, 2) +
+                            " TFLOP/s " + e.dtype + " from " + dev.source);
+  }
   if (run.n > 1 && !job.inference) {
     e.assumptions.push_back("ring all-reduce T_c = 2(N-1)/N x gradient bytes / (" + fixed(e.link.bandwidth_bytes / 1e9, 1) +
                             " GB/s x " + fixed(e.link.efficiency, 2) + "): " + e.link.source);
@@ -188,6 +226,48 @@ Estimate estimate(const ModelShape& m, const JobSpec& job, const RunSpec& run) {
   }
   if (dev.name == "cpu" && run.n > 1) e.assumptions.push_back("ranks on one CPU share its cores and memory");
   return e;
+}
+
+nlohmann::json kernels_to_json(const std::vector<StepKernel>& kernels) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& k : kernels) {
+    out.push_back({{"op", k.op}, {"dims", k.dims}, {"count", k.count}, {"backward", k.backward},
+                   {"input_grad", k.input_grad}});
+  }
+  return out;
+}
+
+std::vector<StepKernel> kernels_from_json(const nlohmann::json& j) {
+  std::vector<StepKernel> out;
+  try {
+    for (const auto& k : j.at("kernels")) {
+      out.push_back({k.at("op").get<std::string>(), k.at("dims").get<std::vector<int64_t>>(), k.at("count").get<double>(),
+                     k.at("backward").get<bool>(), k.at("input_grad").get<bool>()});
+    }
+  } catch (const nlohmann::json::exception&) {
+    throw ConfigError("plan: the kernel list is not {\"kernels\": [{\"op\", \"dims\", \"count\", \"backward\", "
+                      "\"input_grad\"}, ...]}");
+  }
+  return out;
+}
+
+KernelTimes kernel_times_from_json(const nlohmann::json& j, std::size_t kernels) {
+  KernelTimes t;
+  try {
+    t.forward_s = j.at("forward_s").get<std::vector<double>>();
+    t.backward_s = j.at("backward_s").get<std::vector<double>>();
+    t.saved_bytes = j.at("saved_bytes").get<std::vector<double>>();
+    t.runtime_bytes = j.at("runtime_bytes").get<double>();
+    t.threads = j.at("threads").get<int>();
+    t.source = j.at("source").get<std::string>();
+  } catch (const nlohmann::json::exception&) {
+    throw ConfigError("plan: the kernel timings are not {forward_s, backward_s, saved_bytes, runtime_bytes, threads, source}");
+  }
+  if (t.forward_s.size() != kernels || t.backward_s.size() != kernels || t.saved_bytes.size() != kernels) {
+    throw ConfigError("plan: the kernel timings hold " + std::to_string(t.forward_s.size()) + " entries for " +
+                      std::to_string(kernels) + " kernels");
+  }
+  return t;
 }
 
 }  // namespace kiln::plan

@@ -57,6 +57,36 @@ ModelShape bert_shape(const std::string& name, const BertLayout& b, const JobSpe
   m.mask_bytes = masks ? L * (2 * s * H + a * s * s) + s * H : 0;
   if (!masks) m.activation_bytes_16 -= L * (2 * s * H + a * s * s) + s * H;
   m.working_bytes_16 = 2 * (a * s * s + s * I + s * H);  // scores, the feed-forward's inner layer, the residual
+  // The ops of src/nn/bert_model.cpp's training step, at the job's batch.
+  const int64_t Bt = job.batch, T = job.batch * job.seq_len, sq = job.seq_len, d = b.hidden / b.heads;
+  const int64_t heads_rows = Bt * b.heads, scores = heads_rows * sq * sq;
+  auto k = [&m](std::string op, std::vector<int64_t> dims, double count = 1, bool input_grad = true) {
+    m.kernels.push_back({std::move(op), std::move(dims), count, true, input_grad});
+  };
+  const double Lc = static_cast<double>(b.layers);
+  k("embedding", {b.vocab, b.hidden, T}, 1, false);
+  k("embedding", {b.positions, b.hidden, T}, 1, false);
+  k("embedding", {b.type_vocab, b.hidden, T}, 1, false);
+  k("layer_norm", {T, b.hidden});
+  if (masks) k("dropout", {T * b.hidden});
+  k("linear", {T, b.hidden, b.hidden}, 4 * Lc);  // query, key, value, attention output
+  k("copy", {T * b.hidden}, Lc);                 // the heads' context back to [B, s, H]
+  k("matmul", {heads_rows, sq, d, sq}, Lc);      // Q·Kᵀ
+  k("scale", {scores}, Lc);                      // / sqrt(d)
+  k("softmax", {heads_rows * sq, sq}, Lc);
+  if (masks) k("dropout", {scores}, Lc);
+  k("matmul", {heads_rows, sq, sq, d}, Lc);      // probabilities·V
+  k("layer_norm", {T, b.hidden}, 2 * Lc);
+  k("linear", {T, b.hidden, b.intermediate}, Lc);
+  k("gelu", {T * b.intermediate}, Lc);
+  k("linear", {T, b.intermediate, b.hidden}, Lc);
+  if (masks) k("dropout", {T * b.hidden}, 2 * Lc);
+  k("linear", {Bt, b.hidden, b.hidden});  // pooler
+  k("tanh", {Bt * b.hidden});
+  k("linear", {Bt, b.hidden, job.classes});
+  k("cross_entropy", {Bt, job.classes});
+  m.kernels.push_back({"grad_norm", {m.params}, 1, false, false});
+  m.kernels.push_back({"adamw", {m.params}, 1, false, false});
   m.notes.push_back("activations per layer s*b*h*(34 + 5*a*s/h) bytes at 16 bits (Korthikanti et al. 2022)");
   m.notes.push_back("training FLOPs = 3 x forward (backward = 2 x forward); ~ 6 x params x tokens");
   return m;
@@ -158,6 +188,24 @@ ModelShape bag_shape(const std::string& name, const std::string& family, std::ve
   m.forward_flops = flops;
   m.activation_bytes_16 = act;
   m.working_bytes_16 = 2 * 2 * static_cast<double>(*std::max_element(widths.begin(), widths.end()));
+  // The ops of a training step (src/nn/mlp_model.cpp, embedbag_model.cpp, linear_model.cpp) at the
+  // job's batch: the sparse first layer, then dense layers; AdamW updates the dense parameters and
+  // the table rows the batch touched.
+  const int64_t Bt = job.batch;
+  const int64_t touched = std::min<int64_t>(Bt * job.seq_len, job.features);
+  m.kernels.push_back({"embedding_bag", {job.features, widths.front(), Bt, job.seq_len}, 1, true, false});
+  if (family != "linear") {
+    for (std::size_t k = 0; k < widths.size(); ++k) {
+      if (k > 0) m.kernels.push_back({"linear", {Bt, widths[k - 1], widths[k]}, 1, true, true});
+      m.kernels.push_back({"relu", {Bt * widths[k]}, 1, true, true});
+      if (job.dropout > 0) m.kernels.push_back({"dropout", {Bt * widths[k]}, 1, true, true});
+    }
+    m.kernels.push_back({"linear", {Bt, widths.back(), job.classes}, 1, true, true});
+  }
+  m.kernels.push_back({"cross_entropy", {Bt, job.classes}, 1, true, true});
+  const int64_t updated = m.params - m.embedding_params + touched * widths.front();
+  m.kernels.push_back({"grad_norm", {updated}, 1, false, false});
+  m.kernels.push_back({"adamw", {updated}, 1, false, false});
   m.notes.push_back("bag input: " + std::to_string(job.features) + " features, " + std::to_string(job.seq_len) +
                     " non-zero per text (--features, --seq-len); only touched rows get gradients");
   return m;
@@ -319,6 +367,15 @@ ModelShape resolve_model(const std::string& model, JobSpec& job) {
     }
     ModelShape m = spec_shape(field(j, "model"), job, manifest.string());
     m.name = model;
+    // The training data a job of this artifact holds: its texts (as read, and the copy with known
+    // labels) and their encoding (BERT: ids, mask and type ids as int64; bag models: an id and a
+    // weight per non-zero feature).
+    const auto& text_length = field(field(field(j, "data_profile"), "text_length"), "mean");
+    if (text_length.is_number()) {
+      const double encoded = m.family == "bert" ? 3.0 * 8.0 * static_cast<double>(job.seq_len)
+                                                : 12.0 * static_cast<double>(job.seq_len);
+      job.data_bytes_per_sample = 2.0 * text_length.get<double>() + encoded;
+    }
     return m;
   }
   if (!fs::exists(model, ec)) throw DataError(model + ": no such file; give a run config that exists or a preset name");

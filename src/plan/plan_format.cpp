@@ -71,7 +71,8 @@ nlohmann::json to_json(const ModelShape& m, const JobSpec& job, const RunSpec& r
   j["memory_per_gpu_bytes"] = e.memory_per_device;
   j["memory_parts_bytes"] = {{"parameters", e.params_bytes},   {"gradients", e.grads_bytes},
                              {"optimizer", e.optimizer_bytes}, {"activations", e.activation_bytes},
-                             {"runtime", e.runtime_bytes}};
+                             {"runtime", e.runtime_bytes},     {"data", e.data_bytes}};
+  j["time_source"] = e.measured ? "measured kernels" : "peak x mfu";
   j["fits"] = e.fits;
   j["flops_per_step"] = e.flops_per_step;
   j["compute_time_s"] = e.compute_s;
@@ -103,13 +104,16 @@ std::string format_estimate(const ModelShape& m, const JobSpec& job, const RunSp
       {"optimizer (AdamW m, v)", e.optimizer_bytes},
       {"activations (" + e.dtype + ", batch " + std::to_string(job.batch) + ")", e.activation_bytes},
       {"runtime and workspace", e.runtime_bytes},
+      {"training data", e.data_bytes},
       {"total", e.memory_per_device}};
-  for (const auto& [label, bytes] : rows) o << "  " << pad(label, -38) << pad(gib(bytes), 10) << "\n";
+  for (const auto& [label, bytes] : rows) {
+    if (label != "training data" || bytes > 0) o << "  " << pad(label, -38) << pad(gib(bytes), 10) << "\n";
+  }
   o << "  " << (e.fits ? "fits in " : "DOES NOT FIT in ") << gib(e.memory_per_device) << " of "
     << gib(run.device == "cpu" ? device(run.device).memory_bytes / run.n : device(run.device).memory_bytes) << " GiB\n\n";
   o << "time\n";
   o << "  compute per step     " << duration(e.compute_s) << "  (" << fmt("%.3g", e.flops_per_step / 1e12)
-    << " TFLOP per device)\n";
+    << " TFLOP per device" << (e.measured ? ", ops timed on this machine" : "") << ")\n";
   if (run.n > 1 && !job.inference) {
     o << "  all-reduce T_c       " << duration(e.allreduce_s) << "  (" << fmt("%.3g", e.gradient_bytes / 1e6)
       << " MB of gradients)\n";

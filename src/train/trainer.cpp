@@ -522,7 +522,7 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
     if (val && val->x.size() > 0) {
       model.eval();
       if (rank0) {  // the ranks hold the same weights: rank 0 validates for all
-        auto probs = nn::predict_proba(model, val->x, 1024, device);
+        auto probs = nn::predict_proba(model, val->x, eval_chunk(options.batch_size), device);
         auto target = torch::tensor(val->y, torch::kInt64);
         rec.val_loss = torch::nll_loss(torch::log(probs.clamp_min(1e-12)), target).item<double>();
         auto m = compute_metrics_from_proba(val->y, probs, num_classes);

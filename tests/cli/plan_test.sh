@@ -28,9 +28,24 @@ nv=$("$KILN" plan --model bert-base --gpu a100-80g --n 8 --interconnect nvlink -
 pc=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["speedup"])' "$TMP/p.json")
 /usr/bin/python3 -c "import sys; sys.exit(0 if $nv > $pc else 1)" || fail "NVLink ($nv) should scale better than PCIe ($pc)"
 
-out=$("$KILN" plan --model bert-tiny)
+out=$("$KILN" plan --model bert-tiny --no-measure)
 [[ $out == *"kiln plan: bert-tiny (bert), training on 1 x cpu, fp32"* && $out == *"fits in"* && $out == *"time = FLOPs / (peak x MFU 0.40)"* ]] ||
   fail "text report: $out"
+# --gpu cpu times the step's ops on this machine (through kiln-ml): the time and the activations are
+# measured, the FLOP arithmetic is not used, and the front binary's answer is kiln-ml's.
+"$KILN" --threads 1 plan --model bert-tiny --batch 4 --seq-len 32 --json > "$TMP/m.json"
+/usr/bin/python3 - "$TMP/m.json" <<'PY' || fail "measured plan: $(cat "$TMP/m.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["time_source"] == "measured kernels", j["time_source"]
+assert 0 < j["compute_time_s"] < 60 and j["step_time_s"] == j["compute_time_s"]
+parts = j["memory_parts_bytes"]
+assert parts["activations"] > 0 and parts["runtime"] > 50 * 2**20, parts
+assert abs(sum(parts.values()) - j["memory_per_gpu_bytes"]) < 1, parts
+assert any("timed on this machine" in a for a in j["assumptions"]), j["assumptions"]
+PY
+out=$("$KILN" --threads 1 plan --model bert-tiny --batch 4 --seq-len 32)
+[[ $out == *"ops timed on this machine"* && $out != *"MFU 0.40"* ]] || fail "measured text report: $out"
 out=$("$KILN" plan --model resnet18 --gpu h100 --batch 64 --inference)
 [[ $out == *"resnet18 (cnn), inference on 1 x h100"* && $out == *"image 224x224, 3 channel(s)"* ]] || fail "inference report: $out"
 
@@ -56,7 +71,8 @@ expect_error "kiln plan needs --model"
 expect_error "is not a preset (bert-tiny" --model gpt-9
 expect_error "--gpu \"tpu\" is not in the device table" --model bert-tiny --gpu tpu
 expect_error "l4 has pcie, ib; pick one of those" --model bert-tiny --gpu l4 --n 2 --interconnect nvlink
-expect_error "--mfu must be in (0, 1]" --model bert-tiny --mfu 2
+expect_error "--mfu must be in (0, 1]" --model bert-tiny --gpu h100 --mfu 2
+expect_error "with --gpu cpu the step's ops are timed on this machine. Add --no-measure to use --mfu" --model bert-tiny --mfu 0.3
 expect_error "--grad-dtype must be fp32 or bf16" --model bert-tiny --grad-dtype fp8
 expect_error "longer than the model's 512 position embeddings" --model bert-base --seq-len 1024
 expect_error "no such file" --model "$TMP/missing.yaml"

@@ -2,7 +2,7 @@
 // and the fused EmbeddingBag backward gives torch's row-sparse gradient, coalesced.
 #include <gtest/gtest.h>
 
-#include "dropout.h"
+#include "kiln/nn/dropout.h"
 #include "sparse_embed.h"
 
 namespace kiln::nn {

@@ -10,6 +10,7 @@
 #include "kiln/nn/input_spec.h"
 #include "kiln/nn/model.h"
 #include "kiln/plan/plan.h"
+#include "kiln/train/step_probe.h"
 
 using namespace kiln;
 
@@ -173,4 +174,121 @@ TEST(PlanErrors, NameTheFlagAndTheFix) {
   EXPECT_NE(message([&] { (void)plan::spec_shape({{"family", "gru"}}, job, "x.yaml"); })
                 .find("x.yaml: kiln plan does not know the model family \"gru\""),
             std::string::npos);
+}
+
+namespace {
+
+/// FLOPs of a step's matrix products per its kernel list (multiply-add = 2).
+double kernel_flops(const plan::ModelShape& m) {
+  double f = 0;
+  for (const auto& k : m.kernels) {
+    const auto& d = k.dims;
+    if (k.op == "linear") f += k.count * 2.0 * static_cast<double>(d[0] * d[1] * d[2]);
+    if (k.op == "matmul") f += k.count * 2.0 * static_cast<double>(d[0] * d[1] * d[2] * d[3]);
+    if (k.op == "embedding_bag") f += k.count * 2.0 * static_cast<double>(d[1] * d[2] * d[3]);
+  }
+  return f;
+}
+
+}  // namespace
+
+TEST(PlanKernels, TheStepsOpsCarryTheCountedFlops) {
+  plan::JobSpec job;
+  job.seq_len = 64, job.batch = 8, job.classes = 3, job.features = 5000;
+  for (const char* preset : {"bert-tiny", "bert-mini", "mlp", "embedbag", "linear"}) {
+    SCOPED_TRACE(preset);
+    const plan::ModelShape m = plan::preset_shape(preset, job);
+    ASSERT_FALSE(m.kernels.empty());
+    EXPECT_NEAR(kernel_flops(m) / (m.forward_flops * static_cast<double>(job.batch)), 1.0, 1e-12);
+    EXPECT_EQ(m.kernels.back().op, "adamw");
+  }
+  // BERT's AdamW updates every parameter; a bag model's, the dense ones and the touched rows.
+  EXPECT_EQ(plan::preset_shape("bert-tiny", job).kernels.back().dims[0], plan::preset_shape("bert-tiny", job).params);
+  job.seq_len = 10;  // 8 x 10 = 80 touched rows of the 5000
+  const plan::ModelShape mlp = plan::preset_shape("mlp", job);
+  EXPECT_EQ(mlp.kernels.back().dims[0], mlp.params - mlp.embedding_params + 80 * 512);
+}
+
+TEST(PlanKernels, MeasuredTimesAndSavedBytesMakeTheCpuEstimate) {
+  plan::JobSpec job;
+  job.seq_len = 32, job.batch = 4;
+  const plan::ModelShape m = plan::preset_shape("bert-tiny", job);
+  plan::KernelTimes t;
+  double fwd = 0, bwd = 0, kept = 0;
+  for (std::size_t i = 0; i < m.kernels.size(); ++i) {
+    t.forward_s.push_back(1e-3 * static_cast<double>(i + 1));
+    t.backward_s.push_back(2e-3);
+    t.saved_bytes.push_back(1000.0 * static_cast<double>(i));
+    fwd += m.kernels[i].count * t.forward_s.back();
+    bwd += m.kernels[i].count * 2e-3;
+    kept += m.kernels[i].count * t.saved_bytes.back();
+  }
+  t.runtime_bytes = 123e6;
+  t.source = "test";
+  plan::RunSpec run;
+  run.measured = &t;
+  const plan::Estimate e = plan::estimate(m, job, run);
+  EXPECT_TRUE(e.measured);
+  EXPECT_NEAR(e.compute_s, fwd + bwd, 1e-12);
+  EXPECT_NEAR(e.backward_s, bwd, 1e-12);
+  EXPECT_DOUBLE_EQ(e.activation_bytes, kept);
+  EXPECT_DOUBLE_EQ(e.runtime_bytes, 123e6);
+  // Another device ignores them; inference too.
+  run.device = "h100";
+  EXPECT_FALSE(plan::estimate(m, job, run).measured);
+  // A timing list of the wrong length is refused.
+  run.device = "cpu";
+  t.forward_s.pop_back();
+  try {
+    (void)plan::estimate(m, job, run);
+    ADD_FAILURE() << "a short timing list should be refused";
+  } catch (const ConfigError& err) {
+    EXPECT_NE(std::string(err.what()).find("kernels; measure again"), std::string::npos) << err.what();
+  }
+}
+
+TEST(PlanKernels, TheProbeTimesEveryOpOfAStep) {
+  plan::JobSpec job;
+  job.seq_len = 16, job.batch = 2, job.features = 300;
+  for (const char* preset : {"bert-tiny", "mlp"}) {
+    SCOPED_TRACE(preset);
+    const plan::ModelShape m = plan::preset_shape(preset, job);
+    const nlohmann::json answer =
+        train::time_step_kernels({{"kernels", plan::kernels_to_json(m.kernels)}, {"threads", 1}});
+    const plan::KernelTimes t = plan::kernel_times_from_json(answer, m.kernels.size());
+    EXPECT_EQ(t.threads, 1);
+    EXPECT_GT(t.runtime_bytes, 0);
+    for (std::size_t i = 0; i < m.kernels.size(); ++i) {
+      SCOPED_TRACE(m.kernels[i].op);
+      EXPECT_GT(t.forward_s[i], 0);
+      if (m.kernels[i].backward) {
+        EXPECT_GT(t.backward_s[i], 0);
+        EXPECT_GT(t.saved_bytes[i], 0);  // at least its output
+      }
+    }
+  }
+}
+
+TEST(PlanKernels, TheProbeNamesABadKernel) {
+  auto message = [](const nlohmann::json& request) {
+    try {
+      (void)train::time_step_kernels(request);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message({{"kernels", {{{"op", "conv9d"}, {"dims", {1}}}}}}).find("kernel 0 has the unknown op \"conv9d\""),
+            std::string::npos);
+  EXPECT_NE(message({{"kernels", {{{"op", "linear"}, {"dims", {2, 3}}}}}}).find("kernel 0 (linear) needs 3 dims, got 2"),
+            std::string::npos);
+  EXPECT_NE(message({{"kernels", {{{"op", "linear"}, {"dims", {2, 0, 3}}}}}}).find("has a dimension < 1"),
+            std::string::npos);
+  EXPECT_NE(message({{"nothing", 1}}).find("has no \"kernels\" list"), std::string::npos);
+  try {
+    (void)plan::kernel_times_from_json({{"forward_s", {1.0}}}, 1);
+    ADD_FAILURE() << "an incomplete answer should be refused";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("not {forward_s, backward_s, saved_bytes"), std::string::npos) << e.what();
+  }
 }

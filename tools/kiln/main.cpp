@@ -19,6 +19,7 @@
 #include "verbs.h"
 
 #ifdef KILN_CLI_ML
+#include "kiln/train/step_probe.h"
 namespace kiln::cli {
 void add_explain(CLI::App& app);  // tools/kiln/explain.cpp
 }  // namespace kiln::cli
@@ -39,6 +40,9 @@ namespace {
 
 int run(int argc, char** argv) {
   kiln::cli::set_process_arguments(argc, argv);
+#ifdef KILN_CLI_ML
+  kiln::cli::set_plan_probe(&kiln::train::time_step_kernels);
+#endif
 #ifndef KILN_CLI_ML
   {
     const std::string verb = kiln::cli::find_verb(argc, argv);

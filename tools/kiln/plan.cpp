@@ -4,18 +4,29 @@
 #include <string>
 
 #include "kiln/core/error.h"
+#include "kiln/core/parallel.h"
 #include "kiln/plan/plan.h"
 #include "verbs.h"
 
 namespace kiln::cli {
+namespace {
+PlanProbe& probe_slot() {
+  static PlanProbe probe = nullptr;
+  return probe;
+}
+}  // namespace
+
+void set_plan_probe(PlanProbe probe) { probe_slot() = probe; }
+PlanProbe plan_probe() { return probe_slot(); }
 
 void add_plan(CLI::App& app) {
   struct Flags {
     std::string model;
     plan::JobSpec job;
     plan::RunSpec run;
-    bool json = false, table = false;
+    bool json = false, table = false, no_measure = false;
     std::int64_t seq_len = 0;
+    std::string mfu_given;
   };
   auto f = std::make_shared<Flags>();
   auto* cmd = app.add_subcommand("plan", "Estimate memory and time of a training job per model size and device count");
@@ -44,8 +55,12 @@ void add_plan(CLI::App& app) {
   cmd->add_option("--overlap", f->run.overlap, "Share of backward the all-reduce hides behind (default 0.9)");
   cmd->add_option("--grad-dtype", f->run.grad_dtype, "Gradient dtype all-reduced: fp32 (default) or bf16");
   cmd->add_option("--dtype", f->run.dtype, "Compute dtype: fp32 or bf16 (default bf16 on GPUs, fp32 on cpu)");
-  cmd->add_option("--mfu", f->run.mfu, "Achieved share of peak FLOP/s (default 0.4)");
+  cmd->add_option("--mfu", f->run.mfu, "Achieved share of peak FLOP/s (default 0.4; --gpu cpu times the ops instead "
+                                      "unless --no-measure)")
+      ->each([f](const std::string& v) { f->mfu_given = v; });
   cmd->add_flag("--inference", f->job.inference, "Forward only: no gradients, optimizer or kept activations");
+  cmd->add_flag("--no-measure", f->no_measure,
+                "--gpu cpu: estimate time as FLOPs / (cpuid peak x --mfu) instead of timing the step's ops here");
   cmd->add_flag("--json", f->json, "Print one JSON object");
   cmd->add_flag("--table", f->table, "Print the resource table (BERT small/base/large x 1/4/8 GPUs, PCIe vs NVLink)");
   cmd->callback([f]() {
@@ -60,11 +75,31 @@ void add_plan(CLI::App& app) {
     }
     plan::JobSpec job = f->job;
     const plan::ModelShape m = plan::resolve_model(f->model, job);
-    const plan::Estimate e = plan::estimate(m, job, f->run);
+    plan::RunSpec run = f->run;
+    plan::KernelTimes times;
+    if (run.device == "cpu" && !f->no_measure && !job.inference && !m.kernels.empty()) {
+      if (plan_probe() == nullptr) {  // the front binary: kiln-ml times the ops with LibTorch
+        std::vector<char*> argv;
+        for (const auto& a : process_arguments()) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        std::cout.flush();
+        std::exit(exec_ml_binary(argv.data()));
+      }
+      if (!f->mfu_given.empty()) {
+        throw ConfigError("plan: --mfu applies to FLOP-based estimates; with --gpu cpu the step's ops are timed "
+                          "on this machine. Add --no-measure to use --mfu");
+      }
+      // Ranks on one machine split its threads (kiln train --nproc N gives each threads / N).
+      const int threads = std::max(1, core::threads() / run.n);
+      nlohmann::json request = {{"kernels", plan::kernels_to_json(m.kernels)}, {"threads", threads}};
+      times = plan::kernel_times_from_json(plan_probe()(request), m.kernels.size());
+      run.measured = &times;
+    }
+    const plan::Estimate e = plan::estimate(m, job, run);
     if (f->json) {
-      std::cout << plan::to_json(m, job, f->run, e).dump(2) << "\n";
+      std::cout << plan::to_json(m, job, run, e).dump(2) << "\n";
     } else {
-      std::cout << plan::format_estimate(m, job, f->run, e);
+      std::cout << plan::format_estimate(m, job, run, e);
     }
   });
 }

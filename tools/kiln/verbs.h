@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace kiln::cli {
 
 // Verbs that need LibTorch run in the kiln-ml binary; `kiln` itself stays free of LibTorch so data
@@ -28,6 +30,11 @@ void set_process_arguments(int argc, char** argv);
 /// Replaces this process with kiln-ml (next to this executable) and the same arguments; returns
 /// an exit code only when that fails, after printing why.
 int exec_ml_binary(char** argv);
+/// `kiln plan --gpu cpu` times the step's ops with LibTorch: kiln-ml installs the timing probe
+/// (kiln::train::time_step_kernels); in the front binary there is none and plan hands over to kiln-ml.
+using PlanProbe = nlohmann::json (*)(const nlohmann::json& request);
+void set_plan_probe(PlanProbe probe);
+[[nodiscard]] PlanProbe plan_probe();
 
 void add_version(CLI::App& app);
 void add_data(CLI::App& app);

@@ -11,6 +11,30 @@
 
 namespace kiln::plan {
 
+/// One LibTorch op of a training step at the job's shapes, for `kiln plan --gpu cpu`, which times
+/// each on this machine (forward, and backward through autograd) instead of assuming an MFU.
+/// ops and dims: linear {M, K, N} (x[M,K]·Wᵀ + b), matmul {batch, m, k, n}, softmax {rows, cols}
+/// (after adding a broadcast mask), layer_norm {rows, H} (after a residual add), gelu/relu/tanh/dropout/
+/// scale/copy {elements}, embedding {table rows, width, lookups}, embedding_bag {table rows, width,
+/// bags, ids per bag} (sum, row-sparse gradient), cross_entropy {rows, classes}, adamw {parameters}
+/// (Kiln's fused AdamW update), grad_norm {elements} (clipping's norm and scale).
+struct StepKernel {
+  std::string op;
+  std::vector<int64_t> dims;
+  double count = 1;         ///< times per step
+  bool backward = true;     ///< autograd also runs its backward
+  bool input_grad = true;   ///< linear/matmul/embedding_bag: the input needs a gradient too
+};
+
+/// What `kiln-ml` measured for a step's kernels (StepKernel order), at the threads one rank gets.
+struct KernelTimes {
+  std::vector<double> forward_s, backward_s;  ///< per call
+  std::vector<double> saved_bytes;            ///< left allocated by one forward call until its backward
+  double runtime_bytes = 0;                   ///< resident memory with LibTorch loaded, before any data
+  int threads = 1;
+  std::string source;                         ///< how it was measured (printed)
+};
+
 /// One layer group of a model's layout, as the estimate sees it.
 struct ModelShape {
   std::string name;    ///< "bert-base", "resnet18", "mlp", ... or the config/artifact it came from
@@ -30,6 +54,8 @@ struct ModelShape {
   /// Bag models: only the rows an example touches get gradients and optimizer updates.
   bool sparse_embedding = false;
   std::vector<std::string> notes;  ///< what the counts assume (printed)
+  /// The ops of one training step at the job's batch (empty: a family kiln plan does not time yet).
+  std::vector<StepKernel> kernels;
 };
 
 /// What the job looks like. Every field has the CLI flag's default.
@@ -44,6 +70,9 @@ struct JobSpec {
   int64_t vocab_size = 30522;
   bool inference = false;    ///< forward only: no gradients, no optimizer state, no kept activations
   double dropout = 0.1;      ///< > 0: masks are kept for backward
+  /// Bytes of training data the job holds in memory per sample (the text as read, and its copy with
+  /// known labels); 0 = unknown. An artifact's data profile gives its mean text length.
+  double data_bytes_per_sample = 0;
 };
 
 /// A device type from the hardware table (src/plan/hardware.json), or this machine's CPU.
@@ -89,11 +118,15 @@ struct RunSpec {
   std::string grad_dtype = "fp32";  ///< or "bf16"
   std::string dtype;                ///< "" = bf16 where the device has it (mixed precision), else fp32
   double mfu = 0.4;                 ///< achieved share of peak FLOP/s
+  /// The cpu device's step kernels timed on this machine (kiln plan --gpu cpu, unless --no-measure):
+  /// step time is their sum, not FLOPs over peak x MFU.
+  const KernelTimes* measured = nullptr;
 };
 
 struct Estimate {
   // Memory per device, bytes.
   double params_bytes = 0, grads_bytes = 0, optimizer_bytes = 0, activation_bytes = 0, runtime_bytes = 0;
+  double data_bytes = 0;  ///< the training data held in memory (JobSpec::data_bytes_per_sample x samples / n)
   double memory_per_device = 0;
   bool fits = true;
   // Time.
@@ -109,10 +142,17 @@ struct Estimate {
   double total_s = 0;            ///< epochs x samples
   int64_t steps_per_epoch = 0;
   double gradient_bytes = 0;     ///< all-reduced per step
+  bool measured = false;         ///< compute_s is the sum of the step's kernels timed on this machine
   std::string dtype;
   Device::Link link;
   std::vector<std::string> assumptions;  ///< printed with their sources
 };
+
+/// The step's kernels as JSON (the input of the timing probe) and the probe's answer back.
+[[nodiscard]] nlohmann::json kernels_to_json(const std::vector<StepKernel>& kernels);
+[[nodiscard]] std::vector<StepKernel> kernels_from_json(const nlohmann::json& j);
+/// Throws ConfigError when `j` does not hold one forward and one backward time per kernel.
+[[nodiscard]] KernelTimes kernel_times_from_json(const nlohmann::json& j, std::size_t kernels);
 
 /// The estimate. Throws ConfigError for inconsistent requests (an interconnect the device lacks,
 /// bf16 on a device without it, n < 1, ...), naming the flag.

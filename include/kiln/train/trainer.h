@@ -97,6 +97,11 @@ struct TrainerOptions {
 /// the field and the value.
 void validate(const TrainerOptions& options);
 
+/// Rows per forward pass when a training job evaluates (validation each epoch, calibration, the
+/// final metrics): the training batch, at least 64. Inference keeps no activations for backward, so
+/// such a pass needs less memory than a training step and the job's peak stays the steps'.
+[[nodiscard]] inline int64_t eval_chunk(int64_t batch_size) { return batch_size > 64 ? batch_size : 64; }
+
 struct EpochRecord {
   int epoch = 0;  ///< 1-based
   double train_loss = 0;

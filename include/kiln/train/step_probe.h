@@ -1,0 +1,17 @@
+// `kiln plan --gpu cpu` times a training step's ops on this machine: each kernel of
+// plan::ModelShape::kernels runs at the job's shapes, forward and backward through autograd, as the
+// model and the trainer run it (Kiln's dropout, fused AdamW and clipping kernels).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+namespace kiln::train {
+
+/// request: {"kernels": [{"op", "dims", "count", "backward", "input_grad"}, ...]} (plan::kernels_to_json).
+/// Answers {"forward_s": [...], "backward_s": [...], "runtime_bytes", "threads", "source"}: the
+/// median seconds per call of each kernel at LibTorch's current thread count, and this process's
+/// resident memory before any probe tensor (LibTorch loaded, no data). Throws ConfigError for an
+/// unknown op or dims of the wrong arity, naming the kernel.
+[[nodiscard]] nlohmann::json time_step_kernels(const nlohmann::json& request);
+
+}  // namespace kiln::train

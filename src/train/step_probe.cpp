@@ -1,0 +1,234 @@
+// Times a training step's ops on this machine for `kiln plan --gpu cpu` (kiln/train/step_probe.h).
+#include "kiln/train/step_probe.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <malloc.h>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "fused_update.h"
+#include "kiln/core/error.h"
+#include "kiln/core/cpu.h"
+#include "kiln/nn/dropout.h"
+
+namespace kiln::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double resident_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string key;
+  while (in >> key) {
+    if (key == "VmRSS:") {
+      double kb = 0;
+      in >> kb;
+      return kb * 1024.0;
+    }
+    in.ignore(1 << 20, '\n');
+  }
+  return 0;
+}
+
+/// Bytes glibc's malloc has handed out and not taken back (every arena, and the mmapped blocks).
+double allocated_bytes() {
+  const struct mallinfo2 m = mallinfo2();
+  return static_cast<double>(m.uordblks) + static_cast<double>(m.hblkhd);
+}
+
+double seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+/// One kernel ready to run: `forward` builds the output from leaves that require gradients (as in
+/// the model); `update` is an in-place step without autograd (the optimizer's).
+struct Runnable {
+  std::function<torch::Tensor()> forward;
+  std::function<void()> update;
+  std::vector<torch::Tensor> leaves;  ///< their gradients are dropped after each call, as zero_grad does
+};
+
+Runnable prepare(const std::string& op, const std::vector<int64_t>& d, bool input_grad, const std::string& where) {
+  auto need = [&](std::size_t n) {
+    if (d.size() != n) {
+      throw ConfigError("plan probe: " + where + " (" + op + ") needs " + std::to_string(n) + " dims, got " +
+                        std::to_string(d.size()));
+    }
+    for (const auto v : d) {
+      if (v < 1) throw ConfigError("plan probe: " + where + " (" + op + ") has a dimension < 1");
+    }
+  };
+  Runnable r;
+  auto leaf = [&r](std::vector<int64_t> shape, bool grad) {
+    auto t = torch::randn(shape).mul_(0.1).requires_grad_(grad);
+    if (grad) r.leaves.push_back(t);
+    return t;
+  };
+  if (op == "linear") {
+    need(3);
+    auto x = leaf({d[0], d[1]}, input_grad), w = leaf({d[2], d[1]}, true), b = leaf({d[2]}, true);
+    r.forward = [x, w, b] { return torch::linear(x, w, b); };
+  } else if (op == "matmul") {
+    need(4);
+    auto a = leaf({d[0], d[1], d[2]}, input_grad), b = leaf({d[0], d[2], d[3]}, input_grad);
+    r.forward = [a, b] { return torch::matmul(a, b); };
+  } else if (op == "softmax") {
+    need(2);
+    auto x = leaf({d[0], d[1]}, input_grad), mask = torch::zeros({1, d[1]});
+    r.forward = [x, mask] { return torch::softmax(x + mask, -1); };
+  } else if (op == "layer_norm") {
+    need(2);
+    auto x = leaf({d[0], d[1]}, input_grad), res = leaf({d[0], d[1]}, input_grad);
+    auto g = leaf({d[1]}, true), b = leaf({d[1]}, true);
+    r.forward = [x, res, g, b, h = d[1]] { return torch::layer_norm(x + res, {h}, g, b, 1e-12); };
+  } else if (op == "gelu" || op == "relu" || op == "tanh" || op == "dropout" || op == "scale" || op == "copy") {
+    need(1);
+    if (op == "copy") {
+      // A transposed view made contiguous, as the heads' context is reshaped back to [B, s, H].
+      const int64_t rows = std::max<int64_t>(1, d[0] / 64);
+      auto x = leaf({64, rows}, input_grad);
+      r.forward = [x] { return x.t().contiguous(); };
+    } else {
+      auto x = leaf({d[0]}, input_grad);
+      if (op == "gelu") r.forward = [x] { return torch::gelu(x); };
+      if (op == "relu") r.forward = [x] { return torch::relu(x); };
+      if (op == "tanh") r.forward = [x] { return torch::tanh(x); };
+      if (op == "dropout") r.forward = [x] { return nn::dropout(x, 0.1, true); };
+      if (op == "scale") r.forward = [x] { return x / 8.0; };
+    }
+  } else if (op == "embedding") {
+    need(3);
+    auto w = leaf({d[0], d[1]}, true);
+    auto ids = torch::randint(0, d[0], {d[2]}, torch::kInt64);
+    r.forward = [w, ids] { return torch::embedding(w, ids); };
+  } else if (op == "embedding_bag") {
+    need(4);
+    auto w = leaf({d[0], d[1]}, true);
+    auto ids = torch::randint(0, d[0], {d[2] * d[3]}, torch::kInt64);
+    auto offsets = torch::arange(0, d[2] * d[3], d[3], torch::kInt64);
+    auto weights = torch::rand({d[2] * d[3]});
+    r.forward = [w, ids, offsets, weights] {
+      namespace F = torch::nn::functional;
+      return F::embedding_bag(ids, w,
+                              F::EmbeddingBagFuncOptions().offsets(offsets).mode(torch::kSum).sparse(true).per_sample_weights(
+                                  weights));
+    };
+  } else if (op == "cross_entropy") {
+    need(2);
+    auto x = leaf({d[0], d[1]}, true);
+    auto y = torch::randint(0, d[1], {d[0]}, torch::kInt64);
+    r.forward = [x, y] { return torch::nn::functional::cross_entropy(x, y); };
+  } else if (op == "adamw") {
+    need(1);
+    auto w = torch::randn({d[0]}), m = torch::zeros({d[0]}), v = torch::zeros({d[0]}), g = torch::randn({d[0]});
+    r.update = [w, m, v, g]() mutable {
+      AdamWStep s;
+      s.lr = 1e-4, s.weight_decay = 0.01;
+      adamw_dense(w, m, v, g, s);
+    };
+  } else if (op == "grad_norm") {
+    need(1);
+    auto g = torch::randn({d[0]});
+    r.update = [g]() mutable {
+      const double n = std::sqrt(sum_of_squares(g));
+      scale_in_place(g, 1.0 / std::max(n, 1.0));
+    };
+  } else {
+    throw ConfigError("plan probe: " + where + " has the unknown op \"" + op + "\"");
+  }
+  return r;
+}
+
+}  // namespace
+
+nlohmann::json time_step_kernels(const nlohmann::json& request) {
+  const double runtime_start = resident_bytes();
+  if (!request.contains("kernels") || !request.at("kernels").is_array()) {
+    throw ConfigError("plan probe: the request has no \"kernels\" list");
+  }
+  const int threads_before = at::get_num_threads();
+  const int threads = request.value("threads", threads_before);
+  if (threads < 1) throw ConfigError("plan probe: threads must be >= 1, got " + std::to_string(threads));
+  at::set_num_threads(threads);
+  core::set_blas_threads(threads);
+  struct Restore {
+    int n;
+    ~Restore() {
+      at::set_num_threads(n);
+      core::set_blas_threads(n);
+    }
+  } restore{threads_before};
+  std::vector<double> fwd, bwd, saved;
+  constexpr double kMinSeconds = 0.04;
+  constexpr int kMinReps = 2, kMaxReps = 40;
+  int index = 0;
+  for (const auto& k : request.at("kernels")) {
+    const std::string where = "kernel " + std::to_string(index++);
+    std::string op;
+    std::vector<int64_t> dims;
+    bool backward = true, input_grad = true;
+    try {
+      op = k.at("op").get<std::string>();
+      dims = k.at("dims").get<std::vector<int64_t>>();
+      backward = k.value("backward", true);
+      input_grad = k.value("input_grad", true);
+    } catch (const nlohmann::json::exception&) {
+      throw ConfigError("plan probe: " + where + " is not {\"op\": ..., \"dims\": [...]}");
+    }
+    Runnable r = prepare(op, dims, input_grad, where);
+    std::vector<double> f, b;
+    torch::Tensor grad_out;
+    const auto start = Clock::now();
+    for (int rep = 0; rep < kMaxReps + 1; ++rep) {
+      if (rep > kMinReps && seconds(start, Clock::now()) > kMinSeconds) break;
+      if (r.update) {
+        const auto t0 = Clock::now();
+        r.update();
+        if (rep > 0) f.push_back(seconds(t0, Clock::now()));  // the first call pays first touch
+        continue;
+      }
+      const auto t0 = Clock::now();
+      torch::Tensor out = r.forward();
+      const auto t1 = Clock::now();
+      if (backward) {
+        if (!grad_out.defined()) grad_out = torch::randn_like(out).detach();
+        out.backward(grad_out);
+      }
+      const auto t2 = Clock::now();
+      for (auto& l : r.leaves) l.mutable_grad().reset();
+      if (rep > 0) {
+        f.push_back(seconds(t0, t1));
+        b.push_back(seconds(t1, t2));
+      }
+    }
+    fwd.push_back(median(f));
+    bwd.push_back(backward && !r.update ? median(b) : 0.0);
+    double kept = 0;
+    if (r.forward && backward) {
+      // What the forward pass leaves allocated until backward: its output and what autograd saved
+      // beyond the inputs (dropout's noise, LayerNorm's statistics, a softmax's result).
+      const double before = allocated_bytes();
+      torch::Tensor out = r.forward();
+      kept = std::max(0.0, allocated_bytes() - before);
+    }
+    saved.push_back(kept);
+  }
+  // Thread pools, BLAS buffers and the code the ops paged in stay after their tensors are freed.
+  const double runtime = std::max(runtime_start, resident_bytes());
+  return {{"forward_s", fwd},
+          {"backward_s", bwd},
+          {"saved_bytes", saved},
+          {"runtime_bytes", runtime},
+          {"threads", threads},
+          {"source", "median of timed calls at " + std::to_string(threads) + " thread(s)"}};
+}
+
+}  // namespace kiln::train
