@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 
 #include "feedback_service_impl.h"
@@ -24,6 +25,11 @@
 #include "kiln/serve/auth_token.h"
 #include "kiln/serve/metrics.h"
 #include "kiln/serve/server.h"
+
+// LibTorch's OpenMP runtime (libgomp): the team size of this thread's parallel regions only. Declared
+// here rather than through <omp.h> so the module builds without -fopenmp (and keeps the shared
+// precompiled header valid).
+extern "C" void omp_set_num_threads(int n);
 
 namespace kiln::learn {
 namespace fs = std::filesystem;
@@ -281,6 +287,12 @@ void FeedbackService::Impl::run() {
     core::warn("feedback (model " + model + "): could not lower the learner thread's priority; updates compete with "
                "predictions for the CPU");
   }
+  // Its training runs on this thread alone: LibTorch's parallel regions would hand it to OpenMP
+  // workers, which run at the serving threads' priority. omp_set_num_threads sets this thread's
+  // team size only (at::set_num_threads would also change the process-wide default that threads
+  // started later, such as a new model's batcher, take).
+  at::parallel_for(0, 1, 1, [](int64_t, int64_t) {});  // LibTorch's lazy per-thread set-up first
+  omp_set_num_threads(1);
   auto last_update = Clock::now();
   int64_t updates_seen = -1;
   for (;;) {
