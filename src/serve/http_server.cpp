@@ -44,6 +44,13 @@ void Loop::run() {
         if (it != conns.end() && !it->second->dead) on_event(*it->second, events[i].events);
       }
     }
+    if (n > 0 && hooks.after_events) {
+      try {
+        hooks.after_events();
+      } catch (const std::exception& e) {
+        core::warn(std::string("serve: deferred request work failed: ") + e.what());
+      }
+    }
     for (const uint64_t id : graveyard) conns.erase(id);
     graveyard.clear();
     const auto now = Clock::now();
