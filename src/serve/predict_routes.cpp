@@ -119,8 +119,8 @@ bool Server::Impl::handle_model_route(http::Request& req, http::Responder& res) 
 
 namespace {
 
-/// Bodies up to this size may be parsed and encoded on the event loop (runs_here()): a few
-/// microseconds of work. Larger ones (many texts) go to a worker.
+/// Bodies up to this size may be parsed on the event loop (runs_here()): a few microseconds of
+/// work. Larger ones (many texts) are parsed on a worker.
 constexpr std::size_t kInlineBodyBytes = 8192;
 
 }  // namespace
@@ -159,12 +159,15 @@ void Server::Impl::defer(const ModelLease& lease, std::shared_ptr<const ServedMo
 }
 
 void Server::Impl::end_round() {
-  // Answering may read a pipelined request that defers more: run until nothing is left.
-  while (!round.empty()) {
-    std::vector<RoundModel> models;
-    models.swap(round);
-    for (auto& r : models) run_round(r);
-  }
+  // One task for the whole round: the loop stays free for I/O (running the batch here measured a
+  // worse P99 under load: a busy loop thread loses its turn to other processes), and the round
+  // pays one hand-off instead of three per request.
+  if (round.empty()) return;
+  auto models = std::make_shared<std::vector<RoundModel>>(std::move(round));
+  round.clear();
+  http->offload([this, models] {
+    for (auto& r : *models) run_round(r);
+  });
 }
 
 void Server::Impl::run_round(RoundModel& round_model) {
@@ -290,7 +293,7 @@ void Server::Impl::predict(http::Request& req, http::Responder& res, const Model
                                               std::to_string(r.batch_texts) + " texts: " + first_line(what_of(r.error))));
     }
     count_predictions(*lease, *m, r, n);
-    send(*shared, json(predict_response(m->labels(), m->version(), r.probabilities, n, k)));
+    send(*shared, json(predict_response_json(m->labels_json(), m->version_json(), r.probabilities, n, k)));
     if (watched) show_predictions(lease->name(), *m, r, *watched);
   };
   auto overloaded = [this, shared] {

@@ -104,12 +104,13 @@ struct Server::Impl {
   void offload(http::Request&& req, http::Responder res, RouteFn fn, bool v2 = false);
   /// Runs `fn(req, res)` on this thread; an exception answers 500 with a request id.
   void guarded(http::Request& req, http::Responder& res, const RouteFn& fn, bool v2 = false);
-  /// A predict or infer request for `lease`: parsed, encoded and batched on the event loop itself
-  /// when runs_here() says so (the batch runs at the round's end, end_round()), else on a worker.
+  /// A predict or infer request for `lease`: when runs_here() says so, parsed on the event loop and
+  /// kept for the round's batch (end_round()); else parsed and encoded on a worker and queued for
+  /// an inference thread.
   void route_inference(http::Request&& req, http::Responder res, const ModelLease& lease, bool v2);
-  /// Whether a request runs on the event loop: a text-only model whose forward passes measured
-  /// cheap (Batcher::runs_inline) and a small body (kInlineBodyBytes), so that handing it to a
-  /// worker and a batcher thread would cost more than the work.
+  /// Whether a request joins its event-loop round's batch: a text-only model whose forward passes
+  /// measured cheap (Batcher::runs_inline) and a small body (kInlineBodyBytes), so that handing
+  /// each request to a worker and then to an inference thread would cost more than the work.
   [[nodiscard]] bool runs_here(const http::Request& req, const ModelSlot& slot) const;
   /// A request parsed on the event loop, waiting for the end of its round.
   struct Deferred {
@@ -125,9 +126,10 @@ struct Server::Impl {
   };
   /// Keeps `request` for the batch at the end of this round (event loop only).
   void defer(const ModelLease& lease, std::shared_ptr<const ServedModel> model, Deferred request);
-  /// Hooks::after_events: encodes each model's deferred texts together, offers them to drift once,
-  /// and runs the batch on this thread (Batcher::defer_here / run_here).
+  /// Hooks::after_events: hands the round's deferred requests to one worker, as one task.
   void end_round();
+  /// On that worker: encodes a model's deferred texts together, offers them to drift once, and runs
+  /// the batch on the same thread (Batcher::defer_here / run_here); each request gets its rows.
   void run_round(RoundModel& round_model);
   /// This round's deferred requests by model (event loop only).
   std::vector<RoundModel> round;

@@ -49,8 +49,9 @@ void add_serve_flags(CLI::App& cmd, ServeFlags& f) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
       ->capture_default_str();
   cmd.add_option("--inline-max-us", o.batching.inline_max_us,
-                 "Forward passes measured under this many microseconds run on the event loop, batched per "
-                 "round of ready requests, instead of on --inference-workers (0 = never)")
+                 "A model whose forward passes measured under this many microseconds batches the requests of "
+                 "each event-loop round as one task on one thread, instead of per request through "
+                 "--http-threads and --inference-workers (0 = never)")
       ->check(CLI::Range(0.0, 100000.0))
       ->capture_default_str();
   cmd.add_option("--inference-threads", o.inference_threads,

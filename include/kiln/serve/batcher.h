@@ -49,9 +49,9 @@ struct BatcherOptions {
   /// Inference threads (>= 1). Default 1 (LibTorch parallelizes inside each forward pass).
   int workers = 1;
   /// Microseconds under which this model's forward passes (their moving average) count as cheap
-  /// enough to run on the thread that queued them (defer_here() / run_here(): the server's event
-  /// loop, once per round of ready connections) instead of being handed to an inference thread:
-  /// for a small model the hand-off (two thread wake-ups) costs more than the pass. 0 = always hand
+  /// enough to run on the thread that queued them (defer_here() / run_here(): in the server, the
+  /// worker that runs one event-loop round's requests as one batch) instead of being handed to an
+  /// inference thread: for a small model the hand-offs cost more than the pass. 0 = always hand
   /// off. In [0, 100000]. Default 300.
   double inline_max_us = 300;
 
@@ -102,9 +102,8 @@ class Batcher {
   /// Whether defer_here() is worth it: inline_max_us > 0 and the recent forward passes averaged
   /// under it (false until one pass has been measured, so a model starts on the inference threads).
   [[nodiscard]] bool runs_inline() const noexcept;
-  /// As submit_encoded(), but the batch runs on the next run_here() caller's thread (the server's
-  /// event loop, at the end of the round that read the request), joined with the other requests
-  /// deferred until then; `done` runs there. False, without calling `done`, as submit_encoded().
+  /// As submit_encoded(), but the batch runs on the next run_here() caller's thread, joined with
+  /// the other requests deferred until then; `done` runs there. False, without calling `done`, as submit_encoded().
   [[nodiscard]] bool defer_here(std::shared_ptr<const BatchModel> model, std::shared_ptr<const BatchModel::Input> input,
                                 std::size_t texts, std::function<void(BatchResult)> done);
   /// Runs every request defer_here() queued, on this thread, in batches of up to max_batch texts
