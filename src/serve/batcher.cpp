@@ -17,6 +17,11 @@ void BatcherOptions::validate() const {
   if (workers < 1 || workers > 256) {
     throw ConfigError("serve.workers must be in [1, 256], got " + std::to_string(workers));
   }
+  if (!(inline_max_us >= 0) || inline_max_us > 100000) {
+    std::ostringstream o;
+    o << "serve.inline_max_us must be in [0, 100000], got " << inline_max_us;
+    throw ConfigError(o.str());
+  }
 }
 
 Batcher::Batcher(BatcherOptions options, std::function<void(std::size_t)> on_batch)
@@ -38,6 +43,7 @@ void Batcher::stop() {
     if (t.joinable()) t.join();
   }
   threads_.clear();
+  run_here();  // deferred requests were accepted: answer them too
 }
 
 std::optional<std::future<BatchResult>> Batcher::submit(std::shared_ptr<const BatchModel> model,
@@ -86,6 +92,46 @@ bool Batcher::submit_encoded(std::shared_ptr<const BatchModel> model, std::share
   }
   cv_.notify_all();
   return true;
+}
+
+bool Batcher::runs_inline() const noexcept {
+  const int64_t ns = pass_ns_.load(std::memory_order_relaxed);
+  return options_.inline_max_us > 0 && ns >= 0 && static_cast<double>(ns) < options_.inline_max_us * 1000.0;
+}
+
+bool Batcher::defer_here(std::shared_ptr<const BatchModel> model, std::shared_ptr<const BatchModel::Input> input,
+                         std::size_t texts, std::function<void(BatchResult)> done) {
+  if (!model) throw Error("Batcher::defer_here: no model");
+  if (texts == 0 || !input) throw Error("Batcher::defer_here: no texts");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_ || (queued_texts_ > 0 && queued_texts_ + texts > options_.max_queue)) return false;
+  queued_texts_ += texts;
+  here_.push_back(Job{std::move(model), std::move(input), texts, std::move(done)});
+  return true;
+}
+
+std::size_t Batcher::run_here() {
+  std::vector<Job> deferred;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (here_.empty()) return 0;
+    deferred.swap(here_);
+    for (const auto& j : deferred) queued_texts_ -= j.texts;
+  }
+  std::vector<Job> jobs;
+  std::size_t texts = 0;
+  for (auto& j : deferred) {
+    const bool fits = texts == 0 || texts + j.texts <= options_.max_batch;
+    if (!jobs.empty() && (!fits || j.model != jobs.front().model)) {
+      run_batch(jobs);
+      jobs.clear();
+      texts = 0;
+    }
+    texts += j.texts;
+    jobs.push_back(std::move(j));
+  }
+  if (!jobs.empty()) run_batch(jobs);
+  return deferred.size();
 }
 
 void Batcher::arriving() noexcept {
@@ -154,7 +200,12 @@ void Batcher::run_batch(std::vector<Job>& jobs) {
     std::vector<const BatchModel::Input*> inputs;
     inputs.reserve(jobs.size());
     for (const auto& j : jobs) inputs.push_back(j.input.get());
+    const auto started = std::chrono::steady_clock::now();
     probs = model.predict_proba(inputs);
+    // A moving average over about the last 8 passes (races between workers lose an update at worst).
+    const int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count();
+    const int64_t avg = pass_ns_.load(std::memory_order_relaxed);
+    pass_ns_.store(avg < 0 ? ns : avg + (ns - avg) / 8, std::memory_order_relaxed);
     if (probs.size() != total * classes) {
       throw Error("model returned " + std::to_string(probs.size()) + " probabilities for " + std::to_string(total) +
                   " texts x " + std::to_string(classes) + " classes");

@@ -142,6 +142,9 @@ struct Hooks {
   std::function<void(Request&&, Responder)> handle;
   /// The answer to a malformed request the HTTP layer refuses itself (400, 408, 413, 431, 500).
   std::function<Response(int status, const std::string& code, const std::string& message)> error;
+  /// On the loop thread after each round of ready events (every request of the round handled):
+  /// for work handlers deferred to the round's end, e.g. one batch for the round's requests.
+  std::function<void()> after_events;
   /// After each response is queued for writing: method, path, started, status (metrics).
   std::function<void(const std::string& method, const std::string& path, Clock::time_point started, int status)>
       on_response;

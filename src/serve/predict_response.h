@@ -12,5 +12,9 @@ namespace kiln::serve {
 /// Ties rank the lower class index first.
 [[nodiscard]] std::string predict_response(const std::vector<std::string>& labels, const std::string& model_version,
                                            const std::vector<float>& probabilities, std::size_t n, std::size_t k);
+/// The same body from labels and version already JSON-encoded (quoted and escaped, as
+/// ServedModel::labels_json() keeps them): nothing is escaped per request.
+[[nodiscard]] std::string predict_response_json(const std::vector<std::string>& labels_json, const std::string& version_json,
+                                                const std::vector<float>& probabilities, std::size_t n, std::size_t k);
 
 }  // namespace kiln::serve

@@ -28,6 +28,8 @@ ServedModel::ServedModel(const std::string& artifact_dir, std::size_t drift_wind
   std::snprintf(digest, sizeof(digest), "%016llx", static_cast<unsigned long long>(h));
   version_ = m.created_at + "-" + std::string(digest, 8);
   family_ = m.model.family;
+  for (const auto& l : labels_) labels_json_.push_back(nlohmann::json(l).dump());
+  version_json_ = nlohmann::json(version_).dump();
   reads_text_ = false;
   for (const auto& pre : predictor_->preprocessors()) {
     if (pre->type() == "image") {

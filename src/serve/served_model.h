@@ -47,6 +47,9 @@ class ServedModel : public BatchModel {
   [[nodiscard]] std::vector<float> predict_proba(const std::vector<std::string>& texts) const;
 
   [[nodiscard]] const std::vector<std::string>& labels() const { return labels_; }
+  /// labels() and version() as JSON strings (quoted, escaped), made once for the answers.
+  [[nodiscard]] const std::vector<std::string>& labels_json() const { return labels_json_; }
+  [[nodiscard]] const std::string& version_json() const { return version_json_; }
   [[nodiscard]] const std::string& dir() const { return dir_; }
   [[nodiscard]] const std::string& version() const { return version_; }
   [[nodiscard]] const std::string& family() const { return family_; }
@@ -71,7 +74,8 @@ class ServedModel : public BatchModel {
  private:
   std::string dir_;
   std::unique_ptr<artifact::Predictor> predictor_;
-  std::vector<std::string> labels_;
+  std::vector<std::string> labels_, labels_json_;
+  std::string version_json_;
   std::string version_, family_, info_json_;
   bool reads_text_ = true, reads_images_ = false;
   // Drift: the training profile's window and its top features by column (out-of-vocabulary rates come

@@ -117,21 +117,21 @@ void Server::Impl::announce_arrival(http::Request& req, const ModelSlot& slot) {
   req.guard = http::ScopeGuard([b] { b->arrived(); });
 }
 
-void Server::Impl::offload(http::Request&& req, http::Responder res,
-                           std::function<void(Impl&, http::Request&, http::Responder&)> fn, bool v2) {
+void Server::Impl::guarded(http::Request& rq, http::Responder& rs, const RouteFn& fn, bool v2) {
+  try {
+    fn(*this, rq, rs);
+  } catch (const std::exception& e) {
+    send(rs, internal_error("internal_error", "the server failed on this request",
+                            rq.method + " " + rq.path + ": " + first_line(e.what()), v2));
+  } catch (...) {
+    send(rs, internal_error("internal_error", "the server failed on this request",
+                            rq.method + " " + rq.path + ": unknown exception", v2));
+  }
+}
+
+void Server::Impl::offload(http::Request&& req, http::Responder res, RouteFn fn, bool v2) {
   auto task = std::make_shared<std::pair<http::Request, http::Responder>>(std::move(req), std::move(res));
-  http->offload([this, task, fn = std::move(fn), v2] {
-    auto& [rq, rs] = *task;
-    try {
-      fn(*this, rq, rs);
-    } catch (const std::exception& e) {
-      send(rs, internal_error("internal_error", "the server failed on this request",
-                              rq.method + " " + rq.path + ": " + first_line(e.what()), v2));
-    } catch (...) {
-      send(rs, internal_error("internal_error", "the server failed on this request",
-                              rq.method + " " + rq.path + ": unknown exception", v2));
-    }
-  });
+  http->offload([this, task, fn = std::move(fn), v2] { guarded(task->first, task->second, fn, v2); });
 }
 
 void Server::Impl::method_not_allowed(http::Request& req, http::Responder& res, const char* allow) {
@@ -282,6 +282,7 @@ Server::Server(std::string artifact_dir, ServerOptions options, ModelLoader load
     if (status == 503) r.headers.emplace_back("Retry-After", "1");
     return r;
   };
+  hooks.after_events = [this] { impl_->end_round(); };
   hooks.on_response = [this](const std::string&, const std::string& path, Clock::time_point started, int status) {
     const std::string route = route_label(path);
     impl_->metrics.requests->labels({route, std::to_string(status)}).inc();

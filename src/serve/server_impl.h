@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "drift_worker.h"
 #include "http_server.h"
@@ -98,13 +99,44 @@ struct Server::Impl {
   /// The model routes of both APIs: /v1/predict, /v1/model(s), /v2/models/...; false for other paths.
   bool handle_model_route(http::Request& req, http::Responder& res);
   void announce_arrival(http::Request& req, const ModelSlot& slot);
+  using RouteFn = std::function<void(Impl&, http::Request&, http::Responder&)>;
   /// Runs `fn(req, res)` on a worker; an exception answers 500 with a request id.
-  void offload(http::Request&& req, http::Responder res,
-               std::function<void(Impl&, http::Request&, http::Responder&)> fn, bool v2 = false);
+  void offload(http::Request&& req, http::Responder res, RouteFn fn, bool v2 = false);
+  /// Runs `fn(req, res)` on this thread; an exception answers 500 with a request id.
+  void guarded(http::Request& req, http::Responder& res, const RouteFn& fn, bool v2 = false);
+  /// A predict or infer request for `lease`: when runs_here() says so, parsed on the event loop and
+  /// kept for the round's batch (end_round()); else parsed and encoded on a worker and queued for
+  /// an inference thread.
+  void route_inference(http::Request&& req, http::Responder res, const ModelLease& lease, bool v2);
+  /// Whether a request joins its event-loop round's batch: a text-only model whose forward passes
+  /// measured cheap (Batcher::runs_inline) and a small body (kInlineBodyBytes), so that handing
+  /// each request to a worker and then to an inference thread would cost more than the work.
+  [[nodiscard]] bool runs_here(const http::Request& req, const ModelSlot& slot) const;
+  /// A request parsed on the event loop, waiting for the end of its round.
+  struct Deferred {
+    std::vector<std::string> texts;
+    std::function<void(BatchResult)> done;  ///< its rows of the round's batch (or the error)
+    std::function<void()> overloaded;       ///< answers 503: the batcher's queue is full
+  };
+  /// The requests of this round for one model (one artifact: a reload mid-round starts another).
+  struct RoundModel {
+    ModelLease lease;
+    std::shared_ptr<const ServedModel> model;
+    std::vector<Deferred> requests;
+  };
+  /// Keeps `request` for the batch at the end of this round (event loop only).
+  void defer(const ModelLease& lease, std::shared_ptr<const ServedModel> model, Deferred request);
+  /// Hooks::after_events: hands the round's deferred requests to one worker, as one task.
+  void end_round();
+  /// On that worker: encodes a model's deferred texts together, offers them to drift once, and runs
+  /// the batch on the same thread (Batcher::defer_here / run_here); each request gets its rows.
+  void run_round(RoundModel& round_model);
+  /// This round's deferred requests by model (event loop only).
+  std::vector<RoundModel> round;
   void method_not_allowed(http::Request& req, http::Responder& res, const char* allow);
-
-  void predict(http::Request& req, http::Responder& res, const ModelLease& lease);
-  void v2_infer(http::Request& req, http::Responder& res, const ModelLease& lease);
+  /// `here`: on the event loop, batched at the round's end (runs_here()); else on a worker.
+  void predict(http::Request& req, http::Responder& res, const ModelLease& lease, bool here = false);
+  void v2_infer(http::Request& req, http::Responder& res, const ModelLease& lease, bool here = false);
   void count_predictions(const ModelSlot& slot, const ServedModel& m, const BatchResult& r, std::size_t n);
   /// The texts and top-1 labels of an answered request, to the extensions that watch predictions.
   void show_predictions(const std::string& model, const ServedModel& m, const BatchResult& r,

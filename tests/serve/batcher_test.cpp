@@ -9,6 +9,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "kiln/core/error.h"
 
@@ -267,6 +268,70 @@ TEST(Batcher, WaitsForArrivingRequestsOnlyUpToTheDelay) {
   EXPECT_LT(waited, std::chrono::milliseconds(400));
 }
 
+TEST(Batcher, DeferredRequestsRunOnTheCallingThreadJoinedUpToMaxBatch) {
+  BatcherOptions o;
+  o.max_batch = 4;
+  std::vector<std::size_t> batches;  // on_batch runs where the batch runs: this thread
+  Batcher b(o, [&](std::size_t n) { batches.push_back(n); });
+  auto model = std::make_shared<FakeModel>();
+  std::vector<BatchResult> got(3);
+  std::vector<std::thread::id> where(3);
+  const std::vector<std::vector<std::string>> requests = {{"ab", "abcd"}, {"abcdef"}, {"a", "abc"}};
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_TRUE(b.defer_here(model, model->encode(requests[i]), requests[i].size(), [&, i](BatchResult r) {
+      got[i] = std::move(r);
+      where[i] = std::this_thread::get_id();
+    }));
+  }
+  EXPECT_EQ(model->calls_.load(), 0) << "nothing runs before run_here()";
+  EXPECT_EQ(b.queue_depth(), 5u);
+  EXPECT_EQ(b.run_here(), 3u);
+  // 2 + 1 texts fit max_batch 4; the third request (2 more) starts the next batch.
+  EXPECT_EQ(batches, (std::vector<std::size_t>{3, 2}));
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(where[i], std::this_thread::get_id());
+    ASSERT_FALSE(got[i].error);
+    ASSERT_EQ(got[i].probabilities.size(), 2 * requests[i].size());
+    for (std::size_t t = 0; t < requests[i].size(); ++t) {
+      EXPECT_FLOAT_EQ(got[i].probabilities[2 * t], static_cast<float>(requests[i][t].size()) / 100.0f);
+    }
+  }
+  EXPECT_EQ(got[0].batch_texts, 3u);
+  EXPECT_EQ(got[2].batch_texts, 2u);
+  EXPECT_EQ(b.queue_depth(), 0u);
+  EXPECT_EQ(b.run_here(), 0u);
+  EXPECT_THROW((void)b.defer_here(model, nullptr, 1, [](BatchResult) {}), Error);
+}
+
+TEST(Batcher, StopAnswersDeferredRequestsThenRefusesThem) {
+  Batcher b({});
+  auto model = std::make_shared<FakeModel>();
+  bool answered = false;
+  ASSERT_TRUE(b.defer_here(model, model->encode({"ab"}), 1, [&](BatchResult r) { answered = !r.error; }));
+  b.stop();
+  EXPECT_TRUE(answered);
+  EXPECT_FALSE(b.defer_here(model, model->encode({"ab"}), 1, [](BatchResult) { FAIL() << "a stopped batcher answered"; }));
+}
+
+TEST(Batcher, RunsInlineOnlyOnceAPassMeasuredUnderTheBudget) {
+  auto model = std::make_shared<FakeModel>();
+  BatcherOptions o;
+  o.inline_max_us = 100000;  // 0.1 s: any pass of the fake model
+  Batcher cheap(o);
+  EXPECT_FALSE(cheap.runs_inline()) << "nothing measured yet";
+  ASSERT_FALSE(cheap.submit(model, {"abc"})->get().error);
+  EXPECT_TRUE(cheap.runs_inline());
+  o.inline_max_us = 0.001;  // 1 ns: no pass is that fast
+  Batcher slow(o);
+  ASSERT_FALSE(slow.submit(model, {"abc"})->get().error);
+  EXPECT_FALSE(slow.runs_inline());
+  o.inline_max_us = 0;  // off
+  Batcher off(o);
+  ASSERT_FALSE(off.submit(model, {"abc"})->get().error);
+  EXPECT_FALSE(off.runs_inline());
+}
+
 TEST(BatcherOptions, ValidationNamesTheField) {
   BatcherOptions o;
   o.max_batch = 0;
@@ -282,6 +347,14 @@ TEST(BatcherOptions, ValidationNamesTheField) {
   o = {};
   o.workers = 0;
   EXPECT_THROW(o.validate(), ConfigError);
+  o = {};
+  o.inline_max_us = -1;
+  try {
+    o.validate();
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "serve.inline_max_us must be in [0, 100000], got -1");
+  }
 }
 
 }  // namespace

@@ -48,6 +48,12 @@ void add_serve_flags(CLI::App& cmd, ServeFlags& f) {
   cmd.add_option("--max-queue", o.batching.max_queue, "Texts waiting before requests get 503 + Retry-After")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24))
       ->capture_default_str();
+  cmd.add_option("--inline-max-us", o.batching.inline_max_us,
+                 "A model whose forward passes measured under this many microseconds batches the requests of "
+                 "each event-loop round as one task on one thread, instead of per request through "
+                 "--http-threads and --inference-workers (0 = never)")
+      ->check(CLI::Range(0.0, 100000.0))
+      ->capture_default_str();
   cmd.add_option("--inference-threads", o.inference_threads,
                  "Threads inside each forward pass (0 = --threads)")
       ->check(CLI::Range(0, 4096))

@@ -4,6 +4,7 @@
 // encodes into nn::Batch and joins requests with Batch::concat).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -47,6 +48,12 @@ struct BatcherOptions {
   std::size_t max_queue = 4096;
   /// Inference threads (>= 1). Default 1 (LibTorch parallelizes inside each forward pass).
   int workers = 1;
+  /// Microseconds under which this model's forward passes (their moving average) count as cheap
+  /// enough to run on the thread that queued them (defer_here() / run_here(): in the server, the
+  /// worker that runs one event-loop round's requests as one batch) instead of being handed to an
+  /// inference thread: for a small model the hand-offs cost more than the pass. 0 = always hand
+  /// off. In [0, 100000]. Default 300.
+  double inline_max_us = 300;
 
   /// Throws ConfigError naming the field and the value.
   void validate() const;
@@ -92,6 +99,17 @@ class Batcher {
                                     std::shared_ptr<const BatchModel::Input> input, std::size_t texts,
                                     bool was_arriving, std::function<void(BatchResult)> done);
 
+  /// Whether defer_here() is worth it: inline_max_us > 0 and the recent forward passes averaged
+  /// under it (false until one pass has been measured, so a model starts on the inference threads).
+  [[nodiscard]] bool runs_inline() const noexcept;
+  /// As submit_encoded(), but the batch runs on the next run_here() caller's thread, joined with
+  /// the other requests deferred until then; `done` runs there. False, without calling `done`, as submit_encoded().
+  [[nodiscard]] bool defer_here(std::shared_ptr<const BatchModel> model, std::shared_ptr<const BatchModel::Input> input,
+                                std::size_t texts, std::function<void(BatchResult)> done);
+  /// Runs every request defer_here() queued, on this thread, in batches of up to max_batch texts
+  /// (one model per batch). Returns the number of requests answered.
+  std::size_t run_here();
+
   /// A request has arrived and is being read: batches may wait (up to max_delay_ms) for it.
   /// Pair each with one `arrived()` when it is submitted or refused.
   void arriving() noexcept;
@@ -99,7 +117,7 @@ class Batcher {
 
   /// Texts waiting now.
   [[nodiscard]] std::size_t queue_depth() const;
-  /// Finishes every queued request, then joins the inference threads. Idempotent.
+  /// Finishes every queued request (deferred ones included), then joins the inference threads. Idempotent.
   void stop();
 
   [[nodiscard]] const BatcherOptions& options() const { return options_; }
@@ -119,7 +137,10 @@ class Batcher {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> queue_;
+  std::vector<Job> here_;  // defer_here()'d, for run_here()
   std::size_t queued_texts_ = 0;
+  /// Moving average of a forward pass, nanoseconds; < 0 before the first.
+  std::atomic<int64_t> pass_ns_{-1};
   int arriving_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
