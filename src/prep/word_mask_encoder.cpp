@@ -66,6 +66,7 @@ class TfidfWordMasks final : public WordMaskEncoder {
     counts.indptr.reserve(static_cast<std::size_t>(rows) + 1);
     std::vector<int32_t> kept;
     kept.reserve(token_string_.size());
+    std::size_t used = 0;  // entries of `counts` written
     for (int64_t r = 0; r < rows; ++r) {
       const bool* keep = masks + r * words_;
       kept.clear();
@@ -88,11 +89,20 @@ class TfidfWordMasks final : public WordMaskEncoder {
         }
       }
       std::sort(touched_.begin(), touched_.end(), [&](int32_t a, int32_t b) { return column(a) < column(b); });
+      const std::size_t need = used + unigram_order_.size() + touched_.size();
+      if (counts.indices.size() < need) {
+        counts.indices.resize(std::max(need, 2 * counts.indices.size()));
+        counts.data.resize(counts.indices.size());
+      }
+      int32_t* cols = counts.indices.data();
+      int32_t* vals = counts.data.data();
+      // Every slot written, kept when its count is not 0 (no branch on the count: half the
+      // unigrams of a coalition are absent, in no pattern a predictor learns).
       auto emit = [&](int32_t slot) {
         int32_t& c = count_[static_cast<std::size_t>(slot)];
-        if (c == 0) return;
-        counts.indices.push_back(column(slot));
-        counts.data.push_back(c);
+        cols[used] = column(slot);
+        vals[used] = c;
+        used += static_cast<std::size_t>(c != 0);
         c = 0;
       };
       std::size_t j = 0;
@@ -101,8 +111,10 @@ class TfidfWordMasks final : public WordMaskEncoder {
         emit(slot);
       }
       for (; j < touched_.size(); ++j) emit(touched_[j]);
-      counts.indptr.push_back(static_cast<int64_t>(counts.indices.size()));
+      counts.indptr.push_back(static_cast<int64_t>(used));
     }
+    counts.indices.resize(used);
+    counts.data.resize(used);
     return bag_batch(v_.weigh<float>(counts));
   }
 
