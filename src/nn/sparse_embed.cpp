@@ -219,7 +219,7 @@ namespace {
 // distinct rows] · W[distinct rows], instead of one row gather per entry. The same values up to the
 // order of the additions. Undefined when it does not apply: gradients on, not a float32 CPU table,
 // a table narrower than 32 or with max_norm/padding_idx, fewer than
-// 64 bags or 16 entries per bag, or more distinct rows than 4 times the mean bag length
+// 64 bags or 4 entries per bag, or more distinct rows than 4 times the mean bag length
 // (then the dense product would do more work than the gathers it replaces).
 torch::Tensor pooled_sum_dense(const torch::nn::EmbeddingBag& bag, const SparseBatch& batch, const torch::Tensor& w) {
   const auto& weight = bag->weight;
@@ -230,7 +230,7 @@ torch::Tensor pooled_sum_dense(const torch::nn::EmbeddingBag& bag, const SparseB
     return {};
   }
   const int64_t rows = batch.offsets.size(0), nnz = batch.indices.size(0);
-  if (rows < 64 || nnz < 16 * rows) return {};
+  if (rows < 64 || nnz < 4 * rows) return {};
   const int64_t limit = 4 * nnz / rows;
   // Distinct rows in first-seen order, through a small open-addressing table; gives up past `limit`.
   std::size_t slots = 64;
