@@ -178,14 +178,15 @@ ClassAttributions Explainer::linear_one(const nn::Batch& batch, int64_t row, con
   return out;
 }
 
+torch::Tensor Explainer::outputs(const nn::Batch& batch) const {
+  torch::Tensor logits = predictor_.forward(batch).to(torch::kCPU, torch::kFloat64);
+  return options_.space == Space::kProbability ? torch::softmax(logits / predictor_.manifest().temperature(), 1) : logits;
+}
+
 torch::Tensor Explainer::outputs(const data::Examples& examples) const {
   const auto n = examples.size();
   const auto step = static_cast<std::size_t>(options_.batch_size);
-  const double t = predictor_.manifest().temperature();
-  auto head = [&](const data::Examples& part) {
-    torch::Tensor logits = predictor_.forward(predictor_.encode(part)).to(torch::kCPU, torch::kFloat64);
-    return options_.space == Space::kProbability ? torch::softmax(logits / t, 1) : logits;
-  };
+  auto head = [&](const data::Examples& part) { return outputs(predictor_.encode(part)); };
   if (n > 0 && n <= step) return head(examples);  // one batch: no copy of the examples
   torch::Tensor out = torch::zeros({static_cast<int64_t>(n), static_cast<int64_t>(predictor_.labels().size())}, torch::kFloat64);
   for (std::size_t start = 0; start < n; start += step) {

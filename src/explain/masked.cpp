@@ -67,21 +67,37 @@ ClassAttributions Explainer::masked_one(const data::Examples& examples, std::siz
   const std::string mask_token = mask_token_of(pre);
   const auto m = static_cast<int64_t>(words.size());
   const bool has_image = examples.has_images();
-  // Coalitions are turned into texts one batch at a time (batch_size) and forwarded at once.
+  // A bag model reading the text alone: each coalition's features straight from the words it
+  // keeps, where the preprocessor can compute them (the same tensors as encoding the masked text).
+  std::unique_ptr<prep::WordMaskEncoder> direct;
+  if (options_.word_mask_encoder && mask_token.empty() && !has_image && predictor_.preprocessors().size() == 1) {
+    if (const auto* tf = dynamic_cast<const prep::TextFeatures*>(&pre)) {
+      std::vector<std::pair<std::size_t, std::size_t>> spans;
+      spans.reserve(words.size());
+      for (const auto& w : words) spans.emplace_back(w.begin, w.end);
+      direct = tf->word_mask_encoder(text, spans);
+    }
+  }
+  // Coalitions are turned into texts (or bags) one batch at a time (batch_size) and forwarded at once.
   CoalitionValue value = [&](const torch::Tensor& masks) {
     const int64_t n = masks.size(0);
     const bool* mp = masks.data_ptr<bool>();
     torch::Tensor out;
     for (int64_t start = 0; start < n; start += options_.batch_size) {
       const int64_t rows = std::min(options_.batch_size, n - start);
-      data::Examples batch;
-      batch.base_dir = examples.base_dir;
-      batch.texts.reserve(static_cast<std::size_t>(rows));
-      for (int64_t r = start; r < start + rows; ++r) {
-        batch.texts.push_back(masked_text(text, words, mp + r * m, mask_token));
-        if (has_image) batch.images.push_back(examples.images[i]);
+      torch::Tensor part;
+      if (direct) {
+        part = outputs(direct->encode(mp + start * m, rows));
+      } else {
+        data::Examples batch;
+        batch.base_dir = examples.base_dir;
+        batch.texts.reserve(static_cast<std::size_t>(rows));
+        for (int64_t r = start; r < start + rows; ++r) {
+          batch.texts.push_back(masked_text(text, words, mp + r * m, mask_token));
+          if (has_image) batch.images.push_back(examples.images[i]);
+        }
+        part = outputs(batch);
       }
-      const torch::Tensor part = outputs(batch);
       if (!out.defined()) out = torch::empty({n, part.size(1)}, torch::kFloat64);
       out.narrow(0, start, rows).copy_(part);
     }

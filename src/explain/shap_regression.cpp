@@ -111,10 +111,8 @@ Design make_design(const uint8_t* masks, const double* weights, int64_t rows, in
       bits.assign(static_cast<std::size_t>(m * words), 0);
       for (int64_t q = 0; q < n; ++q) {
         const uint8_t* z = masks + order[begin + static_cast<std::size_t>(q)] * m;
-        const uint64_t bit = uint64_t{1} << (q % 64);
-        for (int64_t i = 0; i < m; ++i) {
-          if (z[i]) bits[static_cast<std::size_t>(i * words + q / 64)] |= bit;
-        }
+        uint64_t* column = bits.data() + q / 64;
+        for (int64_t i = 0; i < m; ++i) column[i * words] |= static_cast<uint64_t>(z[i] != 0) << (q % 64);
       }
       add_and_counts(bits.data(), m, words, w, d.gram.data());
     }

@@ -212,6 +212,64 @@ void check_sparse_batch(const SparseBatch& batch, int64_t input_dim) {
   }
 }
 
+namespace {
+
+// Inference over many bags that share few table rows (an explanation's coalitions of one text:
+// hundreds of bags over the same hundred-odd features): the weighted sums as one GEMM, X [bags,
+// distinct rows] · W[distinct rows], instead of one row gather per entry. The same values up to the
+// order of the additions. Undefined when it does not apply: gradients on, not a float32 CPU table,
+// a table narrower than 32 or with max_norm/padding_idx, fewer than
+// 64 bags or 4 entries per bag, or more distinct rows than 4 times the mean bag length
+// (then the dense product would do more work than the gathers it replaces).
+torch::Tensor pooled_sum_dense(const torch::nn::EmbeddingBag& bag, const SparseBatch& batch, const torch::Tensor& w) {
+  const auto& weight = bag->weight;
+  const auto& o = bag->options;
+  if (torch::GradMode::is_enabled() || !weight.device().is_cpu() || weight.scalar_type() != torch::kFloat ||
+      weight.size(1) < 32 || (w.defined() && w.scalar_type() != torch::kFloat) || o.max_norm().has_value() ||
+      o.padding_idx().has_value() || o.include_last_offset()) {
+    return {};
+  }
+  const int64_t rows = batch.offsets.size(0), nnz = batch.indices.size(0);
+  if (rows < 64 || nnz < 4 * rows) return {};
+  const int64_t limit = 4 * nnz / rows;
+  // Distinct rows in first-seen order, through a small open-addressing table; gives up past `limit`.
+  std::size_t slots = 64;
+  while (slots < static_cast<std::size_t>(4 * limit)) slots *= 2;
+  std::vector<int64_t> keys(slots, -1);
+  std::vector<int32_t> local(slots, 0);
+  std::vector<int64_t> distinct;
+  std::vector<int32_t> column(static_cast<std::size_t>(nnz));
+  const auto indices = batch.indices.contiguous();
+  const int64_t* ip = indices.data_ptr<int64_t>();
+  for (int64_t e = 0; e < nnz; ++e) {
+    const int64_t key = ip[e];
+    std::size_t k = static_cast<std::size_t>((static_cast<uint64_t>(key) * 0x9E3779B97F4A7C15ull) >> 20) & (slots - 1);
+    while (keys[k] != key && keys[k] != -1) k = (k + 1) & (slots - 1);
+    if (keys[k] == -1) {
+      if (static_cast<int64_t>(distinct.size()) >= limit) return {};
+      keys[k] = key;
+      local[k] = static_cast<int32_t>(distinct.size());
+      distinct.push_back(key);
+    }
+    column[static_cast<std::size_t>(e)] = local[k];
+  }
+  const auto f = static_cast<int64_t>(distinct.size());
+  auto x = torch::zeros({rows, f}, weight.options());
+  float* xp = x.data_ptr<float>();
+  const auto offsets = batch.offsets.contiguous();
+  const int64_t* op = offsets.data_ptr<int64_t>();
+  const torch::Tensor wc = w.defined() ? w.contiguous() : torch::Tensor();
+  const float* wp = wc.defined() ? wc.data_ptr<float>() : nullptr;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t end = r + 1 < rows ? op[r + 1] : nnz;
+    for (int64_t e = op[r]; e < end; ++e) xp[r * f + column[static_cast<std::size_t>(e)]] += wp ? wp[e] : 1.0f;
+  }
+  const auto ids = torch::from_blob(distinct.data(), {f}, torch::kInt64);
+  return x.mm(weight.index_select(0, ids));
+}
+
+}  // namespace
+
 torch::Tensor embed_sparse(torch::nn::EmbeddingBag& bag, const SparseBatch& batch, Pooling pooling) {
   const auto& weight = bag->weight;
   check_sparse_batch(batch, weight.size(0));
@@ -220,6 +278,9 @@ torch::Tensor embed_sparse(torch::nn::EmbeddingBag& bag, const SparseBatch& batc
 
   torch::Tensor w;
   if (batch.weights.defined()) w = batch.weights.to(weight.scalar_type());
+  if (pooling == Pooling::kSum) {
+    if (torch::Tensor dense = pooled_sum_dense(bag, batch, w); dense.defined()) return dense;
+  }
   const torch::Tensor pooled = fused_backward_applies(bag, batch, w)
                                    ? SparseRowsBagSum::apply(weight, batch.indices, batch.offsets,
                                                              w.defined() ? c10::optional<torch::Tensor>(w) : c10::nullopt)

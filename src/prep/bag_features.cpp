@@ -15,6 +15,7 @@
 #include "kiln/text/term_spans.h"
 #include "kiln/text/tfidf.h"
 #include "kiln/prep/text_features.h"
+#include "word_mask_encoder.h"
 
 namespace kiln::prep {
 
@@ -209,6 +210,10 @@ class TfidfPreprocessor final : public Preprocessor, public TextFeatures {
       if (column >= 0) out.push_back({column, t.begin, t.end});
     }
     return out;
+  }
+  [[nodiscard]] std::unique_ptr<WordMaskEncoder> word_mask_encoder(
+      std::string_view text, const std::vector<std::pair<std::size_t, std::size_t>>& words) const override {
+    return tfidf_word_mask_encoder(v_, text, words);
   }
   [[nodiscard]] std::optional<std::vector<double>> oov_rates(const std::vector<std::string>& texts) const override {
     if (v_.vocabulary().empty()) return std::nullopt;  // hashed columns: no out-of-vocabulary terms

@@ -347,6 +347,24 @@ CsrMatrix<T> TfidfVectorizer::transform(const std::vector<std::string>& docs, st
   return out;
 }
 
+std::int64_t TfidfVectorizer::column_of(std::string_view term) const {
+  if (!fitted_ || options_.hashing) {
+    throw Error("TfidfVectorizer::column_of needs a fitted vocabulary (not hashing mode, after fit or from_json)");
+  }
+  return lookup_->terms.find(term);
+}
+
+template <typename T>
+CsrMatrix<T> TfidfVectorizer::weigh(const CsrMatrix<std::int32_t>& counts) const {
+  check_dtype<T>("weigh");
+  if (!fitted_) throw Error("TfidfVectorizer::weigh called before fit (or from_json)");
+  CsrMatrix<T> out = build_matrix<T>(options_, hashed_chunks(counts), {nullptr}, idf_, n_columns());
+  out.rows = counts.rows;
+  return out;
+}
+
+template CsrMatrix<float> TfidfVectorizer::weigh<float>(const CsrMatrix<std::int32_t>&) const;
+template CsrMatrix<double> TfidfVectorizer::weigh<double>(const CsrMatrix<std::int32_t>&) const;
 template CsrMatrix<float> TfidfVectorizer::fit_transform<float>(const std::vector<std::string>&);
 template CsrMatrix<double> TfidfVectorizer::fit_transform<double>(const std::vector<std::string>&);
 template CsrMatrix<float> TfidfVectorizer::transform<float>(const std::vector<std::string>&,

@@ -46,6 +46,14 @@ CsrMatrix<T> build_matrix(const TfidfOptions& o, const std::vector<RowCounts>& c
   // (sublinear, which validation allows only without alternate signs: never a zero count).
   const bool drop_zero_counts = use_idf && !binary && !sublinear;
   const Norm norm = o.norm;
+  // tf of the small counts most entries have, computed once with the per-entry expression below.
+  constexpr std::int32_t kTabled = 64;
+  T tf_of[kTabled];
+  for (std::int32_t c = 0; c < kTabled; ++c) {
+    T x = binary ? T(1) : static_cast<T>(c);
+    if (sublinear) x = std::log(x) + T(1);
+    tf_of[c] = x;
+  }
   const std::size_t k = chunks.size();
   const std::size_t workers = worker_count(k);
   // Pass 1: entries kept per chunk, so that pass 2 writes each chunk at its place in the output.
@@ -97,13 +105,18 @@ CsrMatrix<T> build_matrix(const TfidfOptions& o, const std::vector<RowCounts>& c
           v[m] = (std::uint64_t{static_cast<std::uint32_t>(col)} << 32) | static_cast<std::uint32_t>(cnt);
           m += static_cast<std::size_t>(col >= 0 && !(drop_zero_counts && cnt == 0));
         }
-        sort_entries(v, m);
+        if (!std::is_sorted(v, v + m)) sort_entries(v, m);  // counted in column order already: no sort
         T* val = out_val + w;
         for (std::size_t j = 0; j < m; ++j) {
           const auto col = static_cast<std::int32_t>(v[j] >> 32);
           const auto cnt = static_cast<std::int32_t>(static_cast<std::uint32_t>(v[j]));
-          T x = binary ? T(1) : static_cast<T>(cnt);
-          if (sublinear) x = std::log(x) + T(1);
+          T x;
+          if (cnt >= 0 && cnt < kTabled) {
+            x = tf_of[cnt];
+          } else {
+            x = binary ? T(1) : static_cast<T>(cnt);
+            if (sublinear) x = std::log(x) + T(1);
+          }
           if (use_idf) x = x * static_cast<T>(idf_d[col]);
           out_col[w + j] = col;
           val[j] = x;

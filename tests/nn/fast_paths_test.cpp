@@ -74,3 +74,39 @@ TEST(FusedEmbeddingBackward, MeanPoolingKeepsItsGradient) {
 
 }  // namespace
 }  // namespace kiln::nn
+
+namespace kiln::nn {
+namespace {
+
+// Inference over many bags that share few rows (Kernel SHAP's coalitions of one text) pools with
+// one dense product: the same sums as LibTorch's embedding_bag up to rounding; other batches
+// (few bags, many distinct rows, gradients on) keep the gather.
+TEST(DenseBagSum, EqualsTheGatherOverFewSharedRows) {
+  torch::manual_seed(3);
+  torch::nn::EmbeddingBag bag(torch::nn::EmbeddingBagOptions(5000, 64).mode(torch::kSum));
+  auto make = [](int64_t rows, int64_t per_row, int64_t distinct) {
+    const auto pool = torch::randperm(5000).slice(0, 0, distinct);
+    const auto pick = torch::randint(distinct, {rows * per_row});
+    return SparseBatch{pool.index_select(0, pick), torch::arange(rows) * per_row, torch::rand({rows * per_row})};
+  };
+  const auto gather = [&](const SparseBatch& b) {
+    return std::get<0>(torch::embedding_bag(bag->weight, b.indices, b.offsets, false, 0, false, b.weights));
+  };
+  const SparseBatch shared = make(512, 40, 100);  // the dense product applies
+  const SparseBatch spread = make(8, 40, 5000);    // too few bags: the gather
+  for (const auto* b : {&shared, &spread}) {
+    torch::InferenceMode guard;
+    const auto got = embed_sparse(bag, *b, Pooling::kSum);
+    const auto want = gather(*b);
+    EXPECT_TRUE(torch::allclose(got, want, 1e-5, 1e-5)) << (got - want).abs().max().item<float>();
+  }
+  // Unweighted bags count each entry once.
+  SparseBatch ones = shared;
+  ones.weights = torch::Tensor();
+  torch::InferenceMode guard;
+  const auto want = std::get<0>(torch::embedding_bag(bag->weight, ones.indices, ones.offsets));
+  EXPECT_TRUE(torch::allclose(embed_sparse(bag, ones, Pooling::kSum), want, 1e-5, 1e-5));
+}
+
+}  // namespace
+}  // namespace kiln::nn

@@ -49,6 +49,11 @@ struct ExplainOptions {
   IgBaseline ig_baseline = IgBaseline::kPad;
   /// Coalitions (or IG steps) encoded and forwarded at once. Default 512.
   int64_t batch_size = 512;
+  /// Kernel SHAP / Owen values over a bag model's words: compute each masked text's features from
+  /// the words it keeps (prep::TextFeatures::word_mask_encoder) where the preprocessor can, instead
+  /// of rendering and re-encoding every masked text. The same tensors, hence the same values,
+  /// either way; false is for tests and benchmarks. Default true.
+  bool word_mask_encoder = true;
   /// Linear SHAP's background: E[x] is their mean. Empty = the artifact's held-out sample. With
   /// method kernel on a bag model, a background makes Kernel SHAP interventional over the bag's
   /// features (shap's KernelExplainer with data): a hidden feature takes each background row's
@@ -119,6 +124,8 @@ class Explainer {
   void init_background();
   [[nodiscard]] ClassAttributions kernel_bag_one(const nn::Batch& batch, int64_t row, const std::string* text) const;
   [[nodiscard]] torch::Tensor outputs(const data::Examples& examples) const;
+  /// The explained outputs (logits, or probabilities) of an encoded batch, float64 [rows, classes].
+  [[nodiscard]] torch::Tensor outputs(const nn::Batch& batch) const;
 
   const artifact::Predictor& predictor_;
   ExplainOptions options_;

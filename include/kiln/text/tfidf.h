@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kiln/text/analyzer.h"
@@ -110,6 +111,18 @@ class TfidfVectorizer {
   template <typename T>
   [[nodiscard]] CsrMatrix<T> transform(const std::vector<std::string>& docs,
                                        std::vector<TermCounts>* counts = nullptr) const;
+
+  /// Column of `term` (an analyzer term: a token, or word n-gram tokens joined by one space), -1
+  /// when the fitted vocabulary lacks it. Vocabulary mode only: throws Error in hashing mode or
+  /// before fit. Thread-safe like transform().
+  [[nodiscard]] std::int64_t column_of(std::string_view term) const;
+
+  /// Rows of term counts (columns unique within a row, any order) weighted exactly as transform()
+  /// weighs a document's counts: tf (binary, sublinear), idf, norm, columns ascending. For callers
+  /// that count a document's terms themselves (explanations' masked texts). Throws Error if not
+  /// fitted; T as in fit_transform.
+  template <typename T>
+  [[nodiscard]] CsrMatrix<T> weigh(const CsrMatrix<std::int32_t>& counts) const;
 
   [[nodiscard]] bool fitted() const { return fitted_; }
   [[nodiscard]] const TfidfOptions& options() const { return options_; }
