@@ -23,7 +23,7 @@
 
 #include "activation.h"
 #include "kiln/nn/model.h"
-#include "sparse_embed.h"
+#include "kiln/nn/sparse_embed.h"
 
 namespace kiln::nn {
 

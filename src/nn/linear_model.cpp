@@ -3,7 +3,7 @@
 #include "builtin_families.h"
 #include "init.h"
 #include "params.h"
-#include "sparse_embed.h"
+#include "kiln/nn/sparse_embed.h"
 
 namespace kiln::nn {
 

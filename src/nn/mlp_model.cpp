@@ -4,7 +4,7 @@
 #include "kiln/nn/dropout.h"
 #include "init.h"
 #include "params.h"
-#include "sparse_embed.h"
+#include "kiln/nn/sparse_embed.h"
 
 namespace kiln::nn {
 

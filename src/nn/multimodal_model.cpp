@@ -18,7 +18,7 @@
 #include "init.h"
 #include "kiln/core/error.h"
 #include "params.h"
-#include "sparse_embed.h"
+#include "kiln/nn/sparse_embed.h"
 
 namespace kiln::nn {
 namespace {

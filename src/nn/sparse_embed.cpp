@@ -1,4 +1,4 @@
-#include "sparse_embed.h"
+#include "kiln/nn/sparse_embed.h"
 
 #include <algorithm>
 #include <string>

@@ -206,7 +206,17 @@ Estimate estimate(const ModelShape& m, const JobSpec& job, const RunSpec& run) {
     const double n = run.n;
     e.allreduce_s = 2.0 * (n - 1) / n * e.gradient_bytes / (e.link.bandwidth_bytes * e.link.efficiency);
   }
-  e.exposed_comm_s = std::max(0.0, e.allreduce_s - run.overlap * e.backward_s);
+  // Ranks that fill every core of one machine leave no core to the all-reduce's threads: it
+  // cannot run behind backward.
+  double overlap = run.overlap;
+  if (measured != nullptr && run.n > 1 &&
+      measured->threads * run.n >= std::max(1, core::cpu_info().logical_cores) && overlap > 0) {
+    overlap = 0;
+    e.assumptions.push_back("overlap 0: " + std::to_string(run.n) + " ranks x " + std::to_string(measured->threads) +
+                            " thread(s) fill this machine's " + std::to_string(core::cpu_info().logical_cores) +
+                            " cores, so the all-reduce competes with compute instead of hiding behind backward");
+  }
+  e.exposed_comm_s = std::max(0.0, e.allreduce_s - overlap * e.backward_s);
   e.step_s = e.compute_s + e.exposed_comm_s;
   e.samples_per_s = run.n * B / e.step_s;
   e.speedup = run.n * e.compute_s / e.step_s;
@@ -221,7 +231,7 @@ Estimate estimate(const ModelShape& m, const JobSpec& job, const RunSpec& run) {
   if (run.n > 1 && !job.inference) {
     e.assumptions.push_back("ring all-reduce T_c = 2(N-1)/N x gradient bytes / (" + fixed(e.link.bandwidth_bytes / 1e9, 1) +
                             " GB/s x " + fixed(e.link.efficiency, 2) + "): " + e.link.source);
-    e.assumptions.push_back("exposed communication = max(0, T_c - overlap " + fixed(run.overlap, 2) +
+    e.assumptions.push_back("exposed communication = max(0, T_c - overlap " + fixed(overlap, 2) +
                             " x backward); speed-up = N x T_step / (T_step + exposed)");
   }
   if (dev.name == "cpu" && run.n > 1) e.assumptions.push_back("ranks on one CPU share its cores and memory");

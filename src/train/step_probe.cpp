@@ -3,18 +3,22 @@
 
 #include <torch/torch.h>
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <fstream>
-#include <malloc.h>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fused_update.h"
 #include "kiln/core/error.h"
 #include "kiln/core/cpu.h"
 #include "kiln/nn/dropout.h"
+#include "kiln/nn/sparse_embed.h"
 
 namespace kiln::train {
 namespace {
@@ -111,16 +115,14 @@ Runnable prepare(const std::string& op, const std::vector<int64_t>& d, bool inpu
     r.forward = [w, ids] { return torch::embedding(w, ids); };
   } else if (op == "embedding_bag") {
     need(4);
-    auto w = leaf({d[0], d[1]}, true);
-    auto ids = torch::randint(0, d[0], {d[2] * d[3]}, torch::kInt64);
-    auto offsets = torch::arange(0, d[2] * d[3], d[3], torch::kInt64);
-    auto weights = torch::rand({d[2] * d[3]});
-    r.forward = [w, ids, offsets, weights] {
-      namespace F = torch::nn::functional;
-      return F::embedding_bag(ids, w,
-                              F::EmbeddingBagFuncOptions().offsets(offsets).mode(torch::kSum).sparse(true).per_sample_weights(
-                                  weights));
-    };
+    // The bag models' first layer as they run it (nn::embed_sparse: weighted sum, row-sparse gradient).
+    auto bag = torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(d[0], d[1]).mode(torch::kSum));
+    r.leaves.push_back(bag->weight);
+    nn::SparseBatch batch;
+    batch.indices = torch::randint(0, d[0], {d[2] * d[3]}, torch::kInt64);
+    batch.offsets = torch::arange(0, d[2] * d[3], d[3], torch::kInt64);
+    batch.weights = torch::rand({d[2] * d[3]});
+    r.forward = [bag, batch]() mutable { return nn::embed_sparse(bag, batch, nn::Pooling::kSum); };
   } else if (op == "cross_entropy") {
     need(2);
     auto x = leaf({d[0], d[1]}, true);
@@ -147,6 +149,37 @@ Runnable prepare(const std::string& op, const std::vector<int64_t>& d, bool inpu
   return r;
 }
 
+/// Calls `r` until at least kMinReps timed calls and 40 ms have passed (at most kMaxReps): the
+/// seconds of each forward and backward (or update) after the first call, which pays first touch.
+void time_calls(Runnable& r, bool backward, std::vector<double>& f, std::vector<double>& b) {
+  constexpr double kMinSeconds = 0.04;
+  constexpr int kMinReps = 2, kMaxReps = 40;
+  torch::Tensor grad_out;
+  const auto start = Clock::now();
+  for (int rep = 0; rep < kMaxReps + 1; ++rep) {
+    if (rep > kMinReps && seconds(start, Clock::now()) > kMinSeconds) break;
+    if (r.update) {
+      const auto t0 = Clock::now();
+      r.update();
+      if (rep > 0) f.push_back(seconds(t0, Clock::now()));
+      continue;
+    }
+    const auto t0 = Clock::now();
+    torch::Tensor out = r.forward();
+    const auto t1 = Clock::now();
+    if (backward) {
+      if (!grad_out.defined()) grad_out = torch::randn_like(out).detach();
+      out.backward(grad_out);
+    }
+    const auto t2 = Clock::now();
+    for (auto& l : r.leaves) l.mutable_grad().reset();
+    if (rep > 0) {
+      f.push_back(seconds(t0, t1));
+      b.push_back(seconds(t1, t2));
+    }
+  }
+}
+
 }  // namespace
 
 nlohmann::json time_step_kernels(const nlohmann::json& request) {
@@ -166,9 +199,9 @@ nlohmann::json time_step_kernels(const nlohmann::json& request) {
       core::set_blas_threads(n);
     }
   } restore{threads_before};
+  const int ranks = request.value("ranks", 1);
+  if (ranks < 1 || ranks > 256) throw ConfigError("plan probe: ranks must be in [1, 256], got " + std::to_string(ranks));
   std::vector<double> fwd, bwd, saved;
-  constexpr double kMinSeconds = 0.04;
-  constexpr int kMinReps = 2, kMaxReps = 40;
   int index = 0;
   for (const auto& k : request.at("kernels")) {
     const std::string where = "kernel " + std::to_string(index++);
@@ -183,34 +216,39 @@ nlohmann::json time_step_kernels(const nlohmann::json& request) {
     } catch (const nlohmann::json::exception&) {
       throw ConfigError("plan probe: " + where + " is not {\"op\": ..., \"dims\": [...]}");
     }
-    Runnable r = prepare(op, dims, input_grad, where);
-    std::vector<double> f, b;
-    torch::Tensor grad_out;
-    const auto start = Clock::now();
-    for (int rep = 0; rep < kMaxReps + 1; ++rep) {
-      if (rep > kMinReps && seconds(start, Clock::now()) > kMinSeconds) break;
-      if (r.update) {
-        const auto t0 = Clock::now();
-        r.update();
-        if (rep > 0) f.push_back(seconds(t0, Clock::now()));  // the first call pays first touch
-        continue;
+    // One copy per rank, run at once: ranks on one machine share its cores, caches and memory
+    // bandwidth, and a rank's op is as fast as it is next to the others'.
+    std::vector<Runnable> copies;
+    for (int k2 = 0; k2 < ranks; ++k2) copies.push_back(prepare(op, dims, input_grad, where));
+    std::vector<std::vector<double>> f(static_cast<std::size_t>(ranks)), b(static_cast<std::size_t>(ranks));
+    if (ranks == 1) {
+      time_calls(copies[0], backward, f[0], b[0]);
+    } else {
+      std::vector<std::thread> pool;
+      std::vector<std::exception_ptr> errors(static_cast<std::size_t>(ranks));
+      for (int k2 = 0; k2 < ranks; ++k2) {
+        const auto i = static_cast<std::size_t>(k2);
+        pool.emplace_back([&, i] {
+          try {
+            time_calls(copies[i], backward, f[i], b[i]);
+          } catch (...) {
+            errors[i] = std::current_exception();
+          }
+        });
       }
-      const auto t0 = Clock::now();
-      torch::Tensor out = r.forward();
-      const auto t1 = Clock::now();
-      if (backward) {
-        if (!grad_out.defined()) grad_out = torch::randn_like(out).detach();
-        out.backward(grad_out);
-      }
-      const auto t2 = Clock::now();
-      for (auto& l : r.leaves) l.mutable_grad().reset();
-      if (rep > 0) {
-        f.push_back(seconds(t0, t1));
-        b.push_back(seconds(t1, t2));
+      for (auto& t : pool) t.join();
+      for (auto& e : errors) {
+        if (e) std::rethrow_exception(e);
       }
     }
-    fwd.push_back(median(f));
-    bwd.push_back(backward && !r.update ? median(b) : 0.0);
+    double fs = 0, bs = 0;
+    for (int k2 = 0; k2 < ranks; ++k2) {
+      fs += median(f[static_cast<std::size_t>(k2)]);
+      bs += median(b[static_cast<std::size_t>(k2)]);
+    }
+    Runnable& r = copies[0];
+    fwd.push_back(fs / ranks);
+    bwd.push_back(backward && !r.update ? bs / ranks : 0.0);
     double kept = 0;
     if (r.forward && backward) {
       // What the forward pass leaves allocated until backward: its output and what autograd saved
@@ -228,7 +266,9 @@ nlohmann::json time_step_kernels(const nlohmann::json& request) {
           {"saved_bytes", saved},
           {"runtime_bytes", runtime},
           {"threads", threads},
-          {"source", "median of timed calls at " + std::to_string(threads) + " thread(s)"}};
+          {"ranks", ranks},
+          {"source", "median of timed calls at " + std::to_string(threads) + " thread(s)" +
+                         (ranks > 1 ? ", " + std::to_string(ranks) + " copies at once (one per rank)" : "")}};
 }
 
 }  // namespace kiln::train

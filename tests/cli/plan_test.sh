@@ -74,6 +74,7 @@ expect_error "l4 has pcie, ib; pick one of those" --model bert-tiny --gpu l4 --n
 expect_error "--mfu must be in (0, 1]" --model bert-tiny --gpu h100 --mfu 2
 expect_error "with --gpu cpu the step's ops are timed on this machine. Add --no-measure to use --mfu" --model bert-tiny --mfu 0.3
 expect_error "--grad-dtype must be fp32 or bf16" --model bert-tiny --grad-dtype fp8
+expect_error "times the step with one copy per rank, at most 256; add --no-measure" --model bert-tiny --n 300
 expect_error "longer than the model's 512 position embeddings" --model bert-base --seq-len 1024
 expect_error "no such file" --model "$TMP/missing.yaml"
 mkdir "$TMP/empty"

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "kiln/nn/dropout.h"
-#include "sparse_embed.h"
+#include "kiln/nn/sparse_embed.h"
 
 namespace kiln::nn {
 namespace {

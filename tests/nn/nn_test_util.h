@@ -14,7 +14,7 @@
 
 #include "kiln/core/error.h"
 #include "kiln/nn/model.h"
-#include "../../src/nn/sparse_embed.h"
+#include "kiln/nn/sparse_embed.h"
 
 namespace kiln::nn {
 

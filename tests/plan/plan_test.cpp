@@ -5,7 +5,9 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
 
+#include "kiln/core/cpu.h"
 #include "kiln/core/error.h"
 #include "kiln/nn/input_spec.h"
 #include "kiln/nn/model.h"
@@ -233,6 +235,13 @@ TEST(PlanKernels, MeasuredTimesAndSavedBytesMakeTheCpuEstimate) {
   EXPECT_NEAR(e.backward_s, bwd, 1e-12);
   EXPECT_DOUBLE_EQ(e.activation_bytes, kept);
   EXPECT_DOUBLE_EQ(e.runtime_bytes, 123e6);
+  // Two ranks whose threads fill the cores: the all-reduce cannot hide behind backward.
+  run.n = 2;
+  t.threads = std::max(1, core::cpu_info().logical_cores);
+  const plan::Estimate two = plan::estimate(m, job, run);
+  EXPECT_NEAR(two.exposed_comm_s, two.allreduce_s, 1e-15);
+  EXPECT_GT(two.allreduce_s, 0);
+  run.n = 1;
   // Another device ignores them; inference too.
   run.device = "h100";
   EXPECT_FALSE(plan::estimate(m, job, run).measured);
@@ -250,11 +259,12 @@ TEST(PlanKernels, MeasuredTimesAndSavedBytesMakeTheCpuEstimate) {
 TEST(PlanKernels, TheProbeTimesEveryOpOfAStep) {
   plan::JobSpec job;
   job.seq_len = 16, job.batch = 2, job.features = 300;
-  for (const char* preset : {"bert-tiny", "mlp"}) {
-    SCOPED_TRACE(preset);
+  for (const auto& [preset, ranks] : {std::pair<const char*, int>{"bert-tiny", 1}, {"mlp", 1}, {"mlp", 2}}) {
+    SCOPED_TRACE(std::string(preset) + " x " + std::to_string(ranks));
     const plan::ModelShape m = plan::preset_shape(preset, job);
-    const nlohmann::json answer =
-        train::time_step_kernels({{"kernels", plan::kernels_to_json(m.kernels)}, {"threads", 1}});
+    const nlohmann::json answer = train::time_step_kernels(
+        {{"kernels", plan::kernels_to_json(m.kernels)}, {"threads", 1}, {"ranks", ranks}});
+    EXPECT_EQ(answer.at("ranks"), ranks);
     const plan::KernelTimes t = plan::kernel_times_from_json(answer, m.kernels.size());
     EXPECT_EQ(t.threads, 1);
     EXPECT_GT(t.runtime_bytes, 0);
@@ -285,6 +295,8 @@ TEST(PlanKernels, TheProbeNamesABadKernel) {
   EXPECT_NE(message({{"kernels", {{{"op", "linear"}, {"dims", {2, 0, 3}}}}}}).find("has a dimension < 1"),
             std::string::npos);
   EXPECT_NE(message({{"nothing", 1}}).find("has no \"kernels\" list"), std::string::npos);
+  EXPECT_NE(message({{"kernels", nlohmann::json::array()}, {"ranks", 0}}).find("ranks must be in [1, 256], got 0"),
+            std::string::npos);
   try {
     (void)plan::kernel_times_from_json({{"forward_s", {1.0}}}, 1);
     ADD_FAILURE() << "an incomplete answer should be refused";

@@ -91,7 +91,11 @@ void add_plan(CLI::App& app) {
       }
       // Ranks on one machine split its threads (kiln train --nproc N gives each threads / N).
       const int threads = std::max(1, core::threads() / run.n);
-      nlohmann::json request = {{"kernels", plan::kernels_to_json(m.kernels)}, {"threads", threads}};
+      if (run.n > 256) {
+        throw ConfigError("plan: --gpu cpu --n " + std::to_string(run.n) + ": kiln plan times the step with one copy "
+                          "per rank, at most 256; add --no-measure for a FLOP-based estimate");
+      }
+      nlohmann::json request = {{"kernels", plan::kernels_to_json(m.kernels)}, {"threads", threads}, {"ranks", run.n}};
       times = plan::kernel_times_from_json(plan_probe()(request), m.kernels.size());
       run.measured = &times;
     }

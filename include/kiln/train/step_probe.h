@@ -7,7 +7,9 @@
 
 namespace kiln::train {
 
-/// request: {"kernels": [{"op", "dims", "count", "backward", "input_grad"}, ...]} (plan::kernels_to_json).
+/// request: {"kernels": [{"op", "dims", "count", "backward", "input_grad"}, ...] (plan::kernels_to_json),
+/// "threads": per rank, "ranks": data-parallel ranks on this machine (default 1; each kernel then
+/// runs in that many copies at once, and its time is their mean)}.
 /// Answers {"forward_s": [...], "backward_s": [...], "runtime_bytes", "threads", "source"}: the
 /// median seconds per call of each kernel at LibTorch's current thread count, and this process's
 /// resident memory before any probe tensor (LibTorch loaded, no data). Throws ConfigError for an
