@@ -130,6 +130,12 @@ Estimate estimate(const ModelShape& m, const JobSpec& job, const RunSpec& run) {
     }
     e.link = *l;
   }
+  const KernelTimes* probe = dev.name == "cpu" && !job.inference && !m.kernels.empty() ? run.measured : nullptr;
+  if (probe != nullptr && run.n > 1 && probe->loopback_bytes_per_s > 0 && e.link.name == "shm") {
+    e.link.bandwidth_bytes = probe->loopback_bytes_per_s;
+    e.link.efficiency = 1;
+    e.link.source = "measured here: one TCP connection on 127.0.0.1 (Gloo's transport between local ranks)";
+  }
   const bool bf16 = e.dtype == "bf16";
   const double P = static_cast<double>(m.params), B = static_cast<double>(job.batch);
   const double dense = m.sparse_embedding ? P - static_cast<double>(m.embedding_params) : P;
@@ -270,6 +276,7 @@ KernelTimes kernel_times_from_json(const nlohmann::json& j, std::size_t kernels)
     t.runtime_bytes = j.at("runtime_bytes").get<double>();
     t.threads = j.at("threads").get<int>();
     t.source = j.at("source").get<std::string>();
+    t.loopback_bytes_per_s = j.value("loopback_bytes_per_s", 0.0);
   } catch (const nlohmann::json::exception&) {
     throw ConfigError("plan: the kernel timings are not {forward_s, backward_s, saved_bytes, runtime_bytes, threads, source}");
   }

@@ -262,9 +262,22 @@ TEST(PlanKernels, TheProbeTimesEveryOpOfAStep) {
   for (const auto& [preset, ranks] : {std::pair<const char*, int>{"bert-tiny", 1}, {"mlp", 1}, {"mlp", 2}}) {
     SCOPED_TRACE(std::string(preset) + " x " + std::to_string(ranks));
     const plan::ModelShape m = plan::preset_shape(preset, job);
-    const nlohmann::json answer = train::time_step_kernels(
-        {{"kernels", plan::kernels_to_json(m.kernels)}, {"threads", 1}, {"ranks", ranks}});
+    nlohmann::json request = {{"kernels", plan::kernels_to_json(m.kernels)}, {"threads", 1}, {"ranks", ranks}};
+    if (ranks > 1) request["link_bytes"] = 1 << 20;
+    const nlohmann::json answer = train::time_step_kernels(request);
     EXPECT_EQ(answer.at("ranks"), ranks);
+    EXPECT_EQ(answer.contains("loopback_bytes_per_s"), ranks > 1);
+    if (ranks > 1) {
+      EXPECT_GT(answer.at("loopback_bytes_per_s").get<double>(), 0);
+      // The estimate uses the measured link instead of the table's shm assumption.
+      plan::KernelTimes t = plan::kernel_times_from_json(answer, m.kernels.size());
+      plan::RunSpec run;
+      run.n = 2;
+      run.measured = &t;
+      const plan::Estimate e = plan::estimate(m, job, run);
+      EXPECT_DOUBLE_EQ(e.link.bandwidth_bytes, t.loopback_bytes_per_s);
+      EXPECT_NE(e.link.source.find("measured here"), std::string::npos);
+    }
     const plan::KernelTimes t = plan::kernel_times_from_json(answer, m.kernels.size());
     EXPECT_EQ(t.threads, 1);
     EXPECT_GT(t.runtime_bytes, 0);

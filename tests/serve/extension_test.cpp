@@ -14,6 +14,7 @@
 #include "kiln/core/error.h"
 #include "kiln/serve/metrics.h"
 #include "kiln/serve/server.h"
+#include "server_thread.h"
 #include "raw_http_client.h"
 
 namespace kiln::serve {
@@ -58,16 +59,11 @@ class Running {
     o.port = 0;
     o.extensions.push_back(std::move(ext));
     server = std::make_unique<Server>(kFixture.string(), std::move(o));
-    server->bind();
-    thread = std::thread([this] { server->run(); });
-  }
-  ~Running() {
-    server->shutdown();
-    thread.join();
+    running = std::make_unique<kiln::test::ServerThread>(*server);
   }
   int port() const { return server->port(); }
   std::unique_ptr<Server> server;
-  std::thread thread;
+  std::unique_ptr<kiln::test::ServerThread> running;  // after server: stops it first
 };
 
 TEST(ServerExtension, RoutesAnswerThroughTheServer) {

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "kiln/serve/server.h"
+#include "server_thread.h"
 #include "raw_http_client.h"
 #include "served_model.h"
 
@@ -65,17 +66,12 @@ class Running {
                                         model = m;
                                         return m;
                                       });
-    server->bind();
-    thread = std::thread([this] { server->run(); });
-  }
-  ~Running() {
-    server->shutdown();
-    thread.join();
+    running = std::make_unique<kiln::test::ServerThread>(*server);
   }
   int port() const { return server->port(); }
   std::shared_ptr<const ThreadRecordingModel> model;
   std::unique_ptr<Server> server;
-  std::thread thread;
+  std::unique_ptr<kiln::test::ServerThread> running;  // after server: stops it first
 };
 
 const std::vector<std::string> kTexts = {"moon boat", "salt pan", "tide", "light anchor anchor mast rope boat tide",

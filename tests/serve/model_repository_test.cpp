@@ -19,6 +19,7 @@
 #include "kiln/artifact/artifact.h"
 #include "kiln/core/error.h"
 #include "kiln/serve/server.h"
+#include "server_thread.h"
 #include "raw_http_client.h"
 #include "served_model.h"
 
@@ -69,16 +70,11 @@ class Running {
     o.port = 0;
     o.drift_window = 50;
     server = std::make_unique<Server>(dir, std::move(o), std::move(loader));
-    server->bind();
-    thread = std::thread([this] { server->run(); });
-  }
-  ~Running() {
-    server->shutdown();
-    thread.join();
+    running = std::make_unique<kiln::test::ServerThread>(*server);
   }
   int port() const { return server->port(); }
   std::unique_ptr<Server> server;
-  std::thread thread;
+  std::unique_ptr<kiln::test::ServerThread> running;  // after server: stops it first
 };
 
 nlohmann::json body_json(const RawResponse& r) { return nlohmann::json::parse(r.body); }

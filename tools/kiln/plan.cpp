@@ -96,6 +96,7 @@ void add_plan(CLI::App& app) {
                           "per rank, at most 256; add --no-measure for a FLOP-based estimate");
       }
       nlohmann::json request = {{"kernels", plan::kernels_to_json(m.kernels)}, {"threads", threads}, {"ranks", run.n}};
+      if (run.n > 1) request["link_bytes"] = int64_t{64} << 20;  // the ranks all-reduce over loopback TCP
       times = plan::kernel_times_from_json(plan_probe()(request), m.kernels.size());
       run.measured = &times;
     }
