@@ -4,7 +4,8 @@
 # metrics.jsonl over its steps, second epoch, so start-up and first-touch costs are out), for the
 # presets that fit here: BERT-tiny and BERT-mini on SpamAssassin (every email reaches 128 tokens, so
 # the sequence length is the plan's), and the seed recipe's TF-IDF 5,000 + MLP 512 (the plan's
-# --seq-len is the measured mean of non-zero features per text). Each preset is trained twice:
+# --seq-len is the measured mean of non-zero features per text); the small CNN on IMAGE_ROWS MNIST
+# digits (28x28 gray) and ResNet-18 on the icons (64x64 RGB, batch 32). Each preset is trained twice:
 # one process with THREADS threads (`--nproc 1`), and two data-parallel processes with one thread
 # each (`--nproc 2 --threads 1`, the global batch split in two), planned as `--gpu cpu --n 2
 # --batch B/2`. With --nproc 2 the RSS is the largest process of the run (GNU time's maximum over
@@ -13,53 +14,100 @@
 # machine (docs/plan.md), so both sides see the machine's load; the load is printed per row: step
 # times on a loaded machine measure the load.
 #
-# Usage: bench/plan_vs_measured.sh     (KILN=./build/kiln ROWS=3000 THREADS=2 NPROCS="1 2")
+# Usage: bench/plan_vs_measured.sh     (KILN=./build/kiln ROWS=3000 IMAGE_ROWS=3000 THREADS=2 NPROCS="1 2"
+#                                       KEEP_DIR=DIR (keep the runs there) MODELS="bert-tiny bert-mini mlp cnn-small resnet18")
 set -euo pipefail
 KILN=${KILN:-./build/kiln}
 ROWS=${ROWS:-3000}
+IMAGE_ROWS=${IMAGE_ROWS:-3000}
+MODELS=${MODELS:-bert-tiny bert-mini mlp cnn-small resnet18}
 THREADS=${THREADS:-2}
 NPROCS=${NPROCS:-1 2}
 PY=${PY:-/usr/bin/python3}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+TMP=${KEEP_DIR:-$(mktemp -d)}
+[[ -n ${KEEP_DIR:-} ]] || trap 'rm -rf "$TMP"' EXIT
 echo "kiln plan vs measured kiln train, $(nproc) cores, --threads $THREADS, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-spam=$("$KILN" -q data fetch spamassassin)
-"$PY" - "$spam" "$TMP" "$ROWS" <<'PY'
-import sys, pandas as pd
-df = pd.read_csv(sys.argv[1]).sample(n=int(sys.argv[3]), random_state=1)
-n = int(len(df) * 0.9)
-df.iloc[:n].to_csv(sys.argv[2] + "/train.csv", index=False)
-df.iloc[n:].to_csv(sys.argv[2] + "/val.csv", index=False)
+# Train and validation CSVs of a fetched data set: N rows sampled (0 = all), 90/10, image paths
+# made absolute (a fetched CSV holds them relative to its folder).
+split() {
+  "$PY" - "$1" "$TMP/$2" "$3" <<'PY'
+import csv, os, random, sys
+src, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+csv.field_size_limit(1 << 30)
+with open(src, newline="") as f:
+    r = csv.reader(f)
+    header = next(r)
+    rows = list(r)
+if "image" in header:
+    i = header.index("image")
+    for row in rows:
+        row[i] = os.path.join(os.path.dirname(os.path.abspath(src)), row[i])
+random.Random(1).shuffle(rows)
+if n:
+    rows = rows[:n]
+cut = int(len(rows) * 0.9)
+os.makedirs(out, exist_ok=True)
+for name, part in (("train.csv", rows[:cut]), ("val.csv", rows[cut:])):
+    with open(os.path.join(out, name), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(part)
+print(cut)
 PY
-# Rows, not lines: an email's text spans many lines of the CSV.
-train_rows=$("$PY" -c "import pandas as pd, sys; print(len(pd.read_csv(sys.argv[1])))" "$TMP/train.csv")
+}
+text_rows=$(split "$("$KILN" -q data fetch spamassassin)" spam "$ROWS")
 sed 's/preset: tiny/preset: mini/' configs/bert_tiny.yaml > "$TMP/bert_mini.yaml"
-nnz=$("$PY" - "$TMP/train.csv" <<'PY'
-import sys, pandas as pd
+nnz=$("$PY" - "$TMP/spam/train.csv" <<'PY'
+import csv, sys
 from sklearn.feature_extraction.text import TfidfVectorizer
-x = TfidfVectorizer(max_features=5000).fit_transform(pd.read_csv(sys.argv[1])["text"].fillna(""))
+csv.field_size_limit(1 << 30)
+texts = [row["text"] for row in csv.DictReader(open(sys.argv[1], newline=""))]
+x = TfidfVectorizer(max_features=5000).fit_transform(texts)
 print(round(x.nnz / x.shape[0]))
 PY
 )
+image_rows=0 icon_rows=0
+[[ " $MODELS " == *" cnn-small "* ]] && image_rows=$(split "$("$KILN" -q data fetch mnist)" mnist "$IMAGE_ROWS")
+[[ " $MODELS " == *" resnet18 "* ]] && icon_rows=$(split "$("$KILN" -q data fetch icons)" icons 0)
+cat > "$TMP/resnet18.yaml" <<'YAML'
+# ResNet-18 (torchvision's layout) on 64x64 RGB images, AdamW 1e-3 as the cnn preset trains.
+data: {text_col: "", image_col: image}
+featurizer: {type: image}
+model: {family: cnn, params: {preset: resnet18}}
+train:
+  batch_size: 32
+  optimizer: {kind: adamw, lr: 0.001}
+  schedule: {kind: warmup_cosine, warmup_ratio: 0.1}
+YAML
 
 printf '\n%-10s %5s %6s %5s | %12s %12s %7s | %11s %11s %7s | %s\n' model nproc batch seq "RSS MiB" "plan MiB" ratio "step ms" "plan ms" ratio load
-for c in "bert-tiny configs/bert_tiny.yaml 32 128" "bert-mini $TMP/bert_mini.yaml 32 128" \
-         "mlp configs/seed_recipe.yaml 64 $nnz"; do
-  read -r name config batch seq <<< "$c"
+# name, config, batch, --seq-len, data folder, training rows, extra `kiln train` flags
+for c in "bert-tiny configs/bert_tiny.yaml 32 128 spam $text_rows -" \
+         "bert-mini $TMP/bert_mini.yaml 32 128 spam $text_rows -" \
+         "mlp configs/seed_recipe.yaml 64 $nnz spam $text_rows -" \
+         "cnn-small - 64 0 mnist $image_rows --model=cnn" \
+         "resnet18 $TMP/resnet18.yaml 32 0 icons $icon_rows -"; do
+  read -r name config batch seq data train_rows extra <<< "$c"
+  [[ " $MODELS " == *" $name "* ]] || continue
+  flags=()
+  [[ $config != - ]] && flags+=(--config "$config")
+  [[ $extra != - ]] && flags+=("$extra")
+  seq_flag=()
+  [[ $seq != 0 ]] && seq_flag=(--seq-len "$seq")
   for nproc in $NPROCS; do
   threads=$THREADS
   [[ $nproc -gt 1 ]] && threads=1
   run="$TMP/run-$name-$nproc"
-  /usr/bin/time -f '%M' -o "$TMP/rss" "$KILN" -q --threads "$threads" train --config "$config" --train "$TMP/train.csv" \
-    --val "$TMP/val.csv" --out "$run" --epochs 2 --nproc "$nproc" >/dev/null 2>"$TMP/err" || { cat "$TMP/err"; exit 1; }
+  /usr/bin/time -f '%M' -o "$TMP/rss" "$KILN" -q --threads "$threads" train "${flags[@]}" --train "$TMP/$data/train.csv" \
+    --val "$TMP/$data/val.csv" --out "$run" --epochs 2 --nproc "$nproc" >/dev/null 2>"$TMP/err" || { cat "$TMP/err"; exit 1; }
   rss_kb=$(tail -1 "$TMP/rss")
   steps=$(( (train_rows + batch - 1) / batch ))
   step_ms=$("$PY" -c "
 import json, sys
 e = [json.loads(l) for l in open('$run/metrics.jsonl') if '\"epoch\"' in l and json.loads(l).get('type') == 'epoch']
 print(1000 * e[-1]['seconds'] / $steps)")
-  plan=$("$KILN" --threads "$THREADS" plan --model "$run/model" --gpu cpu --n "$nproc" --batch $((batch / nproc)) --seq-len "$seq" \
+  plan=$("$KILN" --threads "$THREADS" plan --model "$run/model" --gpu cpu --n "$nproc" --batch $((batch / nproc)) "${seq_flag[@]}" \
     --samples "$train_rows" --json)
   read -r plan_mib plan_ms <<< "$("$PY" -c "
 import json, sys

@@ -175,7 +175,8 @@ Estimate estimate(const ModelShape& m, const JobSpec& job, const RunSpec& run) {
     // stays in memory for the whole run.
     e.data_bytes = job.data_bytes_per_sample * static_cast<double>(job.samples);
     e.assumptions.push_back("training data in memory: " + fixed(job.data_bytes_per_sample, 0) +
-                            " bytes a sample (twice the mean text length of the artifact's data profile)");
+                            " bytes a sample (texts: twice the mean text length of the artifact's data profile plus "
+                            "their encoding; images: float32 pixel_values)");
   }
   e.memory_per_device =
       e.params_bytes + e.grads_bytes + e.optimizer_bytes + e.activation_bytes + e.runtime_bytes + e.data_bytes;

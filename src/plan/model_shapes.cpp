@@ -111,6 +111,7 @@ struct CnnLayout {
   std::vector<int64_t> blocks{1, 1, 1};
   bool residual = true;
   int64_t channels = 1;
+  double dropout = 0;  ///< before the classifier (src/nn/cnn_model.cpp)
 };
 
 ModelShape cnn_shape(const std::string& name, const CnnLayout& c, const JobSpec& job) {
@@ -119,23 +120,40 @@ ModelShape cnn_shape(const std::string& name, const CnnLayout& c, const JobSpec&
   m.family = "cnn";
   int64_t hw = job.image_size;
   double flops = 0, act = 0;
-  // Conv (no bias) + BatchNorm; kept for backward: the conv output, the BatchNorm output and the
-  // ReLU output (3 tensors of the output's size, 16-bit).
-  auto conv_bn = [&](int64_t cin, int64_t cout, int64_t k, int64_t stride, int64_t pad, int64_t& size) {
-    m.params += k * k * cin * cout + 2 * cout;
+  const int64_t Bt = job.batch;
+  // The ops of src/nn/cnn_model.cpp's training step at the job's batch; identical ops share an entry.
+  auto k = [&m](std::string op, std::vector<int64_t> dims, bool input_grad = true) {
+    for (auto& e : m.kernels) {
+      if (e.op == op && e.dims == dims && e.input_grad == input_grad) {
+        e.count += 1;
+        return;
+      }
+    }
+    m.kernels.push_back({std::move(op), std::move(dims), 1, true, input_grad});
+  };
+  // Conv (no bias) + BatchNorm (+ ReLU); kept for backward: the conv output, the BatchNorm output and
+  // the ReLU output (3 tensors of the output's size, 16-bit).
+  auto conv_bn = [&](int64_t cin, int64_t cout, int64_t kk, int64_t stride, int64_t pad, int64_t& size, bool relu,
+                     bool input_grad) {
+    m.params += kk * kk * cin * cout + 2 * cout;
     m.buffers += 2 * cout + 1;
-    size = (size + 2 * pad - k) / stride + 1;
+    const int64_t in_size = size;
+    size = (size + 2 * pad - kk) / stride + 1;
     const double out = static_cast<double>(size) * static_cast<double>(size) * static_cast<double>(cout);
-    flops += 2.0 * static_cast<double>(k * k * cin) * out;
+    flops += 2.0 * static_cast<double>(kk * kk * cin) * out;
     act += 3 * 2 * out;
     m.working_bytes_16 = std::max(m.working_bytes_16, 2 * 2 * out);
+    k("conv2d", {Bt, cin, in_size, in_size, cout, kk, stride, pad}, input_grad);
+    k("batch_norm", {Bt, cout, size, size});
+    if (relu) k("relu", {Bt * cout * size * size});
   };
   const int64_t w0 = c.widths.front();
   if (c.resnet_stem) {
-    conv_bn(c.channels, w0, 7, 2, 3, hw);
+    conv_bn(c.channels, w0, 7, 2, 3, hw, true, false);
+    k("max_pool", {Bt, w0, hw, hw});
     hw = (hw + 2 - 3) / 2 + 1;  // max pool 3x3, stride 2, padding 1
   } else {
-    conv_bn(c.channels, w0, 3, 1, 1, hw);
+    conv_bn(c.channels, w0, 3, 1, 1, hw, true, false);
   }
   int64_t in = w0;
   for (std::size_t s = 0; s < c.widths.size(); ++s) {
@@ -143,13 +161,21 @@ ModelShape cnn_shape(const std::string& name, const CnnLayout& c, const JobSpec&
       const int64_t stride = (s > 0 && b == 0) ? 2 : 1;
       const int64_t out = c.widths[s];
       int64_t block_in = hw;
-      conv_bn(in, out, 3, stride, 1, hw);
-      conv_bn(out, out, 3, 1, 1, hw);
-      if (c.residual && (stride != 1 || in != out)) conv_bn(in, out, 1, stride, 0, block_in);
+      conv_bn(in, out, 3, stride, 1, hw, true, true);
+      conv_bn(out, out, 3, 1, 1, hw, false, true);
+      if (c.residual && (stride != 1 || in != out)) conv_bn(in, out, 1, stride, 0, block_in, false, true);
+      if (c.residual) k("add", {Bt * out * hw * hw});
+      k("relu", {Bt * out * hw * hw});
       in = out;
     }
   }
+  k("mean_pool", {Bt, in, hw, hw});
+  if (c.dropout > 0) k("dropout", {Bt * in});
+  k("linear", {Bt, in, job.classes});
+  k("cross_entropy", {Bt, job.classes});
   m.params += in * job.classes + job.classes;
+  m.kernels.push_back({"grad_norm", {m.params}, 1, false, false});
+  m.kernels.push_back({"adamw", {m.params}, 1, false, false});
   m.forward_flops = flops + 2.0 * static_cast<double>(in * job.classes);
   m.activation_bytes_16 = act;
   m.notes.push_back("conv FLOPs 2*k*k*c_in*c_out*h_out*w_out; BatchNorm and ReLU counted as memory, not FLOPs");
@@ -317,6 +343,8 @@ ModelShape spec_shape(const nlohmann::json& model_spec, const JobSpec& job_in, c
     const auto& r = field(params, "residual");
     if (r.is_boolean()) c.residual = r.get<bool>();
     c.channels = int_or(params, "channels", c.channels, where);
+    const auto& dr = field(params, "dropout");
+    if (dr.is_number()) c.dropout = dr.get<double>();
     if (job.image_size == 0) job.image_size = c.resnet_stem ? 224 : 28;
     return cnn_shape(name, c, job);
   }
@@ -358,15 +386,33 @@ ModelShape resolve_model(const std::string& model, JobSpec& job) {
     if (labels.is_array() && !labels.empty()) job.classes = static_cast<int64_t>(labels.size());
     const auto& input_dim = field(j, "input_dim");  // format 1
     if (input_dim.is_number_integer()) job.features = input_dim.get<int64_t>();
+    nlohmann::json spec = field(j, "model");
+    double pixels = 0;  // C x H x W of an image model's input
     for (const auto& t : field(j, "inputs")) {
       const auto& v = field(t, "vocab_size");
       const auto& n = field(t, "name");
+      const auto& shape = field(t, "shape");
+      if (n.is_string() && n.get<std::string>() == "pixel_values" && shape.is_array() && shape.size() == 4 &&
+          shape[1].is_number_integer() && shape[2].is_number_integer() && shape[3].is_number_integer()) {
+        // pixel_values [batch, C, H, W]: the channels the first conv reads and the size it sees.
+        if (spec.is_object() && spec.contains("params") && spec["params"].is_object()) {
+          spec["params"]["channels"] = shape[1];
+        }
+        if (job.image_size == 0) job.image_size = shape[2].get<int64_t>();
+        pixels = shape[1].get<double>() * shape[2].get<double>() * shape[3].get<double>();
+        continue;
+      }
       if (!v.is_number_integer() || !n.is_string()) continue;
       if (n.get<std::string>() == "input_ids") job.vocab_size = v.get<int64_t>();
       else job.features = v.get<int64_t>();
     }
-    ModelShape m = spec_shape(field(j, "model"), job, manifest.string());
+    ModelShape m = spec_shape(spec, job, manifest.string());
     m.name = model;
+    if (m.family == "cnn" && pixels > 0) {
+      // The training set is encoded once and held as float32 pixel_values (src/pipeline/pipeline.cpp).
+      job.data_bytes_per_sample = 4.0 * pixels;
+      return m;
+    }
     // The training data a job of this artifact holds: its texts (as read, and the copy with known
     // labels) and their encoding (BERT: ids, mask and type ids as int64; bag models: an id and a
     // weight per non-zero feature).

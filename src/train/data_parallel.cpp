@@ -150,6 +150,8 @@ class GlooDataParallel final : public DataParallel {
     bucket_of_.assign(params.size(), 0);
     offset_.assign(params.size(), 0);
     sparse_grad_.assign(params.size(), torch::Tensor());
+    union_rows_.assign(params.size(), torch::Tensor());
+    union_block_.assign(params.size(), torch::Tensor());
     // Buckets in reverse registration order, the order backward roughly produces gradients in.
     Bucket* open = nullptr;
     for (std::size_t k = params.size(); k-- > 0;) {
@@ -190,6 +192,8 @@ class GlooDataParallel final : public DataParallel {
     params_.clear();
     buckets_.clear();
     sparse_grad_.clear();
+    union_rows_.clear();
+    union_block_.clear();
   }
 
   StepTotals reduce_gradients(double local_weight, double local_loss, int64_t local_examples) override {
@@ -225,7 +229,10 @@ class GlooDataParallel final : public DataParallel {
       }
       const auto& b = buckets_[bucket_of_[k]];
       if (b.sparse) {
-        g = sparse_grad_[k].mul_(scale);
+        // The summed rows of the union (sorted, distinct): a coalesced row-sparse gradient.
+        const auto& p = params_[k];
+        g = torch::sparse_coo_tensor(union_rows_[k].unsqueeze(0), union_block_[k].mul_(scale), p.sizes())
+                ._coalesced_(true);
       } else {
         auto view = b.flat.narrow(0, offset_[k], params_[k].numel()).view(params_[k].sizes());
         if (g.defined() && !g.is_sparse() && g.sizes() == params_[k].sizes()) {
@@ -286,6 +293,8 @@ class GlooDataParallel final : public DataParallel {
       if (!b.sparse) b.flat.zero_();
     }
     for (auto& g : sparse_grad_) g = torch::Tensor();
+    for (auto& g : union_rows_) g = torch::Tensor();
+    for (auto& g : union_block_) g = torch::Tensor();
     present_.assign(params_.size(), false);
     next_bucket_ = 0;
   }
@@ -298,10 +307,8 @@ class GlooDataParallel final : public DataParallel {
     torch::NoGradGuard no_grad;
     present_[k] = true;
     if (b.sparse) {
-      // A copy: autograd may keep `grad` itself as the parameter's .grad while the reduction, on
-      // Gloo's thread, writes the sum into this tensor.
-      auto s = grad.is_sparse() ? grad.detach().coalesce() : grad.detach().to_sparse(1).coalesce();
-      sparse_grad_[k] = s.is_same(grad) ? s.clone() : s;
+      // Read only: the reduction sums into a block of its own (start_row_sparse).
+      sparse_grad_[k] = grad.is_sparse() ? grad.detach().coalesce() : grad.detach().to_sparse(1).coalesce();
     } else {
       b.flat.narrow(0, offset_[k], grad.numel()).copy_(grad.is_sparse() ? grad.to_dense().reshape(-1) : grad.reshape(-1));
     }
@@ -314,20 +321,50 @@ class GlooDataParallel final : public DataParallel {
     while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].pending == 0) {
       auto& b = buckets_[next_bucket_++];
       if (b.sparse) {
-        const std::size_t k = b.params.front();
-        if (!sparse_grad_[k].defined()) {
-          const auto& p = params_[k];
-          sparse_grad_[k] = torch::sparse_coo_tensor(torch::empty({1, 0}, torch::kInt64),
-                                                     torch::empty({0, p.size(1)}, p.options()), p.sizes())
-                                .coalesce();
-        }
-        std::vector<torch::Tensor> one{sparse_grad_[k]};
-        b.work = start("all-reducing row-sparse gradients", [&] { return pg_->allreduce(one); });
+        b.work = start_row_sparse(b.params.front());
       } else {
         std::vector<torch::Tensor> one{b.flat};
         b.work = start("all-reducing gradients", [&] { return pg_->allreduce(one); });
       }
     }
+  }
+
+  // A row-sparse gradient, reduced over the union of the rows any rank touched: the ranks share
+  // their row ids (two small all-gathers: counts, then the ids padded to the longest), each lays
+  // its rows into a dense block of the union's rows (zeros where it has none), and one dense
+  // all-reduce sums the blocks in place. The table is never densified, and the collective is a
+  // plain ring all-reduce of |union| x width values, with no per-rank copies of every rank's values
+  // to sum afterwards (Gloo's sparse all-reduce gathers them all). Returns the all-reduce's work.
+  c10::intrusive_ptr<c10d::Work> start_row_sparse(std::size_t k) {
+    torch::NoGradGuard no_grad;
+    const auto& p = params_[k];
+    const int n = options_.world_size;
+    torch::Tensor rows = torch::empty({0}, torch::kInt64), values = torch::empty({0, p.size(1)}, p.options());
+    if (sparse_grad_[k].defined()) {
+      rows = sparse_grad_[k].indices()[0].contiguous();
+      values = sparse_grad_[k].values().reshape({-1, p.size(1)});
+    }
+    auto gather = [&](const torch::Tensor& mine, const char* what) {
+      std::vector<std::vector<torch::Tensor>> out(1);
+      for (int r = 0; r < n; ++r) out[0].push_back(torch::empty_like(mine));
+      std::vector<torch::Tensor> in{mine};
+      run(what, [&] { return pg_->allgather(out, in); });
+      return torch::cat(out[0]);
+    };
+    const torch::Tensor counts = gather(torch::full({1}, rows.size(0), torch::kInt64), "sharing row-sparse gradient sizes");
+    const int64_t longest = counts.max().item<int64_t>();
+    torch::Tensor padded = torch::full({std::max<int64_t>(longest, 1)}, -1, torch::kInt64);
+    padded.narrow(0, 0, rows.size(0)).copy_(rows);
+    torch::Tensor all = gather(padded, "sharing row-sparse gradient rows");
+    all = all.masked_select(all.ge(0));
+    torch::Tensor rows_union = std::get<0>(torch::_unique(all, /*sorted=*/true));
+    torch::Tensor block = torch::zeros({rows_union.size(0), p.size(1)}, p.options());
+    if (rows.size(0) > 0) block.index_copy_(0, torch::searchsorted(rows_union, rows), values);
+    union_rows_[k] = rows_union;
+    union_block_[k] = block;
+    sparse_grad_[k] = torch::Tensor();
+    std::vector<torch::Tensor> one{block};
+    return start("all-reducing row-sparse gradients", [&] { return pg_->allreduce(one); });
   }
 
   template <typename F>
@@ -444,7 +481,8 @@ class GlooDataParallel final : public DataParallel {
   std::vector<bool> sparse_, present_;
   std::vector<std::size_t> bucket_of_;
   std::vector<int64_t> offset_;
-  std::vector<torch::Tensor> sparse_grad_;
+  std::vector<torch::Tensor> sparse_grad_;                // this rank's row-sparse gradients, until reduced
+  std::vector<torch::Tensor> union_rows_, union_block_;   // their reduction: the rows and their sums
   std::vector<Bucket> buckets_;
   std::size_t next_bucket_ = 0;
   torch::Tensor totals_;

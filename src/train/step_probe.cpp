@@ -70,8 +70,11 @@ Runnable prepare(const std::string& op, const std::vector<int64_t>& d, bool inpu
       throw ConfigError("plan probe: " + where + " (" + op + ") needs " + std::to_string(n) + " dims, got " +
                         std::to_string(d.size()));
     }
-    for (const auto v : d) {
-      if (v < 1) throw ConfigError("plan probe: " + where + " (" + op + ") has a dimension < 1");
+    for (std::size_t i = 0; i < d.size(); ++i) {
+      // A convolution's padding (its last dim) may be 0.
+      if (d[i] < (op == "conv2d" && i == 7 ? 0 : 1)) {
+        throw ConfigError("plan probe: " + where + " (" + op + ") has a dimension < 1");
+      }
     }
   };
   Runnable r;
@@ -112,6 +115,24 @@ Runnable prepare(const std::string& op, const std::vector<int64_t>& d, bool inpu
       if (op == "dropout") r.forward = [x] { return nn::dropout(x, 0.1, true); };
       if (op == "scale") r.forward = [x] { return x / 8.0; };
     }
+  } else if (op == "add") {
+    need(1);
+    auto x = leaf({d[0]}, input_grad), y = leaf({d[0]}, input_grad);
+    r.forward = [x, y] { return x + y; };
+  } else if (op == "conv2d") {
+    need(8);
+    auto x = leaf({d[0], d[1], d[2], d[3]}, input_grad), w = leaf({d[4], d[1], d[5], d[5]}, true);
+    r.forward = [x, w, stride = d[6], pad = d[7]] { return torch::conv2d(x, w, {}, stride, pad); };
+  } else if (op == "batch_norm") {
+    need(4);
+    auto x = leaf({d[0], d[1], d[2], d[3]}, input_grad), g = leaf({d[1]}, true), b = leaf({d[1]}, true);
+    auto mean = torch::zeros({d[1]}), var = torch::ones({d[1]});
+    r.forward = [x, g, b, mean, var] { return torch::batch_norm(x, g, b, mean, var, true, 0.1, 1e-5, false); };
+  } else if (op == "max_pool" || op == "mean_pool") {
+    need(4);
+    auto x = leaf({d[0], d[1], d[2], d[3]}, input_grad);
+    if (op == "max_pool") r.forward = [x] { return torch::max_pool2d(x, 3, 2, 1); };
+    else r.forward = [x] { return x.mean({2, 3}); };
   } else if (op == "embedding") {
     need(3);
     auto w = leaf({d[0], d[1]}, true);

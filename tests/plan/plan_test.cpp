@@ -188,6 +188,11 @@ double kernel_flops(const plan::ModelShape& m) {
     if (k.op == "linear") f += k.count * 2.0 * static_cast<double>(d[0] * d[1] * d[2]);
     if (k.op == "matmul") f += k.count * 2.0 * static_cast<double>(d[0] * d[1] * d[2] * d[3]);
     if (k.op == "embedding_bag") f += k.count * 2.0 * static_cast<double>(d[1] * d[2] * d[3]);
+    if (k.op == "conv2d") {
+      // {batch, c_in, h, w, c_out, k, stride, padding}: 2·k²·c_in per output element.
+      const int64_t oh = (d[2] + 2 * d[7] - d[5]) / d[6] + 1, ow = (d[3] + 2 * d[7] - d[5]) / d[6] + 1;
+      f += k.count * 2.0 * static_cast<double>(d[0] * d[5] * d[5] * d[1] * d[4] * oh * ow);
+    }
   }
   return f;
 }
@@ -197,7 +202,8 @@ double kernel_flops(const plan::ModelShape& m) {
 TEST(PlanKernels, TheStepsOpsCarryTheCountedFlops) {
   plan::JobSpec job;
   job.seq_len = 64, job.batch = 8, job.classes = 3, job.features = 5000;
-  for (const char* preset : {"bert-tiny", "bert-mini", "mlp", "embedbag", "linear"}) {
+  job.image_size = 32;
+  for (const char* preset : {"bert-tiny", "bert-mini", "mlp", "embedbag", "linear", "resnet18", "cnn-small"}) {
     SCOPED_TRACE(preset);
     const plan::ModelShape m = plan::preset_shape(preset, job);
     ASSERT_FALSE(m.kernels.empty());
@@ -209,6 +215,42 @@ TEST(PlanKernels, TheStepsOpsCarryTheCountedFlops) {
   job.seq_len = 10;  // 8 x 10 = 80 touched rows of the 5000
   const plan::ModelShape mlp = plan::preset_shape("mlp", job);
   EXPECT_EQ(mlp.kernels.back().dims[0], mlp.params - mlp.embedding_params + 80 * 512);
+}
+
+TEST(PlanKernels, ResNet18sStepHasItsConvolutionsBatchNormsAndResidualAdds) {
+  plan::JobSpec job;
+  job.batch = 4, job.classes = 10, job.image_size = 64;
+  const plan::ModelShape m = plan::preset_shape("resnet18", job);
+  auto count = [&m](const std::string& op) {
+    double n = 0;
+    for (const auto& k : m.kernels) n += k.op == op ? k.count : 0;
+    return n;
+  };
+  // torchvision's resnet18: 17 3x3/7x7 convolutions plus 3 1x1 downsamples, each with a BatchNorm;
+  // 8 residual adds; one max pool after the stem.
+  EXPECT_EQ(count("conv2d"), 20);
+  EXPECT_EQ(count("batch_norm"), 20);
+  EXPECT_EQ(count("add"), 8);
+  EXPECT_EQ(count("max_pool"), 1);
+  EXPECT_EQ(count("mean_pool"), 1);
+  EXPECT_EQ(count("relu"), 17);  // the stem's and two per block
+  // The stem reads 3 channels at 64 px without an input gradient; its BatchNorm sees 32 px.
+  const plan::StepKernel& stem = m.kernels.front();
+  EXPECT_EQ(stem.op, "conv2d");
+  EXPECT_EQ(stem.dims, (std::vector<int64_t>{4, 3, 64, 64, 64, 7, 2, 3}));
+  EXPECT_FALSE(stem.input_grad);
+  EXPECT_EQ(m.kernels[1].op, "batch_norm");
+  EXPECT_EQ(m.kernels[1].dims, (std::vector<int64_t>{4, 64, 32, 32}));
+  // The last stage runs at 2x2 with 512 channels; pooling gives the classifier 512 features.
+  bool last = false, head = false;
+  for (const auto& k : m.kernels) {
+    last |= k.op == "batch_norm" && k.dims == std::vector<int64_t>{4, 512, 2, 2};
+    head |= k.op == "linear" && k.dims == std::vector<int64_t>{4, 512, 10};
+  }
+  EXPECT_TRUE(last);
+  EXPECT_TRUE(head);
+  EXPECT_EQ(m.kernels.back().op, "adamw");
+  EXPECT_EQ(m.kernels.back().dims[0], m.params);
 }
 
 TEST(PlanKernels, MeasuredTimesAndSavedBytesMakeTheCpuEstimate) {
@@ -258,8 +300,9 @@ TEST(PlanKernels, MeasuredTimesAndSavedBytesMakeTheCpuEstimate) {
 
 TEST(PlanKernels, TheProbeTimesEveryOpOfAStep) {
   plan::JobSpec job;
-  job.seq_len = 16, job.batch = 2, job.features = 300;
-  for (const auto& [preset, ranks] : {std::pair<const char*, int>{"bert-tiny", 1}, {"mlp", 1}, {"mlp", 2}}) {
+  job.seq_len = 16, job.batch = 2, job.features = 300, job.image_size = 12;
+  for (const auto& [preset, ranks] :
+       {std::pair<const char*, int>{"bert-tiny", 1}, {"mlp", 1}, {"mlp", 2}, {"cnn-small", 1}}) {
     SCOPED_TRACE(std::string(preset) + " x " + std::to_string(ranks));
     const plan::ModelShape m = plan::preset_shape(preset, job);
     nlohmann::json request = {{"kernels", plan::kernels_to_json(m.kernels)}, {"threads", 1}, {"ranks", ranks}};

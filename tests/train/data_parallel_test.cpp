@@ -169,6 +169,8 @@ TEST(DataParallel, TwoRanksGetTheWholeBatchGradient) {
     EXPECT_NEAR(totals[r].loss(), (l0 + l1).item<double>() / (w0 + w1), 1e-6);
     ASSERT_TRUE(grads[r][0].is_sparse()) << "the table's gradient must stay row-sparse";
     EXPECT_LE(grads[r][0]._nnz(), 6) << "only rows the batch touched";
+    EXPECT_TRUE(grads[r][0].is_coalesced()) << "one entry per row, sorted";
+    EXPECT_EQ(grads[r][0]._nnz(), want[0].grad().coalesce()._nnz()) << "the union of both ranks' rows";
     EXPECT_TRUE(torch::allclose(grads[r][0].to_dense(), want[0].grad().to_dense(), 1e-6, 1e-7)) << "rank " << r;
     for (int k = 1; k < 4; ++k) {
       ASSERT_TRUE(grads[r][k].defined()) << "rank " << r << " param " << k;

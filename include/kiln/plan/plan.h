@@ -17,7 +17,10 @@ namespace kiln::plan {
 /// (after adding a broadcast mask), layer_norm {rows, H} (after a residual add), gelu/relu/tanh/dropout/
 /// scale/copy {elements}, embedding {table rows, width, lookups}, embedding_bag {table rows, width,
 /// bags, ids per bag} (sum, row-sparse gradient), cross_entropy {rows, classes}, adamw {parameters}
-/// (Kiln's fused AdamW update), grad_norm {elements} (clipping's norm and scale).
+/// (Kiln's fused AdamW update), grad_norm {elements} (clipping's norm and scale), add {elements} (a
+/// residual sum), conv2d {batch, c_in, h, w, c_out, k, stride, padding} (no bias), batch_norm {batch,
+/// c, h, w} (training mode), max_pool {batch, c, h, w} (3x3, stride 2, padding 1), mean_pool {batch, c,
+/// h, w} (global average).
 struct StepKernel {
   std::string op;
   std::vector<int64_t> dims;

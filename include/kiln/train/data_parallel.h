@@ -61,8 +61,9 @@ class DataParallel {
   /// Registers gradient hooks on `params` (the model's parameters, the same list and order on every
   /// rank): from the next backward on, each bucket of dense gradients starts its all-reduce as soon
   /// as backward has produced all of it. `sparse[k]` marks a parameter whose gradient is row-sparse
-  /// (an EmbeddingBag table with sparse gradients): it is reduced as indices + values gathered from
-  /// every rank, never densified. Call once, before the first step.
+  /// (an EmbeddingBag table with sparse gradients): it is reduced over the union of the rows the
+  /// ranks touched (their ids all-gathered, then one dense all-reduce of those rows), never
+  /// densified to the whole table. Call once, before the first step.
   virtual void attach(const std::vector<torch::Tensor>& params, const std::vector<bool>& sparse) = 0;
 
   /// Removes attach's hooks: backward passes on the model are this process's own again (calibration,
