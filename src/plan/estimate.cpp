@@ -131,10 +131,11 @@ Estimate estimate(const ModelShape& m, const JobSpec& job, const RunSpec& run) {
     e.link = *l;
   }
   const KernelTimes* probe = dev.name == "cpu" && !job.inference && !m.kernels.empty() ? run.measured : nullptr;
-  if (probe != nullptr && run.n > 1 && probe->loopback_bytes_per_s > 0 && e.link.name == "shm") {
-    e.link.bandwidth_bytes = probe->loopback_bytes_per_s;
+  if (probe != nullptr && run.n > 1 && probe->allreduce_bytes_per_s > 0 && e.link.name == "shm") {
+    e.link.bandwidth_bytes = probe->allreduce_bytes_per_s;
     e.link.efficiency = 1;
-    e.link.source = "measured here: one TCP connection on 127.0.0.1 (Gloo's transport between local ranks)";
+    e.link.source = "measured here: Gloo's ring all-reduce of the step's gradient bytes between " +
+                    std::to_string(run.n) + " process groups on 127.0.0.1 (the transport local ranks use)";
   }
   const bool bf16 = e.dtype == "bf16";
   const double P = static_cast<double>(m.params), B = static_cast<double>(job.batch);
@@ -277,7 +278,7 @@ KernelTimes kernel_times_from_json(const nlohmann::json& j, std::size_t kernels)
     t.runtime_bytes = j.at("runtime_bytes").get<double>();
     t.threads = j.at("threads").get<int>();
     t.source = j.at("source").get<std::string>();
-    t.loopback_bytes_per_s = j.value("loopback_bytes_per_s", 0.0);
+    t.allreduce_bytes_per_s = j.value("allreduce_bytes_per_s", 0.0);
   } catch (const nlohmann::json::exception&) {
     throw ConfigError("plan: the kernel timings are not {forward_s, backward_s, saved_bytes, runtime_bytes, threads, source}");
   }

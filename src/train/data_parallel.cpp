@@ -4,6 +4,7 @@
 // -DUSE_C10D_GLOO; the only file that includes c10d's headers (see data_parallel.h).
 #include "kiln/train/data_parallel.h"
 
+#include <torch/csrc/distributed/c10d/HashStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -13,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -512,6 +514,52 @@ void validate(const DistOptions& o) {
 std::unique_ptr<DataParallel> join_data_parallel(const DistOptions& options) {
   validate(options);
   return std::make_unique<GlooDataParallel>(options);
+}
+
+double allreduce_bytes_per_s(int64_t bytes, int ranks) {
+  if (ranks < 2) throw ConfigError("allreduce_bytes_per_s: needs 2 or more ranks, got " + std::to_string(ranks));
+  const int64_t elements = std::max<int64_t>(1, bytes / 4);
+  constexpr int kReps = 5;
+  auto store = c10::make_intrusive<c10d::HashStore>();
+  std::vector<double> median_s(static_cast<std::size_t>(ranks), 0.0);
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(ranks));
+  std::vector<std::thread> pool;
+  for (int r = 0; r < ranks; ++r) {
+    pool.emplace_back([&, r] {
+      try {
+        auto options = c10d::ProcessGroupGloo::Options::create(milliseconds(60000));
+        options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+        auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, r, ranks, options);
+        std::vector<torch::Tensor> one{torch::ones({elements})};
+        pg->allreduce(one)->wait();  // connections and first touch
+        std::vector<double> s;
+        for (int k = 0; k < kReps; ++k) {
+          pg->barrier()->wait();
+          const auto t0 = Clock::now();
+          pg->allreduce(one)->wait();
+          s.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+        }
+        std::sort(s.begin(), s.end());
+        median_s[static_cast<std::size_t>(r)] = s[s.size() / 2];
+      } catch (...) {
+        errors[static_cast<std::size_t>(r)] = std::current_exception();
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  for (auto& e : errors) {
+    if (!e) continue;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      throw Error("measuring Gloo's all-reduce on 127.0.0.1 failed: " + what_of(x) +
+                  "; add --no-measure to plan without timing this machine");
+    }
+  }
+  // A ring all-reduce ends on every rank at once: the slowest rank's time is the step's.
+  const double s = *std::max_element(median_s.begin(), median_s.end());
+  const double n = ranks;
+  return s > 0 ? 2.0 * (n - 1) / n * static_cast<double>(elements * 4) / s : 0.0;
 }
 
 ShardRange shard_of_batch(int64_t count, int rank, int world_size) {

@@ -3,11 +3,7 @@
 
 #include <torch/torch.h>
 
-#include <arpa/inet.h>
 #include <malloc.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -23,6 +19,7 @@
 #include "kiln/core/cpu.h"
 #include "kiln/nn/dropout.h"
 #include "kiln/nn/sparse_embed.h"
+#include "kiln/train/data_parallel.h"
 
 namespace kiln::train {
 namespace {
@@ -205,45 +202,6 @@ void time_calls(Runnable& r, bool backward, std::vector<double>& f, std::vector<
   }
 }
 
-/// Bytes a second one TCP connection on 127.0.0.1 carries from one thread to another (Gloo's
-/// transport between ranks on one machine), sending `bytes` in 1 MiB writes; 0 when a socket call fails.
-double loopback_bytes_per_s(int64_t bytes) {
-  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (listener < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listener, 1) != 0 ||
-      ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(listener);
-    return 0;
-  }
-  int64_t received = 0;
-  std::thread reader([&] {
-    const int c = ::accept(listener, nullptr, nullptr);
-    if (c < 0) return;
-    std::vector<char> buf(1 << 20);
-    for (ssize_t n; received < bytes && (n = ::read(c, buf.data(), buf.size())) > 0;) received += n;
-    ::close(c);
-  });
-  const int out = ::socket(AF_INET, SOCK_STREAM, 0);
-  const auto t0 = Clock::now();
-  bool ok = out >= 0 && ::connect(out, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  std::vector<char> chunk(1 << 20, 1);
-  for (int64_t sent = 0; ok && sent < bytes;) {
-    const ssize_t n = ::write(out, chunk.data(), static_cast<std::size_t>(std::min<int64_t>(bytes - sent, 1 << 20)));
-    ok = n > 0;
-    sent += n;
-  }
-  if (out >= 0) ::close(out);
-  if (!ok) ::shutdown(listener, SHUT_RDWR);
-  reader.join();
-  const double s = seconds(t0, Clock::now());
-  ::close(listener);
-  return ok && received == bytes && s > 0 ? static_cast<double>(bytes) / s : 0;
-}
-
 }  // namespace
 
 nlohmann::json time_step_kernels(const nlohmann::json& request) {
@@ -265,66 +223,80 @@ nlohmann::json time_step_kernels(const nlohmann::json& request) {
   } restore{threads_before};
   const int ranks = request.value("ranks", 1);
   if (ranks < 1 || ranks > 256) throw ConfigError("plan probe: ranks must be in [1, 256], got " + std::to_string(ranks));
-  std::vector<double> fwd, bwd, saved;
-  int index = 0;
-  for (const auto& k : request.at("kernels")) {
-    const std::string where = "kernel " + std::to_string(index++);
-    std::string op;
+  struct Spec {
+    std::string where, op;
     std::vector<int64_t> dims;
     bool backward = true, input_grad = true;
+  };
+  std::vector<Spec> specs;
+  for (const auto& k : request.at("kernels")) {
+    Spec spec;
+    spec.where = "kernel " + std::to_string(specs.size());
     try {
-      op = k.at("op").get<std::string>();
-      dims = k.at("dims").get<std::vector<int64_t>>();
-      backward = k.value("backward", true);
-      input_grad = k.value("input_grad", true);
+      spec.op = k.at("op").get<std::string>();
+      spec.dims = k.at("dims").get<std::vector<int64_t>>();
+      spec.backward = k.value("backward", true);
+      spec.input_grad = k.value("input_grad", true);
     } catch (const nlohmann::json::exception&) {
-      throw ConfigError("plan probe: " + where + " is not {\"op\": ..., \"dims\": [...]}");
+      throw ConfigError("plan probe: " + spec.where + " is not {\"op\": ..., \"dims\": [...]}");
     }
-    // One copy per rank, run at once: ranks on one machine share its cores, caches and memory
-    // bandwidth, and a rank's op is as fast as it is next to the others'.
-    std::vector<Runnable> copies;
-    for (int k2 = 0; k2 < ranks; ++k2) copies.push_back(prepare(op, dims, input_grad, where));
-    std::vector<std::vector<double>> f(static_cast<std::size_t>(ranks)), b(static_cast<std::size_t>(ranks));
+    specs.push_back(std::move(spec));
+  }
+  std::vector<double> fwd(specs.size()), bwd(specs.size()), saved(specs.size());
+  // Pass 1, one copy of each op on this thread, as one rank's process runs its step: the bytes its
+  // forward keeps, and the memory the step leaves resident (below). With one rank, its times too.
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const Spec& k = specs[i];
+    Runnable r = prepare(k.op, k.dims, k.input_grad, k.where);
+    std::vector<double> f, b;
+    time_calls(r, k.backward, f, b);
     if (ranks == 1) {
-      time_calls(copies[0], backward, f[0], b[0]);
-    } else {
-      std::vector<std::thread> pool;
-      std::vector<std::exception_ptr> errors(static_cast<std::size_t>(ranks));
-      for (int k2 = 0; k2 < ranks; ++k2) {
-        const auto i = static_cast<std::size_t>(k2);
-        pool.emplace_back([&, i] {
-          try {
-            time_calls(copies[i], backward, f[i], b[i]);
-          } catch (...) {
-            errors[i] = std::current_exception();
-          }
-        });
-      }
-      for (auto& t : pool) t.join();
-      for (auto& e : errors) {
-        if (e) std::rethrow_exception(e);
-      }
+      fwd[i] = median(f);
+      bwd[i] = k.backward && !r.update ? median(b) : 0.0;
+    }
+    if (r.forward && k.backward) {
+      // What the forward pass leaves allocated until backward: its output and what autograd saved
+      // beyond the inputs (dropout's noise, LayerNorm's statistics, a softmax's result).
+      const double before = allocated_bytes();
+      torch::Tensor out = r.forward();
+      saved[i] = std::max(0.0, allocated_bytes() - before);
+    }
+  }
+  // Thread pools, BLAS buffers, the code the ops paged in and the heap malloc keeps after their
+  // tensors are freed: what one rank's process holds besides its live tensors. Read before pass 2,
+  // whose copies run on threads of this one process (each thread's malloc arena keeps its own heap).
+  const double runtime = std::max(runtime_start, resident_bytes());
+  // Pass 2, with several ranks: one copy per rank, run at once: ranks on one machine share its
+  // cores, caches and memory bandwidth, and a rank's op is as fast as it is next to the others'.
+  for (std::size_t i = 0; ranks > 1 && i < specs.size(); ++i) {
+    const Spec& k = specs[i];
+    std::vector<Runnable> copies;
+    for (int k2 = 0; k2 < ranks; ++k2) copies.push_back(prepare(k.op, k.dims, k.input_grad, k.where));
+    std::vector<std::vector<double>> f(static_cast<std::size_t>(ranks)), b(static_cast<std::size_t>(ranks));
+    std::vector<std::thread> pool;
+    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(ranks));
+    for (int k2 = 0; k2 < ranks; ++k2) {
+      const auto c = static_cast<std::size_t>(k2);
+      pool.emplace_back([&, c] {
+        try {
+          time_calls(copies[c], k.backward, f[c], b[c]);
+        } catch (...) {
+          errors[c] = std::current_exception();
+        }
+      });
+    }
+    for (auto& t : pool) t.join();
+    for (auto& e : errors) {
+      if (e) std::rethrow_exception(e);
     }
     double fs = 0, bs = 0;
     for (int k2 = 0; k2 < ranks; ++k2) {
       fs += median(f[static_cast<std::size_t>(k2)]);
       bs += median(b[static_cast<std::size_t>(k2)]);
     }
-    Runnable& r = copies[0];
-    fwd.push_back(fs / ranks);
-    bwd.push_back(backward && !r.update ? bs / ranks : 0.0);
-    double kept = 0;
-    if (r.forward && backward) {
-      // What the forward pass leaves allocated until backward: its output and what autograd saved
-      // beyond the inputs (dropout's noise, LayerNorm's statistics, a softmax's result).
-      const double before = allocated_bytes();
-      torch::Tensor out = r.forward();
-      kept = std::max(0.0, allocated_bytes() - before);
-    }
-    saved.push_back(kept);
+    fwd[i] = fs / ranks;
+    bwd[i] = k.backward && !copies[0].update ? bs / ranks : 0.0;
   }
-  // Thread pools, BLAS buffers and the code the ops paged in stay after their tensors are freed.
-  const double runtime = std::max(runtime_start, resident_bytes());
   const int64_t link_bytes = request.value("link_bytes", int64_t{0});
   nlohmann::json answer = {{"forward_s", fwd},
           {"backward_s", bwd},
@@ -334,7 +306,7 @@ nlohmann::json time_step_kernels(const nlohmann::json& request) {
           {"ranks", ranks},
           {"source", "median of timed calls at " + std::to_string(threads) + " thread(s)" +
                          (ranks > 1 ? ", " + std::to_string(ranks) + " copies at once (one per rank)" : "")}};
-  if (link_bytes > 0) answer["loopback_bytes_per_s"] = loopback_bytes_per_s(link_bytes);
+  if (link_bytes > 0 && ranks > 1) answer["allreduce_bytes_per_s"] = allreduce_bytes_per_s(link_bytes, ranks);
   return answer;
 }
 

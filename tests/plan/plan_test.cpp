@@ -309,16 +309,16 @@ TEST(PlanKernels, TheProbeTimesEveryOpOfAStep) {
     if (ranks > 1) request["link_bytes"] = 1 << 20;
     const nlohmann::json answer = train::time_step_kernels(request);
     EXPECT_EQ(answer.at("ranks"), ranks);
-    EXPECT_EQ(answer.contains("loopback_bytes_per_s"), ranks > 1);
+    EXPECT_EQ(answer.contains("allreduce_bytes_per_s"), ranks > 1);
     if (ranks > 1) {
-      EXPECT_GT(answer.at("loopback_bytes_per_s").get<double>(), 0);
+      EXPECT_GT(answer.at("allreduce_bytes_per_s").get<double>(), 0);
       // The estimate uses the measured link instead of the table's shm assumption.
       plan::KernelTimes t = plan::kernel_times_from_json(answer, m.kernels.size());
       plan::RunSpec run;
       run.n = 2;
       run.measured = &t;
       const plan::Estimate e = plan::estimate(m, job, run);
-      EXPECT_DOUBLE_EQ(e.link.bandwidth_bytes, t.loopback_bytes_per_s);
+      EXPECT_DOUBLE_EQ(e.link.bandwidth_bytes, t.allreduce_bytes_per_s);
       EXPECT_NE(e.link.source.find("measured here"), std::string::npos);
     }
     const plan::KernelTimes t = plan::kernel_times_from_json(answer, m.kernels.size());

@@ -1,5 +1,6 @@
 // `kiln plan`: memory and time of a training or inference job per model, device and device count,
 // with data-parallel scaling (kiln/plan/plan.h). No LibTorch: answered by the front binary.
+#include <algorithm>
 #include <iostream>
 #include <string>
 
@@ -96,7 +97,12 @@ void add_plan(CLI::App& app) {
                           "per rank, at most 256; add --no-measure for a FLOP-based estimate");
       }
       nlohmann::json request = {{"kernels", plan::kernels_to_json(m.kernels)}, {"threads", threads}, {"ranks", run.n}};
-      if (run.n > 1) request["link_bytes"] = int64_t{64} << 20;  // the ranks all-reduce over loopback TCP
+      if (run.n > 1) {
+        // The ranks all-reduce the step's gradients over loopback TCP: time Gloo doing it at that size
+        // (small all-reduces cost their latency, large ones the bandwidth).
+        const double bytes = plan::estimate(m, job, run).gradient_bytes;
+        request["link_bytes"] = static_cast<int64_t>(std::clamp(bytes, 4096.0, 512.0 * 1024 * 1024));
+      }
       times = plan::kernel_times_from_json(plan_probe()(request), m.kernels.size());
       run.measured = &times;
     }

@@ -35,7 +35,9 @@ struct KernelTimes {
   std::vector<double> saved_bytes;            ///< left allocated by one forward call until its backward
   double runtime_bytes = 0;                   ///< resident memory with LibTorch loaded, before any data
   int threads = 1;
-  double loopback_bytes_per_s = 0;            ///< TCP over 127.0.0.1, one direction (0: not measured)
+  /// Gloo's ring all-reduce of the step's gradient bytes between the ranks on 127.0.0.1, as the
+  /// bandwidth the ring formula needs (0: not measured)
+  double allreduce_bytes_per_s = 0;
   std::string source;                         ///< how it was measured (printed)
 };
 

@@ -112,4 +112,10 @@ struct ShardRange {
 };
 [[nodiscard]] ShardRange shard_of_batch(int64_t count, int rank, int world_size);
 
+/// What a Gloo all-reduce of `bytes` (float32) achieves between `ranks` process groups on 127.0.0.1
+/// in threads of this process (the transport and ring algorithm local ranks use), as the bandwidth
+/// the ring formula needs: 2(N-1)/N x bytes / the median seconds of one all-reduce after a warm-up.
+/// For `kiln plan --gpu cpu --n N`. Throws Error when the groups cannot connect.
+[[nodiscard]] double allreduce_bytes_per_s(int64_t bytes, int ranks);
+
 }  // namespace kiln::train
