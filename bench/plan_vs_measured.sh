@@ -99,6 +99,7 @@ for c in "bert-tiny configs/bert_tiny.yaml 32 128 spam $text_rows -" \
   threads=$THREADS
   [[ $nproc -gt 1 ]] && threads=1
   run="$TMP/run-$name-$nproc"
+  sync
   /usr/bin/time -f '%M' -o "$TMP/rss" "$KILN" -q --threads "$threads" train "${flags[@]}" --train "$TMP/$data/train.csv" \
     --val "$TMP/$data/val.csv" --out "$run" --epochs 2 --nproc "$nproc" >/dev/null 2>"$TMP/err" || { cat "$TMP/err"; exit 1; }
   rss_kb=$(tail -1 "$TMP/rss")
@@ -107,6 +108,7 @@ for c in "bert-tiny configs/bert_tiny.yaml 32 128 spam $text_rows -" \
 import json, sys
 e = [json.loads(l) for l in open('$run/metrics.jsonl') if '\"epoch\"' in l and json.loads(l).get('type') == 'epoch']
 print(1000 * e[-1]['seconds'] / $steps)")
+  sync  # the run's checkpoints and artifact written back first: writeback threads would share the probe's cores
   plan=$("$KILN" --threads "$THREADS" plan --model "$run/model" --gpu cpu --n "$nproc" --batch $((batch / nproc)) "${seq_flag[@]}" \
     --samples "$train_rows" --json)
   read -r plan_mib plan_ms <<< "$("$PY" -c "

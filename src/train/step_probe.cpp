@@ -171,11 +171,14 @@ Runnable prepare(const std::string& op, const std::vector<int64_t>& d, bool inpu
   return r;
 }
 
-/// Calls `r` until at least kMinReps timed calls and 40 ms have passed (at most kMaxReps): the
+/// Calls `r` until at least kMinReps timed calls and 150 ms have passed (at most kMaxReps): the
 /// seconds of each forward and backward (or update) after the first call, which pays first touch.
+/// The first few calls of an op run slower (malloc and the BLAS pools settling): with 2 calls and
+/// 40 ms, BERT-mini's planned step swung between 0.95 and 1.65 s from one plan to the next; with 4
+/// and 150 ms, 0.73 to 0.87 s (a training step measured about 1.0 s).
 void time_calls(Runnable& r, bool backward, std::vector<double>& f, std::vector<double>& b) {
-  constexpr double kMinSeconds = 0.04;
-  constexpr int kMinReps = 2, kMaxReps = 40;
+  constexpr double kMinSeconds = 0.15;
+  constexpr int kMinReps = 4, kMaxReps = 40;
   torch::Tensor grad_out;
   const auto start = Clock::now();
   for (int rep = 0; rep < kMaxReps + 1; ++rep) {
