@@ -4,7 +4,8 @@
 # metrics.jsonl over its steps, second epoch, so start-up and first-touch costs are out), for the
 # presets that fit here: BERT-tiny and BERT-mini on SpamAssassin (every email reaches 128 tokens, so
 # the sequence length is the plan's), and the seed recipe's TF-IDF 5,000 + MLP 512 (the plan's
-# --seq-len is the measured mean of non-zero features per text); the small CNN on IMAGE_ROWS MNIST
+# --seq-len is the measured mean of non-zero features per text), the embedbag and linear presets
+# (`--model embedbag|linear`, likewise); the small CNN on IMAGE_ROWS MNIST
 # digits (28x28 gray) and ResNet-18 on the icons (64x64 RGB, batch 32). Each preset is trained twice:
 # one process with THREADS threads (`--nproc 1`), and two data-parallel processes with one thread
 # each (`--nproc 2 --threads 1`, the global batch split in two), planned as `--gpu cpu --n 2
@@ -15,12 +16,12 @@
 # times on a loaded machine measure the load.
 #
 # Usage: bench/plan_vs_measured.sh     (KILN=./build/kiln ROWS=3000 IMAGE_ROWS=3000 THREADS=2 NPROCS="1 2"
-#                                       KEEP_DIR=DIR (keep the runs there) MODELS="bert-tiny bert-mini mlp cnn-small resnet18")
+#                                       KEEP_DIR=DIR (keep the runs there) MODELS="bert-tiny bert-mini mlp embedbag linear cnn-small resnet18")
 set -euo pipefail
 KILN=${KILN:-./build/kiln}
 ROWS=${ROWS:-3000}
 IMAGE_ROWS=${IMAGE_ROWS:-3000}
-MODELS=${MODELS:-bert-tiny bert-mini mlp cnn-small resnet18}
+MODELS=${MODELS:-bert-tiny bert-mini mlp embedbag linear cnn-small resnet18}
 THREADS=${THREADS:-2}
 NPROCS=${NPROCS:-1 2}
 PY=${PY:-/usr/bin/python3}
@@ -58,15 +59,21 @@ PY
 }
 text_rows=$(split "$("$KILN" -q data fetch spamassassin)" spam "$ROWS")
 sed 's/preset: tiny/preset: mini/' configs/bert_tiny.yaml > "$TMP/bert_mini.yaml"
-nnz=$("$PY" - "$TMP/spam/train.csv" <<'PY'
+# The plan's --seq-len for bag models: the mean non-zero features per text of each featurizer
+# (the seed recipe's TF-IDF 5,000; the linear preset's TF-IDF 1-2-grams, min_df 2; the embedbag
+# preset's 1-2-grams hashed into 2^18 buckets).
+counts=$("$PY" - "$TMP/spam/train.csv" <<'PY'
 import csv, sys
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
 csv.field_size_limit(1 << 30)
 texts = [row["text"] for row in csv.DictReader(open(sys.argv[1], newline=""))]
-x = TfidfVectorizer(max_features=5000).fit_transform(texts)
-print(round(x.nnz / x.shape[0]))
+def mean_nnz(x): return round(x.nnz / x.shape[0])
+print(mean_nnz(TfidfVectorizer(max_features=5000).fit_transform(texts)),
+      mean_nnz(TfidfVectorizer(ngram_range=(1, 2), min_df=2).fit_transform(texts)),
+      mean_nnz(HashingVectorizer(ngram_range=(1, 2), n_features=2**18, alternate_sign=False).transform(texts)))
 PY
 )
+read -r nnz nnz_linear nnz_hashed <<< "$counts"
 image_rows=0 icon_rows=0
 [[ " $MODELS " == *" cnn-small "* ]] && image_rows=$(split "$("$KILN" -q data fetch mnist)" mnist "$IMAGE_ROWS")
 [[ " $MODELS " == *" resnet18 "* ]] && icon_rows=$(split "$("$KILN" -q data fetch icons)" icons 0)
@@ -86,6 +93,8 @@ printf '\n%-10s %5s %6s %5s | %12s %12s %7s | %11s %11s %7s | %s\n' model nproc 
 for c in "bert-tiny configs/bert_tiny.yaml 32 128 spam $text_rows -" \
          "bert-mini $TMP/bert_mini.yaml 32 128 spam $text_rows -" \
          "mlp configs/seed_recipe.yaml 64 $nnz spam $text_rows -" \
+         "embedbag - 32 $nnz_hashed spam $text_rows --model=embedbag" \
+         "linear - 32 $nnz_linear spam $text_rows --model=linear" \
          "cnn-small - 64 0 mnist $image_rows --model=cnn" \
          "resnet18 $TMP/resnet18.yaml 32 0 icons $icon_rows -"; do
   read -r name config batch seq data train_rows extra <<< "$c"
