@@ -4,8 +4,8 @@
 # metrics.jsonl over its steps, second epoch, so start-up and first-touch costs are out), for the
 # presets that fit here: BERT-tiny and BERT-mini on SpamAssassin (every email reaches 128 tokens, so
 # the sequence length is the plan's), and the seed recipe's TF-IDF 5,000 + MLP 512 (the plan's
-# --seq-len is the measured mean of non-zero features per text), the embedbag and linear presets
-# (`--model embedbag|linear`, likewise); the small CNN on IMAGE_ROWS MNIST
+# --seq-len is the measured mean of non-zero features per text, --rows-per-batch the mean distinct
+# features of a batch), the embedbag and linear presets (`--model embedbag|linear`, likewise); the small CNN on IMAGE_ROWS MNIST
 # digits (28x28 gray) and ResNet-18 on the icons (64x64 RGB, batch 32). Each preset is trained twice:
 # one process with THREADS threads (`--nproc 1`), and two data-parallel processes with one thread
 # each (`--nproc 2 --threads 1`, the global batch split in two), planned as `--gpu cpu --n 2
@@ -59,21 +59,33 @@ PY
 }
 text_rows=$(split "$("$KILN" -q data fetch spamassassin)" spam "$ROWS")
 sed 's/preset: tiny/preset: mini/' configs/bert_tiny.yaml > "$TMP/bert_mini.yaml"
-# The plan's --seq-len for bag models: the mean non-zero features per text of each featurizer
-# (the seed recipe's TF-IDF 5,000; the linear preset's TF-IDF 1-2-grams, min_df 2; the embedbag
-# preset's 1-2-grams hashed into 2^18 buckets).
-counts=$("$PY" - "$TMP/spam/train.csv" <<'PY'
+# Bag models' --seq-len and --rows-per-batch, from the training texts run through each preset's
+# featurizer (the seed recipe's TF-IDF 5,000; the linear preset's TF-IDF 1-2-grams, min_df 2; the
+# embedbag preset's 1-2-grams hashed into 2^18 buckets): the mean non-zero features per text, and
+# the mean distinct features of a batch (shuffled rows, the per-device batch of each --nproc).
+# Lines: name seq-len rows-at-nproc...
+"$PY" - "$TMP/spam/train.csv" $NPROCS > "$TMP/bags.txt" <<'PY'
 import csv, sys
+import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
 csv.field_size_limit(1 << 30)
 texts = [row["text"] for row in csv.DictReader(open(sys.argv[1], newline=""))]
-def mean_nnz(x): return round(x.nnz / x.shape[0])
-print(mean_nnz(TfidfVectorizer(max_features=5000).fit_transform(texts)),
-      mean_nnz(TfidfVectorizer(ngram_range=(1, 2), min_df=2).fit_transform(texts)),
-      mean_nnz(HashingVectorizer(ngram_range=(1, 2), n_features=2**18, alternate_sign=False).transform(texts)))
+nprocs = [int(n) for n in sys.argv[2:]]
+order = np.random.default_rng(1).permutation(len(texts))
+for name, batch, vec in (
+        ("mlp", 64, TfidfVectorizer(max_features=5000)),
+        ("linear", 32, TfidfVectorizer(ngram_range=(1, 2), min_df=2)),
+        ("embedbag", 32, HashingVectorizer(ngram_range=(1, 2), n_features=2**18, alternate_sign=False))):
+    x = (vec.fit_transform(texts) if hasattr(vec, "fit_transform") else vec.transform(texts)).tocsr()[order]
+    rows = []
+    for n in nprocs:
+        b = batch // n
+        rows.append(round(np.mean([len(np.unique(x[i:i + b].indices)) for i in range(0, x.shape[0] - b + 1, b)])))
+    print(name, round(x.nnz / x.shape[0]), *rows)
 PY
-)
-read -r nnz nnz_linear nnz_hashed <<< "$counts"
+bag_field() {  # bag_field NAME COLUMN: a value of bags.txt (2 = seq-len, 3.. = rows at each nproc)
+  awk -v n="$1" -v c="$2" '$1 == n { print $c }' "$TMP/bags.txt"
+}
 image_rows=0 icon_rows=0
 [[ " $MODELS " == *" cnn-small "* ]] && image_rows=$(split "$("$KILN" -q data fetch mnist)" mnist "$IMAGE_ROWS")
 [[ " $MODELS " == *" resnet18 "* ]] && icon_rows=$(split "$("$KILN" -q data fetch icons)" icons 0)
@@ -92,9 +104,9 @@ printf '\n%-10s %5s %6s %5s | %12s %12s %7s | %11s %11s %7s | %s\n' model nproc 
 # name, config, batch, --seq-len, data folder, training rows, extra `kiln train` flags
 for c in "bert-tiny configs/bert_tiny.yaml 32 128 spam $text_rows -" \
          "bert-mini $TMP/bert_mini.yaml 32 128 spam $text_rows -" \
-         "mlp configs/seed_recipe.yaml 64 $nnz spam $text_rows -" \
-         "embedbag - 32 $nnz_hashed spam $text_rows --model=embedbag" \
-         "linear - 32 $nnz_linear spam $text_rows --model=linear" \
+         "mlp configs/seed_recipe.yaml 64 $(bag_field mlp 2) spam $text_rows -" \
+         "embedbag - 32 $(bag_field embedbag 2) spam $text_rows --model=embedbag" \
+         "linear - 32 $(bag_field linear 2) spam $text_rows --model=linear" \
          "cnn-small - 64 0 mnist $image_rows --model=cnn" \
          "resnet18 $TMP/resnet18.yaml 32 0 icons $icon_rows -"; do
   read -r name config batch seq data train_rows extra <<< "$c"
@@ -104,7 +116,11 @@ for c in "bert-tiny configs/bert_tiny.yaml 32 128 spam $text_rows -" \
   [[ $extra != - ]] && flags+=("$extra")
   seq_flag=()
   [[ $seq != 0 ]] && seq_flag=(--seq-len "$seq")
+  column=3
   for nproc in $NPROCS; do
+  rows_flag=()
+  [[ -n $(bag_field "$name" 2) ]] && rows_flag=(--rows-per-batch "$(bag_field "$name" "$column")")
+  column=$((column + 1))
   threads=$THREADS
   [[ $nproc -gt 1 ]] && threads=1
   run="$TMP/run-$name-$nproc"
@@ -118,7 +134,7 @@ import json, sys
 e = [json.loads(l) for l in open('$run/metrics.jsonl') if '\"epoch\"' in l and json.loads(l).get('type') == 'epoch']
 print(1000 * e[-1]['seconds'] / $steps)")
   sync  # the run's checkpoints and artifact written back first: writeback threads would share the probe's cores
-  plan=$("$KILN" --threads "$THREADS" plan --model "$run/model" --gpu cpu --n "$nproc" --batch $((batch / nproc)) "${seq_flag[@]}" \
+  plan=$("$KILN" --threads "$THREADS" plan --model "$run/model" --gpu cpu --n "$nproc" --batch $((batch / nproc)) "${seq_flag[@]}" "${rows_flag[@]}" \
     --samples "$train_rows" --json)
   read -r plan_mib plan_ms <<< "$("$PY" -c "
 import json, sys

@@ -144,8 +144,12 @@ Estimate estimate(const ModelShape& m, const JobSpec& job, const RunSpec& run) {
   const double width = m.embedding_params > 0 && job.features > 0
                            ? static_cast<double>(m.embedding_params) / static_cast<double>(job.features)
                            : 0;
+  // With several ranks the reduced gradient holds the union of their rows (at most n times one
+  // rank's, at most the table): it is what each rank all-reduces and what its optimizer updates.
   const double touched_rows =
-      m.sparse_embedding ? std::min(B * static_cast<double>(job.seq_len), static_cast<double>(job.features)) : 0;
+      m.sparse_embedding ? std::min(static_cast<double>(std::max(run.n, job.ranks)) * static_cast<double>(rows_touched(job)),
+                                    static_cast<double>(job.features))
+                         : 0;
   const double grad_elem = run.grad_dtype == "bf16" ? 2 : 4;
   const double act_scale = bf16 ? 1.0 : 2.0;  // the shapes count 16-bit values
   if (job.inference) {
@@ -213,6 +217,20 @@ Estimate estimate(const ModelShape& m, const JobSpec& job, const RunSpec& run) {
   if (run.n > 1 && !job.inference) {
     const double n = run.n;
     e.allreduce_s = 2.0 * (n - 1) / n * e.gradient_bytes / (e.link.bandwidth_bytes * e.link.efficiency);
+    if (probe != nullptr && probe->collective_latency_s > 0) {
+      // A step runs more collectives than the one all-reduce timed at its bytes: the dense gradients'
+      // buckets, the step's totals, and per row-sparse table two all-gathers of row ids besides its
+      // all-reduce. Each further one costs at least a small all-reduce's latency.
+      const double dense_bytes = grad_elem * dense;
+      const double buckets = dense_bytes > 0 ? std::ceil(dense_bytes / (25.0 * 1024 * 1024)) : 0;
+      const double collectives = buckets + 1 + 3.0 * m.sparse_tables;
+      e.allreduce_s += (collectives - 1) * probe->collective_latency_s;
+      e.assumptions.push_back(fixed(collectives, 0) + " collectives a step (" + fixed(buckets, 0) +
+                              " gradient bucket(s) of 25 MiB, the step's totals" +
+                              (m.sparse_tables > 0 ? ", 3 per row-sparse table" : std::string()) +
+                              "): each beyond the first adds the measured latency of a small all-reduce, " +
+                              fixed(probe->collective_latency_s * 1e6, 0) + " us");
+    }
   }
   // Ranks that fill every core of one machine leave no core to the all-reduce's threads: it
   // cannot run behind backward.
@@ -279,6 +297,7 @@ KernelTimes kernel_times_from_json(const nlohmann::json& j, std::size_t kernels)
     t.threads = j.at("threads").get<int>();
     t.source = j.at("source").get<std::string>();
     t.allreduce_bytes_per_s = j.value("allreduce_bytes_per_s", 0.0);
+    t.collective_latency_s = j.value("collective_latency_s", 0.0);
   } catch (const nlohmann::json::exception&) {
     throw ConfigError("plan: the kernel timings are not {forward_s, backward_s, saved_bytes, runtime_bytes, threads, source}");
   }

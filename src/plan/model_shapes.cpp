@@ -187,11 +187,12 @@ ModelShape cnn_shape(const std::string& name, const CnnLayout& c, const JobSpec&
 /// Bag models over `features` inputs: an EmbeddingBag (sum over the text's non-zero features)
 /// into `widths`, then dense layers.
 ModelShape bag_shape(const std::string& name, const std::string& family, std::vector<int64_t> widths, bool layer_norm,
-                     const JobSpec& job) {
+                     double dropout, const JobSpec& job) {
   ModelShape m;
   m.name = name;
   m.family = family;
   m.sparse_embedding = true;
+  m.sparse_tables = 1;
   const double nnz = static_cast<double>(job.seq_len);
   if (family == "linear") widths = {job.classes};
   m.embedding_params = job.features * widths.front();
@@ -218,22 +219,33 @@ ModelShape bag_shape(const std::string& name, const std::string& family, std::ve
   // job's batch: the sparse first layer, then dense layers; AdamW updates the dense parameters and
   // the table rows the batch touched.
   const int64_t Bt = job.batch;
-  const int64_t touched = std::min<int64_t>(Bt * job.seq_len, job.features);
-  m.kernels.push_back({"embedding_bag", {job.features, widths.front(), Bt, job.seq_len}, 1, true, false});
+  const int64_t touched = rows_touched(job);
+  m.kernels.push_back({"embedding_bag", {job.features, widths.front(), Bt, job.seq_len, touched}, 1, true, false});
   if (family != "linear") {
     for (std::size_t k = 0; k < widths.size(); ++k) {
       if (k > 0) m.kernels.push_back({"linear", {Bt, widths[k - 1], widths[k]}, 1, true, true});
-      m.kernels.push_back({"relu", {Bt * widths[k]}, 1, true, true});
-      if (job.dropout > 0) m.kernels.push_back({"dropout", {Bt * widths[k]}, 1, true, true});
+      // mlp: every layer (the table's sum included) is activated, then dropped out; embedbag: the
+      // pooled bag goes on as it is, and its optional hidden layer is activated; dropout once, last.
+      if (family == "mlp" || k > 0) m.kernels.push_back({"relu", {Bt * widths[k]}, 1, true, true});
+      if (dropout > 0 && (family == "mlp" || k + 1 == widths.size())) {
+        m.kernels.push_back({"dropout", {Bt * widths[k]}, 1, true, true});
+      }
     }
     m.kernels.push_back({"linear", {Bt, widths.back(), job.classes}, 1, true, true});
   }
   m.kernels.push_back({"cross_entropy", {Bt, job.classes}, 1, true, true});
-  const int64_t updated = m.params - m.embedding_params + touched * widths.front();
-  m.kernels.push_back({"grad_norm", {updated}, 1, false, false});
-  m.kernels.push_back({"adamw", {updated}, 1, false, false});
+  // The optimizer sees the reduced gradient: with several ranks, the union of their rows.
+  const int64_t reduced = std::min<int64_t>(static_cast<int64_t>(std::max(1, job.ranks)) * touched, job.features);
+  const int64_t dense = m.params - m.embedding_params;
+  m.kernels.push_back({"grad_norm", {dense + reduced * widths.front()}, 1, false, false});
+  if (dense > 0) m.kernels.push_back({"adamw", {dense}, 1, false, false});
+  m.kernels.push_back({"adamw_rows", {job.features, widths.front(), reduced}, 1, false, false});
   m.notes.push_back("bag input: " + std::to_string(job.features) + " features, " + std::to_string(job.seq_len) +
-                    " non-zero per text (--features, --seq-len); only touched rows get gradients");
+                    " non-zero per text (--features, --seq-len); only touched rows get gradients: " +
+                    std::to_string(touched) + " a batch (" +
+                    (job.rows_per_batch > 0 ? std::string("--rows-per-batch")
+                                            : std::string("at most; --rows-per-batch gives the data's own")) +
+                    ")");
   return m;
 }
 
@@ -270,6 +282,11 @@ std::vector<int64_t> list_or(const nlohmann::json& params, const char* key, std:
 }
 
 }  // namespace
+
+int64_t rows_touched(const JobSpec& job) {
+  const int64_t bound = std::min<int64_t>(job.batch * job.seq_len, job.features);
+  return job.rows_per_batch > 0 ? std::min<int64_t>(job.rows_per_batch, bound) : bound;
+}
 
 std::vector<std::string> model_presets() {
   std::vector<std::string> out;
@@ -351,6 +368,10 @@ ModelShape spec_shape(const nlohmann::json& model_spec, const JobSpec& job_in, c
   if (family == "mlp" || family == "embedbag" || family == "linear") {
     std::vector<int64_t> widths{1};
     bool layer_norm = false;
+    // The families' default dropout (src/nn/mlp_model.cpp, embedbag_model.cpp); linear has none.
+    double dropout = family == "mlp" ? 0.2 : 0.0;
+    const auto& d = field(params, "dropout");
+    if (d.is_number() && family != "linear") dropout = d.get<double>();
     if (family == "mlp") {
       widths = list_or(params, "hidden", {256}, where);
       const auto& ln = field(params, "layer_norm");
@@ -360,7 +381,7 @@ ModelShape spec_shape(const nlohmann::json& model_spec, const JobSpec& job_in, c
       const int64_t hidden = int_or(params, "hidden", 0, where);
       if (hidden > 0) widths.push_back(hidden);
     }
-    return bag_shape(name, family, widths, layer_norm, job);
+    return bag_shape(name, family, widths, layer_norm, dropout, job);
   }
   throw ConfigError(where + ": kiln plan does not know the model family \"" + family +
                     "\"; it estimates bert, cnn, mlp, embedbag and linear");

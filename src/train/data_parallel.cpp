@@ -516,31 +516,36 @@ std::unique_ptr<DataParallel> join_data_parallel(const DistOptions& options) {
   return std::make_unique<GlooDataParallel>(options);
 }
 
-double allreduce_bytes_per_s(int64_t bytes, int ranks) {
-  if (ranks < 2) throw ConfigError("allreduce_bytes_per_s: needs 2 or more ranks, got " + std::to_string(ranks));
+AllreduceTiming time_allreduce(int64_t bytes, int ranks) {
+  if (ranks < 2) throw ConfigError("time_allreduce: needs 2 or more ranks, got " + std::to_string(ranks));
   const int64_t elements = std::max<int64_t>(1, bytes / 4);
-  constexpr int kReps = 5;
+  constexpr int kReps = 5, kSmallReps = 21;
   auto store = c10::make_intrusive<c10d::HashStore>();
-  std::vector<double> median_s(static_cast<std::size_t>(ranks), 0.0);
+  std::vector<double> big_s(static_cast<std::size_t>(ranks), 0.0), small_s(static_cast<std::size_t>(ranks), 0.0);
   std::vector<std::exception_ptr> errors(static_cast<std::size_t>(ranks));
   std::vector<std::thread> pool;
+  auto median_of = [](const c10::intrusive_ptr<c10d::ProcessGroupGloo>& pg, std::vector<torch::Tensor>& one, int reps) {
+    std::vector<double> s;
+    for (int k = 0; k < reps; ++k) {
+      pg->barrier()->wait();
+      const auto t0 = Clock::now();
+      pg->allreduce(one)->wait();
+      s.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+    std::sort(s.begin(), s.end());
+    return s[s.size() / 2];
+  };
   for (int r = 0; r < ranks; ++r) {
     pool.emplace_back([&, r] {
       try {
         auto options = c10d::ProcessGroupGloo::Options::create(milliseconds(60000));
         options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
         auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, r, ranks, options);
-        std::vector<torch::Tensor> one{torch::ones({elements})};
-        pg->allreduce(one)->wait();  // connections and first touch
-        std::vector<double> s;
-        for (int k = 0; k < kReps; ++k) {
-          pg->barrier()->wait();
-          const auto t0 = Clock::now();
-          pg->allreduce(one)->wait();
-          s.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
-        }
-        std::sort(s.begin(), s.end());
-        median_s[static_cast<std::size_t>(r)] = s[s.size() / 2];
+        std::vector<torch::Tensor> big{torch::ones({elements})}, small{torch::ones({8})};
+        pg->allreduce(big)->wait();  // connections and first touch
+        pg->allreduce(small)->wait();
+        big_s[static_cast<std::size_t>(r)] = median_of(pg, big, kReps);
+        small_s[static_cast<std::size_t>(r)] = median_of(pg, small, kSmallReps);
       } catch (...) {
         errors[static_cast<std::size_t>(r)] = std::current_exception();
       }
@@ -556,10 +561,13 @@ double allreduce_bytes_per_s(int64_t bytes, int ranks) {
                   "; add --no-measure to plan without timing this machine");
     }
   }
-  // A ring all-reduce ends on every rank at once: the slowest rank's time is the step's.
-  const double s = *std::max_element(median_s.begin(), median_s.end());
+  // A collective ends on every rank at once: the slowest rank's time is the step's.
+  const double s = *std::max_element(big_s.begin(), big_s.end());
   const double n = ranks;
-  return s > 0 ? 2.0 * (n - 1) / n * static_cast<double>(elements * 4) / s : 0.0;
+  AllreduceTiming t;
+  t.bytes_per_s = s > 0 ? 2.0 * (n - 1) / n * static_cast<double>(elements * 4) / s : 0.0;
+  t.latency_s = *std::max_element(small_s.begin(), small_s.end());
+  return t;
 }
 
 ShardRange shard_of_batch(int64_t count, int rank, int world_size) {

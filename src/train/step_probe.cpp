@@ -136,12 +136,15 @@ Runnable prepare(const std::string& op, const std::vector<int64_t>& d, bool inpu
     auto ids = torch::randint(0, d[0], {d[2]}, torch::kInt64);
     r.forward = [w, ids] { return torch::embedding(w, ids); };
   } else if (op == "embedding_bag") {
-    need(4);
-    // The bag models' first layer as they run it (nn::embed_sparse: weighted sum, row-sparse gradient).
-    auto bag = torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(d[0], d[1]).mode(torch::kSum));
+    need(d.size() == 5 ? 5 : 4);
+    // The bag models' first layer as they run it (nn::embed_sparse: weighted sum, row-sparse gradient),
+    // its ids falling in d[4] distinct rows of the table (the rows a batch touches).
+    auto bag = torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(d[0], d[1]).mode(torch::kSum).sparse(true));
     r.leaves.push_back(bag->weight);
     nn::SparseBatch batch;
-    batch.indices = torch::randint(0, d[0], {d[2] * d[3]}, torch::kInt64);
+    const int64_t distinct = d.size() == 5 ? std::min(d[4], d[0]) : d[0];
+    const torch::Tensor rows = torch::randperm(d[0], torch::kInt64).narrow(0, 0, distinct);
+    batch.indices = rows.index_select(0, torch::randint(0, distinct, {d[2] * d[3]}, torch::kInt64));
     batch.offsets = torch::arange(0, d[2] * d[3], d[3], torch::kInt64);
     batch.weights = torch::rand({d[2] * d[3]});
     r.forward = [bag, batch]() mutable { return nn::embed_sparse(bag, batch, nn::Pooling::kSum); };
@@ -157,6 +160,18 @@ Runnable prepare(const std::string& op, const std::vector<int64_t>& d, bool inpu
       AdamWStep s;
       s.lr = 1e-4, s.weight_decay = 0.01;
       adamw_dense(w, m, v, g, s);
+    };
+  } else if (op == "adamw_rows") {
+    need(3);
+    // Scattered rows of a table and its moments, as the bag models' row-sparse AdamW updates them.
+    const int64_t updated = std::min(d[2], d[0]);
+    auto w = torch::randn({d[0], d[1]}), m = torch::zeros({d[0], d[1]}), v = torch::zeros({d[0], d[1]});
+    auto rows = std::get<0>(torch::randperm(d[0], torch::kInt64).narrow(0, 0, updated).sort());
+    auto g = torch::randn({updated, d[1]});
+    r.update = [w, m, v, rows, g]() mutable {
+      AdamWStep s;
+      s.lr = 1e-4, s.weight_decay = 0.01;
+      adamw_rows(w, m, v, rows, g, s);
     };
   } else if (op == "grad_norm") {
     need(1);
@@ -309,7 +324,11 @@ nlohmann::json time_step_kernels(const nlohmann::json& request) {
           {"ranks", ranks},
           {"source", "median of timed calls at " + std::to_string(threads) + " thread(s)" +
                          (ranks > 1 ? ", " + std::to_string(ranks) + " copies at once (one per rank)" : "")}};
-  if (link_bytes > 0 && ranks > 1) answer["allreduce_bytes_per_s"] = allreduce_bytes_per_s(link_bytes, ranks);
+  if (link_bytes > 0 && ranks > 1) {
+    const AllreduceTiming t = time_allreduce(link_bytes, ranks);
+    answer["allreduce_bytes_per_s"] = t.bytes_per_s;
+    answer["collective_latency_s"] = t.latency_s;
+  }
   return answer;
 }
 

@@ -144,7 +144,8 @@ TEST(PlanEstimate, BagModelsAllReduceOnlyTouchedRows) {
   run.n = 2;
   const plan::Estimate e = plan::estimate(m, job, run);
   const double dense = static_cast<double>(m.params - m.embedding_params);
-  EXPECT_DOUBLE_EQ(e.gradient_bytes, 4 * dense + 160 * (4 * 512 + 8));
+  // Each rank touches at most 8 x 20 = 160 rows; the ranks all-reduce the union, at most 2 x 160.
+  EXPECT_DOUBLE_EQ(e.gradient_bytes, 4 * dense + 320 * (4 * 512 + 8));
 }
 
 TEST(PlanErrors, NameTheFlagAndTheFix) {
@@ -208,13 +209,71 @@ TEST(PlanKernels, TheStepsOpsCarryTheCountedFlops) {
     const plan::ModelShape m = plan::preset_shape(preset, job);
     ASSERT_FALSE(m.kernels.empty());
     EXPECT_NEAR(kernel_flops(m) / (m.forward_flops * static_cast<double>(job.batch)), 1.0, 1e-12);
-    EXPECT_EQ(m.kernels.back().op, "adamw");
+    EXPECT_EQ(m.kernels.back().op, m.sparse_embedding ? "adamw_rows" : "adamw");
   }
   // BERT's AdamW updates every parameter; a bag model's, the dense ones and the touched rows.
   EXPECT_EQ(plan::preset_shape("bert-tiny", job).kernels.back().dims[0], plan::preset_shape("bert-tiny", job).params);
   job.seq_len = 10;  // 8 x 10 = 80 touched rows of the 5000
   const plan::ModelShape mlp = plan::preset_shape("mlp", job);
-  EXPECT_EQ(mlp.kernels.back().dims[0], mlp.params - mlp.embedding_params + 80 * 512);
+  // Its AdamW: the dense parameters, and the touched rows of the table in place.
+  EXPECT_EQ(mlp.kernels.back().dims, (std::vector<int64_t>{5000, 512, 80}));
+  EXPECT_EQ(mlp.kernels[mlp.kernels.size() - 2].op, "adamw");
+  EXPECT_EQ(mlp.kernels[mlp.kernels.size() - 2].dims[0], mlp.params - mlp.embedding_params);
+  EXPECT_EQ(mlp.kernels[mlp.kernels.size() - 3].dims[0], mlp.params - mlp.embedding_params + 80 * 512);  // grad_norm
+  job.ranks = 2;  // the reduced gradient holds both ranks' rows
+  EXPECT_EQ(plan::preset_shape("mlp", job).kernels.back().dims, (std::vector<int64_t>{5000, 512, 160}));
+}
+
+TEST(PlanKernels, BagModelsTouchTheRowsABatchHits) {
+  plan::JobSpec job;
+  job.seq_len = 10, job.batch = 8, job.features = 5000;
+  // At most batch x seq-len rows; --rows-per-batch gives the data's own (texts share features).
+  EXPECT_EQ(plan::rows_touched(job), 80);
+  job.rows_per_batch = 30;
+  EXPECT_EQ(plan::rows_touched(job), 30);
+  const plan::ModelShape mlp = plan::preset_shape("mlp", job);
+  EXPECT_EQ(mlp.kernels.front().op, "embedding_bag");
+  EXPECT_EQ(mlp.kernels.front().dims, (std::vector<int64_t>{5000, 512, 8, 10, 30}));
+  EXPECT_EQ(mlp.kernels.back().dims, (std::vector<int64_t>{5000, 512, 30}));
+  job.rows_per_batch = 1000;  // never more than the bound
+  EXPECT_EQ(plan::rows_touched(job), 80);
+  // embedbag (no hidden layer, no dropout): the pooled bag goes straight to the classifier.
+  const plan::ModelShape bag = plan::preset_shape("embedbag", job);
+  std::vector<std::string> ops;
+  for (const auto& k : bag.kernels) ops.push_back(k.op);
+  EXPECT_EQ(ops, (std::vector<std::string>{"embedding_bag", "linear", "cross_entropy", "grad_norm", "adamw",
+                                           "adamw_rows"}));
+  // mlp: the sum, ReLU and dropout (its default 0.2), the classifier.
+  ops.clear();
+  for (const auto& k : mlp.kernels) ops.push_back(k.op);
+  EXPECT_EQ(ops, (std::vector<std::string>{"embedding_bag", "relu", "dropout", "linear", "cross_entropy", "grad_norm",
+                                           "adamw", "adamw_rows"}));
+}
+
+TEST(PlanKernels, EveryCollectiveOfAStepPaysTheMeasuredLatency) {
+  plan::JobSpec job;
+  job.seq_len = 10, job.batch = 8, job.features = 5000, job.rows_per_batch = 40;
+  const plan::ModelShape m = plan::preset_shape("mlp", job);
+  plan::KernelTimes t;
+  t.forward_s.assign(m.kernels.size(), 1e-3);
+  t.backward_s.assign(m.kernels.size(), 1e-3);
+  t.saved_bytes.assign(m.kernels.size(), 0);
+  t.runtime_bytes = 1e8;
+  t.threads = 1;
+  t.source = "test";
+  t.allreduce_bytes_per_s = 1e9;
+  t.collective_latency_s = 1e-4;
+  plan::RunSpec run;
+  run.n = 2;
+  run.measured = &t;
+  const plan::Estimate e = plan::estimate(m, job, run);
+  // Two ranks' rows: at most 2 x 40 of the table; the dense layers in one 25 MiB bucket; the totals;
+  // two all-gathers and an all-reduce for the table: 5 collectives, 4 beyond the one timed.
+  const double dense = static_cast<double>(m.params - m.embedding_params);
+  EXPECT_DOUBLE_EQ(e.gradient_bytes, 4 * dense + 80 * (4 * 512 + 8));
+  EXPECT_NEAR(e.allreduce_s, e.gradient_bytes / 1e9 + 4 * 1e-4, 1e-12);
+  t.collective_latency_s = 0;  // not measured: the ring formula alone
+  EXPECT_NEAR(plan::estimate(m, job, run).allreduce_s, e.gradient_bytes / 1e9, 1e-12);
 }
 
 TEST(PlanKernels, ResNet18sStepHasItsConvolutionsBatchNormsAndResidualAdds) {
@@ -312,6 +371,7 @@ TEST(PlanKernels, TheProbeTimesEveryOpOfAStep) {
     EXPECT_EQ(answer.contains("allreduce_bytes_per_s"), ranks > 1);
     if (ranks > 1) {
       EXPECT_GT(answer.at("allreduce_bytes_per_s").get<double>(), 0);
+      EXPECT_GT(answer.at("collective_latency_s").get<double>(), 0);
       // The estimate uses the measured link instead of the table's shm assumption.
       plan::KernelTimes t = plan::kernel_times_from_json(answer, m.kernels.size());
       plan::RunSpec run;

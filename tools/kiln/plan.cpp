@@ -45,6 +45,10 @@ void add_plan(CLI::App& app) {
       ->check(CLI::Range(8, 8192));
   cmd->add_option("--features", f->job.features, "Bag models' input features (default 50000; a config's max_features)")
       ->check(CLI::Range(1LL, 1LL << 40));
+  cmd->add_option("--rows-per-batch", f->job.rows_per_batch,
+                  "Bag models: distinct table rows a batch (per device) touches (default: batch x --seq-len, at "
+                  "most --features)")
+      ->check(CLI::Range(1LL, 1LL << 40));
   cmd->add_option("--vocab-size", f->job.vocab_size, "BERT vocabulary (default 30522)")->check(CLI::Range(1, 1 << 24));
   cmd->add_option("--gpu", f->run.device, "Device: " + [] {
     std::string s;
@@ -75,6 +79,7 @@ void add_plan(CLI::App& app) {
                         "directory), or --table");
     }
     plan::JobSpec job = f->job;
+    job.ranks = f->run.n;
     const plan::ModelShape m = plan::resolve_model(f->model, job);
     plan::RunSpec run = f->run;
     plan::KernelTimes times;

@@ -16,8 +16,9 @@ namespace kiln::plan {
 /// ops and dims: linear {M, K, N} (x[M,K]·Wᵀ + b), matmul {batch, m, k, n}, softmax {rows, cols}
 /// (after adding a broadcast mask), layer_norm {rows, H} (after a residual add), gelu/relu/tanh/dropout/
 /// scale/copy {elements}, embedding {table rows, width, lookups}, embedding_bag {table rows, width,
-/// bags, ids per bag} (sum, row-sparse gradient), cross_entropy {rows, classes}, adamw {parameters}
-/// (Kiln's fused AdamW update), grad_norm {elements} (clipping's norm and scale), add {elements} (a
+/// bags, ids per bag, distinct rows the ids fall in} (sum, row-sparse gradient), cross_entropy {rows, classes}, adamw {parameters}
+/// (Kiln's fused AdamW update), adamw_rows {table rows, width, updated rows} (the row-sparse AdamW
+/// update of a bag model's table: scattered rows of the weights and both moments), grad_norm {elements} (clipping's norm and scale), add {elements} (a
 /// residual sum), conv2d {batch, c_in, h, w, c_out, k, stride, padding} (no bias), batch_norm {batch,
 /// c, h, w} (training mode), max_pool {batch, c, h, w} (3x3, stride 2, padding 1), mean_pool {batch, c,
 /// h, w} (global average).
@@ -38,6 +39,9 @@ struct KernelTimes {
   /// Gloo's ring all-reduce of the step's gradient bytes between the ranks on 127.0.0.1, as the
   /// bandwidth the ring formula needs (0: not measured)
   double allreduce_bytes_per_s = 0;
+  /// The same groups' all-reduce of 8 floats: the fixed cost of each further collective of a step
+  /// (the rest of the gradient buckets, the step's totals, a row-sparse table's two all-gathers).
+  double collective_latency_s = 0;
   std::string source;                         ///< how it was measured (printed)
 };
 
@@ -62,6 +66,9 @@ struct ModelShape {
   std::vector<std::string> notes;  ///< what the counts assume (printed)
   /// The ops of one training step at the job's batch (empty: a family kiln plan does not time yet).
   std::vector<StepKernel> kernels;
+  /// Row-sparse tables (bag models' first layer): each is reduced by two all-gathers of row ids and
+  /// an all-reduce of the union's rows (src/train/data_parallel.cpp).
+  int sparse_tables = 0;
 };
 
 /// What the job looks like. Every field has the CLI flag's default.
@@ -76,6 +83,12 @@ struct JobSpec {
   int64_t vocab_size = 30522;
   bool inference = false;    ///< forward only: no gradients, no optimizer state, no kept activations
   double dropout = 0.1;      ///< > 0: masks are kept for backward
+  /// Bag models: distinct table rows one batch (per device) touches; 0 = min(batch x seq_len, features),
+  /// the most it can be. Text's features follow Zipf's law, so a batch's texts share many of them.
+  int64_t rows_per_batch = 0;
+  /// Data-parallel ranks: a bag model's reduced gradient, which the optimizer updates, holds the
+  /// union of their rows (at most ranks x rows_touched, at most the table).
+  int ranks = 1;
   /// Bytes of training data the job holds in memory per sample (the text as read, and its copy with
   /// known labels); 0 = unknown. An artifact's data profile gives its mean text length.
   double data_bytes_per_sample = 0;
@@ -104,6 +117,9 @@ struct Device {
 [[nodiscard]] std::vector<std::string> device_names();
 /// Throws ConfigError naming the known devices for an unknown name.
 [[nodiscard]] Device device(const std::string& name);
+
+/// Bag models: the distinct table rows one batch touches (JobSpec::rows_per_batch, else its bound).
+[[nodiscard]] int64_t rows_touched(const JobSpec& job);
 
 /// Model presets: bert-tiny ... bert-large, resnet18, cnn-small, mlp, embedbag, linear.
 [[nodiscard]] std::vector<std::string> model_presets();

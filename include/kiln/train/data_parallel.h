@@ -114,8 +114,13 @@ struct ShardRange {
 
 /// What a Gloo all-reduce of `bytes` (float32) achieves between `ranks` process groups on 127.0.0.1
 /// in threads of this process (the transport and ring algorithm local ranks use), as the bandwidth
-/// the ring formula needs: 2(N-1)/N x bytes / the median seconds of one all-reduce after a warm-up.
+/// the ring formula needs (from the median seconds of one all-reduce after a warm-up, the slowest
+/// rank's), and the latency of a tiny one.
 /// For `kiln plan --gpu cpu --n N`. Throws Error when the groups cannot connect.
-[[nodiscard]] double allreduce_bytes_per_s(int64_t bytes, int ranks);
+struct AllreduceTiming {
+  double bytes_per_s = 0;  ///< 2(N-1)/N x bytes / seconds of the all-reduce of `bytes`
+  double latency_s = 0;    ///< seconds of an all-reduce of 8 floats (a collective's fixed cost)
+};
+[[nodiscard]] AllreduceTiming time_allreduce(int64_t bytes, int ranks);
 
 }  // namespace kiln::train
