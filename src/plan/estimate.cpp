@@ -183,8 +183,15 @@ Estimate estimate(const ModelShape& m, const JobSpec& job, const RunSpec& run) {
                             " bytes a sample (texts: twice the mean text length of the artifact's data profile plus "
                             "their encoding; images: float32 pixel_values)");
   }
-  e.memory_per_device =
-      e.params_bytes + e.grads_bytes + e.optimizer_bytes + e.activation_bytes + e.runtime_bytes + e.data_bytes;
+  if (!job.inference) {
+    // Kiln's trainer copies the weights at every epoch that improves on validation (every epoch
+    // without a validation split) and restores the best at the end (src/train/checkpoint.cpp).
+    e.best_weights_bytes = 4 * (P + static_cast<double>(m.buffers));
+    e.assumptions.push_back("best weights: the trainer keeps a copy of the parameters and buffers (fp32) of the "
+                            "best epoch, to restore at the end");
+  }
+  e.memory_per_device = e.params_bytes + e.grads_bytes + e.optimizer_bytes + e.activation_bytes + e.runtime_bytes +
+                        e.data_bytes + e.best_weights_bytes;
   const double memory = dev.name == "cpu" ? dev.memory_bytes / run.n : dev.memory_bytes;
   e.fits = e.memory_per_device <= memory;
 

@@ -71,7 +71,8 @@ nlohmann::json to_json(const ModelShape& m, const JobSpec& job, const RunSpec& r
   j["memory_per_gpu_bytes"] = e.memory_per_device;
   j["memory_parts_bytes"] = {{"parameters", e.params_bytes},   {"gradients", e.grads_bytes},
                              {"optimizer", e.optimizer_bytes}, {"activations", e.activation_bytes},
-                             {"runtime", e.runtime_bytes},     {"data", e.data_bytes}};
+                             {"runtime", e.runtime_bytes},     {"data", e.data_bytes},
+                             {"best_weights", e.best_weights_bytes}};
   j["time_source"] = e.measured ? "measured kernels" : "peak x mfu";
   j["fits"] = e.fits;
   j["flops_per_step"] = e.flops_per_step;
@@ -105,9 +106,11 @@ std::string format_estimate(const ModelShape& m, const JobSpec& job, const RunSp
       {"activations (" + e.dtype + ", batch " + std::to_string(job.batch) + ")", e.activation_bytes},
       {"runtime and workspace", e.runtime_bytes},
       {"training data", e.data_bytes},
+      {"best epoch's weights (a copy)", e.best_weights_bytes},
       {"total", e.memory_per_device}};
   for (const auto& [label, bytes] : rows) {
-    if (label != "training data" || bytes > 0) o << "  " << pad(label, -38) << pad(gib(bytes), 10) << "\n";
+    const bool optional = label == "training data" || label.rfind("best epoch", 0) == 0;
+    if (!optional || bytes > 0) o << "  " << pad(label, -38) << pad(gib(bytes), 10) << "\n";
   }
   o << "  " << (e.fits ? "fits in " : "DOES NOT FIT in ") << gib(e.memory_per_device) << " of "
     << gib(run.device == "cpu" ? device(run.device).memory_bytes / run.n : device(run.device).memory_bytes) << " GiB\n\n";

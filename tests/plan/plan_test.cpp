@@ -125,6 +125,13 @@ TEST(PlanEstimate, RingAllReduceAndExposedCommunication) {
   // Memory: fp32 master + bf16 copy, fp32 grads, AdamW m and v.
   EXPECT_DOUBLE_EQ(e1.optimizer_bytes, 8.0 * static_cast<double>(m.params));
   EXPECT_DOUBLE_EQ(e1.grads_bytes, 4.0 * static_cast<double>(m.params));
+  // The trainer's copy of the best epoch's weights; none when only inferring.
+  EXPECT_DOUBLE_EQ(e1.best_weights_bytes, 4.0 * static_cast<double>(m.params + m.buffers));
+  EXPECT_DOUBLE_EQ(e1.memory_per_device, e1.params_bytes + e1.grads_bytes + e1.optimizer_bytes + e1.activation_bytes +
+                                             e1.runtime_bytes + e1.data_bytes + e1.best_weights_bytes);
+  plan::JobSpec infer = job;
+  infer.inference = true;
+  EXPECT_DOUBLE_EQ(plan::estimate(m, infer, one).best_weights_bytes, 0.0);
   plan::RunSpec bf16 = eight;
   bf16.grad_dtype = "bf16";
   EXPECT_DOUBLE_EQ(plan::estimate(m, job, bf16).gradient_bytes, bytes / 2);

@@ -149,6 +149,9 @@ struct Estimate {
   // Memory per device, bytes.
   double params_bytes = 0, grads_bytes = 0, optimizer_bytes = 0, activation_bytes = 0, runtime_bytes = 0;
   double data_bytes = 0;  ///< the training data held in memory (JobSpec::data_bytes_per_sample x samples / n)
+  /// The best epoch's weights the trainer keeps to restore at the end (a copy of the parameters and
+  /// buffers, where they live).
+  double best_weights_bytes = 0;
   double memory_per_device = 0;
   bool fits = true;
   // Time.
