@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # kiln plan --gpu cpu against measured `kiln train` runs on this machine: peak RSS (the process's
-# maximum resident set, /usr/bin/time) and the training step time (an epoch's seconds from
-# metrics.jsonl over its steps, second epoch, so start-up and first-touch costs are out), for the
+# maximum resident set, /usr/bin/time) and the training step time (an epoch's training seconds from
+# metrics.jsonl over its steps, the median over the epochs after the first, so start-up, first-touch
+# costs and validation are out), for the
 # presets that fit here: BERT-tiny and BERT-mini on SpamAssassin (every email reaches 128 tokens, so
 # the sequence length is the plan's), and the seed recipe's TF-IDF 5,000 + MLP 512 (the plan's
 # --seq-len is the measured mean of non-zero features per text, --rows-per-batch the mean distinct
 # features of a batch), the embedbag and linear presets (`--model embedbag|linear`, likewise); the small CNN on IMAGE_ROWS MNIST
-# digits (28x28 gray) and ResNet-18 on the icons (64x64 RGB, batch 32). Each preset is trained twice:
+# digits (28x28 gray) and ResNet-18 on the icons (64x64 RGB, batch 32); BERT-small, -medium, -base
+# and -large at batch 8 on BIG_ROWS emails (few steps: a BERT-large step takes seconds). Each preset is trained twice:
 # one process with THREADS threads (`--nproc 1`), and two data-parallel processes with one thread
 # each (`--nproc 2 --threads 1`, the global batch split in two), planned as `--gpu cpu --n 2
 # --batch B/2`. With --nproc 2 the RSS is the largest process of the run (GNU time's maximum over
@@ -15,13 +17,15 @@
 # machine (docs/plan.md), so both sides see the machine's load; the load is printed per row: step
 # times on a loaded machine measure the load.
 #
-# Usage: bench/plan_vs_measured.sh     (KILN=./build/kiln ROWS=3000 IMAGE_ROWS=3000 THREADS=2 NPROCS="1 2"
-#                                       KEEP_DIR=DIR (keep the runs there) MODELS="bert-tiny bert-mini mlp embedbag linear cnn-small resnet18")
+# Usage: bench/plan_vs_measured.sh     (KILN=./build/kiln ROWS=3000 IMAGE_ROWS=3000 BIG_ROWS=45 THREADS=2 NPROCS="1 2"
+#                                       KEEP_DIR=DIR (keep the runs there) MODELS="bert-tiny bert-mini mlp embedbag
+#                                       linear cnn-small resnet18 bert-small bert-medium bert-base bert-large")
 set -euo pipefail
 KILN=${KILN:-./build/kiln}
 ROWS=${ROWS:-3000}
 IMAGE_ROWS=${IMAGE_ROWS:-3000}
-MODELS=${MODELS:-bert-tiny bert-mini mlp embedbag linear cnn-small resnet18}
+BIG_ROWS=${BIG_ROWS:-45}
+MODELS=${MODELS:-bert-tiny bert-mini mlp embedbag linear cnn-small resnet18 bert-small bert-medium bert-base bert-large}
 THREADS=${THREADS:-2}
 NPROCS=${NPROCS:-1 2}
 PY=${PY:-/usr/bin/python3}
@@ -58,7 +62,14 @@ print(cut)
 PY
 }
 text_rows=$(split "$("$KILN" -q data fetch spamassassin)" spam "$ROWS")
-sed 's/preset: tiny/preset: mini/' configs/bert_tiny.yaml > "$TMP/bert_mini.yaml"
+for size in mini small medium base large; do
+  sed "s/preset: tiny/preset: $size/" configs/bert_tiny.yaml > "$TMP/bert_$size.yaml"
+done
+# The larger BERTs train on BIG_ROWS emails (90% of them; batch 8: 5 steps an epoch at 45) so that
+# a step of BERT-large (about 20 s here) leaves the run minutes long.
+big_rows=0
+[[ " $MODELS " == *" bert-small "* || " $MODELS " == *" bert-medium "* || " $MODELS " == *" bert-base "* ||
+   " $MODELS " == *" bert-large "* ]] && big_rows=$(split "$("$KILN" -q data fetch spamassassin)" spam_big "$BIG_ROWS")
 # Bag models' --seq-len and --rows-per-batch, from the training texts run through each preset's
 # featurizer (the seed recipe's TF-IDF 5,000; the linear preset's TF-IDF 1-2-grams, min_df 2; the
 # embedbag preset's 1-2-grams hashed into 2^18 buckets): the mean non-zero features per text, and
@@ -101,15 +112,21 @@ train:
 YAML
 
 printf '\n%-10s %5s %6s %5s | %12s %12s %7s | %11s %11s %7s | %s\n' model nproc batch seq "RSS MiB" "plan MiB" ratio "step ms" "plan ms" ratio load
-# name, config, batch, --seq-len, data folder, training rows, extra `kiln train` flags
-for c in "bert-tiny configs/bert_tiny.yaml 32 128 spam $text_rows -" \
-         "bert-mini $TMP/bert_mini.yaml 32 128 spam $text_rows -" \
-         "mlp configs/seed_recipe.yaml 64 $(bag_field mlp 2) spam $text_rows -" \
-         "embedbag - 32 $(bag_field embedbag 2) spam $text_rows --model=embedbag" \
-         "linear - 32 $(bag_field linear 2) spam $text_rows --model=linear" \
-         "cnn-small - 64 0 mnist $image_rows --model=cnn" \
-         "resnet18 $TMP/resnet18.yaml 32 0 icons $icon_rows -"; do
-  read -r name config batch seq data train_rows extra <<< "$c"
+# name, config, batch, --seq-len, data folder, training rows, epochs, extra `kiln train` flags. The
+# step time is the median over the epochs after the first of an epoch's training seconds (its
+# validation out) over its steps; the small models' steps take milliseconds, so they run 4 epochs.
+for c in "bert-tiny configs/bert_tiny.yaml 32 128 spam $text_rows 2 -" \
+         "bert-mini $TMP/bert_mini.yaml 32 128 spam $text_rows 2 -" \
+         "mlp configs/seed_recipe.yaml 64 $(bag_field mlp 2) spam $text_rows 4 -" \
+         "embedbag - 32 $(bag_field embedbag 2) spam $text_rows 4 --model=embedbag" \
+         "linear - 32 $(bag_field linear 2) spam $text_rows 4 --model=linear" \
+         "cnn-small - 64 0 mnist $image_rows 2 --model=cnn" \
+         "resnet18 $TMP/resnet18.yaml 32 0 icons $icon_rows 2 -" \
+         "bert-small $TMP/bert_small.yaml 8 128 spam_big $big_rows 2 --batch-size=8" \
+         "bert-medium $TMP/bert_medium.yaml 8 128 spam_big $big_rows 2 --batch-size=8" \
+         "bert-base $TMP/bert_base.yaml 8 128 spam_big $big_rows 2 --batch-size=8" \
+         "bert-large $TMP/bert_large.yaml 8 128 spam_big $big_rows 2 --batch-size=8"; do
+  read -r name config batch seq data train_rows epochs extra <<< "$c"
   [[ " $MODELS " == *" $name "* ]] || continue
   flags=()
   [[ $config != - ]] && flags+=(--config "$config")
@@ -126,13 +143,14 @@ for c in "bert-tiny configs/bert_tiny.yaml 32 128 spam $text_rows -" \
   run="$TMP/run-$name-$nproc"
   sync
   /usr/bin/time -f '%M' -o "$TMP/rss" "$KILN" -q --threads "$threads" train "${flags[@]}" --train "$TMP/$data/train.csv" \
-    --val "$TMP/$data/val.csv" --out "$run" --epochs 2 --nproc "$nproc" >/dev/null 2>"$TMP/err" || { cat "$TMP/err"; exit 1; }
+    --val "$TMP/$data/val.csv" --out "$run" --epochs "$epochs" --nproc "$nproc" >/dev/null 2>"$TMP/err" || { cat "$TMP/err"; exit 1; }
   rss_kb=$(tail -1 "$TMP/rss")
   steps=$(( (train_rows + batch - 1) / batch ))
   step_ms=$("$PY" -c "
 import json, sys
+import statistics
 e = [json.loads(l) for l in open('$run/metrics.jsonl') if '\"epoch\"' in l and json.loads(l).get('type') == 'epoch']
-print(1000 * e[-1]['seconds'] / $steps)")
+print(1000 * statistics.median(x['train_seconds'] for x in e[1:]) / $steps)")
   sync  # the run's checkpoints and artifact written back first: writeback threads would share the probe's cores
   plan=$("$KILN" --threads "$THREADS" plan --model "$run/model" --gpu cpu --n "$nproc" --batch $((batch / nproc)) "${seq_flag[@]}" "${rows_flag[@]}" \
     --samples "$train_rows" --json)

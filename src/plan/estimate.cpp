@@ -226,17 +226,26 @@ Estimate estimate(const ModelShape& m, const JobSpec& job, const RunSpec& run) {
     e.allreduce_s = 2.0 * (n - 1) / n * e.gradient_bytes / (e.link.bandwidth_bytes * e.link.efficiency);
     if (probe != nullptr && probe->collective_latency_s > 0) {
       // A step runs more collectives than the one all-reduce timed at its bytes: the dense gradients'
-      // buckets, the step's totals, and per row-sparse table two all-gathers of row ids besides its
-      // all-reduce. Each further one costs at least a small all-reduce's latency.
+      // buckets (one of at most 256 KiB beside a row-sparse table rides in the table's all-reduce),
+      // and per row-sparse table an all-gather of row ids besides its all-reduce. Each further one
+      // costs a small all-reduce's latency. The step's totals go out before backward and cost only
+      // what backward does not hide.
+      const double lat = probe->collective_latency_s;
       const double dense_bytes = grad_elem * dense;
-      const double buckets = dense_bytes > 0 ? std::ceil(dense_bytes / (25.0 * 1024 * 1024)) : 0;
-      const double collectives = buckets + 1 + 3.0 * m.sparse_tables;
-      e.allreduce_s += (collectives - 1) * probe->collective_latency_s;
-      e.assumptions.push_back(fixed(collectives, 0) + " collectives a step (" + fixed(buckets, 0) +
-                              " gradient bucket(s) of 25 MiB, the step's totals" +
-                              (m.sparse_tables > 0 ? ", 3 per row-sparse table" : std::string()) +
+      const bool rides = m.sparse_tables > 0 && dense_bytes <= 256.0 * 1024;
+      const double buckets = dense_bytes > 0 && !rides ? std::ceil(dense_bytes / (25.0 * 1024 * 1024)) : 0;
+      const double collectives = std::max(1.0, buckets + 2.0 * m.sparse_tables);
+      const double totals = std::max(0.0, lat - e.backward_s);
+      e.allreduce_s += (collectives - 1) * lat + totals;
+      e.assumptions.push_back(fixed(collectives, 0) + " collectives a step after backward (" + fixed(buckets, 0) +
+                              " gradient bucket(s) of 25 MiB" +
+                              (m.sparse_tables > 0 ? std::string(", 2 per row-sparse table") +
+                                                         (rides && dense_bytes > 0 ? ", the dense gradients riding in its all-reduce" : "")
+                                                   : std::string()) +
                               "): each beyond the first adds the measured latency of a small all-reduce, " +
-                              fixed(probe->collective_latency_s * 1e6, 0) + " us");
+                              fixed(lat * 1e6, 0) + " us (the mean of 150 back to back between " +
+                              std::to_string(run.n) + " processes); the step's totals, sent before backward, add " +
+                              fixed(totals * 1e6, 0) + " us backward does not hide");
     }
   }
   // Ranks that fill every core of one machine leave no core to the all-reduce's threads: it

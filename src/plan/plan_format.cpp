@@ -88,6 +88,16 @@ nlohmann::json to_json(const ModelShape& m, const JobSpec& job, const RunSpec& r
   j["total_time_s"] = e.total_s;
   j["assumptions"] = e.assumptions;
   j["notes"] = m.notes;
+  // Where a measured step's time goes: each op as timed here (seconds per call) and its count.
+  nlohmann::json ops = nlohmann::json::array();
+  if (e.measured && run.measured != nullptr && run.measured->forward_s.size() == m.kernels.size()) {
+    for (std::size_t i = 0; i < m.kernels.size(); ++i) {
+      const auto& k = m.kernels[i];
+      ops.push_back({{"op", k.op}, {"dims", k.dims}, {"count", k.count},
+                     {"forward_s", run.measured->forward_s[i]}, {"backward_s", run.measured->backward_s[i]}});
+    }
+  }
+  j["ops"] = ops;
   return j;
 }
 

@@ -18,12 +18,15 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <condition_variable>
 #include <future>
+#include <iterator>
 #include <mutex>
 #include <thread>
 
 #include "kiln/core/error.h"
+#include "kiln/core/subprocess.h"
 
 namespace kiln::train {
 namespace {
@@ -32,6 +35,8 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr int kHeartbeatMs = 500;
+constexpr int64_t kInitialIdCapacity = 1024;
+constexpr int64_t kRideAlongBytes = 256 << 10;  // a dense bucket summed with the row-sparse one after it  // row ids a rank sends per table before the first step that needs more
 constexpr const char* kHeartbeatKey = "kiln/heartbeat/";
 constexpr const char* kFailedKey = "kiln/failed/";
 
@@ -151,6 +156,8 @@ class GlooDataParallel final : public DataParallel {
     sparse_ = sparse;
     bucket_of_.assign(params.size(), 0);
     offset_.assign(params.size(), 0);
+    flag_index_.assign(params.size(), 0);
+    sparse_present_.assign(params.size(), false);
     sparse_grad_.assign(params.size(), torch::Tensor());
     union_rows_.assign(params.size(), torch::Tensor());
     union_block_.assign(params.size(), torch::Tensor());
@@ -173,14 +180,19 @@ class GlooDataParallel final : public DataParallel {
       }
       offset_[k] = open->numel;
       open->numel += p.numel();
+      flag_index_[k] = static_cast<int64_t>(open->params.size());
       open->params.push_back(k);
       bucket_of_[k] = buckets_.size() - 1;
     }
+    // A dense bucket carries, after its gradients, one flag per parameter: 1 where this rank's
+    // backward produced its gradient, so the sum says whether any rank did.
     for (auto& b : buckets_) {
-      if (!b.sparse) b.flat = torch::zeros({b.numel}, torch::TensorOptions().dtype(b.dtype));
+      if (!b.sparse) b.flat = torch::zeros({b.numel + static_cast<int64_t>(b.params.size())}, torch::TensorOptions().dtype(b.dtype));
     }
-    // The step totals and which parameters had a gradient anywhere: one small reduction per step.
-    totals_ = torch::zeros({3 + static_cast<int64_t>(params.size())}, torch::kFloat64);
+    id_capacity_.assign(params.size(), kInitialIdCapacity);
+    pair_riders();
+    // The step totals (weight, weighted loss, examples): one small reduction per step.
+    totals_ = torch::zeros({3}, torch::kFloat64);
     for (std::size_t k = 0; k < params.size(); ++k) {
       auto p = params[k];
       hooks_.push_back(p.register_hook([this, k](torch::Tensor grad) { on_gradient(k, grad); }));
@@ -198,24 +210,42 @@ class GlooDataParallel final : public DataParallel {
     union_block_.clear();
   }
 
-  StepTotals reduce_gradients(double local_weight, double local_loss, int64_t local_examples) override {
-    if (params_.empty()) throw Error("DataParallel::reduce_gradients before attach");
-    // Buckets backward did not complete (no examples here, a skipped backward, unused parameters)
-    // go out now, in the same order as on every other rank.
-    for (auto& b : buckets_) b.pending = 0;
-    const auto t0 = Clock::now();
-    launch_ready();
+  void begin_step(double local_weight, double local_loss, int64_t local_examples) override {
+    if (params_.empty()) throw Error("DataParallel::begin_step before attach");
+    if (totals_work_) throw Error("DataParallel::begin_step twice in one step");
     auto* t = totals_.data_ptr<double>();
     t[0] = local_weight;
     t[1] = std::isfinite(local_loss) ? local_weight * local_loss : std::numeric_limits<double>::quiet_NaN();
     t[2] = static_cast<double>(local_examples);
-    for (std::size_t k = 0; k < params_.size(); ++k) t[3 + k] = present_[k] ? 1.0 : 0.0;
     std::vector<torch::Tensor> totals{totals_};
-    auto totals_work = start("reducing the step's loss", [&] { return pg_->allreduce(totals); });
+    totals_work_ = start("reducing the step's loss", [&] { return pg_->allreduce(totals); });
+  }
+
+  StepTotals reduce_gradients(double local_weight, double local_loss, int64_t local_examples) override {
+    if (params_.empty()) throw Error("DataParallel::reduce_gradients before attach");
+    const auto t0 = Clock::now();
+    // The totals go first on every rank: begin_step sent them before backward; a rank that skipped
+    // it (no examples here, or a caller without it) sends them now, before any bucket.
+    if (!totals_work_) begin_step(local_weight, local_loss, local_examples);
+    // Buckets backward did not complete (no examples here, a skipped backward, unused parameters)
+    // go out now, in the same order as on every other rank.
+    for (auto& b : buckets_) b.pending = 0;
+    launch_ready();
     for (auto& b : buckets_) finish(b.work, "all-reducing gradients");
-    finish(totals_work, "reducing the step's loss");
+    finish(totals_work_, "reducing the step's loss");
+    for (std::size_t s = 0; s < buckets_.size(); ++s) {
+      if (rider_of_[s] < 0) continue;
+      const auto& carried = buckets_[s].carried;
+      auto& rider = buckets_[static_cast<std::size_t>(rider_of_[s])].flat;
+      const std::size_t k = buckets_[s].params.front();
+      const int64_t rows = union_block_[k].numel();
+      union_block_[k].reshape(-1).copy_(carried.narrow(0, 0, rows));
+      rider.copy_(carried.narrow(0, rows, rider.numel()));
+    }
+    totals_work_.reset();
     comm_seconds_ += std::chrono::duration<double>(Clock::now() - t0).count();
     ++steps_;
+    const auto* t = totals_.data_ptr<double>();
 
     StepTotals out;
     out.weight = t[0];
@@ -225,11 +255,11 @@ class GlooDataParallel final : public DataParallel {
     torch::NoGradGuard no_grad;
     for (std::size_t k = 0; k < params_.size(); ++k) {
       auto& g = params_[k].mutable_grad();
-      if (t[3 + k] == 0) {  // no rank produced a gradient: as a single process, none
+      const auto& b = buckets_[bucket_of_[k]];
+      if (!present_anywhere(k)) {  // no rank produced a gradient: as a single process, none
         g = torch::Tensor();
         continue;
       }
-      const auto& b = buckets_[bucket_of_[k]];
       if (b.sparse) {
         // The summed rows of the union (sorted, distinct): a coalesced row-sparse gradient.
         const auto& p = params_[k];
@@ -283,21 +313,67 @@ class GlooDataParallel final : public DataParallel {
     bool sparse = false;
     torch::ScalarType dtype = torch::kFloat32;
     int64_t numel = 0;
-    torch::Tensor flat;  // dense buckets: the gradients laid end to end
+    torch::Tensor flat;  // dense buckets: the gradients laid end to end, then one flag per parameter
+    torch::Tensor carried;  // row-sparse buckets: the union's rows and then the small dense bucket before
     std::size_t pending = 0;
     c10::intrusive_ptr<c10d::Work> work;
   };
+
+  // A dense bucket of at most kRideAlongBytes next to a row-sparse one of the same dtype (a bag
+  // model's small head beside its table) adds no collective of its own: it is summed in the
+  // table's all-reduce, after the union's rows. One collective less per step, where a collective's
+  // latency is most of a small model's step.
+  void pair_riders() {
+    carrier_of_.assign(buckets_.size(), -1);
+    rider_of_.assign(buckets_.size(), -1);
+    auto small_dense = [&](std::size_t i, std::size_t s) {
+      const auto& b = buckets_[i];
+      return !b.sparse && carrier_of_[i] < 0 && b.flat.numel() * b.flat.element_size() <= kRideAlongBytes &&
+             params_[buckets_[s].params.front()].scalar_type() == b.dtype;
+    };
+    for (std::size_t s = 0; s < buckets_.size(); ++s) {
+      if (!buckets_[s].sparse) continue;
+      for (const std::size_t i : {s + 1, s - 1}) {  // s - 1 wraps for s = 0: out of range
+        if (i < buckets_.size() && small_dense(i, s)) {
+          carrier_of_[i] = static_cast<int64_t>(s);
+          rider_of_[s] = static_cast<int64_t>(i);
+          break;
+        }
+      }
+    }
+  }
+
+  // Starts row-sparse bucket s's all-reduce, with its rider's values after the rows when it has one.
+  void start_carrier(std::size_t s) {
+    auto& b = buckets_[s];
+    const std::size_t k = b.params.front();
+    std::vector<torch::Tensor> one{union_block_[k]};
+    if (rider_of_[s] >= 0) {
+      b.carried = torch::cat({union_block_[k].reshape(-1), buckets_[static_cast<std::size_t>(rider_of_[s])].flat});
+      one = {b.carried};
+    }
+    b.work = start("all-reducing row-sparse gradients", [&] { return pg_->allreduce(one); });
+  }
+
+  // After the step's reductions: whether any rank's backward produced parameter k's gradient.
+  bool present_anywhere(std::size_t k) const {
+    const auto& b = buckets_[bucket_of_[k]];
+    if (b.sparse) return sparse_present_[k];
+    return b.flat[b.numel + flag_index_[k]].item<double>() > 0;
+  }
 
   void reset_step() {
     for (auto& b : buckets_) {
       b.pending = b.params.size();
       b.work.reset();
+      b.carried = torch::Tensor();
       if (!b.sparse) b.flat.zero_();
     }
     for (auto& g : sparse_grad_) g = torch::Tensor();
     for (auto& g : union_rows_) g = torch::Tensor();
     for (auto& g : union_block_) g = torch::Tensor();
     present_.assign(params_.size(), false);
+    sparse_present_.assign(params_.size(), false);
     next_bucket_ = 0;
   }
 
@@ -313,6 +389,7 @@ class GlooDataParallel final : public DataParallel {
       sparse_grad_[k] = grad.is_sparse() ? grad.detach().coalesce() : grad.detach().to_sparse(1).coalesce();
     } else {
       b.flat.narrow(0, offset_[k], grad.numel()).copy_(grad.is_sparse() ? grad.to_dense().reshape(-1) : grad.reshape(-1));
+      b.flat[b.numel + flag_index_[k]] = 1;
     }
     if (--b.pending == 0) launch_ready();
   }
@@ -322,8 +399,14 @@ class GlooDataParallel final : public DataParallel {
   void launch_ready() {
     while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].pending == 0) {
       auto& b = buckets_[next_bucket_++];
+      const std::size_t i = next_bucket_ - 1;
       if (b.sparse) {
-        b.work = start_row_sparse(b.params.front());
+        share_rows(i);
+        // With its rider after it, the all-reduce waits for the rider's gradients.
+        if (rider_of_[i] < 0 || static_cast<std::size_t>(rider_of_[i]) < i) start_carrier(i);
+      } else if (carrier_of_[i] >= 0) {
+        // A rider: its carrier's all-reduce starts now if the carrier came first, else with it.
+        if (static_cast<std::size_t>(carrier_of_[i]) < i) start_carrier(static_cast<std::size_t>(carrier_of_[i]));
       } else {
         std::vector<torch::Tensor> one{b.flat};
         b.work = start("all-reducing gradients", [&] { return pg_->allreduce(one); });
@@ -332,17 +415,21 @@ class GlooDataParallel final : public DataParallel {
   }
 
   // A row-sparse gradient, reduced over the union of the rows any rank touched: the ranks share
-  // their row ids (two small all-gathers: counts, then the ids padded to the longest), each lays
-  // its rows into a dense block of the union's rows (zeros where it has none), and one dense
-  // all-reduce sums the blocks in place. The table is never densified, and the collective is a
-  // plain ring all-reduce of |union| x width values, with no per-rank copies of every rank's values
-  // to sum afterwards (Gloo's sparse all-reduce gathers them all). Returns the all-reduce's work.
-  c10::intrusive_ptr<c10d::Work> start_row_sparse(std::size_t k) {
+  // their row ids in one all-gather (each sends its count, whether it has a gradient, and up to
+  // id_capacity_ ids padded with -1; a second all-gather carries the rest in the rare step where a
+  // rank has more, and the capacity then grows alike on every rank), each lays its rows into a
+  // dense block of the union's rows (zeros where it has none), and one dense all-reduce sums the
+  // blocks in place. The table is never densified, and the collective is a plain ring all-reduce
+  // of |union| x width values, with no per-rank copies of every rank's values to sum afterwards
+  // (Gloo's sparse all-reduce gathers them all). Returns the all-reduce's work.
+  void share_rows(std::size_t bucket) {
     torch::NoGradGuard no_grad;
+    const std::size_t k = buckets_[bucket].params.front();
     const auto& p = params_[k];
     const int n = options_.world_size;
     torch::Tensor rows = torch::empty({0}, torch::kInt64), values = torch::empty({0, p.size(1)}, p.options());
-    if (sparse_grad_[k].defined()) {
+    const bool here = sparse_grad_[k].defined();
+    if (here) {
       rows = sparse_grad_[k].indices()[0].contiguous();
       values = sparse_grad_[k].values().reshape({-1, p.size(1)});
     }
@@ -351,22 +438,63 @@ class GlooDataParallel final : public DataParallel {
       for (int r = 0; r < n; ++r) out[0].push_back(torch::empty_like(mine));
       std::vector<torch::Tensor> in{mine};
       run(what, [&] { return pg_->allgather(out, in); });
-      return torch::cat(out[0]);
+      return torch::stack(out[0]);
     };
-    const torch::Tensor counts = gather(torch::full({1}, rows.size(0), torch::kInt64), "sharing row-sparse gradient sizes");
-    const int64_t longest = counts.max().item<int64_t>();
-    torch::Tensor padded = torch::full({std::max<int64_t>(longest, 1)}, -1, torch::kInt64);
-    padded.narrow(0, 0, rows.size(0)).copy_(rows);
-    torch::Tensor all = gather(padded, "sharing row-sparse gradient rows");
-    all = all.masked_select(all.ge(0));
-    torch::Tensor rows_union = std::get<0>(torch::_unique(all, /*sorted=*/true));
-    torch::Tensor block = torch::zeros({rows_union.size(0), p.size(1)}, p.options());
-    if (rows.size(0) > 0) block.index_copy_(0, torch::searchsorted(rows_union, rows), values);
+    const int64_t count = rows.size(0), cap = id_capacity_[k];
+    torch::Tensor mine = torch::full({2 + cap}, -1, torch::kInt64);
+    auto* m = mine.data_ptr<int64_t>();
+    m[0] = count;
+    m[1] = here ? 1 : 0;
+    std::copy_n(rows.data_ptr<int64_t>(), std::min(count, cap), m + 2);
+    const torch::Tensor first = gather(mine, "sharing row-sparse gradient rows");  // [n, 2 + cap]
+    const int64_t* f = first.data_ptr<int64_t>();  // rank r's at f + r * (2 + cap): count, flag, ids
+    int64_t longest = 0;
+    sparse_present_[k] = false;
+    for (int r = 0; r < n; ++r) {
+      longest = std::max(longest, f[r * (2 + cap)]);
+      if (f[r * (2 + cap) + 1] != 0) sparse_present_[k] = true;
+    }
+    torch::Tensor extra;  // [n, longest - cap]: the ids beyond the capacity, in the rare step with some
+    if (longest > cap) {
+      torch::Tensor rest = torch::full({longest - cap}, -1, torch::kInt64);
+      if (count > cap) rest.narrow(0, 0, count - cap).copy_(rows.narrow(0, cap, count - cap));
+      extra = gather(rest, "sharing row-sparse gradient rows");
+      id_capacity_[k] = longest + longest / 4;  // every rank saw the same counts: the same capacity
+    }
+    // Each rank's ids are sorted (a coalesced gradient's): merge them into the sorted union, then
+    // place this rank's rows in it by one more merge walk.
+    std::vector<int64_t> uni, list, merged;
+    for (int r = 0; r < n; ++r) {
+      const int64_t c = f[r * (2 + cap)];
+      const int64_t* ids = f + r * (2 + cap) + 2;
+      list.assign(ids, ids + std::min(c, cap));
+      if (c > cap) {
+        const int64_t* beyond = extra.data_ptr<int64_t>() + r * (longest - cap);
+        list.insert(list.end(), beyond, beyond + (c - cap));
+      }
+      merged.clear();
+      std::set_union(uni.begin(), uni.end(), list.begin(), list.end(), std::back_inserter(merged));
+      uni.swap(merged);
+    }
+    const int64_t width = p.size(1), u = static_cast<int64_t>(uni.size());
+    torch::Tensor rows_union = torch::from_blob(uni.data(), {u}, torch::kInt64).clone();
+    torch::Tensor block = torch::zeros({u, width}, p.options());
+    if (count > 0) {
+      const torch::Tensor v = values.contiguous();
+      AT_DISPATCH_FLOATING_TYPES(block.scalar_type(), "kiln_row_sparse_block", [&] {
+        const int64_t* rp = rows.data_ptr<int64_t>();
+        const scalar_t* src = v.data_ptr<scalar_t>();
+        scalar_t* dst = block.data_ptr<scalar_t>();
+        int64_t j = 0;
+        for (int64_t i = 0; i < count; ++i) {
+          while (uni[static_cast<std::size_t>(j)] < rp[i]) ++j;  // rp[i] is in the union
+          std::copy_n(src + i * width, width, dst + j * width);
+        }
+      });
+    }
     union_rows_[k] = rows_union;
     union_block_[k] = block;
     sparse_grad_[k] = torch::Tensor();
-    std::vector<torch::Tensor> one{block};
-    return start("all-reducing row-sparse gradients", [&] { return pg_->allreduce(one); });
   }
 
   template <typename F>
@@ -481,6 +609,11 @@ class GlooDataParallel final : public DataParallel {
   std::vector<torch::Tensor> params_;
   std::vector<unsigned> hooks_;
   std::vector<bool> sparse_, present_;
+  std::vector<int64_t> flag_index_;     // a dense parameter's flag slot in its bucket, after the gradients
+  std::vector<bool> sparse_present_;    // a row-sparse parameter had a gradient on some rank this step
+  std::vector<int64_t> id_capacity_;    // row ids each rank sends in the first all-gather of a table
+  c10::intrusive_ptr<c10d::Work> totals_work_;
+  std::vector<int64_t> carrier_of_, rider_of_;  // per bucket: the row-sparse bucket a small dense one rides with, and back
   std::vector<std::size_t> bucket_of_;
   std::vector<int64_t> offset_;
   std::vector<torch::Tensor> sparse_grad_;                // this rank's row-sparse gradients, until reduced
@@ -516,36 +649,145 @@ std::unique_ptr<DataParallel> join_data_parallel(const DistOptions& options) {
   return std::make_unique<GlooDataParallel>(options);
 }
 
+namespace {
+
+std::vector<std::string>& peer_program() {
+  static std::vector<std::string> argv;
+  return argv;
+}
+
+constexpr int kBigReps = 5, kSmallReps = 150;
+
+// The collectives every rank of a timing runs, in the same order; rank 0's clock is read. The big
+// all-reduce: the median of kBigReps, each after a barrier. The small one: the mean over kSmallReps
+// back to back, as a step's collectives follow each other (the mean, since a collective's cost on
+// a busy machine has a long tail that a job pays in full).
+AllreduceTiming timed_collectives(const c10::intrusive_ptr<c10d::ProcessGroupGloo>& pg, int64_t elements, int ranks) {
+  std::vector<torch::Tensor> big{torch::ones({elements})}, small{torch::ones({8})};
+  pg->allreduce(big)->wait();  // connections and first touch
+  pg->allreduce(small)->wait();
+  std::vector<double> s;
+  for (int k = 0; k < kBigReps; ++k) {
+    pg->barrier()->wait();
+    const auto t0 = Clock::now();
+    pg->allreduce(big)->wait();
+    s.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  std::sort(s.begin(), s.end());
+  pg->barrier()->wait();
+  const auto t0 = Clock::now();
+  for (int k = 0; k < kSmallReps; ++k) pg->allreduce(small)->wait();
+  const double small_s = std::chrono::duration<double>(Clock::now() - t0).count() / kSmallReps;
+  const double n = ranks, big_s = s[s.size() / 2];
+  AllreduceTiming t;
+  t.bytes_per_s = big_s > 0 ? 2.0 * (n - 1) / n * static_cast<double>(elements * 4) / big_s : 0.0;
+  t.latency_s = small_s;
+  return t;
+}
+
+c10::intrusive_ptr<c10d::ProcessGroupGloo> loopback_group(const c10::intrusive_ptr<c10d::Store>& store, int rank, int ranks) {
+  auto options = c10d::ProcessGroupGloo::Options::create(milliseconds(60000));
+  options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, ranks, options);
+}
+
+int free_loopback_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw IoError("time_allreduce: socket() failed: " + std::string(std::strerror(errno)));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  ::close(fd);
+  if (!ok) throw IoError("time_allreduce: no free port on 127.0.0.1: " + std::string(std::strerror(errno)));
+  return ntohs(a.sin_port);
+}
+
+c10::intrusive_ptr<c10d::TCPStore> loopback_store(int port, bool server, int ranks) {
+  c10d::TCPStoreOptions so;
+  so.port = static_cast<std::uint16_t>(port);
+  so.isServer = server;
+  so.numWorkers = static_cast<std::size_t>(ranks);
+  so.waitWorkers = true;  // every side, as in a job: each counts itself in (TCPStore)
+  so.timeout = milliseconds(60000);
+  return c10::make_intrusive<c10d::TCPStore>("127.0.0.1", so);
+}
+
+}  // namespace
+
+void set_collective_peer_program(std::vector<std::string> argv) { peer_program() = std::move(argv); }
+
+void run_collective_peer(int rank, int ranks, int port, int64_t bytes) {
+  auto store = loopback_store(port, false, ranks);
+  (void)timed_collectives(loopback_group(store, rank, ranks), std::max<int64_t>(1, bytes / 4), ranks);
+}
+
 AllreduceTiming time_allreduce(int64_t bytes, int ranks) {
   if (ranks < 2) throw ConfigError("time_allreduce: needs 2 or more ranks, got " + std::to_string(ranks));
   const int64_t elements = std::max<int64_t>(1, bytes / 4);
-  constexpr int kReps = 5, kSmallReps = 21;
+  auto failed = [](const std::string& why) {
+    return Error("measuring Gloo's all-reduce on 127.0.0.1 failed: " + why +
+                 "; add --no-measure to plan without timing this machine");
+  };
+  if (!peer_program().empty()) {
+    // Ranks as processes, as a job runs them: this one is rank 0 and serves the store.
+    const int port = free_loopback_port();
+    std::atomic<bool> cancel{false};
+    std::vector<core::SubprocessResult> results(static_cast<std::size_t>(ranks));
+    std::vector<std::exception_ptr> spawn_errors(static_cast<std::size_t>(ranks));
+    std::vector<std::thread> peers;
+    for (int r = 1; r < ranks; ++r) {
+      peers.emplace_back([&, r] {
+        auto argv = peer_program();
+        argv.insert(argv.end(), {"--rank", std::to_string(r), "--ranks", std::to_string(ranks), "--port",
+                                 std::to_string(port), "--bytes", std::to_string(bytes)});
+        core::SubprocessOptions so;
+        so.timeout_s = 120;
+        try {
+          results[static_cast<std::size_t>(r)] = core::run_subprocess(argv, so, {}, &cancel);
+        } catch (...) {
+          spawn_errors[static_cast<std::size_t>(r)] = std::current_exception();
+        }
+      });
+    }
+    AllreduceTiming t;
+    std::string error;
+    try {
+      auto store = loopback_store(port, true, ranks);
+      t = timed_collectives(loopback_group(store, 0, ranks), elements, ranks);
+    } catch (const std::exception& e) {
+      error = what_of(e);
+      cancel = true;
+    }
+    for (auto& p : peers) p.join();
+    for (int r = 1; r < ranks; ++r) {
+      const auto& res = results[static_cast<std::size_t>(r)];
+      if (spawn_errors[static_cast<std::size_t>(r)]) {
+        try {
+          std::rethrow_exception(spawn_errors[static_cast<std::size_t>(r)]);
+        } catch (const std::exception& e) {
+          throw failed("starting rank " + std::to_string(r) + ": " + e.what());
+        }
+      }
+      if (error.empty() && res.exit_code != 0) {
+        throw failed("rank " + std::to_string(r) + " exited with " + std::to_string(res.exit_code) + ": " +
+                     core::last_lines(res.err_tail, 3));
+      }
+    }
+    if (!error.empty()) throw failed(error);
+    return t;
+  }
+  // No peer program (a library caller, the tests): the ranks as threads of this process.
   auto store = c10::make_intrusive<c10d::HashStore>();
-  std::vector<double> big_s(static_cast<std::size_t>(ranks), 0.0), small_s(static_cast<std::size_t>(ranks), 0.0);
+  std::vector<AllreduceTiming> timing(static_cast<std::size_t>(ranks));
   std::vector<std::exception_ptr> errors(static_cast<std::size_t>(ranks));
   std::vector<std::thread> pool;
-  auto median_of = [](const c10::intrusive_ptr<c10d::ProcessGroupGloo>& pg, std::vector<torch::Tensor>& one, int reps) {
-    std::vector<double> s;
-    for (int k = 0; k < reps; ++k) {
-      pg->barrier()->wait();
-      const auto t0 = Clock::now();
-      pg->allreduce(one)->wait();
-      s.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
-    }
-    std::sort(s.begin(), s.end());
-    return s[s.size() / 2];
-  };
   for (int r = 0; r < ranks; ++r) {
     pool.emplace_back([&, r] {
       try {
-        auto options = c10d::ProcessGroupGloo::Options::create(milliseconds(60000));
-        options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-        auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, r, ranks, options);
-        std::vector<torch::Tensor> big{torch::ones({elements})}, small{torch::ones({8})};
-        pg->allreduce(big)->wait();  // connections and first touch
-        pg->allreduce(small)->wait();
-        big_s[static_cast<std::size_t>(r)] = median_of(pg, big, kReps);
-        small_s[static_cast<std::size_t>(r)] = median_of(pg, small, kSmallReps);
+        timing[static_cast<std::size_t>(r)] = timed_collectives(loopback_group(store, r, ranks), elements, ranks);
       } catch (...) {
         errors[static_cast<std::size_t>(r)] = std::current_exception();
       }
@@ -557,17 +799,10 @@ AllreduceTiming time_allreduce(int64_t bytes, int ranks) {
     try {
       std::rethrow_exception(e);
     } catch (const std::exception& x) {
-      throw Error("measuring Gloo's all-reduce on 127.0.0.1 failed: " + what_of(x) +
-                  "; add --no-measure to plan without timing this machine");
+      throw failed(what_of(x));
     }
   }
-  // A collective ends on every rank at once: the slowest rank's time is the step's.
-  const double s = *std::max_element(big_s.begin(), big_s.end());
-  const double n = ranks;
-  AllreduceTiming t;
-  t.bytes_per_s = s > 0 ? 2.0 * (n - 1) / n * static_cast<double>(elements * 4) / s : 0.0;
-  t.latency_s = *std::max_element(small_s.begin(), small_s.end());
-  return t;
+  return timing[0];
 }
 
 ShardRange shard_of_batch(int64_t count, int rank, int world_size) {

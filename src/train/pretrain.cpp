@@ -326,6 +326,7 @@ PretrainResult pretrain_mlm(MlmModel& model, const torch::Tensor& sequences, con
       if (weight > 0) {
         auto loss = model.loss(input_ids.narrow(0, part.begin, rows), attention.narrow(0, part.begin, rows), part_labels);
         loss_value = loss.item<double>();
+        dp->begin_step(weight, loss_value, rows);  // the totals' reduction overlaps backward
         if (std::isfinite(loss_value)) (loss * weight).backward();
       }
       loss_value = dp->reduce_gradients(weight, loss_value, rows).loss();

@@ -25,6 +25,7 @@ namespace kiln::train {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr std::size_t kRowSets = 8;  // row-sparse ops cycle through this many random row sets
 
 double resident_bytes() {
   std::ifstream in("/proc/self/status");
@@ -141,13 +142,19 @@ Runnable prepare(const std::string& op, const std::vector<int64_t>& d, bool inpu
     // its ids falling in d[4] distinct rows of the table (the rows a batch touches).
     auto bag = torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(d[0], d[1]).mode(torch::kSum).sparse(true));
     r.leaves.push_back(bag->weight);
-    nn::SparseBatch batch;
+    // Successive calls take successive batches of kRowSets, each its own random rows: as in training,
+    // where every step reads and writes other rows, the rows are not still in the core's cache.
     const int64_t distinct = d.size() == 5 ? std::min(d[4], d[0]) : d[0];
-    const torch::Tensor rows = torch::randperm(d[0], torch::kInt64).narrow(0, 0, distinct);
-    batch.indices = rows.index_select(0, torch::randint(0, distinct, {d[2] * d[3]}, torch::kInt64));
-    batch.offsets = torch::arange(0, d[2] * d[3], d[3], torch::kInt64);
-    batch.weights = torch::rand({d[2] * d[3]});
-    r.forward = [bag, batch]() mutable { return nn::embed_sparse(bag, batch, nn::Pooling::kSum); };
+    std::vector<nn::SparseBatch> batches(kRowSets);
+    for (auto& batch : batches) {
+      const torch::Tensor rows = torch::randperm(d[0], torch::kInt64).narrow(0, 0, distinct);
+      batch.indices = rows.index_select(0, torch::randint(0, distinct, {d[2] * d[3]}, torch::kInt64));
+      batch.offsets = torch::arange(0, d[2] * d[3], d[3], torch::kInt64);
+      batch.weights = torch::rand({d[2] * d[3]});
+    }
+    r.forward = [bag, batches, next = std::size_t{0}]() mutable {
+      return nn::embed_sparse(bag, batches[next++ % batches.size()], nn::Pooling::kSum);
+    };
   } else if (op == "cross_entropy") {
     need(2);
     auto x = leaf({d[0], d[1]}, true);
@@ -166,12 +173,13 @@ Runnable prepare(const std::string& op, const std::vector<int64_t>& d, bool inpu
     // Scattered rows of a table and its moments, as the bag models' row-sparse AdamW updates them.
     const int64_t updated = std::min(d[2], d[0]);
     auto w = torch::randn({d[0], d[1]}), m = torch::zeros({d[0], d[1]}), v = torch::zeros({d[0], d[1]});
-    auto rows = std::get<0>(torch::randperm(d[0], torch::kInt64).narrow(0, 0, updated).sort());
+    std::vector<torch::Tensor> row_sets(kRowSets);  // other rows each call (embedding_bag's reason)
+    for (auto& rows : row_sets) rows = std::get<0>(torch::randperm(d[0], torch::kInt64).narrow(0, 0, updated).sort());
     auto g = torch::randn({updated, d[1]});
-    r.update = [w, m, v, rows, g]() mutable {
+    r.update = [w, m, v, row_sets, g, next = std::size_t{0}]() mutable {
       AdamWStep s;
       s.lr = 1e-4, s.weight_decay = 0.01;
-      adamw_rows(w, m, v, rows, g, s);
+      adamw_rows(w, m, v, row_sets[next++ % row_sets.size()], g, s);
     };
   } else if (op == "grad_norm") {
     need(1);

@@ -48,7 +48,8 @@ nlohmann::json epoch_json(const EpochRecord& r) {
           {"train_loss", num(r.train_loss)}, {"val_loss", num(r.val_loss)},
           {"val_accuracy", num(r.val_accuracy)}, {"val_macro_f1", num(r.val_macro_f1)},
           {"lr", r.lr},               {"grad_norm", num(r.grad_norm)},
-          {"seconds", r.seconds},     {"skipped_steps", r.skipped_steps}};
+          {"seconds", r.seconds},     {"train_seconds", r.train_seconds},
+          {"skipped_steps", r.skipped_steps}};
 }
 
 EpochRecord epoch_from_json(const nlohmann::json& j) {
@@ -62,6 +63,7 @@ EpochRecord epoch_from_json(const nlohmann::json& j) {
   r.lr = j.at("lr").get<double>();
   r.grad_norm = num("grad_norm");
   r.seconds = j.at("seconds").get<double>();
+  r.train_seconds = j.value("train_seconds", r.seconds);  // checkpoints before it was recorded
   r.skipped_steps = j.at("skipped_steps").get<int64_t>();
   return r;
 }
@@ -439,6 +441,7 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
           // parts and divides by the batch's total weight.
           // A part whose targets all weigh 0 adds nothing (its own weighted mean is 0/0).
           const double weight = loss_fn.normalizer(target);
+          dp->begin_step(weight, weight > 0 ? loss_value : 0.0, local_count);  // overlaps backward
           if (ok && weight > 0) (loss * weight).backward();
           loss_value = dp->reduce_gradients(weight, weight > 0 ? loss_value : 0.0, local_count).loss();
           ok = std::isfinite(loss_value);
@@ -511,6 +514,7 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
 
     EpochRecord rec;
     rec.epoch = epoch;
+    rec.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     rec.train_loss = loss_count ? loss_sum / static_cast<double>(loss_count) : kNaN;
     rec.grad_norm = lbfgs ? norm_sum
                     : !per_example && (batches - skipped) > 0 ? norm_sum / static_cast<double>(batches - skipped)

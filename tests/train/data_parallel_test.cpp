@@ -189,6 +189,82 @@ TEST(DataParallel, TwoRanksGetTheWholeBatchGradient) {
   }
 }
 
+// A table whose batches touch more rows than a rank first sends in its one all-gather of row ids
+// (1,024): the rest goes in a second all-gather, the capacity grows, and the next step needs one
+// again. The small dense head rides in the table's all-reduce; begin_step sends the totals first.
+TEST(DataParallel, RowSparseGradientsBeyondTheFirstIdCapacity) {
+  torch::manual_seed(11);
+  constexpr int64_t kRows = 6000;
+  auto make = [] {
+    return std::make_pair(torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(kRows, 3).mode(torch::kSum).sparse(true)),
+                          torch::nn::Linear(3, 2));
+  };
+  // Step s, rank r: 2 bags of distinct rows: rank 0 rows [0, 3000 + s), rank 1 rows [2500, 5000)
+  // (an overlap of 500 + s rows).
+  auto ids_of = [](int r, int s) { return r == 0 ? torch::arange(0, 3000 + s) : torch::arange(2500, 5000); };
+  auto loss_of = [&](auto& bag, auto& head, int r, int s) {
+    const auto ids = ids_of(r, s);
+    auto x = bag(ids, torch::tensor({int64_t{0}, ids.size(0) / 2}));
+    return torch::nn::functional::cross_entropy(head(x), torch::tensor({int64_t{r}, int64_t{1 - r}}),
+                                                torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+  };
+  auto ref = make();
+  const int port = free_port();
+  std::vector<std::vector<std::vector<torch::Tensor>>> grads(2);
+  std::vector<std::string> errors(2);
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < 2; ++r) {
+    ranks.emplace_back([&, r] {
+      try {
+        auto m = make();
+        DistOptions o;
+        o.rank = r;
+        o.world_size = 2;
+        o.master_port = port;
+        o.timeout_s = 60;
+        auto dp = join_data_parallel(o);
+        std::vector<torch::Tensor> params{m.first->weight, m.second->weight, m.second->bias};
+        dp->broadcast(params);
+        if (r == 0) {
+          torch::NoGradGuard g;
+          ref.first->weight.copy_(m.first->weight);
+          ref.second->weight.copy_(m.second->weight);
+          ref.second->bias.copy_(m.second->bias);
+        }
+        dp->barrier();
+        dp->attach(params, {true, false, false});
+        for (int s = 0; s < 2; ++s) {
+          auto loss = loss_of(m.first, m.second, r, s);
+          dp->begin_step(2.0, loss.item<double>() / 2, 2);
+          loss.backward();
+          (void)dp->reduce_gradients(2.0, loss.item<double>() / 2, 2);
+          grads[r].emplace_back();
+          for (auto& p : params) grads[r].back().push_back(p.grad().clone());
+          for (auto& p : params) p.mutable_grad() = torch::Tensor();
+        }
+        dp->detach();
+      } catch (const std::exception& e) {
+        errors[r] = e.what();
+      }
+    });
+  }
+  for (auto& t : ranks) t.join();
+  ASSERT_EQ(errors[0], "");
+  ASSERT_EQ(errors[1], "");
+  for (int s = 0; s < 2; ++s) {
+    for (auto* p : {&ref.first->weight, &ref.second->weight, &ref.second->bias}) p->mutable_grad() = torch::Tensor();
+    ((loss_of(ref.first, ref.second, 0, s) + loss_of(ref.first, ref.second, 1, s)) / 4.0).backward();
+    for (int r = 0; r < 2; ++r) {
+      const auto& g = grads[r][static_cast<std::size_t>(s)];
+      ASSERT_TRUE(g[0].is_sparse());
+      EXPECT_EQ(g[0]._nnz(), 5000) << "step " << s << ": the union of both ranks' rows";
+      EXPECT_TRUE(torch::allclose(g[0].to_dense(), ref.first->weight.grad().to_dense(), 1e-6, 1e-7)) << "step " << s;
+      EXPECT_TRUE(torch::allclose(g[1], ref.second->weight.grad(), 1e-6, 1e-7)) << "step " << s << " rank " << r;
+      EXPECT_TRUE(torch::allclose(g[2], ref.second->bias.grad(), 1e-6, 1e-7)) << "step " << s << " rank " << r;
+    }
+  }
+}
+
 TEST(DataParallel, RendezvousWithoutRankZeroTimesOutNamingTheAddress) {
   DistOptions o;
   o.rank = 1;

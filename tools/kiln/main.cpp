@@ -19,6 +19,11 @@
 #include "verbs.h"
 
 #ifdef KILN_CLI_ML
+#include <array>
+#include <filesystem>
+#include <memory>
+
+#include "kiln/train/data_parallel.h"
 #include "kiln/train/step_probe.h"
 namespace kiln::cli {
 void add_explain(CLI::App& app);  // tools/kiln/explain.cpp
@@ -95,6 +100,22 @@ int run(int argc, char** argv) {
   kiln::cli::add_export(app);
   kiln::cli::add_learn(app);
   kiln::cli::add_explain(app);
+  {
+    // Hidden: ranks 1..N-1 of `kiln plan --gpu cpu --n N`'s all-reduce timing, as processes
+    // (kiln::train::time_allreduce starts them).
+    auto peer = std::make_shared<std::array<std::int64_t, 4>>();
+    auto* cmd = app.add_subcommand("collective-peer", "")->group("");
+    cmd->add_option("--rank", (*peer)[0])->required();
+    cmd->add_option("--ranks", (*peer)[1])->required();
+    cmd->add_option("--port", (*peer)[2])->required();
+    cmd->add_option("--bytes", (*peer)[3])->required();
+    cmd->callback([peer] {
+      const auto& v = *peer;
+      kiln::train::run_collective_peer(static_cast<int>(v[0]), static_cast<int>(v[1]), static_cast<int>(v[2]), v[3]);
+    });
+    kiln::train::set_collective_peer_program(
+        {std::filesystem::read_symlink("/proc/self/exe").string(), "-q", "--threads", "1", "collective-peer"});
+  }
 #else
   // Listed for --help; running one goes through exec_ml_binary above.
   for (const auto& v : kiln::cli::ml_verbs()) app.add_subcommand(v.name, v.description)->allow_extras();

@@ -70,6 +70,12 @@ class DataParallel {
   /// explanations). attach may be called again afterwards.
   virtual void detach() = 0;
 
+  /// Optional, once per step, after the forward pass and before backward: starts summing the step's
+  /// totals (the arguments reduce_gradients takes, the same values) so that the reduction runs while
+  /// backward does instead of after it. Every rank makes the same collectives in the same order:
+  /// a rank without examples in the step skips it, and reduce_gradients sends its totals first.
+  virtual void begin_step(double local_weight, double local_loss, int64_t local_examples) = 0;
+
   /// After this rank's backward of (local loss · `local_weight`) — or no backward at all when the
   /// rank has no examples in this step or a non-finite loss — waits for the reductions and leaves
   /// every rank with the global gradient: Σ_ranks grad / Σ_ranks weight (a parameter no rank produced
@@ -113,14 +119,26 @@ struct ShardRange {
 [[nodiscard]] ShardRange shard_of_batch(int64_t count, int rank, int world_size);
 
 /// What a Gloo all-reduce of `bytes` (float32) achieves between `ranks` process groups on 127.0.0.1
-/// in threads of this process (the transport and ring algorithm local ranks use), as the bandwidth
-/// the ring formula needs (from the median seconds of one all-reduce after a warm-up, the slowest
-/// rank's), and the latency of a tiny one.
-/// For `kiln plan --gpu cpu --n N`. Throws Error when the groups cannot connect.
+/// (the transport and ring algorithm local ranks use): the bandwidth the ring formula needs (from the
+/// median seconds of one all-reduce after a warm-up, rank 0's clock), and a collective's fixed cost
+/// (the mean seconds of 8-float all-reduces back to back: a step's collectives follow each other,
+/// and on a busy machine their cost has a long tail a job pays in full). The ranks run as processes
+/// of the program set_collective_peer_program names, as a job's do (threads of one process wake
+/// each other at other costs); without one, as threads of this process.
+/// For `kiln plan --gpu cpu --n N`. Throws Error when the groups cannot connect or a peer fails.
 struct AllreduceTiming {
   double bytes_per_s = 0;  ///< 2(N-1)/N x bytes / seconds of the all-reduce of `bytes`
   double latency_s = 0;    ///< seconds of an all-reduce of 8 floats (a collective's fixed cost)
 };
 [[nodiscard]] AllreduceTiming time_allreduce(int64_t bytes, int ranks);
+
+/// The command time_allreduce starts for ranks 1..N-1, which it runs with `--rank R --ranks N
+/// --port P --bytes B` appended; that command must call run_collective_peer with them (kiln-ml's
+/// hidden `collective-peer` verb). Empty (the default): ranks are threads.
+void set_collective_peer_program(std::vector<std::string> argv);
+
+/// Rank `rank` of a time_allreduce run: joins the store rank 0 serves on 127.0.0.1:`port` and runs
+/// the same collectives. Throws on a failed connection or collective (60 s timeout).
+void run_collective_peer(int rank, int ranks, int port, int64_t bytes);
 
 }  // namespace kiln::train

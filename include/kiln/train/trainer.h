@@ -110,7 +110,8 @@ struct EpochRecord {
   double val_macro_f1 = 0;    ///< NaN without validation data
   double lr = 0;              ///< at the end of the epoch
   double grad_norm = 0;       ///< mean global gradient norm over the epoch (before clipping)
-  double seconds = 0;
+  double seconds = 0;        ///< the whole epoch: its steps and its validation
+  double train_seconds = 0;  ///< the epoch's training steps alone (validation and checkpoints out)
   int64_t skipped_steps = 0;  ///< non-finite steps skipped
 };
 
