@@ -4,16 +4,18 @@
 # metrics.jsonl over its steps, the median over the epochs after the first, so start-up, first-touch
 # costs and validation are out), for the
 # presets that fit here: BERT-tiny and BERT-mini on SpamAssassin (every email reaches 128 tokens, so
-# the sequence length is the plan's), and the seed recipe's TF-IDF 5,000 + MLP 512 (the plan's
-# --seq-len is the measured mean of non-zero features per text, --rows-per-batch the mean distinct
-# features of a batch), the embedbag and linear presets (`--model embedbag|linear`, likewise); the small CNN on IMAGE_ROWS MNIST
+# the sequence length is the plan's), and the seed recipe's TF-IDF 5,000 + MLP 512, the embedbag
+# and linear presets (`--model embedbag|linear`); the small CNN on IMAGE_ROWS MNIST
 # digits (28x28 gray) and ResNet-18 on the icons (64x64 RGB, batch 32); BERT-small, -medium, -base
 # and -large at batch 8 on BIG_ROWS emails (few steps: a BERT-large step takes seconds). Each preset is trained twice:
 # one process with THREADS threads (`--nproc 1`), and two data-parallel processes with one thread
 # each (`--nproc 2 --threads 1`, the global batch split in two), planned as `--gpu cpu --n 2
 # --batch B/2`. With --nproc 2 the RSS is the largest process of the run (GNU time's maximum over
 # the waited-for tree: a worker, i.e. per rank, as the plan's memory per device is). Targets (issue:
-# plan): memory within 20%, time within 30%. `kiln plan --gpu cpu` times the step's ops on this
+# plan): memory within 20%, time within 30%. Each plan is `kiln plan --model RUN/model --data
+# TRAIN.csv`: it reads the training file as the run did and fits the run's featurizer on it, so the
+# data's memory (a TF-IDF 1-2-gram fit's peak among it) and a bag model's features per text and
+# distinct features per batch are measured, not given. `kiln plan --gpu cpu` times the step's ops on this
 # machine (docs/plan.md), so both sides see the machine's load; the load is printed per row: step
 # times on a loaded machine measure the load.
 #
@@ -70,33 +72,6 @@ done
 big_rows=0
 [[ " $MODELS " == *" bert-small "* || " $MODELS " == *" bert-medium "* || " $MODELS " == *" bert-base "* ||
    " $MODELS " == *" bert-large "* ]] && big_rows=$(split "$("$KILN" -q data fetch spamassassin)" spam_big "$BIG_ROWS")
-# Bag models' --seq-len and --rows-per-batch, from the training texts run through each preset's
-# featurizer (the seed recipe's TF-IDF 5,000; the linear preset's TF-IDF 1-2-grams, min_df 2; the
-# embedbag preset's 1-2-grams hashed into 2^18 buckets): the mean non-zero features per text, and
-# the mean distinct features of a batch (shuffled rows, the per-device batch of each --nproc).
-# Lines: name seq-len rows-at-nproc...
-"$PY" - "$TMP/spam/train.csv" $NPROCS > "$TMP/bags.txt" <<'PY'
-import csv, sys
-import numpy as np
-from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
-csv.field_size_limit(1 << 30)
-texts = [row["text"] for row in csv.DictReader(open(sys.argv[1], newline=""))]
-nprocs = [int(n) for n in sys.argv[2:]]
-order = np.random.default_rng(1).permutation(len(texts))
-for name, batch, vec in (
-        ("mlp", 64, TfidfVectorizer(max_features=5000)),
-        ("linear", 32, TfidfVectorizer(ngram_range=(1, 2), min_df=2)),
-        ("embedbag", 32, HashingVectorizer(ngram_range=(1, 2), n_features=2**18, alternate_sign=False))):
-    x = (vec.fit_transform(texts) if hasattr(vec, "fit_transform") else vec.transform(texts)).tocsr()[order]
-    rows = []
-    for n in nprocs:
-        b = batch // n
-        rows.append(round(np.mean([len(np.unique(x[i:i + b].indices)) for i in range(0, x.shape[0] - b + 1, b)])))
-    print(name, round(x.nnz / x.shape[0]), *rows)
-PY
-bag_field() {  # bag_field NAME COLUMN: a value of bags.txt (2 = seq-len, 3.. = rows at each nproc)
-  awk -v n="$1" -v c="$2" '$1 == n { print $c }' "$TMP/bags.txt"
-}
 image_rows=0 icon_rows=0
 [[ " $MODELS " == *" cnn-small "* ]] && image_rows=$(split "$("$KILN" -q data fetch mnist)" mnist "$IMAGE_ROWS")
 [[ " $MODELS " == *" resnet18 "* ]] && icon_rows=$(split "$("$KILN" -q data fetch icons)" icons 0)
@@ -111,15 +86,15 @@ train:
   schedule: {kind: warmup_cosine, warmup_ratio: 0.1}
 YAML
 
-printf '\n%-10s %5s %6s %5s | %12s %12s %7s | %11s %11s %7s | %s\n' model nproc batch seq "RSS MiB" "plan MiB" ratio "step ms" "plan ms" ratio load
+printf '\n%-11s %5s %6s %5s | %12s %12s %7s | %11s %11s %7s | %s\n' model nproc batch seq "RSS MiB" "plan MiB" ratio "step ms" "plan ms" ratio load
 # name, config, batch, --seq-len, data folder, training rows, epochs, extra `kiln train` flags. The
 # step time is the median over the epochs after the first of an epoch's training seconds (its
 # validation out) over its steps; the small models' steps take milliseconds, so they run 4 epochs.
 for c in "bert-tiny configs/bert_tiny.yaml 32 128 spam $text_rows 2 -" \
          "bert-mini $TMP/bert_mini.yaml 32 128 spam $text_rows 2 -" \
-         "mlp configs/seed_recipe.yaml 64 $(bag_field mlp 2) spam $text_rows 4 -" \
-         "embedbag - 32 $(bag_field embedbag 2) spam $text_rows 4 --model=embedbag" \
-         "linear - 32 $(bag_field linear 2) spam $text_rows 4 --model=linear" \
+         "mlp configs/seed_recipe.yaml 64 0 spam $text_rows 4 -" \
+         "embedbag - 32 0 spam $text_rows 4 --model=embedbag" \
+         "linear - 32 0 spam $text_rows 4 --model=linear" \
          "cnn-small - 64 0 mnist $image_rows 2 --model=cnn" \
          "resnet18 $TMP/resnet18.yaml 32 0 icons $icon_rows 2 -" \
          "bert-small $TMP/bert_small.yaml 8 128 spam_big $big_rows 2 --batch-size=8" \
@@ -133,11 +108,7 @@ for c in "bert-tiny configs/bert_tiny.yaml 32 128 spam $text_rows 2 -" \
   [[ $extra != - ]] && flags+=("$extra")
   seq_flag=()
   [[ $seq != 0 ]] && seq_flag=(--seq-len "$seq")
-  column=3
   for nproc in $NPROCS; do
-  rows_flag=()
-  [[ -n $(bag_field "$name" 2) ]] && rows_flag=(--rows-per-batch "$(bag_field "$name" "$column")")
-  column=$((column + 1))
   threads=$THREADS
   [[ $nproc -gt 1 ]] && threads=1
   run="$TMP/run-$name-$nproc"
@@ -152,14 +123,17 @@ import statistics
 e = [json.loads(l) for l in open('$run/metrics.jsonl') if '\"epoch\"' in l and json.loads(l).get('type') == 'epoch']
 print(1000 * statistics.median(x['train_seconds'] for x in e[1:]) / $steps)")
   sync  # the run's checkpoints and artifact written back first: writeback threads would share the probe's cores
-  plan=$("$KILN" --threads "$THREADS" plan --model "$run/model" --gpu cpu --n "$nproc" --batch $((batch / nproc)) "${seq_flag[@]}" "${rows_flag[@]}" \
-    --samples "$train_rows" --json)
-  read -r plan_mib plan_ms <<< "$("$PY" -c "
+  # --data: the plan reads the training file as the run did, fits the artifact's featurizer on it
+  # (measuring the memory that takes) and takes the sample count and a bag model's features per text
+  # and distinct features per batch from it.
+  plan=$("$KILN" --threads "$THREADS" plan --model "$run/model" --data "$TMP/$data/train.csv" --gpu cpu --n "$nproc" \
+    --batch $((batch / nproc)) "${seq_flag[@]}" --json)
+  read -r plan_mib plan_ms plan_seq <<< "$("$PY" -c "
 import json, sys
-j = json.loads(sys.argv[1]); print(j['memory_per_gpu_bytes'] / 2**20, 1000 * j['step_time_s'])" "$plan")"
+j = json.loads(sys.argv[1]); print(j['memory_per_gpu_bytes'] / 2**20, 1000 * j['step_time_s'], j['seq_len'])" "$plan")"
   "$PY" -c "
 rss = $rss_kb / 1024; pm = $plan_mib; sm = $step_ms; pl = $plan_ms
-print('%-10s %5d %6d %5d | %12.0f %12.0f %6.2fx | %11.2f %11.2f %6.2fx | %s' % ('$name', $nproc, $batch, $seq, rss, pm, pm / rss, sm, pl, pl / sm, open('/proc/loadavg').read().split()[0]))"
+print('%-11s %5d %6d %5d | %12.0f %12.0f %6.2fx | %11.2f %11.2f %6.2fx | %s' % ('$name', $nproc, $batch, $plan_seq, rss, pm, pm / rss, sm, pl, pl / sm, open('/proc/loadavg').read().split()[0]))"
   done
 done
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -175,7 +175,15 @@ Estimate estimate(const ModelShape& m, const JobSpec& job, const RunSpec& run) {
     e.assumptions.push_back("activations: what each of the step's ops leaves allocated from its forward pass to its "
                             "backward, measured here (malloc's in-use bytes)");
   }
-  if (!job.inference && job.data_bytes_per_sample > 0) {
+  if (!job.inference && job.data_peak_bytes > 0) {
+    // Each rank reads the whole file, fits the featurizer on it and keeps the encoded rows: the
+    // peak of that, measured (a TF-IDF fit's vocabulary of every n-gram before pruning can be many
+    // times the text).
+    e.data_bytes = job.data_kept_bytes;
+    e.assumptions.push_back("training data and featurizer: " + job.data_source + ": " +
+                            fixed(job.data_kept_bytes / (1 << 20), 0) + " MiB kept for the run, " +
+                            fixed(job.data_peak_bytes / (1 << 20), 0) + " MiB at the fit's peak");
+  } else if (!job.inference && job.data_bytes_per_sample > 0) {
     // Each rank reads the whole file and keeps its shard's share of the encoded rows; the text as read
     // stays in memory for the whole run.
     e.data_bytes = job.data_bytes_per_sample * static_cast<double>(job.samples);
@@ -190,8 +198,10 @@ Estimate estimate(const ModelShape& m, const JobSpec& job, const RunSpec& run) {
     e.assumptions.push_back("best weights: the trainer keeps a copy of the parameters and buffers (fp32) of the "
                             "best epoch, to restore at the end");
   }
-  e.memory_per_device = e.params_bytes + e.grads_bytes + e.optimizer_bytes + e.activation_bytes + e.runtime_bytes +
-                        e.data_bytes + e.best_weights_bytes;
+  const double training_parts =
+      e.params_bytes + e.grads_bytes + e.optimizer_bytes + e.activation_bytes + e.data_bytes + e.best_weights_bytes;
+  if (!job.inference && job.data_peak_bytes > 0) e.fit_peak_extra_bytes = std::max(0.0, job.data_peak_bytes - training_parts);
+  e.memory_per_device = e.runtime_bytes + training_parts + e.fit_peak_extra_bytes;
   const double memory = dev.name == "cpu" ? dev.memory_bytes / run.n : dev.memory_bytes;
   e.fits = e.memory_per_device <= memory;
 

@@ -72,7 +72,7 @@ nlohmann::json to_json(const ModelShape& m, const JobSpec& job, const RunSpec& r
   j["memory_parts_bytes"] = {{"parameters", e.params_bytes},   {"gradients", e.grads_bytes},
                              {"optimizer", e.optimizer_bytes}, {"activations", e.activation_bytes},
                              {"runtime", e.runtime_bytes},     {"data", e.data_bytes},
-                             {"best_weights", e.best_weights_bytes}};
+                             {"best_weights", e.best_weights_bytes}, {"featurizer_fit_peak", e.fit_peak_extra_bytes}};
   j["time_source"] = e.measured ? "measured kernels" : "peak x mfu";
   j["fits"] = e.fits;
   j["flops_per_step"] = e.flops_per_step;
@@ -117,9 +117,10 @@ std::string format_estimate(const ModelShape& m, const JobSpec& job, const RunSp
       {"runtime and workspace", e.runtime_bytes},
       {"training data", e.data_bytes},
       {"best epoch's weights (a copy)", e.best_weights_bytes},
+      {"featurizer fit's peak beyond these", e.fit_peak_extra_bytes},
       {"total", e.memory_per_device}};
   for (const auto& [label, bytes] : rows) {
-    const bool optional = label == "training data" || label.rfind("best epoch", 0) == 0;
+    const bool optional = label == "training data" || label.rfind("best epoch", 0) == 0 || label.rfind("featurizer", 0) == 0;
     if (!optional || bytes > 0) o << "  " << pad(label, -38) << pad(gib(bytes), 10) << "\n";
   }
   o << "  " << (e.fits ? "fits in " : "DOES NOT FIT in ") << gib(e.memory_per_device) << " of "

@@ -60,6 +60,27 @@ j=$("$KILN" plan --model "$SRC/configs/recommended.yaml" --features 1000 --json)
 j=$("$KILN" plan --model "$SRC/tests/fixtures/format1/linear" --json)
 [[ $j == *'"params": 1563'* ]] || fail "artifact (520 x 3 + 3): $j"
 
+# --data: kiln-ml reads the training file with the artifact's columns, fits its featurizer (the
+# linear preset: TF-IDF 1-2-grams, min_df 2) and takes the sample count, the features per text
+# (3 words + 2 bigrams = 5) and the distinct features of a batch from it.
+{
+  echo "text,label"
+  for i in $(seq 20); do echo "red green blue,a"; echo "cat dog fish,b"; done
+} > "$TMP/d.csv"
+"$KILN" -q train --model linear --train "$TMP/d.csv" --out "$TMP/run" --epochs 1 > /dev/null 2>&1 || fail "training the --data fixture"
+"$KILN" --threads 1 plan --model "$TMP/run/model" --data "$TMP/d.csv" --batch 4 --no-measure --json > "$TMP/d.json"
+/usr/bin/python3 - "$TMP/d.json" <<'PY' || fail "plan --data: $(cat "$TMP/d.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["samples"] == 40, j["samples"]
+assert j["seq_len"] == 5, j["seq_len"]
+bag = [n for n in j["notes"] if n.startswith("bag input")][0]
+rows = int(bag.split("gradients: ")[1].split(" a batch")[0])
+assert 5 <= rows <= 10, bag  # a batch of 4 holds one kind of text or both
+assert any(a.startswith("training data and featurizer: reading") for a in j["assumptions"]), j["assumptions"]
+assert j["memory_parts_bytes"]["featurizer_fit_peak"] >= 0
+PY
+
 expect_error() {  # expect_error "message part" args...
   local want=$1
   shift
@@ -81,4 +102,6 @@ mkdir "$TMP/empty"
 expect_error "$TMP/empty/kiln.json: missing" --model "$TMP/empty"
 printf 'model:\n  family: gru\n' > "$TMP/gru.yaml"
 expect_error "$TMP/gru.yaml: kiln plan does not know the model family \"gru\"" --model "$TMP/gru.yaml"
+expect_error "--data needs --model to name an artifact directory" --model bert-tiny --data "$TMP/d.csv"
+expect_error "$TMP/nothing.csv" --model "$TMP/run/model" --data "$TMP/nothing.csv"
 echo "plan_test: ok"

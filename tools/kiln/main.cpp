@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "kiln/pipeline/plan_data.h"
 #include "kiln/train/data_parallel.h"
 #include "kiln/train/step_probe.h"
 namespace kiln::cli {
@@ -47,6 +48,7 @@ int run(int argc, char** argv) {
   kiln::cli::set_process_arguments(argc, argv);
 #ifdef KILN_CLI_ML
   kiln::cli::set_plan_probe(&kiln::train::time_step_kernels);
+  kiln::cli::set_plan_data_probe(&kiln::pipeline::profile_plan_data);
 #endif
 #ifndef KILN_CLI_ML
   {

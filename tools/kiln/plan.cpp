@@ -1,6 +1,8 @@
 // `kiln plan`: memory and time of a training or inference job per model, device and device count,
 // with data-parallel scaling (kiln/plan/plan.h). No LibTorch: answered by the front binary.
 #include <algorithm>
+#include <cmath>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -15,14 +17,28 @@ PlanProbe& probe_slot() {
   static PlanProbe probe = nullptr;
   return probe;
 }
+PlanProbe& data_probe_slot() {
+  static PlanProbe probe = nullptr;
+  return probe;
+}
+
+[[noreturn]] void hand_over_to_ml() {
+  std::vector<char*> argv;
+  for (const auto& a : process_arguments()) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::cout.flush();
+  std::exit(exec_ml_binary(argv.data()));
+}
 }  // namespace
 
 void set_plan_probe(PlanProbe probe) { probe_slot() = probe; }
 PlanProbe plan_probe() { return probe_slot(); }
+void set_plan_data_probe(PlanProbe probe) { data_probe_slot() = probe; }
+PlanProbe plan_data_probe() { return data_probe_slot(); }
 
 void add_plan(CLI::App& app) {
   struct Flags {
-    std::string model;
+    std::string model, data;
     plan::JobSpec job;
     plan::RunSpec run;
     bool json = false, table = false, no_measure = false;
@@ -38,6 +54,10 @@ void add_plan(CLI::App& app) {
       ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--batch", f->job.batch, "Examples per device per step (default 32)")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--samples", f->job.samples, "Training examples per epoch (default 100000)")->check(CLI::Range(1LL, 1LL << 50));
+  cmd->add_option("--data", f->data,
+                  "With an artifact --model: the training file; kiln-ml reads it with the artifact's columns, fits "
+                  "the artifact's preprocessors on it and encodes it, measuring the memory that adds, and takes "
+                  "--samples and (bag models) --seq-len and --rows-per-batch from it unless given");
   cmd->add_option("--epochs", f->job.epochs, "Epochs (default 1)")->check(CLI::Range(1, 100000));
   cmd->add_option("--classes", f->job.classes, "Classes of the head (default 2; an artifact's own labels)")
       ->check(CLI::Range(1, 1 << 24));
@@ -68,7 +88,7 @@ void add_plan(CLI::App& app) {
                 "--gpu cpu: estimate time as FLOPs / (cpuid peak x --mfu) instead of timing the step's ops here");
   cmd->add_flag("--json", f->json, "Print one JSON object");
   cmd->add_flag("--table", f->table, "Print the resource table (BERT small/base/large x 1/4/8 GPUs, PCIe vs NVLink)");
-  cmd->callback([f]() {
+  cmd->callback([f, cmd]() {
     if (f->seq_len > 0) f->job.seq_len = f->seq_len;
     if (f->table) {
       std::cout << plan::format_table(f->job, f->run);
@@ -80,17 +100,34 @@ void add_plan(CLI::App& app) {
     }
     plan::JobSpec job = f->job;
     job.ranks = f->run.n;
+    double runtime_before_data = 0;  // kiln-ml's resident set before --data was read
+    if (!f->data.empty()) {
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(std::filesystem::path(f->model) / "kiln.json", ec)) {
+        throw ConfigError("plan: --data needs --model to name an artifact directory (one holding kiln.json), got '" +
+                          f->model + "'; train one on a sample of the data first, or drop --data");
+      }
+      if (plan_data_probe() == nullptr) hand_over_to_ml();  // the front binary: kiln-ml fits with LibTorch
+      const int threads = std::max(1, core::threads() / std::max(1, f->run.n));
+      const nlohmann::json p = plan_data_probe()(
+          {{"artifact", f->model}, {"data", f->data}, {"batch", job.batch}, {"threads", threads}});
+      if (!cmd->count("--samples")) job.samples = p.at("samples").get<int64_t>();
+      if (!cmd->count("--seq-len") && p.contains("seq_len")) {
+        job.seq_len = std::max<int64_t>(1, std::llround(p["seq_len"].get<double>()));
+      }
+      if (!cmd->count("--rows-per-batch") && p.contains("rows_per_batch")) {
+        job.rows_per_batch = std::max<int64_t>(1, std::llround(p["rows_per_batch"].get<double>()));
+      }
+      job.data_peak_bytes = p.at("peak_bytes").get<double>();
+      job.data_kept_bytes = p.at("kept_bytes").get<double>();
+      runtime_before_data = p.at("runtime_bytes").get<double>();
+      job.data_source = p.at("source").get<std::string>();
+    }
     const plan::ModelShape m = plan::resolve_model(f->model, job);
     plan::RunSpec run = f->run;
     plan::KernelTimes times;
     if (run.device == "cpu" && !f->no_measure && !job.inference && !m.kernels.empty()) {
-      if (plan_probe() == nullptr) {  // the front binary: kiln-ml times the ops with LibTorch
-        std::vector<char*> argv;
-        for (const auto& a : process_arguments()) argv.push_back(const_cast<char*>(a.c_str()));
-        argv.push_back(nullptr);
-        std::cout.flush();
-        std::exit(exec_ml_binary(argv.data()));
-      }
+      if (plan_probe() == nullptr) hand_over_to_ml();  // the front binary: kiln-ml times the ops with LibTorch
       if (!f->mfu_given.empty()) {
         throw ConfigError("plan: --mfu applies to FLOP-based estimates; with --gpu cpu the step's ops are timed "
                           "on this machine. Add --no-measure to use --mfu");
@@ -109,6 +146,8 @@ void add_plan(CLI::App& app) {
         request["link_bytes"] = static_cast<int64_t>(std::clamp(bytes, 4096.0, 512.0 * 1024 * 1024));
       }
       times = plan::kernel_times_from_json(plan_probe()(request), m.kernels.size());
+      // The probe's resident set now holds the --data rows too; the runtime is what it was before.
+      if (runtime_before_data > 0) times.runtime_bytes = runtime_before_data;
       run.measured = &times;
     }
     const plan::Estimate e = plan::estimate(m, job, run);

@@ -35,6 +35,10 @@ int exec_ml_binary(char** argv);
 using PlanProbe = nlohmann::json (*)(const nlohmann::json& request);
 void set_plan_probe(PlanProbe probe);
 [[nodiscard]] PlanProbe plan_probe();
+/// `kiln plan --data FILE` fits the artifact's preprocessors on FILE with LibTorch: kiln-ml installs
+/// kiln::pipeline::profile_plan_data here.
+void set_plan_data_probe(PlanProbe probe);
+[[nodiscard]] PlanProbe plan_data_probe();
 
 void add_version(CLI::App& app);
 void add_data(CLI::App& app);

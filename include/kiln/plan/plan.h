@@ -92,6 +92,13 @@ struct JobSpec {
   /// Bytes of training data the job holds in memory per sample (the text as read, and its copy with
   /// known labels); 0 = unknown. An artifact's data profile gives its mean text length.
   double data_bytes_per_sample = 0;
+  /// Bytes reading, fitting and encoding the training data was measured to add (kiln plan --data);
+  /// replaces data_bytes_per_sample's estimate when > 0. data_source says how it was measured.
+  double data_peak_bytes = 0;
+  /// Of those, what stays for the whole run (the rows as read and encoded): the rest is the fit's
+  /// transient, which the training's own allocations reuse once it is freed.
+  double data_kept_bytes = 0;
+  std::string data_source;
 };
 
 /// A device type from the hardware table (src/plan/hardware.json), or this machine's CPU.
@@ -152,6 +159,9 @@ struct Estimate {
   /// The best epoch's weights the trainer keeps to restore at the end (a copy of the parameters and
   /// buffers, where they live).
   double best_weights_bytes = 0;
+  /// kiln plan --data: how far the featurizer's fit rose above what training holds afterwards (its
+  /// peak minus the kept data and every part above, when positive): the process's peak is the larger.
+  double fit_peak_extra_bytes = 0;
   double memory_per_device = 0;
   bool fits = true;
   // Time.
