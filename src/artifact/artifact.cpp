@@ -10,6 +10,7 @@
 #include "kiln/core/error.h"
 #include "kiln/core/safetensors.h"
 #include "kiln/core/version.h"
+#include "kiln/data/image.h"
 
 namespace fs = std::filesystem;
 
@@ -71,6 +72,18 @@ nlohmann::json read_json_file(const fs::path& path, const std::string& what) {
   }
 }
 
+// A held-out image's path as heldout.jsonl stores it: relative to the artifact directory, which
+// load_heldout resolves paths against (the data set's own paths are relative to its file's folder),
+// or absolute when no relative path leads there (another file system root). Lexical, after making
+// both absolute against the current directory, as data::to_csv rewrites split files' paths.
+std::string heldout_image_path(const data::Dataset& ds, std::size_t i, const std::string& artifact_dir) {
+  const std::string& path = ds.images[i].path;
+  if (path.empty()) return path;
+  const fs::path image = fs::absolute(data::resolve_image_path(ds.base_dir, path)).lexically_normal();
+  const fs::path rel = image.lexically_relative(fs::absolute(artifact_dir).lexically_normal());
+  return rel.empty() ? image.string() : rel.string();
+}
+
 }  // namespace
 
 void save_artifact(const std::string& dir, Manifest manifest,
@@ -128,7 +141,7 @@ void save_artifact(const std::string& dir, Manifest manifest,
     for (std::size_t i = 0; i < heldout->size(); ++i) {
       nlohmann::json row = {{"label", heldout->labels[i]}};
       if (heldout->has_text()) row["text"] = heldout->texts[i];
-      if (heldout->has_images()) row["image"] = heldout->images[i].path;
+      if (heldout->has_images()) row["image"] = heldout_image_path(*heldout, i, dir);
       lines += row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     }
     out.write_file("heldout.jsonl", lines);

@@ -240,7 +240,8 @@ std::string ModelRepository::load(const std::string& name, const std::string& di
     slots_.insert(at, slot);
   }
   set_model_info(name, *fresh, 1.0);
-  core::info("serve: model " + name + " loaded from " + dir + " (version " + fresh->version() + ")");
+  core::info("serve: model " + name + " loaded from " + dir + " (version " + fresh->version() +
+             (fresh->variant() == "fp32" ? std::string() : ", running variant " + fresh->variant()) + ")");
   if (previous) previous->clear();
   return fresh->version();
 }

@@ -43,6 +43,7 @@ ServedModel::ServedModel(const std::string& artifact_dir, std::size_t drift_wind
   info.erase("data_profile");
   info["artifact"] = artifact_dir;
   info["version"] = version_;
+  info["variant"] = predictor_->variant();  // the weights this server runs: fp32 or a kiln optimize variant
   info_json_ = info.dump();
 
   const auto& profile = m.data_profile;

@@ -53,6 +53,8 @@ class ServedModel : public BatchModel {
   [[nodiscard]] const std::string& dir() const { return dir_; }
   [[nodiscard]] const std::string& version() const { return version_; }
   [[nodiscard]] const std::string& family() const { return family_; }
+  /// The weights it runs: "fp32" or the name of a kiln optimize variant.
+  [[nodiscard]] std::string variant() const { return predictor_->variant(); }
   /// The artifact's Predictor (explanations run through it).
   [[nodiscard]] const artifact::Predictor& predictor() const { return *predictor_; }
   /// The GET /v1/model body.

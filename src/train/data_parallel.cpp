@@ -35,8 +35,8 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr int kHeartbeatMs = 500;
-constexpr int64_t kInitialIdCapacity = 1024;
-constexpr int64_t kRideAlongBytes = 256 << 10;  // a dense bucket summed with the row-sparse one after it  // row ids a rank sends per table before the first step that needs more
+constexpr int64_t kInitialIdCapacity = 1024;    // row ids a rank sends per table before a step needs more
+constexpr int64_t kRideAlongBytes = 256 << 10;  // a dense bucket this small rides in a row-sparse one's all-reduce
 constexpr const char* kHeartbeatKey = "kiln/heartbeat/";
 constexpr const char* kFailedKey = "kiln/failed/";
 
@@ -314,7 +314,7 @@ class GlooDataParallel final : public DataParallel {
     torch::ScalarType dtype = torch::kFloat32;
     int64_t numel = 0;
     torch::Tensor flat;  // dense buckets: the gradients laid end to end, then one flag per parameter
-    torch::Tensor carried;  // row-sparse buckets: the union's rows and then the small dense bucket before
+    torch::Tensor carried;  // row-sparse buckets with a rider: the union's rows, then the rider's flat
     std::size_t pending = 0;
     c10::intrusive_ptr<c10d::Work> work;
   };
@@ -421,7 +421,8 @@ class GlooDataParallel final : public DataParallel {
   // dense block of the union's rows (zeros where it has none), and one dense all-reduce sums the
   // blocks in place. The table is never densified, and the collective is a plain ring all-reduce
   // of |union| x width values, with no per-rank copies of every rank's values to sum afterwards
-  // (Gloo's sparse all-reduce gathers them all). Returns the all-reduce's work.
+  // (Gloo's sparse all-reduce gathers them all). This shares the ids and builds the block;
+  // start_carrier starts the all-reduce.
   void share_rows(std::size_t bucket) {
     torch::NoGradGuard no_grad;
     const std::size_t k = buckets_[bucket].params.front();

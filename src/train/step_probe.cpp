@@ -328,6 +328,7 @@ nlohmann::json time_step_kernels(const nlohmann::json& request) {
           {"backward_s", bwd},
           {"saved_bytes", saved},
           {"runtime_bytes", runtime},
+          {"runtime_start_bytes", runtime_start},
           {"threads", threads},
           {"ranks", ranks},
           {"source", "median of timed calls at " + std::to_string(threads) + " thread(s)" +

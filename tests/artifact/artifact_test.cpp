@@ -10,6 +10,7 @@
 #include "kiln/artifact/profile.h"
 #include "kiln/core/error.h"
 #include "kiln/data/dataset.h"
+#include "kiln/data/image.h"
 #include "kiln/nn/input_spec.h"
 
 namespace fs = std::filesystem;
@@ -246,6 +247,25 @@ TEST(Artifact, HeldOutSampleTravelsWithTheArtifact) {
   }
   // Without one, there is none.
   EXPECT_EQ(artifact::load_heldout(save_small(fresh_dir("no_heldout")).string()).size(), 0u);
+}
+
+// Held-out images keep pointing at their files: the data set's paths are relative to its file's
+// folder, heldout.jsonl's to the artifact directory (load_heldout's base_dir).
+TEST(Artifact, HeldOutImagePathsResolveFromTheArtifact) {
+  auto ds = small_dataset();
+  const fs::path data_dir = fresh_dir("heldout_images_data");
+  ds.base_dir = data_dir.string();
+  for (std::size_t i = 0; i < ds.size(); ++i) {
+    ds.images.push_back(data::ImageRef{i == 0 ? (data_dir / "abs.png").string() : "img/" + std::to_string(i) + ".png", {}});
+  }
+  auto dir = save_small(fresh_dir("heldout_images"), &ds);
+  const auto back = artifact::load_heldout(dir.string());
+  ASSERT_EQ(back.images.size(), ds.size());
+  for (std::size_t i = 0; i < ds.size(); ++i) {
+    const auto want = fs::absolute(data::resolve_image_path(ds.base_dir, ds.images[i].path)).lexically_normal();
+    const auto got = fs::absolute(data::resolve_image_path(back.base_dir, back.images[i].path)).lexically_normal();
+    EXPECT_EQ(got, want) << "row " << i << " stored as " << back.images[i].path;
+  }
 }
 
 TEST(Artifact, PredictorRefusesAVariantItDoesNotKnow) {

@@ -64,8 +64,13 @@ printf 'goal match team score\nrecipe oven salt butter\n' >"$tmp/in.txt"
   || { cat "$tmp/pred.err"; fail "predict on the optimized artifact"; }
 test "$(wc -l <"$tmp/pred.out")" = 2 || fail "predict printed $(wc -l <"$tmp/pred.out") lines"
 grep -q '"label":"sports"' "$tmp/pred.out" || { cat "$tmp/pred.out"; fail "int8 predict lost the obvious label"; }
-"$KILN" evaluate "$tmp/int8" --data "$tmp/val.csv" >"$tmp/eval.out" || fail "evaluate on the optimized artifact"
+"$KILN" evaluate "$tmp/int8" --data "$tmp/val.csv" --json "$tmp/eval.json" >"$tmp/eval.out" 2>"$tmp/eval.err" \
+  || fail "evaluate on the optimized artifact"
 grep -q "macro avg" "$tmp/eval.out" || fail "evaluate printed no table"
+grep -q "running variant int8" "$tmp/eval.err" || fail "evaluate did not say which variant it runs"
+grep -q '"variant": "int8"' "$tmp/eval.json" || fail "evaluate --json lacks the variant: $(cat "$tmp/eval.json")"
+"$KILN" evaluate "$tmp/int8" --data "$tmp/val.csv" --variant fp32 --json "$tmp/eval32.json" >/dev/null 2>&1
+grep -q '"variant": "fp32"' "$tmp/eval32.json" || fail "evaluate --variant fp32 --json: $(cat "$tmp/eval32.json")"
 
 # Static int8 with the entropy calibrator.
 "$KILN" optimize "$art" --out "$tmp/static" --int8 static --calibration "$tmp/calib.csv" --calibrator entropy \

@@ -58,7 +58,7 @@ expect "unknown route" 404 not_found "routes: POST /v1/predict" "$out"
 [[ "$(post /v1/predict '{"texts": ["stock market bank rate"]}')" == "200 "*finance* ]] || fail "valid after invalid"
 
 curl -sf "$BASE/v1/model" >"$tmp/model.json" || fail "GET /v1/model"
-/usr/bin/python3 -c "import json,sys; m=json.load(open(sys.argv[1])); assert m['labels']==['cooking','finance','sports'], m; assert m['model']['family']=='linear'; assert 'metrics' in m and m['version']" "$tmp/model.json" \
+/usr/bin/python3 -c "import json,sys; m=json.load(open(sys.argv[1])); assert m['labels']==['cooking','finance','sports'], m; assert m['model']['family']=='linear'; assert 'metrics' in m and m['version']; assert m['variant']=='fp32', m.get('variant')" "$tmp/model.json" \
   || fail "/v1/model body: $(cat "$tmp/model.json")"
 [[ "$(curl -sf "$BASE/healthz")" == *ok* ]] || fail "healthz"
 curl -sf "$BASE/metrics" >"$tmp/metrics.txt" || fail "GET /metrics"

@@ -48,7 +48,9 @@ void add_evaluate(CLI::App& app) {
     const auto& labels = predictor.labels();
     std::cout << train::format_metrics_table(metrics, labels);
     if (!f->json_out.empty()) {
-      core::write_file_atomic(f->json_out, train::to_json(metrics, labels).dump(2) + "\n");
+      nlohmann::json j = train::to_json(metrics, labels);
+      j["variant"] = predictor.variant();  // the weights evaluated: fp32 or a kiln optimize variant
+      core::write_file_atomic(f->json_out, j.dump(2) + "\n");
       std::cout << "metrics written to " << f->json_out << "\n";
     }
   });

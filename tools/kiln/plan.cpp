@@ -145,9 +145,15 @@ void add_plan(CLI::App& app) {
         const double bytes = plan::estimate(m, job, run).gradient_bytes;
         request["link_bytes"] = static_cast<int64_t>(std::clamp(bytes, 4096.0, 512.0 * 1024 * 1024));
       }
-      times = plan::kernel_times_from_json(plan_probe()(request), m.kernels.size());
-      // The probe's resident set now holds the --data rows too; the runtime is what it was before.
-      if (runtime_before_data > 0) times.runtime_bytes = runtime_before_data;
+      const nlohmann::json answer = plan_probe()(request);
+      times = plan::kernel_times_from_json(answer, m.kernels.size());
+      if (runtime_before_data > 0) {
+        // The probe's resident set held the --data rows when it started: the runtime is kiln-ml's
+        // before reading them plus what running the ops added (thread pools, BLAS buffers, code
+        // paged in, the heap malloc keeps).
+        const double added = answer.value("runtime_bytes", 0.0) - answer.value("runtime_start_bytes", 0.0);
+        times.runtime_bytes = runtime_before_data + std::max(0.0, added);
+      }
       run.measured = &times;
     }
     const plan::Estimate e = plan::estimate(m, job, run);
