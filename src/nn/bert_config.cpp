@@ -139,7 +139,8 @@ void apply_bert_preset(const std::string& name, BertConfig& config) {
                                     {"mini", 4, 256, 4, 1024},
                                     {"small", 4, 512, 8, 2048},
                                     {"medium", 8, 512, 8, 2048},
-                                    {"base", 12, 768, 12, 3072}};
+                                    {"base", 12, 768, 12, 3072},
+                                    {"large", 24, 1024, 16, 4096}};
   for (const auto& p : kPresets) {
     if (name != p.name) continue;
     config.num_hidden_layers = p.layers;

@@ -116,7 +116,8 @@ TEST(BertFamily, PresetBuildsHuggingFaceNames) {
 
 TEST(BertFamily, PresetSizes) {
   const std::vector<std::vector<int64_t>> want = {
-      {2, 128, 2, 512}, {4, 256, 4, 1024}, {4, 512, 8, 2048}, {8, 512, 8, 2048}, {12, 768, 12, 3072}};
+      {2, 128, 2, 512}, {4, 256, 4, 1024}, {4, 512, 8, 2048}, {8, 512, 8, 2048}, {12, 768, 12, 3072}, {24, 1024, 16, 4096}};
+  ASSERT_EQ(want.size(), kBertPresets.size());
   for (size_t i = 0; i < kBertPresets.size(); ++i) {
     BertConfig c;
     apply_bert_preset(kBertPresets[i], c);

@@ -104,7 +104,7 @@ struct BertOptions {
 /// Size presets (num_hidden_layers, hidden_size, num_attention_heads, intermediate_size):
 /// tiny (2, 128, 2, 512), mini (4, 256, 4, 1024), small (4, 512, 8, 2048), medium (8, 512, 8, 2048),
 /// base (12, 768, 12, 3072). Persisted in model specs: never rename.
-inline const std::vector<std::string> kBertPresets = {"tiny", "mini", "small", "medium", "base"};
+inline const std::vector<std::string> kBertPresets = {"tiny", "mini", "small", "medium", "base", "large"};
 
 /// Sets the four size fields of `config` to preset `name`; throws ConfigError for another name.
 void apply_bert_preset(const std::string& name, BertConfig& config);
