@@ -13,6 +13,7 @@
 #include "kiln/artifact/artifact.h"
 #include "kiln/core/error.h"
 #include "kiln/core/parallel.h"
+#include "kiln/core/process_memory.h"
 #include "kiln/data/dataset.h"
 #include "kiln/pipeline/pipeline.h"
 #include "kiln/prep/preprocessor.h"
@@ -20,29 +21,6 @@
 
 namespace kiln::pipeline {
 namespace {
-
-/// A field of /proc/self/status in bytes ("VmRSS:", "VmHWM:"); 0 when absent.
-double status_bytes(const std::string& field) {
-  std::ifstream in("/proc/self/status");
-  std::string key;
-  while (in >> key) {
-    if (key == field) {
-      double kb = 0;
-      in >> kb;
-      return kb * 1024.0;
-    }
-    in.ignore(1 << 20, '\n');
-  }
-  return 0;
-}
-
-/// Resets the process's resident high-water mark to its current resident set (Linux 4.0+).
-bool reset_peak() {
-  std::ofstream out("/proc/self/clear_refs");
-  out << "5";
-  out.flush();
-  return static_cast<bool>(out);
-}
 
 /// Kiln's and LibTorch's threads at `n` until it goes out of scope.
 struct ThreadsScope {
@@ -85,8 +63,8 @@ nlohmann::json profile_plan_data(const nlohmann::json& request) {
   }
 
   ThreadsScope scope(threads);
-  const double before = status_bytes("VmRSS:");
-  const bool peak_known = reset_peak();
+  const double before = core::process_status_bytes("VmRSS:");
+  const bool peak_known = core::reset_peak_resident();
   data::DataReport report;
   const data::Dataset ds = data::load_labeled(file, lo, &report);
   if (ds.size() == 0) throw DataError(file + ": no rows with a text and a label to plan on; check the columns");
@@ -100,10 +78,10 @@ nlohmann::json profile_plan_data(const nlohmann::json& request) {
     preprocessors.push_back(p);
   }
   const nn::Batch encoded = prep::encode_all(preprocessors, known.rows);
-  const double peak = peak_known ? std::max(0.0, status_bytes("VmHWM:") - before) : 0.0;
+  const double peak = peak_known ? std::max(0.0, core::process_status_bytes("VmHWM:") - before) : 0.0;
   // Still resident with the rows and their encoding alive: what the run keeps (glibc keeps the
   // fit's freed blocks mapped too, and training allocates into them).
-  const double kept = peak_known ? std::min(peak, std::max(0.0, status_bytes("VmRSS:") - before)) : 0.0;
+  const double kept = peak_known ? std::min(peak, std::max(0.0, core::process_status_bytes("VmRSS:") - before)) : 0.0;
 
   nlohmann::json answer = {{"samples", static_cast<int64_t>(ds.size())},
                            {"peak_bytes", peak},

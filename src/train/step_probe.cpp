@@ -17,6 +17,7 @@
 #include "fused_update.h"
 #include "kiln/core/error.h"
 #include "kiln/core/cpu.h"
+#include "kiln/core/process_memory.h"
 #include "kiln/nn/dropout.h"
 #include "kiln/nn/sparse_embed.h"
 #include "kiln/train/data_parallel.h"
@@ -27,19 +28,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kRowSets = 8;  // row-sparse ops cycle through this many random row sets
 
-double resident_bytes() {
-  std::ifstream in("/proc/self/status");
-  std::string key;
-  while (in >> key) {
-    if (key == "VmRSS:") {
-      double kb = 0;
-      in >> kb;
-      return kb * 1024.0;
-    }
-    in.ignore(1 << 20, '\n');
-  }
-  return 0;
-}
+double resident_bytes() { return core::process_status_bytes("VmRSS:"); }
 
 /// Bytes glibc's malloc has handed out and not taken back (every arena, and the mmapped blocks).
 double allocated_bytes() {

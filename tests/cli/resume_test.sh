@@ -83,6 +83,7 @@ def records(d):
         r = json.loads(line)
         if r["type"] in ("step", "epoch"):
             r.pop("seconds", None)
+            r.pop("train_seconds", None)
             out[(r["type"], r["step"] if r["type"] == "step" else r["epoch"])] = r
     return out
 # B's log holds the killed run's epochs, then the resumed run's (appended): one record per epoch,

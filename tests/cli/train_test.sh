@@ -49,6 +49,7 @@ PY
 import json, sys
 trained = json.load(open(sys.argv[1]))["metrics"]["test"]
 evaluated = json.load(open(sys.argv[2]))
+assert evaluated.pop("variant") == "fp32", evaluated  # the weights evaluate ran
 assert trained == evaluated, (trained, evaluated)
 PY
   sed -n '/^test set/,/^artifact:/p' "$tmp/train-$model.out" | sed '1d;$d' >"$tmp/train-table"

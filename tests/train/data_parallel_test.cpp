@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <functional>
 #include <thread>
 
 #include "kiln/core/error.h"
@@ -63,6 +64,33 @@ void copy_weights(Toy& from, Toy& to) {
   for (std::size_t i = 0; i < a.size(); ++i) b[i].copy_(a[i]);
 }
 
+// Runs body(rank, its DataParallel) for ranks 0 and 1 on two threads of this process, joined to one
+// job on a free loopback port; fails the test with a rank's error.
+void run_two_ranks(const std::function<void(int, DataParallel&)>& body, int64_t bucket_bytes = 25 << 20) {
+  const int port = free_port();
+  std::vector<std::string> errors(2);
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < 2; ++r) {
+    ranks.emplace_back([&, r] {
+      try {
+        DistOptions o;
+        o.rank = r;
+        o.world_size = 2;
+        o.master_port = port;
+        o.timeout_s = 60;
+        o.bucket_bytes = bucket_bytes;
+        auto dp = join_data_parallel(o);
+        body(r, *dp);
+      } catch (const std::exception& e) {
+        errors[r] = e.what();
+      }
+    });
+  }
+  for (auto& t : ranks) t.join();
+  EXPECT_EQ(errors[0], "");
+  EXPECT_EQ(errors[1], "");
+}
+
 TEST(ShardOfBatch, PartsCoverTheBatchInOrderWithSizesWithinOne) {
   for (int64_t count : {0, 1, 2, 5, 23, 64}) {
     for (int world : {1, 2, 3, 8}) {
@@ -111,23 +139,13 @@ TEST(DataParallel, TwoRanksGetTheWholeBatchGradient) {
   // rank 1 no example at all.
   const Shard s0{{1, 2, 2, 5, 7, 1}, {0, 2, 4}, {0, 2, 1}};
   const Shard s1{{3, 9, 2}, {0}, {2}};
-  const int port = free_port();
   std::vector<std::vector<torch::Tensor>> grads(2), grads_idle(2);
   std::vector<StepTotals> totals(2), totals_idle(2);
-  std::vector<std::string> errors(2);
-  std::vector<std::thread> ranks;
-  for (int r = 0; r < 2; ++r) {
-    ranks.emplace_back([&, r] {
-      try {
+  ASSERT_NO_FATAL_FAILURE(run_two_ranks(
+      [&](int r, DataParallel& dp_ref) {
+        auto* dp = &dp_ref;
         torch::manual_seed(100 + r);  // different initialisations: the broadcast must align them
         Toy m;
-        DistOptions o;
-        o.rank = r;
-        o.world_size = 2;
-        o.master_port = port;
-        o.timeout_s = 60;
-        o.bucket_bytes = 16;  // every dense parameter its own bucket
-        auto dp = join_data_parallel(o);
         auto params = m.params();
         dp->broadcast(params);
         if (r == 0) copy_weights(m, reference);  // rank 0's weights are the job's
@@ -149,14 +167,9 @@ TEST(DataParallel, TwoRanksGetTheWholeBatchGradient) {
         }
         for (auto& p : params) grads_idle[r].push_back(p.grad().defined() ? p.grad().clone() : torch::Tensor());
         dp->detach();
-      } catch (const std::exception& e) {
-        errors[r] = e.what();
-      }
-    });
-  }
-  for (auto& t : ranks) t.join();
-  ASSERT_EQ(errors[0], "");
-  ASSERT_EQ(errors[1], "");
+      },
+      16));  // every dense parameter its own bucket
+  ASSERT_FALSE(HasFailure());
 
   // One process, the whole batch: Σ weighted losses / Σ weights.
   auto [l0, w0] = weighted_sum_loss(reference, s0, true);
@@ -209,20 +222,10 @@ TEST(DataParallel, RowSparseGradientsBeyondTheFirstIdCapacity) {
                                                 torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
   };
   auto ref = make();
-  const int port = free_port();
   std::vector<std::vector<std::vector<torch::Tensor>>> grads(2);
-  std::vector<std::string> errors(2);
-  std::vector<std::thread> ranks;
-  for (int r = 0; r < 2; ++r) {
-    ranks.emplace_back([&, r] {
-      try {
+  run_two_ranks([&](int r, DataParallel& dp_ref) {
+        auto* dp = &dp_ref;
         auto m = make();
-        DistOptions o;
-        o.rank = r;
-        o.world_size = 2;
-        o.master_port = port;
-        o.timeout_s = 60;
-        auto dp = join_data_parallel(o);
         std::vector<torch::Tensor> params{m.first->weight, m.second->weight, m.second->bias};
         dp->broadcast(params);
         if (r == 0) {
@@ -243,14 +246,8 @@ TEST(DataParallel, RowSparseGradientsBeyondTheFirstIdCapacity) {
           for (auto& p : params) p.mutable_grad() = torch::Tensor();
         }
         dp->detach();
-      } catch (const std::exception& e) {
-        errors[r] = e.what();
-      }
-    });
-  }
-  for (auto& t : ranks) t.join();
-  ASSERT_EQ(errors[0], "");
-  ASSERT_EQ(errors[1], "");
+      });
+  ASSERT_FALSE(HasFailure());
   for (int s = 0; s < 2; ++s) {
     for (auto* p : {&ref.first->weight, &ref.second->weight, &ref.second->bias}) p->mutable_grad() = torch::Tensor();
     ((loss_of(ref.first, ref.second, 0, s) + loss_of(ref.first, ref.second, 1, s)) / 4.0).backward();
