@@ -130,10 +130,10 @@ print(1000 * statistics.median(x['train_seconds'] for x in e[1:]) / $steps)")
     --batch $((batch / nproc)) "${seq_flag[@]}" --json)
   read -r plan_mib plan_ms plan_seq <<< "$("$PY" -c "
 import json, sys
-j = json.loads(sys.argv[1]); print(j['memory_per_gpu_bytes'] / 2**20, 1000 * j['step_time_s'], j['seq_len'])" "$plan")"
+j = json.loads(sys.argv[1]); print(j['memory_per_gpu_bytes'] / 2**20, 1000 * j['step_time_s'], '-' if j['family'] == 'cnn' else j['seq_len'])" "$plan")"
   "$PY" -c "
 rss = $rss_kb / 1024; pm = $plan_mib; sm = $step_ms; pl = $plan_ms
-print('%-11s %5d %6d %5d | %12.0f %12.0f %6.2fx | %11.2f %11.2f %6.2fx | %s' % ('$name', $nproc, $batch, $plan_seq, rss, pm, pm / rss, sm, pl, pl / sm, open('/proc/loadavg').read().split()[0]))"
+print('%-11s %5d %6d %5s | %12.0f %12.0f %6.2fx | %11.2f %11.2f %6.2fx | %s' % ('$name', $nproc, $batch, '$plan_seq', rss, pm, pm / rss, sm, pl, pl / sm, open('/proc/loadavg').read().split()[0]))"
   done
 done
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
