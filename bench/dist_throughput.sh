@@ -8,7 +8,8 @@
 #
 # Per system: training seconds (the artifact's training.train_seconds, rank 0), examples/s, and
 # the exposed communication per step (metrics.jsonl's data_parallel record: time rank 0 waited for
-# the reductions after its backward, i.e. what bucketed overlap did not hide). Each setting runs
+# the reductions after its backward, and within it for a row-sparse table's row ids, i.e. what
+# bucketed overlap did not hide). Each setting runs
 # ROUNDS times interleaved, keeping its best. Prints the ratio 2x1 / 1x2 of examples/s
 # (> 1: two processes are faster).
 #

@@ -438,7 +438,9 @@ class GlooDataParallel final : public DataParallel {
       std::vector<std::vector<torch::Tensor>> out(1);
       for (int r = 0; r < n; ++r) out[0].push_back(torch::empty_like(mine));
       std::vector<torch::Tensor> in{mine};
+      const auto t0 = Clock::now();
       run(what, [&] { return pg_->allgather(out, in); });
+      comm_seconds_ += std::chrono::duration<double>(Clock::now() - t0).count();  // backward waits on it
       return torch::stack(out[0]);
     };
     const int64_t count = rows.size(0), cap = id_capacity_[k];

@@ -97,8 +97,9 @@ class DataParallel {
   /// names this rank and why it stopped. Call before leaving on an error. Never throws.
   virtual void announce_failure(const std::string& message) noexcept = 0;
 
-  /// Seconds this rank spent waiting for gradient reductions after its backward, summed since the
-  /// start (communication not hidden behind backward), and the steps they cover.
+  /// Seconds this rank spent waiting for gradient reductions, summed since the start: after its
+  /// backward, and within it for row-sparse tables' row ids (communication not hidden behind
+  /// backward), and the steps they cover.
   [[nodiscard]] virtual double exposed_comm_seconds() const = 0;
   [[nodiscard]] virtual int64_t reduced_steps() const = 0;
 };
