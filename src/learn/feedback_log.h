@@ -2,7 +2,10 @@
 // connection Kiln has, tune's SqlConnection) with synchronous=FULL, so an item is on disk before
 // append() returns: a crash (kill -9, power loss) loses no acknowledged item. Ids are unique: an
 // item whose id the log already holds (or that repeats one in the same append) is a duplicate and
-// is not stored. Thread-safe (one mutex around the connection).
+// is not stored. An item's image (its PNG/JPEG bytes, FeedbackItem::example.image->bytes) is written
+// to images/SEQ.png (or .jpg) beside the database, fsynced before the transaction that stores its
+// row commits; the log reads it back as that file's absolute path. Thread-safe (one mutex around the
+// connection).
 #pragma once
 
 #include <cstdint>
@@ -32,7 +35,8 @@ class FeedbackLog {
   FeedbackLog(const FeedbackLog&) = delete;
   FeedbackLog& operator=(const FeedbackLog&) = delete;
 
-  /// Stores the items that are not duplicates in one transaction, durable when it returns.
+  /// Stores the items that are not duplicates in one transaction, durable when it returns. An
+  /// item's image must be given as bytes (ImageRef::bytes).
   AppendResult append(const std::vector<FeedbackItem>& items);
   /// Up to `limit` items with seq > `after`, in order (FeedbackItem::seq and ::where set).
   [[nodiscard]] std::vector<FeedbackItem> read_after(int64_t after, int64_t limit);

@@ -6,8 +6,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../serve/base64.h"
 #include "feedback_service_impl.h"
 #include "kiln/core/error.h"
+#include "kiln/data/image.h"
 #include "kiln/core/log.h"
 #include "kiln/serve/auth_token.h"
 #include "kiln/serve/server.h"
@@ -19,7 +21,8 @@ using serve::ExtensionResponse;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr const char* kShape = R"(send {"items": [{"text": "...", "label": "...", "id": "..."}]} ("id" optional))";
+constexpr const char* kShape =
+    R"(send {"items": [{"text": "...", "label": "...", "id": "..."}]} ("id" optional; an image model's items carry "image": base64 PNG/JPEG bytes))";
 
 }  // namespace
 
@@ -91,16 +94,63 @@ serve::ExtensionResponse FeedbackService::Impl::post_feedback(const ExtensionReq
       const auto& it = arr[i];
       const std::string where = "items[" + std::to_string(i) + "]";
       if (!it.is_object()) return refuse(400, "invalid_request", where + " is not an object; " + kShape);
-      if (it.contains("image")) {
-        return refuse(400, "invalid_request", where + ".image: this server learns from text feedback only; send \"text\"");
+      for (const auto& [key, value] : it.items()) {
+        if (key != "text" && key != "image" && key != "label" && key != "id") {
+          return refuse(400, "unknown_field", where + " has an unknown field \"" + key + "\"; " + kShape);
+        }
       }
-      if (!it.contains("text") || !it["text"].is_string()) {
-        return refuse(400, "invalid_request", where + ".text is missing or not a string; " + kShape);
+      FeedbackItem item;
+      // The modalities the model reads, as /v1/predict checks them.
+      if (reads_text) {
+        if (!it.contains("text")) {
+          return refuse(400, "missing_modality", where + " has no \"text\"; this model reads " +
+                                                     std::string(reads_images ? "a text and an image" : "a text") + " per item");
+        }
+        if (!it["text"].is_string()) return refuse(400, "invalid_request", where + ".text is not a string; " + kShape);
+        item.example.text = it["text"].get<std::string>();
+      } else if (it.contains("text")) {
+        return refuse(400, "unexpected_modality", where + " has a \"text\"; this model reads an image only; send \"image\"");
+      }
+      if (reads_images) {
+        if (!it.contains("image")) {
+          return refuse(400, "missing_modality", where + " has no \"image\"; this model reads " +
+                                                     std::string(reads_text ? "a text and an image" : "an image") +
+                                                     " per item (base64 PNG/JPEG bytes)");
+        }
+        if (!it["image"].is_string()) {
+          return refuse(400, "invalid_request", where + ".image must be a string of base64 PNG/JPEG bytes");
+        }
+        const auto& limits = server->limits();
+        std::string bytes;
+        std::size_t bad_at = 0;
+        bool too_large = false;
+        if (!serve::decode_base64(it["image"].get_ref<const std::string&>(), limits.max_image_bytes, bytes, bad_at, too_large)) {
+          if (too_large) {
+            return refuse(413, "image_too_large", where + ".image holds more than " + std::to_string(limits.max_image_bytes) +
+                                                      " bytes, the limit per image (resize it, or raise --max-image-bytes)");
+          }
+          return refuse(400, "invalid_base64", where + ".image is not base64 at character " + std::to_string(bad_at) +
+                                                   "; send the PNG/JPEG file's bytes in standard base64");
+        }
+        data::ImageLimits image_limits;
+        image_limits.max_bytes = static_cast<std::int64_t>(limits.max_image_bytes);
+        image_limits.max_pixels = limits.max_image_pixels;
+        try {
+          if (bytes.empty()) throw DataError("empty; send a PNG or JPEG file");
+          (void)data::decode_image(bytes, image_limits);
+        } catch (const DataError& e) {
+          const std::string what = e.what();
+          const bool large = what.find("more than the limit") != std::string::npos;
+          return refuse(large ? 413 : 400, large ? "image_too_large" : "invalid_image",
+                        where + ".image: " + what + (large ? " (kiln serve --max-image-pixels / --max-image-bytes)" : ""));
+        }
+        item.example.image = data::ImageRef{{}, std::move(bytes)};
+      } else if (it.contains("image")) {
+        return refuse(400, "unexpected_modality", where + " has an \"image\"; this model reads text only; send \"text\"");
       }
       if (!it.contains("label") || !it["label"].is_string() || it["label"].get<std::string>().empty()) {
         return refuse(400, "invalid_request", where + ".label is missing, empty or not a string; " + kShape);
       }
-      FeedbackItem item;
       if (it.contains("id")) {
         if (it["id"].is_string()) {
           item.id = it["id"].get<std::string>();
@@ -110,7 +160,6 @@ serve::ExtensionResponse FeedbackService::Impl::post_feedback(const ExtensionReq
           return refuse(400, "invalid_request", where + ".id must be a string or an integer");
         }
       }
-      item.example.text = it["text"].get<std::string>();
       item.example.label = it["label"].get<std::string>();
       if (!options.learn.update.allow_new_labels && !labels.count(item.example.label)) {
         return refuse(400, "unknown_label", unknown_label(where + ".label", item.example.label));

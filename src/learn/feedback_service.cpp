@@ -133,6 +133,8 @@ void FeedbackService::Impl::open() {
   for (const auto& l : learner->served().manifest.labels) {
     if (labels.insert(l).second) label_list.push_back(l);
   }
+  reads_text = reads_images = false;
+  for (const auto& pre : learner->served().preprocessors) (pre->type() == "image" ? reads_images : reads_text) = true;
   if (fed_seq < logged_seq) {
     core::info("feedback (model " + model + "): learning the " + std::to_string(logged_seq - fed_seq) +
                " logged items after the saved state again");

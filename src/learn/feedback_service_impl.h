@@ -51,6 +51,7 @@ struct FeedbackService::Impl {
   std::mutex req_mu;
   std::set<std::string> labels;
   std::vector<std::string> label_list;
+  bool reads_text = true, reads_images = false;  ///< the learning model's inputs (its preprocessors)
   std::map<std::string, std::deque<std::pair<Clock::time_point, int64_t>>> windows;
 
   // Metrics: counters updated where things happen, gauges mirrored from `snap` at collect time.

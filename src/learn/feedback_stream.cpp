@@ -1,5 +1,7 @@
 #include "kiln/learn/feedback_stream.h"
 
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
 #include "kiln/core/error.h"
@@ -45,7 +47,10 @@ FeedbackItem parse_feedback_line(const std::string& line, const std::string& whe
 }
 
 FeedbackReader::FeedbackReader(std::istream& in, std::string name)
-    : in_(in), name_(name == "-" ? "stdin" : std::move(name)) {}
+    : in_(in), name_(name == "-" ? "stdin" : name) {
+  std::filesystem::path dir = name == "-" ? std::filesystem::path() : std::filesystem::path(name).parent_path();
+  base_dir_ = std::filesystem::absolute(dir.empty() ? std::filesystem::path(".") : dir).lexically_normal().string();
+}
 
 std::optional<FeedbackItem> FeedbackReader::next() {
   std::string line;
@@ -53,7 +58,11 @@ std::optional<FeedbackItem> FeedbackReader::next() {
     ++line_;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    return parse_feedback_line(line, name_ + ":" + std::to_string(line_));
+    FeedbackItem item = parse_feedback_line(line, name_ + ":" + std::to_string(line_));
+    if (item.example.image && std::filesystem::path(item.example.image->path).is_relative()) {
+      item.example.image->path = (std::filesystem::path(base_dir_) / item.example.image->path).lexically_normal().string();
+    }
+    return item;
   }
   if (in_.bad()) throw IoError(name_ + ": read failed after line " + std::to_string(line_));
   return std::nullopt;

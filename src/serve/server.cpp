@@ -392,4 +392,6 @@ std::string Server::default_model() const { return impl_->models->default_name()
 
 std::string Server::artifact_of(const std::string& name) const { return impl_->models->artifact_of(name); }
 
+const RequestLimits& Server::limits() const { return impl_->options.limits; }
+
 }  // namespace kiln::serve

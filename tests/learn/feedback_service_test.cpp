@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "feedback_log.h"
+#include "sql_connection.h"
 #include "kiln/core/error.h"
 #include "kiln/serve/server.h"
 #include "learn_fixtures.h"
@@ -120,11 +121,15 @@ TEST(FeedbackRoute, EveryBadRequestAnswersWithItsOwnMessage) {
       {R"({"texts": []})", kToken, 400, "invalid_request", "the body needs an \"items\" array"},
       {R"({"items": []})", kToken, 400, "invalid_request", "\"items\" is empty"},
       {R"({"items": [{"text": "moon"}]})", kToken, 400, "invalid_request", "items[0].label is missing, empty or not a string"},
-      {R"({"items": [{"label": "astro"}]})", kToken, 400, "invalid_request", "items[0].text is missing or not a string"},
+      {R"({"items": [{"label": "astro"}]})", kToken, 400, "missing_modality",
+       "items[0] has no \"text\"; this model reads a text per item"},
+      {R"({"items": [{"text": 7, "label": "astro"}]})", kToken, 400, "invalid_request", "items[0].text is not a string"},
+      {R"({"items": [{"text": "a", "label": "astro", "weight": 2}]})", kToken, 400, "unknown_field",
+       "items[0] has an unknown field \"weight\"; send {\"items\""},
       {R"({"items": [{"text": "a", "label": "astro", "id": 1.5}]})", kToken, 400, "invalid_request",
        "items[0].id must be a string or an integer"},
-      {R"({"items": [{"image": "x.png", "label": "astro"}]})", kToken, 400, "invalid_request",
-       "items[0].image: this server learns from text feedback only"},
+      {R"({"items": [{"text": "moon", "image": "iVBORw0KGgo=", "label": "astro"}]})", kToken, 400, "unexpected_modality",
+       "items[0] has an \"image\"; this model reads text only; send \"text\""},
       {R"({"items": [{"text": "a", "label": "astro"}, {"text": "guitar", "label": "music"}]})", kToken, 400, "unknown_label",
        "items[1].label 'music' is not one of the model's 3 labels (astro, cook, sail); fix the label, or restart the "
        "server with --allow-new-labels to learn it as a new class"},
@@ -327,6 +332,71 @@ TEST(FeedbackLog, ACorruptOrForeignLogIsNamed) {
     learn::FeedbackLog log(path);
     EXPECT_EQ(log.size(), 0);
   }
+  fs::remove_all(dir);
+}
+
+TEST(FeedbackLog, StoresImagesAsFilesBesideItAndReadsThemBack) {
+  const auto dir = learn_test::fresh_dir("feedback_log_images");
+  fs::create_directories(dir);
+  const auto path = (dir / "feedback.sqlite").string();
+  const std::string png = std::string("\x89PNG\r\n\x1a\n", 8) + "rest of the file";
+  {
+    learn::FeedbackLog log(path);
+    learn::FeedbackItem image_only, both, text_only;
+    image_only.example.image = data::ImageRef{{}, png};
+    image_only.example.label = "seven";
+    both.example.text = "a caption";
+    both.example.image = data::ImageRef{{}, std::string("\xFF\xD8\xFF", 3)};
+    both.example.label = "three";
+    text_only.example.text = "";
+    text_only.example.label = "one";
+    EXPECT_EQ(log.append({image_only, both, text_only}).accepted, 3);
+    learn::FeedbackItem by_path;
+    by_path.example.image = data::ImageRef{"x.png", {}};
+    by_path.example.label = "seven";
+    EXPECT_THROW((void)log.append({by_path}), DataError);  // bytes only; the transaction rolls back
+    EXPECT_EQ(log.size(), 3);
+  }
+  learn::FeedbackLog log(path);
+  const auto items = log.read_after(0, 10);
+  ASSERT_EQ(items.size(), 3u);
+  EXPECT_FALSE(items[0].example.text);
+  ASSERT_TRUE(items[0].example.image);
+  EXPECT_EQ(items[0].example.image->path, (fs::absolute(dir) / "images" / "1.png").lexically_normal().string());
+  std::ifstream in(items[0].example.image->path, std::ios::binary);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()), png);
+  EXPECT_EQ(*items[1].example.text, "a caption");
+  EXPECT_EQ(fs::path(items[1].example.image->path).filename(), "2.jpg");
+  ASSERT_TRUE(items[2].example.text);  // an empty text is still a text
+  EXPECT_FALSE(items[2].example.image);
+  fs::remove_all(dir);
+}
+
+TEST(FeedbackLog, ALogOfSchemaVersion1IsMigrated) {
+  const auto dir = learn_test::fresh_dir("feedback_log_v1");
+  fs::create_directories(dir);
+  const auto path = (dir / "feedback.sqlite").string();
+  {
+    tune::StorageOptions so;
+    auto db = tune::open_sqlite_connection(path, path, so);
+    db->execute_script(R"(
+CREATE TABLE kiln_feedback_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE kiln_feedback (seq INTEGER PRIMARY KEY AUTOINCREMENT, item_id TEXT UNIQUE, text TEXT NOT NULL,
+  label TEXT NOT NULL, received_at REAL NOT NULL);
+INSERT INTO kiln_feedback_meta (key, value) VALUES ('schema_version', '1');
+INSERT INTO kiln_feedback (item_id, text, label, received_at) VALUES ('a', 'moon orbit', 'astro', 1.0);
+)");
+  }
+  learn::FeedbackLog log(path);
+  const auto items = log.read_after(0, 10);
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(*items[0].example.text, "moon orbit");
+  EXPECT_FALSE(items[0].example.image);
+  learn::FeedbackItem more;
+  more.example.text = "salt";
+  more.example.label = "cook";
+  EXPECT_EQ(log.append({more}).accepted, 1);
+  EXPECT_EQ(log.size(), 2);
   fs::remove_all(dir);
 }
 

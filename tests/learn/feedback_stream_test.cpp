@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <sstream>
 
 #include "kiln/core/error.h"
@@ -50,4 +51,14 @@ TEST(FeedbackStream, NamesTheLineOfEveryProblem) {
             std::string::npos);
   EXPECT_NE(error_of("{\"text\": \"x\", \"label\": \"a\", \"id\": [1]}\n").find("\"id\" must be a string or an integer"),
             std::string::npos);
+}
+
+TEST(FeedbackStream, ImagePathsAreRelativeToTheStreamsFolder) {
+  std::istringstream in("{\"image\": \"img/a.png\", \"label\": \"a\"}\n{\"image\": \"/abs/b.png\", \"label\": \"b\"}\n");
+  learn::FeedbackReader r(in, "/data/feedback/stream.jsonl");
+  EXPECT_EQ(r.next()->example.image->path, "/data/feedback/img/a.png");
+  EXPECT_EQ(r.next()->example.image->path, "/abs/b.png");
+  std::istringstream in2("{\"image\": \"c.png\", \"label\": \"c\"}\n");
+  learn::FeedbackReader stdin_reader(in2, "-");
+  EXPECT_EQ(stdin_reader.next()->example.image->path, (std::filesystem::current_path() / "c.png").lexically_normal().string());
 }

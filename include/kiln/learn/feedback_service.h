@@ -1,6 +1,6 @@
 // The server's feedback loop, a serve extension (kiln/serve/extension.h) that `kiln serve` attaches
 // when given --feedback-token-file:
-//   POST /v1/feedback        {"items": [{"text": ..., "label": ..., ("id": ...)}]} with
+//   POST /v1/feedback        {"items": [{"text": ..., ("image": base64 PNG/JPEG,) "label": ..., ("id": ...)}]} with
 //                            `Authorization: Bearer <feedback token>`; answers
 //                            {"accepted": N, "duplicates": N} once the items are in the log on disk
 //   GET  /v1/feedback        the loop's state (log size, items learnt, served version, updates)

@@ -1,5 +1,6 @@
 // Labelled feedback as JSON lines, one item per line: {"text": ..., "label": ..., ("image": PATH,)
-// ("id": ...)}. Reads a stream incrementally (a file or stdin) and names the line of every problem.
+// ("id": ...)}; a relative image PATH is relative to the stream file's folder (stdin's: the current
+// directory), as a data file's image column is. Reads a stream incrementally (a file or stdin) and names the line of every problem.
 #pragma once
 
 #include <cstdint>
@@ -26,7 +27,9 @@ struct FeedbackItem {
 [[nodiscard]] FeedbackItem parse_feedback_line(const std::string& line, const std::string& where);
 
 /// Reads items one at a time from `in` (named `name` in messages; "-" reads as "stdin"), skipping
-/// blank lines.
+/// blank lines. Relative image paths become absolute, resolved against `name`'s folder (the current
+/// directory for "-"): items from several streams, the replay buffer and the artifact's held-out
+/// sample then mix in one data set without a shared base folder.
 class FeedbackReader {
  public:
   FeedbackReader(std::istream& in, std::string name);
@@ -37,6 +40,7 @@ class FeedbackReader {
  private:
   std::istream& in_;
   std::string name_;
+  std::string base_dir_;
   int64_t line_ = 0;
 };
 

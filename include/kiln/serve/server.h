@@ -141,6 +141,8 @@ class Server {
   [[nodiscard]] std::string default_model() const;
   /// The directory model `name` was last loaded from (an artifact); empty when it is not loaded.
   [[nodiscard]] std::string artifact_of(const std::string& name) const;
+  /// The request limits every route applies (ServerOptions::limits).
+  [[nodiscard]] const RequestLimits& limits() const;
 
  private:
   struct Impl;
