@@ -59,7 +59,8 @@ serve::ExtensionResponse FeedbackService::handle(const ExtensionRequest& r) {
     a.headers.emplace_back("WWW-Authenticate", "Bearer");
     return a;
   }
-  return r.method == "GET" ? m.status() : m.post_feedback(r);
+  if (r.method == "GET") return m.status();
+  return m.on_intake([&m, &r] { return m.post_feedback(r); });
 }
 
 serve::ExtensionResponse FeedbackService::Impl::post_feedback(const ExtensionRequest& r) {

@@ -211,6 +211,7 @@ void FeedbackService::attach(serve::Server& server, serve::MetricsRegistry& metr
     p->log_items->labels({name}).set(static_cast<double>(s.log_items));
   });
   m.worker = std::thread([p] { p->run(); });
+  m.intake = std::thread([p] { p->run_intake(); });
 }
 
 void FeedbackService::detach() {
@@ -221,6 +222,43 @@ void FeedbackService::detach() {
   }
   m.wake.notify_all();
   if (m.worker.joinable()) m.worker.join();
+  {
+    std::lock_guard<std::mutex> lock(m.intake_mu);
+    m.intake_stop = true;
+  }
+  m.intake_wake.notify_all();
+  if (m.intake.joinable()) m.intake.join();  // after answering what it had queued
+}
+
+void FeedbackService::Impl::run_intake() {
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), kLearnerNice) != 0) {
+    core::warn("feedback (model " + model + "): could not lower the feedback intake thread's priority; feedback "
+               "requests compete with predictions for the CPU");
+  }
+  for (;;) {
+    std::packaged_task<ExtensionResponse()> task;
+    {
+      std::unique_lock<std::mutex> lock(intake_mu);
+      intake_wake.wait(lock, [&] { return intake_stop || !intake_queue.empty(); });
+      if (intake_queue.empty()) return;
+      task = std::move(intake_queue.front());
+      intake_queue.pop_front();
+    }
+    task();  // an exception reaches the waiting request through its future
+  }
+}
+
+ExtensionResponse FeedbackService::Impl::on_intake(std::function<ExtensionResponse()> fn) {
+  std::future<ExtensionResponse> answer;
+  {
+    std::lock_guard<std::mutex> lock(intake_mu);
+    if (intake_stop || !intake.joinable()) return fn();
+    std::packaged_task<ExtensionResponse()> task(std::move(fn));
+    answer = task.get_future();
+    intake_queue.push_back(std::move(task));
+  }
+  intake_wake.notify_one();
+  return answer.get();
 }
 
 bool FeedbackService::wait_idle(double timeout_s) {

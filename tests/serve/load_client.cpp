@@ -37,12 +37,15 @@ struct Args {
   int texts_per_request = 1;
   std::size_t oversize_bytes = 0;  // malformed kind "oversize" sends a body of this many bytes
   bool until_refused = false;      // keep going until the server drains or refuses (SIGTERM test)
+  /// With --rate: writes "due latency" (seconds; due on the steady clock, CLOCK_MONOTONIC) of every
+  /// answered valid request, so slow answers can be lined up with what else the server did then.
+  std::string timeline;
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "kiln_serve_load: " << why
             << "\nusage: kiln_serve_load --port P [--host H] [--requests N] [--concurrency C] [--malformed-rate R]"
-               " [--texts-file F] [--texts-per-request K] [--oversize-bytes B] [--until-refused] [--rate R]\n";
+               " [--texts-file F] [--texts-per-request K] [--oversize-bytes B] [--until-refused] [--rate R] [--timeline FILE]\n";
   std::exit(2);
 }
 
@@ -64,6 +67,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--oversize-bytes") a.oversize_bytes = std::stoul(next());
     else if (k == "--until-refused") a.until_refused = true;
     else if (k == "--rate") a.rate = std::stod(next());
+    else if (k == "--timeline") a.timeline = next();
     else usage("unknown flag " + k);
   }
   if (a.port <= 0) usage("--port is required");
@@ -105,6 +109,7 @@ int main(int argc, char** argv) {
   long unexpected = 0, lost = 0, sent = 0;
   std::string first_problem;
   std::vector<double> latencies;  // seconds, valid requests answered 200
+  std::vector<std::pair<double, double>> timeline;  // (due, latency) for --timeline
   const auto start = std::chrono::steady_clock::now();
 
   auto worker = [&]() {
@@ -121,6 +126,7 @@ int main(int argc, char** argv) {
     long local_unexpected = 0, local_lost = 0, local_sent = 0;
     std::string problem;
     std::vector<double> local_latencies;
+    std::vector<std::pair<double, double>> local_timeline;
     for (;;) {
       const long i = next.fetch_add(1);
       if (!a.until_refused && i >= a.requests) break;
@@ -175,7 +181,12 @@ int main(int argc, char** argv) {
         key += ":" + std::to_string(res->status);
         if (kind == Kind::kValid) {
           ok = res->status == 200 && res->body.find("\"predictions\"") != std::string::npos;
-          if (ok) local_latencies.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - due).count());
+          if (ok) {
+            local_latencies.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - due).count());
+            if (!a.timeline.empty()) {
+              local_timeline.emplace_back(std::chrono::duration<double>(due.time_since_epoch()).count(), local_latencies.back());
+            }
+          }
         } else {
           ok = res->status >= 400 && res->status < 500 && res->body.find("\"error\"") != std::string::npos;
         }
@@ -194,6 +205,7 @@ int main(int argc, char** argv) {
     lost += local_lost;
     sent += local_sent;
     latencies.insert(latencies.end(), local_latencies.begin(), local_latencies.end());
+    timeline.insert(timeline.end(), local_timeline.begin(), local_timeline.end());
     if (first_problem.empty()) first_problem = problem;
   };
   std::vector<std::thread> threads;
@@ -206,6 +218,12 @@ int main(int argc, char** argv) {
     std::sort(latencies.begin(), latencies.end());
     const auto q = [&](double p) { return latencies[std::min(latencies.size() - 1, static_cast<std::size_t>(p * latencies.size()))]; };
     out["latency_seconds"] = {{"p50", q(0.5)}, {"p99", q(0.99)}, {"max", latencies.back()}};
+  }
+  if (!a.timeline.empty()) {
+    std::sort(timeline.begin(), timeline.end());
+    std::ofstream tl(a.timeline);
+    tl.precision(9);
+    for (const auto& [due, latency] : timeline) tl << due << " " << latency << "\n";
   }
   std::cout << out.dump() << std::endl;
   return unexpected == 0 && lost == 0 ? 0 : 1;
