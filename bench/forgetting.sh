@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Forgetting benchmark of kiln learn (continual learning with a replay buffer) on the Brown corpus:
-# a --model linear artifact is trained on half of Brown's genres (the "old" classes), then the other
-# half (the "new" classes, --allow-new-labels) is streamed to kiln learn as feedback. Compared:
+# Forgetting benchmark of kiln learn (continual learning with a replay buffer), two settings:
+#   DATASET=brown (default; class-incremental): a --model linear artifact is trained on half of
+#     Brown's genres (the "old" classes), then the other half (the "new" classes, --allow-new-labels)
+#     is streamed to kiln learn as feedback.
+#   DATASET=spamassassin (domain-incremental): the same labels, ham and spam, throughout; the model
+#     is trained on the corpus's early groups (easy-ham-1, spam-1: the "old" data) and the later
+#     groups (easy-ham-2, spam-2, hard-ham-1: the "new" data) are streamed. "Old" and "new"
+#     accuracies below are then over the test rows of the early and of the later groups.
+# Compared:
 #   none       no replay (--replay-ratio 0: fine-tune on the new items only)
 #   flow       the flow's buffer (--buffer seed: the last 1,000 items, batches of 32)
 #   reservoir  reservoir sampling, 1,000 items (uniform over the stream and the replayed old data)
@@ -16,40 +22,55 @@
 # gate's veto.
 #
 #   bash bench/forgetting.sh [build/kiln]
-# Environment: PER_CLASS (700 stream/training rows per genre; science_fiction has 748 after its test and
-#   validation rows), TEST_PER_CLASS (100), UPDATE_EVERY (400), EPOCHS (4 per update), THREADS (2),
+# Environment: DATASET (brown | spamassassin), PER_CLASS (Brown: 700 stream/training rows per genre;
+#   science_fiction has 748 after its test and validation rows), TEST_PER_CLASS (Brown: 100 per
+#   genre; SpamAssassin's groups, 10x apart in size, are split 15% test, 10% validation for the old
+#   groups, the rest training or stream), UPDATE_EVERY (400), EPOCHS (4 per update), THREADS (2),
 #   OUT (bench/out/forgetting).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 KILN="$(realpath "${1:-${KILN:-build/kiln}}")"
+DATASET="${DATASET:-brown}"
 PER_CLASS="${PER_CLASS:-700}" TEST_PER_CLASS="${TEST_PER_CLASS:-100}" UPDATE_EVERY="${UPDATE_EVERY:-400}"
 EPOCHS="${EPOCHS:-4}" THREADS="${THREADS:-2}"
-OUT="$(realpath -m "${OUT:-bench/out/forgetting}")"
+OUT="$(realpath -m "${OUT:-bench/out/forgetting_$DATASET}")"
 command -v /usr/bin/python3 >/dev/null || { echo "forgetting: needs /usr/bin/python3" >&2; exit 2; }
 [[ -x /usr/bin/time ]] || { echo "forgetting: needs /usr/bin/time (apt-get install time)" >&2; exit 2; }
 rm -rf "$OUT" && mkdir -p "$OUT"
 say() { printf '[forgetting] %s\n' "$*" >&2; }
 
-csv="$("$KILN" -q data fetch brown)"
-/usr/bin/python3 - "$csv" "$OUT" "$PER_CLASS" "$TEST_PER_CLASS" <<'PY'
+case "$DATASET" in brown|spamassassin) ;; *) echo "forgetting: DATASET must be brown or spamassassin" >&2; exit 2;; esac
+csv="$("$KILN" -q data fetch "$DATASET")"
+/usr/bin/python3 - "$csv" "$OUT" "$PER_CLASS" "$TEST_PER_CLASS" "$DATASET" <<'PY'
 import csv, json, random, sys, collections
 csv.field_size_limit(1 << 30)
-src, out, per, test_per = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+src, out, per, test_per, dataset = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 rows = list(csv.DictReader(open(src, newline="", encoding="utf-8")))
 by = collections.defaultdict(list)
 for r in rows: by[r["label"]].append(r["text"])
-genres = sorted(by)
-old, new = genres[: len(genres) // 2], genres[len(genres) // 2 :]
+groups = sorted(by)
+if dataset == "spamassassin":  # groups easy-ham-1 ... spam-2; the label is ham or spam
+    old, new = ["easy-ham-1", "spam-1"], ["easy-ham-2", "hard-ham-1", "spam-2"]
+    label_of = lambda g: "spam" if g.startswith("spam") else "ham"
+else:
+    old, new = groups[: len(groups) // 2], groups[len(groups) // 2 :]
+    label_of = lambda g: g
 rng = random.Random(42)
 split = {k: [] for k in ("base_train", "base_val", "stream", "test")}
-for g in genres:
+test_groups = []
+for g in groups:
     texts = by[g][:]; rng.shuffle(texts)
-    test, val, train = texts[:test_per], texts[test_per : test_per + test_per], texts[2 * test_per : 2 * test_per + per]
-    split["test"] += [(t, g) for t in test]
-    if g in old:
-        split["base_train"] += [(t, g) for t in train]; split["base_val"] += [(t, g) for t in val]
+    if dataset == "spamassassin":  # groups differ 10x in size: 15% test, 10% validation (old groups), the rest
+        n_test, n_val = round(0.15 * len(texts)), round(0.10 * len(texts)) if g in old else 0
+        test, val, train = texts[:n_test], texts[n_test : n_test + n_val], texts[n_test + n_val :]
     else:
-        split["stream"] += [(t, g) for t in train]
+        test, val, train = texts[:test_per], texts[test_per : test_per + test_per], texts[2 * test_per : 2 * test_per + per]
+    split["test"] += [(t, label_of(g)) for t in test]
+    test_groups += [g] * len(test)
+    if g in old:
+        split["base_train"] += [(t, label_of(g)) for t in train]; split["base_val"] += [(t, label_of(g)) for t in val]
+    else:
+        split["stream"] += [(t, label_of(g)) for t in train]
 for k in ("base_train", "base_val", "test"):
     with open(f"{out}/{k}.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f); w.writerow(["text", "label"]); w.writerows(split[k])
@@ -62,8 +83,9 @@ with open(f"{out}/all_train.csv", "w", newline="", encoding="utf-8") as f:
     w = csv.writer(f); w.writerow(["text", "label"]); w.writerows(split["base_train"] + split["stream"])
 with open(f"{out}/test.txt", "w") as f:
     for t, g in split["test"]: f.write(t.replace("\n", " ") + "\n")
-json.dump({"old": old, "new": new, "test_labels": [g for _, g in split["test"]]}, open(f"{out}/classes.json", "w"))
-print(f"[forgetting] old genres {old}, new genres {new}; base train {len(split['base_train'])}, stream "
+json.dump({"old": old, "new": new, "test_labels": [g for _, g in split["test"]], "test_groups": test_groups},
+          open(f"{out}/classes.json", "w"))
+print(f"[forgetting] old {old}, new {new}; base train {len(split['base_train'])}, stream "
       f"{len(split['stream'])}, test {len(split['test'])}", file=sys.stderr)
 PY
 
@@ -110,7 +132,7 @@ echo "machine load: $(uptime)"
 import json, sys
 out = sys.argv[1]
 c = json.load(open(f"{out}/classes.json"))
-truth, old = c["test_labels"], set(c["old"])
+truth, groups, old = c["test_labels"], c["test_groups"], set(c["old"])
 times = {}
 for line in open(f"{out}/times.txt"):
     p = line.split()
@@ -118,23 +140,30 @@ for line in open(f"{out}/times.txt"):
         times[p[0]] = (float(p[1]), float(p[2]) + float(p[3]))
 def acc(name):
     pred = [json.loads(l)["label"] for l in open(f"{out}/pred_{name}.jsonl")]
-    o = [p == t for p, t in zip(pred, truth) if t in old]
-    n = [p == t for p, t in zip(pred, truth) if t not in old]
+    o = [p == t for p, t, g in zip(pred, truth, groups) if g in old]
+    n = [p == t for p, t, g in zip(pred, truth, groups) if g not in old]
     return 100 * sum(o) / len(o), 100 * sum(n) / len(n)
 base_old, _ = acc("base")
 sw, sc = times["scratch"]
-def train_seconds(name):  # seconds inside training: the updates' (curve.jsonl) or the retraining's (kiln.json)
+def train_seconds(name):  # seconds inside training: the updates' (curve.jsonl: each warm start, its
+    # featurizing included) or the retraining's (kiln.json: fitting the featurizer and training)
     if name == "scratch":
-        return json.load(open(f"{out}/scratch/model/kiln.json"))["training"]["train_seconds"]
+        t = json.load(open(f"{out}/scratch/model/kiln.json"))["training"]
+        return t["train_seconds"] + t.get("featurize_seconds", 0)
     return sum(json.loads(l).get("train_seconds", 0) for l in open(f"{out}/learn_{name}/curve.jsonl"))
+def featurize_seconds(name):  # of train s, encoding the rows (the retraining's includes fitting the featurizer)
+    if name == "scratch":
+        return json.load(open(f"{out}/scratch/model/kiln.json"))["training"].get("featurize_seconds", 0)
+    return sum(json.loads(l).get("featurize_seconds", 0) for l in open(f"{out}/learn_{name}/curve.jsonl"))
 st = train_seconds("scratch")
-print(f"old genres {len(c['old'])}, new genres {len(c['new'])}; old-class test accuracy before the stream {base_old:.2f}")
-print(f"{'strategy':<10} {'old acc':>8} {'new acc':>8} {'avg acc':>8} {'forget':>7} {'wall s':>7} {'cpu s':>7} {'train s':>8} {'wall/scratch':>12} {'cpu/scratch':>11} {'train/scratch':>13}")
+print(f"old: {', '.join(c['old'])}; new: {', '.join(c['new'])}; old test accuracy before the stream {base_old:.2f}")
+print(f"{'strategy':<10} {'old acc':>8} {'new acc':>8} {'avg acc':>8} {'forget':>7} {'wall s':>7} {'cpu s':>7} {'train s':>8} {'of it feat':>10} {'wall/scratch':>12} {'cpu/scratch':>11} {'train/scratch':>13}")
 for name in ("none", "flow", "reservoir", "balanced", "scratch"):
     o, n = acc(name)
     w, cpu = times[name]
     t = train_seconds(name)
-    print(f"{name:<10} {o:8.2f} {n:8.2f} {(o + n) / 2:8.2f} {base_old - o:7.2f} {w:7.1f} {cpu:7.1f} {t:8.2f} {w / sw:12.2f} {cpu / sc:11.2f} {t / st:13.2f}")
+    print(f"{name:<10} {o:8.2f} {n:8.2f} {(o + n) / 2:8.2f} {base_old - o:7.2f} {w:7.1f} {cpu:7.1f} {t:8.2f} {featurize_seconds(name):10.2f} {w / sw:12.2f} {cpu / sc:11.2f} {t / st:13.2f}")
 print("forget = old-class accuracy before the stream minus after (points); avg acc = mean of old and new;")
 print("wall/cpu s = the whole kiln learn / kiln train process (start-up, scoring, gates included); train s = inside training")
+print("(the updates' warm starts, or the retraining's featurizer fit and training); of it feat = encoding rows (and fitting)")
 PY

@@ -141,6 +141,7 @@ UpdateResult gated_update(const artifact::Artifact& served, const data::Dataset&
   const auto t0 = std::chrono::steady_clock::now();
   auto result = pipeline::warm_start(*parent, update_config(*parent, buffer, o), mix, nullptr, nullptr);
   r.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.featurize_seconds = result.featurize_seconds;
   r.warnings = result.warnings;
   r.candidate = std::move(result.artifact);
 

@@ -251,6 +251,7 @@ void Learner::run_update(const std::string& trigger) {
     rec["trained_new"] = r.trained_new;
     rec["trained_replayed"] = r.trained_replayed;
     rec["train_seconds"] = r.train_seconds;
+    rec["featurize_seconds"] = r.featurize_seconds;
     rec["gate"] = {{"rows", r.scores.gate_rows}, {"served_macro_f1", r.scores.served_gate},
                    {"candidate_macro_f1", r.scores.candidate_gate}};
     rec["recent"] = {{"rows", r.scores.recent_rows}, {"served_macro_f1", r.scores.served_recent},

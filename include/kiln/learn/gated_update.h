@@ -64,6 +64,8 @@ struct UpdateResult {
   std::vector<std::string> new_labels;  ///< classes the candidate added (allow_new_labels)
   std::vector<std::string> warnings;
   double train_seconds = 0;
+  /// Of train_seconds, the part spent encoding the training mix with the parent's preprocessors.
+  double featurize_seconds = 0;
 };
 
 /// Runs one gated update. `gate_set` = the artifact's held-out sample plus the feedback held out from
