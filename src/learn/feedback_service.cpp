@@ -118,6 +118,7 @@ void FeedbackService::Impl::open() {
   LearnOptions lo = options.learn;
   lo.state_flag = "--state-dir";
   lo.hold_promotions = options.shadow_requests > 0;
+  lo.update.yield_cpu = true;  // the learner gives up the CPU between training steps and prediction pieces
   learner = std::make_unique<Learner>(artifact, state_dir, lo);  // creates the directory
   log = std::make_unique<FeedbackLog>((fs::path(state_dir) / "feedback.sqlite").string());
   learner->on_message = [m = model](const std::string& s) { core::info("feedback (model " + m + "): " + s); };

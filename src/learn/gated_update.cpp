@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "kiln/artifact/predictor.h"
 #include "kiln/core/error.h"
@@ -139,7 +140,9 @@ UpdateResult gated_update(const artifact::Artifact& served, const data::Dataset&
   for (std::size_t i = 0; i < new_items.size(); ++i) (void)buffer.add(new_items.example(i));
 
   const auto t0 = std::chrono::steady_clock::now();
-  auto result = pipeline::warm_start(*parent, update_config(*parent, buffer, o), mix, nullptr, nullptr);
+  train::TrainerCallbacks callbacks;
+  if (o.yield_cpu) callbacks.on_step = [](const train::StepInfo&) { std::this_thread::yield(); };
+  auto result = pipeline::warm_start(*parent, update_config(*parent, buffer, o), mix, nullptr, nullptr, callbacks);
   r.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.featurize_seconds = result.featurize_seconds;
   r.warnings = result.warnings;

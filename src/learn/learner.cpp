@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iterator>
 #include <sstream>
+#include <thread>
 
 #include "kiln/core/atomic_output.h"
 #include "kiln/core/error.h"
@@ -17,6 +18,8 @@ constexpr const char* kStateFormat = "kiln-learn-state";
 /// Version of state.json. Bump only with a reader for the older one.
 constexpr int kStateVersion = 1;
 constexpr std::size_t kRecentAccuracyWindow = 200;
+/// Items predicted between two yields of the CPU when UpdateOptions::yield_cpu is set.
+constexpr std::size_t kYieldPiece = 32;
 
 std::string version_name(int64_t v) {
   char buf[32];
@@ -177,7 +180,19 @@ void Learner::observe(const std::vector<FeedbackItem>& items) {
       }
       batch.push_back(items[k].example);
     }
-    const auto predictions = predictor_->predict(batch);
+    std::vector<artifact::Prediction> predictions;
+    if (options_.update.yield_cpu) {
+      // In pieces, giving up the CPU between them (the server's learner: serving threads run first).
+      for (std::size_t b = 0; b < batch.size(); b += kYieldPiece) {
+        std::vector<std::size_t> idx;
+        for (std::size_t k = b; k < std::min(batch.size(), b + kYieldPiece); ++k) idx.push_back(k);
+        auto part = predictor_->predict(batch.select(idx));
+        predictions.insert(predictions.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
+        std::this_thread::yield();
+      }
+    } else {
+      predictions = predictor_->predict(batch);
+    }
     std::size_t k = i;
     bool updated = false;
     for (; k < end && !updated; ++k) {

@@ -32,6 +32,9 @@ struct UpdateOptions {
   bool allow_new_labels = false;
   /// Seeds the update's initialisation of new rows, shuffling and dropout. Default 0.
   uint64_t seed = 0;
+  /// Give up the CPU (sched_yield) after every training step, so threads waiting to serve requests
+  /// run between steps (the server's background updates). Default false.
+  bool yield_cpu = false;
 };
 /// Throws ConfigError naming the field and the value.
 void validate(const UpdateOptions& options);
