@@ -118,7 +118,12 @@ void FeedbackService::Impl::open() {
   LearnOptions lo = options.learn;
   lo.state_flag = "--state-dir";
   lo.hold_promotions = options.shadow_requests > 0;
-  lo.update.yield_cpu = true;  // the learner gives up the CPU between training steps and prediction pieces
+  // The learner gives up the CPU between training steps and pieces of predictions while requests
+  // are arriving (a server busy with other work, or idle, lets it run its share).
+  lo.update.yield_if = [srv = server, last = std::make_shared<std::atomic<uint64_t>>(0)] {
+    const uint64_t now = srv->requests_seen();
+    return last->exchange(now, std::memory_order_relaxed) != now;
+  };
   learner = std::make_unique<Learner>(artifact, state_dir, lo);  // creates the directory
   log = std::make_unique<FeedbackLog>((fs::path(state_dir) / "feedback.sqlite").string());
   learner->on_message = [m = model](const std::string& s) { core::info("feedback (model " + m + "): " + s); };

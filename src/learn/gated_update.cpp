@@ -141,7 +141,11 @@ UpdateResult gated_update(const artifact::Artifact& served, const data::Dataset&
 
   const auto t0 = std::chrono::steady_clock::now();
   train::TrainerCallbacks callbacks;
-  if (o.yield_cpu) callbacks.on_step = [](const train::StepInfo&) { std::this_thread::yield(); };
+  if (o.yield_if) {
+    callbacks.on_step = [&o](const train::StepInfo&) {
+      if (o.yield_if()) std::this_thread::yield();
+    };
+  }
   auto result = pipeline::warm_start(*parent, update_config(*parent, buffer, o), mix, nullptr, nullptr, callbacks);
   r.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.featurize_seconds = result.featurize_seconds;

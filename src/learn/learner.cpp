@@ -18,7 +18,7 @@ constexpr const char* kStateFormat = "kiln-learn-state";
 /// Version of state.json. Bump only with a reader for the older one.
 constexpr int kStateVersion = 1;
 constexpr std::size_t kRecentAccuracyWindow = 200;
-/// Items predicted between two yields of the CPU when UpdateOptions::yield_cpu is set.
+/// Items predicted between two calls of UpdateOptions::yield_if when it is set.
 constexpr std::size_t kYieldPiece = 32;
 
 std::string version_name(int64_t v) {
@@ -181,14 +181,14 @@ void Learner::observe(const std::vector<FeedbackItem>& items) {
       batch.push_back(items[k].example);
     }
     std::vector<artifact::Prediction> predictions;
-    if (options_.update.yield_cpu) {
+    if (options_.update.yield_if) {
       // In pieces, giving up the CPU between them (the server's learner: serving threads run first).
       for (std::size_t b = 0; b < batch.size(); b += kYieldPiece) {
         std::vector<std::size_t> idx;
         for (std::size_t k = b; k < std::min(batch.size(), b + kYieldPiece); ++k) idx.push_back(k);
         auto part = predictor_->predict(batch.select(idx));
         predictions.insert(predictions.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
-        std::this_thread::yield();
+        if (options_.update.yield_if()) std::this_thread::yield();
       }
     } else {
       predictions = predictor_->predict(batch);

@@ -262,6 +262,7 @@ Server::Server(std::string artifact_dir, ServerOptions options, ModelLoader load
   ho.workers = m.options.http_threads;
   http::Hooks hooks;
   hooks.handle = [this](http::Request&& req, http::Responder res) {
+    impl_->requests_seen.fetch_add(1, std::memory_order_relaxed);
     try {
       impl_->handle(std::move(req), std::move(res), *this);
     } catch (const std::exception& e) {
@@ -393,5 +394,7 @@ std::string Server::default_model() const { return impl_->models->default_name()
 std::string Server::artifact_of(const std::string& name) const { return impl_->models->artifact_of(name); }
 
 const RequestLimits& Server::limits() const { return impl_->options.limits; }
+
+uint64_t Server::requests_seen() const { return impl_->requests_seen.load(std::memory_order_relaxed); }
 
 }  // namespace kiln::serve

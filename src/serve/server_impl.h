@@ -35,6 +35,7 @@ struct Server::Impl {
   explicit Impl(ServerOptions o) : options(std::move(o)), metrics(options.batching.max_batch, gpu.available()) {}
 
   ServerOptions options;
+  std::atomic<uint64_t> requests_seen{0};  ///< requests the loop has handed to handle()
   ModelLoader loader;
   std::filesystem::path model_root;  // canonical
   std::atomic<bool> draining{false};

@@ -5,6 +5,7 @@
 // more than `max_regression` points there and improves on recent held-out feedback.
 #pragma once
 
+#include <functional>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -32,9 +33,12 @@ struct UpdateOptions {
   bool allow_new_labels = false;
   /// Seeds the update's initialisation of new rows, shuffling and dropout. Default 0.
   uint64_t seed = 0;
-  /// Give up the CPU (sched_yield) after every training step, so threads waiting to serve requests
-  /// run between steps (the server's background updates). Default false.
-  bool yield_cpu = false;
+  /// Asked after every training step (and by the Learner after every 32 items it predicts): when it
+  /// returns true the thread gives up the CPU (sched_yield), so threads waiting to serve requests run
+  /// first. The server's background updates set it to "requests arrived since the last call": a
+  /// thread that yields after every step gets little CPU while other threads stay runnable, so it
+  /// must not yield when nothing waits to be served. Default unset: never yields.
+  std::function<bool()> yield_if;
 };
 /// Throws ConfigError naming the field and the value.
 void validate(const UpdateOptions& options);

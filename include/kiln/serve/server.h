@@ -143,6 +143,8 @@ class Server {
   [[nodiscard]] std::string artifact_of(const std::string& name) const;
   /// The request limits every route applies (ServerOptions::limits).
   [[nodiscard]] const RequestLimits& limits() const;
+  /// Requests received so far (any route): background work can tell whether requests are arriving.
+  [[nodiscard]] uint64_t requests_seen() const;
 
  private:
   struct Impl;
