@@ -52,12 +52,13 @@ struct FeedbackService::Impl {
   // POST /v1/feedback's work (parsing, checks, the durable append) runs on this thread at the
   // learner's nice value, not at the server's on a request worker, which only waits for the answer;
   // it gives up the CPU every 16 items, as the learner does between training steps and pieces of
-  // predictions while requests are arriving (UpdateOptions::yield_if). Measured with bench/serve_feedback_load.sh's timeline on a
-  // 2-core machine (Linux 6.18, EEVDF, where a lower nice value alone does not make a running thread
-  // give way to a waking one): predictions due in the 5 ms after a 100-item feedback request began
-  // averaged 0.27-0.49 ms more than the others with the work on this thread without yields, 0.09-0.14
-  // ms more with them (ten runs each). SCHED_IDLE was not used: a thread that may wait as long as the
-  // CPUs stay busy must not hold what serving threads take (malloc arenas, the model registry).
+  // predictions while requests are arriving (UpdateOptions::yield_if). Measured with
+  // bench/serve_feedback_load.sh's timeline on a 2-core machine (Linux 6.18, EEVDF, where a lower
+  // nice value alone does not make a running thread give way to a waking one): predictions due in
+  // the 5 ms after a 100-item feedback request began averaged 0.27-0.49 ms more than the others
+  // with the work on this thread without yields, 0.08-0.14 ms more with them. SCHED_IDLE was not
+  // used: a thread that may wait as long as the CPUs stay busy must not hold what serving threads
+  // take (malloc arenas, the model registry).
   std::mutex intake_mu;
   std::condition_variable intake_wake;
   std::deque<std::packaged_task<serve::ExtensionResponse()>> intake_queue;
