@@ -176,11 +176,19 @@ torch::Tensor Predictor::predict_proba(const std::vector<std::string>& texts) co
 
 std::vector<Prediction> Predictor::predict(const data::Examples& examples, int top_k) const {
   if (top_k < 1) throw ConfigError("top_k must be >= 1, got " + std::to_string(top_k));
+  return top_predictions(predict_proba(examples), top_k);
+}
+
+std::vector<Prediction> Predictor::predict(const nn::Batch& batch, int top_k) const {
+  if (top_k < 1) throw ConfigError("top_k must be >= 1, got " + std::to_string(top_k));
+  return top_predictions(predict_proba(batch), top_k);
+}
+
+std::vector<Prediction> Predictor::top_predictions(const torch::Tensor& probs, int top_k) const {
   const auto& labels = artifact_.manifest.labels;
   const int k = std::min<int>(top_k, static_cast<int>(labels.size()));
-  auto probs = predict_proba(examples);
   auto [values, ids] = probs.topk(k, 1);
-  const std::size_t n = examples.size();
+  const auto n = static_cast<std::size_t>(probs.size(0));
   std::vector<Prediction> out(n);
   auto v = values.accessor<float, 2>();
   auto id = ids.accessor<int64_t, 2>();

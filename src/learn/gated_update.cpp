@@ -49,13 +49,22 @@ train::RunConfig update_config(const artifact::Artifact& served, const ReplayBuf
   return c;
 }
 
-std::vector<std::string> predicted_labels(const artifact::Artifact& a, const data::Dataset& ds) {
-  if (ds.size() == 0) return {};
+// Both models' labels for the rows of `ds`, from one encoding (the candidate keeps the served
+// model's preprocessors).
+struct Labelled {
+  std::vector<std::string> served, candidate;
+};
+Labelled predicted_labels(const artifact::Artifact& served, const artifact::Artifact& candidate, const data::Dataset& ds,
+                          const pipeline::Encoder& encode) {
+  Labelled out;
+  if (ds.size() == 0) return out;
+  const nn::Batch x = encode ? encode(served.preprocessors, ds) : prep::encode_all(served.preprocessors, ds);
   artifact::PredictorOptions po;
   po.variant = "fp32";
-  const artifact::Predictor p(a, po);
-  std::vector<std::string> out;
-  for (const auto& pred : p.predict(ds)) out.push_back(pred.label);
+  for (auto [a, labels] : {std::pair{&served, &out.served}, std::pair{&candidate, &out.candidate}}) {
+    const artifact::Predictor p(*a, po);
+    for (const auto& pred : p.predict(x)) labels->push_back(pred.label);
+  }
   return out;
 }
 
@@ -146,7 +155,7 @@ UpdateResult gated_update(const artifact::Artifact& served, const data::Dataset&
       if (o.yield_if()) std::this_thread::yield();
     };
   }
-  auto result = pipeline::warm_start(*parent, update_config(*parent, buffer, o), mix, nullptr, nullptr, callbacks);
+  auto result = pipeline::warm_start(*parent, update_config(*parent, buffer, o), mix, nullptr, nullptr, callbacks, o.encode);
   r.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.featurize_seconds = result.featurize_seconds;
   r.warnings = result.warnings;
@@ -156,15 +165,16 @@ UpdateResult gated_update(const artifact::Artifact& served, const data::Dataset&
   s.gate_rows = static_cast<int64_t>(gate_set.size());
   s.recent_rows = static_cast<int64_t>(recent.size());
   if (gate_set.size() > 0) {
-    s.served_gate = macro_f1(gate_set.labels, predicted_labels(served, gate_set));
-    s.candidate_gate = macro_f1(gate_set.labels, predicted_labels(r.candidate, gate_set));
+    const auto by = predicted_labels(served, r.candidate, gate_set, o.encode);
+    s.served_gate = macro_f1(gate_set.labels, by.served);
+    s.candidate_gate = macro_f1(gate_set.labels, by.candidate);
   }
   if (recent.size() > 0) {
-    const auto by_served = predicted_labels(served, recent), by_candidate = predicted_labels(r.candidate, recent);
-    s.served_recent = macro_f1(recent.labels, by_served);
-    s.candidate_recent = macro_f1(recent.labels, by_candidate);
+    const auto by = predicted_labels(served, r.candidate, recent, o.encode);
+    s.served_recent = macro_f1(recent.labels, by.served);
+    s.candidate_recent = macro_f1(recent.labels, by.candidate);
     for (std::size_t i = 0; i < recent.size(); ++i) {
-      const bool c = by_candidate[i] == recent.labels[i], v = by_served[i] == recent.labels[i];
+      const bool c = by.candidate[i] == recent.labels[i], v = by.served[i] == recent.labels[i];
       s.candidate_only += c && !v;
       s.served_only += v && !c;
     }

@@ -59,6 +59,9 @@ void validate(const LearnOptions& o) {
   }
   if (o.gate_feedback_max < 1) throw ConfigError("gate_feedback_max must be >= 1, got " + std::to_string(o.gate_feedback_max));
   if (o.recent_window < 1) throw ConfigError("recent_window must be >= 1, got " + std::to_string(o.recent_window));
+  if (o.encoding_cache_bytes < 0) {
+    throw ConfigError("encoding_cache_bytes must be >= 0, got " + std::to_string(o.encoding_cache_bytes));
+  }
 }
 
 nlohmann::json LearnSummary::to_json() const {
@@ -71,6 +74,7 @@ Learner::Learner(const std::string& artifact_dir, const std::string& state_dir, 
     : artifact_dir_(fs::absolute(artifact_dir).lexically_normal().string()),
       state_dir_(state_dir),
       options_(options),
+      encodings_(options.encoding_cache_bytes),
       buffer_(options.buffer),
       adwin_(options.adwin),
       page_hinkley_(options.page_hinkley),
@@ -186,12 +190,12 @@ void Learner::observe(const std::vector<FeedbackItem>& items) {
       for (std::size_t b = 0; b < batch.size(); b += kYieldPiece) {
         std::vector<std::size_t> idx;
         for (std::size_t k = b; k < std::min(batch.size(), b + kYieldPiece); ++k) idx.push_back(k);
-        auto part = predictor_->predict(batch.select(idx));
+        auto part = predictor_->predict(encodings_.encode(predictor_->preprocessors(), batch.select(idx)));
         predictions.insert(predictions.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
         if (options_.update.yield_if()) std::this_thread::yield();
       }
     } else {
-      predictions = predictor_->predict(batch);
+      predictions = predictor_->predict(encodings_.encode(predictor_->preprocessors(), batch));
     }
     std::size_t k = i;
     bool updated = false;
@@ -251,6 +255,7 @@ void Learner::run_update(const std::string& trigger) {
   }
   UpdateOptions uo = options_.update;
   uo.seed = options_.update.seed + static_cast<uint64_t>(summary_.updates);
+  uo.encode = [this](const prep::Preprocessors& p, const data::Examples& x) { return encodings_.encode(p, x); };
   ++summary_.updates;
   nlohmann::json rec = {{"event", "update"},
                         {"update", summary_.updates},
@@ -261,7 +266,10 @@ void Learner::run_update(const std::string& trigger) {
   for (int c : recent_correct_) recent_ok += c;
   rec["recent_accuracy"] = recent_correct_.empty() ? 0.0 : static_cast<double>(recent_ok) / recent_correct_.size();
   try {
+    const int64_t hits = encodings_.hits(), misses = encodings_.misses();
     UpdateResult r = gated_update(served_, pending_, buffer_, gate, recent, uo);
+    // Rows the update and its gate took from the encoding cache, and rows encoded for them.
+    rec["encodings"] = {{"cached", encodings_.hits() - hits}, {"encoded", encodings_.misses() - misses}};
     last_gate_ = r.scores;
     rec["trained_new"] = r.trained_new;
     rec["trained_replayed"] = r.trained_replayed;

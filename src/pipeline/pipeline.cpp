@@ -62,8 +62,11 @@ nlohmann::json fit_calibration(const artifact::Predictor& predictor, const train
 
 Encoded encode_splits(const Setup& s, const data::Dataset* val) {
   const auto t0 = std::chrono::steady_clock::now();
+  const Encoder encode = s.encode ? s.encode : [](const prep::Preprocessors& p, const data::Examples& x) {
+    return prep::encode_all(p, x);
+  };
   Encoded e;
-  e.train = train::LabeledBatch{prep::encode_all(s.preprocessors, s.train.rows), s.train.y, {}};
+  e.train = train::LabeledBatch{encode(s.preprocessors, s.train.rows), s.train.y, {}};
   if (prep::any_augments(s.preprocessors)) {
     e.train.augment = [pre = s.preprocessors](const nn::Batch& b) { return prep::augment_all(pre, b); };
   }
@@ -71,7 +74,7 @@ Encoded encode_splits(const Setup& s, const data::Dataset* val) {
     e.val_rows = keep_known_labels(*val, s.labels, "validation set");
     if (!e.val_rows.warning.empty()) e.warnings.push_back(e.val_rows.warning);
     e.has_val = e.val_rows.rows.size() > 0;
-    if (e.has_val) e.val = train::LabeledBatch{prep::encode_all(s.preprocessors, e.val_rows.rows), e.val_rows.y, {}};
+    if (e.has_val) e.val = train::LabeledBatch{encode(s.preprocessors, e.val_rows.rows), e.val_rows.y, {}};
   }
   e.seconds = seconds_since(t0);
   return e;
@@ -261,7 +264,8 @@ PipelineResult run_pipeline(const train::RunConfig& config, const data::Dataset&
 }
 
 PipelineResult warm_start(const artifact::Artifact& parent, const train::RunConfig& config, const data::Dataset& train,
-                          const data::Dataset* val, const data::Dataset* test, const train::TrainerCallbacks& callbacks) {
+                          const data::Dataset* val, const data::Dataset* test, const train::TrainerCallbacks& callbacks,
+                          const Encoder& encode) {
   train::validate(config.trainer);
   if (!parent.model || parent.preprocessors.empty()) throw ConfigError("warm start: the parent artifact has no model");
   Setup s;
@@ -276,6 +280,7 @@ PipelineResult warm_start(const artifact::Artifact& parent, const train::RunConf
     for (const auto& p : parent.preprocessors) s.config.featurizer.push_back(p->spec());
   }
   s.preprocessors = parent.preprocessors;
+  s.encode = encode;
   const auto t0 = std::chrono::steady_clock::now();
   s.train = keep_known_labels(train, s.labels, "training set");
   std::vector<std::string> warnings;

@@ -26,6 +26,7 @@ struct Setup {
   KnownLabels train;
   nlohmann::json lineage = nlohmann::json::object();
   std::vector<std::string> warnings;  ///< notes from building the model (an --init directory's unused tensors)
+  Encoder encode;  ///< encodes the splits; unset: prep::encode_all
 };
 
 /// The training and validation rows encoded by a setup's preprocessors.

@@ -119,3 +119,28 @@ TEST(Learner, RefusesAForeignNonEmptyDirectory) {
   }
   fs::remove_all(dir);
 }
+
+// The encoding cache changes no result: with it and without it (encoding_cache_bytes 0) the same
+// stream gives the same predictions, updates, gate scores and promotions.
+TEST(Learner, TheEncodingCacheChangesNoResult) {
+  const auto dir = trained_artifact("cache");
+  const auto stream = learn_test::topics(300, 12, {"astro", "cook", "sail", "music"});
+  std::vector<std::vector<nlohmann::json>> runs;
+  for (int64_t bytes : {learn::EncodingCache::kDefaultBytes, int64_t{0}}) {
+    auto o = options();
+    o.encoding_cache_bytes = bytes;
+    const auto out = dir / ("learn_" + std::to_string(bytes));
+    learn::Learner l((dir / "model").string(), out.string(), o);
+    l.observe(feedback(stream));
+    (void)l.finish();
+    auto records = curve(out);
+    for (auto& r : records) {
+      r.erase("train_seconds");
+      r.erase("featurize_seconds");
+      r.erase("encodings");  // what the cache saved
+    }
+    runs.push_back(records);
+  }
+  ASSERT_GE(runs[0].size(), 4u);
+  EXPECT_EQ(runs[0], runs[1]);
+}

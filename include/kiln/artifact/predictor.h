@@ -69,6 +69,8 @@ class Predictor {
   /// Top label and the top_k (>= 1, clamped to the number of classes) for each example.
   [[nodiscard]] std::vector<Prediction> predict(const data::Examples& examples, int top_k = 1) const;
   [[nodiscard]] std::vector<Prediction> predict(const std::vector<std::string>& texts, int top_k = 1) const;
+  /// The same for encoded examples (encode(), or a cache of its results).
+  [[nodiscard]] std::vector<Prediction> predict(const nn::Batch& batch, int top_k = 1) const;
 
   [[nodiscard]] const Manifest& manifest() const { return artifact_.manifest; }
   [[nodiscard]] const std::vector<std::string>& labels() const { return artifact_.manifest.labels; }
@@ -84,6 +86,9 @@ class Predictor {
   [[nodiscard]] const std::string& dir() const { return artifact_.dir; }
 
  private:
+  /// Top label and top_k of each row of probabilities [examples, classes].
+  [[nodiscard]] std::vector<Prediction> top_predictions(const torch::Tensor& probs, int top_k) const;
+
   Artifact artifact_;
   PredictorOptions options_;
   std::string variant_ = "fp32";

@@ -13,6 +13,7 @@
 #include "kiln/artifact/artifact.h"
 #include "kiln/data/dataset.h"
 #include "kiln/learn/replay_buffer.h"
+#include "kiln/pipeline/pipeline.h"
 
 namespace kiln::learn {
 
@@ -39,6 +40,10 @@ struct UpdateOptions {
   /// thread that yields after every step gets little CPU while other threads stay runnable, so it
   /// must not yield when nothing waits to be served. Default unset: never yields.
   std::function<bool()> yield_if;
+  /// Encodes the training mix and the gate's rows for both models (they share the preprocessors:
+  /// a warm start keeps them). The Learner passes its EncodingCache, so an item is encoded once
+  /// however often it is replayed or scored. Default unset: prep::encode_all each time.
+  pipeline::Encoder encode;
 };
 /// Throws ConfigError naming the field and the value.
 void validate(const UpdateOptions& options);

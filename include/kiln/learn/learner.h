@@ -27,6 +27,7 @@
 #include "kiln/artifact/artifact.h"
 #include "kiln/artifact/predictor.h"
 #include "kiln/learn/drift_detector.h"
+#include "kiln/learn/encoding_cache.h"
 #include "kiln/learn/feedback_stream.h"
 #include "kiln/learn/gated_update.h"
 #include "kiln/learn/replay_buffer.h"
@@ -53,6 +54,9 @@ struct LearnOptions {
   /// instead of promoted at once; no update runs while one is held (the server's --shadow).
   /// Default false.
   bool hold_promotions = false;
+  /// Most bytes of encoded items kept between updates (EncodingCache): each item is encoded once
+  /// for its prediction, its training and replays, and the gate. 0 = encode each time. Default 128 MiB.
+  int64_t encoding_cache_bytes = EncodingCache::kDefaultBytes;
   /// How messages name the state directory's flag ("--out" for kiln learn, "--state-dir" for
   /// kiln serve). Default "--out".
   std::string state_flag = "--out";
@@ -127,6 +131,8 @@ class Learner {
   LearnOptions options_;
   artifact::Artifact served_;
   std::unique_ptr<artifact::Predictor> predictor_;
+  /// Encodings by the served preprocessors, which never change: every version is a warm start.
+  EncodingCache encodings_;
   data::Dataset heldout_;
   ReplayBuffer buffer_;
   data::Dataset pending_;

@@ -4,6 +4,7 @@
 // `kiln evaluate` takes), and assembles the manifest. No printing: the CLI reports progress.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,13 +41,19 @@ struct PipelineResult {
                                           const data::Dataset* val, const data::Dataset* test,
                                           const train::TrainerCallbacks& callbacks = {});
 
+/// Encodes examples with the preprocessors given: prep::encode_all, or a cache of its results
+/// (learn::EncodingCache).
+using Encoder = std::function<nn::Batch(const prep::Preprocessors&, const data::Examples&)>;
+
 /// Continues training `parent`'s model on new examples: its preprocessors are kept as they are (not
 /// refitted), its labels and model spec too; training starts from its weights with a fresh
 /// optimizer and schedule from `config.trainer`. Rows whose label the parent does not know are left
-/// out (warnings). The result's manifest records the parent in "lineage".
+/// out (warnings). The result's manifest records the parent in "lineage". `encode`, when set,
+/// encodes the training and validation rows (unset: prep::encode_all).
 [[nodiscard]] PipelineResult warm_start(const artifact::Artifact& parent, const train::RunConfig& config,
                                         const data::Dataset& train, const data::Dataset* val,
-                                        const data::Dataset* test, const train::TrainerCallbacks& callbacks = {});
+                                        const data::Dataset* test, const train::TrainerCallbacks& callbacks = {},
+                                        const Encoder& encode = {});
 
 /// Writes the result's artifact (with its held-out sample) to `dir`, atomically.
 void save(const PipelineResult& result, const std::string& dir);
