@@ -26,13 +26,15 @@
 #   science_fiction has 748 after its test and validation rows), TEST_PER_CLASS (Brown: 100 per
 #   genre; SpamAssassin's groups, 10x apart in size, are split 15% test, 10% validation for the old
 #   groups, the rest training or stream), UPDATE_EVERY (400), EPOCHS (4 per update), THREADS (2),
-#   OUT (bench/out/forgetting).
+#   REPEAT (3: each learning run and the retraining are timed this many times, and the medians
+#   reported; one retraining's time varied 1.5-2.2 s between runs on the 2-core machine),
+#   OUT (bench/out/forgetting_DATASET).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 KILN="$(realpath "${1:-${KILN:-build/kiln}}")"
 DATASET="${DATASET:-brown}"
 PER_CLASS="${PER_CLASS:-700}" TEST_PER_CLASS="${TEST_PER_CLASS:-100}" UPDATE_EVERY="${UPDATE_EVERY:-400}"
-EPOCHS="${EPOCHS:-4}" THREADS="${THREADS:-2}"
+EPOCHS="${EPOCHS:-4}" THREADS="${THREADS:-2}" REPEAT="${REPEAT:-3}"
 OUT="$(realpath -m "${OUT:-bench/out/forgetting_$DATASET}")"
 command -v /usr/bin/python3 >/dev/null || { echo "forgetting: needs /usr/bin/python3" >&2; exit 2; }
 [[ -x /usr/bin/time ]] || { echo "forgetting: needs /usr/bin/time (apt-get install time)" >&2; exit 2; }
@@ -104,12 +106,16 @@ predict "$OUT/base/model" "$OUT/pred_base.jsonl"
 
 run_learn() {  # name flags...
   local name="$1"; shift
-  local dir="$OUT/learn_$name"
+  local dir="$OUT/learn_$name" r
   # --history: the old training rows go into the buffer first (already learnt: not scored, not
-  # trained on), so replay has old items to draw from.
-  timed "$name" "$KILN" -q --threads "$THREADS" learn "$OUT/base/model" --history "$OUT/history.jsonl" \
-    --stream "$OUT/stream.jsonl" --out "$dir" --allow-new-labels --update-every "$UPDATE_EVERY" --epochs "$EPOCHS" \
-    --max-regression 100 --seed 1 "$@" >"$dir.summary.json"
+  # trained on), so replay has old items to draw from. Repeats (REPEAT) time the same seeded run
+  # again in learn_NAME.rK; the accuracies are the first run's (the runs are deterministic).
+  for ((r = 1; r <= REPEAT; r++)); do
+    local d="$dir"; ((r > 1)) && d="$dir.r$r"
+    timed "$name" "$KILN" -q --threads "$THREADS" learn "$OUT/base/model" --history "$OUT/history.jsonl" \
+      --stream "$OUT/stream.jsonl" --out "$d" --allow-new-labels --update-every "$UPDATE_EVERY" --epochs "$EPOCHS" \
+      --max-regression 100 --seed 1 "$@" >"$d.summary.json"
+  done
   local v; v="$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$dir.summary.json")"
   if [[ -n "$v" ]]; then predict "$dir/versions/$v" "$OUT/pred_$name.jsonl"; else cp "$OUT/pred_base.jsonl" "$OUT/pred_$name.jsonl"; fi
 }
@@ -123,21 +129,29 @@ run_learn reservoir --buffer reservoir --capacity 1000 --replay-ratio 1
 say "streaming: class-balanced reservoir 1,000"
 run_learn balanced --buffer balanced --capacity 1000 --replay-ratio 1
 say "retraining from scratch on everything"
-timed scratch "$KILN" -q --threads "$THREADS" train --model linear --train "$OUT/all_train.csv" --val "$OUT/base_val.csv" \
-  --out "$OUT/scratch" >/dev/null
+for ((r = 1; r <= REPEAT; r++)); do
+  d="$OUT/scratch"; ((r > 1)) && d="$OUT/scratch.r$r"
+  timed scratch "$KILN" -q --threads "$THREADS" train --model linear --train "$OUT/all_train.csv" --val "$OUT/base_val.csv" \
+    --out "$d" >/dev/null
+done
 predict "$OUT/scratch/model" "$OUT/pred_scratch.jsonl"
 
 echo "machine load: $(uptime)"
 /usr/bin/python3 - "$OUT" <<'PY'
-import json, sys
+import glob, json, statistics, sys
 out = sys.argv[1]
 c = json.load(open(f"{out}/classes.json"))
 truth, groups, old = c["test_labels"], c["test_groups"], set(c["old"])
-times = {}
+runs = {}  # name -> [(wall, cpu)] over the repeats
 for line in open(f"{out}/times.txt"):
     p = line.split()
     if len(p) == 4 and p[0] != "Command":
-        times[p[0]] = (float(p[1]), float(p[2]) + float(p[3]))
+        runs.setdefault(p[0], []).append((float(p[1]), float(p[2]) + float(p[3])))
+times = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in runs.items()}
+def dirs(name):  # the run's directories, the first one's and its repeats'
+    first = f"{out}/scratch" if name == "scratch" else f"{out}/learn_{name}"
+    return [first] + sorted((d for d in glob.glob(first + ".r*") if d[len(first) + 2 :].isdigit()),
+                            key=lambda d: int(d[len(first) + 2 :]))
 def acc(name):
     pred = [json.loads(l)["label"] for l in open(f"{out}/pred_{name}.jsonl")]
     o = [p == t for p, t, g in zip(pred, truth, groups) if g in old]
@@ -145,16 +159,19 @@ def acc(name):
     return 100 * sum(o) / len(o), 100 * sum(n) / len(n)
 base_old, _ = acc("base")
 sw, sc = times["scratch"]
-def train_seconds(name):  # seconds inside training: the updates' (curve.jsonl: each warm start, its
-    # featurizing included) or the retraining's (kiln.json: fitting the featurizer and training)
+def run_seconds(d, name):  # (train s, of it featurizing) of one run: the updates' (curve.jsonl: each
+    # warm start, its featurizing included) or the retraining's (kiln.json: fitting the featurizer and training)
     if name == "scratch":
-        t = json.load(open(f"{out}/scratch/model/kiln.json"))["training"]
-        return t["train_seconds"] + t.get("featurize_seconds", 0)
-    return sum(json.loads(l).get("train_seconds", 0) for l in open(f"{out}/learn_{name}/curve.jsonl"))
-def featurize_seconds(name):  # of train s, encoding the rows (the retraining's includes fitting the featurizer)
-    if name == "scratch":
-        return json.load(open(f"{out}/scratch/model/kiln.json"))["training"].get("featurize_seconds", 0)
-    return sum(json.loads(l).get("featurize_seconds", 0) for l in open(f"{out}/learn_{name}/curve.jsonl"))
+        t = json.load(open(f"{d}/model/kiln.json"))["training"]
+        return t["train_seconds"] + t.get("featurize_seconds", 0), t.get("featurize_seconds", 0)
+    recs = [json.loads(l) for l in open(f"{d}/curve.jsonl")]
+    return sum(r.get("train_seconds", 0) for r in recs), sum(r.get("featurize_seconds", 0) for r in recs)
+def train_seconds(name):  # the median over the repeats
+    return statistics.median(run_seconds(d, name)[0] for d in dirs(name))
+def featurize_seconds(name):
+    return statistics.median(run_seconds(d, name)[1] for d in dirs(name))
+def train_ratios(name):  # each repeat's train s over the retraining's of the same repeat
+    return [run_seconds(d, name)[0] / run_seconds(s, "scratch")[0] for d, s in zip(dirs(name), dirs("scratch"))]
 st = train_seconds("scratch")
 print(f"old: {', '.join(c['old'])}; new: {', '.join(c['new'])}; old test accuracy before the stream {base_old:.2f}")
 print(f"{'strategy':<10} {'old acc':>8} {'new acc':>8} {'avg acc':>8} {'forget':>7} {'wall s':>7} {'cpu s':>7} {'train s':>8} {'of it feat':>10} {'wall/scratch':>12} {'cpu/scratch':>11} {'train/scratch':>13}")
@@ -163,7 +180,10 @@ for name in ("none", "flow", "reservoir", "balanced", "scratch"):
     w, cpu = times[name]
     t = train_seconds(name)
     print(f"{name:<10} {o:8.2f} {n:8.2f} {(o + n) / 2:8.2f} {base_old - o:7.2f} {w:7.1f} {cpu:7.1f} {t:8.2f} {featurize_seconds(name):10.2f} {w / sw:12.2f} {cpu / sc:11.2f} {t / st:13.2f}")
+print(f"train/scratch of each of the {len(dirs('scratch'))} repeats: " +
+      "; ".join(f"{n} {', '.join(f'{x:.2f}' for x in train_ratios(n))}" for n in ("none", "flow", "reservoir", "balanced")))
 print("forget = old-class accuracy before the stream minus after (points); avg acc = mean of old and new;")
-print("wall/cpu s = the whole kiln learn / kiln train process (start-up, scoring, gates included); train s = inside training")
-print("(the updates' warm starts, or the retraining's featurizer fit and training); of it feat = encoding rows (and fitting)")
+print("wall/cpu s = the whole kiln learn / kiln train process (start-up, scoring, gates included); train s = inside training;")
+print("(the updates' warm starts, or the retraining's featurizer fit and training); of it feat = encoding rows (and fitting);")
+print("times are medians over the repeats")
 PY

@@ -107,13 +107,22 @@ Batch Batch::concat(const std::vector<Batch>& parts) {
     for (const auto& p : parts) pieces.push_back(p.at(name));
     const std::string group = ragged_group(parts.front().tensors_, name);
     if (!group.empty() && ends_with(name, kOffsetsSuffix)) {
+      // One pass over the parts' offsets, each shifted by the entries before it (no tensor op per
+      // part: the learner concatenates hundreds of one-example parts).
+      auto joined = torch::empty({total}, torch::kInt64);
+      int64_t* o = joined.data_ptr<int64_t>();
       int64_t shift = 0;
+      const std::string member = parts.front().has(group + "_indices") ? group + "_indices" : group + "_weights";
       for (std::size_t i = 0; i < parts.size(); ++i) {
-        pieces[i] = pieces[i] + shift;
-        const auto& idx = parts[i].get(group + "_indices");
-        shift += idx.defined() ? entries(idx) : entries(parts[i].get(group + "_weights"));
+        const auto off = offsets_cpu(pieces[i]);
+        const int64_t* src = off.data_ptr<int64_t>();
+        for (int64_t k = 0; k < off.numel(); ++k) *o++ = src[k] + shift;
+        shift += entries(parts[i].at(member));
       }
-    } else if (group.empty() && first.dim() >= 2) {
+      out.tensors_[name] = joined.to(first.device(), first.scalar_type());
+      continue;
+    }
+    if (group.empty() && first.dim() >= 2) {
       // Pad every dimension after the first to the parts' longest (sequences; windows of sequences).
       std::vector<int64_t> longest(first.sizes().begin(), first.sizes().end());
       for (const auto& t : pieces) {
