@@ -121,7 +121,7 @@ BertModel::BertModel(const BertOptions& options) : Model(options.num_classes), o
   if (options_.pre_ln && ln) final_norm_ = make_norm(*this, "LayerNorm", H, c.layer_norm_eps);
   auto pooler = make_group(*this, "pooler");
   pooler_ = make_linear(*pooler, "dense", H, H, std);
-  classifier_ = make_linear(*this, "classifier", H, options_.num_classes, std);
+  if (options_.classifier) classifier_ = make_linear(*this, "classifier", H, options_.num_classes, std);
   fused_.resize(layers_.size());
   // Every Linear runs through run_linear: an int8 variant (kiln optimize) may replace it.
   for (const auto& l : layers_) {
@@ -130,7 +130,7 @@ BertModel::BertModel(const BertOptions& options) : Model(options.num_classes), o
     }
   }
   mark_replaceable(pooler_);
-  mark_replaceable(classifier_);
+  if (classifier_) mark_replaceable(classifier_);
 }
 
 torch::Tensor BertModel::word_embeddings_weight() const { return word_embeddings_->weight; }
@@ -291,6 +291,14 @@ BertOutputs BertModel::encode(const torch::Tensor& input_ids, const torch::Tenso
 }
 
 torch::Tensor BertModel::embed(const Batch& batch) {
+  torch::Tensor mask;
+  const auto out = encode_batch(batch, &mask);
+  if (options_.pooling == BertPooling::kCls) return out.pooler_output;
+  const auto weights = mask.to(out.last_hidden_state.scalar_type()).unsqueeze(-1);
+  return (out.last_hidden_state * weights).sum(1) / weights.sum(1).clamp_min(1.0);
+}
+
+BertOutputs BertModel::encode_batch(const Batch& batch, torch::Tensor* kept_mask) {
   auto ids = batch.at(kInputIds);
   auto mask = batch.at(kAttentionMask);
   auto types = batch.get(kTokenTypeIds);
@@ -306,10 +314,8 @@ torch::Tensor BertModel::embed(const Batch& batch) {
       if (given.defined() && given.dim() == 3 && given.size(1) == batch.at(kInputIds).size(1)) given = given.narrow(1, 0, keep);
     }
   }
-  auto out = encode(ids, mask, types, given);
-  if (options_.pooling == BertPooling::kCls) return out.pooler_output;
-  const auto weights = mask.to(out.last_hidden_state.scalar_type()).unsqueeze(-1);
-  return (out.last_hidden_state * weights).sum(1) / weights.sum(1).clamp_min(1.0);
+  if (kept_mask) *kept_mask = mask;
+  return encode(ids, mask, types, given);
 }
 
 bool BertModel::weight_decay_exempt(const std::string& name) const {
@@ -320,6 +326,7 @@ bool BertModel::weight_decay_exempt(const std::string& name) const {
 }
 
 torch::Tensor BertModel::classify(const torch::Tensor& pooled) {
+  if (!classifier_) throw Error("bert: this encoder was built without a classifier (BertOptions::classifier)");
   return run_linear(classifier_, nn::dropout(pooled, options_.classifier_dropout, is_training()));
 }
 

@@ -87,25 +87,34 @@ Setup fit_setup(const train::RunConfig& config, const data::Dataset& train, cons
   s.train = keep_known_labels(train, s.labels, "training set");
   nn::PretrainedStart start;
   if (!config.init.empty()) {
-    if (config.featurizer.is_array()) {
-      throw ConfigError("--init " + config.init + " starts one pretrained text model, but the run lists several featurizers; "
-                        "give one featurizer section (or none)");
-    }
-    // The pretrained directory fixes the model's size and the featurizer's vocabulary.
+    // The pretrained directory fixes the model's size and the featurizer's vocabulary (in a list of
+    // featurizers, one per modality, the one of the type it needs: multimodal's wordpiece).
     start = nn::pretrained_start(config.model, config.init);
     s.config.model.params = start.params;
-    const auto type = config.featurizer.value("type", std::string());
     const auto want = start.featurizer.value("type", std::string());
-    if (type != want) {
-      throw ConfigError("--init " + config.init + " needs the " + want + " featurizer, but the run's featurizer is '" +
-                        type + "'; drop the featurizer section or set featurizer.type: " + want);
+    nlohmann::json* target = nullptr;
+    std::string have;
+    std::vector<nlohmann::json*> featurizers;
+    if (s.config.featurizer.is_array()) {
+      for (auto& f : s.config.featurizer) featurizers.push_back(&f);
+    } else {
+      featurizers.push_back(&s.config.featurizer);
     }
-    if (config.featurizer.contains("vocab") && !config.featurizer["vocab"].is_null() && start.featurizer.contains("vocab")) {
-      throw ConfigError("featurizer.vocab (--vocab " + config.featurizer["vocab"].get<std::string>() +
+    for (auto* f : featurizers) {
+      const auto type = f->value("type", std::string());
+      have += (have.empty() ? "'" : ", '") + type + "'";
+      if (type == want && !target) target = f;
+    }
+    if (!target) {
+      throw ConfigError("--init " + config.init + " needs the " + want + " featurizer, but the run's featurizer is " + have +
+                        "; drop the featurizer section or set featurizer.type: " + want);
+    }
+    if (target->contains("vocab") && !(*target)["vocab"].is_null() && start.featurizer.contains("vocab")) {
+      throw ConfigError("featurizer.vocab (--vocab " + (*target)["vocab"].get<std::string>() +
                         ") conflicts with --init " + config.init + ", which brings its own vocabulary (" +
                         start.featurizer["vocab"].get<std::string>() + "); drop --vocab");
     }
-    s.config.featurizer.merge_patch(start.featurizer);
+    target->merge_patch(start.featurizer);
     s.lineage = {{"init", config.init}};
   }
   // One preprocessor, or a list of them (one per modality: text + image).

@@ -9,6 +9,7 @@
 
 #include "kiln/core/error.h"
 #include "kiln/nn/model.h"
+#include "nn_test_util.h"
 
 namespace {
 
@@ -29,33 +30,6 @@ std::shared_ptr<kiln::nn::Model> make(const json& params, int64_t c, int64_t cla
   return kiln::nn::make_model(spec, pixel_spec(c, h, w), classes);
 }
 
-// Every parameter and buffer by name, sorted: the golden script's fill order.
-std::map<std::string, torch::Tensor> state(kiln::nn::Model& m) {
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& p : m.named_parameters()) out[p.key()] = p.value();
-  for (const auto& b : m.named_buffers()) out[b.key()] = b.value();
-  return out;
-}
-
-void fill_like_golden(kiln::nn::Model& m) {
-  torch::NoGradGuard no_grad;
-  int j = 0;
-  for (auto& [name, t] : state(m)) {
-    const int idx = j++;
-    if (name.size() >= 19 && name.compare(name.size() - 19, 19, "num_batches_tracked") == 0) continue;
-    const auto k = torch::arange(t.numel(), torch::kFloat64);
-    torch::Tensor v;
-    if (name.size() >= 11 && name.compare(name.size() - 11, 11, "running_var") == 0) {
-      v = 0.5 + 0.5 * torch::sin(0.37 * k + idx).pow(2);
-    } else if (t.dim() >= 2) {
-      v = torch::sin(0.37 * k + 1.3 * idx) * std::sqrt(2.0 / (static_cast<double>(t.numel()) / t.size(0)));
-    } else {
-      v = 0.1 * torch::sin(0.37 * k + 1.3 * idx);
-    }
-    t.copy_(v.view(t.sizes()).to(t.dtype()));
-  }
-}
-
 json golden() {
   std::ifstream in(std::string(KILN_GOLDEN_DIR) + "/nn/cnn_golden.json");
   EXPECT_TRUE(in) << "run tests/golden/make_cnn_golden.py";
@@ -73,10 +47,7 @@ TEST(CnnModel, ForwardMatchesTorchvisionGoldens) {
     const json params = name == "resnet18" ? json{{"preset", "resnet18"}} : json::object();
     auto m = make(params, shape[1], c["classes"], shape[2], shape[3]);
     // torchvision's state_dict keys, exactly.
-    std::vector<std::string> names;
-    for (const auto& [n, t] : state(*m)) names.push_back(n);
-    EXPECT_EQ(names, c["state_dict_names"].get<std::vector<std::string>>()) << name;
-    fill_like_golden(*m);
+    EXPECT_EQ(kiln::nn::testing::fill_like_golden(*m), c["state_dict_names"].get<std::vector<std::string>>()) << name;
     m->eval();
     int64_t n = 1;
     for (auto d : shape) n *= d;

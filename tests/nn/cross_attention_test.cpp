@@ -8,24 +8,11 @@
 #include "cross_attention.h"
 #include "kiln/core/error.h"
 #include "kiln/nn/model.h"
+#include "nn_test_util.h"
 
 namespace {
 
 using nlohmann::json;
-
-void fill_like_golden(torch::nn::Module& m) {
-  std::map<std::string, torch::Tensor> sorted;
-  for (const auto& p : m.named_parameters()) sorted[p.key()] = p.value();
-  torch::NoGradGuard no_grad;
-  int j = 0;
-  for (auto& [name, t] : sorted) {
-    const auto k = torch::arange(t.numel(), torch::kFloat64);
-    const double idx = j++;
-    const auto v = t.dim() >= 2 ? torch::sin(0.37 * k + 1.3 * idx) * std::sqrt(2.0 / (static_cast<double>(t.numel()) / t.size(0)))
-                                : 0.1 * torch::sin(0.37 * k + 1.3 * idx);
-    t.copy_(v.view(t.sizes()).to(t.dtype()));
-  }
-}
 
 torch::Tensor pattern(bool cosine, double scale, std::vector<int64_t> shape) {
   int64_t n = 1;
@@ -66,7 +53,7 @@ TEST(CrossModalAttention, MatchesTorchGoldens) {
     for (const auto& p : m->named_parameters()) names.push_back(p.key());
     std::sort(names.begin(), names.end());
     EXPECT_EQ(names, c["names"].get<std::vector<std::string>>());
-    fill_like_golden(*m);
+    kiln::nn::testing::fill_like_golden(*m);
     m->eval();
     torch::NoGradGuard no_grad;
     const auto out = m->forward(pattern(false, 0.1, {b, lt, d}), pattern(true, 0.07, {b, li, d}));

@@ -4,7 +4,9 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <cstdint>
+#include <map>
 #include <random>
 #include <string>
 #include <utility>
@@ -112,6 +114,37 @@ inline SyntheticProblem synthetic_problem(int64_t num_classes, int64_t rows_per_
     }
   }
   return p;
+}
+
+/// Fills every parameter and buffer of `m`, by name in sorted order (index j), with the formula of
+/// the golden scripts (tests/golden/make_cnn_golden.py): running_var 0.5 + 0.5·sin(0.37k + j)²,
+/// num_batches_tracked left as it is, tensors of rank >= 2 sin(0.37k + 1.3j)·√(2 / fan_in), the
+/// rest 0.1·sin(0.37k + 1.3j), k the flat index. Returns the names in that order.
+inline std::vector<std::string> fill_like_golden(torch::nn::Module& m) {
+  std::map<std::string, torch::Tensor> state;
+  for (const auto& p : m.named_parameters()) state[p.key()] = p.value();
+  for (const auto& b : m.named_buffers()) state[b.key()] = b.value();
+  const auto ends_with = [](const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  torch::NoGradGuard no_grad;
+  std::vector<std::string> names;
+  for (auto& [name, t] : state) {
+    const double j = static_cast<double>(names.size());
+    names.push_back(name);
+    if (ends_with(name, "num_batches_tracked")) continue;
+    const auto k = torch::arange(t.numel(), torch::kFloat64);
+    torch::Tensor v;
+    if (ends_with(name, "running_var")) {
+      v = 0.5 + 0.5 * torch::sin(0.37 * k + j).pow(2);
+    } else if (t.dim() >= 2) {
+      v = torch::sin(0.37 * k + 1.3 * j) * std::sqrt(2.0 / (static_cast<double>(t.numel()) / t.size(0)));
+    } else {
+      v = 0.1 * torch::sin(0.37 * k + 1.3 * j);
+    }
+    t.copy_(v.view(t.sizes()).to(t.dtype()));
+  }
+  return names;
 }
 
 /// Runs `fn`, expecting a ConfigError whose message contains every string in `parts`.

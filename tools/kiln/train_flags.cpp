@@ -60,6 +60,10 @@ void TrainFlags::add_to(CLI::App& cmd) {
       ->check(CLI::IsMember({"truncate", "window"}));
   cmd.add_option("--stride", stride, "bert with --long-text window: tokens shared by consecutive windows "
                  "(default (max-length - 2) / 4)")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--text-encoder", text_encoder,
+                 "multimodal: the text side, bag (TF-IDF pooled into one token, default) | bert (a BERT encoder whose "
+                 "hidden states attend over the image; the bert flags size it and --init starts it pretrained)")
+      ->check(CLI::IsMember({"bag", "bert"}));
   cmd.add_option("--device", device, "cpu | cuda");
   cmd.add_option("--calibrate", calibrate, "Fit temperature scaling on the validation split: temperature | none")
       ->check(CLI::IsMember({"temperature", "none"}));
@@ -88,7 +92,7 @@ std::optional<pipeline::SelectionOptions> TrainFlags::selection() const {
                                           "--optimizer",  "--schedule",    "--warmup-ratio", "--loss",
                                           "--focal-gamma", "--label-smoothing", "--max-features",
                                           "--vocab", "--init", "--preset", "--max-length", "--vocab-size",
-                                          "--long-text", "--stride"};
+                                          "--long-text", "--stride", "--text-encoder"};
   std::string one_model;
   if (!config_path.empty()) one_model = "--config";
   else if (!model.empty()) one_model = "--model";

@@ -42,7 +42,7 @@ class TrainFlags {
   int64_t vocab_size = 0;
   std::string long_text;
   int64_t stride = 0;
-  std::string vocab, init, preset;
+  std::string vocab, init, preset, text_encoder;
   std::string optimizer, schedule, loss, class_weight, device, calibrate, max_time;
   double budget = 0;
   /// The given flags, as a config patch (general ones and model-specific ones apart).

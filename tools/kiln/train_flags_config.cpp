@@ -48,12 +48,36 @@ train::RunConfig TrainFlags::resolve() const {
     }
     patch["featurizer"] = {{"max_features", max_features}};
   }
-  // The bert flags fill the wordpiece featurizer and the bert family's params.
-  const bool bert = c.model.family == "bert";
+  // --text-encoder bert: the multimodal preset's text featurizer becomes the bert preset's wordpiece.
+  if (given("--text-encoder")) {
+    if (c.model.family != "multimodal") {
+      throw ConfigError("--text-encoder applies to --model multimodal, but this run trains '" + c.model.family +
+                        "'; drop --text-encoder or use --model multimodal");
+    }
+    if (text_encoder == "bert") {
+      nlohmann::json list = c.featurizer.is_array() ? c.featurizer : nlohmann::json::array({c.featurizer});
+      for (auto& f : list) {
+        if (f.value("type", std::string()) != "image") f = train::preset_config("bert").featurizer;
+      }
+      c.featurizer = list;
+    }
+    c.model.params["text_encoder"] = text_encoder;
+  }
+  // The bert flags fill the wordpiece featurizer and the bert family's params (a multimodal model's
+  // with a bert text side: its wordpiece featurizer and model.params.bert).
+  const bool multimodal_bert = c.model.family == "multimodal" && c.model.params.value("text_encoder", "") == "bert";
+  const bool bert = c.model.family == "bert" || multimodal_bert;
   for (const char* flag : {"--vocab", "--init", "--preset", "--max-length", "--vocab-size", "--long-text", "--stride"}) {
     if (given(flag) && !bert) {
-      throw ConfigError(std::string(flag) + " applies to --model bert, but this run trains '" + c.model.family +
-                        "'; drop " + flag + " or use --model bert");
+      throw ConfigError(std::string(flag) + " applies to --model bert (or multimodal with --text-encoder bert), but this "
+                        "run trains '" + c.model.family + "'; drop " + flag + " or use --model bert");
+    }
+  }
+  // Where the wordpiece settings go: the featurizer, or the wordpiece entry of a list.
+  nlohmann::json* wordpiece = c.featurizer.is_object() && c.featurizer.value("type", "") == "wordpiece" ? &c.featurizer : nullptr;
+  if (c.featurizer.is_array()) {
+    for (auto& f : c.featurizer) {
+      if (f.value("type", std::string()) == "wordpiece") wordpiece = &f;
     }
   }
   if (given("--init") && given("--preset")) {
@@ -71,18 +95,23 @@ train::RunConfig TrainFlags::resolve() const {
   }
   if (bert && (given("--vocab") || given("--max-length") || given("--vocab-size") || given("--long-text") ||
                given("--stride"))) {
-    if (c.featurizer.value("type", std::string()) != "wordpiece") {
+    if (!wordpiece) {
       throw ConfigError("--vocab, --max-length, --vocab-size, --long-text and --stride set the wordpiece featurizer, but "
-                        "this run's featurizer is '" +
-                        c.featurizer.value("type", std::string()) + "'");
+                        "this run's featurizer is " + c.featurizer.dump() + "; give it a wordpiece featurizer");
     }
-    if (given("--vocab")) patch["featurizer"]["vocab"] = vocab;
-    if (given("--max-length")) patch["featurizer"]["max_length"] = max_length;
-    if (given("--vocab-size")) patch["featurizer"]["vocab_size"] = vocab_size;
-    if (given("--long-text")) patch["featurizer"]["long_text"] = long_text;
-    if (given("--stride")) patch["featurizer"]["stride"] = stride;
+    nlohmann::json w = nlohmann::json::object();
+    if (given("--vocab")) w["vocab"] = vocab;
+    if (given("--max-length")) w["max_length"] = max_length;
+    if (given("--vocab-size")) w["vocab_size"] = vocab_size;
+    if (given("--long-text")) w["long_text"] = long_text;
+    if (given("--stride")) w["stride"] = stride;
+    if (wordpiece == &c.featurizer) patch["featurizer"] = w;
+    else wordpiece->merge_patch(w);
   }
-  if (given("--preset")) patch["model"]["params"]["preset"] = preset;
+  if (given("--preset")) {
+    if (multimodal_bert) patch["model"]["params"]["bert"] = {{"preset", preset}};
+    else patch["model"]["params"]["preset"] = preset;
+  }
   train::apply_config(patch, c, where);
   if (given("--init")) c.init = init;
   train::validate(c.trainer);

@@ -96,6 +96,9 @@ struct BertOptions {
   /// Weight initialisation of a new model (a loaded checkpoint overwrites it). Default kBert.
   BertInit init = BertInit::kBert;
   int64_t num_classes = 2;
+  /// Builds the classifier. false: an encoder inside another model (the multimodal family's text
+  /// side): no classifier.* parameters, and classify() throws. Default true.
+  bool classifier = true;
 
   /// Throws ConfigError naming the field.
   void validate() const;
@@ -149,6 +152,9 @@ class BertModel : public Model {
   /// The same with the word embeddings given ([batch, sequence, hidden]; undefined = looked up).
   [[nodiscard]] BertOutputs encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                    const torch::Tensor& token_type_ids, const torch::Tensor& inputs_embeds);
+  /// encode() on a batch's tensors as embed() reads them (trailing columns no example attends to
+  /// dropped first); `kept_mask`, when given, gets the attention mask of the columns kept.
+  [[nodiscard]] BertOutputs encode_batch(const Batch& batch, torch::Tensor* kept_mask = nullptr);
 
   [[nodiscard]] const BertOptions& options() const { return options_; }
   /// embeddings.word_embeddings.weight (what an MLM head's decoder is tied to).
