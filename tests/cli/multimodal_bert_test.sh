@@ -78,7 +78,8 @@ expect_error() {  # expected-text flags...
   [[ ! -e "$tmp/bad/model" ]] || fail "a refused run left a model behind: $*"
 }
 expect_error "--text-encoder applies to --model multimodal, but this run trains 'linear'" --model linear --text-encoder bert
-expect_error "--preset applies to --model bert (or multimodal with --text-encoder bert)" --model multimodal --preset tiny
-expect_error "--init applies to --model bert (or multimodal with --text-encoder bert)" --model multimodal --init "$tmp/pre"
+expect_error "--preset applies to --model bert, but this run trains 'multimodal' with a bag text side; drop --preset or use --model bert (or --model multimodal --text-encoder bert)" \
+  --model multimodal --preset tiny
+expect_error "--init applies to --model bert, but this run trains 'multimodal' with a bag text side" --model multimodal --init "$tmp/pre"
 expect_error "--preset tiny conflicts with --init" --model multimodal --text-encoder bert --init "$tmp/pre" --preset tiny
 echo "multimodal_bert_test: ok"

@@ -69,8 +69,9 @@ train::RunConfig TrainFlags::resolve() const {
   const bool bert = c.model.family == "bert" || multimodal_bert;
   for (const char* flag : {"--vocab", "--init", "--preset", "--max-length", "--vocab-size", "--long-text", "--stride"}) {
     if (given(flag) && !bert) {
-      throw ConfigError(std::string(flag) + " applies to --model bert (or multimodal with --text-encoder bert), but this "
-                        "run trains '" + c.model.family + "'; drop " + flag + " or use --model bert");
+      throw ConfigError(std::string(flag) + " applies to --model bert, but this run trains '" + c.model.family +
+                        "'" + (c.model.family == "multimodal" ? " with a bag text side" : "") + "; drop " + flag +
+                        " or use --model bert (or --model multimodal --text-encoder bert)");
     }
   }
   // Where the wordpiece settings go: the featurizer, or the wordpiece entry of a list.
