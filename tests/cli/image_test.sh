@@ -69,14 +69,7 @@ mkdir -p "$tmp/digits/3" && printf 'junk' >"$tmp/digits/3/zz.png"
 # Text + image: a text column (the digit's parity, a weak hint) beside the image; the multimodal preset
 # reads both (featurizer [tfidf, image], cross-attention fusion).
 for split in train val test; do
-  /usr/bin/python3 - "$tmp/prep/$split.csv" "$tmp/prep/mm_$split.csv" <<'PY'
-import csv, sys
-rows = list(csv.reader(open(sys.argv[1])))
-with open(sys.argv[2], "w", newline="") as f:
-    w = csv.writer(f); w.writerow(["text", "image", "label"])
-    for image, label in rows[1:]:
-        w.writerow([("an even digit" if int(label) % 2 == 0 else "an odd digit") + " drawn by hand", image, label])
-PY
+  /usr/bin/python3 "$KILN_SOURCE_DIR/tests/lib/digits_text_csv.py" "$tmp/prep/$split.csv" "$tmp/prep/mm_$split.csv"
 done
 "$KILN" -q train --train "$tmp/prep/mm_train.csv" --val "$tmp/prep/mm_val.csv" --test "$tmp/prep/mm_test.csv" \
   --model multimodal --epochs 3 --out "$tmp/mm" >"$tmp/mm.out" 2>"$tmp/mm.err" || { cat "$tmp/mm.err"; fail "train --model multimodal"; }

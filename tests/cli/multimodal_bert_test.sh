@@ -19,14 +19,7 @@ fi
 "$KILN" -q prepare --input "$tmp/digits" --val-size 0.15 --test-size 0.25 --out "$tmp/prep" >/dev/null || fail "prepare"
 # The text: the digit's parity (a weak hint beside the image).
 for split in train val test; do
-  /usr/bin/python3 - "$tmp/prep/$split.csv" "$tmp/prep/mm_$split.csv" <<'PY'
-import csv, sys
-rows = list(csv.reader(open(sys.argv[1])))
-with open(sys.argv[2], "w", newline="") as f:
-    w = csv.writer(f); w.writerow(["text", "image", "label"])
-    for image, label in rows[1:]:
-        w.writerow([("an even digit" if int(label) % 2 == 0 else "an odd digit") + " drawn by hand", image, label])
-PY
+  /usr/bin/python3 "$KILN_SOURCE_DIR/tests/lib/digits_text_csv.py" "$tmp/prep/$split.csv" "$tmp/prep/mm_$split.csv"
 done
 data=(--train "$tmp/prep/mm_train.csv" --val "$tmp/prep/mm_val.csv")
 

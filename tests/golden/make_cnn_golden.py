@@ -48,7 +48,8 @@ class Small(nn.Module):
 
 
 def fill(model):
-    sd = model.state_dict()
+    """The formula above over a module's state_dict, or over a dict of name -> tensor."""
+    sd = model.state_dict() if isinstance(model, nn.Module) else model
     names = sorted(sd.keys())
     with torch.no_grad():
         for j, name in enumerate(names):
@@ -79,10 +80,11 @@ def case(name, model, shape):
             "logits": [round(float(v), 8) for v in logits.flatten()], "classes": logits.shape[1]}
 
 
-cases = [
-    case("resnet18", torchvision.models.resnet18(num_classes=10), (2, 3, 32, 32)),
-    case("small", Small(1, 10), (2, 1, 8, 8)),
-    case("small_28", Small(3, 4), (2, 3, 28, 28)),
-]
-print(json.dumps({"generator": "tests/golden/make_cnn_golden.py", "torch": torch.__version__,
-                  "torchvision": torchvision.__version__, "cases": cases}))
+if __name__ == "__main__":  # importable: make_multimodal_golden.py uses fill()
+    cases = [
+        case("resnet18", torchvision.models.resnet18(num_classes=10), (2, 3, 32, 32)),
+        case("small", Small(1, 10), (2, 1, 8, 8)),
+        case("small_28", Small(3, 4), (2, 3, 28, 28)),
+    ]
+    print(json.dumps({"generator": "tests/golden/make_cnn_golden.py", "torch": torch.__version__,
+                      "torchvision": torchvision.__version__, "cases": cases}))

@@ -23,6 +23,7 @@ from torchvision.models.resnet import BasicBlock
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_bert_golden import CONFIG, ReferenceBert, cases  # noqa: E402
+from make_cnn_golden import fill  # noqa: E402
 
 DIM, CLASSES, IMAGE = 16, 3, (4, 3, 16, 16)
 
@@ -108,25 +109,6 @@ class Multimodal(nn.Module):
                 g = torch.sigmoid(self.gate(torch.cat([text, image], 1)))
                 pooled = g * text + (1 - g) * image
         return self.output(pooled)
-
-
-def fill(state):
-    """make_cnn_golden.py's formula over the sorted names."""
-    names = sorted(state)
-    with torch.no_grad():
-        for j, name in enumerate(names):
-            t = state[name]
-            if name.endswith("num_batches_tracked"):
-                continue
-            k = torch.arange(t.numel(), dtype=torch.float64)
-            if name.endswith("running_var"):
-                v = 0.5 + 0.5 * torch.sin(0.37 * k + j) ** 2
-            elif t.dim() >= 2:
-                v = torch.sin(0.37 * k + 1.3 * j) * math.sqrt(2.0 / (t.numel() / t.shape[0]))
-            else:
-                v = 0.1 * torch.sin(0.37 * k + 1.3 * j)
-            t.copy_(v.view(t.shape).to(t.dtype))
-    return names
 
 
 ids, mask, types = cases()["padded"]
