@@ -2,6 +2,7 @@
 // so that linking kiln_nn from a static library never loses them.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <string>
@@ -128,12 +129,74 @@ int64_t input_vocab_size(const std::string& family, const InputSpec& inputs, con
   return t->vocab_size;
 }
 
+namespace {
+
+// Softmax regression over bags of features on the CPU (the linear family; what a served one-text
+// request runs): per row the bias, the weighted sum of the table's rows, the temperature and the
+// softmax in one pass, with no LibTorch op per step (at one text per request their dispatch and
+// allocations cost more than the arithmetic). Returns false, leaving the general path to run (and
+// to report bad input), when the model or the batch is not of that shape.
+bool linear_proba(Model& model, const Batch& batch, double temperature, torch::Tensor& out) {
+  const auto parts = model.linear_parts();
+  if (!parts) return false;
+  const torch::Tensor& table = parts->table;
+  const torch::Tensor& bias = parts->bias;
+  const auto is_cpu_float = [](const torch::Tensor& t) {
+    return t.defined() && t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous();
+  };
+  if (!is_cpu_float(table) || !is_cpu_float(bias) || table.dim() != 2 || bias.numel() != table.size(1)) return false;
+  const auto indices = batch.get(kBagIndices), offsets = batch.get(kBagOffsets), weights = batch.get(kBagWeights);
+  const auto is_cpu_long = [](const torch::Tensor& t) {
+    return t.defined() && t.device().is_cpu() && t.scalar_type() == torch::kInt64 && t.is_contiguous() && t.dim() == 1;
+  };
+  if (!is_cpu_long(indices) || !is_cpu_long(offsets) || offsets.numel() != batch.size()) return false;
+  if (weights.defined() && (!is_cpu_float(weights) || weights.numel() != indices.numel())) return false;
+  const int64_t rows = batch.size(), classes = table.size(1), features = table.size(0), n = indices.numel();
+  const int64_t* idx = indices.data_ptr<int64_t>();
+  const int64_t* off = offsets.data_ptr<int64_t>();
+  for (int64_t j = 0; j < n; ++j) {
+    if (idx[j] < 0 || idx[j] >= features) return false;
+  }
+  for (int64_t b = 0; b < rows; ++b) {
+    if (off[b] < 0 || off[b] > n || (b > 0 && off[b] < off[b - 1])) return false;
+  }
+  const float* w = weights.defined() ? weights.data_ptr<float>() : nullptr;
+  const float* t = table.data_ptr<float>();
+  const float* bi = bias.data_ptr<float>();
+  out = torch::empty({rows, classes}, torch::kFloat32);
+  float* o = out.data_ptr<float>();
+  const auto temp = static_cast<float>(temperature);
+  for (int64_t b = 0; b < rows; ++b) {
+    float* row = o + b * classes;
+    std::fill(row, row + classes, 0.0f);
+    const int64_t end = b + 1 < rows ? off[b + 1] : n;
+    for (int64_t j = off[b]; j < end; ++j) {
+      const float x = w ? w[j] : 1.0f;
+      const float* r = t + idx[j] * classes;
+      for (int64_t c = 0; c < classes; ++c) row[c] += x * r[c];
+    }
+    float top = -std::numeric_limits<float>::infinity();
+    for (int64_t c = 0; c < classes; ++c) {
+      row[c] = temperature == 1.0 ? row[c] + bi[c] : (row[c] + bi[c]) / temp;
+      top = std::max(top, row[c]);
+    }
+    float sum = 0;
+    for (int64_t c = 0; c < classes; ++c) sum += (row[c] = std::exp(row[c] - top));
+    for (int64_t c = 0; c < classes; ++c) row[c] /= sum;
+  }
+  return true;
+}
+
+}  // namespace
+
 torch::Tensor predict_proba(Model& model, const Batch& batch, int64_t chunk, torch::Device device, double temperature) {
   if (chunk < 1) throw ConfigError("predict_proba: chunk must be >= 1, got " + std::to_string(chunk));
   if (!(temperature > 0) || !std::isfinite(temperature)) {
     throw ConfigError("predict_proba: temperature must be a finite number > 0, got " + std::to_string(temperature));
   }
   torch::InferenceMode guard;
+  torch::Tensor direct;
+  if (device.is_cpu() && linear_proba(model, batch, temperature, direct)) return direct;
   auto out = torch::empty({batch.size(), model.num_classes()}, torch::kFloat32);
   for (int64_t start = 0; start < batch.size(); start += chunk) {
     const int64_t count = std::min(chunk, batch.size() - start);

@@ -4,6 +4,7 @@
 
 #include "kiln/nn/dropout.h"
 #include "kiln/nn/sparse_embed.h"
+#include "nn_test_util.h"
 
 namespace kiln::nn {
 namespace {
@@ -106,6 +107,37 @@ TEST(DenseBagSum, EqualsTheGatherOverFewSharedRows) {
   torch::InferenceMode guard;
   const auto want = std::get<0>(torch::embedding_bag(bag->weight, ones.indices, ones.offsets));
   EXPECT_TRUE(torch::allclose(embed_sparse(bag, ones, Pooling::kSum), want, 1e-5, 1e-5));
+}
+
+// The linear family's probabilities skip LibTorch's ops (one pass per row): they equal softmax of
+// the model's forward divided by the temperature, weighted or not, empty rows included; a bad index
+// still reaches the forward pass and its error.
+TEST(FastLinearProba, EqualsTheForwardsSoftmax) {
+  torch::manual_seed(11);
+  ModelSpec spec;
+  spec.family = "linear";
+  auto model = make_model(spec, 40, 5);
+  {
+    torch::NoGradGuard no_grad;
+    model->named_parameters()["bias"].uniform_(-1, 1);
+  }
+  model->eval();
+  const std::vector<testing::Row> rows = {{{1, 0.5f}, {7, 1.5f}, {39, 0.25f}}, {}, {{3, 2.0f}, {3, 1.0f}}, {{0, 1.0f}}};
+  for (bool weighted : {true, false}) {
+    const Batch b = testing::make_batch(rows, weighted);
+    for (double t : {1.0, 0.37, 2.5}) {
+      torch::Tensor want;
+      {
+        torch::InferenceMode guard;
+        want = torch::softmax(model->forward(b) / t, 1);
+      }
+      const auto got = predict_proba(*model, b, 256, torch::kCPU, t);
+      EXPECT_TRUE(torch::allclose(got, want, 1e-6, 1e-7)) << "weighted " << weighted << ", temperature " << t << "\n"
+                                                          << got << "\n" << want;
+    }
+  }
+  const Batch bad = testing::make_batch({{{40, 1.0f}}});
+  EXPECT_ANY_THROW((void)predict_proba(*model, bad, 256, torch::kCPU, 1.0));
 }
 
 }  // namespace
