@@ -128,7 +128,8 @@ torch::Tensor CnnModel::features(const torch::Tensor& pixels) {
   for (auto& stage : stages_) {
     for (const auto& block : stage->children()) h = block->as<CnnBlockImpl>()->forward_with(h, run);
   }
-  return h;
+  // bf16 convolutions (an optimized variant) hand over bfloat16: what reads the grid gets float32.
+  return h.scalar_type() == torch::kFloat32 ? h : h.to(torch::kFloat32);
 }
 
 torch::Tensor CnnModel::embed(const Batch& batch) { return features(batch.at(kPixelValues)).mean({2, 3}); }

@@ -56,8 +56,31 @@ ConvBnKernel::ConvBnKernel(std::string module, const torch::nn::Conv2d& conv, co
 }
 
 torch::Tensor ConvBnKernel::forward(const torch::Tensor& input) {
-  return torch::conv2d(input, weight_, bias_, stride_, padding_, dilation_, groups_);
+  // A bf16 convolution before this one (a mixed variant with --keep-fp32) hands over bfloat16.
+  const auto x = input.scalar_type() == torch::kFloat32 ? input : input.to(torch::kFloat32);
+  return torch::conv2d(x, weight_, bias_, stride_, padding_, dilation_, groups_);
 }
+
+Bf16ConvKernel::Bf16ConvKernel(std::string module, const torch::nn::Conv2d& conv, const torch::Tensor& weight_bf16,
+                               const torch::Tensor& bias)
+    : bias_(bias.to(torch::kFloat32).contiguous()), stride_(vec(conv->options.stride())),
+      padding_(padding_of(conv, module)), dilation_(vec(conv->options.dilation())), groups_(conv->options.groups()) {
+  if (weight_bf16.scalar_type() != torch::kBFloat16) {
+    throw ArtifactError("variant tensor '" + module + ".weight_folded_bf16' must be bfloat16, got " +
+                        std::string(c10::toString(weight_bf16.scalar_type())));
+  }
+  check_shapes(module, conv, weight_bf16, bias_, "weight_folded_bf16");
+  weight_ = weight_bf16.contiguous(at::MemoryFormat::ChannelsLast);
+  bias_bf16_ = bias_.to(torch::kBFloat16);
+}
+
+torch::Tensor Bf16ConvKernel::forward(const torch::Tensor& input) {
+  const auto x = (input.scalar_type() == torch::kBFloat16 ? input : input.to(torch::kBFloat16))
+                     .contiguous(at::MemoryFormat::ChannelsLast);
+  return torch::conv2d(x, weight_, bias_bf16_, stride_, padding_, dilation_, groups_);
+}
+
+torch::Tensor Bf16ConvKernel::forward_relu(const torch::Tensor& input) { return forward(input).relu_(); }
 
 torch::Tensor ConvBnKernel::forward_relu(const torch::Tensor& input) { return forward(input).relu_(); }
 
@@ -98,7 +121,8 @@ Int8ConvKernel::Int8ConvKernel(std::string module, const torch::nn::Conv2d& conv
 
 torch::Tensor Int8ConvKernel::quantize_input(const torch::Tensor& input) const {
   // The quantized engines run NHWC: keep activations channels-last between layers.
-  return at::quantize_per_tensor(input.contiguous(at::MemoryFormat::ChannelsLast), input_.scale, input_.zero_point,
+  const auto x = input.scalar_type() == torch::kFloat32 ? input : input.to(torch::kFloat32);
+  return at::quantize_per_tensor(x.contiguous(at::MemoryFormat::ChannelsLast), input_.scale, input_.zero_point,
                                  torch::kQUInt8);
 }
 

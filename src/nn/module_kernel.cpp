@@ -56,6 +56,12 @@ std::map<std::string, VariantOpFactory>& ops() {
       return std::make_shared<ConvBnKernel>(module, conv_of(module, fp32, "conv_bn_fp32"),
                                             tensor_of(t, module + ".weight_folded"), tensor_of(t, module + ".bias_folded"));
     };
+    out["conv_bn_bf16"] = [conv_of](const std::string& module, torch::nn::Module& fp32,
+                                    const VariantTensors& t) -> std::shared_ptr<ModuleKernel> {
+      return std::make_shared<Bf16ConvKernel>(module, conv_of(module, fp32, "conv_bn_bf16"),
+                                              tensor_of(t, module + ".weight_folded_bf16"),
+                                              tensor_of(t, module + ".bias_folded"));
+    };
     out["conv_bn_int8_static"] = [conv_of](const std::string& module, torch::nn::Module& fp32,
                                            const VariantTensors& t) -> std::shared_ptr<ModuleKernel> {
       const auto qparams = [&](const std::string& name) {
@@ -105,7 +111,27 @@ torch::Tensor Model::embed_examples(const Batch& batch) {
   return average_windows(embed(flat.windows), flat.owner, flat.examples);
 }
 
+std::vector<std::pair<std::string, Model*>> Model::nested_models() {
+  std::vector<std::pair<std::string, Model*>> out;
+  for (const auto& item : named_modules("", /*include_self=*/false)) {
+    auto* m = dynamic_cast<Model*>(item.value().get());
+    if (!m) continue;
+    const bool inside = std::any_of(out.begin(), out.end(), [&](const auto& o) { return item.key().rfind(o.first + ".", 0) == 0; });
+    if (!inside) out.emplace_back(item.key(), m);
+  }
+  return out;
+}
+
 void Model::set_kernel(const std::string& module, std::shared_ptr<ModuleKernel> kernel) {
+  for (const auto& [prefix, sub] : nested_models()) {
+    if (module.rfind(prefix + ".", 0) != 0) continue;
+    try {
+      sub->set_kernel(module.substr(prefix.size() + 1), std::move(kernel));
+      return;
+    } catch (const ConfigError&) {
+      break;  // reported below with this model's names
+    }
+  }
   for (const auto& item : named_modules("", /*include_self=*/false)) {
     if (item.key() != module) continue;
     const torch::nn::Module* m = item.value().get();
@@ -124,29 +150,57 @@ void Model::set_kernel(const std::string& module, std::shared_ptr<ModuleKernel> 
                     (names.empty() ? std::string("none") : names) + ")");
 }
 
+void Model::clear_kernels() {
+  kernels_.clear();
+  for (const auto& [prefix, sub] : nested_models()) sub->clear_kernels();
+}
+
 std::map<std::string, std::shared_ptr<ModuleKernel>> Model::kernels() const {
   std::map<std::string, std::shared_ptr<ModuleKernel>> out;
   for (const auto& [m, k] : kernels_) out[k.name] = k.kernel;
+  for (const auto& [prefix, sub] : const_cast<Model*>(this)->nested_models()) {
+    for (const auto& [name, k] : sub->kernels()) out[prefix + "." + name] = k;
+  }
   return out;
 }
 
-std::vector<std::string> Model::replaceable_linears() {
+namespace {
+
+// The replaceable modules of `model` of module type T: its own, then its nested models' (prefixed).
+template <typename T>
+std::vector<std::string> replaceable_of(const std::set<const torch::nn::Module*>& own, Model& model,
+                                        const std::vector<std::pair<std::string, Model*>>& nested,
+                                        std::vector<std::string> (Model::*of_sub)()) {
   std::vector<std::string> out;
-  for (const auto& item : named_modules("", /*include_self=*/false)) {
-    if (replaceable_.count(item.value().get()) && item.value()->as<torch::nn::Linear>()) out.push_back(item.key());
+  for (const auto& item : model.named_modules("", /*include_self=*/false)) {
+    if (own.count(item.value().get()) && item.value()->as<T>()) out.push_back(item.key());
+  }
+  for (const auto& [prefix, sub] : nested) {
+    for (const auto& n : (sub->*of_sub)()) out.push_back(prefix + "." + n);
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<std::string> Model::replaceable_linears() {
+  return replaceable_of<torch::nn::Linear>(replaceable_, *this, nested_models(), &Model::replaceable_linears);
 }
 
 std::vector<std::string> Model::replaceable_convs() {
-  std::vector<std::string> out;
-  for (const auto& item : named_modules("", /*include_self=*/false)) {
-    if (replaceable_.count(item.value().get()) && item.value()->as<torch::nn::Conv2d>()) out.push_back(item.key());
-  }
-  return out;
+  return replaceable_of<torch::nn::Conv2d>(replaceable_, *this, nested_models(), &Model::replaceable_convs);
 }
 
 torch::nn::BatchNorm2d Model::batch_norm_after(const std::string& conv) {
+  for (const auto& [prefix, sub] : nested_models()) {
+    if (conv.rfind(prefix + ".", 0) == 0) {
+      try {
+        return sub->batch_norm_after(conv.substr(prefix.size() + 1));
+      } catch (const ConfigError&) {
+        break;
+      }
+    }
+  }
   for (const auto& item : named_modules("", /*include_self=*/false)) {
     if (item.key() != conv) continue;
     const auto it = bn_after_.find(item.value().get());

@@ -138,27 +138,33 @@ class MultimodalModel : public Model {
     output_ = register_module("output", torch::nn::Linear(fused, num_classes));
     init_weight(output_->weight, "xavier", fused, num_classes);
     init_zeros(output_->bias);
+    // The projections, the gate and the head run through run_linear (kiln optimize may replace
+    // them); the image trunk's Conv+BN pairs and the BERT side's Linears are replaceable as the
+    // nested models' own ("image.<name>", "text.<name>").
+    for (const auto& l : {text_proj_, image_proj_, gate_, output_}) {
+      if (l) mark_replaceable(l);
+    }
   }
 
   torch::Tensor embed(const Batch& batch) override {
     const auto grid = image_->features(batch.at(kPixelValues));                               // [B, C, h, w]
-    const auto patches = image_proj_->forward(grid.flatten(2).transpose(1, 2));               // [B, hw, d]
+    const auto patches = run_linear(image_proj_, grid.flatten(2).transpose(1, 2));               // [B, hw, d]
     if (bert_) {
       torch::Tensor mask;
       const auto out = bert_->encode_batch(batch, &mask);
       if (p_.fusion == "cross_attention") {
-        const auto fused = fusion_->forward(text_proj_->forward(out.last_hidden_state), patches);  // [B, L, d]
+        const auto fused = fusion_->forward(run_linear(text_proj_, out.last_hidden_state), patches);  // [B, L, d]
         const auto w = mask.to(fused.scalar_type()).unsqueeze(-1);
         return (fused * w).sum(1) / w.sum(1).clamp_min(1.0);
       }
-      return pool(text_proj_->forward(out.pooler_output), patches);
+      return pool(run_linear(text_proj_, out.pooler_output), patches);
     }
     const auto text = embed_sparse(text_, bag_of(batch), Pooling::kMean);                      // [B, d]
     if (p_.fusion == "cross_attention") return fusion_->forward(text.unsqueeze(1), patches).squeeze(1);
     return pool(text, patches);
   }
   torch::Tensor classify(const torch::Tensor& pooled) override {
-    return output_->forward(p_.dropout > 0 ? nn::dropout(pooled, p_.dropout, is_training()) : pooled);
+    return run_linear(output_, p_.dropout > 0 ? nn::dropout(pooled, p_.dropout, is_training()) : pooled);
   }
   int64_t embedding_dim() const override { return p_.fusion == "concat" ? 2 * p_.dim : p_.dim; }
   // The BERT text side keeps BERT's rules (no decay on biases and LayerNorms; the key bias gets no gradient).
@@ -178,7 +184,7 @@ class MultimodalModel : public Model {
   torch::Tensor pool(const torch::Tensor& text, const torch::Tensor& patches) {
     const auto image = patches.mean(1);
     if (p_.fusion == "concat") return torch::cat({text, image}, 1);
-    const auto g = torch::sigmoid(gate_->forward(torch::cat({text, image}, 1)));
+    const auto g = torch::sigmoid(run_linear(gate_, torch::cat({text, image}, 1)));
     return g * text + (1 - g) * image;
   }
 

@@ -1,5 +1,5 @@
-// The Conv+BN pass of kiln optimize: BatchNorm folded into the preceding convolution (fp32), and
-// with --int8 static the folded convolution quantized (per-channel int8 weights, calibrated
+// The Conv+BN pass of kiln optimize: BatchNorm folded into the preceding convolution (fp32); with
+// --bf16 the folded convolution runs in bfloat16, and with --int8 static it is quantized (per-channel int8 weights, calibrated
 // per-tensor quint8 activations, the ReLU fused into the quantized op).
 #include <map>
 #include <set>
@@ -65,6 +65,7 @@ class ConvBnPass : public OptimizePass {
     }
     const std::set<std::string> keep(options.keep_fp32.begin(), options.keep_fp32.end());
     const bool int8 = options.precision == Precision::kInt8 && options.int8 == Int8Mode::kStatic;
+    const bool bf16 = options.precision == Precision::kBf16;
     std::map<std::string, std::shared_ptr<ConvObserver>> observers;
     if (int8) {
       for (const auto& n : names) {
@@ -87,7 +88,10 @@ class ConvBnPass : public OptimizePass {
       LayerDecision d;
       d.module = n;
       out.tensors.emplace_back(n + ".bias_folded", b);
-      if (!int8 || keep.count(n)) {
+      if (bf16 && !keep.count(n)) {
+        d.op = "conv_bn_bf16";
+        out.tensors.emplace_back(n + ".weight_folded_bf16", w.to(torch::kBFloat16).contiguous());
+      } else if (!int8 || keep.count(n)) {
         d.op = "conv_bn_fp32";
         if (keep.count(n)) d.reason = "--keep-fp32 (BatchNorm still folded)";
         out.tensors.emplace_back(n + ".weight_folded", w);
@@ -109,12 +113,10 @@ class ConvBnPass : public OptimizePass {
     }
     out.variant.details["conv_bn"] = "BatchNorm folded into each convolution (W' = W*gamma/sqrt(var+eps), "
                                      "b' = (b-mean)*gamma/sqrt(var+eps)+beta), ReLU fused";
-    if (!int8) {
-      out.variant.details["conv_bn_precision"] =
-          options.precision == Precision::kBf16
-              ? "fp32: bf16 covers Linear layers"
-              : "fp32: int8 convolutions need --int8 static (activations calibrated on the held-out images)";
-    }
+    out.variant.details["conv_bn_precision"] =
+        bf16   ? "bf16: folded weights and activations in bfloat16 (channels-last, oneDNN), float32 after the trunk"
+        : int8 ? "int8: per-channel weights, calibrated per-tensor activations"
+               : "fp32: int8 convolutions need --int8 static (activations calibrated on the held-out images)";
   }
 };
 

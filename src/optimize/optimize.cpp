@@ -133,8 +133,8 @@ QuantizedVariant quantize(artifact::Artifact& artifact, const data::Examples* ca
     std::string why;
     for (const auto& l : out.layers) why += (why.empty() ? "" : "; ") + l.module + ": " + l.reason;
     throw ConfigError("optimize: no layer of this " + artifact.manifest.model.family + " model is left to optimize (" +
-                      (why.empty() ? std::string("int8 and bf16 cover the Linear layers of mlp and bert, BatchNorm folding "
-                                                 "the convolutions of cnn")
+                      (why.empty() ? std::string("int8 and bf16 cover the Linear layers of mlp, bert and multimodal, BatchNorm "
+                                                 "folding the convolutions of cnn and multimodal")
                                    : why) +
                       "); nothing would be faster than fp32" +
                       (out.layers.empty() ? std::string()
@@ -148,7 +148,7 @@ QuantizedVariant quantize(artifact::Artifact& artifact, const data::Examples* ca
   auto& d = out.variant.details;
   d["precision"] = bf16 ? "bf16" : "int8";
   if (bf16) {
-    d["weights"] = "bfloat16 (Linear layers)";
+    d["weights"] = "bfloat16 (Linear layers and folded convolutions)";
   } else {
     d["int8"] = int8_mode_name(options.int8);
     d["weights"] = "int8 symmetric, one scale per output channel";
@@ -162,7 +162,7 @@ QuantizedVariant quantize(artifact::Artifact& artifact, const data::Examples* ca
   }
   nlohmann::json fp32 = nlohmann::json::array();
   for (const auto& l : out.layers) {
-    if (l.op == "fp32" || (l.op == "conv_bn_fp32" && !bf16 && options.int8 == Int8Mode::kStatic)) {
+    if (l.op == "fp32" || (l.op == "conv_bn_fp32" && (bf16 || options.int8 == Int8Mode::kStatic))) {
       fp32.push_back({{"module", l.module}, {"reason", l.reason}});
     }
   }

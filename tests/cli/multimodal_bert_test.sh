@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A multimodal model whose text side is a BERT (--text-encoder bert), end to end on scikit-learn's
 # 8x8 digits with a text column: train (a WordPiece vocabulary learnt on the texts, the tiny preset),
-# evaluate, predict, explain; a BERT pretrained by `kiln pretrain` starting the text side (--init);
+# evaluate, predict, explain, optimize (the image trunk's Conv+BN folded, int8 static / bf16 through
+# both sides); a BERT pretrained by `kiln pretrain` starting the text side (--init);
 # and the messages for the flags that do not fit.
 set -euo pipefail
 KILN="$1"
@@ -39,6 +40,25 @@ test -s "$tmp/mm/model/wordpiece.vocab.txt" || fail "the artifact has no WordPie
 /usr/bin/python3 -c "import json,sys; a=json.load(open(sys.argv[1]))['accuracy']; print('multimodal bert digits accuracy', a); assert a > 0.3, a" \
   "$tmp/eval.json" || fail "accuracy no better than chance"
 "$KILN" predict "$tmp/mm/model" --input "$tmp/prep/mm_test.csv" --format csv >"$tmp/pred.jsonl" || fail "predict"
+# kiln optimize reaches the nested image trunk and BERT text side (their layers are "image.*", "text.*").
+"$KILN" optimize "$tmp/mm/model" --out "$tmp/opt" --int8 static --min-int8-weights 0 --max-drop 100 --no-bench \
+  >"$tmp/opt.out" 2>"$tmp/opt.err" || { cat "$tmp/opt.err"; fail "optimize --int8 static on a multimodal model"; }
+grep -q "default variant: int8" "$tmp/opt.out" || { cat "$tmp/opt.out"; fail "no int8 variant"; }
+/usr/bin/python3 - "$tmp/opt/kiln.json" <<'PY' || fail "the int8 variant of the multimodal model"
+import json, sys
+mods = json.load(open(sys.argv[1]))["variants"]["int8"]["details"]["modules"]
+assert mods["image.conv1"] == "conv_bn_int8_static", mods
+assert mods["text.encoder.layer.0.intermediate.dense"] == "linear_int8_static", mods
+assert mods["output"] == "linear_int8_static", mods
+PY
+"$KILN" evaluate "$tmp/opt" --data "$tmp/prep/mm_test.csv" --json "$tmp/opt_eval.json" >/dev/null 2>&1 || fail "evaluate int8"
+grep -q '"variant": *"int8"' "$tmp/opt_eval.json" || fail "evaluate did not run the int8 variant"
+if grep -qwE "avx512_bf16|amx_bf16" /proc/cpuinfo; then
+  "$KILN" optimize "$tmp/mm/model" --out "$tmp/bf16" --bf16 --max-drop 100 --no-bench >"$tmp/bf16.out" 2>"$tmp/bf16.err" \
+    || { cat "$tmp/bf16.err"; fail "optimize --bf16 on a multimodal model"; }
+  grep -q "conv_bn_bf16" "$tmp/bf16/kiln.json" || fail "bf16 left the image trunk's convolutions out"
+  "$KILN" predict "$tmp/bf16" --input "$tmp/prep/mm_test.csv" --format csv >/dev/null 2>&1 || fail "predict bf16"
+fi
 [[ $(wc -l <"$tmp/pred.jsonl") -eq $(($(wc -l <"$tmp/prep/mm_test.csv") - 1)) ]] || fail "predict: one line per row"
 head -3 "$tmp/prep/mm_test.csv" >"$tmp/prep/two.csv"  # beside the images it names
 "$KILN" explain "$tmp/mm/model" --data "$tmp/prep/two.csv" --json "$tmp/explain.jsonl" >/dev/null 2>"$tmp/explain.err" \

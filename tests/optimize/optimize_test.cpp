@@ -406,8 +406,8 @@ TEST(Optimize, LinearFamilyHasNothingToQuantize) {
   artifact::save_artifact((root / "m").string(), m, {pre}, *model);
   auto art = artifact::load_artifact((root / "m").string());
   EXPECT_HAS(error_of<ConfigError>([&] { (void)optimize::quantize(art, nullptr, every_layer()); }),
-             "no layer of this linear model is left to optimize (int8 and bf16 cover the Linear layers of mlp and bert, "
-             "BatchNorm folding the convolutions of cnn); nothing would be faster than fp32");
+             "no layer of this linear model is left to optimize (int8 and bf16 cover the Linear layers of mlp, bert and "
+             "multimodal, BatchNorm folding the convolutions of cnn and multimodal); nothing would be faster than fp32");
   fs::remove_all(root);
 }
 

@@ -4,12 +4,17 @@
 //         b' = (b − μ) · γ / √(σ² + ε) + β   (b = 0 for a convolution without bias)
 //   "conv_bn_fp32":        the folded convolution in fp32; the ReLU that follows (when the family
 //                          asks for one) runs in place on its output.
+//   "conv_bn_bf16":        the folded convolution in bfloat16 (oneDNN; CPUs with AVX-512 BF16 or
+//                          AMX-BF16), channels-last; its output stays bfloat16 so that the next
+//                          folded convolution, the residual add and the pooling read it without a
+//                          cast (the CNN trunk casts its last feature grid back to float32).
 //   "conv_bn_int8_static": the folded convolution on LibTorch's quantized engine: weights int8
 //                          symmetric per output channel, activations quint8 per tensor with
 //                          calibrated scales; the ReLU is fused into the quantized op
 //                          (quantized::conv2d_relu), output dequantized to fp32.
 // Variant tensors (persisted in variants/<name>.safetensors, never rename):
 //   fp32: "<conv>.weight_folded" F32 [out, in, kh, kw], "<conv>.bias_folded" F32 [out]
+//   bf16: "<conv>.weight_folded_bf16" BF16 [out, in, kh, kw], "<conv>.bias_folded" F32 [out]
 //   int8: "<conv>.weight_int8" I8 [out, in, kh, kw], "<conv>.weight_scale" F32 [out],
 //         "<conv>.bias_folded" F32 [out], "<conv>.input_qparams" and "<conv>.output_qparams"
 //         F32 [2] = {scale, zero point} (zero point 0: a non-negative tensor on [0, 255·scale];
@@ -50,6 +55,23 @@ class ConvBnKernel : public ModuleKernel {
 
  private:
   torch::Tensor weight_, bias_;
+  std::vector<int64_t> stride_, padding_, dilation_;
+  int64_t groups_ = 1;
+};
+
+class Bf16ConvKernel : public ModuleKernel {
+ public:
+  /// Throws ArtifactError naming `module` when the weight is not bf16 or the shapes do not match.
+  Bf16ConvKernel(std::string module, const torch::nn::Conv2d& conv, const torch::Tensor& weight_bf16,
+                 const torch::Tensor& bias);
+  /// bfloat16 output (channels-last) for a float32 or bfloat16 input.
+  [[nodiscard]] torch::Tensor forward(const torch::Tensor& input) override;
+  [[nodiscard]] torch::Tensor forward_relu(const torch::Tensor& input) override;
+  [[nodiscard]] std::string op() const override { return "conv_bn_bf16"; }
+  [[nodiscard]] int64_t weight_bytes() const override { return 2 * weight_.numel() + 4 * bias_.numel(); }
+
+ private:
+  torch::Tensor weight_, bias_, bias_bf16_;
   std::vector<int64_t> stride_, padding_, dilation_;
   int64_t groups_ = 1;
 };

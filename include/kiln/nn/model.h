@@ -84,8 +84,8 @@ class Model : public torch::nn::Module {
   /// ConfigError naming the module and the replaceable ones otherwise. Not thread-safe: install
   /// kernels before serving.
   void set_kernel(const std::string& module, std::shared_ptr<ModuleKernel> kernel);
-  /// Removes every installed kernel (the model runs its fp32 modules again).
-  void clear_kernels() { kernels_.clear(); }
+  /// Removes every installed kernel (the model runs its fp32 modules again), in nested models too.
+  void clear_kernels();
   /// Installed kernels by module name.
   [[nodiscard]] std::map<std::string, std::shared_ptr<ModuleKernel>> kernels() const;
   /// Names of the Linear modules the family routes through run_linear(), in named_modules() order:
@@ -132,12 +132,17 @@ class Model : public torch::nn::Module {
     replaceable_.insert(conv.get());
     bn_after_.insert_or_assign(conv.get(), bn);
   }
-  /// True when some module runs an installed kernel (families then skip fused fp32 paths).
+  /// True when some module of this model (not of a nested one) runs an installed kernel (families
+  /// then skip fused fp32 paths).
   [[nodiscard]] bool has_kernels() const { return !kernels_.empty(); }
   /// Declares `layer` replaceable (families call it once per Linear they route through run_linear).
   void mark_replaceable(const torch::nn::Linear& layer) { replaceable_.insert(layer.get()); }
 
  private:
+  /// The Models nested in this one (a multimodal model's image trunk and BERT text side), with the
+  /// prefix of their names in named_modules(); only the outermost of nested ones. Their replaceable
+  /// layers are this model's too, under "<prefix>.<name>", and set_kernel() hands them down.
+  [[nodiscard]] std::vector<std::pair<std::string, Model*>> nested_models();
   struct Installed {
     std::string name;
     std::shared_ptr<ModuleKernel> kernel;

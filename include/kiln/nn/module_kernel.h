@@ -19,7 +19,8 @@ namespace kiln::nn {
 class ModuleKernel {
  public:
   virtual ~ModuleKernel() = default;
-  /// The module's output for `input` (same shapes and dtype as the fp32 module's forward).
+  /// The module's output for `input` (same shapes and dtype as the fp32 module's forward; bf16
+  /// convolutions return bfloat16, which the next kernel and the CNN trunk's end accept).
   [[nodiscard]] virtual torch::Tensor forward(const torch::Tensor& input) = 0;
   /// relu(forward(input)); kernels that fuse the ReLU into their op override it.
   [[nodiscard]] virtual torch::Tensor forward_relu(const torch::Tensor& input) { return torch::relu(forward(input)); }
@@ -41,7 +42,7 @@ void register_variant_op(const std::string& name, VariantOpFactory factory);
 /// The factory of op `name`, or nullptr when this Kiln does not know it.
 [[nodiscard]] VariantOpFactory find_variant_op(const std::string& name);
 /// Known op names, sorted (built-ins: "linear_int8_dynamic", "linear_int8_static", "linear_bf16",
-/// "conv_bn_fp32", "conv_bn_int8_static").
+/// "conv_bn_fp32", "conv_bn_bf16", "conv_bn_int8_static").
 [[nodiscard]] std::vector<std::string> variant_op_names();
 
 }  // namespace kiln::nn
