@@ -8,7 +8,8 @@
 //     FAMILY cnn:  SIZE the image side (64, 224); the resnet18 layout, 3 channels, batch 8, latency
 //                  batch 1, random BatchNorm statistics; systems kiln-fp32 (unfused), kiln-fused (BN
 //                  folded, ReLU fused, fp32) and kiln-int8 (folded + int8 static convolutions,
-//                  calibrated by entropy on 32 random images)
+//                  calibrated by entropy on 32 random images), and on a CPU with bf16 kiln-bf16
+//                  (folded bf16 convolutions, kiln optimize --bf16)
 // With KILN_BENCH_BF16=1 on a CPU with bf16, also kiln-bf16 (kiln optimize --bf16's linear_bf16 kernels).
 //     FAMILY linear: SIZE "IN,OUT": one Linear layer IN -> OUT (a dense input), batch 32 / batch 1:
 //                  where dynamic int8 starts to pay (bench/int8_threshold.sh)
@@ -169,18 +170,24 @@ int main(int argc, char** argv) {
   std::vector<std::pair<std::string, kiln::optimize::QuantizedVariant>> variants;
   if (family == "cnn") {
     std::vector<kiln::nn::Batch> calibration = {pixel_batch(16, std::stoll(size)), pixel_batch(16, std::stoll(size))};
-    for (const bool int8 : {false, true}) {
+    std::vector<std::string> names = {"fused", "int8"};
+    if (kiln::nn::cpu_has_bf16()) names.push_back("bf16");
+    for (const auto& name : names) {
       kiln::optimize::OptimizeOptions o;
-      o.int8 = int8 ? kiln::optimize::Int8Mode::kStatic : kiln::optimize::Int8Mode::kDynamic;
+      o.int8 = name == "int8" ? kiln::optimize::Int8Mode::kStatic : kiln::optimize::Int8Mode::kDynamic;
+      if (name == "bf16") o.precision = kiln::optimize::Precision::kBf16;
       kiln::optimize::QuantizedVariant v;
       kiln::optimize::make_conv_bn_pass()->run(*a.model, calibration, o, v);
-      variants.emplace_back(int8 ? "int8" : "fused", std::move(v));
+      variants.emplace_back(name, std::move(v));
     }
   }
   torch::InferenceMode guard;
   std::vector<std::string> modes = {"fp32", "int8"};
   if (kiln::nn::cpu_has_bf16() && std::getenv("KILN_BENCH_BF16")) modes.push_back("bf16");
-  if (family == "cnn") modes = {"fp32", "fused", "int8"};
+  if (family == "cnn") {
+    modes = {"fp32", "fused", "int8"};
+    if (kiln::nn::cpu_has_bf16()) modes.push_back("bf16");
+  }
   for (const std::string& mode : modes) {
     if (family == "cnn" && mode != "fp32") {
       a.model->clear_kernels();

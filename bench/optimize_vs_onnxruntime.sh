@@ -7,7 +7,7 @@
 #   ort-int8    ONNX Runtime on that graph with each weight MatMul replaced by com.microsoft
 #               DynamicQuantizeMatMul (int8 symmetric weights, one scale per tensor, bias folded in;
 #               bench/lib/ort_quantize.py, python3-onnx) — how the issue's anchors were made
-#   kiln-bf16   (KILN_BENCH_BF16=1, CPUs with bf16) kiln optimize --bf16's kernels: bf16 weights, LibTorch bf16 linear
+#   kiln-bf16   (CPUs with bf16; bert and mlp only with KILN_BENCH_BF16=1) kiln optimize --bf16's kernels: bf16 weights, LibTorch bf16 linear; cnn: folded bf16 convolutions
 #   kiln-fused  (cnn) BatchNorm folded into the convolutions, ReLU fused, fp32 (kiln optimize's conv_bn_fp32)
 #   kiln-int8   (cnn) the folded convolutions in int8: per-channel weights, activations calibrated
 #               (entropy) on random images, ReLU fused into quantized::conv2d_relu
