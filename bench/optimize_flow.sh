@@ -4,7 +4,9 @@
 #   mlp (bag of features, the default model) int8 dynamic (every layer: --min-int8-weights 0) and the
 #     default refusal; artifact and weight-file sizes
 #   bert (preset tiny, max length 32) int8 dynamic (every layer) and bf16 (CPUs with bf16)
-#   cnn (preset small, 32x32 synthetic images) fused fp32 (default) and int8 static
+#   cnn (preset small, 32x32 synthetic images) fused fp32 (default), int8 static and bf16 (CPUs with bf16)
+#   multimodal (the same images with a text column that names the colour half of the time; bag text
+#     side, small cnn trunk, cross-attention) int8 static (every layer) and bf16 (CPUs with bf16)
 # Prints `uptime` before each table. Usage: bench/optimize_flow.sh   env: KILN (default ./build/kiln),
 # BENCH_SECONDS (default 1)
 set -euo pipefail
@@ -76,3 +78,26 @@ PY
 "$KILN" -q train --train "$OUT/prep/train.csv" --val "$OUT/prep/val.csv" --model cnn --epochs 2 --out "$OUT/cnn" >/dev/null
 table "cnn small, Conv+BN folded + ReLU fused (fp32)" "$OUT/cnn/model" --out "$OUT/cnn-fused"
 table "cnn small, folded + int8 static convolutions" "$OUT/cnn/model" --out "$OUT/cnn-int8" --int8 static
+if grep -qwE "avx512_bf16|amx_bf16" /proc/cpuinfo; then
+  table "cnn small, folded bf16 convolutions" "$OUT/cnn/model" --out "$OUT/cnn-bf16" --bf16
+fi
+
+# multimodal: a text column that names the colour in half of the rows (the rest say nothing).
+"$PY" - "$OUT/prep" <<'PY'
+import csv, os, random, sys
+random.seed(2)
+for name in ("train.csv", "val.csv"):
+    rows = list(csv.DictReader(open(os.path.join(sys.argv[1], name))))
+    with open(os.path.join(sys.argv[1], "mm_" + name), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["text", "image", "label"]); w.writeheader()
+        for r in rows:
+            said = r["label"] if random.random() < 0.5 else random.choice(["picture", "image", "photo"])
+            w.writerow({"text": f"a {said} square", "image": r["image"], "label": r["label"]})
+PY
+"$KILN" -q train --train "$OUT/prep/mm_train.csv" --val "$OUT/prep/mm_val.csv" --model multimodal --epochs 2 \
+  --out "$OUT/mm" >/dev/null
+table "multimodal (bag text, small cnn, cross-attention), int8 static on every layer" "$OUT/mm/model" \
+  --out "$OUT/mm-int8" --int8 static --min-int8-weights 0
+if grep -qwE "avx512_bf16|amx_bf16" /proc/cpuinfo; then
+  table "multimodal, bf16" "$OUT/mm/model" --out "$OUT/mm-bf16" --bf16
+fi

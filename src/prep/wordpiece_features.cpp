@@ -103,17 +103,6 @@ WordPieceSpec parse_spec(const json& spec) {
   return s;
 }
 
-/// [start, stop) of each window over `n` content tokens (Hugging Face's overflow ranges).
-std::vector<std::pair<std::size_t, std::size_t>> window_ranges(std::size_t n, std::size_t width, std::size_t stride) {
-  std::vector<std::pair<std::size_t, std::size_t>> out;
-  for (std::size_t start = 0;; start += width - stride) {
-    const std::size_t stop = std::min(start + width, n);
-    out.emplace_back(start, stop);
-    if (stop == n) break;
-  }
-  return out;
-}
-
 class WordPiecePreprocessor final : public Preprocessor, public TextFeatures {
  public:
   explicit WordPiecePreprocessor(WordPieceSpec spec) : spec_(std::move(spec)) {}
@@ -232,7 +221,7 @@ class WordPiecePreprocessor final : public Preprocessor, public TextFeatures {
     for (std::size_t i = 0; i < texts.size(); ++i) {
       tokenizer_->encode(texts[i], nullptr, enc, scratch);  // not truncated: the windows cover every token
       content[i].assign(enc.ids.begin() + 1, enc.ids.end() - 1);
-      ranges[i] = window_ranges(content[i].size(), width, static_cast<std::size_t>(spec_.stride));
+      ranges[i] = text::window_ranges(content[i].size(), width, static_cast<std::size_t>(spec_.stride));
       most = std::max(most, ranges[i].size());
       for (const auto& [a, b] : ranges[i]) longest = std::max(longest, b - a + 2);
     }

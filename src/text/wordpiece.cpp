@@ -488,4 +488,14 @@ WordPieceEncoding WordPieceTokenizer::encode(std::string_view a, const std::stri
   return out;
 }
 
+std::vector<std::pair<std::size_t, std::size_t>> window_ranges(std::size_t n, std::size_t width, std::size_t stride) {
+  std::vector<std::pair<std::size_t, std::size_t>> out;
+  for (std::size_t start = 0;; start += width - stride) {
+    const std::size_t stop = std::min(start + width, n);
+    out.emplace_back(start, stop);
+    if (stop == n) break;
+  }
+  return out;
+}
+
 }  // namespace kiln::text

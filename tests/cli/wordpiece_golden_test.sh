@@ -2,8 +2,9 @@
 # kiln tokenize --jsonl against Hugging Face tokenizers (npm tokenizers@0.23.2, the Rust library's
 # Node binding) on the same inputs: >= 20,000 texts from the dev corpora (brown, fortunes,
 # spamassassin via `kiln data fetch`, cached) and an adversarial list (tests/text/wordpiece_inputs.py),
-# single texts and pairs, uncased and cased, at several max lengths, with padding. Every id, type id,
-# attention mask, offset and token must match. Skips (exit 77) when node, npm tokenizers or the
+# single texts and pairs, uncased and cased, at several max lengths, with padding, and long texts
+# cut into overlapping windows (--long-text window). Every id, type id, attention mask, offset and
+# token must match. Skips (exit 77) when node, npm tokenizers or the
 # corpora cannot be fetched, unless CI or KILN_REQUIRE_TOOLS=1 (tests/lib/require_tools.sh).
 # Usage: wordpiece_golden_test.sh /path/to/kiln
 set -euo pipefail
@@ -32,14 +33,15 @@ python3 "$HERE/../text/wordpiece_inputs.py" "$path_brown" "$path_spamassassin" "
 head -3000 "$TMP/texts.jsonl" > "$TMP/texts3k.jsonl"
 
 total=0
-# compare NAME INPUT MAX_LENGTH PAD CASED PAIRS
+# compare NAME INPUT MAX_LENGTH PAD CASED PAIRS [STRIDE: --long-text window --stride STRIDE]
 compare() {
-  local name=$1 input=$2 max=$3 pad=$4 cased=$5 pairs=$6
+  local name=$1 input=$2 max=$3 pad=$4 cased=$5 pairs=$6 stride=${7:-}
   local flags=(--vocab "$VOCAB" --input "$input" --jsonl --max-length "$max")
   [[ $pad == 1 ]] && flags+=(--pad)
   [[ $cased == 1 ]] && flags+=(--cased)
   [[ $pairs == 1 ]] && flags+=(--pair-col pair)
-  node "$HERE/../text/wordpiece_reference.js" "$VOCAB" "$input" "$max" "$pad" "$cased" > "$TMP/ref.jsonl" &
+  [[ -n $stride ]] && flags+=(--long-text window --stride "$stride")
+  node "$HERE/../text/wordpiece_reference.js" "$VOCAB" "$input" "$max" "$pad" "$cased" $stride > "$TMP/ref.jsonl" &
   local node_pid=$!
   "$KILN" -q tokenize "${flags[@]}" > "$TMP/kiln.jsonl" || fail "$name: kiln tokenize ${flags[*]} failed"
   wait "$node_pid" || fail "$name: the node reference failed"
@@ -64,4 +66,7 @@ compare "single uncased max 32 padded" "$TMP/texts3k.jsonl" 32 1 0 0
 compare "single cased max 128" "$TMP/texts3k.jsonl" 128 0 1 0
 compare "pairs uncased max 64 padded" "$TMP/pairs.jsonl" 64 1 0 1
 compare "pairs cased max 128" "$TMP/pairs.jsonl" 128 0 1 1
+# Long texts in overlapping windows (what --long-text window feeds a BERT).
+compare "windows uncased max 32 stride 7 padded" "$TMP/texts3k.jsonl" 32 1 0 0 7
+compare "windows cased max 16 stride 0" "$TMP/texts3k.jsonl" 16 0 1 0 0
 echo "wordpiece golden: $total encodings ($(wc -l < "$TMP/texts.jsonl") distinct texts) identical to HF tokenizers in $(( $(date +%s) - start )) s"

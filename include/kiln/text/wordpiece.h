@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace kiln::text {
@@ -99,6 +100,14 @@ struct WordPieceScratch {
   std::vector<std::uint32_t> word_ends;  ///< character index where each word of the segment ends
   std::vector<Token> a, b;               ///< tokens of the first and second text
 };
+
+/// [start, stop) of each window over `n` content tokens (the tokens between [CLS] and [SEP]):
+/// windows of `width` tokens starting at 0, width - stride, 2 (width - stride), ... until one
+/// reaches the last token (the last may be shorter; n = 0 gives one empty window), as the Rust core
+/// of Hugging Face tokenizers cuts overflowing tokens (Encoding::truncate with a stride).
+/// Requires stride < width.
+[[nodiscard]] std::vector<std::pair<std::size_t, std::size_t>> window_ranges(std::size_t n, std::size_t width,
+                                                                            std::size_t stride);
 
 /// Thread-safe: encode() is const; give each thread its own scratch.
 class WordPieceTokenizer {
