@@ -75,6 +75,13 @@ std::shared_ptr<nn::Model> cnn(const nlohmann::json& params, int64_t size, int s
   return m;
 }
 
+// Both layouts the tests fold: the small stem, and resnet18's 7x7/2 stem + max pool + strided
+// downsamples (narrow widths), with the image side each takes.
+std::vector<std::pair<nlohmann::json, int64_t>> cnn_layouts() {
+  return {{{{"preset", "small"}, {"widths", {8, 16}}, {"blocks", {1, 2}}}, 16},
+          {{{"preset", "resnet18"}, {"widths", {8, 8, 16, 16}}, {"blocks", {2, 2, 2, 2}}}, 32}};
+}
+
 nn::Batch pixels(int64_t n, int64_t size, int seed) {
   torch::manual_seed(seed);
   nn::Batch b(n);
@@ -119,11 +126,7 @@ TEST(ConvBnFold, FoldedWeightsMatchTorchFuseConvBnEval) {
 }
 
 TEST(ConvBnFold, FoldedModelEqualsTheUnfusedEvalModel) {
-  // Both layouts: the small stem, and resnet18's 7x7/2 stem + max pool + strided downsamples.
-  const std::vector<std::pair<nlohmann::json, int64_t>> layouts = {
-      {{{"preset", "small"}, {"widths", {8, 16}}, {"blocks", {1, 2}}}, 16},
-      {{{"preset", "resnet18"}, {"widths", {8, 8, 16, 16}}, {"blocks", {2, 2, 2, 2}}}, 32}};
-  for (const auto& [params, size] : layouts) {
+  for (const auto& [params, size] : cnn_layouts()) {
     auto model = cnn(params, size, 3);
     artifact::Artifact art;
     art.model = model;
@@ -297,10 +300,7 @@ TEST(ConvBnFold, Bf16ConvolutionsStayWithinBf16Rounding) {
   // Stated tolerance: bf16 keeps 8 bits of mantissa (relative step 2^-8 = 0.4%); through 5-9
   // convolutions with random weights the logits stay within 5% of their range (measured 0.2% and 0.7%)
   // and keep the argmax on >= 90% of 40 rows.
-  const std::vector<std::pair<nlohmann::json, int64_t>> layouts = {
-      {{{"preset", "small"}, {"widths", {8, 16}}, {"blocks", {1, 2}}}, 16},
-      {{{"preset", "resnet18"}, {"widths", {8, 8, 16, 16}}, {"blocks", {2, 2, 2, 2}}}, 32}};
-  for (const auto& [params, size] : layouts) {
+  for (const auto& [params, size] : cnn_layouts()) {
     auto model = cnn(params, size, 5);
     artifact::Artifact art;
     art.model = model;
@@ -323,6 +323,12 @@ TEST(ConvBnFold, Bf16ConvolutionsStayWithinBf16Rounding) {
     EXPECT_EQ(mixed.variant.details["modules"]["layer1.0.conv2"], "conv_bn_fp32");
     EXPECT_EQ(mixed.variant.details["fp32_layers"].size(), 1u) << mixed.variant.details.dump();
     EXPECT_LT(compare_variant(*model, mixed, pixels(8, size, 12)).first, 0.05);
+
+    // One bf16 convolution alone, the rest unfused fp32 modules (the accuracy gate's per-layer
+    // attribution runs each layer's op alone).
+    optimize::QuantizedVariant one = v;
+    one.variant.details["modules"] = {{"layer1.0.conv1", "conv_bn_bf16"}};
+    EXPECT_LT(compare_variant(*model, one, pixels(8, size, 13)).first, 0.05);
   }
 }
 
