@@ -54,6 +54,88 @@ std::string layer_norm(GraphBuilder& g, const Weights& w, const std::string& x, 
   return g.node("Add", {scaled, g.constant(module + ".bias", w.at(module + ".bias"))}, module + ".out");
 }
 
+void bert_inputs(GraphBuilder& g) {
+  const std::vector<Dim> bl = {{0, "batch"}, {0, "sequence"}};
+  g.input("input_ids", kInt64, bl);
+  g.input("attention_mask", kInt64, bl);
+  g.input("token_type_ids", kInt64, bl);
+}
+
+std::string masked_mean(GraphBuilder& g, const std::string& x, const std::string& mask_float, const std::string& name) {
+  auto m = g.node("Unsqueeze", {mask_float, g.ints(name + ".mask.last", {-1})}, name + ".mask.weights");
+  const auto seq_axis = g.ints(name + ".sequence.axis", {1});
+  auto sum = g.node("ReduceSum", {g.node("Mul", {x, m}, name + ".masked"), seq_axis}, name + ".masked.sum",
+                    {Attribute::integer("keepdims", 0)});
+  auto count = g.node("ReduceSum", {m, seq_axis}, name + ".mask.count", {Attribute::integer("keepdims", 0)});
+  count = g.node("Max", {count, g.scalar(name + ".count.min", 1.0f)}, name + ".mask.count.clamped");
+  return g.node("Div", {sum, count}, name);
+}
+
+BertEncoderGraph bert_encoder(GraphBuilder& g, const Weights& w, const nn::BertOptions& o, const std::string& prefix) {
+  const nn::BertConfig& c = o.config;
+  const int64_t H = c.hidden_size, heads = c.num_attention_heads, d = H / heads;
+  const std::string& P = prefix;
+  const std::vector<Attribute> axis0 = {Attribute::integer("axis", 0)};
+  const auto embedding = [&](const std::string& table, const std::string& ids, const std::string& name) {
+    return g.node("Gather", {g.constant(P + table, w.at(P + table)), ids}, P + name, axis0);
+  };
+  auto x = embedding("embeddings.word_embeddings.weight", "input_ids", "embeddings.words");
+  x = g.node("Add", {x, embedding("embeddings.token_type_embeddings.weight", "token_type_ids", "embeddings.types")},
+             P + "embeddings.wt");
+  // positions 0..L-1: Range(0, Shape(input_ids)[1], 1)
+  auto shape = g.node("Shape", {"input_ids"}, P + "ids.shape");
+  const auto one = g.constant(P + "one_i64", torch::tensor(int64_t{1}));
+  const auto zero = g.constant(P + "zero_i64", torch::tensor(int64_t{0}));
+  auto length = g.node("Gather", {shape, one}, P + "ids.length", axis0);
+  auto positions = g.node("Range", {zero, length, one}, P + "positions");
+  x = g.node("Add", {x, embedding("embeddings.position_embeddings.weight", positions, "embeddings.positions")},
+             P + "embeddings.sum");
+  x = layer_norm(g, w, x, P + "embeddings.LayerNorm", c.layer_norm_eps);
+  // additive mask [B, 1, 1, L]: (1 - mask) * lowest
+  auto maskf = g.node("Cast", {"attention_mask"}, P + "mask.float", {Attribute::integer("to", kFloat)});
+  auto inv = g.node("Sub", {g.scalar(P + "mask.one", 1.0f), maskf}, P + "mask.inverted");
+  auto additive = g.node("Mul", {inv, g.scalar(P + "mask.lowest", std::numeric_limits<float>::lowest())}, P + "mask.additive");
+  additive = g.node("Unsqueeze", {additive, g.ints(P + "mask.axes", {1, 2})}, P + "mask.4d");
+  const auto split_shape = g.ints(P + "heads.shape", {0, 0, heads, d});
+  const auto merge_shape = g.ints(P + "merge.shape", {0, 0, H});
+  const auto scale = g.scalar(P + "attention.scale", static_cast<float>(std::sqrt(static_cast<double>(d))));
+  const double s = o.residual_scale;
+  const auto residual = [&](const std::string& in, const std::string& branch, const std::string& name) {
+    const std::string scaled = s == 1.0 ? in : g.node("Mul", {in, g.scalar(name + ".scale", static_cast<float>(s))}, name + ".scaled");
+    return g.node("Add", {branch, scaled}, name);
+  };
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = P + "encoder.layer." + std::to_string(i) + ".";
+    const std::string in = o.pre_ln ? layer_norm(g, w, x, p + "attention.LayerNorm", c.layer_norm_eps) : x;
+    auto heads_of = [&](const std::string& proj, const std::vector<int64_t>& perm) {
+      auto y = g.node("Reshape", {dense(g, w, in, p + "attention.self." + proj), split_shape}, p + proj + ".heads");
+      return g.node("Transpose", {y}, p + proj + ".t", {Attribute::integers("perm", perm)});
+    };
+    auto q = heads_of("query", {0, 2, 1, 3});
+    auto k = heads_of("key", {0, 2, 3, 1});
+    auto v = heads_of("value", {0, 2, 1, 3});
+    auto scores = g.node("Div", {g.node("MatMul", {q, k}, p + "scores.raw"), scale}, p + "scores.scaled");
+    auto probs = g.node("Softmax", {g.node("Add", {scores, additive}, p + "scores")}, p + "probs", {Attribute::integer("axis", -1)});
+    auto context = g.node("Transpose", {g.node("MatMul", {probs, v}, p + "context.heads")}, p + "context.t",
+                          {Attribute::integers("perm", {0, 2, 1, 3})});
+    context = g.node("Reshape", {context, merge_shape}, p + "context");
+    if (o.pre_ln) {  // a = x + attention(LN(x)); x = a + ffn(LN(a))
+      auto a = residual(x, dense(g, w, context, p + "attention.output.dense"), p + "attention.residual");
+      auto n = layer_norm(g, w, a, p + "intermediate.LayerNorm", c.layer_norm_eps);
+      auto h = activation(g, dense(g, w, n, p + "intermediate.dense"), c.hidden_act, p + "intermediate.act");
+      x = residual(a, dense(g, w, h, p + "output.dense"), p + "output.residual");
+      continue;
+    }
+    auto a = layer_norm(g, w, residual(x, dense(g, w, context, p + "attention.output.dense"), p + "attention.residual"),
+                        p + "attention.output.LayerNorm", c.layer_norm_eps);
+    auto h = activation(g, dense(g, w, a, p + "intermediate.dense"), c.hidden_act, p + "intermediate.act");
+    x = layer_norm(g, w, residual(a, dense(g, w, h, p + "output.dense"), p + "output.residual"), p + "output.LayerNorm",
+                   c.layer_norm_eps);
+  }
+  if (o.pre_ln) x = layer_norm(g, w, x, P + "LayerNorm", c.layer_norm_eps);
+  return {x, maskf, zero};
+}
+
 void bag_input(GraphBuilder& g, int64_t features) {
   g.input("features", kFloat, {{0, "batch"}, {features, ""}});
 }
@@ -116,84 +198,15 @@ std::string export_bert(GraphBuilder& g, nn::Model& model, const nlohmann::json&
   auto* bert = dynamic_cast<nn::BertModel*>(&model);
   if (!bert) throw ConfigError("onnx export: the bert artifact's model is not a BertModel");
   const nn::BertOptions& o = bert->options();
-  const nn::BertConfig& c = o.config;
   Weights w(model);
-  const int64_t H = c.hidden_size, heads = c.num_attention_heads, d = H / heads;
-  const std::vector<Dim> bl = {{0, "batch"}, {0, "sequence"}};
-  g.input("input_ids", kInt64, bl);
-  g.input("attention_mask", kInt64, bl);
-  g.input("token_type_ids", kInt64, bl);
-  const std::vector<Attribute> axis0 = {Attribute::integer("axis", 0)};
-  auto x = g.node("Gather", {g.constant("embeddings.word_embeddings.weight", w.at("embeddings.word_embeddings.weight")), "input_ids"},
-                  "embeddings.words", axis0);
-  x = g.node("Add", {x, g.node("Gather", {g.constant("embeddings.token_type_embeddings.weight",
-                                                     w.at("embeddings.token_type_embeddings.weight")),
-                                          "token_type_ids"},
-                                "embeddings.types", axis0)},
-             "embeddings.wt");
-  // positions 0..L-1: Range(0, Shape(input_ids)[1], 1)
-  auto shape = g.node("Shape", {"input_ids"}, "ids.shape");
-  auto length = g.node("Gather", {shape, g.constant("one_i64", torch::tensor(int64_t{1}))}, "ids.length", axis0);
-  auto positions = g.node("Range", {g.constant("zero_i64", torch::tensor(int64_t{0})), length, "one_i64"}, "positions");
-  x = g.node("Add", {x, g.node("Gather", {g.constant("embeddings.position_embeddings.weight",
-                                                     w.at("embeddings.position_embeddings.weight")),
-                                          positions},
-                                "embeddings.positions", axis0)},
-             "embeddings.sum");
-  x = layer_norm(g, w, x, "embeddings.LayerNorm", c.layer_norm_eps);
-  // additive mask [B, 1, 1, L]: (1 - mask) * lowest
-  auto maskf = g.node("Cast", {"attention_mask"}, "mask.float", {Attribute::integer("to", kFloat)});
-  auto inv = g.node("Sub", {g.scalar("mask.one", 1.0f), maskf}, "mask.inverted");
-  auto additive = g.node("Mul", {inv, g.scalar("mask.lowest", std::numeric_limits<float>::lowest())}, "mask.additive");
-  additive = g.node("Unsqueeze", {additive, g.ints("mask.axes", {1, 2})}, "mask.4d");
-  const auto split_shape = g.ints("heads.shape", {0, 0, heads, d});
-  const auto merge_shape = g.ints("merge.shape", {0, 0, H});
-  const auto scale = g.scalar("attention.scale", static_cast<float>(std::sqrt(static_cast<double>(d))));
-  const double s = o.residual_scale;
-  const auto residual = [&](const std::string& in, const std::string& branch, const std::string& name) {
-    const std::string scaled = s == 1.0 ? in : g.node("Mul", {in, g.scalar(name + ".scale", static_cast<float>(s))}, name + ".scaled");
-    return g.node("Add", {branch, scaled}, name);
-  };
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    const std::string p = "encoder.layer." + std::to_string(i) + ".";
-    const std::string in = o.pre_ln ? layer_norm(g, w, x, p + "attention.LayerNorm", c.layer_norm_eps) : x;
-    auto heads_of = [&](const std::string& proj, const std::vector<int64_t>& perm) {
-      auto y = g.node("Reshape", {dense(g, w, in, p + "attention.self." + proj), split_shape}, p + proj + ".heads");
-      return g.node("Transpose", {y}, p + proj + ".t", {Attribute::integers("perm", perm)});
-    };
-    auto q = heads_of("query", {0, 2, 1, 3});
-    auto k = heads_of("key", {0, 2, 3, 1});
-    auto v = heads_of("value", {0, 2, 1, 3});
-    auto scores = g.node("Div", {g.node("MatMul", {q, k}, p + "scores.raw"), scale}, p + "scores.scaled");
-    auto probs = g.node("Softmax", {g.node("Add", {scores, additive}, p + "scores")}, p + "probs", {Attribute::integer("axis", -1)});
-    auto context = g.node("Transpose", {g.node("MatMul", {probs, v}, p + "context.heads")}, p + "context.t",
-                          {Attribute::integers("perm", {0, 2, 1, 3})});
-    context = g.node("Reshape", {context, merge_shape}, p + "context");
-    if (o.pre_ln) {  // a = x + attention(LN(x)); x = a + ffn(LN(a))
-      auto a = residual(x, dense(g, w, context, p + "attention.output.dense"), p + "attention.residual");
-      auto n = layer_norm(g, w, a, p + "intermediate.LayerNorm", c.layer_norm_eps);
-      auto h = activation(g, dense(g, w, n, p + "intermediate.dense"), c.hidden_act, p + "intermediate.act");
-      x = residual(a, dense(g, w, h, p + "output.dense"), p + "output.residual");
-      continue;
-    }
-    auto a = layer_norm(g, w, residual(x, dense(g, w, context, p + "attention.output.dense"), p + "attention.residual"),
-                        p + "attention.output.LayerNorm", c.layer_norm_eps);
-    auto h = activation(g, dense(g, w, a, p + "intermediate.dense"), c.hidden_act, p + "intermediate.act");
-    x = layer_norm(g, w, residual(a, dense(g, w, h, p + "output.dense"), p + "output.residual"), p + "output.LayerNorm",
-                   c.layer_norm_eps);
-  }
-  if (o.pre_ln) x = layer_norm(g, w, x, "LayerNorm", c.layer_norm_eps);
+  bert_inputs(g);
+  const BertEncoderGraph enc = bert_encoder(g, w, o, "");
   std::string pooled;
   if (o.pooling == nn::BertPooling::kCls) {
-    auto first = g.node("Gather", {x, "zero_i64"}, "cls", {Attribute::integer("axis", 1)});
+    auto first = g.node("Gather", {enc.hidden, enc.zero_i64}, "cls", {Attribute::integer("axis", 1)});
     pooled = g.node("Tanh", {dense(g, w, first, "pooler.dense")}, "pooled");
   } else {
-    auto m = g.node("Unsqueeze", {maskf, g.ints("mask.last", {-1})}, "mask.weights");
-    const auto seq_axis = g.ints("sequence.axis", {1});
-    auto sum = g.node("ReduceSum", {g.node("Mul", {x, m}, "masked"), seq_axis}, "masked.sum", {Attribute::integer("keepdims", 0)});
-    auto count = g.node("ReduceSum", {m, seq_axis}, "mask.count", {Attribute::integer("keepdims", 0)});
-    count = g.node("Max", {count, g.scalar("count.min", 1.0f)}, "mask.count.clamped");
-    pooled = g.node("Div", {sum, count}, "pooled");
+    pooled = masked_mean(g, enc.hidden, enc.mask_float, "pooled");
   }
   return g.node("Identity", {dense(g, w, pooled, "classifier")}, "logits");
 }
@@ -256,16 +269,18 @@ std::string export_onnx(const artifact::Artifact& artifact, const OnnxExportOpti
 
 std::map<std::string, torch::Tensor> onnx_inputs(const artifact::Artifact& artifact, const nn::Batch& batch) {
   std::map<std::string, torch::Tensor> out;
-  if (artifact.manifest.model.family == "bert") {
+  if (batch.get(nn::kInputIds).defined()) {  // bert, or a multimodal model's BERT text side
     const auto ids = batch.at(nn::kInputIds).to(torch::kInt64);
     out["input_ids"] = ids;
     out["attention_mask"] = batch.at(nn::kAttentionMask).to(torch::kInt64);
     const auto types = batch.get(nn::kTokenTypeIds);
     out["token_type_ids"] = types.defined() ? types.to(torch::kInt64) : torch::zeros_like(ids);
-    return out;
   }
   if (batch.get(nn::kPixelValues).defined()) out["pixel_values"] = batch.at(nn::kPixelValues).to(torch::kFloat32);
-  if (artifact.manifest.model.family == "cnn") return out;
+  if (artifact.manifest.model.family == "cnn" || artifact.manifest.model.family == "bert" ||
+      !batch.get(nn::kBagIndices).defined()) {
+    return out;
+  }
   const auto& idx = batch.at(nn::kBagIndices);
   const auto& off = batch.at(nn::kBagOffsets);
   const auto w = batch.get(nn::kBagWeights);

@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 
+#include "kiln/nn/bert.h"
 #include "kiln/nn/model.h"
 #include "onnx_builder.h"
 
@@ -33,6 +34,19 @@ std::string activation(GraphBuilder& g, const std::string& x, const std::string&
 std::string layer_norm(GraphBuilder& g, const Weights& w, const std::string& x, const std::string& module, double eps);
 /// The dense bag input "features" float32 [batch, features].
 void bag_input(GraphBuilder& g, int64_t features);
+
+/// The BERT inputs input_ids, attention_mask, token_type_ids: int64 [batch, sequence].
+void bert_inputs(GraphBuilder& g);
+/// A BERT encoder's graph: its last hidden states [batch, sequence, hidden], the attention mask as
+/// float [batch, sequence], and the int64 scalar 0 (for Gather of the [CLS] position).
+struct BertEncoderGraph {
+  std::string hidden, mask_float, zero_i64;
+};
+/// The encoder of `o` (embeddings, layers, pre-LN's final LayerNorm) over bert_inputs(), with the
+/// weights "<prefix><Hugging Face name>" and node names prefixed the same.
+BertEncoderGraph bert_encoder(GraphBuilder& g, const Weights& w, const nn::BertOptions& o, const std::string& prefix);
+/// The mean of x [batch, sequence, d] over the positions mask_float marks (a row with none divides by 1).
+std::string masked_mean(GraphBuilder& g, const std::string& x, const std::string& mask_float, const std::string& name);
 
 /// Family exporters of onnx_vision.cpp: their "logits" output's name.
 std::string export_cnn(GraphBuilder& g, nn::Model& model, const nlohmann::json& params);

@@ -2,9 +2,11 @@
 //   cnn: "pixel_values" float32 [batch, channels, height, width] → each Conv+BN as one Conv with the
 //        BatchNorm folded in (kiln::nn::fold_conv_bn), Relu, MaxPool (resnet18 stem), residual Add,
 //        GlobalAveragePool, Flatten, Gemm (fc).
-//   multimodal: "features" (the text bag, dense) and "pixel_values" → the text side (MatMul with the
-//        embedding table, mean pooling), the image side (the cnn trunk, its grid as patches, image_proj),
-//        and the fusion: cross attention (heads 1: MatMul/Softmax/MatMul), concat or gated.
+//   multimodal: "features" (the text bag, dense) or BERT's input_ids/attention_mask/token_type_ids,
+//        and "pixel_values" → the text side (bag: MatMul with the embedding table, mean pooling; bert:
+//        the encoder, every token's hidden state projected, or the pooler's [CLS] vector), the image side (the cnn trunk, its grid as patches, image_proj),
+//        and the fusion: cross attention (heads 1: MatMul/Softmax/MatMul; heads > 1: torch's
+//        MultiheadAttention split into heads, out projection, residual and LayerNorm), concat or gated.
 #include <cmath>
 
 #include "kiln/core/error.h"
@@ -89,40 +91,88 @@ std::string export_cnn(GraphBuilder& g, nn::Model& model, const nlohmann::json& 
 
 std::string export_multimodal(GraphBuilder& g, nn::Model& model, const nlohmann::json& p) {
   Weights w(model);
-  if (!w.has("text_embedding.weight")) {
-    throw ConfigError("onnx export: this multimodal model's text side is not a bag of features (no "
-                      "text_embedding.weight); only the bag text side is exportable in this Kiln");
+  nn::BertModel* bert = nullptr;
+  for (const auto& item : model.named_children()) {
+    if (item.key() == "text") bert = dynamic_cast<nn::BertModel*>(item.value().get());
+  }
+  if (!w.has("text_embedding.weight") && !bert) {
+    throw ConfigError("onnx export: this multimodal model's text side is neither a bag of features (text_embedding.weight) "
+                      "nor a BERT (text.*); it has no ONNX form in this Kiln");
   }
   const int64_t dim = p.at("dim").get<int64_t>(), heads = p.at("heads").get<int64_t>();
   const std::string fusion = p.at("fusion").get<std::string>();
-  if (fusion == "cross_attention" && heads != 1) {
-    throw ConfigError("onnx export: multimodal cross attention with heads " + std::to_string(heads) +
-                      " (multi-head + LayerNorm) is not exportable in this Kiln yet; heads 1 (the flow's "
-                      "softmax(q k^T / sqrt(dim)) v), concat and gated fusion are");
+  // Text: queries [B, L, d] for cross attention (L = 1 for the bag), a pooled vector [B, d] otherwise.
+  std::string text, queries;
+  BertEncoderGraph enc;
+  const auto axis1 = g.ints("axis1u", {1});
+  if (bert) {
+    bert_inputs(g);
+    pixel_input(g, w, "image.conv1.weight");
+    enc = bert_encoder(g, w, bert->options(), "text.");
+    if (fusion == "cross_attention") {
+      queries = dense(g, w, enc.hidden, "text_proj");  // every token's last hidden state, projected
+    } else {                                          // BERT's pooler output ([CLS]), projected
+      auto first = g.node("Gather", {enc.hidden, enc.zero_i64}, "text.cls", {Attribute::integer("axis", 1)});
+      text = dense(g, w, g.node("Tanh", {dense(g, w, first, "text.pooler.dense")}, "text.pooled"), "text_proj");
+    }
+  } else {
+    const auto& table = w.at("text_embedding.weight");
+    bag_input(g, table.size(0));
+    pixel_input(g, w, "image.conv1.weight");
+    // The bag's weighted mean of embedding rows (an empty bag divides by 1).
+    auto sum = g.node("MatMul", {"features", g.constant("text_embedding.weight", table)}, "text.sum");
+    auto total = g.node("ReduceSum", {"features", g.ints("axis1", {1})}, "text.total", {Attribute::integer("keepdims", 1)});
+    auto safe = g.node("Where", {g.node("Equal", {total, g.scalar("text.zero", 0.0f)}, "text.empty"), g.scalar("text.one", 1.0f), total},
+                       "text.divisor");
+    text = g.node("Div", {sum, safe}, "text");  // [B, d]
+    queries = g.node("Unsqueeze", {text, axis1}, "text.seq");  // [B, 1, d]
   }
-  const auto& table = w.at("text_embedding.weight");
-  bag_input(g, table.size(0));
-  pixel_input(g, w, "image.conv1.weight");
-  // Text: the bag's weighted mean of embedding rows (an empty bag divides by 1).
-  auto sum = g.node("MatMul", {"features", g.constant("text_embedding.weight", table)}, "text.sum");
-  auto total = g.node("ReduceSum", {"features", g.ints("axis1", {1})}, "text.total", {Attribute::integer("keepdims", 1)});
-  auto safe = g.node("Where", {g.node("Equal", {total, g.scalar("text.zero", 0.0f)}, "text.empty"), g.scalar("text.one", 1.0f), total},
-                     "text.divisor");
-  auto text = g.node("Div", {sum, safe}, "text");  // [B, d]
   // Image: the trunk's grid as patches [B, h*w, C] → image_proj → [B, hw, d].
   const auto grid = cnn_trunk(g, model, w, "image.", p.at("image_preset").get<std::string>(), true, "pixel_values");
   auto flat = g.node("Reshape", {grid, g.ints("grid.shape", {0, 0, -1})}, "grid.flat");
   auto patches = dense(g, w, g.node("Transpose", {flat}, "patches.raw", {Attribute::integers("perm", {0, 2, 1})}), "image_proj");
   std::string fused;
   if (fusion == "cross_attention") {
-    auto q = dense(g, w, g.node("Unsqueeze", {text, g.ints("axis1u", {1})}, "text.seq"), "fusion.q_proj");  // [B, 1, d]
-    auto kt = g.node("Transpose", {dense(g, w, patches, "fusion.k_proj")}, "fusion.kt", {Attribute::integers("perm", {0, 2, 1})});
-    auto v = dense(g, w, patches, "fusion.v_proj");
-    auto scores = g.node("Div", {g.node("MatMul", {q, kt}, "fusion.scores.raw"),
-                                 g.scalar("fusion.scale", static_cast<float>(std::sqrt(static_cast<double>(dim))))},
-                         "fusion.scores");
-    auto probs = g.node("Softmax", {scores}, "fusion.probs", {Attribute::integer("axis", -1)});
-    fused = g.node("Squeeze", {g.node("MatMul", {probs, v}, "fusion.context"), "axis1u"}, "fused");
+    std::string attended;  // [B, L, d]
+    if (heads > 1) {
+      // torch.nn.MultiheadAttention(queries, patches, patches), then LayerNorm(queries + attended).
+      const int64_t dh = dim / heads;
+      const auto& in_w = w.at("fusion.attention.in_proj_weight");  // [3 d, d]: q, k, v stacked
+      const auto& in_b = w.at("fusion.attention.in_proj_bias");
+      const auto split = g.ints("fusion.heads.shape", {0, 0, heads, dh});
+      // The part-th projection of x, split into heads and transposed by perm.
+      const auto project = [&](const std::string& x, int64_t part, const std::string& name, const std::vector<int64_t>& perm) {
+        const auto wt = g.constant("fusion." + name + ".weight_t", in_w.slice(0, part * dim, (part + 1) * dim).t().contiguous());
+        const auto b = g.constant("fusion." + name + ".bias", in_b.slice(0, part * dim, (part + 1) * dim).contiguous());
+        auto y = g.node("Add", {g.node("MatMul", {x, wt}, "fusion." + name + ".matmul"), b}, "fusion." + name);
+        return g.node("Transpose", {g.node("Reshape", {y, split}, "fusion." + name + ".split")}, "fusion." + name + ".heads",
+                      {Attribute::integers("perm", perm)});
+      };
+      auto q = project(queries, 0, "q", {0, 2, 1, 3});  // [B, H, L, dh]
+      auto kt = project(patches, 1, "k", {0, 2, 3, 1});  // [B, H, dh, hw]
+      auto v = project(patches, 2, "v", {0, 2, 1, 3});   // [B, H, hw, dh]
+      auto scores = g.node("Div", {g.node("MatMul", {q, kt}, "fusion.scores.raw"),
+                                   g.scalar("fusion.scale", static_cast<float>(std::sqrt(static_cast<double>(dh))))},
+                           "fusion.scores");
+      auto probs = g.node("Softmax", {scores}, "fusion.probs", {Attribute::integer("axis", -1)});
+      auto context = g.node("Transpose", {g.node("MatMul", {probs, v}, "fusion.context.heads")}, "fusion.context.t",
+                            {Attribute::integers("perm", {0, 2, 1, 3})});
+      context = g.node("Reshape", {context, g.ints("fusion.merge.shape", {0, 0, dim})}, "fusion.context");  // [B, L, d]
+      auto out = dense(g, w, context, "fusion.attention.out_proj");
+      attended = layer_norm(g, w, g.node("Add", {queries, out}, "fusion.residual"), "fusion.norm", 1e-5);
+    } else {
+      // The flow's softmax(q k^T / sqrt(dim)) v, bias-free projections.
+      auto q = dense(g, w, queries, "fusion.q_proj");
+      auto kt = g.node("Transpose", {dense(g, w, patches, "fusion.k_proj")}, "fusion.kt", {Attribute::integers("perm", {0, 2, 1})});
+      auto v = dense(g, w, patches, "fusion.v_proj");
+      auto scores = g.node("Div", {g.node("MatMul", {q, kt}, "fusion.scores.raw"),
+                                   g.scalar("fusion.scale", static_cast<float>(std::sqrt(static_cast<double>(dim))))},
+                           "fusion.scores");
+      auto probs = g.node("Softmax", {scores}, "fusion.probs", {Attribute::integer("axis", -1)});
+      attended = g.node("MatMul", {probs, v}, "fusion.context");
+    }
+    // The bag's one query squeezed out; BERT's tokens averaged over the attended ones.
+    fused = bert ? masked_mean(g, attended, enc.mask_float, "fused") : g.node("Squeeze", {attended, axis1}, "fused");
   } else {
     auto image = g.node("ReduceMean", {patches}, "image", {Attribute::integers("axes", {1}), Attribute::integer("keepdims", 0)});
     auto both = g.node("Concat", {text, image}, "text_image", {Attribute::integer("axis", 1)});
