@@ -11,6 +11,7 @@
 //                  calibrated by entropy on 32 random images), and on a CPU with bf16 kiln-bf16
 //                  (folded bf16 convolutions, kiln optimize --bf16)
 // With KILN_BENCH_BF16=1 on a CPU with bf16, also kiln-bf16 (kiln optimize --bf16's linear_bf16 kernels).
+// KILN_BENCH_MODES=int8,fused (a comma list of fp32, fused, int8, bf16) runs only those systems.
 //     FAMILY linear: SIZE "IN,OUT": one Linear layer IN -> OUT (a dense input), batch 32 / batch 1:
 //                  where dynamic int8 starts to pay (bench/int8_threshold.sh)
 // Random weights (seed 0), eval mode under InferenceMode. Writes OUT_DIR/model.onnx (kiln export's
@@ -187,6 +188,12 @@ int main(int argc, char** argv) {
   if (family == "cnn") {
     modes = {"fp32", "fused", "int8"};
     if (kiln::nn::cpu_has_bf16()) modes.push_back("bf16");
+  }
+  if (const char* only = std::getenv("KILN_BENCH_MODES")) {  // e.g. "int8" (to profile one system)
+    const std::string list = std::string(",") + only + ",";
+    modes.erase(std::remove_if(modes.begin(), modes.end(),
+                               [&](const std::string& m) { return list.find("," + m + ",") == std::string::npos; }),
+                modes.end());
   }
   for (const std::string& mode : modes) {
     if (family == "cnn" && mode != "fp32") {

@@ -4,6 +4,7 @@
 
 #include "builtin_families.h"
 #include "kiln/nn/dropout.h"
+#include "kiln/nn/int8_linear.h"
 #include "init.h"
 #include "kiln/core/error.h"
 #include "params.h"
@@ -63,17 +64,23 @@ torch::Tensor CnnBlockImpl::forward(const torch::Tensor& x) {
 }
 
 torch::Tensor CnnBlockImpl::forward_with(const torch::Tensor& x, const ConvBnRunner& run) {
+  // x may be quint8 (an int8 stem's output through the max pool): the convolutions read it as it
+  // is, the identity shortcut dequantizes it.
   auto h = run(conv1_, bn1_, true, x);
   h = run(conv2_, bn2_, false, h);
+  if (h.is_quantized()) h = dequantize_quint8(h);
+  // In inference the sum and the ReLU run in place on the convolution's fresh output.
+  const bool in_place = !h.requires_grad() && !x.requires_grad();
   if (residual_) {
+    auto shortcut = x;
     if (downsample_) {
       const auto pairs = conv_bn_pairs();
-      h = h + run(pairs[2].first, pairs[2].second, false, x);
-    } else {
-      h = h + x;
+      shortcut = run(pairs[2].first, pairs[2].second, false, x);
     }
+    if (shortcut.is_quantized()) shortcut = dequantize_quint8(shortcut);
+    h = in_place && shortcut.scalar_type() == h.scalar_type() ? h.add_(shortcut) : h + shortcut;
   }
-  return torch::relu(h);
+  return in_place ? h.relu_() : torch::relu(h);
 }
 
 std::vector<std::pair<torch::nn::Conv2d, torch::nn::BatchNorm2d>> CnnBlockImpl::conv_bn_pairs() const {
@@ -124,11 +131,13 @@ torch::Tensor CnnModel::features(const torch::Tensor& pixels) {
   const ConvBnRunner run = [this](const torch::nn::Conv2d& c, const torch::nn::BatchNorm2d& b, bool relu,
                                   const torch::Tensor& x) { return run_conv_bn(c, b, relu, x); };
   auto h = run(conv1_, bn1_, true, pixels);
-  if (params_.preset == "resnet18") h = torch::max_pool2d(h, 3, 2, 1);
+  if (params_.preset == "resnet18") h = torch::max_pool2d(h, {3, 3}, {2, 2}, {1, 1}, {1, 1});  // quint8 pooling wants 2-d lists
   for (auto& stage : stages_) {
     for (const auto& block : stage->children()) h = block->as<CnnBlockImpl>()->forward_with(h, run);
   }
-  // bf16 convolutions (an optimized variant) hand over bfloat16: what reads the grid gets float32.
+  // bf16 convolutions (an optimized variant) hand over bfloat16, int8 ones quint8: what reads the
+  // grid gets float32.
+  if (h.is_quantized()) return dequantize_quint8(h);
   return h.scalar_type() == torch::kFloat32 ? h : h.to(torch::kFloat32);
 }
 

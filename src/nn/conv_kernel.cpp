@@ -56,8 +56,11 @@ ConvBnKernel::ConvBnKernel(std::string module, const torch::nn::Conv2d& conv, co
 }
 
 torch::Tensor ConvBnKernel::forward(const torch::Tensor& input) {
-  // A bf16 convolution before this one (a mixed variant with --keep-fp32) hands over bfloat16.
-  const auto x = input.scalar_type() == torch::kFloat32 ? input : input.to(torch::kFloat32);
+  // A bf16 convolution before this one (a mixed variant with --keep-fp32) hands over bfloat16, an
+  // int8 one with a fused ReLU quint8.
+  const auto x = input.is_quantized() ? dequantize_quint8(input)
+                 : input.scalar_type() == torch::kFloat32 ? input
+                                                          : input.to(torch::kFloat32);
   return torch::conv2d(x, weight_, bias_, stride_, padding_, dilation_, groups_);
 }
 
@@ -75,7 +78,9 @@ Bf16ConvKernel::Bf16ConvKernel(std::string module, const torch::nn::Conv2d& conv
 }
 
 torch::Tensor Bf16ConvKernel::forward(const torch::Tensor& input) {
-  const auto x = (input.scalar_type() == torch::kBFloat16 ? input : input.to(torch::kBFloat16))
+  const auto x = (input.is_quantized()                       ? dequantize_quint8(input).to(torch::kBFloat16)
+                  : input.scalar_type() == torch::kBFloat16 ? input
+                                                            : input.to(torch::kBFloat16))
                      .contiguous(at::MemoryFormat::ChannelsLast);
   return torch::conv2d(x, weight_, bias_bf16_, stride_, padding_, dilation_, groups_);
 }
@@ -120,24 +125,29 @@ Int8ConvKernel::Int8ConvKernel(std::string module, const torch::nn::Conv2d& conv
 }
 
 torch::Tensor Int8ConvKernel::quantize_input(const torch::Tensor& input) const {
+  // An int8 convolution with a fused ReLU before this one hands over its quint8 output (through a
+  // max pool, perhaps): the quantized op reads its scale from the tensor, so it runs as it is.
+  if (input.is_quantized() && input.scalar_type() == torch::kQUInt8 && input.qscheme() == at::kPerTensorAffine) {
+    return input.contiguous(at::MemoryFormat::ChannelsLast);
+  }
+  if (input.is_quantized()) return quantize_input(dequantize_quint8(input));
   // The quantized engines run NHWC: keep activations channels-last between layers.
   const auto x = input.scalar_type() == torch::kFloat32 ? input : input.to(torch::kFloat32);
-  return at::quantize_per_tensor(x.contiguous(at::MemoryFormat::ChannelsLast), input_.scale, input_.zero_point,
-                                 torch::kQUInt8);
+  return quantize_quint8(x.contiguous(at::MemoryFormat::ChannelsLast), input_.scale, input_.zero_point);
 }
 
 torch::Tensor Int8ConvKernel::forward(const torch::Tensor& input) {
   // Calibrated for a ReLU output (zero point 0): a plain call keeps the negative half at twice the step.
   const QParams o = output_.zero_point == 0 ? QParams{output_.scale * 2.0, 128} : output_;
-  return call_boxed_op("quantized::conv2d", "new", {quantize_input(input), packed_, o.scale, o.zero_point})
-      .toTensor()
-      .dequantize();
+  return dequantize_quint8(
+      call_boxed_op("quantized::conv2d", "new", {quantize_input(input), packed_, o.scale, o.zero_point}).toTensor());
 }
 
 torch::Tensor Int8ConvKernel::forward_relu(const torch::Tensor& input) {
+  // The output stays quint8: the next int8 convolution reads it without a dequantize/quantize
+  // round trip; whatever else reads it dequantizes.
   return call_boxed_op("quantized::conv2d_relu", "new", {quantize_input(input), packed_, output_.scale, output_.zero_point})
-      .toTensor()
-      .dequantize();
+      .toTensor();
 }
 
 }  // namespace kiln::nn

@@ -1,7 +1,10 @@
 #include "kiln/nn/int8_linear.h"
 
+#include <ATen/Parallel.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <mutex>
 
 #include "kiln/core/error.h"
@@ -20,7 +23,69 @@ std::string engine_name(at::QEngine e) {
 
 c10::IValue call_op(const char* name, std::vector<c10::IValue> args) { return call_boxed_op(name, "", std::move(args)); }
 
+// 1.5 · 2^23: adding and subtracting it rounds a float of magnitude < 2^22 to an integer, half to
+// even (the default rounding mode), as std::nearbyint does, in a form every vector unit has.
+constexpr float kRoundMagic = 12582912.0f;
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void quantize_span(const float* x, std::uint8_t* q, int64_t n, float inv_scale, float zero_point) {
+  const float lo = -zero_point - 1.0f, hi = 256.0f - zero_point;
+  for (int64_t i = 0; i < n; ++i) {
+    float v = x[i] * inv_scale;
+    v = v > lo ? v : lo;  // NaN lands here too (as 0 after the zero point)
+    v = v < hi ? v : hi;
+    float r = (v + kRoundMagic) - kRoundMagic + zero_point;
+    r = r > 0.0f ? r : 0.0f;
+    r = r < 255.0f ? r : 255.0f;
+    q[i] = static_cast<std::uint8_t>(static_cast<int32_t>(r));
+  }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void dequantize_span(const std::uint8_t* q, float* x, int64_t n, float scale, float zero_point) {
+  for (int64_t i = 0; i < n; ++i) x[i] = (static_cast<float>(q[i]) - zero_point) * scale;
+}
+
+// The memory format x is dense in (channels-last for a 4-d NHWC tensor, else contiguous).
+at::MemoryFormat dense_format(const torch::Tensor& x) {
+  return x.dim() == 4 && !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast)
+             ? at::MemoryFormat::ChannelsLast
+             : at::MemoryFormat::Contiguous;
+}
+
+constexpr int64_t kGrain = 1 << 16;
+
 }  // namespace
+
+torch::Tensor quantize_quint8(const torch::Tensor& input, double scale, int64_t zero_point) {
+  const auto format = dense_format(input);
+  const auto x = input.scalar_type() == torch::kFloat32 ? input.contiguous(format)
+                                                         : input.to(torch::kFloat32).contiguous(format);
+  auto q = at::_empty_affine_quantized(x.sizes(), at::device(torch::kCPU).dtype(torch::kQUInt8), scale, zero_point, format);
+  const float* src = x.data_ptr<float>();
+  auto* dst = reinterpret_cast<std::uint8_t*>(q.data_ptr<c10::quint8>());
+  const float inv_scale = 1.0f / static_cast<float>(scale);  // as ATen's quantize_val
+  const auto zp = static_cast<float>(zero_point);
+  at::parallel_for(0, x.numel(), kGrain, [&](int64_t begin, int64_t end) {
+    quantize_span(src + begin, dst + begin, end - begin, inv_scale, zp);
+  });
+  return q;
+}
+
+torch::Tensor dequantize_quint8(const torch::Tensor& input) {
+  if (input.scalar_type() != torch::kQUInt8 || input.qscheme() != at::kPerTensorAffine) return input.dequantize();
+  const auto format = dense_format(input);
+  const auto q = input.contiguous(format);
+  auto x = at::empty(q.sizes(), at::device(torch::kCPU).dtype(torch::kFloat32), format);
+  const auto* src = reinterpret_cast<const std::uint8_t*>(q.data_ptr<c10::quint8>());
+  float* dst = x.data_ptr<float>();
+  const auto scale = static_cast<float>(q.q_scale());
+  const auto zp = static_cast<float>(q.q_zero_point());
+  at::parallel_for(0, q.numel(), kGrain, [&](int64_t begin, int64_t end) {
+    dequantize_span(src + begin, dst + begin, end - begin, scale, zp);
+  });
+  return x;
+}
 
 c10::IValue call_boxed_op(const char* name, const char* overload, std::vector<c10::IValue> args) {
   const auto handle = c10::Dispatcher::singleton().findSchemaOrThrow(name, overload);
@@ -101,9 +166,9 @@ torch::Tensor Int8LinearKernel::forward(const torch::Tensor& input) {
     return call_op("quantized::linear_dynamic", {x, packed_, false}).toTensor();
   }
   // Symmetric activations: quint8 with zero point 128 holds [-128, 127]·s; clamp to ±127·s.
-  auto qx = at::quantize_per_tensor(x, input_scale_, 128, torch::kQUInt8);
+  auto qx = quantize_quint8(x, input_scale_, 128);
   auto qy = call_op("quantized::linear", {qx, packed_, output_scale_, int64_t{128}}).toTensor();
-  return qy.dequantize();
+  return dequantize_quint8(qy);
 }
 
 }  // namespace kiln::nn

@@ -1,8 +1,10 @@
 // The training fast paths must reproduce LibTorch's results: dropout draws the very same masks,
-// and the fused EmbeddingBag backward gives torch's row-sparse gradient, coalesced.
+// and the fused EmbeddingBag backward gives torch's row-sparse gradient, coalesced; the int8
+// kernels' quint8 quantize/dequantize give LibTorch's integers.
 #include <gtest/gtest.h>
 
 #include "kiln/nn/dropout.h"
+#include "kiln/nn/int8_linear.h"
 #include "kiln/nn/sparse_embed.h"
 #include "nn_test_util.h"
 
@@ -142,3 +144,40 @@ TEST(FastLinearProba, EqualsTheForwardsSoftmax) {
 
 }  // namespace
 }  // namespace kiln::nn
+
+TEST(FastQuantize, EqualsLibTorchsQuantizePerTensor) {
+  // Kiln's vectorized quint8 quantize/dequantize against ATen's (scalar in Debian's build): the same
+  // integers, ties rounded half to even, out-of-range values clamped, each memory format kept.
+  torch::manual_seed(5);
+  const double scale = 0.05;
+  auto ties = (torch::arange(-300, 300).to(torch::kFloat32) + 0.5f) * static_cast<float>(scale);
+  for (const int64_t zp : {int64_t{0}, int64_t{128}}) {
+    std::vector<torch::Tensor> inputs = {
+        torch::randn({7, 1000}) * 4,                                                         // contiguous
+        (torch::randn({3, 16, 9, 11}) * 3).contiguous(at::MemoryFormat::ChannelsLast),       // NHWC
+        torch::randn({40, 30}).t() * 2,                                                      // strided
+        ties,                                                                                // exact halves
+        torch::tensor({-1e6f, 1e6f, 0.0f, -0.0f, 12.75f, 12.7f, -6.4f, -6.45f}),             // extremes
+    };
+    for (const auto& x : inputs) {
+      const auto want = at::quantize_per_tensor(x, scale, zp, torch::kQUInt8);
+      const auto got = kiln::nn::quantize_quint8(x, scale, zp);
+      ASSERT_TRUE(got.is_quantized());
+      EXPECT_EQ(got.q_scale(), scale);
+      EXPECT_EQ(got.q_zero_point(), zp);
+      EXPECT_TRUE(torch::equal(got.int_repr().contiguous(), want.int_repr().contiguous())) << x.sizes() << " zp " << zp;
+      if (x.dim() == 4) EXPECT_TRUE(got.is_contiguous(at::MemoryFormat::ChannelsLast));
+      const auto back = kiln::nn::dequantize_quint8(got);
+      EXPECT_EQ(back.scalar_type(), torch::kFloat32);
+      EXPECT_LT((back - want.dequantize()).abs().max().item<double>(), 1e-5) << x.sizes();
+      if (x.dim() == 4) EXPECT_TRUE(back.is_contiguous(at::MemoryFormat::ChannelsLast));
+    }
+  }
+  // Beyond int64 after scaling ATen's cast is undefined (it gave 0 for 1e30); Kiln saturates.
+  const auto huge = kiln::nn::quantize_quint8(torch::tensor({-1e30f, 1e30f}), scale, 128).int_repr();
+  EXPECT_EQ(huge[0].item<int>(), 0);
+  EXPECT_EQ(huge[1].item<int>(), 255);
+  // Other quantized tensors go to LibTorch's dequantize.
+  const auto qi8 = at::quantize_per_tensor(torch::randn({5}), 0.1, 0, torch::kQInt8);
+  EXPECT_TRUE(torch::equal(kiln::nn::dequantize_quint8(qi8), qi8.dequantize()));
+}

@@ -295,6 +295,61 @@ std::pair<double, double> compare_variant(nn::Model& model, const optimize::Quan
 
 }  // namespace
 
+TEST(ConvBnFold, Int8ActivationsStayQuantizedBetweenConvolutions) {
+  // An int8 convolution with a fused ReLU hands its quint8 output on: the next int8 convolution (and
+  // the resnet18 stem's max pool) read it as it is, and a convolution left fp32 (--keep-fp32, or
+  // unfused: the gate's per-layer attribution) dequantizes it. Stated tolerance (minmax, random
+  // weights): logits within 10% of the fp32 logits' range, argmax kept on >= 80% of 24 rows.
+  for (const auto& [params, size] : cnn_layouts()) {
+    auto model = cnn(params, size, 6);
+    const std::vector<nn::Batch> calibration = {pixels(32, size, 1), pixels(32, size, 2)};
+    auto int8_variant = [&](std::vector<std::string> keep) {
+      optimize::OptimizeOptions o;
+      o.int8 = optimize::Int8Mode::kStatic;
+      o.calibrator = optimize::CalibratorKind::kMinMax;
+      o.keep_fp32 = std::move(keep);
+      optimize::QuantizedVariant v;
+      v.name = "int8";
+      model->eval();
+      optimize::make_conv_bn_pass()->run(*model, calibration, o, v);
+      return v;
+    };
+    const auto batch = pixels(24, size, 8);
+    const auto v = int8_variant({});
+    {
+      torch::InferenceMode im;
+      nn::VariantTensors t;
+      for (const auto& [n, x] : v.tensors) t[n] = x;
+      artifact::apply_variant(*model, v.name, v.variant, t, "test");
+      const auto kernels = model->kernels();
+      const auto x = torch::rand({2, 3, size, size});
+      const auto stem = kernels.at("conv1")->forward_relu(x);
+      EXPECT_TRUE(stem.is_quantized()) << "the ReLU convolution's output stays quint8";
+      EXPECT_EQ(stem.scalar_type(), torch::kQUInt8);
+      EXPECT_FALSE(kernels.at("layer1.0.conv2")->forward(stem.dequantize()).is_quantized()) << "no ReLU: fp32 out";
+      model->clear_kernels();
+    }
+    const auto [err, agree] = compare_variant(*model, v, batch);
+    std::cout << params["preset"] << " int8 (quint8 handed on) vs fp32: max |diff| / range " << err
+              << ", argmax agreement " << agree << "\n";
+    EXPECT_LT(err, 0.1) << params.dump();
+    EXPECT_GT(err, 0.0) << "it did run in int8";
+    EXPECT_GE(agree, 0.8) << params.dump();
+
+    // The convolution after an int8 ReLU one kept fp32 (folded): it reads the quint8 output.
+    const auto mixed = int8_variant({"layer1.0.conv2"});
+    EXPECT_EQ(mixed.variant.details["modules"]["layer1.0.conv2"], "conv_bn_fp32");
+    EXPECT_LT(compare_variant(*model, mixed, batch).first, 0.1);
+    // One int8 convolution alone; the next one is the unfused fp32 module.
+    optimize::QuantizedVariant one = v;
+    one.variant.details["modules"] = {{"layer1.0.conv1", "conv_bn_int8_static"}};
+    EXPECT_LT(compare_variant(*model, one, batch).first, 0.1);
+    // The stem alone (resnet18: through the max pool into the first block and its identity shortcut).
+    one.variant.details["modules"] = {{"conv1", "conv_bn_int8_static"}};
+    EXPECT_LT(compare_variant(*model, one, batch).first, 0.1);
+  }
+}
+
 TEST(ConvBnFold, Bf16ConvolutionsStayWithinBf16Rounding) {
   if (!nn::cpu_has_bf16()) GTEST_SKIP() << "this CPU has neither AVX-512 BF16 nor AMX-BF16";
   // Stated tolerance: bf16 keeps 8 bits of mantissa (relative step 2^-8 = 0.4%); through 5-9

@@ -11,7 +11,9 @@
 //   "conv_bn_int8_static": the folded convolution on LibTorch's quantized engine: weights int8
 //                          symmetric per output channel, activations quint8 per tensor with
 //                          calibrated scales; the ReLU is fused into the quantized op
-//                          (quantized::conv2d_relu), output dequantized to fp32.
+//                          (quantized::conv2d_relu), whose output stays quint8 (the next int8
+//                          convolution reads it as it is, a max pool pools it, anything else
+//                          dequantizes it); without a ReLU the output is dequantized to fp32.
 // Variant tensors (persisted in variants/<name>.safetensors, never rename):
 //   fp32: "<conv>.weight_folded" F32 [out, in, kh, kw], "<conv>.bias_folded" F32 [out]
 //   bf16: "<conv>.weight_folded_bf16" BF16 [out, in, kh, kw], "<conv>.bias_folded" F32 [out]

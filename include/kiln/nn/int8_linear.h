@@ -26,6 +26,16 @@ namespace kiln::nn {
 /// The quantized engine int8 kernels run on: the best this LibTorch supports (fbgemm, else onednn,
 /// else qnnpack), or "" when it has none. Selecting it is process-wide (at::globalContext()).
 [[nodiscard]] std::string select_quantized_engine();
+
+/// at::quantize_per_tensor(x, scale, zero_point, kQUInt8) for a float32 x, computed the same way
+/// (round half to even of x · (1/scale), plus the zero point, clamped to [0, 255]), vectorized and
+/// threaded: Debian's LibTorch, built without FBGEMM, quantizes one value at a time, and at 224 px
+/// that cost more than the int8 convolutions saved. Keeps x's memory format (contiguous or
+/// channels-last); a strided x is made contiguous in it first.
+[[nodiscard]] torch::Tensor quantize_quint8(const torch::Tensor& x, double scale, int64_t zero_point);
+/// q.dequantize() for a per-tensor quint8 q ((q - zero point) · scale), vectorized and threaded, in
+/// q's memory format; other quantized tensors go to q.dequantize().
+[[nodiscard]] torch::Tensor dequantize_quint8(const torch::Tensor& q);
 /// Boxed call of operator `name`.`overload` (quantized:: ops take packed weights, a TorchScript
 /// class the typed API cannot name without ATen's private headers); returns its last output.
 [[nodiscard]] c10::IValue call_boxed_op(const char* name, const char* overload, std::vector<c10::IValue> args);

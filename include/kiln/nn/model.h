@@ -123,9 +123,11 @@ class Model : public torch::nn::Module {
       const auto it = kernels_.find(conv.get());
       if (it != kernels_.end()) return relu ? it->second.kernel->forward_relu(x) : it->second.kernel->forward(x);
     }
-    // A bf16 convolution before this one (a variant that replaces only some) hands over bfloat16.
+    // A bf16 convolution before this one (a variant that replaces only some) hands over bfloat16,
+    // an int8 one with a fused ReLU quint8.
     const auto& w = conv.ptr()->weight;
-    auto y = bn.ptr()->forward(conv.ptr()->forward(x.scalar_type() == w.scalar_type() ? x : x.to(w.scalar_type())));
+    const auto in = x.is_quantized() ? x.dequantize() : x;
+    auto y = bn.ptr()->forward(conv.ptr()->forward(in.scalar_type() == w.scalar_type() ? in : in.to(w.scalar_type())));
     return relu ? torch::relu(y) : y;
   }
   /// Declares `conv` (followed by `bn`) replaceable; families call it once per pair they route

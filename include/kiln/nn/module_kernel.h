@@ -20,7 +20,8 @@ class ModuleKernel {
  public:
   virtual ~ModuleKernel() = default;
   /// The module's output for `input` (same shapes and dtype as the fp32 module's forward; bf16
-  /// convolutions return bfloat16, which the next kernel and the CNN trunk's end accept).
+  /// convolutions return bfloat16, and int8 ones quint8 from forward_relu, which the next kernel,
+  /// Model::run_conv_bn and the CNN trunk accept).
   [[nodiscard]] virtual torch::Tensor forward(const torch::Tensor& input) = 0;
   /// relu(forward(input)); kernels that fuse the ReLU into their op override it.
   [[nodiscard]] virtual torch::Tensor forward_relu(const torch::Tensor& input) { return torch::relu(forward(input)); }
