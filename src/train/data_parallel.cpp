@@ -19,10 +19,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <cerrno>
 #include <condition_variable>
+#include <exception>
 #include <future>
 #include <iterator>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "kiln/core/error.h"
@@ -89,6 +92,40 @@ std::shared_ptr<::gloo::transport::Device> make_device(const DistOptions& o) {
   return c10d::ProcessGroupGloo::createDefaultDevice();
 }
 
+// What the terminate handler reports (install_store_reset_handler): set before the first collective.
+std::mutex g_reset_mutex;
+DistOptions g_reset_options;
+std::terminate_handler g_previous_terminate = nullptr;
+
+[[noreturn]] void on_store_reset() {
+  if (const auto current = std::current_exception()) {
+    try {
+      std::rethrow_exception(current);
+    } catch (const std::system_error& e) {
+      const int code = e.code().value();
+      if (e.code().category() == std::system_category() &&
+          (code == ECONNRESET || code == EPIPE || code == ECONNABORTED)) {
+        const DistOptions o = [] {
+          std::lock_guard<std::mutex> lock(g_reset_mutex);
+          return g_reset_options;
+        }();
+        const std::string who = o.rank == 0 ? "a rank connected to this rank's store reset the connection (killed or crashed)"
+                                            : "rank 0 (it serves the rendezvous store at " + address(o) +
+                                                  ") is gone (killed or crashed): it reset the connection";
+        const std::string message = "kiln: error: data-parallel rank " + std::to_string(o.rank) + " of " +
+                                    std::to_string(o.world_size) + ": the rendezvous store's connection failed: " + who +
+                                    " (LibTorch's store listener: " + e.what() +
+                                    "); the run stops here; restart it with --resume to continue from the last checkpoint\n";
+        (void)!::write(STDERR_FILENO, message.data(), message.size());
+        std::_Exit(1);
+      }
+    } catch (...) {
+    }
+  }
+  if (g_previous_terminate) g_previous_terminate();
+  std::abort();
+}
+
 class GlooDataParallel final : public DataParallel {
  public:
   explicit GlooDataParallel(const DistOptions& o) : options_(o) {
@@ -117,6 +154,7 @@ class GlooDataParallel final : public DataParallel {
                   "; check that every rank started and that this host's address is reachable from the others "
                   "(GLOO_SOCKET_IFNAME picks the interface)");
     }
+    install_store_reset_handler(o);
     heartbeat_ = std::thread([o, b = beat_] { beat(o, *b); });
   }
 
@@ -632,6 +670,13 @@ class GlooDataParallel final : public DataParallel {
 };
 
 }  // namespace
+
+void install_store_reset_handler(const DistOptions& options) {
+  std::lock_guard<std::mutex> lock(g_reset_mutex);
+  g_reset_options = options;
+  const auto previous = std::set_terminate(on_store_reset);
+  if (previous != on_store_reset) g_previous_terminate = previous;
+}
 
 void validate(const DistOptions& o) {
   auto fail = [](const std::string& field, const std::string& rule, const std::string& got) {

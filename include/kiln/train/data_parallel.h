@@ -38,6 +38,14 @@ struct DistOptions {
 /// Throws ConfigError naming the field and the value.
 void validate(const DistOptions& options);
 
+/// Installs a std::terminate handler for the data-parallel run `options` (GlooDataParallel does, once
+/// per process; a later call replaces the options). LibTorch 1.13's TCPStore client lets a reset
+/// connection escape its listener thread as an uncaught std::system_error when rank 0, which serves
+/// the store, dies with data unread on its socket. The handler turns that into the error the
+/// collectives give ("data-parallel rank R of W: the rendezvous store's connection failed: rank 0
+/// ... is gone ...") on stderr and exits 1; any other uncaught exception goes to the previous handler.
+void install_store_reset_handler(const DistOptions& options);
+
 /// Per-step totals over every rank, from DataParallel::reduce_gradients.
 struct StepTotals {
   double weight = 0;         ///< Σ over ranks of the loss normaliser (Σ class weight of the targets)
