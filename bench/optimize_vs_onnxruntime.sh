@@ -10,7 +10,8 @@
 #   kiln-bf16   (CPUs with bf16; bert and mlp only with KILN_BENCH_BF16=1) kiln optimize --bf16's kernels: bf16 weights, LibTorch bf16 linear; cnn: folded bf16 convolutions
 #   kiln-fused  (cnn) BatchNorm folded into the convolutions, ReLU fused, fp32 (kiln optimize's conv_bn_fp32)
 #   kiln-int8   (cnn) the folded convolutions in int8: per-channel weights, activations calibrated
-#               (entropy) on random images, ReLU fused into quantized::conv2d_relu
+#               (entropy) on random images, ReLU fused into quantized::conv2d_relu, the quint8 output
+#               handed to the next convolution as it is
 # Models (random weights): mlp (50000 sparse features, hidden 3 x 512; batch 32, latency batch 1;
 # ONNX gets the dense [batch, 50000] input), bert-mini and bert-base (batch 8 x 128 tokens, latency
 # batch 1 x 128), cnn:64 and cnn:224 (the resnet18 layout at 64x64 and 224x224, batch 8, latency
