@@ -49,6 +49,7 @@ int run(int argc, char** argv) {
 #ifdef KILN_CLI_ML
   kiln::cli::set_plan_probe(&kiln::train::time_step_kernels);
   kiln::cli::set_plan_data_probe(&kiln::pipeline::profile_plan_data);
+  kiln::cli::set_metrics_fetcher(&kiln::cli::fetch_metrics_over_http);
 #endif
 #ifndef KILN_CLI_ML
   {

@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <vector>
 
 namespace kiln::cli {
 
@@ -67,6 +69,14 @@ int exec_ml_binary(char** argv) {
   std::cerr << "kiln: error: cannot start " << ml << ": " << std::strerror(errno)
             << "; the model verbs live in kiln-ml next to kiln: rebuild (scripts/setup.sh) or reinstall both\n";
   return 1;
+}
+
+[[noreturn]] void hand_over_to_ml() {
+  std::vector<char*> argv;
+  for (const auto& a : process_arguments()) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::cout.flush();
+  std::exit(exec_ml_binary(argv.data()));
 }
 
 }  // namespace kiln::cli

@@ -21,14 +21,6 @@ PlanProbe& data_probe_slot() {
   static PlanProbe probe = nullptr;
   return probe;
 }
-
-[[noreturn]] void hand_over_to_ml() {
-  std::vector<char*> argv;
-  for (const auto& a : process_arguments()) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::cout.flush();
-  std::exit(exec_ml_binary(argv.data()));
-}
 }  // namespace
 
 void set_plan_probe(PlanProbe probe) { probe_slot() = probe; }

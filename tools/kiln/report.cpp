@@ -1,7 +1,5 @@
 // kiln report: one self-contained HTML page for a training run, several runs side by side, or a
 // tuning study. No LibTorch: it reads the run's files and the study storage.
-#include <httplib.h>
-
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -26,6 +24,11 @@ namespace kiln::cli {
 
 namespace {
 
+MetricsFetcher& metrics_fetcher() {
+  static MetricsFetcher fetcher = nullptr;
+  return fetcher;
+}
+
 struct ReportFlags {
   std::vector<std::string> runs;
   std::string out, study, storage, server;
@@ -49,20 +52,8 @@ std::string fetch_metrics(const std::string& where) {
   const std::string base = where.substr(0, path_at);
   std::string path = path_at == std::string::npos ? "" : where.substr(path_at);
   if (path.empty() || path == "/") path = "/metrics";
-  httplib::Client client(base);
-  if (!client.is_valid()) throw ConfigError("--server " + where + ": not an http:// or https:// URL");
-  client.set_connection_timeout(5);
-  client.set_read_timeout(30);
-  const auto res = client.Get(path);
-  if (!res) {
-    throw IoError("--server " + where + ": cannot fetch " + path + " (" + httplib::to_string(res.error()) +
-                  "); is `kiln serve` running there?");
-  }
-  if (res->status != 200) {
-    throw IoError("--server " + where + ": GET " + path + " answered HTTP " + std::to_string(res->status) +
-                  "; point --server at a kiln serve address");
-  }
-  return res->body;
+  if (metrics_fetcher() == nullptr) hand_over_to_ml();  // the front binary: kiln-ml links the HTTP client
+  return metrics_fetcher()(where, base, path);
 }
 
 void write_page(const std::string& out, const std::string& html, double seconds) {
@@ -78,6 +69,8 @@ void write_page(const std::string& out, const std::string& html, double seconds)
 }
 
 }  // namespace
+
+void set_metrics_fetcher(MetricsFetcher fetcher) { metrics_fetcher() = fetcher; }
 
 std::string write_run_report(const std::string& run_dir, const std::string& out) {
   report::RunPageOptions o;

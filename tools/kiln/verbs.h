@@ -30,6 +30,17 @@ void set_process_arguments(int argc, char** argv);
 /// Replaces this process with kiln-ml (next to this executable) and the same arguments; returns
 /// an exit code only when that fails, after printing why.
 int exec_ml_binary(char** argv);
+/// Replaces this process with kiln-ml and this process's own arguments (process_arguments()): a
+/// verb of the front binary that needs what only kiln-ml links hands its whole run over.
+[[noreturn]] void hand_over_to_ml();
+/// `kiln report --server http://...` reads the server's /metrics over HTTP (cpp-httplib, with its
+/// TLS libraries): kiln-ml installs the fetcher; the front binary has none and hands over, so that
+/// its other verbs do not load those libraries. The result is the body of a 200 answer; throws
+/// kiln errors naming `where` otherwise.
+using MetricsFetcher = std::string (*)(const std::string& where, const std::string& base, const std::string& path);
+void set_metrics_fetcher(MetricsFetcher fetcher);
+/// kiln-ml's fetcher (tools/kiln/report_http.cpp).
+std::string fetch_metrics_over_http(const std::string& where, const std::string& base, const std::string& path);
 /// `kiln plan --gpu cpu` times the step's ops with LibTorch: kiln-ml installs the timing probe
 /// (kiln::train::time_step_kernels); in the front binary there is none and plan hands over to kiln-ml.
 using PlanProbe = nlohmann::json (*)(const nlohmann::json& request);
