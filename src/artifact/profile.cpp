@@ -7,6 +7,7 @@
 #include "kiln/core/error.h"
 #include "kiln/core/parallel.h"
 #include "kiln/core/utf8.h"
+#include "kiln/prep/ensemble.h"
 
 namespace kiln::artifact {
 
@@ -97,8 +98,10 @@ nlohmann::json compute_data_profile(const data::Dataset& train, const prep::Prep
   std::vector<double> shares(bins.size());
   for (std::size_t i = 0; i < bins.size(); ++i) shares[i] = static_cast<double>(bins[i]) / n;
 
-  const nn::TensorSpec* bag = featurizer.input_spec().find(nn::kBagIndices);
-  const torch::Tensor indices = encoded.get(nn::kBagIndices);
+  const nn::InputSpec spec = featurizer.input_spec();
+  const std::string bag_name = prep::primary_tensor_name(spec, nn::kBagIndices);  // member 0's in an ensemble
+  const nn::TensorSpec* bag = spec.find(bag_name);
+  const torch::Tensor indices = encoded.get(bag_name);
   std::vector<int64_t> df(bag && indices.defined() ? static_cast<std::size_t>(bag->vocab_size) : 0, 0);
   const int64_t nnz = indices.defined() ? indices.numel() : 0;
   if (!df.empty()) {

@@ -55,6 +55,18 @@ bool reads(const artifact::Predictor& p, const char* tensor) {
   return false;
 }
 
+// Whether the model, or a member of an ensemble ("member<i>/<tensor>"), reads `tensor`.
+bool some_member_reads(const artifact::Predictor& p, const char* tensor) {
+  const std::string suffix = std::string("/") + tensor;
+  for (const auto& t : p.manifest().inputs.tensors) {
+    if (t.name == tensor) return true;
+    if (t.name.size() > suffix.size() && t.name.compare(t.name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::string family(const artifact::Predictor& p) { return p.manifest().model.family; }
 
 }  // namespace
@@ -62,8 +74,9 @@ std::string family(const artifact::Predictor& p) { return p.manifest().model.fam
 Explainer::Explainer(const artifact::Predictor& predictor, ExplainOptions options)
     : predictor_(predictor), options_(std::move(options)) {
   options_.validate();
-  const bool has_text = predictor_.manifest().inputs.tensors.empty() || reads(predictor_, nn::kBagIndices) ||
-                        reads(predictor_, nn::kInputIds);
+  // An ensemble's members read text through their own tensors: Kernel SHAP over its words.
+  const bool has_text = predictor_.manifest().inputs.tensors.empty() || some_member_reads(predictor_, nn::kBagIndices) ||
+                        some_member_reads(predictor_, nn::kInputIds);
   auto linear = predictor_.model()->linear_parts();
   if (options_.method) {
     method_ = *options_.method;

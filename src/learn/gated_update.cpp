@@ -29,7 +29,11 @@ std::string points(double f1) {
 train::RunConfig update_config(const artifact::Artifact& served, const ReplayBuffer& buffer, const UpdateOptions& o) {
   train::RunConfig c = train::recommended_config();
   const auto& t = served.manifest.training;
-  if (t.is_object() && t.contains("train")) {
+  // An ensemble's "train" section is its first member's recipe (e.g. the per-example solver of a
+  // bag model), which does not apply to the ensemble: the updates train it as a whole with the
+  // mini-batch trainer (the recommended settings), its members' calibrated mixture as the model.
+  const bool ensemble = served.manifest.model.family == "ensemble";
+  if (!ensemble && t.is_object() && t.contains("train")) {
     try {
       train::apply_config({{"train", t["train"]}}, c, "the served artifact's training config");
     } catch (const ConfigError&) {

@@ -10,6 +10,7 @@
 
 #include "builtin_families.h"
 #include "kiln/core/error.h"
+#include "kiln/nn/ensemble.h"
 #include "kiln/nn/model.h"
 #include "params.h"
 
@@ -26,7 +27,7 @@ Registry& registry() {
   static Registry* instance = [] {
     auto* r = new Registry();  // never destroyed: factories may be used during static destruction
     for (auto family : {linear_family(), mlp_family(), embedbag_family(), bert_family(), cnn_family(),
-                        multimodal_family()}) {
+                        multimodal_family(), ensemble_family()}) {
       r->families.emplace(family.name, std::move(family));
     }
     return r;

@@ -8,6 +8,9 @@
 
 #include "kiln/core/error.h"
 #include "kiln/data/stratified_split.h"
+#include "kiln/nn/ensemble.h"
+#include "kiln/prep/ensemble.h"
+#include "kiln/train/calibration.h"
 #include "kiln/tune/hyperband_pruner.h"
 #include "stages.h"
 
@@ -31,6 +34,31 @@ struct Trained {
   double featurize_seconds = 0, train_seconds = 0;
   std::size_t index = 0;
 };
+
+// Logits of `model` on `x` [examples, classes], float64 on the CPU (InferenceMode, eval mode).
+torch::Tensor logits_of(nn::Model& model, const nn::Batch& x, int64_t chunk) {
+  const torch::InferenceMode guard;
+  model.eval();
+  std::vector<torch::Tensor> parts;
+  for (int64_t start = 0; start < x.size(); start += chunk) {
+    parts.push_back(model.forward(x.slice(start, std::min(chunk, x.size() - start))).to(torch::kCPU));
+  }
+  return torch::cat(parts, 0).to(torch::kFloat64);
+}
+
+// A member's own temperature on the validation split (1 when the split is separable).
+double member_temperature(const torch::Tensor& logits, const std::vector<int64_t>& y) {
+  const auto fit = train::fit_temperature(logits, y);
+  return fit.separable ? 1.0 : fit.temperature;
+}
+
+// `a`'s and `b`'s tensors in one batch, each under its ensemble member prefix.
+nn::Batch prefixed(const nn::Batch& a, const nn::Batch& b) {
+  nn::Batch out(a.size());
+  for (const auto& [name, t] : a.tensors()) out.set(prep::ensemble_member_prefix(0) + name, t);
+  for (const auto& [name, t] : b.tensors()) out.set(prep::ensemble_member_prefix(1) + name, t);
+  return out;
+}
 
 }  // namespace
 
@@ -97,8 +125,8 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
   const tune::SuccessiveHalvingPruner pruner(po);
   std::vector<tune::Trial> trials;
 
-  std::optional<Trained> best;
-  double best_score = -1;
+  std::optional<Trained> best, second;  // the two best candidates so far (the ensemble's members)
+  double best_score = -1, second_score = -1;
   for (std::size_t k = 0; k < options.candidates.size(); ++k) {
     const Candidate& cand = options.candidates[k];
     CandidateReport rep;
@@ -171,8 +199,15 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
       tr.value = rep.val_macro_f1;
       rep.seconds = seconds_since(t0);
       if (rep.val_macro_f1 > best_score) {
+        if (options.ensemble != SelectionOptions::EnsemblePolicy::kNever && best) {
+          second = std::move(best);
+          second_score = best_score;
+        }
         best_score = rep.val_macro_f1;
         best = std::move(t);
+      } else if (options.ensemble != SelectionOptions::EnsemblePolicy::kNever && rep.val_macro_f1 > second_score) {
+        second_score = rep.val_macro_f1;
+        second = std::move(t);
       }
     } catch (const ConfigError&) {
       throw;  // a bad candidate config is the user's to fix, not a failed candidate
@@ -193,6 +228,61 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
   out.candidates[best->index].status = "chosen";
   (void)n_train;
 
+  // The ensemble of the two best: each member calibrated on validation by its own temperature,
+  // their probabilities averaged. It replaces the best single model when its validation macro-F1 is
+  // higher; it costs no training (both members are trained already).
+  std::optional<Setup> ensemble_setup;
+  std::optional<Encoded> ensemble_encoded;
+  nlohmann::json ensemble_record;
+  if (second && best->setup.preprocessors.size() == 1 && second->setup.preprocessors.size() == 1) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto classes = static_cast<int64_t>(labels.size());
+    const int64_t chunk = train::eval_chunk(best->setup.config.trainer.batch_size);
+    const auto& y = best->encoded.val.y;
+    const torch::Tensor la = logits_of(*best->setup.model, best->encoded.val.x, chunk);
+    const torch::Tensor lb = logits_of(*second->setup.model, second->encoded.val.x, chunk);
+    const double ta = member_temperature(la, y), tb = member_temperature(lb, y);
+    const torch::Tensor pa = torch::softmax(la / ta, 1), pb = torch::softmax(lb / tb, 1);
+    const double single = train::compute_metrics_from_proba(y, pa, classes).macro_f1;
+    const double mixed = train::compute_metrics_from_proba(y, (pa + pb) * 0.5, classes).macro_f1;
+    const std::string a = options.candidates[best->index].name, b = options.candidates[second->index].name;
+    CandidateReport rep;
+    rep.name = "ensemble";
+    rep.val_macro_f1 = mixed;
+    rep.epochs = 0;
+    rep.config = {{"members", {a, b}}, {"temperatures", {ta, tb}}, {"weights", {0.5, 0.5}}};
+    if (mixed > single || options.ensemble == SelectionOptions::EnsemblePolicy::kAlways) {
+      nn::Ensemble ens = nn::make_ensemble({{best->setup.model, best->setup.model_spec, ta, 0.5},
+                                            {second->setup.model, second->setup.model_spec, tb, 0.5}},
+                                           classes);
+      Setup s = best->setup;
+      s.preprocessors = {prep::make_ensemble_preprocessor({best->setup.preprocessors[0], second->setup.preprocessors[0]})};
+      s.model_spec = ens.spec;
+      s.model = ens.model;
+      Encoded e = best->encoded;
+      e.train.x = prefixed(best->encoded.train.x, second->encoded.train.x);
+      e.train.augment = {};
+      e.val.x = prefixed(best->encoded.val.x, second->encoded.val.x);
+      ensemble_setup = std::move(s);
+      ensemble_encoded = std::move(e);
+      out.candidates[best->index].status = "ensemble member";
+      out.candidates[second->index].status = "ensemble member";
+      rep.status = "chosen";
+      out.chosen = "ensemble";
+    } else {
+      rep.status = "not better than " + a;
+    }
+    rep.seconds = seconds_since(t0);
+    ensemble_record = {{"members", {a, b}},
+                       {"temperatures", {ta, tb}},
+                       {"weights", {0.5, 0.5}},
+                       {"val_macro_f1", mixed},
+                       {"best_single_val_macro_f1", single},
+                       {"chosen", out.chosen == "ensemble"}};
+    out.candidates.push_back(rep);
+    if (callbacks.on_done) callbacks.on_done(rep);
+  }
+
   nlohmann::json table = nlohmann::json::array();
   for (const auto& c : out.candidates) {
     table.push_back({{"name", c.name},
@@ -204,10 +294,24 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
                      {"seconds", c.seconds},
                      {"config", c.config}});
   }
-  const double featurize_seconds = best->featurize_seconds;
-  const double train_seconds = best->train_seconds;
-  out.result = assemble(std::move(best->setup), std::move(best->encoded), std::move(best->result), featurize_seconds,
-                        train_seconds, test, {});
+  const double featurize_seconds = best->featurize_seconds + (ensemble_setup ? second->featurize_seconds : 0.0);
+  const double train_seconds = best->train_seconds + (ensemble_setup ? second->train_seconds : 0.0);
+  if (ensemble_setup) {
+    out.result = assemble(std::move(*ensemble_setup), std::move(*ensemble_encoded), std::move(best->result),
+                          featurize_seconds, train_seconds, test, {});
+    auto& training = out.result.artifact.manifest.training;
+    nlohmann::json members = nlohmann::json::array();
+    for (const Trained* t : {&*best, &*second}) {
+      members.push_back({{"candidate", options.candidates[t->index].name},
+                         {"config", train::to_json(t->setup.config)},
+                         {"best_epoch", t->result.best_epoch},
+                         {"epochs_run", t->result.history.size()}});
+    }
+    training["ensemble"] = {{"members", members}};
+  } else {
+    out.result = assemble(std::move(best->setup), std::move(best->encoded), std::move(best->result), featurize_seconds,
+                          train_seconds, test, {});
+  }
   out.result.artifact.manifest.training["selection"] = {
       {"metric", "validation macro-F1"},
       {"validation", out.validation},
@@ -217,6 +321,7 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
       {"cut_by_time", out.cut_by_time},
       {"pruner", {{"kind", "successive_halving"}, {"min_resource_epochs", options.min_resource_epochs}, {"reduction_factor", options.reduction_factor}}},
       {"candidates", table}};
+  if (!ensemble_record.is_null()) out.result.artifact.manifest.training["selection"]["ensemble"] = ensemble_record;
   return out;
 }
 

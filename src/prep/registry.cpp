@@ -5,6 +5,7 @@
 
 #include "bag_features.h"
 #include "image_features.h"
+#include "kiln/prep/ensemble.h"
 #include "wordpiece_features.h"
 #include "kiln/core/error.h"
 #include "kiln/prep/preprocessor.h"
@@ -20,7 +21,7 @@ struct Registry {
 Registry& registry() {
   static Registry* instance = [] {
     auto* r = new Registry();  // never destroyed: preprocessors may be built during static destruction
-    for (auto t : {tfidf_type(), hashed_ngrams_type(), wordpiece_type(), image_type()}) r->types.emplace(t.name, std::move(t));
+    for (auto t : {tfidf_type(), hashed_ngrams_type(), wordpiece_type(), image_type(), ensemble_type()}) r->types.emplace(t.name, std::move(t));
     return r;
   }();
   return *instance;

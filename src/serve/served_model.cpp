@@ -7,6 +7,7 @@
 #include "kiln/core/error.h"
 #include "kiln/core/log.h"
 #include "kiln/core/utf8.h"
+#include "kiln/prep/ensemble.h"
 #include "kiln/artifact/profile.h"
 #include "kiln/data/image.h"
 
@@ -173,11 +174,14 @@ void ServedModel::observe_drift(const std::vector<std::string>& texts, const Inp
     // Out-of-vocabulary rates as the preprocessor counted them while encoding (none without a vocabulary).
     const std::vector<double>& oov = enc.observed.oov_rates;
     // Sparse features, when the model reads them: the columns each text contains.
-    const torch::Tensor indices = batch.get(nn::kBagIndices), offsets = batch.get(nn::kBagOffsets);
+    // An ensemble's member 0's (the features its data profile holds).
+    const nn::InputSpec& inputs = predictor_->manifest().inputs;
+    const torch::Tensor indices = batch.get(prep::primary_tensor_name(inputs, nn::kBagIndices));
+    const torch::Tensor offsets = batch.get(prep::primary_tensor_name(inputs, nn::kBagOffsets));
     const int64_t* ip = indices.defined() ? indices.data_ptr<int64_t>() : nullptr;
     const int64_t* op = offsets.defined() ? offsets.data_ptr<int64_t>() : nullptr;
     const int64_t nnz = indices.defined() ? indices.numel() : 0;
-    const torch::Tensor values = batch.get(nn::kBagWeights);
+    const torch::Tensor values = batch.get(prep::primary_tensor_name(inputs, nn::kBagWeights));
     const float* wp = values.defined() ? values.data_ptr<float>() : nullptr;
     for (std::size_t i = 0; i < texts.size(); ++i) {
       DriftSample& s = samples[i];

@@ -215,6 +215,7 @@ std::vector<std::string> model_choices() {
   std::set<std::string> names;
   for (const auto& n : preset_names()) names.insert(n);
   for (const auto& n : nn::model_family_names()) names.insert(n);
+  names.erase("ensemble");  // built from trained members by model selection, not from a preset
   return {names.begin(), names.end()};
 }
 
@@ -224,6 +225,11 @@ RunConfig preset_config(const std::string& name) {
     std::lock_guard<std::mutex> lock(r.mu);
     const auto it = r.presets.find(name);
     if (it != r.presets.end()) return it->second;
+  }
+  if (name == "ensemble") {
+    throw ConfigError("model 'ensemble' is not trained from a preset: model selection (kiln train without --model or "
+                      "--config) builds it from the two best candidates when it beats them on validation, and writes "
+                      "selected_config.yaml, which runs that selection again");
   }
   const auto families = nn::model_family_names();
   if (std::find(families.begin(), families.end(), name) != families.end()) {

@@ -85,6 +85,8 @@ expect_fail() {  # expected-exit-code expected-text command...
 }
 expect_fail 2 "--model: 'forest' is not a registered model family or preset; known: bert, cnn, embedbag, fasttext, linear, logreg, mlp, multimodal" \
   "$KILN" train --train "$tmp/train.csv" --model forest --out "$tmp/x"
+expect_fail 2 "an ensemble is not trained from a preset: kiln train without --model selects among the candidates" \
+  "$KILN" train --train "$tmp/train.csv" --model ensemble --out "$tmp/x"
 # --help lists the families from the registry.
 # (Into a file first: `grep -q` exits at the first match, and under pipefail the help's SIGPIPE failed
 # the pipeline on a loaded machine.)
@@ -118,9 +120,12 @@ test ! -e "$tmp/x/model" || fail "a failed train left an artifact"
 grep -qF "model selection among fasttext, logreg, mlp on validation macro-F1; budget 12 passes" "$tmp/sel.err" \
   || { cat "$tmp/sel.err"; fail "selection did not print its candidates and budget"; }
 for c in fasttext logreg mlp; do
-  grep -qE "^$c +(chosen|complete|pruned at epoch [0-9]+|stopped: budget|skipped: budget) " "$tmp/sel.out" \
+  grep -qE "^$c +(chosen|complete|pruned at epoch [0-9]+|stopped: budget|skipped: budget|ensemble member) " "$tmp/sel.out" \
     || { cat "$tmp/sel.out"; fail "the selection table has no row for $c"; }
 done
+# The ensemble of the two best comes last: chosen, or not better than the best single model.
+grep -qE "^ensemble +(chosen|not better than [a-z]+) " "$tmp/sel.out" \
+  || { cat "$tmp/sel.out"; fail "the selection table has no ensemble row"; }
 chosen=$(sed -n 's/^chosen: \([a-z]*\) .*/\1/p' "$tmp/sel.out")
 [[ -n "$chosen" ]] || { cat "$tmp/sel.out"; fail "selection did not say which candidate it chose"; }
 /usr/bin/python3 - "$tmp/sel/model/kiln.json" "$chosen" <<'PY' || fail "the manifest does not record the selection"
@@ -128,13 +133,51 @@ import json, sys
 m = json.load(open(sys.argv[1]))
 sel = m["training"]["selection"]
 assert sel["chosen"] == sys.argv[2], sel["chosen"]
-assert [c["name"] for c in sel["candidates"]] == ["fasttext", "logreg", "mlp"], sel["candidates"]
+assert [c["name"] for c in sel["candidates"]] == ["fasttext", "logreg", "mlp", "ensemble"], sel["candidates"]
 assert sel["work_passes"] <= sel["budget_passes"] == 12, sel
+ens = sel["ensemble"]
+assert (m["model"]["family"] == "ensemble") == (sys.argv[2] == "ensemble") == ens["chosen"], (m["model"]["family"], ens)
+assert ens["chosen"] == (ens["val_macro_f1"] > ens["best_single_val_macro_f1"]), ens
 PY
-# The written recipe trains the chosen model again, as one model.
+# The written recipe trains the chosen model again: one model's config, or for an ensemble the
+# selection that made it (the same candidates and budget give the same ensemble).
 "$KILN" -q train --train "$tmp/train.csv" --val "$tmp/val.csv" --config "$tmp/sel/selected_config.yaml" --out "$tmp/again" \
   >"$tmp/again.out" 2>"$tmp/again.err" || { cat "$tmp/again.err"; fail "the selected recipe does not train"; }
-grep -q "model selection" "$tmp/again.out" && fail "--config of the selected recipe ran a selection again"
+if [[ $chosen == ensemble ]]; then
+  grep -q "^chosen: ensemble " "$tmp/again.out" || { cat "$tmp/again.out"; fail "the ensemble's selection did not choose it again"; }
+else
+  grep -q "model selection" "$tmp/again.out" && fail "--config of the selected recipe ran a selection again"
+fi
+# A selection config with ensemble: always gives an ensemble artifact (two members, each with its
+# own featurizer): predict, evaluate and explain run on it; ONNX export says it has no exporter.
+cat > "$tmp/ens.yaml" <<'YAML'
+selection:
+  budget: 6
+  ensemble: always
+  candidates:
+    - {name: logreg, config: {train: {epochs: 3}}}
+    - {name: fasttext, config: {train: {epochs: 3}}}
+YAML
+"$KILN" train --train "$tmp/train.csv" --val "$tmp/val.csv" --config "$tmp/ens.yaml" --out "$tmp/ens" \
+  >"$tmp/ens.out" 2>"$tmp/ens.err" || { cat "$tmp/ens.err"; fail "the ensemble selection config does not train"; }
+grep -q "^chosen: ensemble " "$tmp/ens.out" || { cat "$tmp/ens.out"; fail "ensemble: always did not choose the ensemble"; }
+grep -q '"always"' "$tmp/ens/selected_config.yaml" || fail "the ensemble's recipe lost ensemble: always"
+printf 'bake the butter in the oven\n' | "$KILN" predict "$tmp/ens" >"$tmp/ens-pred.jsonl" 2>/dev/null \
+  || fail "predict on an ensemble artifact"
+grep -q '"label":"cooking"' "$tmp/ens-pred.jsonl" || fail "the ensemble predicts: $(cat "$tmp/ens-pred.jsonl")"
+"$KILN" evaluate "$tmp/ens" --data "$tmp/test.csv" >"$tmp/ens-eval.txt" 2>&1 || { cat "$tmp/ens-eval.txt"; fail "evaluate on an ensemble"; }
+printf 'text\nbake the butter in the oven\n' > "$tmp/one.csv"
+"$KILN" explain "$tmp/ens" --data "$tmp/one.csv" --json "$tmp/ens-explain.jsonl" >/dev/null 2>"$tmp/ens-explain.err" \
+  || { cat "$tmp/ens-explain.err"; fail "explain on an ensemble"; }
+grep -q '"method":"kernel"' "$tmp/ens-explain.jsonl" || fail "an ensemble is not explained with Kernel SHAP: $(head -c 300 "$tmp/ens-explain.jsonl")"
+expect_fail 2 "family 'ensemble' has no ONNX exporter" "$KILN" export "$tmp/ens" --out "$tmp/ens.onnx"
+# A selection config names what does not belong in it.
+printf 'selection:\n  candidates: [{name: logreg, config: {}}]\nmodel: {family: mlp}\n' > "$tmp/badsel.yaml"
+expect_fail 2 "model does not belong in a model selection's config" \
+  "$KILN" train --train "$tmp/train.csv" --val "$tmp/val.csv" --config "$tmp/badsel.yaml" --out "$tmp/x"
+printf 'selection:\n  candidates: logreg\n' > "$tmp/badsel.yaml"
+expect_fail 2 "selection.candidates must be a list of {name, config}" \
+  "$KILN" train --train "$tmp/train.csv" --val "$tmp/val.csv" --config "$tmp/badsel.yaml" --out "$tmp/x"
 expect_fail 2 "--budget applies to model selection, which --model turns off (it trains one model); drop --budget or --model" \
   "$KILN" train --train "$tmp/train.csv" --model linear --budget 5 --out "$tmp/x"
 expect_fail 2 "--max-time applies to model selection, which --lr turns off" \

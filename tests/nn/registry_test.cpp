@@ -34,7 +34,7 @@ TEST(ModelRegistry, UnknownFamilyListsKnownOnes) {
         spec.family = "mpl";
         (void)make_model(spec, 10, 2);
       },
-      {"model.family \"mpl\" is not a known model family", "bert, cnn, embedbag, linear, mlp, multimodal", "did you mean \"mlp\""});
+      {"model.family \"mpl\" is not a known model family", "bert, cnn, embedbag, ensemble, linear, mlp, multimodal", "did you mean \"mlp\""});
   expect_config_error(
       [] {
         ModelSpec spec;

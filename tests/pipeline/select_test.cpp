@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -45,6 +46,7 @@ pipeline::SelectionOptions small_options() {
   }
   o.candidates[2].config.model.params["hidden"] = {16};  // a small MLP
   o.budget = pipeline::default_budget(o.candidates);
+  o.ensemble = pipeline::SelectionOptions::EnsemblePolicy::kNever;  // the single-model rules; the ensemble has its own test
   return o;
 }
 
@@ -137,4 +139,45 @@ TEST(Selection, MaxTimeCutsAndSaysSo) {
   EXPECT_EQ(r.candidates[0].status, "chosen");
   EXPECT_EQ(r.candidates[1].status, "skipped: --max-time");
   EXPECT_NE(pipeline::format_selection_table(r).find("cut short by --max-time"), std::string::npos);
+}
+
+TEST(Selection, TheEnsembleOfTheTwoBestIsChosenOnlyWhenItBeatsThemOnValidation) {
+  const auto train = topics(600, 1), val = topics(150, 2);
+  auto o = small_options();
+  o.ensemble = pipeline::SelectionOptions::EnsemblePolicy::kIfBetter;
+  const auto r = pipeline::select_model(o, train, &val, nullptr);
+  ASSERT_EQ(r.candidates.size(), 4u);
+  const auto& ens = r.candidates.back();
+  EXPECT_EQ(ens.name, "ensemble");
+  EXPECT_EQ(ens.work, 0.0);  // it trains nothing
+  // Its members are the two best single candidates on validation.
+  std::vector<std::pair<double, std::string>> singles;
+  for (std::size_t k = 0; k + 1 < r.candidates.size(); ++k) {
+    if (std::isfinite(r.candidates[k].val_macro_f1)) singles.emplace_back(r.candidates[k].val_macro_f1, r.candidates[k].name);
+  }
+  std::sort(singles.rbegin(), singles.rend());
+  ASSERT_GE(singles.size(), 2u);
+  EXPECT_EQ(ens.config.at("members"), nlohmann::json({singles[0].second, singles[1].second}));
+  const auto& record = r.result.artifact.manifest.training.at("selection").at("ensemble");
+  EXPECT_DOUBLE_EQ(record.at("val_macro_f1").get<double>(), ens.val_macro_f1);
+  if (ens.val_macro_f1 > record.at("best_single_val_macro_f1").get<double>()) {
+    EXPECT_EQ(ens.status, "chosen");
+    EXPECT_EQ(r.chosen, "ensemble");
+    EXPECT_EQ(r.result.artifact.manifest.model.family, "ensemble");
+    EXPECT_EQ(r.result.artifact.manifest.training.at("ensemble").at("members").size(), 2u);
+  } else {
+    EXPECT_EQ(ens.status, "not better than " + singles[0].second);
+    EXPECT_EQ(r.chosen, singles[0].second);
+    EXPECT_NE(r.result.artifact.manifest.model.family, "ensemble");
+  }
+  // Deterministic, as the rest of the selection.
+  const auto again = pipeline::select_model(o, train, &val, nullptr);
+  EXPECT_EQ(again.chosen, r.chosen);
+  EXPECT_DOUBLE_EQ(again.candidates.back().val_macro_f1, ens.val_macro_f1);
+  // kAlways builds it either way.
+  o.ensemble = pipeline::SelectionOptions::EnsemblePolicy::kAlways;
+  const auto always = pipeline::select_model(o, train, &val, nullptr);
+  EXPECT_EQ(always.chosen, "ensemble");
+  EXPECT_EQ(always.result.artifact.manifest.model.family, "ensemble");
+  EXPECT_TRUE(always.result.has_val);
 }

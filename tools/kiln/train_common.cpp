@@ -160,17 +160,49 @@ TrainRunOutput select_and_save(pipeline::SelectionOptions options, const train::
   auto selected = pipeline::select_model(options, train_ds, val, test, cb);
   core::info("validation: " + selected.validation);
   std::cout << "model selection (validation macro-F1)\n" << pipeline::format_selection_table(selected);
+  // The chosen recipe as a config `kiln train --config` runs again (JSON is YAML): the winner's
+  // run config, or for an ensemble the whole selection (its members are trained by different
+  // recipes and pruned against the other candidates: the same selection gives the same ensemble).
+  auto recipe = [&](const train::RunConfig& cfg) {
+    nlohmann::json j = train::to_json(cfg);
+    j["data"] = {{"text_col", data_config.text_col}, {"label_col", data_config.label_col}, {"seed", data_config.seed}};
+    j["train"].erase("solver_threads");
+    return j;
+  };
+  std::string lead = selected.chosen;  // the candidate whose recipe the report's settings name
+  if (selected.chosen == "ensemble") {
+    lead = selected.result.artifact.manifest.training["ensemble"]["members"][0]["candidate"].get<std::string>();
+  }
   const train::RunConfig* winner = nullptr;
   for (const auto& c : options.candidates) {
-    if (c.name == selected.chosen) winner = &c.config;
+    if (c.name == lead) winner = &c.config;
   }
-  // The winner's recipe as a config `kiln train --config` runs again (JSON is YAML).
-  nlohmann::json again = train::to_json(*winner);
-  again["data"] = {{"text_col", data_config.text_col}, {"label_col", data_config.label_col}, {"seed", data_config.seed}};
-  again["train"].erase("solver_threads");
+  if (!winner) throw Error("model selection chose '" + selected.chosen + "', which is not one of its candidates");
   const std::string config_file = (fs::path(out_dir) / "selected_config.yaml").string();
-  core::write_file_atomic(config_file, "# kiln train --config " + config_file + " trains the chosen recipe (" +
-                                           selected.chosen + ") again\n" + again.dump(2) + "\n");
+  std::string text;
+  if (selected.chosen == "ensemble") {
+    nlohmann::json candidates = nlohmann::json::array();
+    for (const auto& c : options.candidates) {
+      nlohmann::json j = recipe(c.config);
+      j.erase("data");
+      candidates.push_back({{"name", c.name}, {"config", j}});
+    }
+    nlohmann::json again = {
+        {"data", {{"text_col", data_config.text_col}, {"label_col", data_config.label_col}, {"seed", data_config.seed}}},
+        {"selection",
+         {{"candidates", candidates},
+          {"budget", options.budget},
+          {"ensemble", options.ensemble == pipeline::SelectionOptions::EnsemblePolicy::kAlways ? nlohmann::json("always")
+                                                                                               : nlohmann::json(true)}}}};
+    const auto& members = selected.result.artifact.manifest.training["ensemble"]["members"];
+    text = "# kiln train --config " + config_file + " runs this model selection again: the same candidates and budget "
+           "on the same data give the same ensemble (" + members[0]["candidate"].get<std::string>() + " + " +
+           members[1]["candidate"].get<std::string>() + ")\n" + again.dump(2) + "\n";
+  } else {
+    text = "# kiln train --config " + config_file + " trains the chosen recipe (" + selected.chosen + ") again\n" +
+           recipe(*winner).dump(2) + "\n";
+  }
+  core::write_file_atomic(config_file, text);
   std::cout << "chosen: " << selected.chosen << " (recipe: " << config_file << ")\n";
   return save_and_report(selected.result, *winner, out_dir);
 }

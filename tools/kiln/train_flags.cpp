@@ -21,6 +21,10 @@ void TrainFlags::add_to(CLI::App& cmd) {
           [](std::string& name) -> std::string {
             const auto known = train::model_choices();
             if (std::find(known.begin(), known.end(), name) != known.end()) return {};
+            if (name == "ensemble") {
+              return "an ensemble is not trained from a preset: kiln train without --model selects among the "
+                     "candidates and chooses the ensemble of the two best when it beats them on validation";
+            }
             std::string list;
             for (const auto& n : known) list += (list.empty() ? "" : ", ") + n;
             return "'" + name + "' is not a registered model family or preset; known: " + list;
@@ -87,14 +91,71 @@ nlohmann::json TrainFlags::general_patch() const {
   return patch;
 }
 
+bool selection_config(const std::string& path) {
+  const nlohmann::json j = core::load_yaml_file(path);
+  return j.is_object() && j.contains("selection");
+}
+
+namespace {
+
+// The selection a selection config describes: {selection: {candidates: [{name, config}], budget,
+// ensemble}, data: {...}}.
+pipeline::SelectionOptions selection_from_config(const std::string& path) {
+  const nlohmann::json j = core::load_yaml_file(path);
+  for (const auto& item : j.items()) {
+    if (item.key() != "selection" && item.key() != "data") {
+      throw ConfigError(path + ": " + item.key() + " does not belong in a model selection's config (it has selection "
+                        "and data; a single model's config has featurizer, model and train instead of selection)");
+    }
+  }
+  const nlohmann::json& sel = j["selection"];
+  if (!sel.is_object() || !sel.contains("candidates") || !sel["candidates"].is_array() || sel["candidates"].empty()) {
+    throw ConfigError(path + ": selection.candidates must be a list of {name, config}");
+  }
+  pipeline::SelectionOptions o;
+  for (std::size_t i = 0; i < sel["candidates"].size(); ++i) {
+    const nlohmann::json& c = sel["candidates"][i];
+    const std::string where = path + ": selection.candidates[" + std::to_string(i) + "]";
+    if (!c.is_object() || !c.contains("name") || !c["name"].is_string() || !c.contains("config") ||
+        !c["config"].is_object()) {
+      throw ConfigError(where + " must be {name, config}");
+    }
+    pipeline::Candidate cand;
+    cand.name = c["name"].get<std::string>();
+    // Over the preset of that name when there is one (as load_run_config reads a model's config).
+    const auto known = train::preset_names();
+    const bool preset = std::find(known.begin(), known.end(), cand.name) != known.end();
+    cand.config = preset ? train::preset_config(cand.name) : train::recommended_config();
+    train::apply_config(c["config"], cand.config, where);
+    o.candidates.push_back(std::move(cand));
+  }
+  if (sel.contains("budget")) {
+    if (!sel["budget"].is_number()) throw ConfigError(path + ": selection.budget must be a number of passes");
+    o.budget = sel["budget"].get<double>();
+  } else {
+    o.budget = pipeline::default_budget(o.candidates);
+  }
+  if (sel.contains("ensemble")) {
+    const nlohmann::json& e = sel["ensemble"];
+    using Policy = pipeline::SelectionOptions::EnsemblePolicy;
+    if (e.is_boolean()) o.ensemble = e.get<bool>() ? Policy::kIfBetter : Policy::kNever;
+    else if (e == "always") o.ensemble = Policy::kAlways;
+    else throw ConfigError(path + ": selection.ensemble must be true (when it wins on validation), false or always, got " + e.dump());
+  }
+  return o;
+}
+
+}  // namespace
+
 std::optional<pipeline::SelectionOptions> TrainFlags::selection() const {
   static const char* const kSpecific[] = {"--batch-size", "--grad-clip",   "--lr",         "--weight-decay",
                                           "--optimizer",  "--schedule",    "--warmup-ratio", "--loss",
                                           "--focal-gamma", "--label-smoothing", "--max-features",
                                           "--vocab", "--init", "--preset", "--max-length", "--vocab-size",
                                           "--long-text", "--stride", "--text-encoder"};
+  const bool from_config = !config_path.empty() && selection_config(config_path);
   std::string one_model;
-  if (!config_path.empty()) one_model = "--config";
+  if (!config_path.empty() && !from_config) one_model = "--config";
   else if (!model.empty()) one_model = "--model";
   for (const char* f : kSpecific) {
     if (one_model.empty() && given(f)) one_model = f;
@@ -109,13 +170,18 @@ std::optional<pipeline::SelectionOptions> TrainFlags::selection() const {
     return std::nullopt;
   }
   pipeline::SelectionOptions o;
-  o.candidates = pipeline::default_candidates();
+  if (from_config) {
+    o = selection_from_config(config_path);
+  } else {
+    o.candidates = pipeline::default_candidates();
+  }
   const auto patch = general_patch();
   for (auto& c : o.candidates) {
     train::apply_config(patch, c.config, "flags");
     train::validate(c.config.trainer);
   }
-  o.budget = given("--budget") ? budget : pipeline::default_budget(o.candidates);
+  if (given("--budget")) o.budget = budget;
+  else if (!from_config) o.budget = pipeline::default_budget(o.candidates);
   o.max_seconds = max_time.empty() ? 0 : tune::parse_duration(max_time, "--max-time");
   return o;
 }

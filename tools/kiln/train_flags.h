@@ -14,6 +14,10 @@
 
 namespace kiln::cli {
 
+/// Whether the YAML file at `path` is a model selection's config (it has a `selection` section)
+/// rather than one model's run config. Throws ConfigError for an unreadable file.
+[[nodiscard]] bool selection_config(const std::string& path);
+
 class TrainFlags {
  public:
   /// Registers the flags on `cmd`.
@@ -26,6 +30,9 @@ class TrainFlags {
   /// --seed, --device, --calibrate, --patience, --class-weight) applied to each, and --budget (or
   /// the default budget) and --max-time. std::nullopt: train the one model resolve() gives. Throws
   /// ConfigError when --budget or --max-time comes with --model/--config or a model-specific flag.
+  /// A --config file with a `selection` section (what kiln train writes as selected_config.yaml
+  /// when it chose an ensemble) runs that selection again: its candidates ({name, config}) and
+  /// budget, with the general flags applied.
   [[nodiscard]] std::optional<pipeline::SelectionOptions> selection() const;
   std::string config_path;
   std::string model;

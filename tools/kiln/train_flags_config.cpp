@@ -4,13 +4,20 @@
 #include "train_flags.h"
 
 #include "kiln/core/error.h"
+#include "kiln/core/yaml.h"
 
 namespace kiln::cli {
 
 train::RunConfig TrainFlags::resolve() const {
   train::RunConfig c;
   std::string where = "flags";
-  if (!config_path.empty()) {
+  if (!config_path.empty() && selection_config(config_path)) {
+    // A model selection's config (selected_config.yaml of an ensemble): its data section here, its
+    // candidates in selection().
+    const nlohmann::json j = core::load_yaml_file(config_path);
+    c = train::recommended_config();
+    if (j.contains("data")) train::apply_config({{"data", j["data"]}}, c, config_path);
+  } else if (!config_path.empty()) {
     c = train::load_run_config(config_path);
     if (!model.empty() && model != c.model.family) {
       throw ConfigError("--model " + model + " conflicts with " + config_path + " (model.family: " + c.model.family +

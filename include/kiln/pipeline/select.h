@@ -52,12 +52,19 @@ struct SelectionOptions {
   int min_resource_epochs = 3;
   /// Share of the training rows held out for validation when no validation set is given. Default 0.1.
   double val_share = 0.1;
+  /// The ensemble of the two best candidates (their validation-calibrated probabilities
+  /// averaged): kIfBetter (the default) chooses it when its validation macro-F1 beats the best
+  /// single model's, kAlways whenever two candidates trained, kNever does not build it. It costs no
+  /// training: both members are trained anyway.
+  enum class EnsemblePolicy { kNever, kIfBetter, kAlways };
+  EnsemblePolicy ensemble = EnsemblePolicy::kIfBetter;
 };
 
 struct CandidateReport {
   std::string name;
   /// "chosen", "complete", "pruned at epoch N", "stopped: budget", "skipped: budget",
-  /// "stopped: --max-time", "skipped: --max-time" or "failed: <reason>".
+  /// "stopped: --max-time", "skipped: --max-time", "failed: <reason>" or "ensemble member"; the
+  /// row named "ensemble" (last, when two candidates trained) is "chosen" or "not better than X".
   std::string status;
   int epochs = 0;
   int best_epoch = 0;
@@ -70,7 +77,7 @@ struct CandidateReport {
 struct SelectionResult {
   PipelineResult result;  ///< the winner's, as run_pipeline gives it
   std::vector<CandidateReport> candidates;
-  std::string chosen;
+  std::string chosen;  ///< a candidate's name, or "ensemble"
   double budget = 0, work = 0;
   bool cut_by_time = false;
   /// How validation was obtained ("the given validation set (N rows)" or "N rows carved ...").
