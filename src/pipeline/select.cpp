@@ -1,12 +1,17 @@
 #include "kiln/pipeline/select.h"
 
 #include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <cmath>
 #include <cstdio>
 #include <limits>
 #include <optional>
 
 #include "kiln/core/error.h"
+#include "kiln/core/parallel.h"
 #include "kiln/data/stratified_split.h"
 #include "kiln/nn/ensemble.h"
 #include "kiln/prep/ensemble.h"
@@ -123,101 +128,237 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
   po.min_resource = options.min_resource_epochs;
   po.reduction_factor = options.reduction_factor;
   const tune::SuccessiveHalvingPruner pruner(po);
-  std::vector<tune::Trial> trials;
+  const std::size_t n_cand = options.candidates.size();
 
-  std::optional<Trained> best, second;  // the two best candidates so far (the ensemble's members)
-  double best_score = -1, second_score = -1;
-  for (std::size_t k = 0; k < options.candidates.size(); ++k) {
+  // Candidate 0 may train on a thread of its own while the others train one after another on this
+  // one, with the same results as training all of them in turn: the first candidate is never
+  // pruned and its budget check counts no earlier work, so nothing the others do changes it; the
+  // others read candidate 0 only at pruning rungs (its validation macro-F1 at that epoch: they wait
+  // until it has reported that epoch or finished) and for the budget (they wait for its final
+  // epoch count only when its maximum could matter). Only when candidate 0's trainer draws nothing
+  // from LibTorch's global generator during training (the per-example and L-BFGS solvers: no
+  // dropout, no sampling) while the others' do, with more than one thread, and without a
+  // wall-clock cap (whose cuts depend on timing anyway).
+  const bool concurrent = options.overlap_first && n_cand >= 2 && core::threads() >= 2 && options.max_seconds == 0 &&
+                          options.candidates[0].config.trainer.solver != "minibatch";
+  std::vector<CandidateReport> reps(n_cand);
+  std::vector<std::optional<Trained>> trained(n_cand);
+  std::vector<tune::Trial> trials(n_cand);
+  for (std::size_t k = 0; k < n_cand; ++k) {
+    trials[k].id = static_cast<int64_t>(k);
+    trials[k].number = static_cast<int64_t>(k);
+  }
+  std::mutex mu;  // guards trials, reps[0], lane_epochs, lane_done while candidate 0 trains apart
+  std::condition_variable cv;
+  int lane_epochs = 0;
+  bool lane_done = false;
+  bool cut_by_time = false;
+  const double max_epochs_0 = options.candidates[0].config.trainer.epochs;
+
+  // Whether candidates before k (in training order) with `more` passes of k exceed the budget.
+  auto over_budget = [&](std::size_t k, double more) {
+    std::unique_lock<std::mutex> lock(mu);
+    double others = 0;
+    for (std::size_t j = concurrent ? 1 : 0; j < k; ++j) others += reps[j].work;
+    if (concurrent && k > 0) {
+      if (!lane_done && others + max_epochs_0 + more <= options.budget + 1e-9) return false;
+      cv.wait(lock, [&] { return lane_done; });
+      others += reps[0].work;
+    }
+    return others + more > options.budget + 1e-9;
+  };
+  auto is_rung = [&](int epoch) {
+    for (int64_t r = options.min_resource_epochs; r <= epoch; r *= options.reduction_factor) {
+      if (r == epoch) return true;
+    }
+    return false;
+  };
+  // Records candidate k's epoch and asks the pruner, against candidates 0..k as a run in turn sees them.
+  auto prune = [&](std::size_t k, const train::EpochRecord& rec) {
+    std::vector<tune::Trial> study;
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      trials[k].intermediate[rec.epoch] = rec.val_macro_f1;
+      if (k == 0) {
+        lane_epochs = rec.epoch;  // its value at this epoch is settled: candidates waiting at a rung may go on
+        cv.notify_all();
+      }
+      if (concurrent && k > 0 && is_rung(rec.epoch)) {
+        cv.wait(lock, [&] { return lane_done || lane_epochs >= rec.epoch; });
+      }
+      study.assign(trials.begin(), trials.begin() + static_cast<std::ptrdiff_t>(k) + 1);
+    }
+    return pruner.should_prune(study, study.back(), tune::Direction::kMaximize);
+  };
+
+  // Candidate k up to training: fitted preprocessors, the model built and seeded (LibTorch's global
+  // generator: always on this thread), the splits encoded. Throws ConfigError and Error.
+  auto prepare = [&](std::size_t k, std::chrono::steady_clock::time_point t0) {
+    train::RunConfig cfg = options.candidates[k].config;
+    cfg.trainer.run_dir.clear();  // candidates keep their weights in memory; no checkpoints
+    cfg.trainer.resume = false;
+    Trained t;
+    t.index = k;
+    t.setup = fit_setup(cfg, *fit_on, labels);
+    t.encoded = encode_splits(t.setup, val_on);
+    t.featurize_seconds = seconds_since(t0);
+    if (!t.encoded.has_val) throw DataError("the validation split has no row with a label of the training set");
+    return t;
+  };
+  // Trains prepared candidate k; fills reps[k] (and trained[k]). Throws ConfigError.
+  auto train_candidate = [&](std::size_t k, Trained t, std::chrono::steady_clock::time_point t0, bool quiet) {
     const Candidate& cand = options.candidates[k];
     CandidateReport rep;
     rep.name = cand.name;
     rep.val_macro_f1 = kNaN;
     rep.config = train::to_json(cand.config);
-    if (out.work + 1.0 > options.budget + 1e-9) {
-      rep.status = "skipped: budget";
-      out.candidates.push_back(rep);
-      if (callbacks.on_done) callbacks.on_done(rep);
-      continue;
-    }
-    // The first candidate always starts: a cap cuts the race, it does not leave the user without a model.
-    if (best && options.max_seconds > 0 && seconds_since(t_start) >= options.max_seconds) {
-      rep.status = "skipped: --max-time";
-      out.cut_by_time = true;
-      out.candidates.push_back(rep);
-      if (callbacks.on_done) callbacks.on_done(rep);
-      continue;
-    }
-    if (callbacks.on_start) callbacks.on_start(cand);
-    const auto t0 = std::chrono::steady_clock::now();
-    tune::Trial trial;
-    trial.id = static_cast<int64_t>(k);
-    trial.number = static_cast<int64_t>(k);
-    trials.push_back(trial);
     try {
-      train::RunConfig cfg = cand.config;
-      cfg.trainer.run_dir.clear();  // candidates keep their weights in memory; no checkpoints
-      cfg.trainer.resume = false;
-      Trained t;
-      t.index = k;
-      t.setup = fit_setup(cfg, *fit_on, labels);
-      t.encoded = encode_splits(t.setup, val_on);
-      t.featurize_seconds = seconds_since(t0);
-      if (!t.encoded.has_val) throw DataError("the validation split has no row with a label of the training set");
-      train::TrainerCallbacks cb = callbacks.trainer ? callbacks.trainer(cand) : train::TrainerCallbacks{};
+      train::TrainerCallbacks cb = !quiet && callbacks.trainer ? callbacks.trainer(cand) : train::TrainerCallbacks{};
       std::string stop_reason;
       cb.should_stop = [&](const train::EpochRecord& rec) {
-        auto& tr = trials.back();
-        tr.intermediate[rec.epoch] = rec.val_macro_f1;
-        if (pruner.should_prune(trials, tr, tune::Direction::kMaximize)) {
+        if (prune(k, rec)) {
           stop_reason = "pruned at epoch " + std::to_string(rec.epoch);
           return true;
         }
-        if (out.work + (rec.epoch + 1) > options.budget + 1e-9) {
+        if (over_budget(k, rec.epoch + 1)) {
           stop_reason = "stopped: budget";
           return true;
         }
         if (options.max_seconds > 0 && seconds_since(t_start) >= options.max_seconds) {
           stop_reason = "stopped: --max-time";
-          out.cut_by_time = true;
+          std::lock_guard<std::mutex> lock(mu);
+          cut_by_time = true;
           return true;
         }
         return false;
       };
       const auto t1 = std::chrono::steady_clock::now();
       t.result = train::train_model(*t.setup.model, t.encoded.train, &t.encoded.val,
-                                    static_cast<int64_t>(labels.size()), cfg.trainer, cb);
+                                    static_cast<int64_t>(labels.size()), t.setup.config.trainer, cb);
       t.train_seconds = seconds_since(t1);
       rep.epochs = static_cast<int>(t.result.history.size());
       rep.best_epoch = t.result.best_epoch;
       rep.val_macro_f1 = t.result.best_val_macro_f1;
       rep.work = rep.epochs;
-      out.work += rep.work;
       rep.status = t.result.stopped_by_callback ? stop_reason : "complete";
-      auto& tr = trials.back();
-      tr.state = t.result.stopped_by_callback && stop_reason.rfind("pruned", 0) == 0 ? tune::TrialState::kPruned
-                                                                                      : tune::TrialState::kComplete;
-      tr.value = rep.val_macro_f1;
-      rep.seconds = seconds_since(t0);
-      if (rep.val_macro_f1 > best_score) {
-        if (options.ensemble != SelectionOptions::EnsemblePolicy::kNever && best) {
-          second = std::move(best);
-          second_score = best_score;
-        }
-        best_score = rep.val_macro_f1;
-        best = std::move(t);
-      } else if (options.ensemble != SelectionOptions::EnsemblePolicy::kNever && rep.val_macro_f1 > second_score) {
-        second_score = rep.val_macro_f1;
-        second = std::move(t);
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        auto& tr = trials[k];
+        tr.state = t.result.stopped_by_callback && stop_reason.rfind("pruned", 0) == 0 ? tune::TrialState::kPruned
+                                                                                        : tune::TrialState::kComplete;
+        tr.value = rep.val_macro_f1;
       }
+      rep.seconds = seconds_since(t0);
+      trained[k] = std::move(t);
     } catch (const ConfigError&) {
       throw;  // a bad candidate config is the user's to fix, not a failed candidate
     } catch (const Error& e) {
-      trials.back().state = tune::TrialState::kFailed;
+      std::lock_guard<std::mutex> lock(mu);
+      trials[k].state = tune::TrialState::kFailed;
       rep.status = std::string("failed: ") + e.what();
       rep.seconds = seconds_since(t0);
     }
-    out.candidates.push_back(rep);
-    if (callbacks.on_done) callbacks.on_done(rep);
+    std::lock_guard<std::mutex> lock(mu);
+    reps[k] = std::move(rep);
+  };
+  // Prepares and trains candidate k on this thread.
+  auto run_candidate = [&](std::size_t k) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::optional<Trained> t;
+    try {
+      t = prepare(k, t0);
+    } catch (const ConfigError&) {
+      throw;
+    } catch (const Error& e) {
+      std::lock_guard<std::mutex> lock(mu);
+      trials[k].state = tune::TrialState::kFailed;
+      reps[k] = CandidateReport{options.candidates[k].name, std::string("failed: ") + e.what(), 0, 0, kNaN,
+                                seconds_since(t0), 0, train::to_json(options.candidates[k].config)};
+      return;
+    }
+    train_candidate(k, std::move(*t), t0, /*quiet=*/false);
+  };
+
+  std::thread lane;
+  std::exception_ptr lane_error;
+  if (concurrent) {
+    if (callbacks.on_start) callbacks.on_start(options.candidates[0]);
+    const auto t0 = std::chrono::steady_clock::now();
+    std::optional<Trained> t0_prepared;
+    try {
+      t0_prepared = prepare(0, t0);
+    } catch (const ConfigError&) {
+      throw;
+    } catch (const Error& e) {
+      trials[0].state = tune::TrialState::kFailed;
+      reps[0] = CandidateReport{options.candidates[0].name, std::string("failed: ") + e.what(), 0, 0, kNaN,
+                                seconds_since(t0), 0, train::to_json(options.candidates[0].config)};
+      lane_done = true;
+    }
+    if (t0_prepared) {
+      lane = std::thread([&, t = std::move(*t0_prepared), t0]() mutable {
+        try {
+          train_candidate(0, std::move(t), t0, /*quiet=*/true);
+        } catch (...) {
+          lane_error = std::current_exception();
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        lane_done = true;
+        cv.notify_all();
+      });
+    }
+  }
+  // Joins the lane (also when this thread throws: its training reads this frame).
+  struct Joiner {
+    std::thread& t;
+    ~Joiner() {
+      if (t.joinable()) t.join();
+    }
+  } joiner{lane};
+  for (std::size_t k = concurrent ? 1 : 0; k < n_cand; ++k) {
+    const Candidate& cand = options.candidates[k];
+    if (over_budget(k, 1.0)) {
+      reps[k] = CandidateReport{cand.name, "skipped: budget", 0, 0, kNaN, 0, 0, train::to_json(cand.config)};
+      if (callbacks.on_done) callbacks.on_done(reps[k]);
+      continue;
+    }
+    // The first candidate always starts: a cap cuts the race, it does not leave the user without a model.
+    bool any_trained = false;
+    for (std::size_t j = 0; j < k; ++j) any_trained = any_trained || trained[j].has_value();
+    if (any_trained && options.max_seconds > 0 && seconds_since(t_start) >= options.max_seconds) {
+      reps[k] = CandidateReport{cand.name, "skipped: --max-time", 0, 0, kNaN, 0, 0, train::to_json(cand.config)};
+      cut_by_time = true;
+      if (callbacks.on_done) callbacks.on_done(reps[k]);
+      continue;
+    }
+    if (callbacks.on_start) callbacks.on_start(cand);
+    run_candidate(k);
+    if (callbacks.on_done) callbacks.on_done(reps[k]);
+  }
+  if (lane.joinable()) lane.join();
+  if (lane_error) std::rethrow_exception(lane_error);
+  if (concurrent && callbacks.on_done) callbacks.on_done(reps[0]);
+  out.cut_by_time = cut_by_time;
+
+  // The best and the runner-up, in training order (ties keep the earlier candidate).
+  std::optional<Trained> best, second;
+  double best_score = -1, second_score = -1;
+  for (std::size_t k = 0; k < n_cand; ++k) {
+    out.work += reps[k].work;
+    out.candidates.push_back(reps[k]);
+    if (!trained[k]) continue;
+    const double score = reps[k].val_macro_f1;
+    if (score > best_score) {
+      if (options.ensemble != SelectionOptions::EnsemblePolicy::kNever && best) {
+        second = std::move(best);
+        second_score = best_score;
+      }
+      best_score = score;
+      best = std::move(trained[k]);
+    } else if (options.ensemble != SelectionOptions::EnsemblePolicy::kNever && score > second_score) {
+      second_score = score;
+      second = std::move(trained[k]);
+    }
   }
   if (!best) {
     std::string why;

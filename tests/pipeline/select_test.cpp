@@ -181,3 +181,30 @@ TEST(Selection, TheEnsembleOfTheTwoBestIsChosenOnlyWhenItBeatsThemOnValidation) 
   EXPECT_EQ(always.result.artifact.manifest.model.family, "ensemble");
   EXPECT_TRUE(always.result.has_val);
 }
+
+TEST(Selection, TrainingTheFirstCandidateOnItsOwnThreadChangesNothing) {
+  // The same selection with candidate 0 (fasttext, per-example SGD) overlapped and in turn: the
+  // same statuses, epochs and validation scores, with the default budget and with one that binds
+  // (the others then wait for candidate 0's epoch count).
+  const auto train = topics(500, 11), val = topics(120, 12);
+  for (const double budget : {9.0, 5.0}) {
+    auto o = small_options();
+    o.ensemble = pipeline::SelectionOptions::EnsemblePolicy::kIfBetter;
+    o.budget = budget;
+    o.overlap_first = false;
+    const auto in_turn = pipeline::select_model(o, train, &val, nullptr);
+    o.overlap_first = true;
+    const auto overlapped = pipeline::select_model(o, train, &val, nullptr);
+    ASSERT_EQ(overlapped.candidates.size(), in_turn.candidates.size());
+    for (std::size_t k = 0; k < in_turn.candidates.size(); ++k) {
+      const auto &a = in_turn.candidates[k], &b = overlapped.candidates[k];
+      EXPECT_EQ(a.name, b.name);
+      EXPECT_EQ(a.status, b.status) << a.name << " budget " << budget;
+      EXPECT_EQ(a.epochs, b.epochs) << a.name;
+      EXPECT_EQ(a.best_epoch, b.best_epoch) << a.name;
+      if (std::isfinite(a.val_macro_f1)) EXPECT_DOUBLE_EQ(a.val_macro_f1, b.val_macro_f1) << a.name;
+    }
+    EXPECT_EQ(overlapped.chosen, in_turn.chosen);
+    EXPECT_DOUBLE_EQ(overlapped.work, in_turn.work);
+  }
+}

@@ -58,6 +58,9 @@ struct SelectionOptions {
   /// training: both members are trained anyway.
   enum class EnsemblePolicy { kNever, kIfBetter, kAlways };
   EnsemblePolicy ensemble = EnsemblePolicy::kIfBetter;
+  /// Train the first candidate on a thread of its own while the others train in turn, when that
+  /// gives the same results as training all of them in turn (select.cpp says when). Default true.
+  bool overlap_first = true;
 };
 
 struct CandidateReport {
