@@ -12,6 +12,7 @@
 #include "kiln/core/error.h"
 #include "kiln/nn/model.h"
 #include "kiln/train/trainer.h"
+#include "linear_lbfgs.h"
 #include "nn/nn_test_util.h"
 
 using namespace kiln;
@@ -145,4 +146,25 @@ TEST(LbfgsSolver, RefusesWhatItCannotHonour) {
   auto iters = lbfgs_options(1.0, "none");
   iters.lbfgs_iterations = 0;
   expect_error(iters, "linear", "train.lbfgs_iterations must be >= 1");
+}
+
+TEST(LbfgsSolver, TheObjectiveStaysFiniteWhenTheTrueClassIsFarBehind) {
+  // One example of class 0 whose logit trails class 1's by 200: exp(z_0 - max) underflows to 0 in
+  // float32, yet -log p_0 = log(1 + e^-200 ...) + 200 is finite. (L-BFGS's line search tries such
+  // long steps; an infinite loss there stopped WordNet's training as "diverged".)
+  nn::Batch x(1);
+  x.set(nn::kBagIndices, torch::tensor({0}, torch::kInt64));
+  x.set(nn::kBagOffsets, torch::tensor({0}, torch::kInt64));
+  x.set(nn::kBagWeights, torch::tensor({1.0f}, torch::kFloat32));
+  train::LinearObjective objective(x, {0}, {1.0f, 1.0f}, 1, 2, /*C=*/1e12);
+  const auto table = torch::tensor({{-100.0f, 100.0f}});
+  const auto bias = torch::zeros({2});
+  torch::Tensor grad_table, grad_bias;
+  double data_loss = 0;
+  const double f = objective.evaluate(table, bias, grad_table, grad_bias, &data_loss);
+  EXPECT_NEAR(data_loss, 200.0, 1e-9);  // log(1 + e^-200) + 200
+  EXPECT_TRUE(std::isfinite(f));
+  // The gradient: p - onehot = (0 - 1, 1 - 0) on the bias.
+  EXPECT_NEAR(grad_bias[0].item<float>(), -1.0f, 1e-6);
+  EXPECT_NEAR(grad_bias[1].item<float>(), 1.0f, 1e-6);
 }
