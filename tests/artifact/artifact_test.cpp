@@ -218,7 +218,7 @@ TEST(Artifact, UnknownPreprocessorTypeAndTaskAreNamed) {
   auto dir = save_small(fresh_dir("unknown_type"));
   rewrite_json(dir / "kiln.json", [](nlohmann::json& j) { j["preprocessors"][0]["type"] = "sentencepiece"; });
   auto msg = load_error(dir);
-  EXPECT_NE(msg.find("preprocessor type 'sentencepiece' is unknown to this Kiln (known: hashed_ngrams, image, tfidf"),
+  EXPECT_NE(msg.find("preprocessor type 'sentencepiece' is unknown to this Kiln (known: ensemble, hashed_ngrams, image, tfidf"),
             std::string::npos)
       << msg;
   auto dir2 = save_small(fresh_dir("unknown_task"));

@@ -12,34 +12,14 @@
 #include "kiln/core/error.h"
 #include "kiln/pipeline/pipeline.h"
 #include "kiln/prep/ensemble.h"
+#include "topic_data.h"
 
 using namespace kiln;
 namespace fs = std::filesystem;
 
 namespace {
 
-data::Dataset topics(int n, uint32_t seed) {
-  const std::vector<std::string> labels = {"astro", "cook", "sail"};
-  const std::map<std::string, std::vector<std::string>> words = {
-      {"astro", {"star", "planet", "orbit", "comet", "galaxy", "moon"}},
-      {"cook", {"bread", "flour", "oven", "salt", "butter", "sugar"}},
-      {"sail", {"boat", "wind", "harbor", "wave", "anchor", "mast"}}};
-  const std::vector<std::string> common = {"the", "a", "of", "and", "to", "in", "is"};
-  std::mt19937 rng(seed);
-  data::Dataset ds;
-  for (int i = 0; i < n; ++i) {
-    const std::string& label = labels[rng() % labels.size()];
-    std::string text;
-    const int len = 3 + static_cast<int>(rng() % 5);
-    for (int k = 0; k < len; ++k) {
-      const auto& pool = rng() % 2 ? common : words.at(label);
-      text += (k ? " " : "") + pool[rng() % pool.size()];
-    }
-    ds.texts.push_back(text);
-    ds.labels.push_back(label);
-  }
-  return ds;
-}
+using pipeline_test::topics;
 
 pipeline::PipelineResult trained(const std::string& preset, int epochs, const data::Dataset& train,
                                  const data::Dataset& val) {

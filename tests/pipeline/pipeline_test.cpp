@@ -6,35 +6,14 @@
 #include <random>
 
 #include "kiln/core/error.h"
+#include "topic_data.h"
 
 namespace fs = std::filesystem;
 using namespace kiln;
 
 namespace {
 
-// Three topics with their own words, mixed with shared ones.
-data::Dataset topics(int n, uint32_t seed, const std::vector<std::string>& labels = {"astro", "cook", "sail"}) {
-  const std::map<std::string, std::vector<std::string>> words = {
-      {"astro", {"star", "planet", "orbit", "comet", "galaxy", "moon"}},
-      {"cook", {"bread", "flour", "oven", "salt", "butter", "sugar"}},
-      {"sail", {"boat", "wind", "harbor", "wave", "anchor", "mast"}},
-      {"music", {"song", "guitar", "drum", "piano", "choir", "tune"}}};
-  const std::vector<std::string> common = {"the", "a", "of", "and", "to", "in", "is"};
-  std::mt19937 rng(seed);
-  data::Dataset ds;
-  for (int i = 0; i < n; ++i) {
-    const std::string& label = labels[rng() % labels.size()];
-    std::string text;
-    const int len = 5 + static_cast<int>(rng() % 8);
-    for (int k = 0; k < len; ++k) {
-      const auto& pool = rng() % 2 ? words.at(label) : common;
-      text += (k ? " " : "") + pool[rng() % pool.size()];
-    }
-    ds.texts.push_back(text);
-    ds.labels.push_back(label);
-  }
-  return ds;
-}
+using pipeline_test::topics;
 
 train::RunConfig small_config() {
   train::RunConfig c = train::preset_config("linear");

@@ -109,7 +109,7 @@ TEST(Preprocessor, EncodeObservedReportsTheOutOfVocabularyRatesOfASecondAnalysis
 
 TEST(Preprocessor, BadSpecsAndStatesAreNamed) {
   EXPECT_NE(error_of([] { (void)make_preprocessor({{"type", "wordpeace"}}); })
-                .find("featurizer.type 'wordpeace' is unknown; use one of: hashed_ngrams, image, tfidf"),
+                .find("featurizer.type 'wordpeace' is unknown; use one of: ensemble, hashed_ngrams, image, tfidf"),
             std::string::npos);
   EXPECT_NE(error_of([] { (void)make_preprocessor({{"type", "tfidf"}, {"min_dff", 2}}); })
                 .find("featurizer.min_dff is not an option of featurizer type 'tfidf'"),
