@@ -11,8 +11,6 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string member_prefix(std::size_t i) { return "member" + std::to_string(i) + "/"; }
-
 class EnsembleModel final : public Model {
  public:
   EnsembleModel(std::vector<std::shared_ptr<Model>> members, const std::vector<double>& temperatures,
@@ -28,7 +26,7 @@ class EnsembleModel final : public Model {
   torch::Tensor embed(const Batch& batch) override {
     std::vector<torch::Tensor> parts;
     for (std::size_t i = 0; i < members_.size(); ++i) {
-      const std::string prefix = member_prefix(i);
+      const std::string prefix = ensemble_member_prefix(i);
       Batch mine(batch.size());
       for (const auto& [name, t] : batch.tensors()) {
         if (name.rfind(prefix, 0) == 0) mine.set(name.substr(prefix.size()), t);
@@ -117,6 +115,8 @@ json member_json(const ModelSpec& spec, double temperature, double weight) {
 
 }  // namespace
 
+std::string ensemble_member_prefix(std::size_t i) { return "member" + std::to_string(i) + "/"; }
+
 Ensemble make_ensemble(std::vector<EnsembleMember> members, int64_t num_classes) {
   if (members.size() < 2) throw ConfigError("an ensemble needs at least two members");
   std::vector<std::shared_ptr<Model>> models;
@@ -156,7 +156,7 @@ ModelFamily ensemble_family() {
     std::vector<std::shared_ptr<Model>> models;
     std::vector<double> temperatures, weights;
     for (std::size_t i = 0; i < members.size(); ++i) {
-      const std::string prefix = member_prefix(i);
+      const std::string prefix = ensemble_member_prefix(i);
       InputSpec mine;
       for (auto t : inputs.tensors) {
         if (t.name.rfind(prefix, 0) != 0) continue;

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "kiln/core/error.h"
+#include "kiln/nn/ensemble.h"
 
 namespace kiln::prep {
 namespace {
@@ -134,7 +135,7 @@ std::vector<json> member_specs(const json& spec) {
 
 }  // namespace
 
-std::string ensemble_member_prefix(std::size_t i) { return "member" + std::to_string(i) + "/"; }
+std::string ensemble_member_prefix(std::size_t i) { return nn::ensemble_member_prefix(i); }
 
 std::string primary_tensor_name(const nn::InputSpec& spec, const std::string& name) {
   if (spec.find(name)) return name;

@@ -13,37 +13,13 @@
 #include "kiln/data/dataset.h"
 #include "kiln/pipeline/pipeline.h"
 #include "kiln/train/run_config.h"
+#include "pipeline/topic_data.h"
 
 namespace kiln::learn_test {
 
-// Topics with their own words, mixed with shared ones.
+// Topics with their own words, mixed with shared ones, and a stray word of any topic now and then.
 inline data::Dataset topics(int n, uint32_t seed, const std::vector<std::string>& labels = {"astro", "cook", "sail"}) {
-  static const std::map<std::string, std::vector<std::string>> words = {
-      {"astro", {"star", "planet", "orbit", "comet", "galaxy", "moon"}},
-      {"cook", {"bread", "flour", "oven", "salt", "butter", "sugar"}},
-      {"sail", {"boat", "wind", "harbor", "wave", "anchor", "mast"}},
-      {"music", {"song", "guitar", "drum", "piano", "choir", "tune"}}};
-  const std::vector<std::string> common = {"the", "a", "of", "and", "to", "in", "is"};
-  std::mt19937 rng(seed);
-  data::Dataset ds;
-  for (int i = 0; i < n; ++i) {
-    const std::string& label = labels[rng() % labels.size()];
-    std::string text;
-    const int len = 5 + static_cast<int>(rng() % 8);
-    for (int k = 0; k < len; ++k) {
-      const auto& pool = rng() % 2 ? words.at(label) : common;
-      text += (k ? " " : "") + pool[rng() % pool.size()];
-    }
-    // A stray word of any topic now and then: every topic's words are in the vocabulary, so a
-    // class learnt later (music) has features to learn from.
-    if (rng() % 2) {
-      const auto& other = std::next(words.begin(), static_cast<long>(rng() % words.size()))->second;
-      text += " " + other[rng() % other.size()];
-    }
-    ds.texts.push_back(text);
-    ds.labels.push_back(label);
-  }
-  return ds;
+  return pipeline_test::topics(n, seed, labels, /*stray_words=*/true);
 }
 
 inline train::RunConfig small_config(const std::string& family = "linear") {

@@ -9,33 +9,13 @@
 #include <random>
 
 #include "kiln/core/error.h"
+#include "topic_data.h"
 
 using namespace kiln;
 
 namespace {
 
-data::Dataset topics(int n, uint32_t seed) {
-  const std::vector<std::string> labels = {"astro", "cook", "sail"};
-  const std::map<std::string, std::vector<std::string>> words = {
-      {"astro", {"star", "planet", "orbit", "comet", "galaxy", "moon"}},
-      {"cook", {"bread", "flour", "oven", "salt", "butter", "sugar"}},
-      {"sail", {"boat", "wind", "harbor", "wave", "anchor", "mast"}}};
-  const std::vector<std::string> common = {"the", "a", "of", "and", "to", "in", "is"};
-  std::mt19937 rng(seed);
-  data::Dataset ds;
-  for (int i = 0; i < n; ++i) {
-    const std::string& label = labels[rng() % labels.size()];
-    std::string text;
-    const int len = 4 + static_cast<int>(rng() % 6);
-    for (int k = 0; k < len; ++k) {
-      const auto& pool = rng() % 3 ? common : words.at(label);
-      text += (k ? " " : "") + pool[rng() % pool.size()];
-    }
-    ds.texts.push_back(text);
-    ds.labels.push_back(label);
-  }
-  return ds;
-}
+using pipeline_test::topics;
 
 pipeline::SelectionOptions small_options() {
   pipeline::SelectionOptions o;
@@ -155,7 +135,8 @@ TEST(Selection, TheEnsembleOfTheTwoBestIsChosenOnlyWhenItBeatsThemOnValidation) 
   for (std::size_t k = 0; k + 1 < r.candidates.size(); ++k) {
     if (std::isfinite(r.candidates[k].val_macro_f1)) singles.emplace_back(r.candidates[k].val_macro_f1, r.candidates[k].name);
   }
-  std::sort(singles.rbegin(), singles.rend());
+  // Best first; a tie keeps the earlier candidate, as selection does.
+  std::stable_sort(singles.begin(), singles.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   ASSERT_GE(singles.size(), 2u);
   EXPECT_EQ(ens.config.at("members"), nlohmann::json({singles[0].second, singles[1].second}));
   const auto& record = r.result.artifact.manifest.training.at("selection").at("ensemble");

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "kiln/nn/model.h"
@@ -30,6 +31,9 @@ struct Ensemble {
 /// (no copy). Throws ConfigError for fewer than two members, a bad temperature or weight, or a
 /// member with another number of classes.
 [[nodiscard]] Ensemble make_ensemble(std::vector<EnsembleMember> members, int64_t num_classes);
+
+/// The prefix of member i's input tensors: "member<i>/" (the ensemble featurizer writes them so).
+[[nodiscard]] std::string ensemble_member_prefix(std::size_t i);
 
 /// Registered on first use of the registry (registry.cpp).
 [[nodiscard]] ModelFamily ensemble_family();

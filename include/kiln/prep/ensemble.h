@@ -12,7 +12,8 @@
 
 namespace kiln::prep {
 
-/// The prefix of member `i`'s tensors: "member<i>/".
+/// The prefix of member `i`'s tensors: "member<i>/" (nn::ensemble_member_prefix, which the
+/// ensemble model reads).
 [[nodiscard]] std::string ensemble_member_prefix(std::size_t i);
 
 /// An ensemble preprocessor over fitted member preprocessors (one each; a member with several
