@@ -295,6 +295,15 @@ bool set_blas_threads(int n) {
   return false;
 }
 
+bool set_openmp_threads(int n) {
+  using SetFn = void (*)(int);
+  if (auto* f = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"))) {
+    f(n);
+    return true;
+  }
+  return false;
+}
+
 ProcessTuning prepare_process(char** argv) {
   std::lock_guard<std::mutex> lock(g_tuning_mu);
   ProcessTuning t;

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "feedback_service_impl.h"
+#include "kiln/core/cpu.h"
 #include "kiln/core/error.h"
 #include "kiln/core/log.h"
 #include "kiln/serve/auth_token.h"
@@ -29,7 +30,6 @@
 // LibTorch's OpenMP runtime (libgomp): the team size of this thread's parallel regions only. Declared
 // here rather than through <omp.h> so the module builds without -fopenmp (and keeps the shared
 // precompiled header valid).
-extern "C" void omp_set_num_threads(int n);
 
 namespace kiln::learn {
 namespace fs = std::filesystem;
@@ -334,11 +334,11 @@ void FeedbackService::Impl::run() {
                "predictions for the CPU");
   }
   // Its training runs on this thread alone: LibTorch's parallel regions would hand it to OpenMP
-  // workers, which run at the serving threads' priority. omp_set_num_threads sets this thread's
+  // workers, which run at the serving threads' priority. core::set_openmp_threads sets this thread's
   // team size only (at::set_num_threads would also change the process-wide default that threads
   // started later, such as a new model's batcher, take).
   at::parallel_for(0, 1, 1, [](int64_t, int64_t) {});  // LibTorch's lazy per-thread set-up first
-  omp_set_num_threads(1);
+  core::set_openmp_threads(1);
   auto last_update = Clock::now();
   int64_t updates_seen = -1;
   for (;;) {

@@ -6,6 +6,7 @@
 
 #include <ATen/Parallel.h>
 
+#include "bag_kernels.h"
 #include "kiln/core/error.h"
 #include "kiln/nn/input_spec.h"
 
@@ -142,15 +143,7 @@ class SparseRowsBagSum : public torch::autograd::Function<SparseRowsBagSum> {
       // the split, so the result does not depend on the thread count.
       const int64_t grain = std::max<int64_t>(64, (int64_t{1} << 16) / std::max<int64_t>(1, nnz));
       at::parallel_for(0, dim, grain, [&](int64_t c0, int64_t c1) {
-        for (int64_t b = 0; b < bags; ++b) {
-          const int64_t end = b + 1 < bags ? op[b + 1] : nnz;
-          const scalar_t* g = gp + b * dim;
-          for (int64_t k = op[b]; k < end; ++k) {
-            const scalar_t w = wp ? wp[k] : scalar_t(1);
-            scalar_t* out = vp + slots[ip[k]] * dim;
-            for (int64_t c = c0; c < c1; ++c) out[c] += w * g[c];
-          }
-        }
+        detail::bag_sum_backward(vp, gp, op, ip, slots, wp, bags, nnz, dim, c0, c1);
       });
     });
     for (int64_t row : distinct) slot_of[static_cast<std::size_t>(row)] = -1;

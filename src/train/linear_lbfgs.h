@@ -37,16 +37,17 @@ class LinearObjective {
   int64_t rows_ = 0, features_ = 0, classes_ = 0;
   double C_ = 1;
   double weight_sum_ = 0;  ///< S
-  // Rows (CSR) for the forward pass, columns (CSC) for the gradient: Xᵀ R by feature, no atomics.
-  std::vector<int64_t> row_ptr_;
-  std::vector<int32_t> row_col_;
-  std::vector<float> row_val_;
+  // X by columns (CSC, rows ascending in each): both passes walk the features in order.
   std::vector<int64_t> col_ptr_;
   std::vector<int32_t> col_row_;
   std::vector<float> col_val_;
   std::vector<int64_t> y_;
   std::vector<float> sample_weight_;  ///< s_i
-  std::vector<float> residual_;       ///< [rows, classes]: s_i (p_i − onehot(y_i)) / n
+  std::vector<float> residual_;       ///< [rows, classes]: the logits, then s_i (p_i − onehot(y_i)) / n
+  /// Per feature f, where each of block_count_ row blocks starts in its column:
+  /// block_start_[f * (block_count_ + 1) + c], c in [0, block_count_]. Built for the thread count.
+  int64_t block_count_ = 0;
+  std::vector<int64_t> block_start_;
 };
 
 }  // namespace kiln::train

@@ -168,3 +168,62 @@ TEST(LbfgsSolver, TheObjectiveStaysFiniteWhenTheTrueClassIsFarBehind) {
   EXPECT_NEAR(grad_bias[0].item<float>(), -1.0f, 1e-6);
   EXPECT_NEAR(grad_bias[1].item<float>(), 1.0f, 1e-6);
 }
+
+TEST(LbfgsSolver, TheObjectiveAndGradientEqualAutogradsAtAnyThreadCount) {
+  // A random sparse problem (empty rows, a feature twice in one row, class weights): the
+  // objective's value and gradient against LibTorch's autograd over the dense X, with the rows cut
+  // into 1, 2 and 3 blocks (at::set_num_threads) — the block split changes no logit's order of sums.
+  torch::manual_seed(5);
+  const int64_t rows = 37, features = 23, classes = 4;
+  std::vector<int64_t> indices, offsets;
+  std::vector<float> values;
+  auto dense = torch::zeros({rows, features});
+  for (int64_t i = 0; i < rows; ++i) {
+    offsets.push_back(static_cast<int64_t>(indices.size()));
+    const int64_t count = i % 7 == 3 ? 0 : 1 + (i * 5) % 6;
+    for (int64_t e = 0; e < count; ++e) {
+      const int64_t f = (i * 11 + e * 7) % features;
+      const float v = 0.25f + static_cast<float>((i + e) % 5) * 0.5f;
+      indices.push_back(f);
+      values.push_back(v);
+      dense[i][f] += v;
+    }
+    if (i == 5) {  // the same feature again in one row
+      indices.push_back(indices.back());
+      values.push_back(1.5f);
+      dense[i][indices.back()] += 1.5f;
+    }
+  }
+  nn::Batch x(rows);
+  x.set(nn::kBagIndices, torch::tensor(indices, torch::kInt64));
+  x.set(nn::kBagOffsets, torch::tensor(offsets, torch::kInt64));
+  x.set(nn::kBagWeights, torch::tensor(values, torch::kFloat32));
+  std::vector<int64_t> y;
+  for (int64_t i = 0; i < rows; ++i) y.push_back((i * 3) % classes);
+  const std::vector<float> class_weights = {1.0f, 2.5f, 0.5f, 1.25f};
+  const double C = 0.7;
+  const auto table = torch::randn({features, classes});
+  const auto bias = torch::randn({classes});
+
+  // F = Σ s_i (−log p_{y_i}) / Σ s_i + ‖W‖² / (2 C Σ s_i)
+  auto w = table.clone().to(torch::kFloat64).requires_grad_();
+  auto b = bias.clone().to(torch::kFloat64).requires_grad_();
+  const auto target = torch::tensor(y, torch::kInt64);
+  const auto s = torch::tensor(class_weights, torch::kFloat64).index_select(0, target);
+  const auto nll = -torch::log_softmax(dense.to(torch::kFloat64).mm(w) + b, 1).gather(1, target.unsqueeze(1)).squeeze(1);
+  const auto sum_s = s.sum();
+  const auto ref = (s * nll).sum() / sum_s + w.pow(2).sum() / (2 * C * sum_s);
+  ref.backward();
+
+  const int before = at::get_num_threads();
+  for (int threads : {1, 2, 3}) {
+    at::set_num_threads(threads);
+    train::LinearObjective objective(x, y, class_weights, features, classes, C);
+    torch::Tensor grad_table, grad_bias;
+    const double f = objective.evaluate(table, bias, grad_table, grad_bias);
+    EXPECT_NEAR(f, ref.item<double>(), 1e-5) << threads << " threads";
+    EXPECT_TRUE(torch::allclose(grad_table.to(torch::kFloat64), w.grad(), 1e-4, 1e-6)) << threads << " threads";
+    EXPECT_TRUE(torch::allclose(grad_bias.to(torch::kFloat64), b.grad(), 1e-4, 1e-6)) << threads << " threads";
+  }
+  at::set_num_threads(before);
+}

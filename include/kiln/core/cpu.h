@@ -65,6 +65,12 @@ struct BlasInfo {
 /// still runs every GEMM on all cores. Returns false when no such BLAS is loaded (nothing to cap).
 bool set_blas_threads(int n);
 
+/// Sets the OpenMP team size of the calling thread's parallel regions (LibTorch's intra-op loops)
+/// to `n`, for this thread only: at::set_num_threads also changes what threads started later take.
+/// On a thread that has not run a LibTorch parallel loop yet, run one first (at::parallel_for over
+/// one element): LibTorch's lazy per-thread set-up in its first loop would undo this. Returns false when no OpenMP runtime is loaded.
+bool set_openmp_threads(int n);
+
 /// What prepare_process() decided, for `kiln doctor` and logs.
 struct ProcessTuning {
   std::vector<std::string> set;  ///< "NAME=value" Kiln put in the environment
