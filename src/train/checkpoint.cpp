@@ -5,6 +5,8 @@
 #include <exception>
 #include <filesystem>
 #include <mutex>
+#include <string>
+#include <utility>
 
 #include "kiln/core/atomic_output.h"
 #include "kiln/core/error.h"
@@ -25,32 +27,19 @@ std::string tensor_bytes(const torch::Tensor& t) {
   return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), static_cast<std::size_t>(c.numel()));
 }
 
-// Streams the archive into one core::AtomicFile: the previous `path` stays until the new one is
-// complete and synced.
-void save_archive_atomic(torch::serialize::OutputArchive& archive, const fs::path& path) {
-  core::AtomicFile out(path);
-  // LibTorch's zip writer calls this for each piece. A failed write is kept and rethrown once the
-  // writer is done: reporting a short write to it instead makes it throw, and its destructor may
-  // throw again while that exception unwinds (std::terminate). Later pieces are dropped.
-  std::exception_ptr write_error;
+// The archive's bytes (LibTorch's zip format), serialized in memory.
+std::string archive_bytes(torch::serialize::OutputArchive& archive, const fs::path& path) {
+  std::string bytes;
   try {
     archive.save_to([&](const void* data, std::size_t n) -> std::size_t {
-      if (!write_error) {
-        try {
-          out.write(data, n);
-        } catch (...) {
-          write_error = std::current_exception();
-        }
-      }
+      bytes.append(static_cast<const char*>(data), n);
       return n;
     });
   } catch (const c10::Error& e) {
-    if (write_error) std::rethrow_exception(write_error);
     throw IoError("writing " + path.string() + ": cannot serialize the checkpoint: " + e.what_without_backtrace() +
-                  "; check free disk space and retry");
+                  "; check free memory and retry");
   }
-  if (write_error) std::rethrow_exception(write_error);
-  out.commit();
+  return bytes;
 }
 
 torch::Tensor cpu_rng_state() {
@@ -79,9 +68,20 @@ nlohmann::json state_json(const CheckpointState& s) {
 
 }  // namespace
 
-void save_checkpoint(const std::string& run_dir, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
-                     const CheckpointState& state, bool is_best) {
-  const std::string json = state_json(state).dump();
+namespace {
+
+/// One checkpoint's files, serialized and ready to write.
+struct CheckpointFiles {
+  fs::path dir;
+  std::string best;  ///< best.pt's bytes; empty when this epoch is not the best
+  std::string checkpoint;
+  std::string json;
+};
+
+CheckpointFiles serialize_checkpoint(const std::string& run_dir, torch::nn::Module& model,
+                                     torch::optim::Optimizer& optimizer, const CheckpointState& state, bool is_best) {
+  CheckpointFiles f;
+  f.dir = run_dir;
   torch::serialize::OutputArchive archive;
   torch::serialize::OutputArchive model_archive, optim_archive;
   model.save(model_archive);
@@ -89,14 +89,51 @@ void save_checkpoint(const std::string& run_dir, torch::nn::Module& model, torch
   archive.write("model", model_archive);
   archive.write("optimizer", optim_archive);
   archive.write("rng", cpu_rng_state());
-  archive.write("state", bytes_tensor(json));
+  archive.write("state", bytes_tensor(state_json(state).dump()));
   if (is_best) {
     torch::serialize::OutputArchive best;
     model.save(best);
-    save_archive_atomic(best, fs::path(run_dir) / "best.pt");
+    f.best = archive_bytes(best, f.dir / "best.pt");
   }
-  save_archive_atomic(archive, fs::path(run_dir) / "checkpoint.pt");
-  core::write_file_atomic(fs::path(run_dir) / "checkpoint.json", state_json(state).dump(2) + "\n");
+  f.checkpoint = archive_bytes(archive, f.dir / "checkpoint.pt");
+  f.json = state_json(state).dump(2) + "\n";
+  return f;
+}
+
+// Each file through one core::AtomicFile: the previous one stays until the new one is complete and synced.
+void write_checkpoint(const CheckpointFiles& f) {
+  if (!f.best.empty()) core::write_file_atomic(f.dir / "best.pt", f.best);
+  core::write_file_atomic(f.dir / "checkpoint.pt", f.checkpoint);
+  core::write_file_atomic(f.dir / "checkpoint.json", f.json);
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& run_dir, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                     const CheckpointState& state, bool is_best) {
+  write_checkpoint(serialize_checkpoint(run_dir, model, optimizer, state, is_best));
+}
+
+CheckpointWriter::~CheckpointWriter() {
+  if (worker_.joinable()) worker_.join();
+}
+
+void CheckpointWriter::wait() {
+  if (worker_.joinable()) worker_.join();
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+}
+
+void CheckpointWriter::save(const std::string& run_dir, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                            const CheckpointState& state, bool is_best) {
+  CheckpointFiles files = serialize_checkpoint(run_dir, model, optimizer, state, is_best);
+  wait();
+  worker_ = std::thread([this, files = std::move(files)] {
+    try {
+      write_checkpoint(files);
+    } catch (...) {
+      error_ = std::current_exception();
+    }
+  });
 }
 
 CheckpointState load_checkpoint(const std::string& run_dir, torch::nn::Module& model,

@@ -7,7 +7,9 @@
 
 #include <torch/torch.h>
 
+#include <exception>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -29,6 +31,31 @@ struct CheckpointState {
 /// Saves checkpoint.pt (+ best.pt when `is_best`) and checkpoint.json. Throws IoError.
 void save_checkpoint(const std::string& run_dir, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
                      const CheckpointState& state, bool is_best);
+
+/// Checkpoints written behind training: save() serializes the model, optimizer and state on the
+/// calling thread (the snapshot is of that moment) and returns; a background thread writes, syncs
+/// and renames the files (best.pt, checkpoint.pt, checkpoint.json, in that order, each as
+/// save_checkpoint does) while the next epoch trains. One checkpoint at a time: save() first waits
+/// for the previous one and rethrows its failure. On the Spam seed recipe the files' writes and
+/// syncs took 40-110 ms an epoch.
+class CheckpointWriter {
+ public:
+  CheckpointWriter() = default;
+  CheckpointWriter(const CheckpointWriter&) = delete;
+  CheckpointWriter& operator=(const CheckpointWriter&) = delete;
+  /// Waits for the last checkpoint; a failure of it is dropped here (call wait() to see it).
+  ~CheckpointWriter();
+
+  /// Throws IoError: this checkpoint's serialization, or the previous checkpoint's write.
+  void save(const std::string& run_dir, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+            const CheckpointState& state, bool is_best);
+  /// Blocks until the last checkpoint is on disk. Throws its IoError.
+  void wait();
+
+ private:
+  std::thread worker_;
+  std::exception_ptr error_;
+};
 
 /// Restores model, optimizer and the global CPU RNG from run_dir/checkpoint.pt and returns the
 /// trainer state. Throws ArtifactError naming the file when it is missing, corrupt or belongs to a

@@ -266,6 +266,7 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
   result.best_val_macro_f1 = val ? -1.0 : kNaN;
   int start_epoch = 1;
   int epochs_without_improvement = 0;
+  CheckpointWriter checkpoints;  // each epoch's checkpoint is written while the next one trains
   int nonfinite_run = 0;
   if (options.resume) {
     CheckpointState st = load_checkpoint(options.run_dir, model, *optimizer);
@@ -572,7 +573,7 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
       st.stopped_early = result.stopped_early;
       st.schedule = schedule->state();
       for (const auto& r : result.history) st.history.push_back(epoch_json(r));
-      save_checkpoint(options.run_dir, model, *optimizer, st, improved);
+      checkpoints.save(options.run_dir, model, *optimizer, st, improved);
     }
     if (improved) best.capture(model);
     if (stop) break;
@@ -584,6 +585,7 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
     }
   }
 
+  checkpoints.wait();  // the last checkpoint on disk, or its failure reported
   // Restore the best epoch's weights (from memory, or from best.pt when it predates a resume).
   if (best.has_value()) {
     best.restore(model);

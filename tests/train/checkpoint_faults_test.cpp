@@ -93,4 +93,37 @@ TEST(CheckpointFaults, ReplacingKeepsEachOldFileWholeUntilItsNewOneIsIn) {
   fs::remove_all(run_dir);
 }
 
+TEST(CheckpointWriter, WritesBehindTheSameFilesAndReportsAFailedWriteAtTheNextCall) {
+  const fs::path sync_dir = fresh_dir("writer_sync"), behind_dir = fresh_dir("writer_behind");
+  Training t(2);
+  t.save(sync_dir);
+  {
+    train::CheckpointWriter writer;
+    writer.save(behind_dir.string(), *t.model, *t.optimizer, t.state, true);
+    writer.wait();
+  }
+  EXPECT_EQ(faults::snapshot(behind_dir), faults::snapshot(sync_dir));
+
+  // The fsync of checkpoint.pt (best.pt's open, write, fsync, close, rename, fsync_dir; then
+  // checkpoint.pt's open, write, fsync) fails behind training: wait() throws it, naming the file.
+  const fs::path failing_dir = fresh_dir("writer_fails");
+  faults::FaultEnv env(8, ENOSPC);
+  core::ScopedEnv scope(env);
+  train::CheckpointWriter writer;
+  writer.save(failing_dir.string(), *t.model, *t.optimizer, t.state, true);
+  try {
+    writer.wait();
+    ADD_FAILURE() << "expected the failed write to surface; operations:\n" << env.log();
+  } catch (const IoError& e) {
+    EXPECT_EQ(std::string(e.what()), "writing " + (failing_dir / "checkpoint.pt").string() +
+                                         ": fsync failed: No space left on device; free disk space and retry");
+  }
+  writer.wait();  // reported once
+  // The next checkpoint writes behind as before (FaultEnv fails one operation only).
+  writer.save(failing_dir.string(), *t.model, *t.optimizer, t.state, true);
+  writer.wait();
+  EXPECT_EQ(train::load_checkpoint(failing_dir.string(), *t.model, *t.optimizer).epoch, 2);
+  for (const auto& d : {sync_dir, behind_dir, failing_dir}) fs::remove_all(d);
+}
+
 }  // namespace
