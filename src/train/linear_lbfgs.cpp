@@ -8,6 +8,7 @@
 #include <string>
 
 #include "kiln/core/error.h"
+#include "linear_kernels.h"
 
 namespace kiln::train {
 
@@ -115,23 +116,14 @@ double LinearObjective::evaluate(const torch::Tensor& table, const torch::Tensor
       }
     }
   }
+  const Columns x{col_ptr_.data(), col_row_.data(), col_val_.data(), features_, static_cast<int64_t>(col_row_.size())};
   std::vector<double> block_loss(static_cast<std::size_t>(blocks), 0.0);
   float* Z = residual_.data();
   at::parallel_for(0, blocks, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t r0 = rows_ * c / blocks, r1 = rows_ * (c + 1) / blocks;
       for (int64_t i = r0; i < r1; ++i) std::copy(b, b + k, Z + i * k);
-      const int64_t* starts = block_start_.data() + c;
-      for (int64_t f = 0; f < features_; ++f, starts += blocks + 1) {
-        const int64_t j0 = starts[0], j1 = starts[1];
-        if (j0 == j1) continue;
-        const float* w = W + f * k;
-        for (int64_t j = j0; j < j1; ++j) {
-          const float v = col_val_[static_cast<std::size_t>(j)];
-          float* z = Z + static_cast<int64_t>(col_row_[static_cast<std::size_t>(j)]) * k;
-          for (int64_t q = 0; q < k; ++q) z[q] += v * w[q];
-        }
-      }
+      add_block_logits(x, block_start_.data() + c, blocks + 1, W, Z, k);
       // Then row by row: residual_i = s_i (softmax(z_i) − onehot(y_i)) / n, in place of z_i;
       // loss_i = s_i · −log p_{y_i}.
       double loss = 0;
@@ -169,22 +161,7 @@ double LinearObjective::evaluate(const torch::Tensor& table, const torch::Tensor
   const auto l2 = static_cast<float>(inv_n / C_);
   const double w_norm = at::parallel_reduce(
       int64_t{0}, features_, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, k)), 0.0,
-      [&](int64_t f0, int64_t f1, double acc) {
-        for (int64_t f = f0; f < f1; ++f) {
-          float* g = G + f * k;
-          const float* w = W + f * k;
-          for (int64_t q = 0; q < k; ++q) {
-            g[q] = l2 * w[q];
-            acc += static_cast<double>(w[q]) * w[q];
-          }
-          for (int64_t j = col_ptr_[static_cast<std::size_t>(f)]; j < col_ptr_[static_cast<std::size_t>(f + 1)]; ++j) {
-            const float v = col_val_[static_cast<std::size_t>(j)];
-            const float* r = residual_.data() + static_cast<int64_t>(col_row_[static_cast<std::size_t>(j)]) * k;
-            for (int64_t q = 0; q < k; ++q) g[q] += v * r[q];
-          }
-        }
-        return acc;
-      },
+      [&](int64_t f0, int64_t f1, double acc) { return acc + feature_gradients(x, W, residual_.data(), G, k, l2, f0, f1); },
       std::plus<double>());
   float* gb = grad_bias.data_ptr<float>();
   std::vector<double> bsum(static_cast<std::size_t>(k), 0.0);
