@@ -19,6 +19,7 @@
 #include "kiln/data/stratified_split.h"
 #include "kiln/nn/ensemble.h"
 #include "kiln/prep/ensemble.h"
+#include "kiln/prep/preprocessor.h"
 #include "kiln/train/calibration.h"
 #include "kiln/tune/hyperband_pruner.h"
 #include "stages.h"
@@ -214,19 +215,31 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
     return pruner.should_prune(study, study.back(), tune::Direction::kMaximize);
   };
 
+  // The splits encoded for prepared candidate t. Throws DataError.
+  auto encode = [&](Trained& t, std::chrono::steady_clock::time_point t0) {
+    t.encoded = encode_splits(t.setup, val_on);
+    t.featurize_seconds = seconds_since(t0);
+    if (!t.encoded.has_val) throw DataError("the validation split has no row with a label of the training set");
+  };
   // Candidate k up to training: fitted preprocessors, the model built and seeded (LibTorch's global
-  // generator: always on this thread), the splits encoded. Throws ConfigError and Error.
-  auto prepare = [&](std::size_t k, std::chrono::steady_clock::time_point t0) {
+  // generator: always on this thread), and unless `encoded` is false the splits encoded. Throws
+  // ConfigError and Error.
+  auto prepare = [&](std::size_t k, std::chrono::steady_clock::time_point t0, bool encoded = true) {
     train::RunConfig cfg = options.candidates[k].config;
     cfg.trainer.run_dir.clear();  // candidates keep their weights in memory; no checkpoints
     cfg.trainer.resume = false;
     Trained t;
     t.index = k;
     t.setup = fit_setup(cfg, *fit_on, labels);
-    t.encoded = encode_splits(t.setup, val_on);
-    t.featurize_seconds = seconds_since(t0);
-    if (!t.encoded.has_val) throw DataError("the validation split has no row with a label of the training set");
+    if (encoded) encode(t, t0);
     return t;
+  };
+  // Records candidate k as failed before training.
+  auto fail_candidate = [&](std::size_t k, const Error& e, std::chrono::steady_clock::time_point t0) {
+    std::lock_guard<std::mutex> lock(mu);
+    trials[k].state = tune::TrialState::kFailed;
+    reps[k] = CandidateReport{options.candidates[k].name, std::string("failed: ") + e.what(), 0, 0, kNaN,
+                              seconds_since(t0), 0, train::to_json(options.candidates[k].config)};
   };
   // Trains prepared candidate k; fills reps[k] (and trained[k]). Throws ConfigError.
   auto train_candidate = [&](std::size_t k, Trained t, std::chrono::steady_clock::time_point t0, bool quiet) {
@@ -294,10 +307,7 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
     } catch (const ConfigError&) {
       throw;
     } catch (const Error& e) {
-      std::lock_guard<std::mutex> lock(mu);
-      trials[k].state = tune::TrialState::kFailed;
-      reps[k] = CandidateReport{options.candidates[k].name, std::string("failed: ") + e.what(), 0, 0, kNaN,
-                                seconds_since(t0), 0, train::to_json(options.candidates[k].config)};
+      fail_candidate(k, e, t0);
       return;
     }
     train_candidate(k, std::move(*t), t0, /*quiet=*/false);
@@ -312,25 +322,40 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
   if (concurrent) {
     if (callbacks.on_start) callbacks.on_start(options.candidates[0]);
     const auto t0 = std::chrono::steady_clock::now();
+    // Its encoding too moves to its thread (this one goes on to the next candidate's features), unless
+    // a preprocessor augments (draws from the global generator while encoding).
     std::optional<Trained> t0_prepared;
+    bool encode_on_lane = false;
     try {
-      t0_prepared = prepare(0, t0);
+      t0_prepared = prepare(0, t0, /*encoded=*/false);
+      encode_on_lane = !prep::any_augments(t0_prepared->setup.preprocessors);
+      if (!encode_on_lane) encode(*t0_prepared, t0);
     } catch (const ConfigError&) {
       throw;
     } catch (const Error& e) {
-      trials[0].state = tune::TrialState::kFailed;
-      reps[0] = CandidateReport{options.candidates[0].name, std::string("failed: ") + e.what(), 0, 0, kNaN,
-                                seconds_since(t0), 0, train::to_json(options.candidates[0].config)};
+      fail_candidate(0, e, t0);
+      t0_prepared.reset();
       lane_done = true;
     }
     if (t0_prepared) {
       at::parallel_for(0, 1, 1, [](int64_t, int64_t) {});  // LibTorch's lazy per-thread set-up first
       share_cores(true);
-      lane = std::thread([&, t = std::move(*t0_prepared), t0]() mutable {
+      lane = std::thread([&, t = std::move(*t0_prepared), t0, encode_on_lane]() mutable {
         try {
           at::parallel_for(0, 1, 1, [](int64_t, int64_t) {});
           core::set_openmp_threads(1);
-          train_candidate(0, std::move(t), t0, /*quiet=*/true);
+          bool ready = true;
+          if (encode_on_lane) {
+            try {
+              encode(t, t0);
+            } catch (const ConfigError&) {
+              throw;
+            } catch (const Error& e) {
+              fail_candidate(0, e, t0);
+              ready = false;
+            }
+          }
+          if (ready) train_candidate(0, std::move(t), t0, /*quiet=*/true);
         } catch (...) {
           lane_error = std::current_exception();
         }
