@@ -163,8 +163,8 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
   // While candidate 0 trains, its thread has a core to itself: this thread's LibTorch loops and the
   // BLAS run one thread short. Two teams on two cores left the second core's thread time-sliced with
   // candidate 0, and each parallel loop waited for it (Brown's logreg: 9.0 s beside fasttext, against
-  // about 7 s alone at one thread). The full count comes back when candidate 0 is done.
-  const int all_threads = core::threads();
+  // about 7 s alone at one thread). The caller's count comes back when candidate 0 is done.
+  const int all_threads = at::get_num_threads();  // this thread's team, as the caller left it
   bool sharing = false;
   auto share_cores = [&](bool share) {
     if (share == sharing) return;

@@ -8,7 +8,11 @@
 #include <cmath>
 #include <random>
 
+#include <ATen/Parallel.h>
+
+#include "kiln/core/cpu.h"
 #include "kiln/core/error.h"
+#include "kiln/core/parallel.h"
 #include "topic_data.h"
 
 using namespace kiln;
@@ -161,6 +165,23 @@ TEST(Selection, TheEnsembleOfTheTwoBestIsChosenOnlyWhenItBeatsThemOnValidation) 
   EXPECT_EQ(always.chosen, "ensemble");
   EXPECT_EQ(always.result.artifact.manifest.model.family, "ensemble");
   EXPECT_TRUE(always.result.has_val);
+}
+
+TEST(Selection, GivesTheCallersThreadCountBackAfterSharingTheCores) {
+  // While candidate 0 trains on its own thread the others run one thread short; afterwards the
+  // calling thread's team is what the caller had set, not the process default.
+  if (core::threads() < 2) GTEST_SKIP() << "needs 2 threads for candidate 0 to train beside the others";
+  const auto train = topics(300, 21), val = topics(90, 22);
+  auto o = small_options();
+  o.overlap_first = true;
+  at::parallel_for(0, 1, 1, [](int64_t, int64_t) {});  // LibTorch's per-thread set-up first
+  const int before = at::get_num_threads();
+  core::set_openmp_threads(1);
+  (void)pipeline::select_model(o, train, &val, nullptr);
+  EXPECT_EQ(at::get_num_threads(), 1);
+  core::set_openmp_threads(before);
+  (void)pipeline::select_model(o, train, &val, nullptr);
+  EXPECT_EQ(at::get_num_threads(), before);
 }
 
 TEST(Selection, TrainingTheFirstCandidateOnItsOwnThreadChangesNothing) {
