@@ -167,7 +167,7 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
   const int all_threads = at::get_num_threads();  // this thread's team, as the caller left it
   bool sharing = false;
   auto share_cores = [&](bool share) {
-    if (share == sharing) return;
+    if (share == sharing || all_threads < 2) return;  // a one-thread team has nothing to give
     sharing = share;
     const int n = share ? std::max(1, all_threads - 1) : all_threads;
     core::set_openmp_threads(n);
