@@ -21,6 +21,8 @@ namespace kiln::core {
 namespace {
 
 constexpr std::size_t kBufferBytes = 64 << 10;
+/// Written bytes after which AtomicFile asks the kernel to start writing them to disk.
+constexpr std::size_t kWritebackBytes = 4 << 20;
 
 std::atomic<unsigned> g_counter{0};
 
@@ -101,6 +103,12 @@ AtomicFile::AtomicFile(fs::path target) : target_(std::move(target)), shown_(tar
 
 AtomicFile::AtomicFile(const AtomicDirectory& dir, const fs::path& name)
     : target_(dir.path() / name), shown_(dir.target() / name) {
+  // The directory's temporary is seen by no one until it is committed whole, so a new file at its
+  // top is written under its own name: no temporary sibling, no rename, no fsync of the directory
+  // per file (the directory's commit fsyncs it). A name already written, or one in a subdirectory,
+  // goes the usual way.
+  std::error_code ec;
+  in_directory_ = !fs::exists(fs::symlink_status(target_, ec)) && target_.parent_path() == dir.path();
   open();
 }
 
@@ -127,7 +135,7 @@ void AtomicFile::open() {
     if (!ec) target_ = resolved;
   }
   make_directories(target_.parent_path(), shown_, created_);
-  temp_ = temp_sibling(target_);
+  temp_ = in_directory_ ? target_ : temp_sibling(target_);
   const int err = current_env().open_for_write(temp_, &fd_);
   if (err != 0) {
     fd_ = -1;
@@ -161,6 +169,15 @@ void AtomicFile::write_through(const char* data, std::size_t n) {
     if (err != 0) fail(shown_, "write", err);
     data += written;
     n -= written;
+    written_ += written;
+  }
+  // Start the disk writing what is written so far, without waiting for it, so that commit()'s fsync
+  // finds little left to do: a large file's writeback overlaps the producing of the rest. Advisory:
+  // its errors are fsync's to report.
+  if (!temp_.empty() && written_ - writeback_from_ >= kWritebackBytes) {
+    (void)::sync_file_range(fd_, static_cast<off_t>(writeback_from_), static_cast<off_t>(written_ - writeback_from_),
+                            SYNC_FILE_RANGE_WRITE);
+    writeback_from_ = written_;
   }
 }
 
@@ -204,8 +221,13 @@ void AtomicFile::commit() {
   const int fd = fd_;
   fd_ = -1;
   if (int err = env.close(fd); err != 0) fail(shown_, "close", err);
-  if (int err = env.rename(temp_, target_); err != 0) fail(shown_, "rename into place", err);
+  if (temp_ != target_) {
+    if (int err = env.rename(temp_, target_); err != 0) fail(shown_, "rename into place", err);
+  }
   committed_ = true;  // the complete file is in place: nothing left to remove
+  // A file written under its own name at the top of a directory's temporary: that directory's
+  // commit fsyncs the temporary.
+  if (in_directory_) return;
   if (int err = env.fsync_dir(parent_of(target_)); err != 0) fail(shown_, "fsync of its directory", err);
 }
 

@@ -30,7 +30,7 @@ constexpr std::size_t kPiecesPerThread = 16;
   return balanced_pieces(docs, workers <= 1 ? 1 : workers * kPiecesPerThread);
 }
 
-/// Runs worker(w, next) on `workers` threads (w in [0, workers), w == 0 on the calling thread),
+/// Runs worker(w, next) for w in [0, workers) as core::parallel_chunks chunks (on up to `workers` threads),
 /// where next() hands out 0, 1, ..., n_pieces - 1 once each across all workers and then returns
 /// n_pieces. Exceptions are rethrown after all workers finish (core::parallel_chunks).
 template <typename Worker>

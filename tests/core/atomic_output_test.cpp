@@ -215,7 +215,9 @@ TEST(AtomicDirectory, EveryFailedStepLeavesTheOldDirectoryOrTheNewOne) {
     out.commit();
   };
   const long fresh = kiln::faults::check_every_failure(root, [&] { fs::remove_all(root / "out"); }, write);
-  EXPECT_EQ(fresh, 1 + 6 + 7 + 3);  // mkdir tmp; a.txt; mkdir nested + b.txt; fsync, rename, fsync
+  // mkdir tmp; a.txt under its own name (open, write, fsync, close); mkdir nested + b.txt through a
+  // temporary (open, write, fsync, close, rename, fsync_dir); fsync, rename, fsync.
+  EXPECT_EQ(fresh, 1 + 4 + 7 + 3);
   const long replace = kiln::faults::check_every_failure(
       root,
       [&] {
@@ -240,4 +242,19 @@ TEST(ScopedEnv, RestoresThePreviousEnv) {
     EXPECT_EQ(&kiln::core::current_env(), &outer);
   }
   EXPECT_EQ(&kiln::core::current_env(), &kiln::core::posix_env());
+}
+
+TEST(AtomicDirectory, AFileWrittenTwiceKeepsTheSecondAndAnAbandonedOneLeavesNothing) {
+  fs::path root = fresh_dir("twice");
+  {
+    kiln::core::AtomicDirectory out(root / "out");
+    out.write_file("a.txt", "first");
+    out.write_file("a.txt", "second");  // replaces the first through a temporary sibling
+    {
+      kiln::core::AtomicFile partial(out, "b.txt");
+      partial.write("never committed");
+    }
+    out.commit();
+  }
+  EXPECT_EQ(kiln::faults::snapshot(root), (kiln::faults::Snapshot{{"out", "<dir>"}, {"out/a.txt", "second"}}));
 }

@@ -44,9 +44,9 @@ TEST(WritePreparedFaults, FreshOutputIsWholeOrAbsent) {
   const nlohmann::json report = data::to_json(p.report);
   const long n = faults::check_every_failure(root, [&] { fs::remove_all(out); },
                                               [&] { data::write_prepared(out, p, report); });
-  // mkdir; train, test, val, report: open, write, fsync, close, rename, fsync_dir each; fsync of
-  // the new folder, rename, fsync of the parent.
-  EXPECT_EQ(n, 1 + 4 * 6 + 3);
+  // mkdir; train, test, val, report, each under its own name in the new folder: open, write, fsync,
+  // close; fsync of the new folder, rename, fsync of the parent.
+  EXPECT_EQ(n, 1 + 4 * 4 + 3);
   std::cout << "write_prepared (fresh): " << n << " operations, each failed in turn\n";
   EXPECT_TRUE(fs::exists(out / "val.csv"));
   fs::remove_all(root);
@@ -65,7 +65,7 @@ TEST(WritePreparedFaults, ReplacingKeepsTheOldOutputWholeUntilTheNewOneIsIn) {
       },
       [&] { data::write_prepared(out, new_p, data::to_json(new_p.report)); });
   // As above, with one step to swap the old directory out (rename exchange, or two renames).
-  EXPECT_GE(n, 1 + 4 * 6 + 3);
+  EXPECT_GE(n, 1 + 4 * 4 + 3);
   std::cout << "write_prepared (replace): " << n << " operations, each failed in turn\n";
   EXPECT_TRUE(fs::exists(out / "val.csv"));
   fs::remove_all(root);

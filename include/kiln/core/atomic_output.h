@@ -1,7 +1,9 @@
 // The one atomic writer: every durable output of Kiln (artifacts, prepare and tfidf outputs,
 // checkpoints, safetensors, configs) appears whole or not at all. A file is written into a
 // temporary sibling, fsynced, closed (errors checked), renamed onto its name, and its directory
-// fsynced; a directory is built in a temporary sibling and swapped into place the same way. Every
+// fsynced; a directory is built in a temporary sibling and swapped into place the same way (a new
+// file at the top of that temporary is written under its own name and fsynced, the temporary's
+// one fsync covering the names). A file's writeback to disk starts while it is being written. Every
 // step goes through current_env() (kiln/core/env.h), so tests can make any one of them fail.
 #pragma once
 
@@ -56,6 +58,9 @@ class AtomicFile {
   int fd_ = -1;
   std::unique_ptr<char[]> buffer_;
   std::size_t buffered_ = 0;
+  std::size_t written_ = 0;         ///< bytes written to fd_
+  std::size_t writeback_from_ = 0;  ///< where the next early writeback starts (see write_through)
+  bool in_directory_ = false;       ///< a new file written under its own name in a directory's temporary
   bool committed_ = false;
 };
 

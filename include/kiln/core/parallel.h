@@ -19,8 +19,11 @@ void set_threads(int n);
 [[nodiscard]] int threads();
 
 /// Runs fn(begin, end, chunk_index) over [0, n) split into at most `threads()` contiguous chunks
-/// (or `max_chunks` if > 0), on separate threads. Chunk i covers a range before chunk i+1.
-/// Exceptions from any chunk are rethrown (the first one) after all chunks finish.
+/// (or `max_chunks` if > 0). Chunk i covers a range before chunk i+1. The calling thread and a
+/// process-wide pool of threads (started on first use, kept sleeping between calls) each claim the
+/// next unclaimed chunk until none is left, so chunks may run one after another on one thread and
+/// must not wait for each other; the caller takes every chunk a pool thread has not woken up for.
+/// Calls may nest. Exceptions from any chunk are rethrown (the first one) after all chunks finish.
 void parallel_chunks(std::size_t n, const std::function<void(std::size_t, std::size_t, std::size_t)>& fn,
                      int max_chunks = 0);
 
