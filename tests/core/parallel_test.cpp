@@ -83,9 +83,9 @@ TEST(ParallelChunks, UsesPoolThreadsWhenTheyAreFree) {
   EXPECT_TRUE(overlapped.load());
 }
 
-// After the batch heap is reserved, memory is still ordinary memory.
-TEST(ReserveBatchHeap, AllocationsStillWork) {
-  kiln::core::reserve_batch_heap(std::size_t{8} << 20);
+// With the batch heap settings, memory is still ordinary memory.
+TEST(KeepHeapForBatch, AllocationsStillWork) {
+  kiln::core::keep_heap_for_batch();
   std::vector<char> big(std::size_t{40} << 20, 'x');  // above the mmap threshold
   std::vector<int> small(1000, 7);
   EXPECT_EQ(big.back(), 'x');

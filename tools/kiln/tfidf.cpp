@@ -2,7 +2,6 @@
 // DIR/{matrix.mtx, vocabulary.txt, idf.txt, tfidf.json}, whole or not at all.
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -79,10 +78,7 @@ text::TfidfOptions options_from_flags(const TfidfFlags& f) {
 
 void run_tfidf(const TfidfFlags& f) {
   const auto start = std::chrono::steady_clock::now();
-  // A fit touches about 12 bytes of memory per byte of input (fortunes: 2.5 MB of text, 22 MB touched).
-  std::error_code size_error;
-  const auto input_bytes = std::filesystem::file_size(f.input, size_error);
-  core::reserve_batch_heap(size_error ? 0 : static_cast<std::size_t>(input_bytes) * 12);
+  core::keep_heap_for_batch();
   text::TfidfFilesOptions options;
   options.tfidf = options_from_flags(f);
   check_output_dir(f.out, "tfidf.json", "kiln tfidf");
