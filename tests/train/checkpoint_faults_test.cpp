@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "checkpoint.h"
+#include "kiln/train/optimizer.h"
 #include "lib/fault_env.h"
 
 namespace fs = std::filesystem;
@@ -124,6 +125,39 @@ TEST(CheckpointWriter, WritesBehindTheSameFilesAndReportsAFailedWriteAtTheNextCa
   writer.wait();
   EXPECT_EQ(train::load_checkpoint(failing_dir.string(), *t.model, *t.optimizer).epoch, 2);
   for (const auto& d : {sync_dir, behind_dir, failing_dir}) fs::remove_all(d);
+}
+
+// Kiln's AdamW (an embedding table with a sparse gradient beside dense layers): the checkpoint
+// written behind has the bytes of one written at once at the moment of save(), even though the
+// model and the optimizer's moments change while it is serialized and written.
+TEST(CheckpointWriter, WritesTheMomentOfSaveForAdamWWhileTrainingGoesOn) {
+  const fs::path sync_dir = fresh_dir("adamw_sync"), behind_dir = fresh_dir("adamw_behind");
+  torch::manual_seed(7);
+  torch::nn::Sequential model(torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(50, 8).sparse(true)),
+                              torch::nn::Linear(8, 3));
+  train::OptimizerOptions o;
+  auto optimizer = train::make_optimizer(model->parameters(), o);
+  auto step = [&] {
+    optimizer->zero_grad();
+    model->forward(torch::randint(0, 50, {4, 5}, torch::kInt64)).pow(2).sum().backward();
+    optimizer->step();
+  };
+  for (int i = 0; i < 3; ++i) step();
+  train::CheckpointState state;
+  state.epoch = 3;
+  train::save_checkpoint(sync_dir.string(), *model, *optimizer, state, true);
+  train::CheckpointWriter writer;
+  writer.save(behind_dir.string(), *model, *optimizer, state, true);
+  for (int i = 0; i < 3; ++i) step();  // training goes on while the checkpoint is written
+  writer.wait();
+  EXPECT_EQ(faults::snapshot(behind_dir), faults::snapshot(sync_dir));
+  // A second checkpoint reuses the copies' buffers and is again of its own moment.
+  train::save_checkpoint(sync_dir.string(), *model, *optimizer, state, false);
+  writer.save(behind_dir.string(), *model, *optimizer, state, false);
+  step();
+  writer.wait();
+  EXPECT_EQ(faults::snapshot(behind_dir), faults::snapshot(sync_dir));
+  for (const auto& d : {sync_dir, behind_dir}) fs::remove_all(d);
 }
 
 }  // namespace
