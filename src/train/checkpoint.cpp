@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "kiln/core/atomic_output.h"
@@ -29,9 +30,9 @@ std::string tensor_bytes(const torch::Tensor& t) {
   return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), static_cast<std::size_t>(c.numel()));
 }
 
-// The archive's bytes (LibTorch's zip format), serialized in memory.
-std::string archive_bytes(torch::serialize::OutputArchive& archive, const fs::path& path) {
-  std::string bytes;
+// The archive's bytes (LibTorch's zip format), serialized in memory into `bytes` (its capacity kept).
+void archive_into(torch::serialize::OutputArchive& archive, const fs::path& path, std::string& bytes) {
+  bytes.clear();
   try {
     archive.save_to([&](const void* data, std::size_t n) -> std::size_t {
       bytes.append(static_cast<const char*>(data), n);
@@ -41,6 +42,11 @@ std::string archive_bytes(torch::serialize::OutputArchive& archive, const fs::pa
     throw IoError("writing " + path.string() + ": cannot serialize the checkpoint: " + e.what_without_backtrace() +
                   "; check free memory and retry");
   }
+}
+
+std::string archive_bytes(torch::serialize::OutputArchive& archive, const fs::path& path) {
+  std::string bytes;
+  archive_into(archive, path, bytes);
   return bytes;
 }
 
@@ -102,12 +108,15 @@ CheckpointFiles serialize_checkpoint(const std::string& run_dir, torch::nn::Modu
   return f;
 }
 
-// Each file through one core::AtomicFile: the previous one stays until the new one is complete and synced.
-void write_checkpoint(const CheckpointFiles& f) {
-  if (!f.best.empty()) core::write_file_atomic(f.dir / "best.pt", f.best);
-  core::write_file_atomic(f.dir / "checkpoint.pt", f.checkpoint);
-  core::write_file_atomic(f.dir / "checkpoint.json", f.json);
+// Each file through one core::AtomicFile: the previous one stays until the new one is complete and
+// synced. An empty `best`: this epoch is not the best.
+void write_checkpoint(const fs::path& dir, std::string_view best, std::string_view checkpoint, std::string_view json) {
+  if (!best.empty()) core::write_file_atomic(dir / "best.pt", best);
+  core::write_file_atomic(dir / "checkpoint.pt", checkpoint);
+  core::write_file_atomic(dir / "checkpoint.json", json);
 }
+
+void write_checkpoint(const CheckpointFiles& f) { write_checkpoint(f.dir, f.best, f.checkpoint, f.json); }
 
 }  // namespace
 
@@ -131,6 +140,10 @@ class CheckpointSnapshot {
     return b;
   }
   void restart() { next_ = 0; }
+
+  /// The serialized files, kept from one checkpoint to the next as the copies are (a 41 MB
+  /// checkpoint in fresh memory each epoch was 10,000 page faults).
+  std::string best_bytes, checkpoint_bytes;
 
  private:
   std::vector<torch::Tensor> buffers_;
@@ -230,19 +243,20 @@ void CheckpointWriter::save(const std::string& run_dir, torch::nn::Module& model
   archive->write("optimizer", *optim_archive);
   archive->write("rng", cpu_rng_state());
   archive->write("state", bytes_tensor(state_json(state).dump()));
-  CheckpointFiles files;
-  files.dir = run_dir;
-  files.json = state_json(state).dump(2) + "\n";
+  fs::path dir = run_dir;
+  std::string json = state_json(state).dump(2) + "\n";
   // The sub-archives live until the serialization as they do in save_checkpoint: LibTorch's pickler
   // memoizes an object by how many references it has, so that gives the same bytes.
-  worker_ = std::thread([this, files = std::move(files), archive, model_archive, optim_archive, is_best,
+  worker_ = std::thread([this, dir = std::move(dir), json = std::move(json), archive, model_archive, optim_archive, is_best,
                          optimizer_copy = std::shared_ptr<torch::optim::Optimizer>(std::move(optimizer_copy))]() mutable {
     // Below training's threads: the serialization takes the cores when training leaves them idle.
     (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
     try {
-      if (is_best) files.best = archive_bytes(*model_archive, files.dir / "best.pt");
-      files.checkpoint = archive_bytes(*archive, files.dir / "checkpoint.pt");
-      write_checkpoint(files);
+      CheckpointSnapshot& snap = *snapshot_;
+      snap.best_bytes.clear();
+      if (is_best) archive_into(*model_archive, dir / "best.pt", snap.best_bytes);
+      archive_into(*archive, dir / "checkpoint.pt", snap.checkpoint_bytes);
+      write_checkpoint(dir, snap.best_bytes, snap.checkpoint_bytes, json);
     } catch (...) {
       error_ = std::current_exception();
     }
