@@ -66,7 +66,8 @@ Encoded encode_splits(const Setup& s, const data::Dataset* val) {
     return prep::encode_all(p, x);
   };
   Encoded e;
-  e.train = train::LabeledBatch{encode(s.preprocessors, s.train.rows), s.train.y, {}};
+  e.train = train::LabeledBatch{s.fitted_train && !s.encode ? *s.fitted_train : encode(s.preprocessors, s.train.rows),
+                                s.train.y, {}};
   if (prep::any_augments(s.preprocessors)) {
     e.train.augment = [pre = s.preprocessors](const nn::Batch& b) { return prep::augment_all(pre, b); };
   }
@@ -121,11 +122,18 @@ Setup fit_setup(const train::RunConfig& config, const data::Dataset& train, cons
   const std::vector<nlohmann::json> specs =
       s.config.featurizer.is_array() ? s.config.featurizer.get<std::vector<nlohmann::json>>()
                                      : std::vector<nlohmann::json>{s.config.featurizer};
+  nn::Batch fitted(static_cast<int64_t>(s.train.rows.size()));
   for (const auto& spec : specs) {
     std::shared_ptr<prep::Preprocessor> pre = prep::make_preprocessor(spec);
-    pre->fit(s.train.rows);
+    nn::Batch part = pre->fit_encode(s.train.rows);
+    if (specs.size() == 1) {
+      fitted = std::move(part);
+    } else {
+      for (const auto& [name, t] : part.tensors()) fitted.set(name, t);  // as prep::encode_all
+    }
     s.preprocessors.push_back(pre);
   }
+  s.fitted_train = std::move(fitted);
   torch::manual_seed(config.trainer.seed);
   s.model_spec = nn::resolve_spec(s.config.model);
   s.model = nn::make_model(s.model_spec, prep::combined_input_spec(s.preprocessors), static_cast<int64_t>(s.labels.size()));

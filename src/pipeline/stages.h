@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct Setup {
   nlohmann::json lineage = nlohmann::json::object();
   std::vector<std::string> warnings;  ///< notes from building the model (an --init directory's unused tensors)
   Encoder encode;  ///< encodes the splits; unset: prep::encode_all
+  /// The training rows as the preprocessors' fit encoded them (Preprocessor::fit_encode); used by
+  /// encode_splits when `encode` is unset, so the training texts are analyzed once.
+  std::optional<nn::Batch> fitted_train;
 };
 
 /// The training and validation rows encoded by a setup's preprocessors.

@@ -177,6 +177,11 @@ class TfidfPreprocessor final : public Preprocessor, public TextFeatures {
   [[nodiscard]] nn::Batch encode(const data::Examples& examples) const override {
     return bag_batch(v_.transform<float>(texts_of(examples, "tfidf")));
   }
+  [[nodiscard]] nn::Batch fit_encode(const data::Examples& examples) override {
+    nn::Batch batch = bag_batch(v_.fit_transform<float>(texts_of(examples, "tfidf")));
+    vocabulary_.reset();
+    return batch;
+  }
   [[nodiscard]] nn::Batch encode_observed(const data::Examples& examples, EncodeObservations& observed) const override {
     observed = {};
     std::vector<text::TermCounts> counts;

@@ -71,6 +71,33 @@ TEST(Preprocessor, OutOfVocabularyRates) {
 // Serving measures drift from what encoding saw (encode_observed), not from a second analysis
 // (oov_rates): both must give the same numbers, on the ASCII fast path, the general analyzer
 // (non-ASCII, n-grams) and batches large enough to be split over threads.
+// fit_encode (the training rows encoded from the fit's own analysis) gives the tensors, state and
+// vocabulary of fit() then encode(), for every preprocessor type, pruning included.
+TEST(Preprocessor, FitEncodeEqualsFitThenEncode) {
+  std::vector<std::string> docs = {"the cat zebra yak", "", "Zebra, THE dog!! sat-down café naïve", "the the the",
+                                   "x y z", "down the road to the sea", "日本語 the cat"};
+  for (int i = 0; i < 300; ++i) docs.push_back(docs[static_cast<std::size_t>(i) % 7] + " w" + std::to_string(i % 13));
+  for (const auto& spec :
+       {nlohmann::json{{"type", "tfidf"}}, nlohmann::json{{"type", "tfidf"}, {"ngram_range", {1, 2}}, {"min_df", 2}},
+        nlohmann::json{{"type", "tfidf"}, {"max_features", 20}, {"sublinear_tf", true}},
+        nlohmann::json{{"type", "tfidf"}, {"analyzer", "char_wb"}, {"ngram_range", {2, 3}}},
+        nlohmann::json{{"type", "hashed_ngrams"}}}) {
+    SCOPED_TRACE(spec.dump());
+    auto once = make_preprocessor(spec);
+    auto twice = make_preprocessor(spec);
+    const auto fitted = once->fit_encode(texts(docs));
+    twice->fit(texts(docs));
+    const auto encoded = twice->encode(texts(docs));
+    ASSERT_EQ(fitted.tensors().size(), encoded.tensors().size());
+    for (const auto& [name, t] : encoded.tensors()) EXPECT_TRUE(torch::equal(t, fitted.at(name))) << name;
+    EXPECT_EQ(once->state_files(), twice->state_files());
+    // And what it fitted encodes new texts as the other does.
+    const auto a = once->encode(texts({"the cat sat down", "w3 w4 the"}));
+    const auto b = twice->encode(texts({"the cat sat down", "w3 w4 the"}));
+    for (const auto& [name, t] : b.tensors()) EXPECT_TRUE(torch::equal(t, a.at(name))) << name;
+  }
+}
+
 TEST(Preprocessor, EncodeObservedReportsTheOutOfVocabularyRatesOfASecondAnalysis) {
   std::vector<std::string> input = {"the cat zebra yak", "", "Zebra, THE dog!! sat-down café naïve", "the the the",
                                     "x y z", "down the road to the sea", "日本語 the cat"};

@@ -46,6 +46,13 @@ class Preprocessor {
   /// The examples' tensors, examples in input order. Requires fit() (or a loaded state). Throws
   /// DataError naming the modality the examples lack.
   [[nodiscard]] virtual nn::Batch encode(const data::Examples& examples) const = 0;
+  /// fit(examples) and then encode(examples), the same tensors; a preprocessor that can encode its
+  /// training examples from the fit's own analysis of them overrides it (TF-IDF: each text analyzed
+  /// once instead of twice).
+  [[nodiscard]] virtual nn::Batch fit_encode(const data::Examples& examples) {
+    fit(examples);
+    return encode(examples);
+  }
   /// encode() that also fills `observed` from the same analysis of each example (nothing is
   /// analyzed twice): serving measures drift from it. Default: encode(), `observed` left empty.
   [[nodiscard]] virtual nn::Batch encode_observed(const data::Examples& examples, EncodeObservations& observed) const {
