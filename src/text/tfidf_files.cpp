@@ -5,8 +5,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <future>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <type_traits>
 
 #include "kiln/core/atomic_output.h"
@@ -23,7 +25,7 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 template <typename T>
-void fit_and_write(TfidfVectorizer& v, const std::vector<std::string>& docs, const fs::path& out_dir,
+void fit_and_write(TfidfVectorizer& v, std::vector<std::string> docs, const fs::path& out_dir,
                    TfidfFilesReport& report) {
   auto t = Clock::now();
   const CsrMatrix<T> m = v.fit_transform<T>(docs);
@@ -31,13 +33,20 @@ void fit_and_write(TfidfVectorizer& v, const std::vector<std::string>& docs, con
   t = Clock::now();
   core::AtomicDirectory out(out_dir);
   {
+    // While the matrix is formatted and written (both cores), another thread frees the texts and
+    // writes the small files, whose fsyncs are mostly waiting. The future waits in its destructor,
+    // before `out` can remove the temporary on an exception.
+    std::future<void> small = std::async(std::launch::async, [&v, &out, docs = std::move(docs)]() mutable {
+      std::vector<std::string>().swap(docs);
+      if (!v.options().hashing) out.write_file("vocabulary.txt", vocabulary_lines(v.vocabulary()));
+      if (v.options().use_idf) out.write_file("idf.txt", idf_lines(v.idf(), std::is_same_v<T, float>));
+      out.write_file("tfidf.json", v.to_json() + "\n");
+    });
     core::AtomicFile matrix(out, "matrix.mtx");
     write_matrix_market(matrix, m);
     matrix.commit();
+    small.get();
   }
-  if (!v.options().hashing) out.write_file("vocabulary.txt", vocabulary_lines(v.vocabulary()));
-  if (v.options().use_idf) out.write_file("idf.txt", idf_lines(v.idf(), std::is_same_v<T, float>));
-  out.write_file("tfidf.json", v.to_json() + "\n");
   out.commit();
   report.out_dir = out.target().string();
   report.write_s = seconds_since(t);
@@ -138,7 +147,17 @@ void write_matrix_market(core::AtomicFile& out, const CsrMatrix<T>& m) {
                                         m.indptr[static_cast<std::size_t>(first)] + kBatchEntries);
     const std::int64_t last = std::max(first + 1, static_cast<std::int64_t>(reach - m.indptr.begin()) - 1);
     const auto batch_rows = static_cast<std::size_t>(last - first);
-    parts.resize(std::max(parts.size(), core::chunk_count(batch_rows)));
+    const int max_chunks = 4 * core::threads();  // small chunks: the first write starts early
+    const std::size_t n_chunks = core::chunk_count(batch_rows, max_chunks);
+    parts.resize(std::max(parts.size(), n_chunks));
+    // Chunks go to the file in order as soon as they and every chunk before them are formatted, by
+    // whichever thread is free: the writes (copies into the page cache) overlap the formatting of
+    // later chunks. One thread writes at a time; a failed write leaves `writing` set, so no other
+    // thread writes after it and parallel_chunks rethrows it.
+    std::mutex order;
+    std::vector<char> formatted(n_chunks, 0);
+    std::size_t next_write = 0;
+    bool writing = false;
     core::parallel_chunks(batch_rows, [&](std::size_t chunk_begin, std::size_t chunk_end, std::size_t k) {
       const std::size_t begin = static_cast<std::size_t>(first) + chunk_begin;
       const std::size_t end = static_cast<std::size_t>(first) + chunk_end;
@@ -170,10 +189,18 @@ void write_matrix_market(core::AtomicFile& out, const CsrMatrix<T>& m) {
         }
       }
       part.size = static_cast<std::size_t>(p - part.bytes.get());
-    });
-    for (std::size_t k = 0; k < core::chunk_count(batch_rows); ++k) {
-      out.write(parts[k].bytes.get(), parts[k].size);
-    }
+      std::unique_lock<std::mutex> lock(order);
+      formatted[k] = 1;
+      if (writing) return;  // the thread writing now will take this chunk when its turn comes
+      writing = true;
+      while (next_write < n_chunks && formatted[next_write]) {
+        const Part& done = parts[next_write++];
+        lock.unlock();
+        out.write(done.bytes.get(), done.size);
+        lock.lock();
+      }
+      writing = false;
+    }, max_chunks);
     first = last;
   }
 }
@@ -211,15 +238,15 @@ TfidfFilesReport fit_tfidf_files(const std::string& input, const fs::path& out_d
   options.tfidf.validate();
   TfidfFilesReport report;
   const auto t = Clock::now();
-  const std::vector<std::string> docs = data::read_column(input, options.reader, options.text_col);
+  std::vector<std::string> docs = data::read_column(input, options.reader, options.text_col);
   report.read_s = seconds_since(t);
   if (docs.empty()) throw DataError(input + ": no rows; kiln tfidf needs at least one document");
   for (const auto& d : docs) report.text_bytes += static_cast<std::int64_t>(d.size());
   TfidfVectorizer v(options.tfidf);
   if (options.tfidf.dtype == Dtype::kFloat32) {
-    fit_and_write<float>(v, docs, out_dir, report);
+    fit_and_write<float>(v, std::move(docs), out_dir, report);
   } else {
-    fit_and_write<double>(v, docs, out_dir, report);
+    fit_and_write<double>(v, std::move(docs), out_dir, report);
   }
   return report;
 }

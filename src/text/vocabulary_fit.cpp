@@ -20,7 +20,7 @@ std::string format_double(double v) {
   return s;
 }
 
-std::vector<std::int32_t> sorted_ids(const TermTable& table) {
+SortedTerms sorted_terms(const TermTable& table) {
   struct Key {
     std::uint64_t prefix;  ///< first 8 bytes, big-endian, zero-padded
     std::int32_t id;
@@ -54,14 +54,21 @@ std::vector<std::int32_t> sorted_ids(const TermTable& table) {
     std::swap(src, dst);
   }
   // Equal prefixes (which zero padding can also give "ab" and "ab\0") fall back to the terms.
-  std::vector<std::int32_t> sorted(n);
+  SortedTerms sorted;
+  sorted.ids.resize(n);
+  sorted.prefixes.resize(n);
+  sorted.lengths.resize(n);
   for (std::size_t i = 0; i < n;) {
     std::size_t j = i + 1;
     while (j < n && src[j].prefix == src[i].prefix) ++j;
     if (j - i > 1) {
       std::sort(src + i, src + j, [&](const Key& x, const Key& y) { return table.view(x.id) < table.view(y.id); });
     }
-    for (; i < j; ++i) sorted[i] = src[i].id;
+    for (; i < j; ++i) {
+      sorted.ids[i] = src[i].id;
+      sorted.prefixes[i] = src[i].prefix;
+      sorted.lengths[i] = static_cast<std::uint32_t>(table.view(src[i].id).size());
+    }
   }
   return sorted;
 }
@@ -71,10 +78,12 @@ VocabFit fit_vocabulary(const TfidfOptions& o, const Analyzer& analyzer, const s
   const std::size_t workers = worker_count(n);
   const std::vector<std::size_t> bounds = work_pieces(docs, workers);
   const std::size_t n_pieces = bounds.size() - 1;
-  /// One thread's vocabulary (its ids), and each id's document and corpus frequency.
+  /// One thread's vocabulary (its ids), each id's document and corpus frequency, and its ids in
+  /// code point order of their terms.
   struct Worker {
     TermTable table;
     std::vector<std::int64_t> df, tf;
+    SortedTerms sorted;
   };
   std::vector<Worker> ws(workers);
   VocabFit fit;
@@ -101,34 +110,67 @@ VocabFit fit_vocabulary(const TfidfOptions& o, const Analyzer& analyzer, const s
         wk.tf[cols[e]] += o.binary ? 1 : cnt[e];
       }
     }
+    wk.sorted = sorted_terms(wk.table);
   });
-  // Merge: worker 0's ids are the global ids; the other workers' terms are added after them.
+  // Merge the workers' sorted terms into one code point order: a term's position in it is its
+  // global id; each worker's remap takes its ids there (and, after pruning, to columns).
   fit.remaps.resize(workers);
-  TermTable global = std::move(ws[0].table);
-  std::vector<std::int64_t> df = std::move(ws[0].df), tf = std::move(ws[0].tf);
-  for (std::size_t w = 1; w < workers; ++w) {
-    Worker& wk = ws[w];
-    auto& remap = fit.remaps[w];
-    remap.resize(wk.table.size());
-    for (std::size_t id = 0; id < remap.size(); ++id) {
-      const std::int32_t g = global.insert(wk.table.view(static_cast<std::int32_t>(id)));
-      remap[id] = g;
-      if (static_cast<std::size_t>(g) == df.size()) {
-        df.push_back(0);
-        tf.push_back(0);
-      }
-      df[g] += wk.df[id];
-      tf[g] += wk.tf[id];
-    }
-    wk.table = TermTable(16);
+  std::size_t total = 0;
+  for (std::size_t w = 0; w < workers; ++w) {
+    fit.remaps[w].assign(ws[w].table.size(), -1);
+    total += ws[w].table.size();
   }
-  const std::size_t n_terms = global.size();
+  std::vector<std::string_view> terms;  // by global id (= sorted position)
+  std::vector<std::int64_t> df, tf;
+  terms.reserve(total);
+  df.reserve(total);
+  tf.reserve(total);
+  // Each worker's next term; terms of equal prefix and length up to 8 bytes are equal, and of two
+  // up to 8 bytes with equal prefixes, the shorter comes first (its padding is zeros).
+  struct Head {
+    const Worker* wk;
+    std::size_t i = 0;
+    [[nodiscard]] bool done() const { return i == wk->sorted.ids.size(); }
+    [[nodiscard]] std::uint64_t prefix() const { return wk->sorted.prefixes[i]; }
+    [[nodiscard]] std::uint32_t length() const { return wk->sorted.lengths[i]; }
+    [[nodiscard]] std::int32_t id() const { return wk->sorted.ids[i]; }
+    [[nodiscard]] std::string_view term() const { return wk->table.view(id()); }
+  };
+  auto compare = [](const Head& a, const Head& b) -> int {
+    if (a.prefix() != b.prefix()) return a.prefix() < b.prefix() ? -1 : 1;
+    if (a.length() <= 8 && b.length() <= 8) return a.length() == b.length() ? 0 : (a.length() < b.length() ? -1 : 1);
+    return a.term().compare(b.term());
+  };
+  std::vector<Head> heads;
+  for (const Worker& wk : ws) heads.push_back(Head{&wk, 0});
+  while (true) {
+    std::size_t first = workers;
+    for (std::size_t w = 0; w < workers; ++w) {
+      if (!heads[w].done() && (first == workers || compare(heads[w], heads[first]) < 0)) first = w;
+    }
+    if (first == workers) break;
+    const auto g = static_cast<std::int32_t>(terms.size());
+    const Head top = heads[first];
+    terms.push_back(top.term());
+    std::int64_t d = 0, t = 0;
+    for (std::size_t w = first; w < workers; ++w) {
+      Head& h = heads[w];
+      if (h.done() || (w != first && compare(h, top) != 0)) continue;
+      const auto id = static_cast<std::size_t>(h.id());
+      fit.remaps[w][id] = g;
+      d += ws[w].df[id];
+      t += ws[w].tf[id];
+      ++h.i;
+    }
+    df.push_back(d);
+    tf.push_back(t);
+  }
+  const std::size_t n_terms = terms.size();
   if (n_terms == 0) {
     throw DataError(
         "tfidf: empty vocabulary: no document has a term (the word analyzer keeps tokens of 2 or more letters, "
         "digits or '_'); the documents may be empty or contain only punctuation and single characters");
   }
-  const std::vector<std::int32_t> sorted = sorted_ids(global);
   const auto n_doc = static_cast<std::int64_t>(n);
   const double high = o.max_df.documents(n_doc);
   const double low = o.min_df.documents(n_doc);
@@ -137,16 +179,16 @@ VocabFit fit_vocabulary(const TfidfOptions& o, const Analyzer& analyzer, const s
                       ") than tfidf.min_df=" + o.min_df.to_string() + " requires (" + format_double(low) + ") for " +
                       std::to_string(n_doc) + " documents; raise max_df or lower min_df");
   }
-  std::vector<char> keep(n_terms, 0);  // by sorted position
-  std::vector<std::int64_t> masked;    // sorted positions passing the df bounds
+  std::vector<char> keep(n_terms, 0);  // by global id (sorted position)
+  std::vector<std::int64_t> masked;    // global ids passing the df bounds
   masked.reserve(n_terms);
   for (std::size_t p = 0; p < n_terms; ++p) {
-    const double d = static_cast<double>(df[sorted[p]]);
+    const double d = static_cast<double>(df[p]);
     if (d <= high && d >= low) masked.push_back(static_cast<std::int64_t>(p));
   }
   if (o.max_features > 0 && static_cast<std::int64_t>(masked.size()) > o.max_features) {
     std::vector<double> neg_tf(masked.size());
-    for (std::size_t m = 0; m < masked.size(); ++m) neg_tf[m] = -static_cast<double>(tf[sorted[masked[m]]]);
+    for (std::size_t m = 0; m < masked.size(); ++m) neg_tf[m] = -static_cast<double>(tf[masked[m]]);
     const auto order = numpy_argsort(neg_tf);
     for (std::int64_t m = 0; m < o.max_features; ++m) keep[masked[order[m]]] = 1;
   } else {
@@ -155,19 +197,18 @@ VocabFit fit_vocabulary(const TfidfOptions& o, const Analyzer& analyzer, const s
   std::vector<std::int32_t> column(n_terms, -1);  // by global id
   for (std::size_t p = 0; p < n_terms; ++p) {
     if (!keep[p]) continue;
-    column[sorted[p]] = static_cast<std::int32_t>(fit.vocabulary.size());
-    fit.vocabulary.emplace_back(global.view(sorted[p]));
-    fit.df.push_back(df[sorted[p]]);
+    column[p] = static_cast<std::int32_t>(fit.vocabulary.size());
+    fit.vocabulary.emplace_back(terms[p]);
+    fit.df.push_back(df[p]);
   }
   if (fit.vocabulary.empty()) {
     throw DataError("tfidf: no terms remain after pruning with min_df=" + o.min_df.to_string() +
                     " and max_df=" + o.max_df.to_string() + " over " + std::to_string(n_doc) +
                     " documents; lower min_df or raise max_df");
   }
-  for (std::size_t w = 1; w < workers; ++w) {
-    for (auto& id : fit.remaps[w]) id = column[id];
+  for (auto& remap : fit.remaps) {
+    for (auto& id : remap) id = column[static_cast<std::size_t>(id)];
   }
-  fit.remaps[0] = std::move(column);  // worker 0's ids are global ids (a prefix of them)
   return fit;
 }
 

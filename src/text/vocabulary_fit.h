@@ -28,9 +28,17 @@ struct VocabFit {
 /// printf's %.17g, with ".0" appended when that reads as an integer ("2.0").
 [[nodiscard]] std::string format_double(double v);
 
+/// A table's ids in code point order of their terms, each one's first 8 bytes (big-endian,
+/// zero-padded), which order them unless equal, and its length in bytes.
+struct SortedTerms {
+  std::vector<std::int32_t> ids;
+  std::vector<std::uint64_t> prefixes;
+  std::vector<std::uint32_t> lengths;
+};
+
 /// Ids of `table` in code point order of their terms (UTF-8 byte order is code point order).
 /// Radix-sorts the first 8 bytes, then sorts runs of equal first 8 bytes by whole term.
-[[nodiscard]] std::vector<std::int32_t> sorted_ids(const TermTable& table);
+[[nodiscard]] SortedTerms sorted_terms(const TermTable& table);
 
 /// Fits the vocabulary over `docs` on core::threads() threads. Throws DataError for an empty
 /// vocabulary or when pruning leaves no term, ConfigError when max_df allows fewer documents than
