@@ -65,7 +65,7 @@ class DocumentCounter {
       rows.counts.resize(used + word_bound);
     }
     for (std::size_t d = begin; d < end; ++d) {
-      const auto doc = static_cast<std::int32_t>(d);
+      const std::int32_t doc = next_doc_++;
       std::int32_t* row_cols = nullptr;
       std::int32_t* row_counts = nullptr;
       Tally* tallies = nullptr;
@@ -101,7 +101,7 @@ class DocumentCounter {
 
  private:
   struct Tally {
-    std::int32_t doc;  ///< document that last counted this id
+    std::int32_t doc;  ///< document (its number in this counter) that last counted this id
     std::int32_t pos;  ///< that document's entry for this id, from the document's first entry
   };
 
@@ -175,6 +175,7 @@ class DocumentCounter {
   std::vector<TermKey> keys_;
   AsciiWords words_;
   std::vector<Tally> tally_;
+  std::int32_t next_doc_ = 0;  ///< the next document's number, for the tallies
   std::vector<std::int32_t> touched_;
 };
 

@@ -295,7 +295,21 @@ CsrMatrix<T> TfidfVectorizer::fit_transform(const std::vector<std::string>& docs
     auto chunks = hashed_chunks(counts);
     return build_matrix<T>(options_, chunks, {nullptr}, idf_, n_columns());
   }
-  detail::VocabFit fit = detail::fit_vocabulary(options_, analyzer, docs);
+  return finish_fit<T>(detail::fit_vocabulary(options_, analyzer, docs));
+}
+
+template <typename T>
+CsrMatrix<T> TfidfVectorizer::fit_transform(DocumentFeed& feed) {
+  check_dtype<T>("fit_transform");
+  if (options_.hashing) throw ConfigError("tfidf: fitting from a document feed needs vocabulary mode, not hashing");
+  const Analyzer analyzer(options_.analyzer_options());
+  detail::VocabFit fit = detail::fit_vocabulary(options_, analyzer, feed);
+  n_documents_ = static_cast<std::int64_t>(feed.documents());
+  return finish_fit<T>(std::move(fit));
+}
+
+template <typename T>
+CsrMatrix<T> TfidfVectorizer::finish_fit(detail::VocabFit fit) {
   vocabulary_ = std::move(fit.vocabulary);
   finish_idf(fit.df);
   build_lookup();
@@ -367,6 +381,8 @@ template CsrMatrix<float> TfidfVectorizer::weigh<float>(const CsrMatrix<std::int
 template CsrMatrix<double> TfidfVectorizer::weigh<double>(const CsrMatrix<std::int32_t>&) const;
 template CsrMatrix<float> TfidfVectorizer::fit_transform<float>(const std::vector<std::string>&);
 template CsrMatrix<double> TfidfVectorizer::fit_transform<double>(const std::vector<std::string>&);
+template CsrMatrix<float> TfidfVectorizer::fit_transform<float>(DocumentFeed&);
+template CsrMatrix<double> TfidfVectorizer::fit_transform<double>(DocumentFeed&);
 template CsrMatrix<float> TfidfVectorizer::transform<float>(const std::vector<std::string>&,
                                                             std::vector<TermCounts>*) const;
 template CsrMatrix<double> TfidfVectorizer::transform<double>(const std::vector<std::string>&,

@@ -24,20 +24,89 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+/// Reads the documents into a DocumentFeed on this thread while `v` fits on others (vocabulary
+/// mode, more than one thread): counting overlaps reading. Errors in the order a serial run meets
+/// them: the reader's, then an input without rows, then the fit's.
 template <typename T>
-void fit_and_write(TfidfVectorizer& v, std::vector<std::string> docs, const fs::path& out_dir,
-                   TfidfFilesReport& report) {
+CsrMatrix<T> read_and_fit(TfidfVectorizer& v, DocumentFeed& feed, const std::string& input,
+                          const TfidfFilesOptions& options, TfidfFilesReport& report) {
+  // Pieces of about 1/16 of a thread's share of the file (at least 64 KiB of text) keep every
+  // thread busy to the end; a document also weighs a fixed cost, as in the in-memory split.
+  constexpr std::size_t kDocumentCost = 32;
+  std::size_t piece_bytes = std::size_t{1} << 16;
+  std::error_code ec;
+  if (const auto size = fs::file_size(input, ec); !ec && input != "-") {
+    piece_bytes = std::max<std::size_t>(piece_bytes, size / (static_cast<std::size_t>(core::threads()) * 16));
+  }
+  const auto start = Clock::now();
+  std::future<CsrMatrix<T>> fit = std::async(std::launch::async, [&v, &feed] { return v.fit_transform<T>(feed); });
+  std::exception_ptr read_error;
+  try {
+    const auto reader = data::open_records(input, options.reader, {options.text_col});
+    data::Record rec;
+    std::vector<std::string> piece;
+    std::size_t bytes = 0;
+    while (reader->next(rec)) {
+      // Copied, not moved: one exact allocation, and the record keeps its buffer for the next row.
+      const std::string& doc = piece.emplace_back(rec.fields[0] ? *rec.fields[0] : std::string());
+      report.text_bytes += static_cast<std::int64_t>(doc.size());
+      bytes += doc.size() + kDocumentCost;
+      if (bytes >= piece_bytes) {
+        feed.push(std::move(piece));
+        piece.clear();
+        bytes = 0;
+      }
+    }
+    feed.push(std::move(piece));
+  } catch (...) {
+    read_error = std::current_exception();
+  }
+  feed.close();
+  report.read_s = seconds_since(start);
+  CsrMatrix<T> m;
+  std::exception_ptr fit_error;
+  try {
+    m = fit.get();
+  } catch (...) {
+    fit_error = std::current_exception();
+  }
+  report.fit_s = seconds_since(start);
+  report.fit_overlaps_read = true;
+  if (read_error) std::rethrow_exception(read_error);
+  if (feed.documents() == 0) throw DataError(input + ": no rows; kiln tfidf needs at least one document");
+  if (fit_error) std::rethrow_exception(fit_error);
+  return m;
+}
+
+template <typename T>
+void fit_and_write(TfidfVectorizer& v, const std::string& input, const TfidfFilesOptions& options,
+                   const fs::path& out_dir, TfidfFilesReport& report) {
+  std::vector<std::string> docs;
+  std::unique_ptr<DocumentFeed> feed;  // holds the documents when read through one
+  CsrMatrix<T> m;
+  if (!options.tfidf.hashing && core::threads() > 1) {
+    feed = std::make_unique<DocumentFeed>();
+    m = read_and_fit<T>(v, *feed, input, options, report);
+  } else {
+    auto t = Clock::now();
+    docs = data::read_column(input, options.reader, options.text_col);
+    report.read_s = seconds_since(t);
+    if (docs.empty()) throw DataError(input + ": no rows; kiln tfidf needs at least one document");
+    for (const auto& d : docs) report.text_bytes += static_cast<std::int64_t>(d.size());
+    t = Clock::now();
+    m = v.fit_transform<T>(docs);
+    report.fit_s = seconds_since(t);
+  }
   auto t = Clock::now();
-  const CsrMatrix<T> m = v.fit_transform<T>(docs);
-  report.fit_s = seconds_since(t);
-  t = Clock::now();
   core::AtomicDirectory out(out_dir);
   {
     // While the matrix is formatted and written (both cores), another thread frees the texts and
     // writes the small files, whose fsyncs are mostly waiting. The future waits in its destructor,
     // before `out` can remove the temporary on an exception.
-    std::future<void> small = std::async(std::launch::async, [&v, &out, docs = std::move(docs)]() mutable {
+    std::future<void> small = std::async(std::launch::async, [&v, &out, docs = std::move(docs),
+                                                              feed = std::move(feed)]() mutable {
       std::vector<std::string>().swap(docs);
+      feed.reset();
       if (!v.options().hashing) out.write_file("vocabulary.txt", vocabulary_lines(v.vocabulary()));
       if (v.options().use_idf) out.write_file("idf.txt", idf_lines(v.idf(), std::is_same_v<T, float>));
       out.write_file("tfidf.json", v.to_json() + "\n");
@@ -237,16 +306,11 @@ std::string idf_lines(const std::vector<double>& idf, bool as_float) {
 TfidfFilesReport fit_tfidf_files(const std::string& input, const fs::path& out_dir, const TfidfFilesOptions& options) {
   options.tfidf.validate();
   TfidfFilesReport report;
-  const auto t = Clock::now();
-  std::vector<std::string> docs = data::read_column(input, options.reader, options.text_col);
-  report.read_s = seconds_since(t);
-  if (docs.empty()) throw DataError(input + ": no rows; kiln tfidf needs at least one document");
-  for (const auto& d : docs) report.text_bytes += static_cast<std::int64_t>(d.size());
   TfidfVectorizer v(options.tfidf);
   if (options.tfidf.dtype == Dtype::kFloat32) {
-    fit_and_write<float>(v, std::move(docs), out_dir, report);
+    fit_and_write<float>(v, input, options, out_dir, report);
   } else {
-    fit_and_write<double>(v, std::move(docs), out_dir, report);
+    fit_and_write<double>(v, input, options, out_dir, report);
   }
   return report;
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <deque>
+#include <mutex>
 
 #include "document_counts.h"
 #include "kiln/core/error.h"
@@ -73,18 +75,41 @@ SortedTerms sorted_terms(const TermTable& table) {
   return sorted;
 }
 
+namespace {
+
+/// One thread's vocabulary (its ids), each id's document and corpus frequency, and its ids in code
+/// point order of their terms.
+struct Worker {
+  TermTable table;
+  std::vector<std::int64_t> df, tf;
+  SortedTerms sorted;
+};
+
+/// A worker's frequencies over the rows it counted, then its terms sorted.
+void finish_worker(const TfidfOptions& o, Worker& wk, const std::vector<const RowCounts*>& mine) {
+  wk.df.assign(wk.table.size(), 0);
+  wk.tf.assign(wk.table.size(), 0);
+  for (const RowCounts* rows : mine) {
+    const std::int32_t* cols = rows->cols.data();
+    const std::int32_t* cnt = rows->counts.data();
+    for (std::size_t e = 0; e < rows->cols.size(); ++e) {
+      wk.df[cols[e]] += 1;
+      wk.tf[cols[e]] += o.binary ? 1 : cnt[e];
+    }
+  }
+  wk.sorted = sorted_terms(wk.table);
+}
+
+/// Merges the workers' vocabularies and prunes them (fit.chunks and fit.owner are filled).
+void finish_fit(const TfidfOptions& o, std::vector<Worker>& ws, VocabFit& fit, std::size_t n);
+
+}  // namespace
+
 VocabFit fit_vocabulary(const TfidfOptions& o, const Analyzer& analyzer, const std::vector<std::string>& docs) {
   const std::size_t n = docs.size();
   const std::size_t workers = worker_count(n);
   const std::vector<std::size_t> bounds = work_pieces(docs, workers);
   const std::size_t n_pieces = bounds.size() - 1;
-  /// One thread's vocabulary (its ids), each id's document and corpus frequency, and its ids in
-  /// code point order of their terms.
-  struct Worker {
-    TermTable table;
-    std::vector<std::int64_t> df, tf;
-    SortedTerms sorted;
-  };
   std::vector<Worker> ws(workers);
   VocabFit fit;
   fit.chunks.resize(n_pieces);
@@ -92,26 +117,65 @@ VocabFit fit_vocabulary(const TfidfOptions& o, const Analyzer& analyzer, const s
   run_workers(workers, n_pieces, [&](std::size_t w, auto&& next) {
     Worker& wk = ws[w];
     DocumentCounter counter(analyzer, n > kSmallBatchDocs);
-    std::vector<std::size_t> mine;
+    std::vector<const RowCounts*> mine;
     for (std::size_t p = next(); p < n_pieces; p = next()) {
       counter.count(docs, bounds[p], bounds[p + 1], wk.table, fit.chunks[p],
                     [&](const TermKey& key) { return wk.table.insert(key); });
       fit.owner[p] = w;
-      mine.push_back(p);
+      mine.push_back(&fit.chunks[p]);
     }
-    wk.df.assign(wk.table.size(), 0);
-    wk.tf.assign(wk.table.size(), 0);
-    for (std::size_t p : mine) {
-      const RowCounts& rows = fit.chunks[p];
-      const std::int32_t* cols = rows.cols.data();
-      const std::int32_t* cnt = rows.counts.data();
-      for (std::size_t e = 0; e < rows.cols.size(); ++e) {
-        wk.df[cols[e]] += 1;
-        wk.tf[cols[e]] += o.binary ? 1 : cnt[e];
-      }
-    }
-    wk.sorted = sorted_terms(wk.table);
+    finish_worker(o, wk, mine);
   });
+  finish_fit(o, ws, fit, n);
+  return fit;
+}
+
+VocabFit fit_vocabulary(const TfidfOptions& o, const Analyzer& analyzer, DocumentFeed& feed) {
+  const auto workers = static_cast<std::size_t>(std::max(1, core::threads()));
+  std::vector<Worker> ws(workers);
+  std::mutex mu;
+  std::deque<RowCounts> rows;  // by piece; emplace_back keeps references valid
+  std::deque<std::size_t> owner;
+  core::parallel_chunks(
+      workers,
+      [&](std::size_t wb, std::size_t we, std::size_t) {
+        for (std::size_t w = wb; w < we; ++w) {
+          Worker& wk = ws[w];
+          DocumentCounter counter(analyzer, true);
+          std::vector<const RowCounts*> mine;
+          // While the reader runs, it and the other workers use the threads; this one joins after.
+          if (workers > 1 && w == workers - 1) feed.wait_closed();
+          while (const DocumentFeed::Piece* piece = feed.take()) {
+            RowCounts* out = nullptr;
+            {
+              std::lock_guard<std::mutex> lock(mu);
+              while (rows.size() <= piece->index) {
+                rows.emplace_back();
+                owner.push_back(0);
+              }
+              out = &rows[piece->index];
+              owner[piece->index] = w;
+            }
+            counter.count(piece->docs, 0, piece->docs.size(), wk.table, *out,
+                          [&](const TermKey& key) { return wk.table.insert(key); });
+            mine.push_back(out);
+          }
+          finish_worker(o, wk, mine);
+        }
+      },
+      static_cast<int>(workers));
+  VocabFit fit;
+  fit.chunks.reserve(rows.size());
+  for (auto& r : rows) fit.chunks.push_back(std::move(r));
+  fit.owner.assign(owner.begin(), owner.end());
+  finish_fit(o, ws, fit, feed.documents());
+  return fit;
+}
+
+namespace {
+
+void finish_fit(const TfidfOptions& o, std::vector<Worker>& ws, VocabFit& fit, std::size_t n) {
+  const std::size_t workers = ws.size();
   // Merge the workers' sorted terms into one code point order: a term's position in it is its
   // global id; each worker's remap takes its ids there (and, after pruning, to columns).
   fit.remaps.resize(workers);
@@ -209,7 +273,8 @@ VocabFit fit_vocabulary(const TfidfOptions& o, const Analyzer& analyzer, const s
   for (auto& remap : fit.remaps) {
     for (auto& id : remap) id = column[static_cast<std::size_t>(id)];
   }
-  return fit;
 }
+
+}  // namespace
 
 }  // namespace kiln::text::detail

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kiln/text/analyzer.h"
+#include "kiln/text/document_feed.h"
 #include "kiln/text/tfidf.h"
 #include "row_builder.h"
 #include "term_table.h"
@@ -45,5 +46,9 @@ struct SortedTerms {
 /// min_df for this corpus. The result does not depend on the thread count.
 [[nodiscard]] VocabFit fit_vocabulary(const TfidfOptions& o, const Analyzer& analyzer,
                                       const std::vector<std::string>& docs);
+
+/// The same over the documents of `feed`, counted on core::threads() threads as its pieces arrive
+/// (returns once the feed is closed and counted). Same result as over all its documents at once.
+[[nodiscard]] VocabFit fit_vocabulary(const TfidfOptions& o, const Analyzer& analyzer, DocumentFeed& feed);
 
 }  // namespace kiln::text::detail

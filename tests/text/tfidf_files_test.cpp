@@ -9,10 +9,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <type_traits>
 
 #include "kiln/core/error.h"
+#include "kiln/core/parallel.h"
 
 namespace fs = std::filesystem;
 
@@ -172,6 +174,59 @@ TEST(TfidfFiles, InvalidOptionsAreRejectedBeforeReading) {
   o.tfidf.max_df = DfBound::proportion(1.5);
   EXPECT_EQ(error_of([&] { (void)fit_tfidf_files("/nonexistent.csv", temp_dir() / "bad", o); }),
             "tfidf.max_df must be in (0, 1] or an integer count >= 1, got 1.5");
+}
+
+// With more than one thread the documents are counted while they are read (pieces of at least
+// 64 KiB of text); with one, read first. The files and the errors do not depend on which.
+TEST(TfidfFiles, ReadingWhileFittingWritesTheSameFilesAndGivesTheSameErrors) {
+  std::mt19937 rng(7);
+  const char* words[] = {"ember", "glaze", "kiln", "clay", "fire", "slip", "bisque", "cone", "ash", "wheel"};
+  std::string csv = "text,label\n";
+  for (int d = 0; d < 6000; ++d) {
+    std::string text;
+    for (int w = 0; w < 4 + d % 9; ++w) text += std::string(words[rng() % 10]) + std::to_string(rng() % 50) + " ";
+    csv += "\"" + text + "\"," + std::to_string(d % 3) + "\n";
+  }
+  ASSERT_GT(csv.size(), std::size_t{3} << 16);  // several pieces
+  const std::string good = write_file("pieces.csv", csv);
+  const std::string bad = write_file("late_error.csv", csv + "\"never closed,1\n");
+  const std::string blank = write_file("blank.csv", "text,label\n,a\n\" \",b\n");
+  const std::string header = write_file("header_only.csv", "text,label\n");
+  TfidfFilesOptions o;
+  o.tfidf.ngram_max = 2;
+  o.tfidf.max_features = 200;
+  const int before = core::threads();
+  std::map<std::string, std::string> want;
+  for (int threads : {1, 2, 3}) {
+    core::set_threads(threads);
+    const std::string what = std::to_string(threads) + " threads";
+    const fs::path out = temp_dir() / ("pieces_" + std::to_string(threads));
+    const TfidfFilesReport r = fit_tfidf_files(good, out, o);
+    EXPECT_EQ(r.documents, 6000) << what;
+    EXPECT_EQ(r.fit_overlaps_read, threads > 1) << what;
+    for (const char* name : {"matrix.mtx", "vocabulary.txt", "idf.txt", "tfidf.json"}) {
+      if (threads == 1) {
+        want[name] = read(out / name);
+      } else {
+        EXPECT_EQ(read(out / name), want[name]) << name << ", " << what;
+      }
+    }
+    for (const auto& [input, error] : std::map<std::string, std::string>{
+             {bad, ":6003:1: unterminated quoted field (opened at 6002:1)"},
+             {blank, "empty vocabulary"},
+             {header, header + ": no rows; kiln tfidf needs at least one document"}}) {
+      const fs::path never = temp_dir() / ("never_" + std::to_string(threads));
+      const std::string message = error_of([&] { (void)fit_tfidf_files(input, never, o); });
+      EXPECT_NE(message.find(error), std::string::npos) << message << ", " << what;
+      if (threads == 1) {
+        want[input] = message;
+      } else {
+        EXPECT_EQ(message, want[input]) << what;
+      }
+      EXPECT_FALSE(fs::exists(never)) << input << ", " << what;
+    }
+  }
+  core::set_threads(before);
 }
 
 }  // namespace

@@ -2,12 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <map>
+#include <thread>
 
 #include "golden_util.h"
 #include "kiln/core/error.h"
 #include "kiln/core/parallel.h"
+#include "kiln/text/document_feed.h"
 
 namespace kiln::text {
 namespace {
@@ -349,6 +353,88 @@ TEST(TfidfVectorizer, ResultsDoNotDependOnThreadsOrBatchSize) {
       expect_same(many.transform<float>(docs), want, what + " (transform)");
     }
   }
+  core::set_threads(1);
+}
+
+TEST(DocumentFeed, HandsOutEachPieceOnceInOrderAndEndsAfterClose) {
+  DocumentFeed feed;
+  std::vector<std::vector<const DocumentFeed::Piece*>> got(3);
+  std::vector<std::thread> takers;
+  for (auto& mine : got) {
+    takers.emplace_back([&feed, &mine] {
+      while (const DocumentFeed::Piece* p = feed.take()) mine.push_back(p);
+    });
+  }
+  std::size_t pushed = 0;
+  for (std::size_t i = 0; i < 40; ++i) {
+    std::vector<std::string> docs(i % 5, "doc " + std::to_string(i));  // every 5th is empty: no piece
+    pushed += docs.size();
+    feed.push(std::move(docs));
+    if (i % 7 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // takers wait
+  }
+  feed.close();
+  for (auto& t : takers) t.join();
+  std::vector<const DocumentFeed::Piece*> all;
+  for (const auto& mine : got) {
+    for (std::size_t k = 1; k < mine.size(); ++k) EXPECT_LT(mine[k - 1]->index, mine[k]->index);  // taken in order
+    all.insert(all.end(), mine.begin(), mine.end());
+  }
+  std::sort(all.begin(), all.end(), [](auto* a, auto* b) { return a->index < b->index; });
+  ASSERT_EQ(all.size(), 32u);  // 40 pushes, 8 of them empty
+  ASSERT_EQ(feed.pieces(), 32u);
+  EXPECT_EQ(feed.documents(), pushed);
+  std::size_t first = 0;
+  for (std::size_t k = 0; k < all.size(); ++k) {
+    EXPECT_EQ(all[k]->index, k);
+    EXPECT_EQ(all[k]->first_doc, first);
+    EXPECT_FALSE(all[k]->docs.empty());
+    first += all[k]->docs.size();
+  }
+  EXPECT_EQ(feed.take(), nullptr);  // closed and all taken: no waiting
+}
+
+TEST(TfidfVectorizer, FitFromAFeedEqualsFitOnAllDocuments) {
+  const auto docs = mixed_corpus();
+  std::vector<TfidfOptions> variants(3);
+  variants[1].max_features = 300;
+  variants[1].binary = true;
+  variants[2].ngram_max = 2;
+  variants[2].min_df = DfBound::count(2);
+  variants[2].sublinear_tf = true;
+  for (std::size_t v = 0; v < variants.size(); ++v) {
+    core::set_threads(1);
+    TfidfVectorizer one(variants[v]);
+    const CsrMatrix<float> want = one.fit_transform<float>(docs);
+    for (int threads : {2, 3, 5}) {
+      core::set_threads(threads);
+      DocumentFeed feed;
+      // Pieces of 1, 2, 4, ... 64 documents, pushed while the fit runs.
+      std::thread reader([&] {
+        std::size_t d = 0;
+        for (std::size_t size = 1; d < docs.size(); size = size < 64 ? 2 * size : 1) {
+          const std::size_t end = std::min(docs.size(), d + size);
+          feed.push(std::vector<std::string>(docs.begin() + static_cast<std::ptrdiff_t>(d),
+                                             docs.begin() + static_cast<std::ptrdiff_t>(end)));
+          d = end;
+        }
+        feed.close();
+      });
+      TfidfVectorizer fed(variants[v]);
+      const CsrMatrix<float> got = fed.fit_transform<float>(feed);
+      reader.join();
+      const std::string what = "variant " + std::to_string(v) + ", " + std::to_string(threads) + " threads";
+      expect_same(got, want, what);
+      EXPECT_EQ(fed.vocabulary(), one.vocabulary()) << what;
+      EXPECT_EQ(fed.idf(), one.idf()) << what;
+      EXPECT_EQ(fed.n_documents(), one.n_documents()) << what;
+    }
+  }
+  TfidfOptions hashed;
+  hashed.hashing = HashingOptions{};
+  DocumentFeed feed;
+  feed.close();
+  EXPECT_EQ(error_of([&] { (void)TfidfVectorizer(hashed).fit_transform<float>(feed); }),
+            "tfidf: fitting from a document feed needs vocabulary mode, not hashing");
   core::set_threads(1);
 }
 

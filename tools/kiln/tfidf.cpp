@@ -89,9 +89,10 @@ void run_tfidf(const TfidfFlags& f) {
   if (f.timings) {
     const double mb = static_cast<double>(r.text_bytes) / 1e6;
     std::fprintf(stderr,
-                 "timings: read %.3f s, fit_transform %.3f s, write %.3f s (%d threads); text %.1f MB, "
+                 "timings: read %.3f s, fit_transform %.3f s%s, write %.3f s (%d threads); text %.1f MB, "
                  "fit_transform %.1f MB/s, %.1f MB/s per thread\n",
-                 r.read_s, r.fit_s, r.write_s, core::threads(), mb, mb / r.fit_s, mb / r.fit_s / core::threads());
+                 r.read_s, r.fit_s, r.fit_overlaps_read ? " (from the start of reading, which it overlaps)" : "",
+                 r.write_s, core::threads(), mb, mb / r.fit_s, mb / r.fit_s / core::threads());
   }
   const std::string columns = options.tfidf.hashing ? "hashed columns " + std::to_string(r.columns)
                                                     : "vocabulary " + std::to_string(r.columns);

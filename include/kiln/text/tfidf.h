@@ -12,6 +12,7 @@
 
 #include "kiln/text/analyzer.h"
 #include "kiln/text/csr.h"
+#include "kiln/text/document_feed.h"
 #include "kiln/text/hashing_vectorizer.h"
 
 namespace kiln::text {
@@ -90,6 +91,10 @@ struct TermCounts {
 
 /// Fit on a corpus, then transform batches into CSR rows. Thread-safe for concurrent const use
 /// (transform) after fit; fit is not. Work is split over core::threads() threads.
+namespace detail {
+struct VocabFit;
+}  // namespace detail
+
 class TfidfVectorizer {
  public:
   /// Validates `options` (ConfigError).
@@ -104,6 +109,12 @@ class TfidfVectorizer {
   /// float32, double for float64), else ConfigError.
   template <typename T>
   [[nodiscard]] CsrMatrix<T> fit_transform(const std::vector<std::string>& docs);
+
+  /// The same over the documents of `feed` (vocabulary mode only: ConfigError with hashing), counted
+  /// while another thread still reads and pushes them; returns once the feed is closed. Uses
+  /// core::threads() threads besides the reader's.
+  template <typename T>
+  [[nodiscard]] CsrMatrix<T> fit_transform(DocumentFeed& feed);
 
   /// Rows in input order, columns in vocabulary order; terms not in the vocabulary are ignored.
   /// Throws Error if not fitted; T as in fit_transform. `counts`, when given, gets one TermCounts
@@ -144,6 +155,9 @@ class TfidfVectorizer {
   [[nodiscard]] static TfidfVectorizer from_json(const std::string& json);
 
  private:
+  /// Vocabulary, idf and lookup from a vocabulary fit, then the fitted documents' rows.
+  template <typename T>
+  CsrMatrix<T> finish_fit(detail::VocabFit fit);
   void finish_idf(const std::vector<std::int64_t>& df);
   void build_lookup();
   template <typename T>

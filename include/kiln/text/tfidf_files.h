@@ -56,6 +56,9 @@ struct TfidfFilesReport {
   /// Bytes of text read.
   std::int64_t text_bytes = 0;
   double read_s = 0, fit_s = 0, write_s = 0;
+  /// fit_s counts from the start of reading, which the fit overlapped (more than one thread,
+  /// vocabulary mode: documents are counted as they are read).
+  bool fit_overlaps_read = false;
   /// The directory written (out_dir without a trailing '/').
   std::string out_dir;
 };
