@@ -51,7 +51,7 @@ void add_explain(CLI::App& app) {
       if (ex.size() == 0) {
         throw ConfigError(dir + " has no held-out sample (heldout.jsonl) to compute importance on; pass --data FILE");
       }
-      explain::write_importance(dir, explainer.global_importance(ex));
+      explain::write_importance(dir, explainer.global_importance(ex, explain::kImportanceTop));
       std::cerr << "kiln: wrote " << (std::filesystem::path(dir) / "importance.json").string() << " ("
                 << explain::method_name(explainer.method()) << ", " << ex.size() << " rows)\n";
       return;

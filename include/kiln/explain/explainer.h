@@ -88,11 +88,13 @@ struct GlobalImportance {
   std::vector<std::pair<std::string, double>> overall;
 };
 
+/// How many features per list importance.json keeps.
+constexpr std::size_t kImportanceTop = 100;
 /// importance.json: {"method", "space", "rows", "classes": [{"label", "features": [{"feature",
 /// "mean_abs"}]}], "overall": [...]}, the `top` largest per list.
-[[nodiscard]] nlohmann::json to_json(const GlobalImportance& g, std::size_t top = 100);
+[[nodiscard]] nlohmann::json to_json(const GlobalImportance& g, std::size_t top = kImportanceTop);
 /// Writes `dir`/importance.json through the atomic writer.
-void write_importance(const std::string& dir, const GlobalImportance& g, std::size_t top = 100);
+void write_importance(const std::string& dir, const GlobalImportance& g, std::size_t top = kImportanceTop);
 
 /// Training-time importance: for a linear-family model with a held-out sample, writes
 /// `dir`/importance.json (exact linear SHAP, background and rows = the held-out sample) and returns
@@ -113,8 +115,10 @@ class Explainer {
   [[nodiscard]] std::vector<Explanation> explain(const data::Examples& examples) const;
   /// Every class's attributions for each example.
   [[nodiscard]] std::vector<ClassAttributions> explain_all(const data::Examples& examples) const;
-  /// Mean |φ| over `examples` (linear: every vocabulary feature, computed sparsely).
-  [[nodiscard]] GlobalImportance global_importance(const data::Examples& examples) const;
+  /// Mean |φ| over `examples` (linear: every vocabulary feature, computed sparsely), each list cut
+  /// to its `top` largest.
+  [[nodiscard]] GlobalImportance global_importance(const data::Examples& examples,
+                                                   std::size_t top = static_cast<std::size_t>(-1)) const;
 
  private:
   [[nodiscard]] ClassAttributions linear_one(const nn::Batch& batch, int64_t row, const std::string* text) const;
