@@ -17,7 +17,7 @@ install(EXPORT KilnTargets NAMESPACE kiln:: DESTINATION ${KILN_INSTALL_CMAKEDIR}
 # What the modules' link interfaces name, checked here so a module that starts linking a new package
 # fails at configure time instead of in a user's project: each target must be a Kiln module, come
 # from a package KilnConfig.cmake finds (below), or from kiln_pkg_config().
-set(_kiln_known_deps Threads::Threads nlohmann_json::nlohmann_json yaml-cpp ${TORCH_LIBRARIES})
+set(_kiln_known_deps Threads::Threads nlohmann_json::nlohmann_json yaml-cpp ${TORCH_LIBRARIES} OpenMP::OpenMP_CXX)
 get_property(KILN_MODULES GLOBAL PROPERTY KILN_MODULES)
 get_property(_pkg_prefixes GLOBAL PROPERTY KILN_PKG_CONFIG_PREFIXES)
 set(_used_pkg)

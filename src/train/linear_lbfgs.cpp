@@ -156,13 +156,15 @@ double LinearObjective::evaluate(const torch::Tensor& table, const torch::Tensor
   if (data_loss) *data_loss = loss;
 
   // Gradient by features: ∂W_f = Σ_{i ∋ f} x_if · residual_i + W_f / (C n); ∂b = Σ_i residual_i.
-  // The same pass sums ‖W‖² for the regularization term.
+  // ‖W‖² for the regularization term is summed after it, in one running sum.
   float* G = grad_table.data_ptr<float>();
   const auto l2 = static_cast<float>(inv_n / C_);
-  const double w_norm = at::parallel_reduce(
-      int64_t{0}, features_, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, k)), 0.0,
-      [&](int64_t f0, int64_t f1, double acc) { return acc + feature_gradients(x, W, residual_.data(), G, k, l2, f0, f1); },
-      std::plus<double>());
+  at::parallel_for(int64_t{0}, features_, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, k)), [&](int64_t f0, int64_t f1) {
+    (void)feature_gradients(x, W, residual_.data(), G, k, l2, f0, f1);
+  });
+  // ‖W‖² in one running sum, in order: the same double whatever the thread count.
+  double w_norm = 0;
+  for (int64_t e = 0; e < features_ * k; ++e) w_norm += static_cast<double>(W[e]) * W[e];
   float* gb = grad_bias.data_ptr<float>();
   std::vector<double> bsum(static_cast<std::size_t>(k), 0.0);
   for (int64_t i = 0; i < rows_; ++i) {
