@@ -247,7 +247,9 @@ BlasCoreLevel blas_core_level(const std::string& core) {
 std::string best_openblas_core(const CpuInfo& cpu) {
   // Cooperlake = SkylakeX kernels plus bf16 GEMM (sbgemm); same fp32 speed. Both need F+DQ+BW+VL.
   if (cpu.has_avx512_core()) return cpu.avx512_bf16 ? "Cooperlake" : "SkylakeX";
-  if (cpu.has_avx2_fma()) return "Haswell";
+  // AMD Zen (family 17h and later) without AVX-512: OpenBLAS's "Zen" core, its Haswell kernels with
+  // Zen's blocking sizes, which it picks there itself.
+  if (cpu.has_avx2_fma()) return cpu.vendor == "AuthenticAMD" && cpu.family >= 0x17 ? "Zen" : "Haswell";
   if (cpu.avx && cpu.os_avx) return "Sandybridge";
   return "";
 }

@@ -47,6 +47,11 @@ QParams activation_qparams(double threshold, bool non_negative) {
   return non_negative ? QParams{t / 255.0, 0} : QParams{t / 127.0, 128};
 }
 
+QParams seven_bit_qparams(QParams p) {
+  if (p.zero_point == 0) return QParams{p.scale * 255.0 / 127.0, 0};
+  return QParams{p.scale * 2.0, p.zero_point / 2};
+}
+
 ConvBnKernel::ConvBnKernel(std::string module, const torch::nn::Conv2d& conv, const torch::Tensor& weight,
                            const torch::Tensor& bias)
     : weight_(weight.to(torch::kFloat32).contiguous()), bias_(bias.to(torch::kFloat32).contiguous()),
@@ -110,6 +115,11 @@ Int8ConvKernel::Int8ConvKernel(std::string module, const torch::nn::Conv2d& conv
   if (!(input_.scale > 0) || !(output_.scale > 0)) {
     throw ArtifactError("module '" + module_ + "': a static int8 convolution needs input and output scales > 0");
   }
+  relu_output_ = output_;
+  if (int8_reduced_range()) {  // x86 without VNNI: 8-bit activations would saturate the kernels' 16-bit sums
+    input_ = seven_bit_qparams(input_);
+    relu_output_ = seven_bit_qparams(output_);
+  }
   auto qw = at::_make_per_channel_quantized_tensor(weight_int8.contiguous(), weight_scale.to(torch::kDouble).contiguous(),
                                                    torch::zeros({out}, torch::kLong), 0);
   const auto list = [](const std::vector<int64_t>& v) { return c10::IValue(v); };
@@ -146,7 +156,8 @@ torch::Tensor Int8ConvKernel::forward(const torch::Tensor& input) {
 torch::Tensor Int8ConvKernel::forward_relu(const torch::Tensor& input) {
   // The output stays quint8: the next int8 convolution reads it without a dequantize/quantize
   // round trip; whatever else reads it dequantizes.
-  return call_boxed_op("quantized::conv2d_relu", "new", {quantize_input(input), packed_, output_.scale, output_.zero_point})
+  return call_boxed_op("quantized::conv2d_relu", "new", {quantize_input(input), packed_, relu_output_.scale,
+                                                       relu_output_.zero_point})
       .toTensor();
 }
 

@@ -14,6 +14,7 @@
 #include "kiln/core/cpu.h"
 #include "kiln/core/error.h"
 #include "kiln/core/parallel.h"
+#include "kiln/nn/int8_linear.h"
 
 namespace kiln::nn {
 namespace {
@@ -160,6 +161,10 @@ nlohmann::json run_doctor(const DoctorOptions& options) {
   nlohmann::json engines = nlohmann::json::array();
   for (const auto e : at::globalContext().supportedQEngines()) engines.push_back(c10::toString(e));
   j["quantized_engines"] = engines;
+  const std::string engine = nn::select_quantized_engine();
+  j["quantized_engine"] = engine;
+  // 7 on x86 without VNNI, where 8-bit activations saturate the int8 kernels (int8_needs_reduced_range).
+  j["int8_activation_bits"] = engine.empty() ? nlohmann::json(nullptr) : nlohmann::json(nn::int8_reduced_range() ? 7 : 8);
   j["mkldnn"] = at::hasMKLDNN();
   j["aten_cpu_capability"] = aten_capability(torch_config);
 

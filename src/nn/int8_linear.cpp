@@ -118,6 +118,17 @@ std::string select_quantized_engine() {
   return chosen;
 }
 
+bool int8_needs_reduced_range(const std::string& engine, const core::CpuInfo& cpu) {
+  if (engine != "fbgemm" && engine != "onednn") return false;
+  const bool vnni = (cpu.avx512_vnni && cpu.os_avx512) || (cpu.avx_vnni && cpu.os_avx) || (cpu.amx_int8 && cpu.os_amx);
+  return !vnni;
+}
+
+bool int8_reduced_range() {
+  static const bool reduced = int8_needs_reduced_range(select_quantized_engine(), core::cpu_info());
+  return reduced;
+}
+
 std::pair<torch::Tensor, torch::Tensor> quantize_weight_per_channel(const torch::Tensor& weight) {
   auto w = weight.detach().to(torch::kFloat32).contiguous();
   auto scale = std::get<0>(w.abs().max(1)) / 127.0;
@@ -146,6 +157,7 @@ Int8LinearKernel::Int8LinearKernel(std::string module, const torch::Tensor& weig
   if (input_scale_ > 0 && !(output_scale_ > 0)) {
     throw ArtifactError("module '" + module_ + "': a static int8 layer needs an output scale > 0");
   }
+  reduced_range_ = int8_reduced_range();
   auto scales = weight_scale.to(torch::kDouble).contiguous();
   auto zeros = torch::zeros({out_features_}, torch::kLong);
   auto qw = at::_make_per_channel_quantized_tensor(weight_int8.contiguous(), scales, zeros, 0);
@@ -163,10 +175,12 @@ Int8LinearKernel::Int8LinearKernel(std::string module, const torch::Tensor& weig
 torch::Tensor Int8LinearKernel::forward(const torch::Tensor& input) {
   auto x = input.contiguous();
   if (input_scale_ <= 0) {
-    return call_op("quantized::linear_dynamic", {x, packed_, false}).toTensor();
+    // reduce_range: each call's range in 0..127.
+    return call_op("quantized::linear_dynamic", {x, packed_, reduced_range_}).toTensor();
   }
-  // Symmetric activations: quint8 with zero point 128 holds [-128, 127]·s; clamp to ±127·s.
-  auto qx = quantize_quint8(x, input_scale_, 128);
+  // Symmetric activations: quint8 with zero point 128 holds [-128, 127]·s; clamp to ±127·s. With
+  // 7 bits, zero point 64 and twice the step hold [-128, 126]·s.
+  auto qx = reduced_range_ ? quantize_quint8(x, 2 * input_scale_, 64) : quantize_quint8(x, input_scale_, 128);
   auto qy = call_op("quantized::linear", {qx, packed_, output_scale_, int64_t{128}}).toTensor();
   return dequantize_quint8(qy);
 }

@@ -40,6 +40,17 @@ TEST(Cpu, BestCoreFollowsUsableFeatures) {
   avx_only.avx = avx_only.os_avx = true;
   EXPECT_EQ(best_openblas_core(avx_only), "Sandybridge");
   EXPECT_EQ(best_openblas_core(CpuInfo{}), "") << "an old CPU keeps OpenBLAS's own choice";
+  // AMD Zen without AVX-512 gets OpenBLAS's own Zen core (the same level as Haswell); with
+  // AVX-512 (Zen 4) the SkylakeX kernels.
+  CpuInfo zen = no_os_state;
+  zen.vendor = "AuthenticAMD";
+  zen.family = 0x19;
+  EXPECT_EQ(best_openblas_core(zen), "Zen");
+  EXPECT_EQ(blas_core_level(best_openblas_core(zen)), blas_core_level("Haswell"));
+  CpuInfo zen4 = avx512_cpu(true);
+  zen4.vendor = "AuthenticAMD";
+  zen4.family = 0x19;
+  EXPECT_EQ(best_openblas_core(zen4), "Cooperlake");
 }
 
 TEST(Cpu, PeakRatesFromFeatures) {

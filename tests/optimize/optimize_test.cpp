@@ -6,8 +6,10 @@
 #include <fstream>
 
 #include "kiln/artifact/predictor.h"
+#include "kiln/core/cpu.h"
 #include "kiln/core/error.h"
 #include "kiln/nn/bert.h"
+#include "kiln/nn/conv_kernel.h"
 #include "kiln/nn/int8_linear.h"
 #include "kiln/optimize/benchmark.h"
 #include "kiln/optimize/calibrator.h"
@@ -182,6 +184,31 @@ TEST(Int8Linear, PerChannelWeightsRoundTripWithinHalfAStep) {
   EXPECT_EQ(q.abs().max().item<int>(), 127);
 }
 
+TEST(Int8Linear, ActivationsKeepSevenBitsOnX86EnginesWithoutVnni) {
+  core::CpuInfo avx2;
+  avx2.avx = avx2.avx2 = avx2.fma = avx2.os_avx = true;
+  EXPECT_TRUE(nn::int8_needs_reduced_range("onednn", avx2));
+  EXPECT_TRUE(nn::int8_needs_reduced_range("fbgemm", avx2));
+  EXPECT_FALSE(nn::int8_needs_reduced_range("qnnpack", avx2)) << "qnnpack sums in 32 bits";
+  core::CpuInfo avx_vnni = avx2;
+  avx_vnni.avx_vnni = true;
+  EXPECT_FALSE(nn::int8_needs_reduced_range("onednn", avx_vnni));
+  core::CpuInfo avx512_vnni = avx2;
+  avx512_vnni.avx512f = avx512_vnni.avx512_vnni = true;
+  EXPECT_TRUE(nn::int8_needs_reduced_range("onednn", avx512_vnni)) << "AVX-512 state not saved by the OS";
+  avx512_vnni.os_avx512 = true;
+  EXPECT_FALSE(nn::int8_needs_reduced_range("onednn", avx512_vnni));
+  // The 7-bit ranges cover the same values: [-128, 126] steps of the 8-bit scale, and [0, threshold].
+  const auto signed7 = nn::seven_bit_qparams(nn::activation_qparams(2.54, false));
+  EXPECT_DOUBLE_EQ(signed7.scale, 0.04);
+  EXPECT_EQ(signed7.zero_point, 64);
+  const auto relu7 = nn::seven_bit_qparams(nn::activation_qparams(2.54, true));
+  EXPECT_DOUBLE_EQ(relu7.scale * 127, 2.54);
+  EXPECT_EQ(relu7.zero_point, 0);
+}
+
+// Activations spanning the whole range against weights spanning theirs: without VNNI, 8-bit
+// activations saturate onednn's and fbgemm's 16-bit pair sums (errors near 7% of the range here).
 TEST(Int8Linear, DynamicAndStaticStayCloseToFp32) {
   ASSERT_FALSE(nn::select_quantized_engine().empty()) << "this LibTorch has no quantized engine";
   torch::manual_seed(1);

@@ -44,7 +44,12 @@ void print_text(const nlohmann::json& j) {
             << "libtorch     " << j["libtorch"].get<std::string>() << ", CUDA "
             << (j["cuda_available"].get<bool>() ? std::to_string(j["cuda_devices"].get<int>()) + " device(s)"
                                                 : std::string(j["libtorch_cuda_build"].get<bool>() ? "build, no device" : "no"))
-            << ", quantized engines " << join(j["quantized_engines"]) << ", oneDNN "
+            << ", quantized engines " << join(j["quantized_engines"])
+            << (j["int8_activation_bits"].is_number()
+                    ? " (int8 runs on " + j["quantized_engine"].get<std::string>() + ", " +
+                          std::to_string(j["int8_activation_bits"].get<int>()) + "-bit activations)"
+                    : std::string())
+            << ", oneDNN "
             << (j["mkldnn"].get<bool>() ? "yes" : "no") << ", ATen kernels " << j["aten_cpu_capability"].get<std::string>()
             << "\n"
             << "threads      " << j["threads"] << " intra-op, " << j["interop_threads"] << " inter-op; OMP_WAIT_POLICY "

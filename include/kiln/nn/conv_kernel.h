@@ -45,6 +45,9 @@ struct QParams {
   int64_t zero_point = 128;
 };
 [[nodiscard]] QParams activation_qparams(double threshold, bool non_negative);
+/// The same range in 7 bits (values 0..127, for int8_reduced_range()): zero point 0 keeps it and
+/// takes the step 255/127 times larger, another zero point is halved and the step doubled.
+[[nodiscard]] QParams seven_bit_qparams(QParams p);
 
 class ConvBnKernel : public ModuleKernel {
  public:
@@ -93,6 +96,9 @@ class Int8ConvKernel : public ModuleKernel {
   std::string module_;
   c10::IValue packed_;
   QParams input_, output_;
+  /// The fused ReLU's quint8 output, which the next int8 convolution reads as it is: output_, in
+  /// 7 bits where int8_reduced_range() (as input_ then).
+  QParams relu_output_;
   int64_t weight_bytes_ = 0;
 };
 

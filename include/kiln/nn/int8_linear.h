@@ -3,6 +3,8 @@
 //   "linear_int8_dynamic": activations quantized per batch (each call's min/max), fp32 out
 //   "linear_int8_static":  activations quantized with a calibrated per-tensor scale s_x (symmetric,
 //                          |x| <= 127·s_x), the output with a calibrated s_y, fp32 out
+//   On x86 CPUs without VNNI both run 7-bit activations (int8_reduced_range()): the same stored
+//   scales, the activation step doubled at run time.
 // Variant tensors (persisted in variants/<name>.safetensors, never rename):
 //   "<module>.weight_int8" I8 [out, in], "<module>.weight_scale" F32 [out],
 //   static only: "<module>.input_scale" F32 [1], "<module>.output_scale" F32 [1].
@@ -15,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "kiln/core/cpu.h"
 #include "kiln/nn/module_kernel.h"
 
 namespace kiln::nn {
@@ -42,6 +45,16 @@ namespace kiln::nn {
 /// The engines this LibTorch supports, in LibTorch's names.
 [[nodiscard]] std::vector<std::string> supported_quantized_engines();
 
+/// True when `engine` on `cpu` must keep int8 activations to 7 bits (values 0..127). Without VNNI,
+/// x86 int8 kernels (fbgemm's and onednn's) multiply u8 activations by s8 weights with vpmaddubsw,
+/// which adds each pair of products into a saturating 16-bit sum: 255·127·2 overflows it, and the
+/// layer's output is wrong by up to a tenth of its range. 7-bit activations (127·127·2) cannot
+/// overflow; this is what PyTorch's reduce_range does. VNNI (vpdpbusd, 32-bit sums), AMX and qnnpack
+/// keep all 8 bits.
+[[nodiscard]] bool int8_needs_reduced_range(const std::string& engine, const core::CpuInfo& cpu);
+/// The same for the engine select_quantized_engine() chose and this machine's CPU (cached).
+[[nodiscard]] bool int8_reduced_range();
+
 class Int8LinearKernel : public ModuleKernel {
  public:
   /// Dynamic when input_scale <= 0, static otherwise (then output_scale > 0 too). Throws
@@ -60,6 +73,7 @@ class Int8LinearKernel : public ModuleKernel {
   c10::IValue packed_;
   double input_scale_ = 0;
   double output_scale_ = 0;
+  bool reduced_range_ = false;  ///< int8_reduced_range(): 7-bit activations
   int64_t out_features_ = 0;
   int64_t weight_bytes_ = 0;
 };
