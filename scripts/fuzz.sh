@@ -26,7 +26,7 @@ finish() {  # waits for the oldest running target and reports it
     kill "${pids[@]}" 2>/dev/null || true
     exit 1
   fi
-  grep -E "^Done|#[0-9]+ *DONE" "build-fuzz/$name.log" | tail -1 || true
+  echo "fuzz: $name: $(grep -E "^Done|#[0-9]+ *DONE" "build-fuzz/$name.log" | tail -1 || true)"
 }
 for t in "${targets[@]}"; do
   name="$(basename "$t")"
