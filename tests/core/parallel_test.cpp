@@ -31,7 +31,9 @@ TEST(ParallelChunks, CoversEveryIndexOnceInOrderedChunks) {
           chunks);
       for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(hits[i], 1) << "n " << n << " index " << i;
       for (std::size_t c = 1; c < ranges.size(); ++c) EXPECT_EQ(ranges[c].first, ranges[c - 1].second);
-      if (n > 0) EXPECT_EQ(ranges.back().second, n);
+      if (n > 0) {
+        EXPECT_EQ(ranges.back().second, n);
+      }
     }
   }
 }
