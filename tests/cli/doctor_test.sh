@@ -18,6 +18,14 @@ for key in cpu_model cpu_features blas blas_core threads gemm_fp32_gflops gemm_i
 done
 [[ "$(json "$tmp/d.json" "d['blas']")" == OpenBLAS ]] || fail "doctor: BLAS is not OpenBLAS: $(cat "$tmp/d.json")"
 [[ "$(json "$tmp/d.json" "d['gemm_fp32_gflops'] > 1")" == True ]] || fail "doctor: fp32 GEMM rate missing"
+# The peak counts the faster of the nominal and the measured clock, so no GEMM reads above it (a
+# virtual machine's /proc/cpuinfo shows the nominal clock of a core that boosts past it).
+if [[ "$(uname -m)" == x86_64 ]]; then
+  [[ "$(json "$tmp/d.json" "d['cpu_mhz_measured'] > 500")" == True ]] || fail "doctor: no measured clock: $(cat "$tmp/d.json")"
+fi
+[[ "$(json "$tmp/d.json" "d['peak_mhz'] >= max(d['cpu_mhz'], d['cpu_mhz_measured'])")" == True ]] || fail "doctor: peak clock"
+[[ "$(json "$tmp/d.json" "d['gemm_fp32_gflops'] <= 1.1 * d['peak_fp32_gflops']")" == True ]] \
+  || fail "doctor: fp32 GEMM above the CPU's peak: $(json "$tmp/d.json" "(d['gemm_fp32_gflops'], d['peak_fp32_gflops'])")"
 [[ "$(json "$tmp/d.json" "'OMP_WAIT_POLICY=PASSIVE' in d['environment_set']")" == True ]] \
   || fail "kiln did not set OMP_WAIT_POLICY: $(json "$tmp/d.json" "d['environment_set']")"
 best="$(json "$tmp/d.json" "d['blas_core_best']")"

@@ -63,6 +63,19 @@ TEST(Cpu, PeakRatesFromFeatures) {
   EXPECT_EQ(vnni.int8_ops_per_cycle(), 256);
   vnni.amx_int8 = true;
   EXPECT_EQ(vnni.int8_ops_per_cycle(), 2048);
+  EXPECT_EQ(avx2.int8_ops_per_cycle(), 64) << "vpmaddubsw + vpmaddwd on two ports";
+}
+
+TEST(Cpu, MeasuresTheCoreClock) {
+#if defined(__x86_64__)
+  const double mhz = measure_core_mhz();
+  // Any x86 core of the last decades runs between 0.5 and 7 GHz; a loaded machine only slows the
+  // slowest runs, and the fastest of 20 is taken.
+  EXPECT_GT(mhz, 500.0);
+  EXPECT_LT(mhz, 7000.0);
+#else
+  EXPECT_EQ(measure_core_mhz(), 0.0);
+#endif
 }
 
 TEST(Cpu, ReadsThisMachine) {

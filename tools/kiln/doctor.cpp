@@ -32,7 +32,8 @@ std::string percent_of(const nlohmann::json& v, const nlohmann::json& peak) {
 void print_text(const nlohmann::json& j) {
   std::cout << "cpu          " << j["cpu_model"].get<std::string>() << " (" << j["cpu_vendor"].get<std::string>()
             << ", family " << j["cpu_family"] << " model " << j["cpu_model_number"] << ", "
-            << number(j["cpu_mhz"], 0) << " MHz, " << j["logical_cores"] << " logical cores)\n"
+            << number(j["cpu_mhz"], 0) << " MHz nominal, " << number(j["cpu_mhz_measured"], 0) << " MHz measured, "
+            << j["logical_cores"] << " logical cores)\n"
             << "features     " << join(j["cpu_features"]) << "\n"
             << "blas         " << j["blas"].get<std::string>() << " " << j["blas_library"].get<std::string>() << "\n"
             << "blas core    " << (j["blas_core"].get<std::string>().empty() ? "-" : j["blas_core"].get<std::string>())

@@ -38,6 +38,13 @@ struct CpuInfo {
 /// Reads the CPU once (cached; thread-safe).
 [[nodiscard]] const CpuInfo& cpu_info();
 
+/// The clock this thread's core runs at now, in MHz, measured: a chain of dependent integer adds (one
+/// cycle each on every x86 core) timed by the wall clock, the fastest of 20 runs of about 1 ms (a
+/// run the scheduler interrupted reads slower). Virtual machines report their nominal clock in
+/// /proc/cpuinfo and have no cpufreq: a core boosting above it would otherwise make a benchmark
+/// read above the "peak". 0 where it cannot measure (not x86).
+[[nodiscard]] double measure_core_mhz();
+
 /// Kernel generations OpenBLAS knows, ordered by the instructions they use.
 enum class BlasCoreLevel { kUnknown = 0, kSse = 1, kAvx = 2, kAvx2 = 3, kAvx512 = 4, kAvx512Bf16 = 5 };
 
