@@ -27,6 +27,7 @@ scrape_configs:
     static_configs: [{targets: ["127.0.0.1:$kport"]}]
 YAML
 start_prometheus "$tmp" "$pport"
+wait_for_scrape "$pport" kiln  # the traffic below must fall between scrapes, not before the first
 
 # Traffic over several scrapes: 6 rounds of 1,500 requests (1% malformed), one second apart.
 for round in 1 2 3 4 5 6; do

@@ -21,3 +21,16 @@ start_prometheus() {
   tail -20 "$dir/prometheus.log" >&2
   fail "prometheus not ready after 20 s"
 }
+
+# wait_for_scrape PORT JOB: waits until Prometheus on 127.0.0.1:PORT has scraped JOB's target (up is
+# 1). Ready is not scraping: Prometheus hands discovered targets to its scrapers in batches every
+# 5 seconds, so traffic sent right after start can end before the first scrape and show no rate.
+wait_for_scrape() {
+  local port=$1 job=$2
+  for _ in $(seq 1 150); do
+    curl -fsS "http://127.0.0.1:$port/api/v1/query" --data-urlencode "query=up{job=\"$job\"} == 1" 2>/dev/null |
+      grep -q '"value"' && return 0
+    sleep 0.2
+  done
+  fail "Prometheus did not scrape job '$job' within 30 s"
+}
