@@ -107,7 +107,7 @@ const char* kImportance = R"({"method": "kernel", "space": "probability", "rows"
               {"label": "b<i>", "features": []}],
   "overall": [{"feature": "y", "mean_abs": 0.2}]})";
 
-TEST(Importance, ParsesAndSortsTheExplainContract) {
+TEST(ImportanceFile, ParsesAndSortsTheExplainContract) {
   const auto g = parse_importance(kImportance, "m/importance.json");
   EXPECT_EQ(g.method, "kernel");
   EXPECT_EQ(g.space, "probability");
@@ -119,7 +119,7 @@ TEST(Importance, ParsesAndSortsTheExplainContract) {
   ASSERT_EQ(g.overall.size(), 1u);
 }
 
-TEST(Importance, EveryMalformedFieldNamesTheFileTheFieldAndTheFix) {
+TEST(ImportanceFile, EveryMalformedFieldNamesTheFileTheFieldAndTheFix) {
   const std::string p = "m/importance.json", fix = "; regenerate it with `kiln explain ARTIFACT --global`";
   auto msg = [&](const std::string& text) { return message_of([&] { (void)parse_importance(text, p); }); };
   EXPECT_TRUE(contains(msg("{\"method\": "), p + ": not valid JSON (")) << msg("{\"method\": ");
