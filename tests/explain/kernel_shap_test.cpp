@@ -143,7 +143,9 @@ TEST(KernelShap, L1SelectionEqualsShapWithScikitLearn) {
     for (int64_t k = 0; k < 2; ++k) {
       const auto sel = c["selected"][k].get<std::vector<int64_t>>();
       for (int64_t i = 0; i < m; ++i) {
-        if (std::find(sel.begin(), sel.end(), i) == sel.end()) EXPECT_EQ(r.values[i][k].item<double>(), 0.0);
+        if (std::find(sel.begin(), sel.end(), i) == sel.end()) {
+          EXPECT_EQ(r.values[i][k].item<double>(), 0.0);
+        }
       }
     }
     EXPECT_LT((r.base + r.values.sum(0) - r.output).abs().max().item<double>(), 1e-9);

@@ -166,11 +166,15 @@ TEST(FastQuantize, EqualsLibTorchsQuantizePerTensor) {
       EXPECT_EQ(got.q_scale(), scale);
       EXPECT_EQ(got.q_zero_point(), zp);
       EXPECT_TRUE(torch::equal(got.int_repr().contiguous(), want.int_repr().contiguous())) << x.sizes() << " zp " << zp;
-      if (x.dim() == 4) EXPECT_TRUE(got.is_contiguous(at::MemoryFormat::ChannelsLast));
+      if (x.dim() == 4) {
+        EXPECT_TRUE(got.is_contiguous(at::MemoryFormat::ChannelsLast));
+      }
       const auto back = kiln::nn::dequantize_quint8(got);
       EXPECT_EQ(back.scalar_type(), torch::kFloat32);
       EXPECT_LT((back - want.dequantize()).abs().max().item<double>(), 1e-5) << x.sizes();
-      if (x.dim() == 4) EXPECT_TRUE(back.is_contiguous(at::MemoryFormat::ChannelsLast));
+      if (x.dim() == 4) {
+        EXPECT_TRUE(back.is_contiguous(at::MemoryFormat::ChannelsLast));
+      }
     }
   }
   // Beyond int64 after scaling ATen's cast is undefined (it gave 0 for 1e30); Kiln saturates.

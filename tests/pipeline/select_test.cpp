@@ -204,7 +204,9 @@ TEST(Selection, TrainingTheFirstCandidateOnItsOwnThreadChangesNothing) {
       EXPECT_EQ(a.status, b.status) << a.name << " budget " << budget;
       EXPECT_EQ(a.epochs, b.epochs) << a.name;
       EXPECT_EQ(a.best_epoch, b.best_epoch) << a.name;
-      if (std::isfinite(a.val_macro_f1)) EXPECT_DOUBLE_EQ(a.val_macro_f1, b.val_macro_f1) << a.name;
+      if (std::isfinite(a.val_macro_f1)) {
+        EXPECT_DOUBLE_EQ(a.val_macro_f1, b.val_macro_f1) << a.name;
+      }
     }
     EXPECT_EQ(overlapped.chosen, in_turn.chosen);
     EXPECT_DOUBLE_EQ(overlapped.work, in_turn.work);
