@@ -11,6 +11,14 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/kiln DESTINATION ${CMAKE_INSTALL
 # kiln-ml runs LibTorch from wherever Torch_DIR pointed: keep non-system link directories in its RPATH.
 set_target_properties(kiln kiln-ml kiln-env PROPERTIES INSTALL_RPATH_USE_LINK_PATH ON)
 install(TARGETS kiln kiln-ml kiln-env RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# The empty stand-ins for LibTorch's unused libraries (src/core/CMakeLists.txt), found by kiln-ml
+# through its RPATH.
+if(KILN_TORCH_UNUSED_LIBS)
+  set(_kiln_unused_libs_dir ${CMAKE_INSTALL_LIBDIR}/kiln/torch-unused-libs)
+  install(FILES ${KILN_TORCH_UNUSED_LIBS} DESTINATION ${_kiln_unused_libs_dir})
+  file(RELATIVE_PATH _rel ${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR} ${CMAKE_INSTALL_PREFIX}/${_kiln_unused_libs_dir})
+  set_target_properties(kiln-ml PROPERTIES INSTALL_RPATH "$ORIGIN/${_rel}")
+endif()
 
 install(EXPORT KilnTargets NAMESPACE kiln:: DESTINATION ${KILN_INSTALL_CMAKEDIR} FILE KilnTargets.cmake)
 

@@ -1,9 +1,9 @@
 # kiln_add_test_suites(TARGET [FILTER gtest-filter]): one ctest test per GoogleTest suite of TARGET
 # ("Suite", running --gtest_filter=Suite.*), listed after each build (the binary run with
 # --gtest_list_tests through kiln-env), instead of gtest_discover_tests' one test per test case.
-# Every process that links LibTorch spends about half a second loading it (symbol binding and
-# operator registration) before its first test: one process per case spent some 450 CPU seconds of
-# a suite run on that alone. Cases of a suite share a process and run in their declared order; a
+# Every process that links LibTorch spends about a quarter of a second loading it (symbol binding and
+# operator registration; half a second before src/core skipped LibTorch's unused libraries) before
+# its first test: one process per case spent some 450 CPU seconds of a suite run on that alone. Cases of a suite share a process and run in their declared order; a
 # failing case is named in the test's output.
 function(kiln_add_test_suites target)
   cmake_parse_arguments(_a "" "FILTER" "" ${ARGN})

@@ -43,6 +43,15 @@ done
 grep -q "^kiln " "$tmp/version.txt" || { cat "$tmp/version.txt"; fail "installed kiln version printed no version"; }
 "$prefix/bin/kiln" train --help >"$tmp/train-help.txt" 2>&1 || { cat "$tmp/train-help.txt"; fail "installed kiln train --help"; }
 grep -q -- "--resume" "$tmp/train-help.txt" || fail "installed kiln did not reach kiln-ml for train --help"
+# kiln-ml loads the empty stand-ins installed for LibTorch's unused libraries, when the build made them.
+if [[ -d "$BUILD/torch-unused-libs" ]] && ls "$BUILD/torch-unused-libs" | grep -q .; then
+  ldd "$prefix/bin/kiln-ml" >"$tmp/ldd.txt"  # a file, not a pipe: grep -q would cut ldd off (pipefail)
+  for f in "$BUILD"/torch-unused-libs/*; do
+    soname="$(basename "$f")"
+    grep -q "$soname => $prefix/.*/torch-unused-libs/$soname" "$tmp/ldd.txt" \
+      || { grep "$soname" "$tmp/ldd.txt"; fail "installed kiln-ml does not load the stand-in for $soname"; }
+  done
+fi
 
 # The example project, built against the prefix only.
 gen=()
@@ -57,8 +66,9 @@ cmake -S "$SRC/tests/install/example" -B "$tmp/example" "${gen[@]}" "${launcher[
   || { cat "$tmp/configure.log" >&2; fail "configuring the example against the installed Kiln failed"; }
 cmake --build "$tmp/example" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log" >&2; fail "building the example failed"; }
 exe="$tmp/example/tfidf_example"
-if ldd "$exe" | grep -q libtorch; then
-  ldd "$exe" >&2
+ldd "$exe" >"$tmp/ldd-example.txt"
+if grep -q libtorch "$tmp/ldd-example.txt"; then
+  cat "$tmp/ldd-example.txt" >&2
   fail "the example links LibTorch, though kiln::data and kiln::text do not need it"
 fi
 
