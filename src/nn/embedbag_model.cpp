@@ -29,9 +29,13 @@ EmbedBagModel::EmbedBagModel(int64_t input_dim, int64_t num_classes, const Embed
       params_(params),
       activation_(activation_from_name(params.activation)),
       pooling_(params.pooling == "sum" ? Pooling::kSum : params.pooling == "sqrtn" ? Pooling::kSqrtN : Pooling::kMean) {
+  // Built on a table of its own (LibTorch's constructor would fill it with normal draws first, and
+  // fasttext's has 2^19 x 64 entries), filled by the fast generator.
+  auto table = torch::empty({input_dim, params_.dim});
+  init_uniform_fast(table, 1.0 / static_cast<double>(params_.dim));
   embedding_ = register_module(
-      "embedding", torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(input_dim, params_.dim).mode(torch::kSum)));
-  init_uniform(embedding_->weight, 1.0 / static_cast<double>(params_.dim));
+      "embedding",
+      torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(input_dim, params_.dim).mode(torch::kSum)._weight(table)));
 
   int64_t width = params_.dim;
   if (params_.hidden > 0) {

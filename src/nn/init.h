@@ -25,6 +25,13 @@ void init_weight(torch::Tensor weight, const std::string& scheme, int64_t fan_in
 /// uniform(-bound, bound) in place, without autograd history.
 void init_uniform(torch::Tensor weight, double bound);
 
+/// uniform(-bound, bound) in place, without autograd history, for large tables: one 64-bit draw
+/// from LibTorch's global generator keys a counter-based hash of each element's index, filled on
+/// every intra-op thread. The same seed gives the same values at any thread count. LibTorch's
+/// uniform_ draws each element from one Mersenne Twister in turn: 0.2 s for fasttext's 2^19 x 64
+/// table, against about 0.02 s here. 24 random bits per value. `weight` must be contiguous float32.
+void init_uniform_fast(torch::Tensor weight, double bound);
+
 /// Zeros in place, without autograd history.
 void init_zeros(torch::Tensor weight);
 
