@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "kiln/core/error.h"
 #include "linear_kernels.h"
@@ -16,6 +17,29 @@ namespace {
 
 // Parallel loops get at least this much work (nonzeros or rows × classes) per thread.
 constexpr int64_t kGrain = 4096;
+
+// ‖W‖² over fixed chunks of the table, each summed in double, the chunks in order: the same double
+// at any thread count (one running sum over Brown's 1.35M weights took 7% of a fit's time).
+double squared_norm(const float* w, int64_t n) {
+  constexpr int64_t kChunk = 1 << 14;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> part(static_cast<std::size_t>(chunks), 0.0);
+  at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      double lanes[4] = {0, 0, 0, 0};
+      const int64_t b = c * kChunk, e = std::min(n, b + kChunk);
+      int64_t j = b;
+      for (; j + 4 <= e; j += 4) {
+        for (int l = 0; l < 4; ++l) lanes[l] += static_cast<double>(w[j + l]) * w[j + l];
+      }
+      for (; j < e; ++j) lanes[0] += static_cast<double>(w[j]) * w[j];
+      part[static_cast<std::size_t>(c)] = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    }
+  });
+  double total = 0;
+  for (double p : part) total += p;
+  return total;
+}
 
 }  // namespace
 
@@ -162,9 +186,7 @@ double LinearObjective::evaluate(const torch::Tensor& table, const torch::Tensor
   at::parallel_for(int64_t{0}, features_, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, k)), [&](int64_t f0, int64_t f1) {
     (void)feature_gradients(x, W, residual_.data(), G, k, l2, f0, f1);
   });
-  // ‖W‖² in one running sum, in order: the same double whatever the thread count.
-  double w_norm = 0;
-  for (int64_t e = 0; e < features_ * k; ++e) w_norm += static_cast<double>(W[e]) * W[e];
+  const double w_norm = squared_norm(W, features_ * k);
   float* gb = grad_bias.data_ptr<float>();
   std::vector<double> bsum(static_cast<std::size_t>(k), 0.0);
   for (int64_t i = 0; i < rows_; ++i) {
@@ -173,6 +195,11 @@ double LinearObjective::evaluate(const torch::Tensor& table, const torch::Tensor
   }
   for (int64_t q = 0; q < k; ++q) gb[q] = static_cast<float>(bsum[static_cast<std::size_t>(q)]);
   return loss + w_norm * inv_n / (2.0 * C_);
+}
+
+double LinearObjective::penalty(const torch::Tensor& table) const {
+  const double inv_n = 1.0 / weight_sum_;
+  return squared_norm(table.data_ptr<float>(), table.numel()) * inv_n / (2.0 * C_);
 }
 
 }  // namespace kiln::train

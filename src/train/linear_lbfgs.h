@@ -30,6 +30,8 @@ class LinearObjective {
   /// receives the first term alone (the weighted mean cross-entropy).
   double evaluate(const torch::Tensor& table, const torch::Tensor& bias, torch::Tensor& grad_table,
                   torch::Tensor& grad_bias, double* data_loss = nullptr);
+  /// The regularization term ‖W‖² / (2·C·S) at `table`, as evaluate() adds it: F minus the data loss.
+  [[nodiscard]] double penalty(const torch::Tensor& table) const;
   /// S = Σ s_i: C·S·∂F is the gradient of scikit-learn's unscaled objective, which its tol bounds.
   [[nodiscard]] double weight_sum() const { return weight_sum_; }
 

@@ -19,6 +19,7 @@
 #include "kiln/train/metrics.h"
 #include "bag_sgd.h"
 #include "checkpoint.h"
+#include "fused_lbfgs.h"
 #include "linear_lbfgs.h"
 #include "metrics_log.h"
 
@@ -152,18 +153,6 @@ std::vector<bool> sparse_parameters(nn::Model& model, const std::vector<torch::T
 
 // Gathers a training step's examples and targets into buffers reused across steps. The views of one
 // step must be dead before the next fill (the trainer's step ends with its backward pass).
-// torch's LBFGS keeps a scratch vector `al` of history_size tensors in its state, of which only the
-// ones in use are defined, and its serializer fails on the others ("Cannot access storage of
-// UndefinedTensorImpl"). `al` is recomputed by every iteration: drop it before saving.
-class CheckpointableLbfgs : public torch::optim::LBFGS {
- public:
-  using torch::optim::LBFGS::LBFGS;
-  void save(torch::serialize::OutputArchive& archive) const override {
-    for (const auto& entry : state_) static_cast<torch::optim::LBFGSParamState&>(*entry.second).al(c10::nullopt);
-    torch::optim::LBFGS::save(archive);
-  }
-};
-
 class BatchBuffers {
  public:
   nn::Batch fill(const LabeledBatch& rows, const int64_t* ids, int64_t count, torch::Tensor* targets) {
@@ -251,7 +240,7 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
     }
   }
   std::unique_ptr<torch::optim::Optimizer> optimizer =
-      lbfgs ? std::make_unique<CheckpointableLbfgs>(std::vector<torch::Tensor>{linear->table, linear->bias},
+      lbfgs ? std::make_unique<FusedLbfgs>(std::vector<torch::Tensor>{linear->table, linear->bias},
                                                     torch::optim::LBFGSOptions(1.0)
                                                         .max_iter(options.lbfgs_iterations)
                                                         .tolerance_grad(0)
@@ -391,11 +380,13 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
         return torch::tensor(f, torch::kFloat64);
       };
       optimizer->step(closure);
-      // The objective and its gradient at the epoch's end point (LBFGS may stop at a line-search
-      // point it did not evaluate last): the epoch's train loss and the convergence test.
-      double data_loss = 0;
-      const double objective_now = objective->evaluate(linear->table, linear->bias, grad_table, grad_bias, &data_loss);
-      const double max_grad = std::max(grad_table.abs().max().item<double>(), grad_bias.abs().max().item<double>());
+      // The objective and its gradient at the epoch's end point, which the optimizer evaluated
+      // (not always last: the line search may go back to an earlier point): the epoch's train loss
+      // and the convergence test.
+      const auto& fused = static_cast<const FusedLbfgs&>(*optimizer);
+      const double objective_now = fused.last_loss();
+      const double data_loss = objective_now - objective->penalty(linear->table);
+      const double max_grad = fused.last_max_grad();
       global_step += options.lbfgs_iterations;
       if (!std::isfinite(data_loss) || !std::isfinite(max_grad)) {
         log.flush();
