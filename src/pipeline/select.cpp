@@ -3,6 +3,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <exception>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -84,6 +89,11 @@ double default_budget(const std::vector<Candidate>& candidates) {
   return total;
 }
 
+// The nice value of candidate 2's thread when it trains beside candidate 1 (see select_model):
+// Brown (seed 42 split, medians of 2) 7.93 s at 0, 7.83 s at 5, 7.30 s at 10, 7.32 s at 19 and
+// at idle priority.
+constexpr int kLane2Nice = 10;
+
 SelectionResult select_model(const SelectionOptions& options, const data::Dataset& train, const data::Dataset* val,
                              const data::Dataset* test, const SelectionCallbacks& callbacks) {
   if (options.candidates.empty()) throw ConfigError("model selection needs at least one candidate");
@@ -146,6 +156,15 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
   // wall-clock cap (whose cuts depend on timing anyway).
   const bool concurrent = options.overlap_first && n_cand >= 2 && core::threads() >= 2 && options.max_seconds == 0 &&
                           options.candidates[0].config.trainer.solver != "minibatch";
+  // Candidate 2 may train on a second thread of its own beside candidate 1 (on this one) on the same
+  // terms: candidate 1's trainer draws nothing from the global generator either (candidate 2, the
+  // only one that may, keeps its draws in its own order), it waits at its rungs for candidates 0
+  // and 1 as above, and the three candidates' epochs fit the budget together, so that no budget
+  // check depends on how far the others got. Candidate 1 waited at its rungs for candidate 0 with
+  // a core idle (Brown: 2.6 s of its 6.4 s), and candidate 2 started only after it.
+  const auto max_epochs = [&](std::size_t j) { return static_cast<double>(options.candidates[j].config.trainer.epochs); };
+  const bool concurrent2 = concurrent && n_cand >= 3 && options.candidates[1].config.trainer.solver != "minibatch" &&
+                           max_epochs(0) + max_epochs(1) + max_epochs(2) <= options.budget + 1e-9;
   std::vector<CandidateReport> reps(n_cand);
   std::vector<std::optional<Trained>> trained(n_cand);
   std::vector<tune::Trial> trials(n_cand);
@@ -153,12 +172,11 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
     trials[k].id = static_cast<int64_t>(k);
     trials[k].number = static_cast<int64_t>(k);
   }
-  std::mutex mu;  // guards trials, reps[0], lane_epochs, lane_done while candidate 0 trains apart
+  std::mutex mu;  // guards trials, reps, reported and finished while candidates train on other threads
   std::condition_variable cv;
-  int lane_epochs = 0;
-  bool lane_done = false;
+  std::vector<int> reported(n_cand, 0);   // the last epoch each candidate reported
+  std::vector<char> finished(n_cand, 0);  // its record is final (trained, pruned, stopped, skipped or failed)
   bool cut_by_time = false;
-  const double max_epochs_0 = options.candidates[0].config.trainer.epochs;
 
   // While candidate 0 trains, its thread has a core to itself: this thread's LibTorch loops and the
   // BLAS run one thread short. Two teams on two cores left the second core's thread time-sliced with
@@ -176,19 +194,19 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
   auto reclaim_cores_when_lane_done = [&] {
     if (!sharing) return;
     std::lock_guard<std::mutex> lock(mu);
-    if (lane_done) share_cores(false);
+    if (finished[0] && (!concurrent2 || finished[2])) share_cores(false);
   };
 
-  // Whether candidates before k (in training order) with `more` passes of k exceed the budget.
+  // Whether candidates before k (in training order) with `more` passes of k exceed the budget. One
+  // still training counts its most epochs; only when that could matter does this wait for its count.
   auto over_budget = [&](std::size_t k, double more) {
     std::unique_lock<std::mutex> lock(mu);
+    double bound = 0;
+    for (std::size_t j = 0; j < k; ++j) bound += finished[j] ? reps[j].work : max_epochs(j);
+    if (bound + more <= options.budget + 1e-9) return false;
+    cv.wait(lock, [&] { return std::all_of(finished.begin(), finished.begin() + static_cast<std::ptrdiff_t>(k), [](char f) { return f != 0; }); });
     double others = 0;
-    for (std::size_t j = concurrent ? 1 : 0; j < k; ++j) others += reps[j].work;
-    if (concurrent && k > 0) {
-      if (!lane_done && others + max_epochs_0 + more <= options.budget + 1e-9) return false;
-      cv.wait(lock, [&] { return lane_done; });
-      others += reps[0].work;
-    }
+    for (std::size_t j = 0; j < k; ++j) others += reps[j].work;
     return others + more > options.budget + 1e-9;
   };
   auto is_rung = [&](int epoch) {
@@ -203,12 +221,15 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
     {
       std::unique_lock<std::mutex> lock(mu);
       trials[k].intermediate[rec.epoch] = rec.val_macro_f1;
-      if (k == 0) {
-        lane_epochs = rec.epoch;  // its value at this epoch is settled: candidates waiting at a rung may go on
-        cv.notify_all();
-      }
+      reported[k] = rec.epoch;  // its value at this epoch is settled: candidates waiting at a rung may go on
+      cv.notify_all();
       if (concurrent && k > 0 && is_rung(rec.epoch)) {
-        cv.wait(lock, [&] { return lane_done || lane_epochs >= rec.epoch; });
+        cv.wait(lock, [&] {
+          for (std::size_t j = 0; j < k; ++j) {
+            if (!finished[j] && reported[j] < rec.epoch) return false;
+          }
+          return true;
+        });
       }
       study.assign(trials.begin(), trials.begin() + static_cast<std::ptrdiff_t>(k) + 1);
     }
@@ -240,6 +261,8 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
     trials[k].state = tune::TrialState::kFailed;
     reps[k] = CandidateReport{options.candidates[k].name, std::string("failed: ") + e.what(), 0, 0, kNaN,
                               seconds_since(t0), 0, train::to_json(options.candidates[k].config)};
+    finished[k] = 1;
+    cv.notify_all();
   };
   // Trains prepared candidate k; fills reps[k] (and trained[k]). Throws ConfigError.
   auto train_candidate = [&](std::size_t k, Trained t, std::chrono::steady_clock::time_point t0, bool quiet) {
@@ -252,7 +275,7 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
       train::TrainerCallbacks cb = !quiet && callbacks.trainer ? callbacks.trainer(cand) : train::TrainerCallbacks{};
       std::string stop_reason;
       cb.should_stop = [&](const train::EpochRecord& rec) {
-        if (k > 0) reclaim_cores_when_lane_done();  // this thread's team, so not on candidate 0's
+        if (k > 0 && !(concurrent2 && k == 2)) reclaim_cores_when_lane_done();  // this thread's team, not a lane's
         if (prune(k, rec)) {
           stop_reason = "pruned at epoch " + std::to_string(rec.epoch);
           return true;
@@ -297,6 +320,8 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
     }
     std::lock_guard<std::mutex> lock(mu);
     reps[k] = std::move(rep);
+    finished[k] = 1;
+    cv.notify_all();
   };
   // Prepares and trains candidate k on this thread.
   auto run_candidate = [&](std::size_t k) {
@@ -335,7 +360,6 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
     } catch (const Error& e) {
       fail_candidate(0, e, t0);
       t0_prepared.reset();
-      lane_done = true;
     }
     if (t0_prepared) {
       at::parallel_for(0, 1, 1, [](int64_t, int64_t) {});  // LibTorch's lazy per-thread set-up first
@@ -360,23 +384,90 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
           lane_error = std::current_exception();
         }
         std::lock_guard<std::mutex> lock(mu);
-        lane_done = true;
+        finished[0] = 1;
         cv.notify_all();
       });
     }
   }
+  // Candidate 2's lane, started next to candidate 1 (concurrent2): prepared on this thread (the model
+  // seeded from the global generator, as every candidate's), encoded and trained on its own.
+  std::thread lane2;
+  std::exception_ptr lane2_error;
+  auto start_lane2 = [&] {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (callbacks.on_start) callbacks.on_start(options.candidates[2]);
+    std::optional<Trained> prepared;
+    try {
+      prepared = prepare(2, t0, /*encoded=*/false);
+    } catch (const ConfigError&) {
+      throw;
+    } catch (const Error& e) {
+      fail_candidate(2, e, t0);
+      return;
+    }
+    lane2 = std::thread([&, t = std::move(*prepared), t0]() mutable {
+      // It runs mostly on what the other two leave: candidate 0 is the longest here (fasttext
+      // beside logreg and the MLP), and sharing its core with a third thread at equal priority made
+      // the whole run slower (Brown, before the SGD solver's prefetching: 10.8 s against 9.4 s in
+      // turn). At a lower priority it fills
+      // the gaps where candidate 1 waits at a rung; not at idle priority, which another process's
+      // load (a loaded CI machine) could starve for as long as that load lasts.
+#ifdef __linux__
+      (void)setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), kLane2Nice);
+#endif
+      try {
+        at::parallel_for(0, 1, 1, [](int64_t, int64_t) {});
+        core::set_openmp_threads(1);
+        bool ready = true;
+        try {
+          encode(t, t0);
+        } catch (const ConfigError&) {
+          throw;
+        } catch (const Error& e) {
+          fail_candidate(2, e, t0);
+          ready = false;
+        }
+        if (ready) train_candidate(2, std::move(t), t0, /*quiet=*/true);
+      } catch (...) {
+        lane2_error = std::current_exception();
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      finished[2] = 1;
+      cv.notify_all();
+    });
+  };
   // Joins the lane (also when this thread throws: its training reads this frame).
   struct Joiner {
     std::thread& t;
     ~Joiner() {
       if (t.joinable()) t.join();
     }
-  } joiner{lane};
+  } joiner{lane}, joiner2{lane2};
+  // If this thread throws, lanes waiting at a rung for a candidate of this thread go on (their
+  // results are discarded), before the joiners wait for them.
+  struct Release {
+    std::function<void()> release;
+    ~Release() { release(); }
+  } release{[&] {
+    std::lock_guard<std::mutex> lock(mu);
+    std::fill(finished.begin(), finished.end(), 1);
+    cv.notify_all();
+  }};
   for (std::size_t k = concurrent ? 1 : 0; k < n_cand; ++k) {
+    if (concurrent2 && k == 2) {
+      if (lane2.joinable()) lane2.join();
+      if (lane2_error) std::rethrow_exception(lane2_error);
+      if (callbacks.on_done) callbacks.on_done(reps[2]);
+      continue;
+    }
     reclaim_cores_when_lane_done();
     const Candidate& cand = options.candidates[k];
     if (over_budget(k, 1.0)) {
-      reps[k] = CandidateReport{cand.name, "skipped: budget", 0, 0, kNaN, 0, 0, train::to_json(cand.config)};
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        reps[k] = CandidateReport{cand.name, "skipped: budget", 0, 0, kNaN, 0, 0, train::to_json(cand.config)};
+        finished[k] = 1;
+      }
       if (callbacks.on_done) callbacks.on_done(reps[k]);
       continue;
     }
@@ -385,12 +476,28 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
     for (std::size_t j = 0; j < k; ++j) any_trained = any_trained || trained[j].has_value();
     if (any_trained && options.max_seconds > 0 && seconds_since(t_start) >= options.max_seconds) {
       reps[k] = CandidateReport{cand.name, "skipped: --max-time", 0, 0, kNaN, 0, 0, train::to_json(cand.config)};
+      finished[k] = 1;
       cut_by_time = true;
       if (callbacks.on_done) callbacks.on_done(reps[k]);
       continue;
     }
     if (callbacks.on_start) callbacks.on_start(cand);
-    run_candidate(k);
+    if (concurrent2 && k == 1) {
+      // Candidate 1 prepared first, then candidate 2's lane started, then candidate 1 trained here.
+      const auto t0 = std::chrono::steady_clock::now();
+      std::optional<Trained> t;
+      try {
+        t = prepare(1, t0);
+      } catch (const ConfigError&) {
+        throw;
+      } catch (const Error& e) {
+        fail_candidate(1, e, t0);
+      }
+      start_lane2();
+      if (t) train_candidate(1, std::move(*t), t0, /*quiet=*/false);
+    } else {
+      run_candidate(k);
+    }
     if (callbacks.on_done) callbacks.on_done(reps[k]);
   }
   if (lane.joinable()) lane.join();

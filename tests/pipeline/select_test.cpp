@@ -186,8 +186,9 @@ TEST(Selection, GivesTheCallersThreadCountBackAfterSharingTheCores) {
 
 TEST(Selection, TrainingTheFirstCandidateOnItsOwnThreadChangesNothing) {
   // The same selection with candidate 0 (fasttext, per-example SGD) overlapped and in turn: the
-  // same statuses, epochs and validation scores, with the default budget and with one that binds
-  // (the others then wait for candidate 0's epoch count).
+  // same statuses, epochs and validation scores, with the default budget (candidate 2, the MLP,
+  // then also trains on a thread of its own beside candidate 1, L-BFGS) and with one that binds
+  // (the others then wait for candidate 0's epoch count, and candidate 2 trains after candidate 1).
   const auto train = topics(500, 11), val = topics(120, 12);
   for (const double budget : {9.0, 5.0}) {
     auto o = small_options();
