@@ -342,8 +342,34 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
     std::function<void()> reclaim;
     ~Reclaim() { reclaim(); }
   } reclaim{[&] { share_cores(false); }};
-  std::thread lane;
-  std::exception_ptr lane_error;
+  std::thread lane, lane2;
+  std::exception_ptr lane_error, lane2_error;
+  // The body of a candidate's own thread: one OpenMP thread, its encoding unless done already, its
+  // training; an exception kept in `error` for this thread to rethrow; its record final at the end.
+  auto run_on_lane = [&](std::size_t k, Trained t, std::chrono::steady_clock::time_point t0, bool encode_here,
+                         std::exception_ptr& error) {
+    try {
+      at::parallel_for(0, 1, 1, [](int64_t, int64_t) {});
+      core::set_openmp_threads(1);
+      bool ready = true;
+      if (encode_here) {
+        try {
+          encode(t, t0);
+        } catch (const ConfigError&) {
+          throw;
+        } catch (const Error& e) {
+          fail_candidate(k, e, t0);
+          ready = false;
+        }
+      }
+      if (ready) train_candidate(k, std::move(t), t0, /*quiet=*/true);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    finished[k] = 1;
+    cv.notify_all();
+  };
   if (concurrent) {
     if (callbacks.on_start) callbacks.on_start(options.candidates[0]);
     const auto t0 = std::chrono::steady_clock::now();
@@ -365,34 +391,12 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
       at::parallel_for(0, 1, 1, [](int64_t, int64_t) {});  // LibTorch's lazy per-thread set-up first
       share_cores(true);
       lane = std::thread([&, t = std::move(*t0_prepared), t0, encode_on_lane]() mutable {
-        try {
-          at::parallel_for(0, 1, 1, [](int64_t, int64_t) {});
-          core::set_openmp_threads(1);
-          bool ready = true;
-          if (encode_on_lane) {
-            try {
-              encode(t, t0);
-            } catch (const ConfigError&) {
-              throw;
-            } catch (const Error& e) {
-              fail_candidate(0, e, t0);
-              ready = false;
-            }
-          }
-          if (ready) train_candidate(0, std::move(t), t0, /*quiet=*/true);
-        } catch (...) {
-          lane_error = std::current_exception();
-        }
-        std::lock_guard<std::mutex> lock(mu);
-        finished[0] = 1;
-        cv.notify_all();
+        run_on_lane(0, std::move(t), t0, encode_on_lane, lane_error);
       });
     }
   }
   // Candidate 2's lane, started next to candidate 1 (concurrent2): prepared on this thread (the model
   // seeded from the global generator, as every candidate's), encoded and trained on its own.
-  std::thread lane2;
-  std::exception_ptr lane2_error;
   auto start_lane2 = [&] {
     const auto t0 = std::chrono::steady_clock::now();
     if (callbacks.on_start) callbacks.on_start(options.candidates[2]);
@@ -415,25 +419,7 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
 #ifdef __linux__
       (void)setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), kLane2Nice);
 #endif
-      try {
-        at::parallel_for(0, 1, 1, [](int64_t, int64_t) {});
-        core::set_openmp_threads(1);
-        bool ready = true;
-        try {
-          encode(t, t0);
-        } catch (const ConfigError&) {
-          throw;
-        } catch (const Error& e) {
-          fail_candidate(2, e, t0);
-          ready = false;
-        }
-        if (ready) train_candidate(2, std::move(t), t0, /*quiet=*/true);
-      } catch (...) {
-        lane2_error = std::current_exception();
-      }
-      std::lock_guard<std::mutex> lock(mu);
-      finished[2] = 1;
-      cv.notify_all();
+      run_on_lane(2, std::move(t), t0, /*encode_here=*/true, lane2_error);
     });
   };
   // Joins the lane (also when this thread throws: its training reads this frame).
