@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <ATen/Parallel.h>
+
+#include "init.h"
 #include "nn_test_util.h"
 
 namespace kiln::nn {
@@ -52,6 +55,32 @@ std::shared_ptr<Model> readout_model(const nlohmann::json& params) {
   param(*model, "output.weight").copy_(torch::eye(4));
   param(*model, "output.bias").zero_();
   return model;
+}
+
+TEST(NnModels, FastUniformInitIsSeededBoundedAndTheSameAtAnyThreadCount) {
+  // init_uniform_fast (the embedbag table): values in [-b, b), mean near 0 and variance near
+  // b^2/3 (uniform), the same for the same seed at 1 and 2 threads, different for another seed.
+  const double b = 0.25;
+  auto fill = [&](uint64_t seed, int threads) {
+    const int before = at::get_num_threads();
+    at::set_num_threads(threads);
+    torch::manual_seed(seed);
+    auto t = torch::empty({1 << 12, 64});
+    init_uniform_fast(t, b);
+    at::set_num_threads(before);
+    return t;
+  };
+  const auto a = fill(7, 1), a2 = fill(7, 2), c = fill(8, 2);
+  EXPECT_TRUE(torch::equal(a, a2));
+  EXPECT_FALSE(torch::equal(a, c));
+  EXPECT_GE(a.min().item<double>(), -b);
+  EXPECT_LT(a.max().item<double>(), b);
+  EXPECT_NEAR(a.mean().item<double>(), 0.0, 0.005);
+  EXPECT_NEAR(a.var().item<double>(), b * b / 3.0, 0.01 * b * b);
+  // Neighbouring entries are not correlated (the hash, not a counter, decides each value).
+  const auto x = a.flatten();
+  const double corr = ((x.narrow(0, 0, x.numel() - 1) * x.narrow(0, 1, x.numel() - 1)).mean() / x.var()).item<double>();
+  EXPECT_LT(std::abs(corr), 0.02);
 }
 
 TEST(NnModels, EmbedBagMeanPoolingIsWeightedMeanOfRows) {
