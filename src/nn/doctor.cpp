@@ -4,10 +4,13 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
+#include <link.h>
+
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 #include <string>
 
@@ -149,6 +152,21 @@ nlohmann::json run_doctor(const DoctorOptions& options) {
   }
 
   j["libtorch"] = TORCH_VERSION;
+  // The shared libraries this process loaded, and how many are the empty stand-ins the build made
+  // for LibTorch's unused ones (cmake/torch_unused_libs.sh; each real one brings others with it).
+  struct Loaded {
+    int total = 0, stand_ins = 0;
+  } loaded;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, std::size_t, void* data) {
+        auto* l = static_cast<Loaded*>(data);
+        ++l->total;
+        if (info->dlpi_name != nullptr && std::strstr(info->dlpi_name, "/torch-unused-libs/") != nullptr) ++l->stand_ins;
+        return 0;
+      },
+      &loaded);
+  j["shared_libraries"] = loaded.total;
+  j["torch_unused_lib_stand_ins"] = loaded.stand_ins;
   const bool cuda = torch::cuda::is_available();
   j["cuda_available"] = cuda;
   j["cuda_devices"] = cuda ? static_cast<int>(torch::cuda::device_count()) : 0;

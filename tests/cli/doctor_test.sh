@@ -16,6 +16,10 @@ json() { /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); p
 for key in cpu_model cpu_features blas blas_core threads gemm_fp32_gflops gemm_int8_gops peak_fp32_gflops; do
   [[ "$(json "$tmp/d.json" "'$key' in d")" == True ]] || fail "doctor --json lacks $key"
 done
+# The build's stand-ins for LibTorch's unused libraries (cmake/torch_unused_libs.sh) are what kiln-ml loads.
+stand_ins="$(find "$(dirname "$KILN")/torch-unused-libs" -name 'lib*' 2>/dev/null | wc -l)"
+[[ "$(json "$tmp/d.json" "d['torch_unused_lib_stand_ins']")" == "$stand_ins" ]] \
+  || fail "doctor: $(json "$tmp/d.json" "d['torch_unused_lib_stand_ins']") stand-ins loaded, the build made $stand_ins"
 [[ "$(json "$tmp/d.json" "d['blas']")" == OpenBLAS ]] || fail "doctor: BLAS is not OpenBLAS: $(cat "$tmp/d.json")"
 [[ "$(json "$tmp/d.json" "d['gemm_fp32_gflops'] > 1")" == True ]] || fail "doctor: fp32 GEMM rate missing"
 # The peak counts the faster of the nominal and the measured clock, so no GEMM reads above it (a

@@ -53,6 +53,8 @@ void print_text(const nlohmann::json& j) {
             << ", oneDNN "
             << (j["mkldnn"].get<bool>() ? "yes" : "no") << ", ATen kernels " << j["aten_cpu_capability"].get<std::string>()
             << "\n"
+            << "libraries    " << j["shared_libraries"] << " loaded, " << j["torch_unused_lib_stand_ins"]
+            << " of them empty stand-ins for libraries LibTorch lists but never calls\n"
             << "threads      " << j["threads"] << " intra-op, " << j["interop_threads"] << " inter-op; OMP_WAIT_POLICY "
             << j["omp_wait_policy"].get<std::string>() << "\n";
   if (j.contains("gemm_size")) {
