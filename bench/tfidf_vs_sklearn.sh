@@ -100,13 +100,15 @@ PY
 
 CHECK_SCRIPT="$WORK/check.py"
 cat > "$CHECK_SCRIPT" <<'PY'
-import sys
-import numpy as np, scipy.io
+import os, sys
+import numpy as np, scipy.io, scipy.sparse
 a, b = sys.argv[1], sys.argv[2]
 va = open(f"{a}/vocabulary.txt", encoding="utf-8").read().split("\n")
 vb = open(f"{b}/vocabulary.txt", encoding="utf-8").read().split("\n")
 assert va == vb, "vocabularies differ"
-A = scipy.io.mmread(f"{a}/matrix.mtx").tocsr(); B = scipy.io.mmread(f"{b}/matrix.mtx").tocsr()
+def matrix(d):  # kiln writes matrix.npz by default (matrix.mtx with --matrix-format mtx)
+    return scipy.sparse.load_npz(f"{d}/matrix.npz") if os.path.exists(f"{d}/matrix.npz") else scipy.io.mmread(f"{d}/matrix.mtx").tocsr()
+A = matrix(a); B = matrix(b)
 assert A.shape == B.shape, (A.shape, B.shape)
 d = abs(A - B).max() if A.nnz else 0.0
 assert d <= 1e-6, f"max abs diff {d}"

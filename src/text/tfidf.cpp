@@ -273,7 +273,7 @@ void TfidfVectorizer::fit(const std::vector<std::string>& docs) {
 }
 
 template <typename T>
-CsrMatrix<T> TfidfVectorizer::fit_transform(const std::vector<std::string>& docs) {
+CsrMatrix<T> TfidfVectorizer::fit_transform(const std::vector<std::string>& docs, const std::function<void()>& fitted) {
   check_dtype<T>("fit_transform");
   const Analyzer analyzer(options_.analyzer_options());
   n_documents_ = static_cast<std::int64_t>(docs.size());
@@ -292,28 +292,30 @@ CsrMatrix<T> TfidfVectorizer::fit_transform(const std::vector<std::string>& docs
     vocabulary_.clear();
     finish_idf(df);
     fitted_ = true;
+    if (fitted) fitted();
     auto chunks = hashed_chunks(counts);
     return build_matrix<T>(options_, chunks, {nullptr}, idf_, n_columns());
   }
-  return finish_fit<T>(detail::fit_vocabulary(options_, analyzer, docs));
+  return finish_fit<T>(detail::fit_vocabulary(options_, analyzer, docs), fitted);
 }
 
 template <typename T>
-CsrMatrix<T> TfidfVectorizer::fit_transform(DocumentFeed& feed) {
+CsrMatrix<T> TfidfVectorizer::fit_transform(DocumentFeed& feed, const std::function<void()>& fitted) {
   check_dtype<T>("fit_transform");
   if (options_.hashing) throw ConfigError("tfidf: fitting from a document feed needs vocabulary mode, not hashing");
   const Analyzer analyzer(options_.analyzer_options());
   detail::VocabFit fit = detail::fit_vocabulary(options_, analyzer, feed);
   n_documents_ = static_cast<std::int64_t>(feed.documents());
-  return finish_fit<T>(std::move(fit));
+  return finish_fit<T>(std::move(fit), fitted);
 }
 
 template <typename T>
-CsrMatrix<T> TfidfVectorizer::finish_fit(detail::VocabFit fit) {
+CsrMatrix<T> TfidfVectorizer::finish_fit(detail::VocabFit fit, const std::function<void()>& fitted) {
   vocabulary_ = std::move(fit.vocabulary);
   finish_idf(fit.df);
   build_lookup();
   fitted_ = true;
+  if (fitted) fitted();
   std::vector<const std::vector<std::int32_t>*> remaps;
   for (std::size_t owner : fit.owner) remaps.push_back(&fit.remaps[owner]);
   return build_matrix<T>(options_, fit.chunks, remaps, idf_, n_columns());
@@ -379,10 +381,12 @@ CsrMatrix<T> TfidfVectorizer::weigh(const CsrMatrix<std::int32_t>& counts) const
 
 template CsrMatrix<float> TfidfVectorizer::weigh<float>(const CsrMatrix<std::int32_t>&) const;
 template CsrMatrix<double> TfidfVectorizer::weigh<double>(const CsrMatrix<std::int32_t>&) const;
-template CsrMatrix<float> TfidfVectorizer::fit_transform<float>(const std::vector<std::string>&);
-template CsrMatrix<double> TfidfVectorizer::fit_transform<double>(const std::vector<std::string>&);
-template CsrMatrix<float> TfidfVectorizer::fit_transform<float>(DocumentFeed&);
-template CsrMatrix<double> TfidfVectorizer::fit_transform<double>(DocumentFeed&);
+template CsrMatrix<float> TfidfVectorizer::fit_transform<float>(const std::vector<std::string>&,
+                                                                 const std::function<void()>&);
+template CsrMatrix<double> TfidfVectorizer::fit_transform<double>(const std::vector<std::string>&,
+                                                                   const std::function<void()>&);
+template CsrMatrix<float> TfidfVectorizer::fit_transform<float>(DocumentFeed&, const std::function<void()>&);
+template CsrMatrix<double> TfidfVectorizer::fit_transform<double>(DocumentFeed&, const std::function<void()>&);
 template CsrMatrix<float> TfidfVectorizer::transform<float>(const std::vector<std::string>&,
                                                             std::vector<TermCounts>*) const;
 template CsrMatrix<double> TfidfVectorizer::transform<double>(const std::vector<std::string>&,

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <future>
 #include <limits>
 #include <memory>
@@ -14,6 +15,7 @@
 #include "kiln/core/atomic_output.h"
 #include "kiln/core/decimal.h"
 #include "kiln/core/error.h"
+#include "kiln/core/npz.h"
 #include "kiln/core/parallel.h"
 
 namespace fs = std::filesystem;
@@ -29,7 +31,8 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 /// them: the reader's, then an input without rows, then the fit's.
 template <typename T>
 CsrMatrix<T> read_and_fit(TfidfVectorizer& v, DocumentFeed& feed, const std::string& input,
-                          const TfidfFilesOptions& options, TfidfFilesReport& report) {
+                          const TfidfFilesOptions& options, TfidfFilesReport& report,
+                          const std::function<void()>& fitted) {
   // Pieces of about 1/16 of a thread's share of the file (at least 64 KiB of text) keep every
   // thread busy to the end; a document also weighs a fixed cost, as in the in-memory split.
   constexpr std::size_t kDocumentCost = 32;
@@ -39,7 +42,8 @@ CsrMatrix<T> read_and_fit(TfidfVectorizer& v, DocumentFeed& feed, const std::str
     piece_bytes = std::max<std::size_t>(piece_bytes, size / (static_cast<std::size_t>(core::threads()) * 16));
   }
   const auto start = Clock::now();
-  std::future<CsrMatrix<T>> fit = std::async(std::launch::async, [&v, &feed] { return v.fit_transform<T>(feed); });
+  std::future<CsrMatrix<T>> fit =
+      std::async(std::launch::async, [&v, &feed, &fitted] { return v.fit_transform<T>(feed, fitted); });
   std::exception_ptr read_error;
   try {
     const auto reader = data::open_records(input, options.reader, {options.text_col});
@@ -81,12 +85,25 @@ CsrMatrix<T> read_and_fit(TfidfVectorizer& v, DocumentFeed& feed, const std::str
 template <typename T>
 void fit_and_write(TfidfVectorizer& v, const std::string& input, const TfidfFilesOptions& options,
                    const fs::path& out_dir, TfidfFilesReport& report) {
+  core::AtomicDirectory out(out_dir);
+  // The small files (vocabulary, idf, fitted state) are known once the vectorizer is fitted, before
+  // its rows are built: another thread writes them then, while the rows are built and the matrix
+  // written, and their fsyncs are mostly waiting. Declared after `out`, the future waits in its
+  // destructor before `out` can remove the temporary on an exception.
+  std::future<void> small;
+  const std::function<void()> write_small = [&v, &out, &small] {
+    small = std::async(std::launch::async, [&v, &out] {
+      if (!v.options().hashing) out.write_file("vocabulary.txt", vocabulary_lines(v.vocabulary()));
+      if (v.options().use_idf) out.write_file("idf.txt", idf_lines(v.idf(), std::is_same_v<T, float>));
+      out.write_file("tfidf.json", v.to_json() + "\n");
+    });
+  };
   std::vector<std::string> docs;
   std::unique_ptr<DocumentFeed> feed;  // holds the documents when read through one
   CsrMatrix<T> m;
   if (!options.tfidf.hashing && core::threads() > 1) {
     feed = std::make_unique<DocumentFeed>();
-    m = read_and_fit<T>(v, *feed, input, options, report);
+    m = read_and_fit<T>(v, *feed, input, options, report, write_small);
   } else {
     auto t = Clock::now();
     docs = data::read_column(input, options.reader, options.text_col);
@@ -94,26 +111,24 @@ void fit_and_write(TfidfVectorizer& v, const std::string& input, const TfidfFile
     if (docs.empty()) throw DataError(input + ": no rows; kiln tfidf needs at least one document");
     for (const auto& d : docs) report.text_bytes += static_cast<std::int64_t>(d.size());
     t = Clock::now();
-    m = v.fit_transform<T>(docs);
+    m = v.fit_transform<T>(docs, write_small);
     report.fit_s = seconds_since(t);
   }
   auto t = Clock::now();
-  core::AtomicDirectory out(out_dir);
   {
-    // While the matrix is formatted and written (both cores), another thread frees the texts and
-    // writes the small files, whose fsyncs are mostly waiting. The future waits in its destructor,
-    // before `out` can remove the temporary on an exception.
-    std::future<void> small = std::async(std::launch::async, [&v, &out, docs = std::move(docs),
-                                                              feed = std::move(feed)]() mutable {
+    // The texts are freed on another thread while the matrix is written (both cores).
+    std::future<void> freeing = std::async(std::launch::async, [docs = std::move(docs), feed = std::move(feed)]() mutable {
       std::vector<std::string>().swap(docs);
       feed.reset();
-      if (!v.options().hashing) out.write_file("vocabulary.txt", vocabulary_lines(v.vocabulary()));
-      if (v.options().use_idf) out.write_file("idf.txt", idf_lines(v.idf(), std::is_same_v<T, float>));
-      out.write_file("tfidf.json", v.to_json() + "\n");
     });
-    core::AtomicFile matrix(out, "matrix.mtx");
-    write_matrix_market(matrix, m);
+    core::AtomicFile matrix(out, matrix_file_name(options.matrix_format));
+    if (options.matrix_format == MatrixFormat::kNpz) {
+      write_csr_npz(matrix, m);
+    } else {
+      write_matrix_market(matrix, m);
+    }
     matrix.commit();
+    freeing.get();
     small.get();
   }
   out.commit();
@@ -278,6 +293,40 @@ template void write_matrix_market<float>(const fs::path&, const CsrMatrix<float>
 template void write_matrix_market<double>(const fs::path&, const CsrMatrix<double>&);
 template void write_matrix_market<float>(core::AtomicFile&, const CsrMatrix<float>&);
 template void write_matrix_market<double>(core::AtomicFile&, const CsrMatrix<double>&);
+
+template <typename T>
+void write_csr_npz(core::AtomicFile& out, const CsrMatrix<T>& m) {
+  static_assert(std::is_same_v<typename decltype(m.indices)::value_type, std::int32_t>);
+  const std::int64_t shape[2] = {m.rows, m.cols};
+  const auto n = [](std::size_t v) { return static_cast<std::int64_t>(v); };
+  std::vector<core::NpyArray> arrays;
+  arrays.push_back({"format", "|S3", {}, "csr", 3});
+  arrays.push_back({"shape", "<i8", {2}, shape, sizeof shape});
+  arrays.push_back({"data", std::is_same_v<T, float> ? "<f4" : "<f8", {n(m.data.size())}, m.data.data(),
+                    m.data.size() * sizeof(T)});
+  arrays.push_back({"indices", "<i4", {n(m.indices.size())}, m.indices.data(), m.indices.size() * sizeof(std::int32_t)});
+  std::vector<std::int32_t> indptr32;  // scipy's choice: int32 while nnz fits
+  if (m.nnz() <= std::numeric_limits<std::int32_t>::max()) {
+    indptr32.assign(m.indptr.begin(), m.indptr.end());
+    arrays.push_back({"indptr", "<i4", {n(indptr32.size())}, indptr32.data(), indptr32.size() * sizeof(std::int32_t)});
+  } else {
+    arrays.push_back({"indptr", "<i8", {n(m.indptr.size())}, m.indptr.data(), m.indptr.size() * sizeof(std::int64_t)});
+  }
+  core::write_npz(out, arrays);
+}
+
+template void write_csr_npz<float>(core::AtomicFile&, const CsrMatrix<float>&);
+template void write_csr_npz<double>(core::AtomicFile&, const CsrMatrix<double>&);
+
+MatrixFormat parse_matrix_format(const std::string& name, const std::string& field) {
+  if (name == "npz") return MatrixFormat::kNpz;
+  if (name == "mtx") return MatrixFormat::kMtx;
+  throw ConfigError(field + " must be npz (scipy.sparse.load_npz) or mtx (Matrix Market text), got '" + name + "'");
+}
+
+const char* matrix_file_name(MatrixFormat format) {
+  return format == MatrixFormat::kNpz ? "matrix.npz" : "matrix.mtx";
+}
 
 std::string vocabulary_lines(const std::vector<std::string>& terms) {
   std::string s;

@@ -44,6 +44,7 @@ expect_error "--ngram-range must be MIN,MAX with 1 <= MIN <= MAX (e.g. 1,2), got
 expect_error "--norm must be one of l2, l1, none, got 'l3'" --norm l3
 expect_error "--analyzer must be one of word, char, char_wb, got 'words'" --analyzer words
 expect_error "--dtype must be float32 or float64, got 'half'" --dtype half
+expect_error "--matrix-format must be npz (scipy.sparse.load_npz) or mtx (Matrix Market text), got 'csv'" --matrix-format csv
 expect_error "--hashing has no vocabulary to prune" --hashing 1024 --min-df 2
 expect_error "cjk applies to the word analyzer only" --cjk --analyzer char
 [[ ! -e "$TMP/bad" ]] || fail "a failed run left $TMP/bad behind"
@@ -58,7 +59,8 @@ compare() {  # compare DIR then sklearn kwargs as Python literal
   local dir=$1 kwargs=$2
   /usr/bin/python3 - "$TMP/in.csv" "$dir" "$kwargs" <<'PY'
 import ast, csv, sys
-import numpy as np, scipy.io
+import os
+import numpy as np, scipy.io, scipy.sparse
 from sklearn.feature_extraction.text import TfidfVectorizer, HashingVectorizer
 path, out, kwargs = sys.argv[1], sys.argv[2], ast.literal_eval(sys.argv[3])
 docs = [r["text"] for r in csv.DictReader(open(path, encoding="utf-8", newline=""))]
@@ -72,7 +74,16 @@ else:
     v = TfidfVectorizer(**kwargs)
     X = v.fit_transform(docs)
     vocab = list(v.get_feature_names_out())
-got = scipy.io.mmread(f"{out}/matrix.mtx").tocsr()
+# matrix.npz by default (exactly one of the two files), matrix.mtx with --matrix-format mtx
+npz, mtx = os.path.exists(f"{out}/matrix.npz"), os.path.exists(f"{out}/matrix.mtx")
+assert npz != mtx, f"expected one of matrix.npz and matrix.mtx in {out}: {os.listdir(out)}"
+if npz:
+    got = scipy.sparse.load_npz(f"{out}/matrix.npz")
+    assert got.format == "csr" and got.indices.dtype == np.int32 and got.indptr.dtype == np.int32, got
+    assert got.dtype == kwargs.get("dtype", np.float32), (got.dtype, kwargs)  # kiln's default is float32
+    assert got.has_sorted_indices, "columns not ascending within a row"
+else:
+    got = scipy.io.mmread(f"{out}/matrix.mtx").tocsr()
 assert got.shape == X.shape, (got.shape, X.shape)
 diff = abs(got - X).max() if X.nnz or got.nnz else 0
 assert diff <= 1e-6, f"max |kiln - sklearn| = {diff}"
@@ -98,6 +109,7 @@ run char_wb "{'analyzer': 'char_wb', 'ngram_range': (2, 4), 'norm': 'l1'}" --ana
 run df "{'min_df': 2, 'max_df': 0.9, 'binary': True}" --min-df 2 --max-df 0.9 --binary
 run maxf "{'max_features': 4, 'use_idf': False, 'lowercase': False}" --max-features 4 --no-idf --no-lowercase
 run f64b "{'dtype': 'float64', 'smooth_idf': False}" --dtype float64 --no-smooth-idf
+run mtx "{'ngram_range': (1, 2)}" --ngram-range 1,2 --matrix-format mtx
 run hashing "{'mode': 'hashing', 'n_features': 64}" --hashing 64 --no-idf
 # --timings: one line on stderr with the read / fit_transform / write seconds (what
 # bench/tfidf_vs_sklearn.sh parses); stdout keeps only the summary line.

@@ -139,8 +139,30 @@ TEST(TfidfFiles, WritesEveryFileForAVocabulary) {
   EXPECT_EQ(read(out / "vocabulary.txt"), "cat\ndog\nthe\n");
   // idf = ln((1 + 2) / (1 + df)) + 1
   EXPECT_EQ(read(out / "idf.txt"), "1.40546513\n1.40546513\n1\n");
-  EXPECT_EQ(read(out / "matrix.mtx").substr(0, 52), "%%MatrixMarket matrix coordinate real general\n2 3 4\n");
+  // matrix.npz by default: a zip whose first entry is format.npy (b"csr"), then shape, data, indices
+  // and indptr (tests/cli/tfidf_test.sh loads it with scipy.sparse.load_npz).
+  const std::string npz = read(out / "matrix.npz");
+  EXPECT_EQ(npz.substr(0, 4), "PK\x03\x04");
+  EXPECT_EQ(npz.substr(30, 10), "format.npy");
+  for (const char* entry : {"shape.npy", "data.npy", "indices.npy", "indptr.npy"}) {
+    EXPECT_NE(npz.find(entry), std::string::npos) << entry;
+  }
+  EXPECT_FALSE(fs::exists(out / "matrix.mtx"));
   EXPECT_TRUE(fs::exists(out / "tfidf.json"));
+
+  o.matrix_format = MatrixFormat::kMtx;
+  (void)fit_tfidf_files(in, out, o);
+  EXPECT_EQ(read(out / "matrix.mtx").substr(0, 52), "%%MatrixMarket matrix coordinate real general\n2 3 4\n");
+  EXPECT_FALSE(fs::exists(out / "matrix.npz")) << "the directory is replaced whole";
+}
+
+TEST(TfidfFiles, MatrixFormatNamesAreParsedAndBadOnesNamed) {
+  EXPECT_EQ(parse_matrix_format("npz", "--matrix-format"), MatrixFormat::kNpz);
+  EXPECT_EQ(parse_matrix_format("mtx", "--matrix-format"), MatrixFormat::kMtx);
+  EXPECT_EQ(error_of([] { (void)parse_matrix_format("MTX", "--matrix-format"); }),
+            "--matrix-format must be npz (scipy.sparse.load_npz) or mtx (Matrix Market text), got 'MTX'");
+  EXPECT_STREQ(matrix_file_name(MatrixFormat::kNpz), "matrix.npz");
+  EXPECT_STREQ(matrix_file_name(MatrixFormat::kMtx), "matrix.mtx");
 }
 
 TEST(TfidfFiles, HashingWritesNoVocabularyAndNoIdfWithoutIt) {
@@ -156,7 +178,7 @@ TEST(TfidfFiles, HashingWritesNoVocabularyAndNoIdfWithoutIt) {
   EXPECT_EQ(r.columns, 16);
   EXPECT_FALSE(fs::exists(out / "vocabulary.txt"));
   EXPECT_FALSE(fs::exists(out / "idf.txt"));
-  EXPECT_TRUE(fs::exists(out / "matrix.mtx"));
+  EXPECT_TRUE(fs::exists(out / "matrix.npz"));
 }
 
 TEST(TfidfFiles, NoRowsIsADataErrorAndWritesNothing) {
@@ -204,7 +226,7 @@ TEST(TfidfFiles, ReadingWhileFittingWritesTheSameFilesAndGivesTheSameErrors) {
     const TfidfFilesReport r = fit_tfidf_files(good, out, o);
     EXPECT_EQ(r.documents, 6000) << what;
     EXPECT_EQ(r.fit_overlaps_read, threads > 1) << what;
-    for (const char* name : {"matrix.mtx", "vocabulary.txt", "idf.txt", "tfidf.json"}) {
+    for (const char* name : {"matrix.npz", "vocabulary.txt", "idf.txt", "tfidf.json"}) {
       if (threads == 1) {
         want[name] = read(out / name);
       } else {

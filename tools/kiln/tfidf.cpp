@@ -1,5 +1,5 @@
 // kiln tfidf: fit a TF-IDF (or hashed) featurizer on one text column and write
-// DIR/{matrix.mtx, vocabulary.txt, idf.txt, tfidf.json}, whole or not at all.
+// DIR/{matrix.npz (or matrix.mtx), vocabulary.txt, idf.txt, tfidf.json}, whole or not at all.
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -35,6 +35,7 @@ struct TfidfFlags {
   std::int64_t hashing = 0;
   bool no_alternate_sign = false;
   std::string dtype = "float32";
+  std::string matrix_format = "npz";
   bool timings = false;
   std::string out;
 };
@@ -81,6 +82,7 @@ void run_tfidf(const TfidfFlags& f) {
   core::keep_heap_for_batch();
   text::TfidfFilesOptions options;
   options.tfidf = options_from_flags(f);
+  options.matrix_format = text::parse_matrix_format(f.matrix_format, "--matrix-format");
   check_output_dir(f.out, "tfidf.json", "kiln tfidf");
   options.reader.format = data::parse_format(f.format);
   options.reader.on_bad_utf8 = data::parse_bad_utf8_policy(f.on_bad_utf8);
@@ -108,7 +110,7 @@ void add_tfidf(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "tfidf",
       "Fit TF-IDF features (identical to scikit-learn's TfidfVectorizer) on a text column and write "
-      "DIR/matrix.mtx, vocabulary.txt, idf.txt and tfidf.json");
+      "DIR/matrix.npz (or matrix.mtx), vocabulary.txt, idf.txt and tfidf.json");
   cmd->add_option("--input", flags->input, "Input file (CSV, TSV, JSONL or JSON)")->required();
   cmd->add_option("--format", flags->format, "Input format: auto (by extension), csv, tsv, jsonl, json")
       ->capture_default_str();
@@ -142,6 +144,10 @@ void add_tfidf(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--no-alternate-sign", flags->no_alternate_sign, "With --hashing: count every term as +1");
   cmd->add_option("--dtype", flags->dtype, "Arithmetic and output precision: float32 or float64")
+      ->capture_default_str();
+  cmd->add_option("--matrix-format", flags->matrix_format,
+                  "The matrix file: npz (matrix.npz, binary CSR for scipy.sparse.load_npz) or mtx (matrix.mtx, "
+                  "Matrix Market text)")
       ->capture_default_str();
   cmd->add_flag("--timings", flags->timings,
                 "Print a read / fit_transform / write time breakdown and fit_transform's MB/s of text to stderr");

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -106,15 +107,19 @@ class TfidfVectorizer {
   void fit(const std::vector<std::string>& docs);
 
   /// fit(docs) then transform(docs), tokenizing once. T must match options().dtype (float for
-  /// float32, double for float64), else ConfigError.
+  /// float32, double for float64), else ConfigError. `fitted`, when given, is called once the
+  /// vectorizer is fitted (vocabulary, idf, to_json() final), before the matrix is built: a caller
+  /// may start saving the fitted state there while this thread builds the rows. It must not modify
+  /// the vectorizer; what it throws propagates and no matrix is built.
   template <typename T>
-  [[nodiscard]] CsrMatrix<T> fit_transform(const std::vector<std::string>& docs);
+  [[nodiscard]] CsrMatrix<T> fit_transform(const std::vector<std::string>& docs,
+                                           const std::function<void()>& fitted = {});
 
   /// The same over the documents of `feed` (vocabulary mode only: ConfigError with hashing), counted
   /// while another thread still reads and pushes them; returns once the feed is closed. Uses
   /// core::threads() threads besides the reader's.
   template <typename T>
-  [[nodiscard]] CsrMatrix<T> fit_transform(DocumentFeed& feed);
+  [[nodiscard]] CsrMatrix<T> fit_transform(DocumentFeed& feed, const std::function<void()>& fitted = {});
 
   /// Rows in input order, columns in vocabulary order; terms not in the vocabulary are ignored.
   /// Throws Error if not fitted; T as in fit_transform. `counts`, when given, gets one TermCounts
@@ -157,7 +162,7 @@ class TfidfVectorizer {
  private:
   /// Vocabulary, idf and lookup from a vocabulary fit, then the fitted documents' rows.
   template <typename T>
-  CsrMatrix<T> finish_fit(detail::VocabFit fit);
+  CsrMatrix<T> finish_fit(detail::VocabFit fit, const std::function<void()>& fitted);
   void finish_idf(const std::vector<std::int64_t>& df);
   void build_lookup();
   template <typename T>

@@ -1,5 +1,6 @@
-// TF-IDF features on disk: fit on one column of a file and write DIR/{matrix.mtx, vocabulary.txt,
-// idf.txt, tfidf.json} whole or not at all (what `kiln tfidf` does), and the writers it uses.
+// TF-IDF features on disk: fit on one column of a file and write DIR/{matrix.npz or matrix.mtx,
+// vocabulary.txt, idf.txt, tfidf.json} whole or not at all (what `kiln tfidf` does), and the
+// writers it uses.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +34,21 @@ void write_matrix_market(const std::filesystem::path& path, const CsrMatrix<T>& 
 template <typename T>
 void write_matrix_market(core::AtomicFile& out, const CsrMatrix<T>& m);
 
+/// Writes `m` as scipy.sparse.save_npz(..., compressed=False) does: an .npz archive (core::write_npz)
+/// of data (float32/float64), indices (int32), indptr (int32, or int64 when nnz exceeds 2^31 - 1),
+/// shape (int64 [rows, cols]) and format (b"csr"), loadable with scipy.sparse.load_npz.
+/// Streamed into `out` (the caller commits it).
+template <typename T>
+void write_csr_npz(core::AtomicFile& out, const CsrMatrix<T>& m);
+
+/// How the matrix goes to disk: matrix.npz (binary, scipy.sparse.load_npz) or matrix.mtx (Matrix
+/// Market text, scipy.io.mmread).
+enum class MatrixFormat { kNpz, kMtx };
+/// "npz" or "mtx"; throws ConfigError naming `field` and the value otherwise.
+[[nodiscard]] MatrixFormat parse_matrix_format(const std::string& name, const std::string& field);
+/// The file name in the output directory: "matrix.npz" or "matrix.mtx".
+[[nodiscard]] const char* matrix_file_name(MatrixFormat format);
+
 /// One term per line, each ending in "\n" (vocabulary.txt).
 [[nodiscard]] std::string vocabulary_lines(const std::vector<std::string>& terms);
 /// One idf value per line (idf.txt), formatted as float (%.9g) or double (%.17g).
@@ -45,6 +61,8 @@ struct TfidfFilesOptions {
   std::string text_col = "text";
   /// The featurizer (validated by fit_tfidf_files; see TfidfOptions for the defaults).
   TfidfOptions tfidf;
+  /// matrix.npz (default) or matrix.mtx.
+  MatrixFormat matrix_format = MatrixFormat::kNpz;
 };
 
 /// What fit_tfidf_files did, with its timings in seconds.
@@ -64,7 +82,7 @@ struct TfidfFilesReport {
 };
 
 /// Reads the documents of `input` ("-" = standard input), fits options.tfidf on them and writes
-/// `out_dir`/matrix.mtx, vocabulary.txt (not with hashing), idf.txt (with use_idf) and tfidf.json
+/// `out_dir`/matrix.npz (or matrix.mtx, options.matrix_format), vocabulary.txt (not with hashing), idf.txt (with use_idf) and tfidf.json
 /// through one core::AtomicDirectory: the directory is replaced whole or not at all. Throws
 /// ConfigError for invalid options, DataError for an input without rows (and what the reader throws),
 /// IoError for write failures. Does not check what `out_dir` held before: callers that must not
