@@ -80,10 +80,44 @@ CsrMatrix<T> build_matrix(const TfidfOptions& o, const std::vector<RowCounts>& c
   out.indptr.assign(row_base[k] + 1, 0);
   out.indices.resize(kept[k]);
   out.data.resize(kept[k]);
-  // Pass 2: a row's kept entries as (column << 32 | count as uint32), sorted (columns are unique in
-  // a row), weighted and normalized in place.
+  // The tf of one count, times idf.
+  auto weigh = [&](std::int32_t col, std::int32_t cnt) {
+    T x;
+    if (cnt >= 0 && cnt < kTabled) {
+      x = tf_of[cnt];
+    } else {
+      x = binary ? T(1) : static_cast<T>(cnt);
+      if (sublinear) x = std::log(x) + T(1);
+    }
+    if (use_idf) x = x * static_cast<T>(idf_d[col]);
+    return x;
+  };
+  // Divides a row's values by its norm (accumulated in double, in column order).
+  auto normalize = [&](T* val, std::size_t m) {
+    if (norm == Norm::kL2) {
+      double sum = 0.0;
+      for (std::size_t j = 0; j < m; ++j) sum += static_cast<T>(val[j] * val[j]);
+      if (sum != 0.0) {
+        sum = std::sqrt(sum);
+        for (std::size_t j = 0; j < m; ++j) val[j] = static_cast<T>(static_cast<double>(val[j]) / sum);
+      }
+    } else if (norm == Norm::kL1) {
+      double sum = 0.0;
+      for (std::size_t j = 0; j < m; ++j) sum += std::fabs(val[j]);
+      if (sum != 0.0) {
+        for (std::size_t j = 0; j < m; ++j) val[j] = static_cast<T>(static_cast<double>(val[j]) / sum);
+      }
+    }
+  };
+  // Pass 2: each row's kept entries in column order, weighted and normalized in place. Counted
+  // columns come in first-seen order, not column order. Where the chunk has at least as many
+  // entries as there are columns, a counting sort of the whole chunk by column puts every row in
+  // order in three linear passes; otherwise each row is sorted on its own, its entries packed as
+  // (column << 32 | count as uint32) (columns are unique in a row).
   run_workers(workers, k, [&](std::size_t, auto&& next) {
     std::vector<std::uint64_t> row;
+    std::vector<std::int32_t> column_start, entry_row, entry_count;
+    std::vector<std::size_t> row_fill;
     for (std::size_t c = next(); c < k; c = next()) {
       const RowCounts& rc = chunks[c];
       const std::int32_t* rc_cols = rc.cols.data();
@@ -94,6 +128,52 @@ CsrMatrix<T> build_matrix(const TfidfOptions& o, const std::vector<RowCounts>& c
       T* out_val = out.data.data();
       std::int64_t* indptr = out.indptr.data() + row_base[c] + 1;
       std::size_t w = kept[c];
+      const std::size_t chunk_kept = kept[c + 1] - kept[c];
+      if (cols > 0 && static_cast<std::size_t>(cols) <= chunk_kept && chunk_kept < (std::size_t{1} << 31)) {
+        const auto n_cols = static_cast<std::size_t>(cols);
+        column_start.assign(n_cols + 1, 0);
+        row_fill.resize(n_rows);
+        entry_row.resize(chunk_kept);
+        entry_count.resize(chunk_kept);
+        auto column = [&](std::size_t x) { return remap ? remap[rc_cols[x]] : rc_cols[x]; };
+        auto keep = [&](std::int32_t col, std::int32_t cnt) { return col >= 0 && !(drop_zero_counts && cnt == 0); };
+        // Rows' places and the entries per column.
+        for (std::size_t r = 0; r < n_rows; ++r) {
+          row_fill[r] = w;
+          for (auto x = static_cast<std::size_t>(rc.indptr[r]); x < static_cast<std::size_t>(rc.indptr[r + 1]); ++x) {
+            const std::int32_t col = column(x);
+            if (!keep(col, rc_counts[x])) continue;
+            ++column_start[static_cast<std::size_t>(col) + 1];
+            ++w;
+          }
+          indptr[r] = static_cast<std::int64_t>(w);
+        }
+        for (std::size_t j = 0; j < n_cols; ++j) column_start[j + 1] += column_start[j];
+        // The entries by column (rows ascending within one), then each row's by column.
+        for (std::size_t r = 0; r < n_rows; ++r) {
+          for (auto x = static_cast<std::size_t>(rc.indptr[r]); x < static_cast<std::size_t>(rc.indptr[r + 1]); ++x) {
+            const std::int32_t col = column(x);
+            if (!keep(col, rc_counts[x])) continue;
+            const auto at = static_cast<std::size_t>(column_start[static_cast<std::size_t>(col)]++);
+            entry_row[at] = static_cast<std::int32_t>(r);
+            entry_count[at] = rc_counts[x];
+          }
+        }
+        for (std::size_t j = 0, at = 0; j < n_cols; ++j) {
+          // column_start[j] is now where column j + 1 starts.
+          for (const auto end = static_cast<std::size_t>(column_start[j]); at < end; ++at) {
+            const std::size_t q = row_fill[static_cast<std::size_t>(entry_row[at])]++;
+            out_col[q] = static_cast<std::int32_t>(j);
+            out_val[q] = weigh(static_cast<std::int32_t>(j), entry_count[at]);
+          }
+        }
+        for (std::size_t r = 0, b = kept[c]; r < n_rows; ++r) {
+          const auto e = static_cast<std::size_t>(indptr[r]);
+          normalize(out_val + b, e - b);
+          b = e;
+        }
+        continue;
+      }
       for (std::size_t r = 0; r < n_rows; ++r) {
         const auto b = static_cast<std::size_t>(rc.indptr[r]), e = static_cast<std::size_t>(rc.indptr[r + 1]);
         if (row.size() < e - b) row.resize(std::max(e - b, 2 * row.size()));
@@ -109,32 +189,10 @@ CsrMatrix<T> build_matrix(const TfidfOptions& o, const std::vector<RowCounts>& c
         T* val = out_val + w;
         for (std::size_t j = 0; j < m; ++j) {
           const auto col = static_cast<std::int32_t>(v[j] >> 32);
-          const auto cnt = static_cast<std::int32_t>(static_cast<std::uint32_t>(v[j]));
-          T x;
-          if (cnt >= 0 && cnt < kTabled) {
-            x = tf_of[cnt];
-          } else {
-            x = binary ? T(1) : static_cast<T>(cnt);
-            if (sublinear) x = std::log(x) + T(1);
-          }
-          if (use_idf) x = x * static_cast<T>(idf_d[col]);
           out_col[w + j] = col;
-          val[j] = x;
+          val[j] = weigh(col, static_cast<std::int32_t>(static_cast<std::uint32_t>(v[j])));
         }
-        if (norm == Norm::kL2) {
-          double sum = 0.0;
-          for (std::size_t j = 0; j < m; ++j) sum += static_cast<T>(val[j] * val[j]);
-          if (sum != 0.0) {
-            sum = std::sqrt(sum);
-            for (std::size_t j = 0; j < m; ++j) val[j] = static_cast<T>(static_cast<double>(val[j]) / sum);
-          }
-        } else if (norm == Norm::kL1) {
-          double sum = 0.0;
-          for (std::size_t j = 0; j < m; ++j) sum += std::fabs(val[j]);
-          if (sum != 0.0) {
-            for (std::size_t j = 0; j < m; ++j) val[j] = static_cast<T>(static_cast<double>(val[j]) / sum);
-          }
-        }
+        normalize(val, m);
         w += m;
         indptr[r] = static_cast<std::int64_t>(w);
       }
