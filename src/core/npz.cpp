@@ -61,6 +61,21 @@ struct Entry {
   bool zip64 = false;
 };
 
+/// The fields a local header and a central directory record share, from "version needed" to the
+/// extra field's length: stored (no compression), no flags, the fixed 1980 date.
+void put_entry_fields(std::string& s, const Entry& e, std::uint16_t version, std::uint16_t extra_length) {
+  put16(s, version);
+  put16(s, 0);  // flags
+  put16(s, 0);  // stored
+  put16(s, 0);  // time
+  put16(s, kDate1980);
+  put32(s, e.crc);
+  put32(s, low32(e.size, e.zip64));  // compressed
+  put32(s, low32(e.size, e.zip64));  // uncompressed
+  put16(s, static_cast<std::uint16_t>(e.name.size()));
+  put16(s, extra_length);
+}
+
 }  // namespace
 
 std::uint32_t crc32(const void* data, std::size_t n, std::uint32_t crc) {
@@ -135,16 +150,7 @@ void write_npz(AtomicFile& out, const std::vector<NpyArray>& arrays, bool force_
     const std::uint16_t version = e.zip64 ? kVersion64 : kVersion;
     std::string local;
     put32(local, 0x04034b50);
-    put16(local, version);
-    put16(local, 0);  // flags
-    put16(local, 0);  // stored
-    put16(local, 0);  // time
-    put16(local, kDate1980);
-    put32(local, e.crc);
-    put32(local, low32(e.size, e.zip64));
-    put32(local, low32(e.size, e.zip64));
-    put16(local, static_cast<std::uint16_t>(e.name.size()));
-    put16(local, e.zip64 ? 20 : 0);
+    put_entry_fields(local, e, version, e.zip64 ? 20 : 0);
     local += e.name;
     if (e.zip64) {
       put16(local, 0x0001);
@@ -158,16 +164,7 @@ void write_npz(AtomicFile& out, const std::vector<NpyArray>& arrays, bool force_
 
     put32(central, 0x02014b50);
     put16(central, kMadeOnUnix | version);
-    put16(central, version);
-    put16(central, 0);
-    put16(central, 0);
-    put16(central, 0);
-    put16(central, kDate1980);
-    put32(central, e.crc);
-    put32(central, low32(e.size, e.zip64));
-    put32(central, low32(e.size, e.zip64));
-    put16(central, static_cast<std::uint16_t>(e.name.size()));
-    put16(central, e.zip64 ? 28 : 0);
+    put_entry_fields(central, e, version, e.zip64 ? 28 : 0);
     put16(central, 0);  // comment
     put16(central, 0);  // disk
     put16(central, 0);  // internal attributes

@@ -16,23 +16,15 @@
 #include "kiln/core/error.h"
 #include "kiln/core/parallel.h"
 #include "lib/require_tools.h"
+#include "lib/scratch_files.h"
 
 namespace fs = std::filesystem;
 using kiln::core::NpyArray;
 
 namespace {
 
-fs::path fresh_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("kiln_npz_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+fs::path fresh_dir(const std::string& name) { return kiln::testing::fresh_dir("kiln_npz_test", name); }
+using kiln::testing::slurp;
 
 std::uint32_t bitwise_crc(const std::string& s) {
   std::uint32_t c = 0xFFFFFFFFu;

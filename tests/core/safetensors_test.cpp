@@ -14,6 +14,7 @@
 
 #include "kiln/core/error.h"
 #include "lib/require_tools.h"
+#include "lib/scratch_files.h"
 
 namespace fs = std::filesystem;
 using kiln::core::DType;
@@ -23,17 +24,8 @@ using kiln::core::TensorView;
 
 namespace {
 
-fs::path fresh_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("kiln_st_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+fs::path fresh_dir(const std::string& name) { return kiln::testing::fresh_dir("kiln_st_test", name); }
+using kiln::testing::slurp;
 
 void spit(const fs::path& p, const std::string& bytes) { std::ofstream(p, std::ios::binary) << bytes; }
 
