@@ -302,6 +302,7 @@ class HashedNgramPreprocessor final : public Preprocessor, public TextFeatures {
               {"cjk", a.cjk},
               {"buckets", hv_.options().n_features}};
     if (maxn_ > 0) j["char_ngram_range"] = {minn_, maxn_};
+    if (a.fasttext_tokens) j["tokenizer"] = "fasttext";
     return j;
   }
   [[nodiscard]] StateFiles state_files() const override { return {}; }
@@ -383,9 +384,15 @@ class HashedNgramPreprocessor final : public Preprocessor, public TextFeatures {
 };
 
 std::unique_ptr<Preprocessor> make_hashed(const json& spec) {
-  SpecReader r(spec, {"lowercase", "ngram_range", "char_ngram_range", "cjk", "buckets"});
+  SpecReader r(spec, {"lowercase", "ngram_range", "char_ngram_range", "cjk", "buckets", "tokenizer"});
   AnalyzerOptions a;
   a.lowercase = r.get("lowercase", true);
+  const auto tokenizer = r.get<std::string>("tokenizer", "word");
+  if (tokenizer != "word" && tokenizer != "fasttext") {
+    throw ConfigError("featurizer.tokenizer must be word (scikit-learn's tokens of 2+ word characters) or fasttext "
+                      "(whitespace-separated, with . ! ? , ' / ( ) as tokens of their own), got '" + tokenizer + "'");
+  }
+  a.fasttext_tokens = tokenizer == "fasttext";
   std::tie(a.ngram_min, a.ngram_max) = ngram_from(r, {1, 2});
   a.cjk = r.get("cjk", true);
   a.validate("featurizer.");

@@ -149,6 +149,10 @@ void AnalyzerOptions::validate(const std::string& prefix) const {
     throw ConfigError(prefix + "ngram_range must be (min, max) with 1 <= min <= max, got (" +
                       std::to_string(ngram_min) + ", " + std::to_string(ngram_max) + ")");
   }
+  if (fasttext_tokens && analyzer != AnalyzerKind::kWord) {
+    throw ConfigError(prefix + "fastText tokens apply to the word analyzer only, got analyzer=" + analyzer_name(analyzer) +
+                      "; use analyzer=word");
+  }
   if (cjk && analyzer != AnalyzerKind::kWord) {
     throw ConfigError(prefix + "cjk applies to the word analyzer only, got analyzer=" + analyzer_name(analyzer) +
                       "; drop cjk or use analyzer=word");
@@ -237,6 +241,92 @@ void Analyzer::word_tokens(std::string_view text, std::vector<std::string_view>&
       pos = j;
     }
   }
+}
+
+namespace {
+
+/// fastText's separate punctuation: . ! ? , ' / ( )
+constexpr bool is_fasttext_punct(unsigned char b) {
+  return b == '.' || b == '!' || b == '?' || b == ',' || b == '\'' || b == '/' || b == '(' || b == ')';
+}
+
+/// Appends the tokens of one piece (no whitespace, no separate punctuation) with CJK runs as
+/// character bigrams (a lone CJK character a unigram) and the text between them as tokens.
+void cjk_piece(std::string_view piece, std::vector<std::string_view>& tokens) {
+  std::size_t other_begin = 0;   // start of the current non-CJK part
+  std::size_t prev = std::string_view::npos;  // start of the previous code point of a CJK run
+  std::size_t run = 0;           // CJK characters in the current run
+  std::size_t i = 0;
+  auto end_run = [&](std::size_t at) {
+    if (run == 1) tokens.push_back(piece.substr(prev, at - prev));
+    run = 0;
+  };
+  while (i < piece.size()) {
+    const std::size_t begin = i;
+    const char32_t c = next_code_point(piece, i);
+    if (is_cjk_char(c)) {
+      if (run == 0 && begin > other_begin) tokens.push_back(piece.substr(other_begin, begin - other_begin));
+      if (run > 0) tokens.push_back(piece.substr(prev, i - prev));
+      prev = begin;
+      ++run;
+      other_begin = i;
+    } else if (run > 0) {
+      end_run(begin);
+      other_begin = begin;
+    }
+  }
+  if (run > 0) {
+    end_run(piece.size());
+  } else if (piece.size() > other_begin) {
+    tokens.push_back(piece.substr(other_begin));
+  }
+}
+
+}  // namespace
+
+void Analyzer::fasttext_tokens(std::string_view text, std::vector<std::string_view>& tokens) const {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  tokens.clear();
+  auto piece = [&](std::size_t begin, std::size_t end, bool high) {
+    if (end <= begin) return;
+    const std::string_view t(text.data() + begin, end - begin);
+    if (options_.cjk && high) {
+      cjk_piece(t, tokens);
+    } else {
+      tokens.push_back(t);
+    }
+  };
+  std::size_t i = 0;
+  std::size_t begin = 0;
+  bool high = false;  // the current piece has a byte >= 0x80
+  while (i < n) {
+    const unsigned char b = p[i];
+    if (b < 0x80) {
+      if (detail::kByteClasses[b] == detail::kSpace) {
+        piece(begin, i, high);
+        begin = ++i;
+        high = false;
+      } else if (is_fasttext_punct(b)) {
+        piece(begin, i, high);
+        tokens.emplace_back(text.data() + i, 1);
+        begin = ++i;
+        high = false;
+      } else {
+        ++i;
+      }
+      continue;
+    }
+    const std::size_t at = i;
+    if (is_space_char_slow(next_code_point(text, i))) {
+      piece(begin, at, high);
+      begin = i;
+      high = false;
+    } else {
+      high = true;
+    }
+  }
+  piece(begin, n, high);
 }
 
 void Analyzer::word_ngrams(AnalyzerScratch& scratch, std::vector<std::string_view>& terms) const {
@@ -349,10 +439,18 @@ void Analyzer::analyze(std::string_view doc, AnalyzerScratch& scratch, std::vect
   switch (options_.analyzer) {
     case AnalyzerKind::kWord:
       if (options_.ngram_max == 1) {  // unigrams: the tokens are the terms
-        word_tokens(text, terms);
+        if (options_.fasttext_tokens) {
+          fasttext_tokens(text, terms);
+        } else {
+          word_tokens(text, terms);
+        }
         return;
       }
-      word_tokens(text, scratch.tokens);
+      if (options_.fasttext_tokens) {
+        fasttext_tokens(text, scratch.tokens);
+      } else {
+        word_tokens(text, scratch.tokens);
+      }
       word_ngrams(scratch, terms);
       return;
     case AnalyzerKind::kChar:

@@ -62,6 +62,29 @@ TEST(BagFeatures, HashedNgramsAreStatelessCounts) {
   EXPECT_EQ(ints(x.at(nn::kBagIndices)), ints(y.at(nn::kBagIndices)));
 }
 
+TEST(BagFeatures, HashedNgramsWithFasttextTokens) {
+  // "A cat, a dog." -> fastText's tokens a cat , a dog . (6) and 5 bigrams, where scikit-learn's
+  // token pattern keeps cat dog (2) and 1 bigram.
+  auto f = prep::make_preprocessor({{"type", "hashed_ngrams"}, {"buckets", 1 << 20}, {"tokenizer", "fasttext"}});
+  auto plain = prep::make_preprocessor({{"type", "hashed_ngrams"}, {"buckets", 1 << 20}});
+  auto row_sum = [](const nn::Batch& x) {
+    float s = 0;
+    for (float w : floats(x.at(nn::kBagWeights))) s += w;
+    return s;
+  };
+  EXPECT_FLOAT_EQ(row_sum(f->encode(texts({"A cat, a dog."}))), 11.0f);
+  EXPECT_FLOAT_EQ(row_sum(plain->encode(texts({"A cat, a dog."}))), 3.0f);
+  EXPECT_EQ(f->spec()["tokenizer"], "fasttext");
+  EXPECT_FALSE(plain->spec().contains("tokenizer")) << "the default stays out of the spec (older artifacts load as before)";
+  auto g = prep::load_preprocessor(f->spec(), f->state_files());
+  EXPECT_EQ(ints(g->encode(texts({"A cat, a dog."})).at(nn::kBagIndices)),
+            ints(f->encode(texts({"A cat, a dog."})).at(nn::kBagIndices)));
+  const auto msg = make_error({{"type", "hashed_ngrams"}, {"tokenizer", "spacy"}});
+  EXPECT_NE(msg.find("featurizer.tokenizer must be word (scikit-learn's tokens of 2+ word characters) or fasttext"),
+            std::string::npos) << msg;
+  EXPECT_NE(msg.find("got 'spacy'"), std::string::npos) << msg;
+}
+
 TEST(BagFeatures, BadSpecsNameTheField) {
   EXPECT_NE(make_error({{"type", "bow"}}).find("featurizer.type 'bow' is unknown"), std::string::npos);
   EXPECT_NE(make_error({{"max_features", 5}}).find("with a \"type\""), std::string::npos);

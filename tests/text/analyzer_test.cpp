@@ -118,6 +118,48 @@ TEST(Tokenizer, CjkNeedsWordAnalyzer) {
   }
 }
 
+// fastText's tokens (its documented preprocessing, tests/golden/make_fasttext_tokens_golden.py):
+// whitespace of every kind Python's str.split() knows, . ! ? , ' / ( ) as tokens of their own,
+// 1-character words and other punctuation kept; unigrams, and unigrams then bigrams.
+TEST(Tokenizer, FasttextTokensMatchFasttextPreprocessing) {
+  const auto golden = testing::load_golden("fasttext_tokens.json");
+  AnalyzerOptions words;
+  words.fasttext_tokens = true;
+  AnalyzerOptions bigrams = words;
+  bigrams.ngram_max = 2;
+  const Analyzer a(words), b(bigrams);
+  for (const auto& c : golden["cases"]) {
+    const auto doc = c["doc"].get<std::string>();
+    EXPECT_EQ(a.analyze(doc), c["tokens"].get<std::vector<std::string>>()) << doc;
+    EXPECT_EQ(b.analyze(doc), c["terms_1_2"].get<std::vector<std::string>>()) << doc;
+  }
+}
+
+TEST(Tokenizer, FasttextTokensWithCjkSplitIdeographRunsInsideTokens) {
+  AnalyzerOptions o;
+  o.fasttext_tokens = true;
+  o.cjk = true;
+  Analyzer a(o);
+  EXPECT_EQ(a.analyze("我爱北京, abc天 x中y. 东京タワー a"),
+            (std::vector<std::string>{"我爱", "爱北", "北京", ",", "abc", "天", "x", "中", "y", ".", "东京", "京タ", "タワ",
+                                      "ワー", "a"}));
+  o.cjk = false;
+  Analyzer plain(o);
+  EXPECT_EQ(plain.analyze("我爱北京, abc天"), (std::vector<std::string>{"我爱北京", ",", "abc天"}));
+}
+
+TEST(Tokenizer, FasttextTokensNeedWordAnalyzer) {
+  AnalyzerOptions o;
+  o.fasttext_tokens = true;
+  o.analyzer = AnalyzerKind::kCharWb;
+  try {
+    Analyzer a(o);
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "analyzer.fastText tokens apply to the word analyzer only, got analyzer=char_wb; use analyzer=word");
+  }
+}
+
 TEST(Tokenizer, RejectsBadNgramRange) {
   AnalyzerOptions o;
   o.ngram_min = 3;

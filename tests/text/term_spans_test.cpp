@@ -47,6 +47,25 @@ TEST(TermSpans, CjkBigramsHaveSpans) {
   EXPECT_EQ(doc.substr(spans[0].begin, spans[0].end - spans[0].begin), "\xE4\xB8\xAD\xE6\x96\x87");
 }
 
+TEST(TermSpans, FasttextTokensHaveSpans) {
+  AnalyzerOptions o;
+  o.fasttext_tokens = true;
+  o.ngram_max = 2;
+  const Analyzer a(o);
+  const std::string doc = "It's A (test).";
+  const auto spans = term_spans(a, doc);
+  std::vector<std::string> terms;
+  for (const auto& s : spans) terms.push_back(s.term);
+  ASSERT_EQ(terms, a.analyze(doc));
+  auto text = [&](std::size_t k) { return doc.substr(spans[k].begin, spans[k].end - spans[k].begin); };
+  EXPECT_EQ(text(0), "It");
+  EXPECT_EQ(text(1), "'");
+  EXPECT_EQ(text(3), "A");
+  EXPECT_EQ(text(4), "(");
+  EXPECT_EQ(text(8), "It'");   // bigram "it '"
+  EXPECT_EQ(text(13), "test)");  // bigram "test )"
+}
+
 TEST(TermSpans, CharacterAnalyzersAreRefused) {
   AnalyzerOptions o;
   o.analyzer = AnalyzerKind::kChar;

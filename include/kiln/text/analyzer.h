@@ -32,6 +32,13 @@ struct AnalyzerOptions {
   /// Hangul; see is_cjk_char) become overlapping character bigrams (a lone CJK character stays a
   /// unigram) and the non-CJK parts between them become tokens if 2+ characters long. Default false.
   bool cjk = false;
+  /// Word analyzer only (not in scikit-learn): fastText's tokens instead of the token pattern.
+  /// The text splits at whitespace, and each of . ! ? , ' / ( ) is a token of its own (the
+  /// preprocessing fastText's documentation gives for classification: `sed "s/\([.\!?,'/()]\)/ \1 /g"`);
+  /// every other character, 1-character words and other punctuation included, stays in its token.
+  /// With cjk, runs of CJK characters inside a token become character bigrams as above. Default
+  /// false (scikit-learn's `(?u)\b\w\w+\b`).
+  bool fasttext_tokens = false;
 
   /// Throws ConfigError naming `prefix` + field and the bad value.
   void validate(const std::string& prefix = "analyzer.") const;
@@ -64,6 +71,7 @@ class Analyzer {
 
  private:
   void word_tokens(std::string_view text, std::vector<std::string_view>& tokens) const;
+  void fasttext_tokens(std::string_view text, std::vector<std::string_view>& tokens) const;
   void word_ngrams(AnalyzerScratch& scratch, std::vector<std::string_view>& terms) const;
   void char_ngrams(std::string_view text, AnalyzerScratch& scratch, std::vector<std::string_view>& terms) const;
   void char_wb_ngrams(std::string_view text, AnalyzerScratch& scratch,
