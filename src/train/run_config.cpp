@@ -328,7 +328,10 @@ void apply_config(const json& j, RunConfig& c, const std::string& where) {
       check_keys(p, {"kind", "lr", "weight_decay", "betas", "eps", "momentum", "nesterov"}, "train.optimizer", where);
       read(p, "kind", o.optimizer.kind, "train.optimizer", where);
       read(p, "lr", o.optimizer.lr, "train.optimizer", where);
-      if (p.contains("weight_decay")) {
+      // null (what to_json writes for "the optimizer's default") leaves it unset.
+      if (p.contains("weight_decay") && p["weight_decay"].is_null()) {
+        o.optimizer.weight_decay.reset();
+      } else if (p.contains("weight_decay")) {
         double wd = 0;
         read(p, "weight_decay", wd, "train.optimizer", where);
         o.optimizer.weight_decay = wd;

@@ -106,6 +106,19 @@ TEST(RunConfig, RoundTripsThroughJson) {
   EXPECT_EQ(train::to_json(d), train::to_json(c));
 }
 
+// Every built-in preset reads back what to_json writes (selected_config.yaml is to_json of the
+// candidates: the mlp preset's unset weight_decay is written as null and was refused on reading).
+TEST(RunConfig, EveryPresetRoundTripsThroughJson) {
+  for (const char* name : {"linear", "mlp", "embedbag", "fasttext", "logreg", "cnn", "multimodal", "bert"}) {
+    const auto c = train::preset_config(name);
+    const auto j = train::to_json(c);
+    train::RunConfig d = train::preset_config(name);
+    d.trainer.optimizer.weight_decay = 0.5;  // a value the read must replace (or clear)
+    ASSERT_NO_THROW(train::apply_config(j, d, "json")) << name;
+    EXPECT_EQ(train::to_json(d), j) << name;
+  }
+}
+
 TEST(RunConfig, LoadsAFileOverItsFamilyPreset) {
   fs::path p = fs::temp_directory_path() / ("kiln_run_config_" + std::to_string(::getpid()) + ".yaml");
   std::ofstream(p) << "model:\n  family: mlp\ntrain:\n  epochs: 2\n";
