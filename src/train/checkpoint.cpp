@@ -185,6 +185,32 @@ std::unique_ptr<torch::optim::Optimizer> copy_optimizer(torch::optim::Optimizer&
       c->max_exp_avg_sq(snap.copy(a.max_exp_avg_sq()));
       copy->state()[key] = std::move(c);
     }
+  } else if (auto* lbfgs = dynamic_cast<torch::optim::LBFGS*>(&live)) {
+    // The L-BFGS history (2 x history_size vectors of the parameters' size: 120 MB on Brown's
+    // logistic regression) is copied here and serialized behind, as AdamW's moments are.
+    copy = std::make_unique<torch::optim::LBFGS>(std::move(groups),
+                                                 static_cast<const torch::optim::LBFGSOptions&>(lbfgs->defaults()));
+    auto copies = [&snap](const std::deque<torch::Tensor>& from) {
+      std::deque<torch::Tensor> to;
+      for (const auto& t : from) to.push_back(snap.copy(t));
+      return to;
+    };
+    for (const auto& [key, st] : live.state()) {
+      const auto& a = static_cast<const torch::optim::LBFGSParamState&>(*st);
+      auto c = std::make_unique<torch::optim::LBFGSParamState>();
+      c->func_evals(a.func_evals());
+      c->n_iter(a.n_iter());
+      c->t(a.t());
+      c->prev_loss(a.prev_loss());
+      c->d(snap.copy(a.d()));
+      c->H_diag(snap.copy(a.H_diag()));
+      c->prev_flat_grad(snap.copy(a.prev_flat_grad()));
+      c->old_dirs(copies(a.old_dirs()));
+      c->old_stps(copies(a.old_stps()));
+      c->ro(copies(a.ro()));
+      c->al(c10::nullopt);  // scratch of torch's step that FusedLbfgs::save drops too
+      copy->state()[key] = std::move(c);
+    }
   } else if (auto* sgd = dynamic_cast<torch::optim::SGD*>(&live)) {
     copy = std::make_unique<torch::optim::SGD>(std::move(groups),
                                                static_cast<const torch::optim::SGDOptions&>(sgd->defaults()));

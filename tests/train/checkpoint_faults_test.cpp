@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "checkpoint.h"
+#include "fused_lbfgs.h"
 #include "kiln/train/optimizer.h"
 #include "lib/fault_env.h"
 
@@ -157,6 +158,58 @@ TEST(CheckpointWriter, WritesTheMomentOfSaveForAdamWWhileTrainingGoesOn) {
   step();
   writer.wait();
   EXPECT_EQ(faults::snapshot(behind_dir), faults::snapshot(sync_dir));
+  for (const auto& d : {sync_dir, behind_dir}) fs::remove_all(d);
+}
+
+// The fused L-BFGS (the logreg preset's solver): its history is copied at save() and serialized
+// behind; the files are those written at once at that moment, with history entries added and
+// dropped (history_size 3, 5 iterations a step) while they are written.
+TEST(CheckpointWriter, WritesTheMomentOfSaveForLbfgsWhileTrainingGoesOn) {
+  const fs::path sync_dir = fresh_dir("lbfgs_sync"), behind_dir = fresh_dir("lbfgs_behind");
+  torch::manual_seed(11);
+  torch::nn::Linear model(6, 3);
+  for (auto& p : model->parameters()) p.set_requires_grad(false);
+  const torch::Tensor x = torch::randn({20, 6}), y = torch::randint(0, 3, {20}, torch::kInt64);
+  const auto options =
+      torch::optim::LBFGSOptions(1.0).max_iter(5).history_size(3).tolerance_grad(0).tolerance_change(0).line_search_fn(
+          "strong_wolfe");
+  train::FusedLbfgs optimizer(model->parameters(), options);
+  auto step = [&] {
+    optimizer.step([&] {
+      torch::AutoGradMode enable_grad(true);
+      torch::Tensor w = model->weight.detach().clone().requires_grad_(true);
+      torch::Tensor b = model->bias.detach().clone().requires_grad_(true);
+      torch::Tensor loss = torch::cross_entropy_loss(torch::nn::functional::linear(x, w, b), y) + 0.01 * w.pow(2).sum();
+      loss.backward();
+      model->weight.mutable_grad() = w.grad();
+      model->bias.mutable_grad() = b.grad();
+      return loss.detach();
+    });
+  };
+  step();
+  step();
+  ASSERT_EQ(static_cast<const torch::optim::LBFGSParamState&>(*optimizer.state().begin()->second).old_dirs().size(), 3u)
+      << "the history is full, so later steps drop entries while the checkpoint is written";
+  train::CheckpointState state;
+  state.epoch = 2;
+  train::save_checkpoint(sync_dir.string(), *model, optimizer, state, true);
+  train::CheckpointWriter writer;
+  writer.save(behind_dir.string(), *model, optimizer, state, true);
+  step();  // training goes on while the checkpoint is written
+  writer.wait();
+  EXPECT_EQ(faults::snapshot(behind_dir), faults::snapshot(sync_dir));
+  // A second checkpoint reuses the copies' buffers and is again of its own moment.
+  state.epoch = 3;
+  train::save_checkpoint(sync_dir.string(), *model, optimizer, state, false);
+  writer.save(behind_dir.string(), *model, optimizer, state, false);
+  step();
+  writer.wait();
+  EXPECT_EQ(faults::snapshot(behind_dir), faults::snapshot(sync_dir));
+  // And it loads back.
+  torch::nn::Linear other(6, 3);
+  for (auto& p : other->parameters()) p.set_requires_grad(false);
+  train::FusedLbfgs loaded(other->parameters(), options);
+  EXPECT_EQ(train::load_checkpoint(behind_dir.string(), *other, loaded).epoch, 3);
   for (const auto& d : {sync_dir, behind_dir}) fs::remove_all(d);
 }
 
