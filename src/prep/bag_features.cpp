@@ -118,14 +118,25 @@ std::pair<int, int> ngram_from(const SpecReader& r, std::pair<int, int> fallback
   return {v[0].get<int>(), v[1].get<int>()};
 }
 
+/// featurizer.tokenizer: word (scikit-learn's token pattern, the default) or fasttext.
+bool fasttext_tokenizer(const SpecReader& r) {
+  const auto tokenizer = r.get<std::string>("tokenizer", "word");
+  if (tokenizer != "word" && tokenizer != "fasttext") {
+    throw ConfigError("featurizer.tokenizer must be word (scikit-learn's tokens of 2+ word characters) or fasttext "
+                      "(whitespace-separated, with . ! ? , ' / ( ) as tokens of their own), got '" + tokenizer + "'");
+  }
+  return tokenizer == "fasttext";
+}
+
 TfidfOptions tfidf_options(const json& spec) {
   SpecReader r(spec, {"lowercase", "analyzer", "ngram_range", "cjk", "min_df", "max_df", "max_features", "binary",
-                      "norm", "use_idf", "smooth_idf", "sublinear_tf", "hashing"});
+                      "norm", "use_idf", "smooth_idf", "sublinear_tf", "hashing", "tokenizer"});
   TfidfOptions o;
   o.lowercase = r.get("lowercase", o.lowercase);
   o.analyzer = parse_analyzer(r.get<std::string>("analyzer", "word"), "featurizer.analyzer");
   std::tie(o.ngram_min, o.ngram_max) = ngram_from(r, {1, 1});
   o.cjk = r.get("cjk", o.cjk);
+  o.fasttext_tokens = fasttext_tokenizer(r);
   if (r.has("min_df")) o.min_df = df_from_json(r.at("min_df"), "featurizer.min_df");
   if (r.has("max_df")) o.max_df = df_from_json(r.at("max_df"), "featurizer.max_df");
   o.max_features = r.get<int64_t>("max_features", 0);
@@ -157,6 +168,7 @@ json tfidf_spec(const TfidfOptions& o) {
             {"use_idf", o.use_idf},
             {"smooth_idf", o.smooth_idf},
             {"sublinear_tf", o.sublinear_tf}};
+  if (o.fasttext_tokens) j["tokenizer"] = "fasttext";
   if (o.hashing) j["hashing"] = o.hashing->n_features;
   return j;
 }
@@ -387,12 +399,7 @@ std::unique_ptr<Preprocessor> make_hashed(const json& spec) {
   SpecReader r(spec, {"lowercase", "ngram_range", "char_ngram_range", "cjk", "buckets", "tokenizer"});
   AnalyzerOptions a;
   a.lowercase = r.get("lowercase", true);
-  const auto tokenizer = r.get<std::string>("tokenizer", "word");
-  if (tokenizer != "word" && tokenizer != "fasttext") {
-    throw ConfigError("featurizer.tokenizer must be word (scikit-learn's tokens of 2+ word characters) or fasttext "
-                      "(whitespace-separated, with . ! ? , ' / ( ) as tokens of their own), got '" + tokenizer + "'");
-  }
-  a.fasttext_tokens = tokenizer == "fasttext";
+  a.fasttext_tokens = fasttext_tokenizer(r);
   std::tie(a.ngram_min, a.ngram_max) = ngram_from(r, {1, 2});
   a.cjk = r.get("cjk", true);
   a.validate("featurizer.");

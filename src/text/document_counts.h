@@ -35,7 +35,7 @@ class DocumentCounter {
   /// O(vocabulary) per call in a served request of a few texts.
   DocumentCounter(const Analyzer& analyzer, bool many) : analyzer_(analyzer), many_(many) {
     const AnalyzerOptions& ao = analyzer.options();
-    ascii_words_ = ao.analyzer == AnalyzerKind::kWord && ao.ngram_min == 1 && ao.ngram_max == 1 && !ao.cjk;
+    ascii_words_ = ao.analyzer == AnalyzerKind::kWord && ao.ngram_min == 1 && ao.ngram_max == 1 && !ao.cjk && !ao.fasttext_tokens;
     lowercase_ = ao.lowercase;
   }
 

@@ -65,6 +65,7 @@ nlohmann::json options_to_json(const TfidfOptions& o) {
                       {"smooth_idf", o.smooth_idf},
                       {"sublinear_tf", o.sublinear_tf},
                       {"dtype", dtype_name(o.dtype)}};
+  if (o.fasttext_tokens) j["tokenizer"] = "fasttext";  // absent: scikit-learn's tokens (older states too)
   if (o.hashing) {
     j["hashing"] = {{"n_features", o.hashing->n_features}, {"alternate_sign", o.hashing->alternate_sign}};
   } else {
@@ -107,6 +108,11 @@ TfidfOptions options_from_json(const nlohmann::json& j) {
   o.ngram_min = range[0];
   o.ngram_max = range[1];
   o.cjk = get_field<bool>(j, "cjk", w);
+  if (j.contains("tokenizer")) {
+    const auto tokenizer = get_field<std::string>(j, "tokenizer", w);
+    if (tokenizer != "word" && tokenizer != "fasttext") bad_artifact("options.tokenizer", "must be word or fasttext, got '" + tokenizer + "'");
+    o.fasttext_tokens = tokenizer == "fasttext";
+  }
   o.min_df = df_from_json(j, "min_df");
   o.max_df = df_from_json(j, "max_df");
   o.max_features = get_field<std::int64_t>(j, "max_features", w);
@@ -191,6 +197,7 @@ AnalyzerOptions TfidfOptions::analyzer_options() const {
   a.ngram_min = ngram_min;
   a.ngram_max = ngram_max;
   a.cjk = cjk;
+  a.fasttext_tokens = fasttext_tokens;
   return a;
 }
 

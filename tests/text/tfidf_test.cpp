@@ -228,6 +228,39 @@ TEST(TfidfVectorizer, CjkOptionCountsBigrams) {
   EXPECT_EQ(v.vocabulary(), (std::vector<std::string>{"京欢", "北京", "我爱", "欢迎", "爱北", "迎你"}));
 }
 
+// fastText's tokens in TF-IDF, unigrams of ASCII text included (the counting pass has a fast path of
+// its own for scikit-learn's unigrams, which must not take these), in memory and from a feed, at 1
+// and 2 threads; the option survives to_json/from_json and the state without it reads as before.
+TEST(TfidfVectorizer, FasttextTokensCountOneLetterWordsAndPunctuation) {
+  const std::vector<std::string> docs = {"A cat, a dog.", "I saw (a) cat!", "x/y"};
+  const std::vector<std::string> expected = {"!", "(", ")", ",", ".", "/", "a", "cat", "dog", "i", "saw", "x", "y"};
+  const int saved = core::threads();
+  for (int threads : {1, 2}) {
+    core::set_threads(threads);
+    TfidfOptions o;
+    o.fasttext_tokens = true;
+    TfidfVectorizer v(o);
+    const auto m = v.fit_transform<float>(docs);
+    EXPECT_EQ(v.vocabulary(), expected) << threads << " threads";
+    EXPECT_EQ(m.nnz(), 5 + 7 + 3) << threads << " threads";
+    DocumentFeed feed;
+    feed.push(std::vector<std::string>(docs));
+    feed.close();
+    TfidfVectorizer fed(o);
+    (void)fed.fit_transform<float>(feed);
+    EXPECT_EQ(fed.vocabulary(), expected) << threads << " threads, from a feed";
+    const auto loaded = TfidfVectorizer::from_json(v.to_json());
+    EXPECT_TRUE(loaded.options().fasttext_tokens);
+    EXPECT_EQ(loaded.to_json(), v.to_json());
+  }
+  core::set_threads(saved);
+  TfidfVectorizer plain{TfidfOptions{}};
+  plain.fit(docs);
+  EXPECT_EQ(plain.vocabulary(), (std::vector<std::string>{"cat", "dog", "saw"}));
+  EXPECT_FALSE(TfidfVectorizer::from_json(plain.to_json()).options().fasttext_tokens);
+  EXPECT_EQ(plain.to_json().find("tokenizer"), std::string::npos) << "the default stays out of the state";
+}
+
 TEST(TfidfSerialization, RoundTripsOptionsAndState) {
   TfidfOptions o;
   o.ngram_max = 2;

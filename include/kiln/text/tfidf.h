@@ -55,6 +55,9 @@ struct TfidfOptions {
   int ngram_max = 1;
   /// CJK character bigrams inside words (word analyzer only; not in scikit-learn). Default false.
   bool cjk = false;
+  /// fastText's tokens instead of the token pattern (word analyzer only; not in scikit-learn; see
+  /// AnalyzerOptions::fasttext_tokens). Default false.
+  bool fasttext_tokens = false;
   /// Drop terms in fewer documents than this: a proportion in [0, 1] or a count >= 1. Default count 1.
   DfBound min_df = DfBound::count(1);
   /// Drop terms in more documents than this: a proportion in (0, 1] or a count >= 1. Default 1.0.
