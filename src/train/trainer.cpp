@@ -329,13 +329,21 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
   bool converged = false;
   double last_objective = std::numeric_limits<double>::infinity();
 
+  // The best epoch's weights, copied only once the next epoch is about to change them: when the
+  // loop ends right after an improving epoch (the last one, early stopping, a callback, or the
+  // schedule's end) the live weights are the best and nothing is copied.
   BestWeights best;
+  bool capture_pending = false;
   BatchBuffers buffers;
   int64_t global_step = schedule->step_count();
   int epochs_run = 0;
   for (int epoch = start_epoch; epoch <= options.epochs; ++epoch) {
     if (options.stop_after_epochs > 0 && epochs_run >= options.stop_after_epochs) break;
     const auto t0 = std::chrono::steady_clock::now();
+    if (capture_pending) {
+      best.capture(model);
+      capture_pending = false;
+    }
     model.train();
     auto order = epoch_order(n, options.seed, epoch);
     double loss_sum = 0, norm_sum = 0;
@@ -566,7 +574,7 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
       for (const auto& r : result.history) st.history.push_back(epoch_json(r));
       checkpoints.save(options.run_dir, model, *optimizer, st, improved);
     }
-    if (improved) best.capture(model);
+    if (improved) capture_pending = true;
     if (stop) break;
     bool stop_now = callbacks.should_stop && epoch < options.epochs && callbacks.should_stop(rec);
     if (dp) stop_now = dp->broadcast_values({stop_now ? 1.0 : 0.0})[0] != 0;  // rank 0 decides for all
@@ -577,8 +585,11 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
   }
 
   checkpoints.wait();  // the last checkpoint on disk, or its failure reported
-  // Restore the best epoch's weights (from memory, or from best.pt when it predates a resume).
-  if (best.has_value()) {
+  // Restore the best epoch's weights (from memory, or from best.pt when it predates a resume), unless
+  // the last epoch run was the best.
+  if (capture_pending) {
+    // the live weights are the best epoch's
+  } else if (best.has_value()) {
     best.restore(model);
   } else if (!options.run_dir.empty() && result.best_epoch > 0 && rank0) {
     load_best(options.run_dir, model);

@@ -140,6 +140,41 @@ TEST(Trainer, EarlyStoppingKeepsTheBestEpoch) {
   EXPECT_DOUBLE_EQ(r.best_val_macro_f1, best);
 }
 
+// The weights left in the model are the best epoch's, whether a later epoch was worse (a copy is
+// restored; the copy is taken lazily, into the same buffers each time) or the run ended on the best
+// epoch (no copy taken); checked against each epoch's weights as its callback saw them.
+TEST(Trainer, LeavesTheBestEpochsWeightsInTheModel) {
+  auto train = make_problem(200, 5), val = make_problem(60, 6);
+  auto tr = train.rows(), va = val.rows();
+  for (const int stop_at : {0, 1, 2, 4}) {
+    auto opts = small_options();
+    opts.epochs = 12;
+    opts.early_stopping_patience = 0;
+    auto model = make_mlp(3);
+    std::vector<std::vector<torch::Tensor>> seen;
+    train::TrainerCallbacks cb;
+    cb.on_epoch = [&](const train::EpochRecord&) {
+      std::vector<torch::Tensor> w;
+      for (const auto& p : model->parameters()) w.push_back(p.detach().clone());
+      seen.push_back(std::move(w));
+    };
+    if (stop_at > 0) cb.should_stop = [&](const train::EpochRecord& rec) { return rec.epoch >= stop_at; };
+    auto r = train::train_model(*model, tr, &va, 4, opts, cb);
+    ASSERT_EQ(seen.size(), r.history.size());
+    ASSERT_GE(r.best_epoch, 1);
+    const auto& want = seen.at(static_cast<std::size_t>(r.best_epoch - 1));
+    const auto got = model->parameters();
+    ASSERT_EQ(got.size(), want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      EXPECT_TRUE(torch::equal(got[i], want[i])) << "stop_at " << stop_at << ": parameter " << i
+                                                 << " is not epoch " << r.best_epoch << "'s";
+    }
+    if (stop_at == 0) {
+      EXPECT_LT(r.best_epoch, static_cast<int>(r.history.size())) << "the case of a worse last epoch is not covered";
+    }
+  }
+}
+
 TEST(Trainer, DivergenceAbortsWithAnActionableMessage) {
   auto train = make_problem(64, 8);
   for (auto& v : train.values) v = std::numeric_limits<float>::infinity();
