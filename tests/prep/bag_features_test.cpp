@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "kiln/core/error.h"
+#include "kiln/core/parallel.h"
 
 using namespace kiln;
 
@@ -128,4 +131,41 @@ TEST(BagFeatures, HashedCharNgramsAreFastTextsSubwords) {
   EXPECT_EQ(ints(plain->encode(texts({"where"})).at(nn::kBagIndices)).size(), 1u);
   const auto msg = make_error({{"type", "hashed_ngrams"}, {"char_ngram_range", {4, 2}}});
   EXPECT_NE(msg.find("featurizer.char_ngram_range must be [min, max] with 1 <= min <= max <= 32"), std::string::npos) << msg;
+}
+
+// With subwords, rows are built per thread and laid into the batch's tensors: the same tensors on
+// one thread and on two (rows split across chunks, empty texts among them), and none for no rows.
+TEST(BagFeatures, HashedNgramsWithSubwordsAreTheSameOnAnyThreadCount) {
+  auto f = prep::make_preprocessor(
+      {{"type", "hashed_ngrams"}, {"ngram_range", {1, 2}}, {"char_ngram_range", {3, 6}}, {"buckets", 1 << 16}});
+  std::vector<std::string> docs;
+  for (int i = 0; i < 301; ++i) {
+    std::string d;
+    for (int w = 0; w < i % 7; ++w) d += (w ? " " : "") + std::string("w") + std::to_string((i * 31 + w * 17) % 97) + "été";
+    docs.push_back(d);
+  }
+  const int before = core::threads();
+  std::vector<std::vector<int64_t>> offsets, indices;
+  std::vector<std::vector<float>> weights;
+  for (const int threads : {1, 2}) {
+    core::set_threads(threads);
+    auto x = f->encode(texts(docs));
+    EXPECT_EQ(x.size(), 301);
+    offsets.push_back(ints(x.at(nn::kBagOffsets)));
+    indices.push_back(ints(x.at(nn::kBagIndices)));
+    weights.push_back(floats(x.at(nn::kBagWeights)));
+  }
+  core::set_threads(before);
+  EXPECT_EQ(offsets[0], offsets[1]);
+  EXPECT_EQ(indices[0], indices[1]);
+  EXPECT_EQ(weights[0], weights[1]);
+  ASSERT_EQ(offsets[0].size(), 301u);
+  EXPECT_EQ(offsets[0][0], 0);
+  EXPECT_EQ(offsets[0][1], 0) << "the first text is empty";
+  EXPECT_TRUE(std::is_sorted(offsets[0].begin(), offsets[0].end()));
+  EXPECT_LT(offsets[0].back(), static_cast<int64_t>(indices[0].size()));
+  auto none = f->encode(texts({}));
+  EXPECT_EQ(none.size(), 0);
+  EXPECT_EQ(none.at(nn::kBagIndices).numel(), 0);
+  EXPECT_EQ(none.at(nn::kBagOffsets).numel(), 0);
 }
