@@ -103,6 +103,10 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
   }
   if (options.max_seconds < 0) throw ConfigError("--max-time must be >= 0");
   if (options.reduction_factor < 2) throw ConfigError("selection reduction_factor must be >= 2");
+  if (options.keep_at_rungs < 1) {
+    throw ConfigError("selection keep_at_rungs must be >= 1 (1: successive halving alone), got " +
+                      std::to_string(options.keep_at_rungs));
+  }
   if (options.min_resource_epochs < 1) throw ConfigError("selection min_resource_epochs must be >= 1");
   for (const auto& c : options.candidates) train::validate(c.config.trainer);
   const auto labels = training_labels(train);
@@ -143,6 +147,8 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
   po.min_resource = options.min_resource_epochs;
   po.reduction_factor = options.reduction_factor;
   const tune::SuccessiveHalvingPruner pruner(po);
+  // Only an ensemble can use a second candidate.
+  const int keep_top = options.ensemble == SelectionOptions::EnsemblePolicy::kNever ? 1 : options.keep_at_rungs;
   const std::size_t n_cand = options.candidates.size();
 
   // Candidate 0 may train on a thread of its own while the others train one after another on this
@@ -233,7 +239,17 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
       }
       study.assign(trials.begin(), trials.begin() + static_cast<std::ptrdiff_t>(k) + 1);
     }
-    return pruner.should_prune(study, study.back(), tune::Direction::kMaximize);
+    if (!pruner.should_prune(study, study.back(), tune::Direction::kMaximize)) return false;
+    if (keep_top <= 1 || !is_rung(rec.epoch)) return true;
+    // The selection may end with the mean of the two best: a candidate still among the best
+    // keep_top at this rung stays, or the pair would lose a member before it is scored
+    // (SelectionOptions::keep_at_rungs).
+    std::size_t ahead = 0;
+    for (std::size_t j = 0; j < k; ++j) {
+      const auto it = study[j].intermediate.find(rec.epoch);
+      if (it != study[j].intermediate.end() && it->second > rec.val_macro_f1) ++ahead;
+    }
+    return ahead >= static_cast<std::size_t>(keep_top);
   };
 
   // The splits encoded for prepared candidate t. Throws DataError.
@@ -611,7 +627,7 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
       {"budget_passes", out.budget},
       {"work_passes", out.work},
       {"cut_by_time", out.cut_by_time},
-      {"pruner", {{"kind", "successive_halving"}, {"min_resource_epochs", options.min_resource_epochs}, {"reduction_factor", options.reduction_factor}}},
+      {"pruner", {{"kind", "successive_halving"}, {"min_resource_epochs", options.min_resource_epochs}, {"reduction_factor", options.reduction_factor}, {"keep_at_rungs", keep_top}}},
       {"candidates", table}};
   if (!ensemble_record.is_null()) out.result.artifact.manifest.training["selection"]["ensemble"] = ensemble_record;
   return out;

@@ -162,6 +162,7 @@ YAML
   >"$tmp/ens.out" 2>"$tmp/ens.err" || { cat "$tmp/ens.err"; fail "the ensemble selection config does not train"; }
 grep -q "^chosen: ensemble " "$tmp/ens.out" || { cat "$tmp/ens.out"; fail "ensemble: always did not choose the ensemble"; }
 grep -q '"always"' "$tmp/ens/selected_config.yaml" || fail "the ensemble's recipe lost ensemble: always"
+grep -q '"keep_at_rungs": 2' "$tmp/ens/selected_config.yaml" || fail "the ensemble's recipe lost keep_at_rungs"
 printf 'bake the butter in the oven\n' | "$KILN" predict "$tmp/ens" >"$tmp/ens-pred.jsonl" 2>/dev/null \
   || fail "predict on an ensemble artifact"
 grep -q '"label":"cooking"' "$tmp/ens-pred.jsonl" || fail "the ensemble predicts: $(cat "$tmp/ens-pred.jsonl")"
@@ -177,6 +178,9 @@ expect_fail 2 "model does not belong in a model selection's config" \
   "$KILN" train --train "$tmp/train.csv" --val "$tmp/val.csv" --config "$tmp/badsel.yaml" --out "$tmp/x"
 printf 'selection:\n  candidates: logreg\n' > "$tmp/badsel.yaml"
 expect_fail 2 "selection.candidates must be a list of {name, config}" \
+  "$KILN" train --train "$tmp/train.csv" --val "$tmp/val.csv" --config "$tmp/badsel.yaml" --out "$tmp/x"
+printf 'selection:\n  keep_at_rungs: 0\n  candidates: [{name: logreg, config: {}}]\n' > "$tmp/badsel.yaml"
+expect_fail 2 "selection.keep_at_rungs must be a whole number >= 1 (how many of the best candidates at a pruning rung always go on), got 0" \
   "$KILN" train --train "$tmp/train.csv" --val "$tmp/val.csv" --config "$tmp/badsel.yaml" --out "$tmp/x"
 expect_fail 2 "--budget applies to model selection, which --model turns off (it trains one model); drop --budget or --model" \
   "$KILN" train --train "$tmp/train.csv" --model linear --budget 5 --out "$tmp/x"

@@ -167,6 +167,50 @@ TEST(Selection, TheEnsembleOfTheTwoBestIsChosenOnlyWhenItBeatsThemOnValidation) 
   EXPECT_TRUE(always.result.has_val);
 }
 
+// A second candidate behind the first at a rung is pruned by successive halving alone
+// (keep_at_rungs 1, or without an ensemble), and goes on while it is among the best keep_at_rungs.
+TEST(Selection, TheBestTwoAtARungGoOnForTheEnsemble) {
+  const auto train = topics(400, 10), val = topics(120, 11);
+  auto o = small_options();
+  o.candidates.resize(2);
+  for (auto& c : o.candidates) {
+    c.config.trainer.epochs = 5;
+    c.config.trainer.early_stopping_patience = 0;
+  }
+  o.candidates[1] = {"mlp", pipeline::default_candidates()[2].config};
+  o.candidates[1].config.trainer.epochs = 5;
+  o.candidates[1].config.trainer.early_stopping_patience = 0;
+  o.candidates[1].config.trainer.calibrate = "none";
+  o.candidates[1].config.model.params["hidden"] = {16};
+  o.candidates[1].config.trainer.optimizer.lr = 1e-9;  // stays at its initial weights: behind fasttext at epoch 3
+  o.budget = 10;
+  auto run = [&](pipeline::SelectionOptions::EnsemblePolicy policy, int keep) {
+    o.ensemble = policy;
+    o.keep_at_rungs = keep;
+    return pipeline::select_model(o, train, &val, nullptr);
+  };
+  using Policy = pipeline::SelectionOptions::EnsemblePolicy;
+  const auto alone = run(Policy::kIfBetter, 1);
+  ASSERT_GT(alone.candidates[0].val_macro_f1, alone.candidates[1].val_macro_f1);
+  EXPECT_EQ(alone.candidates[1].status, "pruned at epoch 3");
+  EXPECT_EQ(alone.candidates[1].epochs, 3);
+  EXPECT_EQ(alone.result.artifact.manifest.training.at("selection").at("pruner").at("keep_at_rungs"), 1);
+  const auto kept = run(Policy::kIfBetter, 2);
+  EXPECT_EQ(kept.candidates[1].epochs, 5) << kept.candidates[1].status;
+  EXPECT_EQ(kept.candidates[0].epochs, 5);
+  EXPECT_EQ(kept.work, 10.0);
+  EXPECT_EQ(kept.result.artifact.manifest.training.at("selection").at("pruner").at("keep_at_rungs"), 2);
+  // Without an ensemble a second candidate is of no use behind the first: pruned as before.
+  const auto single = run(Policy::kNever, 2);
+  EXPECT_EQ(single.candidates[1].status, "pruned at epoch 3");
+  try {
+    (void)run(Policy::kIfBetter, 0);
+    FAIL() << "keep_at_rungs 0 was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("selection keep_at_rungs must be >= 1"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Selection, GivesTheCallersThreadCountBackAfterSharingTheCores) {
   // While candidate 0 trains on its own thread the others run one thread short; afterwards the
   // calling thread's team is what the caller had set, not the process default.

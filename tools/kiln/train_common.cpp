@@ -192,6 +192,7 @@ TrainRunOutput select_and_save(pipeline::SelectionOptions options, const train::
         {"selection",
          {{"candidates", candidates},
           {"budget", options.budget},
+          {"keep_at_rungs", options.keep_at_rungs},
           {"ensemble", options.ensemble == pipeline::SelectionOptions::EnsemblePolicy::kAlways ? nlohmann::json("always")
                                                                                                : nlohmann::json(true)}}}};
     const auto& members = selected.result.artifact.manifest.training["ensemble"]["members"];

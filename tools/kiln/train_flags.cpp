@@ -99,7 +99,7 @@ bool selection_config(const std::string& path) {
 namespace {
 
 // The selection a selection config describes: {selection: {candidates: [{name, config}], budget,
-// ensemble}, data: {...}}.
+// keep_at_rungs, ensemble}, data: {...}}.
 pipeline::SelectionOptions selection_from_config(const std::string& path) {
   const nlohmann::json j = core::load_yaml_file(path);
   for (const auto& item : j.items()) {
@@ -134,6 +134,13 @@ pipeline::SelectionOptions selection_from_config(const std::string& path) {
     o.budget = sel["budget"].get<double>();
   } else {
     o.budget = pipeline::default_budget(o.candidates);
+  }
+  if (sel.contains("keep_at_rungs")) {
+    if (!sel["keep_at_rungs"].is_number_integer() || sel["keep_at_rungs"].get<int64_t>() < 1) {
+      throw ConfigError(path + ": selection.keep_at_rungs must be a whole number >= 1 (how many of the best candidates at a "
+                        "pruning rung always go on), got " + sel["keep_at_rungs"].dump());
+    }
+    o.keep_at_rungs = static_cast<int>(std::min<int64_t>(sel["keep_at_rungs"].get<int64_t>(), 1 << 20));
   }
   if (sel.contains("ensemble")) {
     const nlohmann::json& e = sel["ensemble"];
