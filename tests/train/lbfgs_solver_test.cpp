@@ -231,8 +231,12 @@ TEST(LbfgsSolver, TheObjectiveAndGradientEqualAutogradsAtAnyThreadCount) {
 
 // The fused L-BFGS takes the steps torch's LBFGS takes (same history, line search and stopping
 // tests), up to float rounding in its sums: over four calls of ten iterations on the golden
-// problem, the same evaluations and objective, and parameters within rounding. (Measured: the
-// objectives after each call agreed to 5e-6 relative, 0.588468 against 0.588471 after the first.)
+// problem, the same evaluations while the objective falls, the same objective, and parameters
+// within rounding. (Measured: the objectives after each call agreed to 5e-6 relative, 0.588468
+// against 0.588471 after the first. From the third call on both have converged, 0.58703578, and the
+// evaluation counts read the stopping test's rounding, torch's own among them: on an AMD Zen 4 CPU
+// torch took 39 evaluations by the third call with OpenBLAS's SkylakeX kernels and 35 with its
+// Haswell kernels, the fused solver 35 with either.)
 TEST(LbfgsSolver, FusedStepsFollowTorchsLbfgs) {
   const auto c = golden()["cases"][0];
   const int64_t d = c["features"], k = c["classes"];
@@ -271,9 +275,9 @@ TEST(LbfgsSolver, FusedStepsFollowTorchsLbfgs) {
   std::vector<double> l_torch, l_fused;
   const auto [t_torch, b_torch] = run(false, &e_torch, &l_torch);
   const auto [t_fused, b_fused] = run(true, &e_fused, &l_fused);
-  // The counts agree while the objective still falls; by the fourth call both have converged, and
+  // The counts agree while the objective still falls; by the third call both have converged, and
   // their stopping tests (a change below 1e-9) read rounding.
-  EXPECT_EQ(std::vector<int64_t>(e_torch.begin(), e_torch.begin() + 3), std::vector<int64_t>(e_fused.begin(), e_fused.begin() + 3));
+  EXPECT_EQ(std::vector<int64_t>(e_torch.begin(), e_torch.begin() + 2), std::vector<int64_t>(e_fused.begin(), e_fused.begin() + 2));
   for (std::size_t i = 0; i < l_torch.size(); ++i) EXPECT_NEAR(l_torch[i], l_fused[i], 1e-5 * std::abs(l_torch[i])) << "call " << i;
   EXPECT_LT((t_torch - t_fused).abs().max().item<double>(), 1e-3 * t_torch.abs().max().item<double>());
   EXPECT_LT((b_torch - b_fused).abs().max().item<double>(), 1e-3 * (1 + b_torch.abs().max().item<double>()));
