@@ -235,8 +235,8 @@ TEST(LbfgsSolver, TheObjectiveAndGradientEqualAutogradsAtAnyThreadCount) {
 // within rounding. (Measured: the objectives after each call agreed to 5e-6 relative, 0.588468
 // against 0.588471 after the first. From the third call on both have converged, 0.58703578, and the
 // evaluation counts read the stopping test's rounding, torch's own among them: on an AMD Zen 4 CPU
-// torch took 39 evaluations by the third call with OpenBLAS's SkylakeX kernels and 35 with its
-// Haswell kernels, the fused solver 35 with either.)
+// torch took 39 evaluations by the third call with OpenBLAS's Cooperlake kernels (Kiln's choice
+// there) and 35 with its Haswell kernels, the fused solver 35 with either.)
 TEST(LbfgsSolver, FusedStepsFollowTorchsLbfgs) {
   const auto c = golden()["cases"][0];
   const int64_t d = c["features"], k = c["classes"];
