@@ -242,7 +242,7 @@ torch::Tensor FusedLbfgs::step(LossClosure closure) {
       });
       const double ys = r[0], yy = r[1];
       if (ys > 1e-10) {
-        if (old_dirs.size() == history_size) {
+        while (!old_dirs.empty() && old_dirs.size() >= history_size) {  // a resumed state may hold more
           old_dirs.pop_front();
           old_stps.pop_front();
           ro.pop_front();

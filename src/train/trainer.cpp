@@ -135,6 +135,7 @@ void validate(const TrainerOptions& o) {
   }
   if (!(o.C > 0) || !std::isfinite(o.C)) fail("C", "> 0 (the inverse L2 strength, as scikit-learn's C)", std::to_string(o.C));
   if (o.lbfgs_iterations < 1) fail("lbfgs_iterations", ">= 1", std::to_string(o.lbfgs_iterations));
+  if (o.lbfgs_history < 1) fail("lbfgs_history", ">= 1", std::to_string(o.lbfgs_history));
   if (!(o.tol >= 0) || !std::isfinite(o.tol)) fail("tol", ">= 0", std::to_string(o.tol));
 }
 
@@ -245,7 +246,7 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
                                                         .max_iter(options.lbfgs_iterations)
                                                         .tolerance_grad(0)
                                                         .tolerance_change(1e-9)
-                                                        .history_size(10)
+                                                        .history_size(options.lbfgs_history)
                                                         .line_search_fn("strong_wolfe"))
             : make_optimizer(params, options.optimizer, no_decay);
   auto schedule = make_schedule(options.schedule, options.optimizer.lr, total_steps);

@@ -147,6 +147,9 @@ TEST(LbfgsSolver, RefusesWhatItCannotHonour) {
   auto iters = lbfgs_options(1.0, "none");
   iters.lbfgs_iterations = 0;
   expect_error(iters, "linear", "train.lbfgs_iterations must be >= 1");
+  auto history = lbfgs_options(1.0, "none");
+  history.lbfgs_history = 0;
+  expect_error(history, "linear", "train.lbfgs_history must be >= 1");
 }
 
 TEST(LbfgsSolver, TheObjectiveStaysFiniteWhenTheTrueClassIsFarBehind) {
@@ -242,12 +245,15 @@ TEST(LbfgsSolver, FusedStepsFollowTorchsLbfgs) {
   const int64_t d = c["features"], k = c["classes"];
   const auto data = batch_of(c);
   train::LinearObjective objective(data.x, data.y, std::vector<float>(static_cast<std::size_t>(k), 1.0F), d, k, 1.0);
+  // With torch's default history (10 pairs) and with 3, which the 40 iterations cycle through.
+  for (const int64_t history : {10, 3}) {
+  SCOPED_TRACE("history " + std::to_string(history));
   auto run = [&](bool fused, std::vector<int64_t>* evals, std::vector<double>* losses) {
     torch::manual_seed(3);
     auto table = (torch::rand({d, k}) - 0.5).set_requires_grad(true);
     auto bias = torch::zeros({k}).set_requires_grad(true);
     const auto options =
-        torch::optim::LBFGSOptions(1.0).max_iter(10).tolerance_grad(0).tolerance_change(1e-9).history_size(10).line_search_fn(
+        torch::optim::LBFGSOptions(1.0).max_iter(10).tolerance_grad(0).tolerance_change(1e-9).history_size(history).line_search_fn(
             "strong_wolfe");
     std::unique_ptr<torch::optim::Optimizer> opt;
     if (fused) {
@@ -281,4 +287,5 @@ TEST(LbfgsSolver, FusedStepsFollowTorchsLbfgs) {
   for (std::size_t i = 0; i < l_torch.size(); ++i) EXPECT_NEAR(l_torch[i], l_fused[i], 1e-5 * std::abs(l_torch[i])) << "call " << i;
   EXPECT_LT((t_torch - t_fused).abs().max().item<double>(), 1e-3 * t_torch.abs().max().item<double>());
   EXPECT_LT((b_torch - b_fused).abs().max().item<double>(), 1e-3 * (1 + b_torch.abs().max().item<double>()));
+  }
 }
