@@ -21,8 +21,9 @@ struct Columns {
 void add_block_logits(const Columns& x, const int64_t* starts, int64_t stride, const float* W, float* Z, int64_t k);
 
 /// For f in [f0, f1): G[f] = l2 · W[f] + Σ_{j in column f} x_j R[row_j], the entries in row order.
-/// Returns Σ W[f][q]² over those features (in double).
-double feature_gradients(const Columns& x, const float* W, const float* R, float* G, int64_t k, float l2, int64_t f0,
-                         int64_t f1);
+/// (‖W‖² is summed apart, in fixed chunks: a running double sum in this loop could not vectorise
+/// and took 15% of its time on WordNet's table.)
+void feature_gradients(const Columns& x, const float* W, const float* R, float* G, int64_t k, float l2, int64_t f0,
+                       int64_t f1);
 
 }  // namespace kiln::train

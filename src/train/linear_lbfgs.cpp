@@ -184,7 +184,7 @@ double LinearObjective::evaluate(const torch::Tensor& table, const torch::Tensor
   float* G = grad_table.data_ptr<float>();
   const auto l2 = static_cast<float>(inv_n / C_);
   at::parallel_for(int64_t{0}, features_, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, k)), [&](int64_t f0, int64_t f1) {
-    (void)feature_gradients(x, W, residual_.data(), G, k, l2, f0, f1);
+    feature_gradients(x, W, residual_.data(), G, k, l2, f0, f1);
   });
   const double w_norm = squared_norm(W, features_ * k);
   float* gb = grad_bias.data_ptr<float>();
