@@ -172,6 +172,7 @@ PipelineResult assemble(Setup s, Encoded e, train::TrainResult trained, double f
   m.training["best_epoch"] = r.train.best_epoch;
   m.training["epochs_run"] = r.train.history.size();
   m.training["train_seconds"] = r.train_seconds;
+  if (r.train.threads > 0) m.training["train_threads"] = r.train.threads;
   m.training["featurize_seconds"] = r.featurize_seconds;
   m.training["train_rows"] = s.train.rows.size();
   m.data_profile = artifact::compute_data_profile(s.train.rows, *s.preprocessors.front(), e.train.x);

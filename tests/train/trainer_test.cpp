@@ -234,3 +234,39 @@ TEST(Trainer, ResumeWithoutCheckpointIsAClearError) {
   }
   fs::remove_all(dir);
 }
+
+// A small bag model trains on one thread whatever the caller's team (its steps are too short for a
+// second thread to pay for), one with more dense arithmetic on the caller's team; the weights are
+// the same either way. Fails if the policy is removed (threads 2 for the small model) or applied to
+// every model (threads 1 for the large one).
+TEST(Trainer, ASmallBagModelTrainsOnOneThreadWithTheSameWeights) {
+  auto train = make_problem(300, 5), val = make_problem(80, 6);
+  auto tr = train.rows(), va = val.rows();
+  const int before = at::get_num_threads();
+  auto run = [&](int threads, const std::vector<int64_t>& hidden) {
+    at::set_num_threads(threads);
+    torch::manual_seed(21);
+    nn::ModelSpec spec;
+    spec.family = "mlp";
+    spec.params = {{"hidden", hidden}, {"dropout", 0.2}};
+    auto model = nn::make_model(spec, nn::bag_spec(40), 4);
+    const auto r = train::train_model(*model, tr, &va, 4, small_options());
+    EXPECT_EQ(at::get_num_threads(), threads) << "the caller's team was not put back";
+    std::vector<torch::Tensor> weights;
+    for (const auto& p : model->parameters()) weights.push_back(p.detach().clone());
+    return std::make_pair(r, weights);
+  };
+  // Batch 16, 6 FLOPs per dense weight: hidden [16] about 8 kFLOP a step, [1024, 1024] about 101 MFLOP.
+  const auto [small_two, w_two] = run(2, {16});
+  const auto [small_one, w_one] = run(1, {16});
+  const auto [large_two, w_large] = run(2, {1024, 1024});
+  at::set_num_threads(before);
+  EXPECT_EQ(small_two.threads, 1);
+  EXPECT_GT(small_two.step_dense_flops, 0.0);
+  EXPECT_LT(small_two.step_dense_flops, train::kSmallStepFlops);
+  EXPECT_EQ(small_one.threads, 1);
+  ASSERT_EQ(w_two.size(), w_one.size());
+  for (std::size_t i = 0; i < w_two.size(); ++i) EXPECT_TRUE(torch::equal(w_two[i], w_one[i])) << "parameter " << i;
+  EXPECT_GE(large_two.step_dense_flops, train::kSmallStepFlops);
+  EXPECT_EQ(large_two.threads, 2);
+}

@@ -10,6 +10,7 @@
 #include "kiln/core/atomic_output.h"
 #include "kiln/core/error.h"
 #include "kiln/core/log.h"
+#include "kiln/core/parallel.h"
 #include "kiln/core/progress.h"
 #include "kiln/explain/explainer.h"
 #include "kiln/pipeline/pipeline.h"
@@ -57,6 +58,14 @@ train::TrainerCallbacks progress_callbacks(int epochs, std::shared_ptr<std::uniq
 TrainRunOutput save_and_report(const pipeline::PipelineResult& result, const train::RunConfig& cfg,
                                const std::string& out_dir) {
   for (const auto& w : result.warnings) core::warn(w);
+  if (result.train.threads == 1 && result.train.step_dense_flops > 0 && core::threads() > 1) {
+    char buf[200];
+    std::snprintf(buf, sizeof buf,
+                  "trained on 1 thread of %d: a step's dense layers are %.1f MFLOP, too little for a second thread "
+                  "to pay for waking it (docs/performance.md)",
+                  core::threads(), result.train.step_dense_flops / 1e6);
+    core::info(buf);
+  }
   if (result.train.stopped_early) {
     core::info("early stopping: no better validation macro-F1 for " +
                std::to_string(cfg.trainer.early_stopping_patience) + " epochs; keeping epoch " +

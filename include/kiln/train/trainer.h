@@ -156,11 +156,23 @@ struct TrainResult {
   bool stopped_early = false;
   bool stopped_by_callback = false;  ///< should_stop returned true
   bool resumed = false;
+  /// Threads the training loop ran on (LibTorch's intra-op team and the BLAS pool): the caller's,
+  /// or 1 for a small bag model (see train_model).
+  int threads = 0;
+  /// Dense multiply-add FLOPs of one training step when the model is a small bag model (0 otherwise).
+  double step_dense_flops = 0;
 };
 
 /// Trains `model` in place. On return the model holds the best epoch's weights (by validation
 /// macro-F1; the last epoch's without validation data) and is in eval() mode.
+/// A model that reads sparse bag features through lookup tables and has only linear layers
+/// besides (the linear, embedbag and mlp families) trains on one thread on the CPU when its dense
+/// layers' arithmetic per step is below kSmallStepFlops: its steps are too short for a second
+/// thread to pay for waking it (docs/performance.md). The results do not depend on it.
 /// Checkpoints (run_dir/checkpoint.pt + checkpoint.json) are written atomically after every epoch.
+/// 32 MFLOP: the seed recipe's MLP 512 with up to ~160 classes at batch 64.
+inline constexpr double kSmallStepFlops = 32e6;
+
 [[nodiscard]] TrainResult train_model(nn::Model& model, const LabeledBatch& train, const LabeledBatch* val,
                                       int64_t num_classes, const TrainerOptions& options,
                                       const TrainerCallbacks& callbacks = {});
