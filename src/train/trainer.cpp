@@ -186,17 +186,20 @@ ClassificationMetrics compute_metrics_from_proba(const std::vector<int64_t>& y_t
 
 namespace {
 
-// The dense FLOPs of one minibatch step (multiply-adds x 2, forward and the two backward products)
-// of a model that reads bag features through lookup tables and has only linear layers besides;
-// nullopt for any other model (a convolution or attention reuses its weights over positions, so
-// their count says nothing of its work). A lookup table's cost is the batch's nonzeros, not its size.
-std::optional<double> bag_model_step_flops(nn::Model& model, int64_t batch_size) {
+// The arithmetic of one minibatch step of a model that reads bag features through lookup tables
+// and has only linear layers besides: 6 FLOPs (a multiply-add forward, two backward) per dense
+// weight per example, and as many per looked-up row element (the bag's sum, its row gradient, the
+// optimizer's update of the touched rows), `bag_nnz` rows an example. nullopt for any other model
+// (a convolution or attention reuses its weights over positions, so their count says nothing of its
+// work).
+std::optional<double> bag_model_step_flops(nn::Model& model, int64_t batch_size, double bag_nnz) {
+  int64_t dense = 0, bag_width = 0;
   bool has_bag = false;
-  int64_t dense = 0;
   for (const auto& m : model.modules(/*include_self=*/false)) {
     const auto own = m->parameters(/*recurse=*/false);
-    if (m->as<torch::nn::EmbeddingBag>()) {
+    if (auto* bag = m->as<torch::nn::EmbeddingBag>()) {
       has_bag = true;
+      bag_width += bag->weight.size(1);
       continue;
     }
     if (own.empty()) continue;
@@ -205,7 +208,7 @@ std::optional<double> bag_model_step_flops(nn::Model& model, int64_t batch_size)
   }
   if (!has_bag) return std::nullopt;
   for (const auto& p : model.parameters(/*recurse=*/false)) dense += p.numel();
-  return 6.0 * static_cast<double>(batch_size) * static_cast<double>(dense);
+  return 6.0 * static_cast<double>(batch_size) * (static_cast<double>(dense) + bag_nnz * static_cast<double>(bag_width));
 }
 
 // Sets the training loop's threads (LibTorch's team on this thread and the BLAS pool) and puts the
@@ -303,15 +306,19 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
 
   TrainResult result;
   result.best_val_macro_f1 = val ? -1.0 : kNaN;
-  // A small bag model trains on one thread: on the 2-core VM, the seed recipe's MLP (about 3
-  // MFLOP of dense arithmetic a step on Brown) ran an epoch in 395 ms on one thread against 560 ms
-  // on two, the linear model in 250 ms against 480 ms, the embedding bag in 700 ms against 900 ms,
-  // with the same weights to the bit: each step's few small products woke the second thread (or
-  // OpenBLAS's, which then spun in sched_yield) for less work than the waking cost.
+  // A small bag model trains on one thread: on the 2-core VM, the seed recipe's MLP (5.7 MFLOP a
+  // step on Brown) ran an epoch in 395 ms on one thread against 560 ms on two, the linear model in
+  // 250 ms against 480 ms, the embedding bag in 700 ms against 900 ms, with the same weights to the
+  // bit: each step's few small products woke the second thread (or OpenBLAS's, which then spun in
+  // sched_yield) for less work than the waking cost. On SpamAssassin's emails (about 220 rows an
+  // example) the embedding bag (15.1 MFLOP a step) and the seed recipe (44) keep both.
   int train_threads = at::get_num_threads();
   if (options.solver == "minibatch" && device.is_cpu() && !dp && train_threads > 1) {
-    if (const auto flops = bag_model_step_flops(model, options.batch_size)) {
-      result.step_dense_flops = *flops;
+    const double bag_nnz = train.x.has(nn::kBagIndices)
+                               ? static_cast<double>(train.x.get(nn::kBagIndices).numel()) / static_cast<double>(n)
+                               : 0.0;
+    if (const auto flops = bag_model_step_flops(model, options.batch_size, bag_nnz)) {
+      result.step_flops = *flops;
       if (*flops < kSmallStepFlops) train_threads = 1;
     }
   }

@@ -58,12 +58,12 @@ train::TrainerCallbacks progress_callbacks(int epochs, std::shared_ptr<std::uniq
 TrainRunOutput save_and_report(const pipeline::PipelineResult& result, const train::RunConfig& cfg,
                                const std::string& out_dir) {
   for (const auto& w : result.warnings) core::warn(w);
-  if (result.train.threads == 1 && result.train.step_dense_flops > 0 && core::threads() > 1) {
+  if (result.train.threads == 1 && result.train.step_flops > 0 && core::threads() > 1) {
     char buf[200];
     std::snprintf(buf, sizeof buf,
-                  "trained on 1 thread of %d: a step's dense layers are %.1f MFLOP, too little for a second thread "
-                  "to pay for waking it (docs/performance.md)",
-                  core::threads(), result.train.step_dense_flops / 1e6);
+                  "trained on 1 thread of %d: a step is %.1f MFLOP, too little for a second thread to pay for "
+                  "waking it (docs/performance.md)",
+                  core::threads(), result.train.step_flops / 1e6);
     core::info(buf);
   }
   if (result.train.stopped_early) {

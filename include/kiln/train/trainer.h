@@ -159,19 +159,23 @@ struct TrainResult {
   /// Threads the training loop ran on (LibTorch's intra-op team and the BLAS pool): the caller's,
   /// or 1 for a small bag model (see train_model).
   int threads = 0;
-  /// Dense multiply-add FLOPs of one training step when the model is a small bag model (0 otherwise).
-  double step_dense_flops = 0;
+  /// FLOPs of one training step of a bag model with only linear layers besides (dense layers and
+  /// looked-up rows; see train_model); 0 for other models.
+  double step_flops = 0;
 };
 
 /// Trains `model` in place. On return the model holds the best epoch's weights (by validation
 /// macro-F1; the last epoch's without validation data) and is in eval() mode.
 /// A model that reads sparse bag features through lookup tables and has only linear layers
-/// besides (the linear, embedbag and mlp families) trains on one thread on the CPU when its dense
-/// layers' arithmetic per step is below kSmallStepFlops: its steps are too short for a second
-/// thread to pay for waking it (docs/performance.md). The results do not depend on it.
+/// besides (the linear, embedbag and mlp families) trains on one thread on the CPU when its
+/// arithmetic per step (6 FLOPs per dense weight and per looked-up row element, per example) is
+/// below kSmallStepFlops: its steps are too short for a second thread to pay for waking it
+/// (docs/performance.md). The results do not depend on it.
 /// Checkpoints (run_dir/checkpoint.pt + checkpoint.json) are written atomically after every epoch.
-/// 32 MFLOP: the seed recipe's MLP 512 with up to ~160 classes at batch 64.
-inline constexpr double kSmallStepFlops = 32e6;
+/// 14 MFLOP: between the largest steps measured faster on one thread (the seed recipe on fortunes,
+/// 12.3 MFLOP; on Brown, 5.7) and the smallest measured faster on two (the embedbag preset on
+/// SpamAssassin, 15.1 MFLOP; the seed recipe there, 44), on the 2-core VM (docs/performance.md).
+inline constexpr double kSmallStepFlops = 14e6;
 
 [[nodiscard]] TrainResult train_model(nn::Model& model, const LabeledBatch& train, const LabeledBatch* val,
                                       int64_t num_classes, const TrainerOptions& options,
