@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "kiln/core/error.h"
+#include "linear_kernels.h"
 
 namespace kiln::train {
 
@@ -19,31 +20,6 @@ using torch::optim::LBFGSParamState;
 // Vector passes run over chunks of this many floats, each chunk's sums in double, the chunks'
 // sums added in chunk order: the same results at any thread count.
 constexpr int64_t kChunk = 1 << 14;
-// Within a chunk, products are summed in float over 8 lanes of 32 elements, then in double: the
-// loops vectorise and keep their order.
-constexpr int64_t kBlock = 256;
-
-double dot_span(const float* a, const float* b, int64_t n) {
-  double total = 0;
-  int64_t j = 0;
-  for (; j + kBlock <= n; j += kBlock) {
-    float lanes[8] = {};
-    for (int64_t k = j; k < j + kBlock; k += 8) {
-      for (int l = 0; l < 8; ++l) lanes[l] += a[k + l] * b[k + l];
-    }
-    total += static_cast<double>(((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
-                                 ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7])));
-  }
-  for (; j < n; ++j) total += static_cast<double>(a[j]) * b[j];
-  return total;
-}
-
-float max_abs_span(const float* a, int64_t n) {
-  float m = 0;
-  for (int64_t j = 0; j < n; ++j) m = std::max(m, std::abs(a[j]));
-  return m;
-}
-
 /// Runs body(begin, end, partial) over every chunk of [0, n) (in parallel) and returns the
 /// partials (`width` doubles per chunk) summed in chunk order; max_abs, when given, receives the
 /// maximum of each chunk's own (partial[width]).
@@ -125,8 +101,9 @@ std::pair<double, double> FusedLbfgs::gather_grad(float* g, const float* d) cons
     const float* src = grad.data_ptr<float>();
     float* dst = g + offsets_[static_cast<std::size_t>(p)];
     const float* dp = d ? d + offsets_[static_cast<std::size_t>(p)] : nullptr;
+    const bool in_place = src == dst;  // written where offer() pointed
     const auto r = chunked(params_[p].numel(), 1, [&](int64_t b, int64_t e, double* acc) {
-      std::copy(src + b, src + e, dst + b);
+      if (!in_place) std::copy(src + b, src + e, dst + b);
       if (dp) acc[0] = dot_span(dst + b, dp + b, e - b);
       acc[1] = max_abs_span(dst + b, e - b);
     }, /*with_max=*/true);
@@ -175,19 +152,38 @@ torch::Tensor FusedLbfgs::step(LossClosure closure) {
     double f = 0, gtd = 0, gmax = 0;
     torch::Tensor g;
   };
+  // Each evaluation's gradient goes to a flat buffer of its own: the parameters' grads are views of
+  // it, which a closure that writes into the grads it finds fills in place (the trainer's does; a
+  // closure that sets grads of its own gets them copied).
+  auto offer = [&](const torch::Tensor& flat) {
+    for (std::size_t p = 0; p < params_.size(); ++p) {
+      params_[p].mutable_grad() = flat.narrow(0, offsets_[p], params_[p].numel()).view(params_[p].sizes());
+    }
+  };
   auto evaluate = [&](const float* d) {
     Eval e;
-    e.f = closure().item<double>();
     e.g = scratch();
+    offer(e.g);
+    e.f = closure().item<double>();
     std::tie(e.gmax, e.gtd) = gather_grad(e.g.data_ptr<float>(), d);
     return e;
   };
+  // At the end the grads hold copies, not views of buffers the next call reuses.
+  struct OwnGrads {
+    const std::vector<torch::Tensor>& params;
+    ~OwnGrads() {
+      for (const auto& p : params) {
+        if (p.grad().defined() && p.grad().is_view()) const_cast<torch::Tensor&>(p).mutable_grad() = p.grad().clone();
+      }
+    }
+  } own_grads{params_};
 
+  torch::Tensor flat_grad = scratch();
+  offer(flat_grad);
   const torch::Tensor orig_loss = closure();
   double loss = orig_loss.item<double>();
   int64_t current_evals = 1;
   state.func_evals(state.func_evals() + 1);
-  torch::Tensor flat_grad = scratch();
   double gmax = gather_grad(flat_grad.data_ptr<float>(), nullptr).first;
   last_loss_ = loss;
   last_max_grad_ = gmax;

@@ -115,8 +115,13 @@ double LinearObjective::evaluate(const torch::Tensor& table, const torch::Tensor
   if (table.size(0) != features_ || table.size(1) != classes_ || bias.numel() != classes_) {
     throw ConfigError("the L-BFGS solver: the model's weights do not match the features and classes it was given");
   }
-  if (!grad_table.defined()) grad_table = torch::empty_like(table);
-  if (!grad_bias.defined()) grad_bias = torch::empty_like(bias);
+  // Written in place when they fit (the optimizer's flat buffer), replaced when they do not.
+  auto fits = [](const torch::Tensor& g, const torch::Tensor& like) {
+    return g.defined() && g.scalar_type() == torch::kFloat32 && g.device().is_cpu() && g.is_contiguous() &&
+           g.sizes() == like.sizes();
+  };
+  if (!fits(grad_table, table)) grad_table = torch::empty_like(table);
+  if (!fits(grad_bias, bias)) grad_bias = torch::empty_like(bias);
   const float* W = table.data_ptr<float>();
   const float* b = bias.data_ptr<float>();
   const int64_t k = classes_;
@@ -150,27 +155,7 @@ double LinearObjective::evaluate(const torch::Tensor& table, const torch::Tensor
       add_block_logits(x, block_start_.data() + c, blocks + 1, W, Z, k);
       // Then row by row: residual_i = s_i (softmax(z_i) − onehot(y_i)) / n, in place of z_i;
       // loss_i = s_i · −log p_{y_i}.
-      double loss = 0;
-      for (int64_t i = r0; i < r1; ++i) {
-        float* zp = Z + i * k;
-        float m = zp[0];
-        for (int64_t q = 1; q < k; ++q) m = std::max(m, zp[q]);
-        const int64_t yi = y_[static_cast<std::size_t>(i)];
-        // −log p_y = log Σ exp(z − m) − (z_y − m), from z_y itself: exp(z_y − m) underflows to 0 in
-        // float32 below −103, and the log of it made the loss infinite (L-BFGS's line search tries
-        // long steps; on WordNet's 45 classes that stopped training as "diverged" in epoch 2).
-        const double zy = static_cast<double>(zp[yi]) - static_cast<double>(m);
-        double sum = 0;
-        for (int64_t q = 0; q < k; ++q) {
-          zp[q] = std::exp(zp[q] - m);
-          sum += zp[q];
-        }
-        const float s = sample_weight_[static_cast<std::size_t>(i)];
-        loss += static_cast<double>(s) * (std::log(sum) - zy);
-        const float scale = static_cast<float>(static_cast<double>(s) * inv_n / sum);
-        for (int64_t q = 0; q < k; ++q) zp[q] *= scale;
-        zp[yi] -= static_cast<float>(static_cast<double>(s) * inv_n);
-      }
+      const double loss = softmax_residuals(Z, r0, r1, k, y_.data(), sample_weight_.data(), inv_n);
       block_loss[static_cast<std::size_t>(c)] = loss;
     }
   });

@@ -26,7 +26,8 @@ class LinearObjective {
                   int64_t features, int64_t classes, double C);
 
   /// F at (table [features, classes], bias [classes]), both float32 CPU contiguous; writes ∂F into
-  /// grad_table / grad_bias (same shapes, allocated when undefined). `data_loss` (optional)
+  /// grad_table / grad_bias (written in place when they are contiguous float32 CPU tensors of the
+  /// weights' shapes, replaced otherwise). `data_loss` (optional)
   /// receives the first term alone (the weighted mean cross-entropy).
   double evaluate(const torch::Tensor& table, const torch::Tensor& bias, torch::Tensor& grad_table,
                   torch::Tensor& grad_bias, double* data_loss = nullptr);

@@ -453,9 +453,13 @@ TrainResult train_model(nn::Model& model, const LabeledBatch& train, const Label
     if (lbfgs) {
       torch::NoGradGuard no_grad;
       auto closure = [&]() -> torch::Tensor {
-        const double f = objective->evaluate(linear->table, linear->bias, grad_table, grad_bias);
-        linear->table.mutable_grad() = grad_table;
-        linear->bias.mutable_grad() = grad_bias;
+        // Into the grads the optimizer offers (views of its flat gradient buffer: no copy), else
+        // into buffers of this loop's own.
+        torch::Tensor gt = linear->table.grad().defined() ? linear->table.grad() : grad_table;
+        torch::Tensor gb = linear->bias.grad().defined() ? linear->bias.grad() : grad_bias;
+        const double f = objective->evaluate(linear->table, linear->bias, gt, gb);
+        linear->table.mutable_grad() = gt;
+        linear->bias.mutable_grad() = gb;
         return torch::tensor(f, torch::kFloat64);
       };
       optimizer->step(closure);

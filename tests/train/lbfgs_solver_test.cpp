@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include <nlohmann/json.hpp>
 
@@ -13,6 +14,7 @@
 #include "kiln/nn/model.h"
 #include "kiln/train/trainer.h"
 #include "fused_lbfgs.h"
+#include "linear_kernels.h"
 #include "linear_lbfgs.h"
 #include "nn/nn_test_util.h"
 
@@ -171,6 +173,58 @@ TEST(LbfgsSolver, TheObjectiveStaysFiniteWhenTheTrueClassIsFarBehind) {
   // The gradient: p - onehot = (0 - 1, 1 - 0) on the bias.
   EXPECT_NEAR(grad_bias[0].item<float>(), -1.0f, 1e-6);
   EXPECT_NEAR(grad_bias[1].item<float>(), 1.0f, 1e-6);
+}
+
+TEST(LbfgsSolver, TheKernelsMatchDoublePrecision) {
+  // softmax_residuals: rows of 3, 16 and 45 classes (the row maximum found in lanes and in the
+  // tail), logits over [-140, 20] so that some exponentials fall below float32's normal range;
+  // its own exp polynomial against double precision.
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> logit(-140.0f, 20.0f);
+  for (const int64_t k : {3, 16, 45}) {
+    SCOPED_TRACE("classes " + std::to_string(k));
+    const int64_t rows = 9;
+    std::vector<float> z(static_cast<std::size_t>(rows * k));
+    for (auto& v : z) v = logit(rng);
+    std::vector<int64_t> y;
+    std::vector<float> s;
+    for (int64_t i = 0; i < rows; ++i) {
+      y.push_back((i * 7) % k);
+      s.push_back(0.5f + static_cast<float>(i % 3));
+    }
+    const double inv_n = 1.0 / 17.0;
+    double want_loss = 0;
+    std::vector<double> want(z.size());
+    for (int64_t i = 0; i < rows; ++i) {
+      const float* zi = z.data() + i * k;
+      const double m = *std::max_element(zi, zi + k);
+      double sum = 0;
+      for (int64_t q = 0; q < k; ++q) sum += std::exp(static_cast<double>(zi[q]) - m);
+      want_loss += s[static_cast<std::size_t>(i)] * (std::log(sum) - (zi[y[static_cast<std::size_t>(i)]] - m));
+      for (int64_t q = 0; q < k; ++q) {
+        const double p = std::exp(static_cast<double>(zi[q]) - m) / sum;
+        want[static_cast<std::size_t>(i * k + q)] = s[static_cast<std::size_t>(i)] * inv_n * (p - (q == y[static_cast<std::size_t>(i)] ? 1.0 : 0.0));
+      }
+    }
+    const double loss = train::softmax_residuals(z.data(), 0, rows, k, y.data(), s.data(), inv_n);
+    EXPECT_NEAR(loss, want_loss, 1e-6 * std::abs(want_loss));
+    for (std::size_t j = 0; j < z.size(); ++j) EXPECT_NEAR(z[j], want[j], 1e-6 * inv_n * 2.5 + 1e-6 * std::abs(want[j])) << j;
+  }
+  // dot_span and max_abs_span over a length with a tail past the blocks and lanes.
+  std::normal_distribution<float> normal;
+  std::vector<float> a(1000), b(1000);
+  double want_dot = 0;
+  for (std::size_t j = 0; j < a.size(); ++j) {
+    a[j] = normal(rng);
+    b[j] = normal(rng);
+    want_dot += static_cast<double>(a[j]) * b[j];
+  }
+  EXPECT_NEAR(train::dot_span(a.data(), b.data(), 1000), want_dot, 1e-5 * std::sqrt(1000.0));
+  a[999] = -50.0f;
+  EXPECT_EQ(train::max_abs_span(a.data(), 1000), 50.0f);  // in the tail
+  a[100] = 60.0f;
+  EXPECT_EQ(train::max_abs_span(a.data(), 1000), 60.0f);  // in the lanes
+  EXPECT_EQ(train::max_abs_span(a.data(), 0), 0.0f);
 }
 
 TEST(LbfgsSolver, TheObjectiveAndGradientEqualAutogradsAtAnyThreadCount) {
