@@ -83,9 +83,12 @@ TemperatureFit fit_temperature(const torch::Tensor& logits, const std::vector<in
   for (fit.iterations = 0; fit.iterations < 100; ++fit.iterations) {
     if (std::abs(at.grad) < 1e-12) break;
     // Newton's step where the curvature allows, else a gradient step; halve until the NLL drops.
+    // Steps below 1e-10 of β change no probability a float32 model reports: converged (at the
+    // optimum the NLL's rounding had every step fail, each of 60 halvings a pass over the rows).
     double step = at.hess > 1e-12 ? -at.grad / at.hess : -at.grad;
     bool moved = false;
     for (int halvings = 0; halvings < 60; ++halvings, step *= 0.5) {
+      if (std::abs(step) < 1e-10 * beta) break;
       const double next = std::clamp(beta + step, lo, hi);
       if (next == beta) break;
       const NllAt cand = nll_at(zp, y, n, c, next);
