@@ -45,10 +45,19 @@ class FusedLbfgs : public torch::optim::LBFGS {
   void set_params(const float* x0, double t, const float* d) const;
   /// flat copy of the parameters into x0.
   void copy_params(float* x0) const;
+  /// Whether the parameters equal the flat x bit for bit.
+  [[nodiscard]] bool params_equal(const float* x) const;
 
   std::vector<torch::Tensor> params_;
   std::vector<int64_t> offsets_;  ///< where each parameter starts in the flat vector; back() = total
   std::vector<torch::Tensor> pool_;
+  /// Where the last call ended: the parameters (flat), the objective, its gradient and largest
+  /// magnitude there, and the state it belonged to (a loaded state starts afresh).
+  struct End {
+    torch::Tensor x, g;
+    double f = 0, gmax = 0;
+    const void* state = nullptr;
+  } end_;
   double last_loss_ = std::numeric_limits<double>::quiet_NaN();
   double last_max_grad_ = std::numeric_limits<double>::quiet_NaN();
 };
