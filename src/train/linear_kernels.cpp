@@ -10,47 +10,72 @@ namespace kiln::train {
 // entry asks for the row of the entry this many places ahead in X's columns.
 constexpr int64_t kAhead = 8;
 
+// Rows as wide as a padded Z or R row fit this buffer (up to 256 classes); wider ones take the
+// unpadded loops.
+constexpr int64_t kMaxPadded = 256;
+
 // The loader picks the widest build the CPU has.
 __attribute__((target_clones("avx512f", "avx2", "default")))
-void add_block_logits(const Columns& x, const int64_t* starts, int64_t stride, const float* W, float* Z, int64_t k) {
+void add_block_logits(const Columns& x, const int64_t* starts, int64_t stride, const float* W, float* Z, int64_t k,
+                      int64_t zs) {
   // The entry kAhead places ahead in the flat column array: with one block of rows exactly the
   // next ones this loop visits; with several, those of other blocks are wasted requests, not
   // wrong ones. Most of WordNet's 124k bigram columns hold a few entries in scattered rows, and
   // waiting for Z's rows had taken two thirds of this loop's samples.
-  const int64_t row_bytes = k * static_cast<int64_t>(sizeof(float));
+  const int64_t row_bytes = zs * static_cast<int64_t>(sizeof(float));
+  // W's row copied into zs floats (zeros past k), so that the loop over each entry's Z row has no
+  // remainder: for 45 classes, 3 AVX-512 vectors instead of 2 and 13 floats one by one.
+  alignas(64) float wbuf[kMaxPadded];
+  const bool padded = zs <= kMaxPadded;
+  if (padded) std::fill(wbuf, wbuf + zs, 0.0f);
   for (int64_t f = 0; f < x.features; ++f, starts += stride) {
     const int64_t j0 = starts[0], j1 = starts[1];
+    if (j0 == j1) continue;
     const float* __restrict w = W + f * k;
+    if (padded) std::copy(w, w + k, wbuf);
     for (int64_t j = j0; j < j1; ++j) {
       if (j + kAhead < x.nnz) {
-        const char* next = reinterpret_cast<const char*>(Z + static_cast<int64_t>(x.col_row[j + kAhead]) * k);
+        const char* next = reinterpret_cast<const char*>(Z + static_cast<int64_t>(x.col_row[j + kAhead]) * zs);
         for (int64_t line = 0; line < row_bytes; line += 64) __builtin_prefetch(next + line, 1);
       }
       const float v = x.col_val[j];
-      float* __restrict z = Z + static_cast<int64_t>(x.col_row[j]) * k;
-      for (int64_t q = 0; q < k; ++q) z[q] += v * w[q];
+      float* __restrict z = Z + static_cast<int64_t>(x.col_row[j]) * zs;
+      if (padded) {
+        for (int64_t q = 0; q < zs; ++q) z[q] += v * wbuf[q];
+      } else {
+        for (int64_t q = 0; q < k; ++q) z[q] += v * w[q];
+      }
     }
   }
 }
 
-// The rows of R are gathered likewise (kAhead; on Brown and fortunes, 8-20% off the pass).
+// On Brown and fortunes the prefetching took 8-20% off the pass.
 __attribute__((target_clones("avx512f", "avx2", "default")))
-void feature_gradients(const Columns& x, const float* W, const float* R, float* G, int64_t k, float l2, int64_t f0,
-                       int64_t f1) {
-  const int64_t row_bytes = k * static_cast<int64_t>(sizeof(float));
+void feature_gradients(const Columns& x, const float* W, const float* R, float* G, int64_t k, int64_t rs, float l2,
+                       int64_t f0, int64_t f1) {
+  const int64_t row_bytes = rs * static_cast<int64_t>(sizeof(float));
+  // Each feature's gradient summed in rs floats (R's padding adds zeros past k), stored once.
+  alignas(64) float acc[kMaxPadded];
+  const bool padded = rs <= kMaxPadded;
+  if (padded) std::fill(acc, acc + rs, 0.0f);
   for (int64_t f = f0; f < f1; ++f) {
-    float* __restrict g = G + f * k;
+    float* __restrict g = padded ? acc : G + f * k;
     const float* __restrict w = W + f * k;
     for (int64_t q = 0; q < k; ++q) g[q] = l2 * w[q];
     for (int64_t j = x.col_ptr[f]; j < x.col_ptr[f + 1]; ++j) {
       if (j + kAhead < x.nnz) {
-        const char* next = reinterpret_cast<const char*>(R + static_cast<int64_t>(x.col_row[j + kAhead]) * k);
+        const char* next = reinterpret_cast<const char*>(R + static_cast<int64_t>(x.col_row[j + kAhead]) * rs);
         for (int64_t line = 0; line < row_bytes; line += 64) __builtin_prefetch(next + line);
       }
       const float v = x.col_val[j];
-      const float* __restrict r = R + static_cast<int64_t>(x.col_row[j]) * k;
-      for (int64_t q = 0; q < k; ++q) g[q] += v * r[q];
+      const float* __restrict r = R + static_cast<int64_t>(x.col_row[j]) * rs;
+      if (padded) {
+        for (int64_t q = 0; q < rs; ++q) acc[q] += v * r[q];
+      } else {
+        for (int64_t q = 0; q < k; ++q) g[q] += v * r[q];
+      }
     }
+    if (padded) std::copy(acc, acc + k, G + f * k);
   }
 }
 
@@ -97,10 +122,11 @@ inline float exp_nonpositive(float x) {
 }  // namespace
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
-double softmax_residuals(float* Z, int64_t r0, int64_t r1, int64_t k, const int64_t* y, const float* s, double inv_n) {
+double softmax_residuals(float* Z, int64_t r0, int64_t r1, int64_t k, int64_t zs, const int64_t* y, const float* s,
+                         double inv_n) {
   double loss = 0;
   for (int64_t i = r0; i < r1; ++i) {
-    float* __restrict zp = Z + i * k;
+    float* __restrict zp = Z + i * zs;
     float lanes[16];
     int64_t q = 0;
     float m = zp[0];

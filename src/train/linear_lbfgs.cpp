@@ -99,7 +99,11 @@ LinearObjective::LinearObjective(const nn::Batch& x, const std::vector<int64_t>&
     weight_sum_ += static_cast<double>(class_weights[static_cast<std::size_t>(c)]);
   }
   if (!(weight_sum_ > 0)) throw ConfigError("the L-BFGS solver: the class weights of the training examples sum to 0");
-  residual_.resize(static_cast<std::size_t>(rows_ * classes_));
+  stride_ = (classes_ + 15) / 16 * 16;
+  const auto bytes = static_cast<std::size_t>(std::max<int64_t>(1, rows_) * stride_) * sizeof(float);
+  residual_.reset(static_cast<float*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)));
+  if (!residual_) throw Error("the L-BFGS solver: out of memory for " + std::to_string(rows_) + " rows of logits");
+  std::fill(residual_.get(), residual_.get() + std::max<int64_t>(1, rows_) * stride_, 0.0f);
 }
 
 double LinearObjective::evaluate(const torch::Tensor& table, const torch::Tensor& bias, torch::Tensor& grad_table,
@@ -147,15 +151,16 @@ double LinearObjective::evaluate(const torch::Tensor& table, const torch::Tensor
   }
   const Columns x{col_ptr_.data(), col_row_.data(), col_val_.data(), features_, static_cast<int64_t>(col_row_.size())};
   std::vector<double> block_loss(static_cast<std::size_t>(blocks), 0.0);
-  float* Z = residual_.data();
+  float* Z = residual_.get();
+  const int64_t zs = stride_;
   at::parallel_for(0, blocks, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t r0 = rows_ * c / blocks, r1 = rows_ * (c + 1) / blocks;
-      for (int64_t i = r0; i < r1; ++i) std::copy(b, b + k, Z + i * k);
-      add_block_logits(x, block_start_.data() + c, blocks + 1, W, Z, k);
+      for (int64_t i = r0; i < r1; ++i) std::copy(b, b + k, Z + i * zs);  // the padding stays 0
+      add_block_logits(x, block_start_.data() + c, blocks + 1, W, Z, k, zs);
       // Then row by row: residual_i = s_i (softmax(z_i) − onehot(y_i)) / n, in place of z_i;
       // loss_i = s_i · −log p_{y_i}.
-      const double loss = softmax_residuals(Z, r0, r1, k, y_.data(), sample_weight_.data(), inv_n);
+      const double loss = softmax_residuals(Z, r0, r1, k, zs, y_.data(), sample_weight_.data(), inv_n);
       block_loss[static_cast<std::size_t>(c)] = loss;
     }
   });
@@ -169,13 +174,13 @@ double LinearObjective::evaluate(const torch::Tensor& table, const torch::Tensor
   float* G = grad_table.data_ptr<float>();
   const auto l2 = static_cast<float>(inv_n / C_);
   at::parallel_for(int64_t{0}, features_, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, k)), [&](int64_t f0, int64_t f1) {
-    feature_gradients(x, W, residual_.data(), G, k, l2, f0, f1);
+    feature_gradients(x, W, residual_.get(), G, k, stride_, l2, f0, f1);
   });
   const double w_norm = squared_norm(W, features_ * k);
   float* gb = grad_bias.data_ptr<float>();
   std::vector<double> bsum(static_cast<std::size_t>(k), 0.0);
   for (int64_t i = 0; i < rows_; ++i) {
-    const float* r = residual_.data() + i * k;
+    const float* r = residual_.get() + i * stride_;
     for (int64_t q = 0; q < k; ++q) bsum[static_cast<std::size_t>(q)] += r[q];
   }
   for (int64_t q = 0; q < k; ++q) gb[q] = static_cast<float>(bsum[static_cast<std::size_t>(q)]);

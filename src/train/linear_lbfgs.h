@@ -12,6 +12,8 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <vector>
 
 #include "kiln/nn/batch.h"
@@ -46,7 +48,14 @@ class LinearObjective {
   std::vector<float> col_val_;
   std::vector<int64_t> y_;
   std::vector<float> sample_weight_;  ///< s_i
-  std::vector<float> residual_;       ///< [rows, classes]: the logits, then s_i (p_i − onehot(y_i)) / n
+  /// [rows, stride_]: the logits, then s_i (p_i − onehot(y_i)) / n, each row padded with zeros to
+  /// stride_ (classes rounded up to 16 floats) and starting on a 64-byte line: a row the passes
+  /// gather spans whole cache lines, and their loops over it have no remainder.
+  struct FreeAligned {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float[], FreeAligned> residual_;
+  int64_t stride_ = 0;
   /// Per feature f, where each of block_count_ row blocks starts in its column:
   /// block_start_[f * (block_count_ + 1) + c], c in [0, block_count_]. Built for the thread count.
   int64_t block_count_ = 0;

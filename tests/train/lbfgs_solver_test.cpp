@@ -206,7 +206,7 @@ TEST(LbfgsSolver, TheKernelsMatchDoublePrecision) {
         want[static_cast<std::size_t>(i * k + q)] = s[static_cast<std::size_t>(i)] * inv_n * (p - (q == y[static_cast<std::size_t>(i)] ? 1.0 : 0.0));
       }
     }
-    const double loss = train::softmax_residuals(z.data(), 0, rows, k, y.data(), s.data(), inv_n);
+    const double loss = train::softmax_residuals(z.data(), 0, rows, k, k, y.data(), s.data(), inv_n);
     EXPECT_NEAR(loss, want_loss, 1e-6 * std::abs(want_loss));
     for (std::size_t j = 0; j < z.size(); ++j) EXPECT_NEAR(z[j], want[j], 1e-6 * inv_n * 2.5 + 1e-6 * std::abs(want[j])) << j;
   }
