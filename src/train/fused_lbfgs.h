@@ -24,7 +24,10 @@ class FusedLbfgs : public torch::optim::LBFGS {
   FusedLbfgs(std::vector<torch::Tensor> params, torch::optim::LBFGSOptions options);
 
   /// One call: up to max_iter iterations (max_eval evaluations of `closure`, which must fill every
-  /// parameter's grad), as torch::optim::LBFGS::step. Returns the first evaluation's loss.
+  /// parameter's grad), as torch::optim::LBFGS::step. Returns the first evaluation's loss. Unlike
+  /// torch's, a call whose parameters are still, bit for bit, where the previous call ended takes
+  /// that call's last evaluation instead of calling `closure` again: the closure must compute the
+  /// same function on every call (the full-batch objective; not a different minibatch per call).
   torch::Tensor step(LossClosure closure) override;
 
   /// The objective and the largest gradient magnitude at the parameters step() left: every call
