@@ -43,8 +43,9 @@ class DocumentCounter {
   /// or -1 to ignore the term, and never an id of `table.size()` + (the document's terms so far) or
   /// more; `table` is the table id_of reads (for prefetching and that bound). A document must not
   /// be counted twice by one counter.
-  template <typename IdOf>
-  void count(const std::vector<std::string>& docs, std::size_t begin, std::size_t end, const TermTable& table,
+  /// `docs` is a vector of std::string or std::string_view.
+  template <typename Docs, typename IdOf>
+  void count(const Docs& docs, std::size_t begin, std::size_t end, const TermTable& table,
              RowCounts& rows, IdOf&& id_of) {
     if (!many_) {
       count_sorting(docs, begin, end, table, rows, id_of);
@@ -147,8 +148,8 @@ class DocumentCounter {
   }
 
   /// A few documents: sorts each document's ids.
-  template <typename IdOf>
-  void count_sorting(const std::vector<std::string>& docs, std::size_t begin, std::size_t end, const TermTable& table,
+  template <typename Docs, typename IdOf>
+  void count_sorting(const Docs& docs, std::size_t begin, std::size_t end, const TermTable& table,
                      RowCounts& rows, IdOf& id_of) {
     for (std::size_t d = begin; d < end; ++d) {
       touched_.clear();

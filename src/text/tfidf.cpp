@@ -381,7 +381,8 @@ template <typename T>
 CsrMatrix<T> TfidfVectorizer::weigh(const CsrMatrix<std::int32_t>& counts) const {
   check_dtype<T>("weigh");
   if (!fitted_) throw Error("TfidfVectorizer::weigh called before fit (or from_json)");
-  CsrMatrix<T> out = build_matrix<T>(options_, hashed_chunks(counts), {nullptr}, idf_, n_columns());
+  auto chunks = hashed_chunks(counts);
+  CsrMatrix<T> out = build_matrix<T>(options_, chunks, {nullptr}, idf_, n_columns());
   out.rows = counts.rows;
   return out;
 }

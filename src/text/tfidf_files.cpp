@@ -48,16 +48,20 @@ CsrMatrix<T> read_and_fit(TfidfVectorizer& v, DocumentFeed& feed, const std::str
   try {
     const auto reader = data::open_records(input, options.reader, {options.text_col});
     data::Record rec;
-    std::vector<std::string> piece;
+    // Documents are copied end to end into the piece's buffer (the record keeps its own for the
+    // next row), which comes from a piece already counted once there is one.
+    DocumentFeed::Piece piece = feed.piece();
+    piece.reserve(piece_bytes + piece_bytes / 4);
     std::size_t bytes = 0;
     while (reader->next(rec)) {
-      // Copied, not moved: one exact allocation, and the record keeps its buffer for the next row.
-      const std::string& doc = piece.emplace_back(rec.fields[0] ? *rec.fields[0] : std::string());
+      const std::string_view doc = rec.fields[0] ? std::string_view(*rec.fields[0]) : std::string_view();
+      piece.add(doc);
       report.text_bytes += static_cast<std::int64_t>(doc.size());
       bytes += doc.size() + kDocumentCost;
       if (bytes >= piece_bytes) {
         feed.push(std::move(piece));
-        piece.clear();
+        piece = feed.piece();
+        piece.reserve(piece_bytes + piece_bytes / 4);
         bytes = 0;
       }
     }

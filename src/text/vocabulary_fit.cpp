@@ -158,6 +158,7 @@ VocabFit fit_vocabulary(const TfidfOptions& o, const Analyzer& analyzer, Documen
             }
             counter.count(piece->docs, 0, piece->docs.size(), wk.table, *out,
                           [&](const TermKey& key) { return wk.table.insert(key); });
+            feed.recycle(piece);  // its documents are counted: the reader may fill its buffers again
             mine.push_back(out);
           }
           finish_worker(o, wk, mine);

@@ -244,7 +244,7 @@ TEST(TfidfVectorizer, FasttextTokensCountOneLetterWordsAndPunctuation) {
     EXPECT_EQ(v.vocabulary(), expected) << threads << " threads";
     EXPECT_EQ(m.nnz(), 5 + 7 + 3) << threads << " threads";
     DocumentFeed feed;
-    feed.push(std::vector<std::string>(docs));
+    feed.push(docs);
     feed.close();
     TfidfVectorizer fed(o);
     (void)fed.fit_transform<float>(feed);
@@ -402,7 +402,7 @@ TEST(DocumentFeed, HandsOutEachPieceOnceInOrderAndEndsAfterClose) {
   for (std::size_t i = 0; i < 40; ++i) {
     std::vector<std::string> docs(i % 5, "doc " + std::to_string(i));  // every 5th is empty: no piece
     pushed += docs.size();
-    feed.push(std::move(docs));
+    feed.push(docs);
     if (i % 7 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // takers wait
   }
   feed.close();
@@ -426,6 +426,35 @@ TEST(DocumentFeed, HandsOutEachPieceOnceInOrderAndEndsAfterClose) {
   EXPECT_EQ(feed.take(), nullptr);  // closed and all taken: no waiting
 }
 
+TEST(DocumentFeed, ARecycledPiecesBuffersCarryTheNextDocuments) {
+  DocumentFeed feed;
+  DocumentFeed::Piece first = feed.piece();
+  first.add("a short one");
+  first.add("");
+  first.add(std::string(100, 'x'));
+  feed.push(std::move(first));
+  const DocumentFeed::Piece* p = feed.take();
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->docs, (std::vector<std::string_view>{"a short one", "", std::string(100, 'x')}));
+  feed.recycle(p);
+  EXPECT_TRUE(p->docs.empty());
+  DocumentFeed::Piece second = feed.piece();  // the first one's buffers, emptied
+  EXPECT_EQ(second.size(), 0u);
+  EXPECT_EQ(second.text_bytes(), 0u);
+  second.add("b");
+  second.add("cc");
+  feed.push(std::move(second));
+  feed.push(DocumentFeed::Piece{});  // empty: no piece
+  feed.close();
+  const DocumentFeed::Piece* q = feed.take();
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(q->docs, (std::vector<std::string_view>{"b", "cc"}));
+  EXPECT_EQ(q->index, 1u);
+  EXPECT_EQ(q->first_doc, 3u);
+  EXPECT_EQ(feed.take(), nullptr);
+  EXPECT_EQ(feed.documents(), 5u);
+}
+
 TEST(TfidfVectorizer, FitFromAFeedEqualsFitOnAllDocuments) {
   const auto docs = mixed_corpus();
   std::vector<TfidfOptions> variants(3);
@@ -446,8 +475,9 @@ TEST(TfidfVectorizer, FitFromAFeedEqualsFitOnAllDocuments) {
         std::size_t d = 0;
         for (std::size_t size = 1; d < docs.size(); size = size < 64 ? 2 * size : 1) {
           const std::size_t end = std::min(docs.size(), d + size);
-          feed.push(std::vector<std::string>(docs.begin() + static_cast<std::ptrdiff_t>(d),
-                                             docs.begin() + static_cast<std::ptrdiff_t>(end)));
+          DocumentFeed::Piece piece = feed.piece();
+          for (std::size_t k = d; k < end; ++k) piece.add(docs[k]);
+          feed.push(std::move(piece));
           d = end;
         }
         feed.close();

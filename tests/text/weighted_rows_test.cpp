@@ -1,7 +1,7 @@
-// build_matrix's two ways of putting a row's entries in column order: a counting sort of a whole
-// chunk (where the chunk has at least as many kept entries as the matrix has columns) and a sort
-// of each row. The column count only chooses between them, so the same chunks built with a small
-// and a large column count must give the same rows, for every weighting option.
+// build_matrix's two ways of putting a row's entries in column order: a set of columns read back
+// in order (up to kSetMaxCols columns) and a sort of each row. The column count only chooses
+// between them, so the same chunks built with a small and a large column count must give the same
+// rows, for every weighting option.
 #include "weighted_rows.h"
 
 #include <gtest/gtest.h>
@@ -29,7 +29,7 @@ Chunks random_chunks(std::mt19937& rng, std::size_t n_chunks, std::int32_t ids, 
   Chunks c;
   for (std::size_t k = 0; k < n_chunks; ++k) {
     RowCounts rc;
-    const int n_rows = 10 + static_cast<int>(rng() % 30);  // enough entries for the counting sort
+    const int n_rows = 10 + static_cast<int>(rng() % 30);
     std::vector<std::int32_t> all(static_cast<std::size_t>(ids));
     std::iota(all.begin(), all.end(), 0);
     for (int r = 0; r < n_rows; ++r) {
@@ -55,7 +55,7 @@ Chunks random_chunks(std::mt19937& rng, std::size_t n_chunks, std::int32_t ids, 
   return c;
 }
 
-TEST(WeightedRows, CountingSortAndPerRowSortGiveTheSameRows) {
+TEST(WeightedRows, ColumnSetAndPerRowSortGiveTheSameRows) {
   std::mt19937 rng(11);
   constexpr std::int32_t kCols = 24;
   const Chunks with_zeros = random_chunks(rng, 12, 60, kCols, true);
@@ -73,22 +73,43 @@ TEST(WeightedRows, CountingSortAndPerRowSortGiveTheSameRows) {
       const Chunks& c = o.sublinear_tf ? no_zeros : with_zeros;
       std::vector<const std::vector<std::int32_t>*> remaps;
       for (const auto& r : c.remaps) remaps.push_back(&r);
-      // kCols columns: every chunk here keeps more entries than that (the counting sort); 2^20: none
-      // does (each row sorted). Only out.cols tells them apart.
-      const CsrMatrix<float> counting = build_matrix<float>(o, c.rows, remaps, idf, kCols);
-      const CsrMatrix<float> sorting = build_matrix<float>(o, c.rows, remaps, idf, std::int64_t{1} << 20);
-      ASSERT_GT(counting.nnz(), 0);
-      for (float v : counting.data) ASSERT_TRUE(std::isfinite(v));
-      EXPECT_EQ(counting.indptr, sorting.indptr);
-      EXPECT_EQ(counting.indices, sorting.indices);
-      EXPECT_EQ(counting.data, sorting.data);  // bit for bit: the same arithmetic in the same order
-      for (std::int64_t r = 0; r < counting.rows; ++r) {
-        const auto b = counting.indices.begin() + counting.indptr[static_cast<std::size_t>(r)];
-        const auto e = counting.indices.begin() + counting.indptr[static_cast<std::size_t>(r) + 1];
+      // kCols columns: the column set; 2^20 (more than kSetMaxCols): each row sorted. Only out.cols
+      // tells them apart.
+      std::vector<RowCounts> rows_a = c.rows, rows_b = c.rows;  // build_matrix spends its chunks
+      // idf as long as the columns: converted to float once (a table); 2^20 values: per entry.
+      const std::vector<double> idf_cols(idf.begin(), idf.begin() + kCols);
+      const CsrMatrix<float> with_set = build_matrix<float>(o, rows_a, remaps, idf_cols, kCols);
+      const CsrMatrix<float> sorting = build_matrix<float>(o, rows_b, remaps, idf, std::int64_t{1} << 20);
+      ASSERT_GT(with_set.nnz(), 0);
+      for (float v : with_set.data) ASSERT_TRUE(std::isfinite(v));
+      EXPECT_EQ(with_set.indptr, sorting.indptr);
+      EXPECT_EQ(with_set.indices, sorting.indices);
+      EXPECT_EQ(with_set.data, sorting.data);  // bit for bit: the same arithmetic in the same order
+      for (std::int64_t r = 0; r < with_set.rows; ++r) {
+        const auto b = with_set.indices.begin() + with_set.indptr[static_cast<std::size_t>(r)];
+        const auto e = with_set.indices.begin() + with_set.indptr[static_cast<std::size_t>(r) + 1];
         EXPECT_TRUE(std::adjacent_find(b, e, std::greater_equal<>()) == e) << "row " << r << " not ascending";
       }
     }
   }
+}
+
+TEST(WeightedRows, ARowWithAColumnTwiceIsSortedAsItCame) {
+  // Counts given to TfidfVectorizer::weigh may repeat a column in a row; both ways keep both entries.
+  RowCounts rc;
+  rc.cols = {3, 1, 3, 0, 2};
+  rc.counts = {1, 2, 5, 1, 1};
+  rc.indptr = {0, 3, 5};
+  std::vector<RowCounts> chunks_a{rc}, chunks_b{rc};
+  const std::vector<double> idf(1 << 20, 1.5);
+  TfidfOptions o;
+  const CsrMatrix<float> with_set = build_matrix<float>(o, chunks_a, {nullptr}, idf, 4);
+  const CsrMatrix<float> sorting = build_matrix<float>(o, chunks_b, {nullptr}, idf, std::int64_t{1} << 20);
+  EXPECT_EQ(with_set.indptr, (std::vector<std::int64_t>{0, 3, 5}));
+  EXPECT_EQ(with_set.indices, (std::vector<std::int32_t>{1, 3, 3, 0, 2}));
+  EXPECT_EQ(with_set.indptr, sorting.indptr);
+  EXPECT_EQ(with_set.indices, sorting.indices);
+  EXPECT_EQ(with_set.data, sorting.data);
 }
 
 }  // namespace
