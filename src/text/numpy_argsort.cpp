@@ -1,5 +1,6 @@
 #include "numpy_argsort.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace kiln::text {
@@ -120,6 +121,91 @@ std::vector<Index> numpy_argsort(const std::vector<double>& values) {
     pl = *(--sptr);
     cdepth = *(--psdepth);
   }
+  return order;
+}
+
+std::vector<Index> numpy_argsort_first(const std::vector<double>& values, Index k) {
+  const Index num = static_cast<Index>(values.size());
+  k = std::max<Index>(0, std::min(k, num));
+  std::vector<Index> order(values.size());
+  for (Index i = 0; i < num; ++i) order[i] = i;
+  // numpy_argsort's steps on the ranges that hold both a position below k and one at k or above;
+  // a range wholly on one side ends with the same members there, whatever its order (ranges are
+  // sorted independently, each from its own depth). One such range at a time: a quickselect.
+  if (k > 0 && k < num) {
+    const double* v = values.data();
+    Index* base = order.data();
+    Index* pl = base;
+    Index* pr = base + num - 1;
+    const Index* const boundary = base + k;  // the first position not kept
+    auto straddles = [&](const Index* a, const Index* b) { return a < boundary && b >= boundary; };
+    int cdepth = msb(num) * 2;
+    Index *pm, *pi, *pj, *pk;
+    Index vi;
+    double vp;
+    // Each pass of this loop starts a range as numpy starts one it pops off its stack (the first
+    // range too): with the depth check.
+    for (bool more = true; more;) {
+      more = false;
+      if (cdepth < 0) {
+        aheapsort(v, pl, pr - pl + 1);
+        break;
+      }
+      bool settled = false;
+      while ((pr - pl) > kSmallQuicksort) {
+        pm = pl + ((pr - pl) >> 1);
+        if (less(v[*pm], v[*pl])) std::swap(*pm, *pl);
+        if (less(v[*pr], v[*pm])) std::swap(*pr, *pm);
+        if (less(v[*pm], v[*pl])) std::swap(*pm, *pl);
+        vp = v[*pm];
+        pi = pl;
+        pj = pr - 1;
+        std::swap(*pm, *pj);
+        for (;;) {
+          do {
+            ++pi;
+          } while (less(v[*pi], vp));
+          do {
+            --pj;
+          } while (less(vp, v[*pj]));
+          if (pi >= pj) break;
+          std::swap(*pi, *pj);
+        }
+        pk = pr - 1;
+        std::swap(*pi, *pk);
+        --cdepth;
+        // numpy goes on with the smaller side (no depth check) and pushes the larger one.
+        Index *small_l, *small_r, *large_l, *large_r;
+        if (pi - pl < pr - pi) {
+          small_l = pl, small_r = pi - 1, large_l = pi + 1, large_r = pr;
+        } else {
+          small_l = pi + 1, small_r = pr, large_l = pl, large_r = pi - 1;
+        }
+        if (straddles(small_l, small_r)) {
+          pl = small_l;
+          pr = small_r;
+          continue;
+        }
+        if (straddles(large_l, large_r)) {
+          pl = large_l;
+          pr = large_r;
+          more = true;  // as popped later, with this depth
+        }
+        settled = true;
+        break;
+      }
+      if (settled) continue;
+      for (pi = pl + 1; pi <= pr; ++pi) {
+        vi = *pi;
+        vp = v[vi];
+        pj = pi;
+        pk = pi - 1;
+        while (pj > pl && less(vp, v[*pk])) *pj-- = *pk--;
+        *pj = vi;
+      }
+    }
+  }
+  order.resize(static_cast<std::size_t>(k));
   return order;
 }
 

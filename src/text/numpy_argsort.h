@@ -11,4 +11,9 @@ namespace kiln::text {
 /// NaNs (numpy/core/src/npysort/quicksort.cpp `aquicksort_`, heapsort fallback included).
 std::vector<std::int64_t> numpy_argsort(const std::vector<double>& v);
 
+/// The first k entries of numpy_argsort(v) (all of them when k >= v.size()), as a set: the same
+/// indices, not in their order. Runs numpy's steps only on the ranges that hold positions on both
+/// sides of k, in expected linear time.
+std::vector<std::int64_t> numpy_argsort_first(const std::vector<double>& v, std::int64_t k);
+
 }  // namespace kiln::text

@@ -296,8 +296,7 @@ void finish_fit(const TfidfOptions& o, std::vector<Worker>& ws, VocabFit& fit, s
   if (o.max_features > 0 && static_cast<std::int64_t>(masked.size()) > o.max_features) {
     std::vector<double> neg_tf(masked.size());
     for (std::size_t m = 0; m < masked.size(); ++m) neg_tf[m] = -static_cast<double>(tf[masked[m]]);
-    const auto order = numpy_argsort(neg_tf);
-    for (std::int64_t m = 0; m < o.max_features; ++m) keep[masked[order[m]]] = 1;
+    for (const std::int64_t m : numpy_argsort_first(neg_tf, o.max_features)) keep[masked[m]] = 1;
   } else {
     for (auto p : masked) keep[p] = 1;
   }
