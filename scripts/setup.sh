@@ -20,7 +20,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache git ca-certificates
   libtorch-dev libgloo-dev libopenblas0-pthread libopenblas-dev
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libutf8proc-dev libsqlite3-dev libpq-dev libcpp-httplib-dev
-  libpng-dev libjpeg62-turbo-dev
+  libpng-dev libjpeg62-turbo-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
 )

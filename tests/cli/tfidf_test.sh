@@ -25,6 +25,14 @@ CSV
 if command -v ldd >/dev/null; then
   heavy=$(ldd "$KILN" | grep -E 'libpq|libssl|libcrypto|libgnutls|libkrb5|libldap' || true)
   [[ -z $heavy ]] || fail "kiln links libraries its data verbs never use: $heavy"
+  # One C++ runtime: a shared library built on libstdc++ may load only where kiln itself uses the
+  # shared libstdc++ (KILN_STATIC_FRONT links it and every C++ library in).
+  if command -v readelf >/dev/null && ! readelf -d "$KILN" | grep -q 'NEEDED.*libstdc++'; then
+    while read -r lib; do
+      [[ -f $lib ]] || continue
+      if ldd "$lib" 2>/dev/null | grep -q 'libstdc++'; then fail "kiln has libstdc++ linked in but loads $lib, which loads another"; fi
+    done < <(ldd "$KILN" | awk '$2 == "=>" {print $3}')
+  fi
 fi
 
 # Bad flags: exit 2 and a message naming the flag.
