@@ -2,8 +2,13 @@
 
 #include <fstream>
 
+#include <cstdint>
+
 #if defined(__linux__) && defined(__GLIBC__)
 #include <malloc.h>
+#endif
+#if defined(__linux__)
+#include <sys/mman.h>
 #endif
 
 namespace kiln::core {
@@ -33,6 +38,19 @@ void keep_heap_for_batch() {
 #if defined(__linux__) && defined(__GLIBC__)
   (void)mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest allowed value
   (void)mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
+void advise_huge_pages(void* data, std::size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
+  if (data == nullptr || bytes < 4 * kHuge) return;
+  const auto begin = (reinterpret_cast<std::uintptr_t>(data) + kHuge - 1) & ~(kHuge - 1);
+  const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(kHuge - 1);
+  if (end > begin) (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)data;
+  (void)bytes;
 #endif
 }
 

@@ -31,7 +31,7 @@ EmbedBagModel::EmbedBagModel(int64_t input_dim, int64_t num_classes, const Embed
       pooling_(params.pooling == "sum" ? Pooling::kSum : params.pooling == "sqrtn" ? Pooling::kSqrtN : Pooling::kMean) {
   // Built on a table of its own (LibTorch's constructor would fill it with normal draws first, and
   // fasttext's has 2^19 x 64 entries), filled by the fast generator.
-  auto table = torch::empty({input_dim, params_.dim});
+  auto table = empty_table(input_dim, params_.dim);
   init_uniform_fast(table, 1.0 / static_cast<double>(params_.dim));
   embedding_ = register_module(
       "embedding",

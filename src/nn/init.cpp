@@ -7,6 +7,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "kiln/core/process_memory.h"
+
 namespace kiln::nn {
 
 void init_uniform(torch::Tensor weight, double bound) {
@@ -77,6 +79,21 @@ void init_weight(torch::Tensor weight, const std::string& scheme, int64_t fan_in
   } else {
     throw std::invalid_argument("unknown init scheme \"" + scheme + "\"");
   }
+}
+
+torch::Tensor empty_table(int64_t rows, int64_t cols) {
+  auto t = torch::empty({rows, cols});
+  core::advise_huge_pages(t.data_ptr(), static_cast<std::size_t>(t.nbytes()));
+  return t;
+}
+
+torch::nn::EmbeddingBag embedding_bag_on_table(int64_t rows, int64_t cols) {
+  auto table = empty_table(rows, cols);
+  {
+    torch::NoGradGuard no_grad;
+    torch::nn::init::normal_(table);  // EmbeddingBagImpl::reset_parameters' draw
+  }
+  return torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(rows, cols).mode(torch::kSum)._weight(table));
 }
 
 }  // namespace kiln::nn

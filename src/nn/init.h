@@ -35,4 +35,13 @@ void init_uniform_fast(torch::Tensor weight, double bound);
 /// Zeros in place, without autograd history.
 void init_zeros(torch::Tensor weight);
 
+/// An uninitialized float tensor whose memory is backed by transparent huge pages where whole ones
+/// fit (core::advise_huge_pages, asked before any page is touched): for the tables that training
+/// reads and writes at random rows, whose 4 KiB pages would each cost a TLB miss.
+torch::Tensor empty_table(int64_t rows, int64_t cols);
+
+/// An EmbeddingBag (sum mode) on an empty_table, filled with standard normal draws as LibTorch's
+/// constructor fills its own (the same draws from the global generator, in the same order).
+torch::nn::EmbeddingBag embedding_bag_on_table(int64_t rows, int64_t cols);
+
 }  // namespace kiln::nn

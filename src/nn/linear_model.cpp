@@ -18,8 +18,7 @@ LinearParams parse_linear_params(const nlohmann::json& params) {
 
 LinearModel::LinearModel(int64_t input_dim, int64_t num_classes, const LinearParams& params)
     : Model(num_classes) {
-  embedding_ = register_module(
-      "embedding", torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(input_dim, num_classes).mode(torch::kSum)));
+  embedding_ = register_module("embedding", embedding_bag_on_table(input_dim, num_classes));
   bias_ = register_parameter("bias", torch::zeros({num_classes}));
   init_weight(embedding_->weight, params.init, input_dim, num_classes);
 }

@@ -28,8 +28,7 @@ MlpParams parse_mlp_params(const nlohmann::json& params) {
 MlpModel::MlpModel(int64_t input_dim, int64_t num_classes, const MlpParams& params)
     : Model(num_classes), params_(params), activation_(activation_from_name(params.activation)) {
   const auto& widths = params_.hidden;
-  embedding_ = register_module(
-      "embedding", torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(input_dim, widths[0]).mode(torch::kSum)));
+  embedding_ = register_module("embedding", embedding_bag_on_table(input_dim, widths[0]));
   embedding_bias_ = register_parameter("embedding_bias", torch::zeros({widths[0]}));
   init_weight(embedding_->weight, params_.init, input_dim, widths[0]);
 

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "kiln/core/error.h"
+#include "kiln/core/process_memory.h"
 #include "linear_kernels.h"
 
 namespace kiln::train {
@@ -87,6 +88,8 @@ torch::Tensor FusedLbfgs::scratch() {
     if (t.use_count() == 1) return t;
   }
   pool_.push_back(torch::empty({offsets_.back()}, torch::kFloat32));
+  // Gradients are written into these at random rows (the sparse passes): huge pages when large.
+  core::advise_huge_pages(pool_.back().data_ptr(), static_cast<std::size_t>(pool_.back().nbytes()));
   return pool_.back();
 }
 

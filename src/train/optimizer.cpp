@@ -7,11 +7,22 @@
 
 #include "kiln/core/error.h"
 #include "kiln/core/format.h"
+#include "kiln/core/process_memory.h"
 #include "fused_update.h"
 
 namespace kiln::train {
-
 namespace {
+
+/// A zeroed state tensor shaped as p; a large one (an embedding table's moments) backed by huge
+/// pages: the sparse updates touch its rows at random.
+torch::Tensor zeros_for_state(const torch::Tensor& p) {
+  if (!p.device().is_cpu() || !p.is_contiguous() || p.nbytes() < (std::size_t{8} << 20)) {
+    return torch::zeros_like(p, torch::MemoryFormat::Preserve);
+  }
+  auto t = torch::empty_like(p, torch::MemoryFormat::Preserve);
+  core::advise_huge_pages(t.data_ptr(), static_cast<std::size_t>(t.nbytes()));
+  return t.zero_();
+}
 
 [[noreturn]] void optimizer_fail(const std::string& field, const std::string& rule, const std::string& got) {
   throw ConfigError("optimizer." + field + " must be " + rule + ", got " + got);
@@ -153,8 +164,8 @@ class RowSparseAdamW : public torch::optim::AdamW {
     if (!slot) {
       auto st = std::make_unique<torch::optim::AdamWParamState>();
       st->step(0);
-      st->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
-      st->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+      st->exp_avg(zeros_for_state(p));
+      st->exp_avg_sq(zeros_for_state(p));
       slot = std::move(st);
     }
     return static_cast<torch::optim::AdamWParamState&>(*slot);

@@ -233,9 +233,14 @@ TEST(Selection, TrainingTheFirstCandidateOnItsOwnThreadChangesNothing) {
   // same statuses, epochs and validation scores, with the default budget (candidate 2, the MLP,
   // then also trains on a thread of its own beside candidate 1, L-BFGS) and with one that binds
   // (the others then wait for candidate 0's epoch count, and candidate 2 trains after candidate 1).
+  // Eight epochs each with the default budget: long enough for the pacing of the three threads
+  // (a candidate ahead waits at an epoch's end for the others) to take turns.
   const auto train = topics(500, 11), val = topics(120, 12);
-  for (const double budget : {9.0, 5.0}) {
+  for (const double budget : {9.0, 5.0, 24.0}) {
     auto o = small_options();
+    if (budget == 24.0) {
+      for (auto& c : o.candidates) c.config.trainer.epochs = 8;
+    }
     o.ensemble = pipeline::SelectionOptions::EnsemblePolicy::kIfBetter;
     o.budget = budget;
     o.overlap_first = false;

@@ -2,6 +2,7 @@
 // what the operating system sees: resident pages, not allocator counts.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 namespace kiln::core {
@@ -25,5 +26,15 @@ namespace kiln::core {
 /// again were a fifth of the run on small corpora. Not for long-lived processes (the server), which
 /// should give memory back. glibc only; elsewhere it does nothing.
 void keep_heap_for_batch();
+
+}  // namespace kiln::core
+
+namespace kiln::core {
+
+/// Asks the kernel to back [data, data + bytes) with transparent huge pages (2 MiB) where whole
+/// ones fit, before its pages are first touched: for large tables read at random rows (an
+/// embedding table of hundreds of MB), where each 4 KiB page would cost a TLB miss. Does nothing
+/// for ranges under 8 MiB, where THP is off, or off Linux; the memory's contents are unaffected.
+void advise_huge_pages(void* data, std::size_t bytes);
 
 }  // namespace kiln::core
