@@ -40,7 +40,6 @@ CsrMatrix<T> read_and_fit(TfidfVectorizer& v, DocumentFeed& feed, const std::str
   std::error_code ec;
   if (const auto size = fs::file_size(input, ec); !ec && input != "-") {
     piece_bytes = std::max<std::size_t>(piece_bytes, size / (static_cast<std::size_t>(core::threads()) * 16));
-    feed.expect_bytes(size);
   }
   const auto start = Clock::now();
   std::future<CsrMatrix<T>> fit =

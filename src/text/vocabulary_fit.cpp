@@ -1,7 +1,6 @@
 #include "vocabulary_fit.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -86,22 +85,6 @@ struct Worker {
   SortedTerms sorted;
 };
 
-/// Term table slots for a worker that counts about `bytes` of text: a guess from the corpora Kiln
-/// is measured on (distinct terms grow about as the square root of the text: 2.7 MB of fortunes
-/// hold 31,525, 10.5 MB of WordNet glosses 55,366), so that the table seldom grows while counting.
-/// A low guess costs the growth it would have had; a high one, unused slots.
-std::size_t expected_terms(std::size_t bytes) {
-  const auto guess = static_cast<std::size_t>(16.0 * std::sqrt(static_cast<double>(bytes)));
-  return std::clamp<std::size_t>(guess, 1024, std::size_t{1} << 22);
-}
-
-std::vector<Worker> make_workers(std::size_t workers, std::size_t text_bytes) {
-  std::vector<Worker> ws(workers);
-  const std::size_t expected = expected_terms(text_bytes / std::max<std::size_t>(workers, 1));
-  for (Worker& wk : ws) wk.table = TermTable(expected);
-  return ws;
-}
-
 /// A worker's frequencies over the rows it counted, then its terms sorted.
 void finish_worker(const TfidfOptions& o, Worker& wk, const std::vector<const RowCounts*>& mine) {
   wk.df.assign(wk.table.size(), 0);
@@ -127,9 +110,7 @@ VocabFit fit_vocabulary(const TfidfOptions& o, const Analyzer& analyzer, const s
   const std::size_t workers = worker_count(n);
   const std::vector<std::size_t> bounds = work_pieces(docs, workers);
   const std::size_t n_pieces = bounds.size() - 1;
-  std::size_t text_bytes = 0;
-  for (const auto& d : docs) text_bytes += d.size();
-  std::vector<Worker> ws = make_workers(workers, text_bytes);
+  std::vector<Worker> ws(workers);
   VocabFit fit;
   fit.chunks.resize(n_pieces);
   fit.owner.resize(n_pieces);
@@ -151,7 +132,7 @@ VocabFit fit_vocabulary(const TfidfOptions& o, const Analyzer& analyzer, const s
 
 VocabFit fit_vocabulary(const TfidfOptions& o, const Analyzer& analyzer, DocumentFeed& feed) {
   const auto workers = static_cast<std::size_t>(std::max(1, core::threads()));
-  std::vector<Worker> ws = make_workers(workers, feed.expected_bytes());
+  std::vector<Worker> ws(workers);
   std::mutex mu;
   std::deque<RowCounts> rows;  // by piece; emplace_back keeps references valid
   std::deque<std::size_t> owner;

@@ -43,11 +43,6 @@ class DocumentFeed {
   DocumentFeed(const DocumentFeed&) = delete;
   DocumentFeed& operator=(const DocumentFeed&) = delete;
 
-  /// Reader, before the fit starts: about how many bytes of documents will come (the input's
-  /// size, say), for the fit to size its tables; 0 (the default) when unknown.
-  void expect_bytes(std::size_t bytes) { expected_bytes_ = bytes; }
-  [[nodiscard]] std::size_t expected_bytes() const { return expected_bytes_; }
-
   /// Reader: an empty piece to fill with add() and push(), its buffers those of a recycled piece
   /// when there is one (a document's memory is then used again rather than newly allocated).
   [[nodiscard]] Piece piece();
@@ -81,7 +76,6 @@ class DocumentFeed {
   std::size_t taken_ = 0;
   std::size_t documents_ = 0;
   bool closed_ = false;
-  std::size_t expected_bytes_ = 0;
 };
 
 }  // namespace kiln::text
