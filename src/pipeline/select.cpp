@@ -190,13 +190,14 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
   std::condition_variable cv;
   std::vector<int> reported(n_cand, 0);   // the last epoch each candidate reported
   std::vector<char> finished(n_cand, 0);  // its record is final (trained, pruned, stopped, skipped or failed)
-  // Pacing (concurrent2: three candidates on two cores). Without it the third thread, at a lower
-  // priority, got the cores only when another candidate finished, and then trained alone with a
-  // core idle (WordNet: the MLP's last 5 epochs, 5.5 s of an 18.5 s selection). A candidate that
-  // reaches an epoch's end while both others are training, with the least training left of the
-  // three (its epochs left times its CPU seconds an epoch so far), waits there until one of them
-  // finishes, waits at a rung, or is estimated to have less left: two threads train at a time, and
-  // the longest work first. Only the timing changes: every candidate trains as it would alone.
+  // Pacing (concurrent2 with two threads: three candidates on two cores). Without it the third
+  // thread, at a lower priority, got the cores only when another candidate finished, and then
+  // trained alone with a core idle (WordNet: the MLP's last 5 epochs, 5.5 s of an 18.5 s
+  // selection). A candidate that reaches an epoch's end while both others are training, with the
+  // least training left of the three (its epochs left times its CPU seconds an epoch so far), waits
+  // there until one of them finishes, waits at a rung, or is estimated to have less left: two
+  // threads train at a time, and the longest work first. Only the timing changes: every candidate
+  // trains as it would alone.
   std::vector<char> training(n_cand, 0);   // training and not waiting (at a rung or for pacing)
   std::vector<double> left(n_cand, std::numeric_limits<double>::infinity());  // estimated CPU seconds
   bool cut_by_time = false;
@@ -275,8 +276,10 @@ SelectionResult select_model(const SelectionOptions& options, const data::Datase
 
   // Pacing at the end of candidate k's epoch `epoch`, after `cpu` seconds of its thread's CPU time
   // in training (see `training` above).
+  // Only where two threads are all there is: with a core for each candidate none should wait.
+  const bool pacing = concurrent2 && core::threads() < 3;
   auto pace = [&](std::size_t k, int epoch, double cpu) {
-    if (!concurrent2) return;
+    if (!pacing) return;
     std::unique_lock<std::mutex> lock(mu);
     left[k] = epoch > 0 ? (max_epochs(k) - epoch) * cpu / epoch : std::numeric_limits<double>::infinity();
     cv.notify_all();  // a candidate waiting for pacing compares against the new estimate
