@@ -52,6 +52,43 @@ void aheapsort(const double* v, Index* tosort, Index n) {
   }
 }
 
+/// numpy's partition of [pl, pr] (more than kSmallQuicksort + 1 entries) around the median of
+/// its first, middle and last values; returns where the pivot lands.
+Index* partition(const double* v, Index* pl, Index* pr) {
+  Index* pm = pl + ((pr - pl) >> 1);
+  if (less(v[*pm], v[*pl])) std::swap(*pm, *pl);
+  if (less(v[*pr], v[*pm])) std::swap(*pr, *pm);
+  if (less(v[*pm], v[*pl])) std::swap(*pm, *pl);
+  const double vp = v[*pm];
+  Index* pi = pl;
+  Index* pj = pr - 1;
+  std::swap(*pm, *pj);
+  for (;;) {
+    do {
+      ++pi;
+    } while (less(v[*pi], vp));
+    do {
+      --pj;
+    } while (less(vp, v[*pj]));
+    if (pi >= pj) break;
+    std::swap(*pi, *pj);
+  }
+  std::swap(*pi, *(pr - 1));
+  return pi;
+}
+
+/// numpy's insertion sort of [pl, pr].
+void insertion_sort(const double* v, Index* pl, Index* pr) {
+  for (Index* pi = pl + 1; pi <= pr; ++pi) {
+    const Index vi = *pi;
+    const double vp = v[vi];
+    Index* pj = pi;
+    Index* pk = pi - 1;
+    while (pj > pl && less(vp, v[*pk])) *pj-- = *pk--;
+    *pj = vi;
+  }
+}
+
 }  // namespace
 
 std::vector<Index> numpy_argsort(const std::vector<double>& values) {
@@ -67,35 +104,13 @@ std::vector<Index> numpy_argsort(const std::vector<double>& values) {
   int depth[128];
   int* psdepth = depth;
   int cdepth = msb(num) * 2;
-  Index *pm, *pi, *pj, *pk;
-  Index vi;
-  double vp;
   for (;;) {
     if (cdepth < 0) {
       aheapsort(v, pl, pr - pl + 1);
       goto stack_pop;
     }
     while ((pr - pl) > kSmallQuicksort) {
-      pm = pl + ((pr - pl) >> 1);
-      if (less(v[*pm], v[*pl])) std::swap(*pm, *pl);
-      if (less(v[*pr], v[*pm])) std::swap(*pr, *pm);
-      if (less(v[*pm], v[*pl])) std::swap(*pm, *pl);
-      vp = v[*pm];
-      pi = pl;
-      pj = pr - 1;
-      std::swap(*pm, *pj);
-      for (;;) {
-        do {
-          ++pi;
-        } while (less(v[*pi], vp));
-        do {
-          --pj;
-        } while (less(vp, v[*pj]));
-        if (pi >= pj) break;
-        std::swap(*pi, *pj);
-      }
-      pk = pr - 1;
-      std::swap(*pi, *pk);
+      Index* pi = partition(v, pl, pr);
       if (pi - pl < pr - pi) {
         *sptr++ = pi + 1;
         *sptr++ = pr;
@@ -107,14 +122,7 @@ std::vector<Index> numpy_argsort(const std::vector<double>& values) {
       }
       *psdepth++ = --cdepth;
     }
-    for (pi = pl + 1; pi <= pr; ++pi) {
-      vi = *pi;
-      vp = v[vi];
-      pj = pi;
-      pk = pi - 1;
-      while (pj > pl && less(vp, v[*pk])) *pj-- = *pk--;
-      *pj = vi;
-    }
+    insertion_sort(v, pl, pr);
   stack_pop:
     if (sptr == stack) break;
     pr = *(--sptr);
@@ -140,9 +148,6 @@ std::vector<Index> numpy_argsort_first(const std::vector<double>& values, Index 
     const Index* const boundary = base + k;  // the first position not kept
     auto straddles = [&](const Index* a, const Index* b) { return a < boundary && b >= boundary; };
     int cdepth = msb(num) * 2;
-    Index *pm, *pi, *pj, *pk;
-    Index vi;
-    double vp;
     // Each pass of this loop starts a range as numpy starts one it pops off its stack (the first
     // range too): with the depth check.
     for (bool more = true; more;) {
@@ -153,26 +158,7 @@ std::vector<Index> numpy_argsort_first(const std::vector<double>& values, Index 
       }
       bool settled = false;
       while ((pr - pl) > kSmallQuicksort) {
-        pm = pl + ((pr - pl) >> 1);
-        if (less(v[*pm], v[*pl])) std::swap(*pm, *pl);
-        if (less(v[*pr], v[*pm])) std::swap(*pr, *pm);
-        if (less(v[*pm], v[*pl])) std::swap(*pm, *pl);
-        vp = v[*pm];
-        pi = pl;
-        pj = pr - 1;
-        std::swap(*pm, *pj);
-        for (;;) {
-          do {
-            ++pi;
-          } while (less(v[*pi], vp));
-          do {
-            --pj;
-          } while (less(vp, v[*pj]));
-          if (pi >= pj) break;
-          std::swap(*pi, *pj);
-        }
-        pk = pr - 1;
-        std::swap(*pi, *pk);
+        Index* pi = partition(v, pl, pr);
         --cdepth;
         // numpy goes on with the smaller side (no depth check) and pushes the larger one.
         Index *small_l, *small_r, *large_l, *large_r;
@@ -194,15 +180,7 @@ std::vector<Index> numpy_argsort_first(const std::vector<double>& values, Index 
         settled = true;
         break;
       }
-      if (settled) continue;
-      for (pi = pl + 1; pi <= pr; ++pi) {
-        vi = *pi;
-        vp = v[vi];
-        pj = pi;
-        pk = pi - 1;
-        while (pj > pl && less(vp, v[*pk])) *pj-- = *pk--;
-        *pj = vi;
-      }
+      if (!settled) insertion_sort(v, pl, pr);
     }
   }
   order.resize(static_cast<std::size_t>(k));
